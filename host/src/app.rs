@@ -1,0 +1,119 @@
+//! `App`: everything a request handler or a worker needs, built once from the configuration.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use tokio::sync::Notify;
+
+use crate::cms::CmsAdapter;
+use crate::config::Config;
+use crate::generation::Provider;
+use crate::media::MediaStore;
+use crate::plugins::{Limits, PluginHost};
+use crate::store::Store;
+use crate::tts::{Espeak, Tts};
+
+pub struct App {
+    pub config: Config,
+    pub store: Store,
+    pub plugins: PluginHost,
+    pub tts: Arc<dyn Tts>,
+    pub media: MediaStore,
+    pub provider: Arc<dyn Provider>,
+    pub sources: BTreeMap<String, Arc<dyn CmsAdapter>>,
+    /// For input checks (fetching image and audio as the provider would).
+    pub http: reqwest::Client,
+    /// Wakes idle workers when new work is committed.
+    pub wake: Notify,
+    /// The URL at which providers and browsers reach this host.
+    pub public_url: String,
+    hook_key: Vec<u8>,
+}
+
+impl App {
+    /// Connects the database (running migrations), seeds templates, loads plugins, and builds
+    /// the adapters and providers the configuration names.
+    pub async fn build(config: Config, public_url: String) -> anyhow::Result<Arc<App>> {
+        std::fs::create_dir_all(&config.data_dir)?;
+        let store = Store::connect(&config.database_url()).await?;
+        crate::templates::seed_defaults(&store).await?;
+        let secret = match &config.media.signing_secret {
+            Some(secret) => secret.as_bytes().to_vec(),
+            None => MediaStore::load_or_create_key(&config.data_dir.join("media.key"))?,
+        };
+        let media = MediaStore::new(
+            config.data_dir.join("media"),
+            public_url.clone(),
+            secret.clone(),
+            config.media.url_ttl_secs,
+        );
+        let tts: Arc<dyn Tts> = Arc::new(Espeak::new(
+            config.tts.espeak_binary.clone(),
+            config.tts.words_per_minute,
+            Duration::from_secs(config.tts.timeout_secs),
+        ));
+        let provider = crate::generation::build(&config, media.clone())?;
+        let sources = crate::cms::build(&config.sources)?;
+        let plugins = PluginHost::new(Limits::default())?;
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .redirect(reqwest::redirect::Policy::limited(3))
+            .build()?;
+        let mut hook_key = b"provider-webhook\n".to_vec();
+        hook_key.extend_from_slice(&secret);
+        Ok(Arc::new(App {
+            config,
+            store,
+            plugins,
+            tts,
+            media,
+            provider,
+            sources,
+            http,
+            wake: Notify::new(),
+            public_url,
+            hook_key,
+        }))
+    }
+
+    /// The per-render URL a provider calls back: it names the render and carries an HMAC token,
+    /// so a completion is matched even if we never recorded the provider's job id.
+    pub fn provider_webhook_url(&self, render_id: &str) -> String {
+        format!(
+            "{}/provider-hooks/{}/{render_id}?token={}",
+            self.public_url.trim_end_matches('/'),
+            self.provider.name(),
+            hex::encode(self.hook_mac(render_id).finalize().into_bytes())
+        )
+    }
+
+    /// Constant-time check of a provider webhook token.
+    pub fn verify_provider_token(&self, render_id: &str, token: &str) -> bool {
+        let Ok(token) = hex::decode(token) else { return false };
+        self.hook_mac(render_id).verify_slice(&token).is_ok()
+    }
+
+    fn hook_mac(&self, render_id: &str) -> Hmac<Sha256> {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.hook_key).expect("any key size");
+        mac.update(render_id.as_bytes());
+        mac
+    }
+
+    /// A URL the provider can fetch for a presenter image: https URLs pass through, local files
+    /// are copied into the media store and served by signed URL.
+    pub async fn media_url_for_image(&self, image: &str) -> Result<String, String> {
+        if image.starts_with("https://") || image.starts_with("http://") {
+            return Ok(image.to_string());
+        }
+        let key = self
+            .media
+            .import_file("images", Path::new(image))
+            .await
+            .map_err(|e| format!("presenter image: {e}"))?;
+        Ok(self.media.url(&key))
+    }
+}

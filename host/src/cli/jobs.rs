@@ -1,0 +1,101 @@
+//! `vidhook jobs`: what every render is doing, how long it took, and what went wrong.
+
+use clap::Subcommand;
+
+use crate::store::{now_ms, Store};
+
+#[derive(Subcommand)]
+pub enum JobsAction {
+    /// Every step one render went through, with timings.
+    Show { id: String },
+}
+
+pub async fn run(store: &Store, action: Option<JobsAction>, limit: i64) -> anyhow::Result<()> {
+    match action {
+        None => list(store, limit).await,
+        Some(JobsAction::Show { id }) => show(store, &id).await,
+    }
+}
+
+/// "1.2s", "3m04s".
+pub fn human_ms(ms: i64) -> String {
+    let ms = ms.max(0);
+    if ms < 60_000 {
+        format!("{:.1}s", ms as f64 / 1000.0)
+    } else {
+        format!("{}m{:02}s", ms / 60_000, (ms % 60_000) / 1000)
+    }
+}
+
+async fn list(store: &Store, limit: i64) -> anyhow::Result<()> {
+    let rows = store.list_renders(limit).await?;
+    if rows.is_empty() {
+        println!("no renders yet");
+        return Ok(());
+    }
+    println!(
+        "{:<36}  {:<10} {:<24} {:<6} {:<15} {:>3} {:>8} {:>8}  ERROR",
+        "RENDER", "SOURCE", "ENTRY", "KEY", "STATE", "TRY", "AGE", "TOOK"
+    );
+    let now = now_ms();
+    for (r, source, entry) in rows {
+        let took = r.finished_at.map(|f| human_ms(f - r.created_at)).unwrap_or_else(|| "-".into());
+        let error = match (&r.error_category, &r.error) {
+            (Some(category), Some(error)) => format!("{category}: {error}"),
+            (None, Some(error)) => error.clone(),
+            _ => String::new(),
+        };
+        println!(
+            "{:<36}  {:<10} {:<24} {:<6} {:<15} {:>3} {:>8} {:>8}  {}",
+            r.id,
+            truncate(&source, 10),
+            truncate(&entry, 24),
+            truncate(&r.plan_key, 6),
+            r.state,
+            r.attempts,
+            human_ms(now - r.created_at),
+            took,
+            truncate(&error, 120)
+        );
+    }
+    Ok(())
+}
+
+async fn show(store: &Store, id: &str) -> anyhow::Result<()> {
+    let Some(render) = store.render(id).await? else {
+        anyhow::bail!("no render {id}");
+    };
+    println!("render {}  state {}  attempts {}", render.id, render.state, render.attempts);
+    if let Some(url) = &render.video_url {
+        println!("video  {url}");
+    }
+    if let Some(job) = &render.provider_job_id {
+        println!("job    {job}  (Idempotency-Key {})", render.submit_key.as_deref().unwrap_or("-"));
+    }
+    if let Some(error) = &render.error {
+        println!("error  {}: {error}", render.error_category.as_deref().unwrap_or("-"));
+    }
+    for step in store.steps(id).await? {
+        println!(
+            "  {:<11} {:<10} {:>7}  {}",
+            step.step,
+            step.outcome,
+            human_ms(step.finished_at - step.started_at),
+            step.detail
+        );
+    }
+    if let Some(provenance) = &render.provenance_json {
+        let value: serde_json::Value = serde_json::from_str(provenance)?;
+        println!("provenance {}", serde_json::to_string_pretty(&value)?);
+    }
+    Ok(())
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_string()
+    } else {
+        let head: String = s.chars().take(max.saturating_sub(1)).collect();
+        format!("{head}…")
+    }
+}

@@ -1,0 +1,189 @@
+//! The `vidhook` command line.
+
+mod demo;
+mod jobs;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use crate::cms::markdown::MarkdownFolder;
+use crate::config::{CmsConfig, Config};
+use crate::store::{Ingested, Store};
+
+#[derive(Parser)]
+#[command(name = "vidhook", version, about = "Turns published CMS content into AI presenter videos")]
+pub struct Cli {
+    /// Configuration file; without one, the embedded defaults (SQLite in .vidhook/, the Markdown
+    /// folder ./content, espeak-ng, the local preview provider, the bundled presenter plugin).
+    #[arg(long, global = true, env = "VIDHOOK_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the service: webhooks, workers, media.
+    Serve,
+    /// Publish the bundled sample article on embedded defaults and follow it to a video.
+    Demo {
+        /// Where the demo keeps its database, media and content (wiped first).
+        #[arg(long, default_value = ".vidhook/demo")]
+        dir: PathBuf,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 120)]
+        timeout: u64,
+    },
+    /// Publish Markdown files of a Markdown-folder source (a running `serve` picks them up).
+    Publish {
+        /// The source; default: the only Markdown source.
+        #[arg(long)]
+        source: Option<String>,
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// List renders with their state, timings and errors; `jobs show ID` for one render's steps.
+    Jobs {
+        #[command(subcommand)]
+        action: Option<jobs::JobsAction>,
+        /// How many renders to list.
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
+    /// Editor templates (Handlebars, strict mode, versioned).
+    Templates {
+        #[command(subcommand)]
+        action: TemplatesAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum TemplatesAction {
+    /// Show the latest version of every template.
+    List,
+    /// Save a new version of a template from a file.
+    Set { name: String, #[arg(long)] file: PathBuf },
+}
+
+impl Cli {
+    pub async fn run(self) -> anyhow::Result<()> {
+        match self.command {
+            Command::Demo { dir, timeout } => demo::run(&dir, Duration::from_secs(timeout)).await,
+            Command::Serve => serve(load_config(self.config.as_deref())?).await,
+            Command::Publish { source, files } => {
+                publish(&load_config(self.config.as_deref())?, source.as_deref(), &files).await
+            }
+            Command::Jobs { action, limit } => {
+                let config = load_config(self.config.as_deref())?;
+                jobs::run(&open_store(&config).await?, action, limit).await
+            }
+            Command::Templates { action } => {
+                let store = open_store(&load_config(self.config.as_deref())?).await?;
+                crate::templates::seed_defaults(&store).await?;
+                match action {
+                    TemplatesAction::List => {
+                        for t in store.latest_templates().await? {
+                            println!("== {} (v{})\n{}\n", t.name, t.version, t.body);
+                        }
+                    }
+                    TemplatesAction::Set { name, file } => {
+                        let body = std::fs::read_to_string(&file)
+                            .with_context(|| format!("reading {}", file.display()))?;
+                        let version = crate::templates::save(&store, &name, &body).await?;
+                        println!("saved template {name} v{version}");
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+fn load_config(path: Option<&Path>) -> anyhow::Result<Config> {
+    Ok(match path {
+        Some(path) => Config::load(path)?,
+        None => Config::embedded_defaults(".vidhook".into(), "content".into()),
+    })
+}
+
+async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    std::fs::create_dir_all(&config.data_dir)?;
+    Ok(Store::connect(&config.database_url()).await?)
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let server = crate::server::Server::start(config).await?;
+    // Tests and scripts read this line to find the port.
+    println!("vidhook listening on http://{}", server.addr);
+    shutdown_signal().await;
+    tracing::info!("shutting down: no new work is claimed; in-flight steps finish");
+    server.shutdown(Duration::from_secs(30)).await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("installing a SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+/// Picks the Markdown source to publish to.
+fn markdown_source(config: &Config, name: Option<&str>) -> anyhow::Result<(String, PathBuf)> {
+    let markdown: Vec<(&String, &PathBuf)> = config
+        .sources
+        .iter()
+        .filter_map(|(n, s)| match &s.cms {
+            CmsConfig::Markdown { folder } if name.is_none_or(|want| want == n) => Some((n, folder)),
+            _ => None,
+        })
+        .collect();
+    match markdown.as_slice() {
+        [(n, folder)] => Ok(((*n).clone(), (*folder).clone())),
+        [] => anyhow::bail!("no Markdown source{}", name.map(|n| format!(" named {n:?}")).unwrap_or_default()),
+        _ => anyhow::bail!("several Markdown sources: choose one with --source"),
+    }
+}
+
+/// Stores each file as a published event (the same commit as a webhook's).
+pub async fn publish_files(
+    store: &Store,
+    source: &str,
+    folder: &Path,
+    files: &[PathBuf],
+) -> anyhow::Result<Vec<Ingested>> {
+    let adapter = MarkdownFolder::new(source.to_string(), folder.to_path_buf());
+    let mut outcomes = Vec::new();
+    for file in files {
+        let content = adapter.load(file).map_err(|e| anyhow::anyhow!("{e}"))?;
+        outcomes.extend(store.ingest(source, None, &[content], crate::jobs::State::Plan.as_str()).await?);
+    }
+    Ok(outcomes)
+}
+
+async fn publish(config: &Config, source: Option<&str>, files: &[PathBuf]) -> anyhow::Result<()> {
+    let (source, folder) = markdown_source(config, source)?;
+    let store = open_store(config).await?;
+    for (file, outcome) in files.iter().zip(publish_files(&store, &source, &folder, files).await?) {
+        match outcome {
+            Ingested::Accepted { event_id, render_id } => {
+                println!("{}: accepted (event {event_id}, render {render_id})", file.display())
+            }
+            Ingested::Duplicate { event_id } => {
+                println!("{}: unchanged since event {event_id}; nothing to do", file.display())
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,211 @@
+//! A folder of Markdown files with YAML front matter (the embedded default source, and how a
+//! docs-as-code team works). `vidhook publish FILE` publishes one file; the video URL is written
+//! into its front matter (`video_url: "…"` by default), touching no other line.
+//!
+//! Front matter keys read: `title` (else the first `# heading`), `locale` (en-US), `kind`
+//! (article), `id` (the path relative to the folder), `url`, `presenter_image` (a path relative
+//! to the file, or an https URL). Everything else is passed to plugins in `fields`.
+
+use std::path::{Path, PathBuf};
+
+use axum::http::HeaderMap;
+
+use super::{CmsAdapter, Inbound, InboundError, WriteBackError};
+use crate::content::{markdown_to_html_and_text, Content};
+
+pub struct MarkdownFolder {
+    source: String,
+    folder: PathBuf,
+}
+
+impl MarkdownFolder {
+    pub fn new(source: String, folder: PathBuf) -> Self {
+        MarkdownFolder { source, folder }
+    }
+
+    /// Reads one file of the folder as content. Files outside the folder are refused.
+    pub fn load(&self, file: &Path) -> Result<Content, InboundError> {
+        let (path, id) = self.locate(file)?;
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| InboundError::Malformed(format!("{}: {e}", path.display())))?;
+        let (front, body) = split_front_matter(&text);
+        let fields: serde_json::Value = match front {
+            Some(yaml) => serde_yaml_ng::from_str(yaml)
+                .map_err(|e| InboundError::Malformed(format!("{}: front matter: {e}", path.display())))?,
+            None => serde_json::json!({}),
+        };
+        let fields = if fields.is_null() { serde_json::json!({}) } else { fields };
+        if !fields.is_object() {
+            return Err(InboundError::Malformed(format!("{}: front matter is not a mapping", path.display())));
+        }
+        let get = |key: &str| fields.get(key).and_then(|v| v.as_str()).map(str::to_owned);
+        let (body_html, body_text) = markdown_to_html_and_text(body);
+        let title = get("title")
+            .or_else(|| body.lines().find_map(|l| l.strip_prefix("# ").map(|t| t.trim().to_owned())))
+            .ok_or_else(|| InboundError::Malformed(format!("{}: no title", path.display())))?;
+        let image = get("presenter_image").map(|image| {
+            if image.starts_with("http://") || image.starts_with("https://") {
+                image
+            } else {
+                path.parent().unwrap_or(&self.folder).join(image).display().to_string()
+            }
+        });
+        Ok(Content {
+            source: self.source.clone(),
+            cms: self.kind().into(),
+            id: get("id").unwrap_or(id),
+            revision: modified_revision(&path),
+            kind: get("kind").unwrap_or_else(|| "article".into()),
+            locale: get("locale").unwrap_or_else(|| "en-US".into()),
+            title,
+            body_html,
+            body_text,
+            url: get("url"),
+            image,
+            fields,
+        })
+    }
+
+    /// The canonical path of `file` and its id (path relative to the folder, `/`-separated).
+    fn locate(&self, file: &Path) -> Result<(PathBuf, String), InboundError> {
+        let not_found = |e: std::io::Error| InboundError::Malformed(format!("{}: {e}", file.display()));
+        let folder = self.folder.canonicalize().map_err(not_found)?;
+        let candidate = if file.is_absolute() || file.exists() { file.to_path_buf() } else { folder.join(file) };
+        let path = candidate.canonicalize().map_err(not_found)?;
+        let relative = path.strip_prefix(&folder).map_err(|_| {
+            InboundError::Malformed(format!("{} is not inside {}", file.display(), folder.display()))
+        })?;
+        let id = relative.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/");
+        Ok((path, id))
+    }
+}
+
+/// Splits `---\n<yaml>\n---\n<body>`; no front matter gives `(None, text)`.
+fn split_front_matter(text: &str) -> (Option<&str>, &str) {
+    let Some(rest) = text.strip_prefix("---\n").or_else(|| text.strip_prefix("---\r\n")) else {
+        return (None, text);
+    };
+    let mut offset = 0;
+    for line in rest.split_inclusive('\n') {
+        if line.trim_end() == "---" {
+            return (Some(&rest[..offset]), &rest[offset + line.len()..]);
+        }
+        offset += line.len();
+    }
+    (None, text)
+}
+
+/// Sets `field: "value"` in the front matter, replacing the key's line if present, else adding
+/// it last; every other line stays as it was. A file without front matter gets one.
+pub fn set_front_matter_field(text: &str, field: &str, value: &str) -> String {
+    let quoted = serde_json::to_string(value).expect("strings serialise"); // JSON strings are YAML
+    let line = format!("{field}: {quoted}\n");
+    let (front, body) = split_front_matter(text);
+    let Some(front) = front else {
+        return format!("---\n{line}---\n{text}");
+    };
+    let prefix = format!("{field}:");
+    let mut out = String::from("---\n");
+    let mut replaced = false;
+    for existing in front.split_inclusive('\n') {
+        if existing.starts_with(&prefix) {
+            out.push_str(&line);
+            replaced = true;
+        } else {
+            out.push_str(existing);
+            if !existing.ends_with('\n') {
+                out.push('\n');
+            }
+        }
+    }
+    if !replaced {
+        out.push_str(&line);
+    }
+    out.push_str("---\n");
+    out.push_str(body);
+    out
+}
+
+/// The file's modification time: informational only (dedup uses the fingerprint).
+fn modified_revision(path: &Path) -> String {
+    std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_secs().to_string())
+        .unwrap_or_default()
+}
+
+#[async_trait::async_trait]
+impl CmsAdapter for MarkdownFolder {
+    fn kind(&self) -> &'static str {
+        "markdown"
+    }
+
+    fn receive(&self, _headers: &HeaderMap, _body: &[u8]) -> Result<Inbound, InboundError> {
+        Err(InboundError::NotAWebhookSource(format!(
+            "source {:?} is a Markdown folder: publish with `vidhook publish --source {} FILE`",
+            self.source, self.source
+        )))
+    }
+
+    async fn write_back(
+        &self,
+        content: &Content,
+        field: &str,
+        video_url: &str,
+    ) -> Result<(), WriteBackError> {
+        let (path, _) = self
+            .locate(Path::new(&content.id))
+            .map_err(|e| WriteBackError::Permanent(e.to_string()))?;
+        let io = |e: std::io::Error| WriteBackError::Transient(format!("{}: {e}", path.display()));
+        let text = tokio::fs::read_to_string(&path).await.map_err(io)?;
+        let updated = set_front_matter_field(&text, field, video_url);
+        let tmp = path.with_extension("md.vidhook-tmp");
+        tokio::fs::write(&tmp, updated).await.map_err(io)?;
+        tokio::fs::rename(&tmp, &path).await.map_err(io)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sets_a_field_without_touching_other_lines() {
+        let text = "---\ntitle: Hi\nvideo_url: old\nlocale: de\n---\n# Body\n";
+        let out = set_front_matter_field(text, "video_url", "http://x/v.mp4");
+        assert_eq!(out, "---\ntitle: Hi\nvideo_url: \"http://x/v.mp4\"\nlocale: de\n---\n# Body\n");
+        let added = set_front_matter_field("---\ntitle: Hi\n---\nbody", "video_url", "u");
+        assert_eq!(added, "---\ntitle: Hi\nvideo_url: \"u\"\n---\nbody");
+        assert_eq!(set_front_matter_field("body", "video_url", "u"), "---\nvideo_url: \"u\"\n---\nbody");
+    }
+
+    #[test]
+    fn loads_content_and_refuses_files_outside_the_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("post.md");
+        std::fs::write(&file, "---\ntitle: Hello\nlocale: de-DE\npresenter_image: me.png\n---\nFirst.\n\nSecond.").unwrap();
+        let folder = MarkdownFolder::new("docs".into(), dir.path().into());
+        let content = folder.load(Path::new("post.md")).unwrap();
+        assert_eq!((content.id.as_str(), content.title.as_str()), ("post.md", "Hello"));
+        assert_eq!(content.locale, "de-DE");
+        assert_eq!(content.body_text, "First.\n\nSecond.");
+        assert!(content.image.unwrap().ends_with("me.png"));
+        let outside = tempfile::NamedTempFile::new().unwrap();
+        assert!(folder.load(outside.path()).is_err());
+    }
+
+    #[tokio::test]
+    async fn write_back_keeps_the_fingerprint() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.md"), "---\ntitle: A\n---\nBody.").unwrap();
+        let folder = MarkdownFolder::new("docs".into(), dir.path().into());
+        let before = folder.load(Path::new("a.md")).unwrap();
+        folder.write_back(&before, "video_url", "http://v").await.unwrap();
+        let after = folder.load(Path::new("a.md")).unwrap();
+        assert_eq!(after.fields["video_url"], "http://v");
+        assert_eq!(before.fingerprint(), after.fingerprint());
+    }
+}

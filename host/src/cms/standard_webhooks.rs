@@ -1,0 +1,312 @@
+//! Standard Webhooks (https://www.standardwebhooks.com, spec/standard-webhooks.md in
+//! github.com/standard-webhooks/standard-webhooks): the generic source for any system that signs
+//! this way (Svix, Replicate, our Payload CMS snippet).
+//!
+//! Signature: `webhook-signature` is a space-separated list of `v1,<base64 HMAC-SHA256>` over
+//! `{webhook-id}.{webhook-timestamp}.{raw body}`, keyed with the base64 part of `whsec_…`.
+//! Timestamps outside ±tolerance are refused (replay window). Comparison is constant-time and
+//! length-checked (one version of the reference Rust library accepted truncated signatures).
+//!
+//! Payload we accept: `{"type": "content.published", "data": {"id", "title", "body_html" or
+//! "body_text", "locale"?, "kind"?, "revision"?, "url"?, "image_url"?, "locales"?: {…}}}`.
+//! Other `type`s are acknowledged and ignored. Write-back: a signed POST of `{"type":
+//! "video.ready", "data": {"id", "locale", "field", "video_url"}}` to `writeback_url`.
+
+use std::time::Duration;
+
+use axum::http::HeaderMap;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use serde::Deserialize;
+use sha2::Sha256;
+
+use super::{CmsAdapter, Inbound, InboundError, WriteBackError};
+use crate::content::Content;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// A Standard Webhooks signing key.
+#[derive(Clone)]
+pub struct Secret(Vec<u8>);
+
+impl Secret {
+    /// Parses `whsec_<base64>` (the prefix is optional).
+    pub fn parse(secret: &str) -> anyhow::Result<Secret> {
+        let b64 = secret.strip_prefix("whsec_").unwrap_or(secret);
+        let key = BASE64
+            .decode(b64.trim())
+            .map_err(|e| anyhow::anyhow!("webhook secret is not whsec_<base64>: {e}"))?;
+        anyhow::ensure!(key.len() >= 16, "webhook secret is too short ({} bytes)", key.len());
+        Ok(Secret(key))
+    }
+
+    fn mac(&self, id: &str, timestamp: &str, body: &[u8]) -> HmacSha256 {
+        let mut mac = HmacSha256::new_from_slice(&self.0).expect("HMAC takes any key size");
+        mac.update(id.as_bytes());
+        mac.update(b".");
+        mac.update(timestamp.as_bytes());
+        mac.update(b".");
+        mac.update(body);
+        mac
+    }
+
+    /// The `webhook-signature` value for a message.
+    pub fn sign(&self, id: &str, timestamp: i64, body: &[u8]) -> String {
+        let tag = self.mac(id, &timestamp.to_string(), body).finalize().into_bytes();
+        format!("v1,{}", BASE64.encode(tag))
+    }
+
+    /// Verifies the three headers against the raw body; `now` in unix seconds.
+    pub fn verify(
+        &self,
+        headers: &HeaderMap,
+        body: &[u8],
+        tolerance_secs: u64,
+        now: i64,
+    ) -> Result<String, InboundError> {
+        let header = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .ok_or_else(|| InboundError::Unauthorized(format!("missing {name} header")))
+        };
+        let id = header("webhook-id")?;
+        let timestamp = header("webhook-timestamp")?;
+        let signatures = header("webhook-signature")?;
+        let ts: i64 = timestamp
+            .parse()
+            .map_err(|_| InboundError::Unauthorized("webhook-timestamp is not a number".into()))?;
+        if (now - ts).unsigned_abs() > tolerance_secs {
+            return Err(InboundError::Unauthorized(format!(
+                "webhook-timestamp {ts} is outside the {tolerance_secs} s tolerance (now {now})"
+            )));
+        }
+        let valid = signatures.split_whitespace().any(|candidate| {
+            let Some(b64) = candidate.strip_prefix("v1,") else { return false };
+            let Ok(sig) = BASE64.decode(b64) else { return false };
+            self.mac(id, timestamp, body).verify_slice(&sig).is_ok()
+        });
+        if !valid {
+            return Err(InboundError::Unauthorized("no valid v1 signature".into()));
+        }
+        Ok(id.to_string())
+    }
+}
+
+pub struct StandardWebhooks {
+    source: String,
+    secret: Secret,
+    writeback_url: Option<String>,
+    tolerance_secs: u64,
+    http: reqwest::Client,
+}
+
+impl StandardWebhooks {
+    pub fn new(
+        source: String,
+        secret: &str,
+        writeback_url: Option<String>,
+        tolerance_secs: u64,
+    ) -> anyhow::Result<Self> {
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?;
+        Ok(StandardWebhooks { source, secret: Secret::parse(secret)?, writeback_url, tolerance_secs, http })
+    }
+}
+
+#[derive(Deserialize)]
+struct Envelope {
+    #[serde(rename = "type")]
+    kind: String,
+    data: serde_json::Value,
+}
+
+#[derive(Deserialize)]
+struct Entry {
+    id: serde_json::Value,
+    title: String,
+    #[serde(default)]
+    body_html: Option<String>,
+    #[serde(default)]
+    body_text: Option<String>,
+    #[serde(default = "default_locale")]
+    locale: String,
+    #[serde(default = "default_kind")]
+    kind: String,
+    #[serde(default)]
+    revision: Option<serde_json::Value>,
+    #[serde(default)]
+    url: Option<String>,
+    #[serde(default)]
+    image_url: Option<String>,
+}
+
+fn default_locale() -> String {
+    "en-US".into()
+}
+
+fn default_kind() -> String {
+    "article".into()
+}
+
+/// An id or revision that may arrive as a string or a number.
+fn scalar(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// HTML to the plain text a narrator reads (no link footnotes, no decoration).
+pub fn html_to_text(html: &str) -> String {
+    html2text::config::plain_no_decorate()
+        .string_from_read(html.as_bytes(), usize::MAX / 4)
+        .unwrap_or_default()
+        .trim()
+        .to_string()
+}
+
+impl StandardWebhooks {
+    fn parse(&self, body: &[u8]) -> Result<Option<Content>, InboundError> {
+        let envelope: Envelope = serde_json::from_slice(body)
+            .map_err(|e| InboundError::Malformed(format!("not a Standard Webhooks JSON payload: {e}")))?;
+        if envelope.kind != "content.published" {
+            return Ok(None);
+        }
+        let entry: Entry = serde_json::from_value(envelope.data.clone())
+            .map_err(|e| InboundError::Malformed(format!("data: {e}")))?;
+        let id = scalar(&entry.id);
+        if id.is_empty() || id.len() > 256 {
+            return Err(InboundError::Malformed("data.id must be 1-256 characters".into()));
+        }
+        let body_html = entry.body_html.unwrap_or_default();
+        let body_text = match entry.body_text {
+            Some(text) => text,
+            None => html_to_text(&body_html),
+        };
+        Ok(Some(Content {
+            source: self.source.clone(),
+            cms: self.kind().into(),
+            id,
+            revision: entry.revision.as_ref().map(scalar).unwrap_or_default(),
+            kind: entry.kind,
+            locale: entry.locale,
+            title: entry.title,
+            body_html,
+            body_text,
+            url: entry.url,
+            image: entry.image_url,
+            fields: envelope.data,
+        }))
+    }
+}
+
+#[async_trait::async_trait]
+impl CmsAdapter for StandardWebhooks {
+    fn kind(&self) -> &'static str {
+        "standard-webhooks"
+    }
+
+    fn receive(&self, headers: &HeaderMap, body: &[u8]) -> Result<Inbound, InboundError> {
+        let now = crate::store::now_ms() / 1000;
+        let delivery_id = self.secret.verify(headers, body, self.tolerance_secs, now)?;
+        Ok(match self.parse(body)? {
+            Some(content) => Inbound::Publish { delivery_id: Some(delivery_id), contents: vec![content] },
+            None => Inbound::Ignored { reason: "event type is not content.published".into() },
+        })
+    }
+
+    async fn write_back(
+        &self,
+        content: &Content,
+        field: &str,
+        video_url: &str,
+    ) -> Result<(), WriteBackError> {
+        let Some(url) = &self.writeback_url else { return Ok(()) };
+        let body = serde_json::to_vec(&serde_json::json!({
+            "type": "video.ready",
+            "data": {"id": content.id, "locale": content.locale, "field": field, "video_url": video_url},
+        }))
+        .map_err(|e| WriteBackError::Permanent(e.to_string()))?;
+        let id = format!("vidhook_{}", &content.fingerprint()[..24]);
+        let ts = crate::store::now_ms() / 1000;
+        let response = self
+            .http
+            .post(url)
+            .header("content-type", "application/json")
+            .header("webhook-id", &id)
+            .header("webhook-timestamp", ts.to_string())
+            .header("webhook-signature", self.secret.sign(&id, ts, &body))
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| WriteBackError::Transient(format!("POST {url}: {e}")))?;
+        let status = response.status();
+        if status.is_success() {
+            Ok(())
+        } else if status.is_server_error() || status.as_u16() == 429 || status.as_u16() == 409 {
+            Err(WriteBackError::Transient(format!("POST {url}: {status}")))
+        } else {
+            Err(WriteBackError::Permanent(format!("POST {url}: {status}")))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
+    const ID: &str = "msg_27UH4WbU6Z5A5EzD8u03UvzRbpk";
+    const TS: i64 = 1649367553;
+    const BODY: &[u8] = br#"{"email":"test@example.com","username":"test_user"}"#;
+
+    fn headers(id: &str, ts: i64, sig: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert("webhook-id", id.parse().unwrap());
+        h.insert("webhook-timestamp", ts.to_string().parse().unwrap());
+        h.insert("webhook-signature", sig.parse().unwrap());
+        h
+    }
+
+    #[test]
+    fn matches_the_published_test_vector() {
+        let secret = Secret::parse(SECRET).unwrap();
+        assert_eq!(secret.sign(ID, TS, BODY), "v1,tZ1I4/hDygAJgO5TYxiSd6Sd0kDW6hPenDe+bTa3Kkw=");
+        let h = headers(ID, TS, "v1,bad v1,tZ1I4/hDygAJgO5TYxiSd6Sd0kDW6hPenDe+bTa3Kkw=");
+        assert_eq!(secret.verify(&h, BODY, 300, TS + 10).unwrap(), ID);
+    }
+
+    #[test]
+    fn refuses_tampering_truncation_staleness_and_missing_headers() {
+        let secret = Secret::parse(SECRET).unwrap();
+        let good = secret.sign(ID, TS, BODY);
+        let reject = |h: &HeaderMap, body: &[u8], now: i64| secret.verify(h, body, 300, now).is_err();
+        assert!(reject(&headers(ID, TS, &good), b"{}", TS), "tampered body");
+        assert!(reject(&headers(ID, TS, &good[..good.len() - 8]), BODY, TS), "truncated");
+        assert!(reject(&headers(ID, TS, "v1,"), BODY, TS), "empty signature");
+        assert!(reject(&headers(ID, TS, &good), BODY, TS + 301), "stale");
+        assert!(reject(&headers(ID, TS, &good), BODY, TS - 301), "future");
+        assert!(reject(&headers("other", TS, &good), BODY, TS), "other id");
+        let other = Secret::parse("whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA").unwrap();
+        assert!(other.verify(&headers(ID, TS, &good), BODY, 300, TS).is_err(), "wrong secret");
+        let mut missing = headers(ID, TS, &good);
+        missing.remove("webhook-signature");
+        assert!(reject(&missing, BODY, TS));
+    }
+
+    #[test]
+    fn parses_published_content_and_ignores_other_types() {
+        let adapter = StandardWebhooks::new("blog".into(), SECRET, None, 300).unwrap();
+        let body = br#"{"type":"content.published","data":{"id":42,"title":"Hi","body_html":"<p>One &amp; two.</p><p>Three.</p>"}}"#;
+        let content = adapter.parse(body).unwrap().unwrap();
+        assert_eq!((content.id.as_str(), content.locale.as_str()), ("42", "en-US"));
+        assert_eq!(content.body_text, "One & two.\n\nThree.");
+        assert!(adapter.parse(br#"{"type":"content.deleted","data":{}}"#).unwrap().is_none());
+        assert!(matches!(adapter.parse(b"{not json"), Err(InboundError::Malformed(_))));
+        assert!(matches!(
+            adapter.parse(br#"{"type":"content.published","data":{"id":"x"}}"#),
+            Err(InboundError::Malformed(_))
+        ));
+    }
+}

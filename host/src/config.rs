@@ -1,0 +1,380 @@
+//! `vidhook.toml`: sources, provider, TTS, media and limits. Read once at start-up; nobody writes
+//! it. String values may reference environment variables as `${NAME}` (how secrets get in without
+//! being committed); a reference to an unset variable is an error, never an empty secret.
+//! Relative paths are relative to the config file's folder.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{path}: {source}")]
+    Parse { path: PathBuf, source: toml::de::Error },
+    #[error("{path}: environment variable {name} is referenced but not set")]
+    MissingEnv { path: PathBuf, name: String },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where the HTTP server listens. Port 0 picks a free port.
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// The base URL at which providers and browsers reach this host; default: the bound address.
+    pub public_url: Option<String>,
+    /// Database, media and component cache live here unless set otherwise.
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    /// `sqlite://…` (default: `<data_dir>/vidhook.db`) or `postgres://…`.
+    pub database_url: Option<String>,
+    /// Concurrent render steps in this process.
+    #[serde(default = "default_workers")]
+    pub workers: usize,
+    /// Largest accepted webhook body.
+    #[serde(default = "default_max_body")]
+    pub max_body_bytes: usize,
+    #[serde(default)]
+    pub media: MediaConfig,
+    #[serde(default)]
+    pub tts: TtsConfig,
+    #[serde(default)]
+    pub provider: ProviderConfig,
+    #[serde(default)]
+    pub checks: ChecksConfig,
+    #[serde(default)]
+    pub retry: RetryConfig,
+    #[serde(default)]
+    pub sources: BTreeMap<String, SourceConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MediaConfig {
+    /// Key for signed media URLs; default: a random key kept in `<data_dir>/media.key`.
+    pub signing_secret: Option<String>,
+    /// How long a signed URL (audio, photo) stays valid.
+    pub url_ttl_secs: u64,
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        Self { signing_secret: None, url_ttl_secs: 6 * 3600 }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TtsConfig {
+    /// The espeak-ng executable.
+    pub espeak_binary: String,
+    /// Speaking rate; keep it equal to the plugins' `words_per_minute`.
+    pub words_per_minute: u32,
+    /// Longest a synthesis may take.
+    pub timeout_secs: u64,
+}
+
+impl Default for TtsConfig {
+    fn default() -> Self {
+        Self { espeak_binary: "espeak-ng".into(), words_per_minute: 175, timeout_secs: 60 }
+    }
+}
+
+/// Which video provider makes the videos.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum ProviderConfig {
+    /// Local, free: ffmpeg renders the photo with the narration into an MP4.
+    Preview {
+        #[serde(default = "default_ffmpeg")]
+        ffmpeg_binary: String,
+    },
+    /// The OmniHuman v1.5 API (Seedance REST API).
+    Omnihuman(OmniHumanConfig),
+}
+
+impl Default for ProviderConfig {
+    fn default() -> Self {
+        ProviderConfig::Preview { ffmpeg_binary: default_ffmpeg() }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OmniHumanConfig {
+    #[serde(default = "default_omnihuman_url")]
+    pub base_url: String,
+    /// Bearer key; write `api_key = "${SEEDANCE_API_KEY}"`.
+    pub api_key: String,
+    /// Ask the provider to call us back (recommended); polling still runs as the fallback.
+    #[serde(default = "yes")]
+    pub webhooks: bool,
+    #[serde(default = "default_poll_secs")]
+    pub poll_interval_secs: u64,
+    /// A job still unfinished after this long fails with category `timeout`.
+    #[serde(default = "default_max_wait")]
+    pub max_wait_secs: u64,
+    #[serde(default = "default_request_timeout")]
+    pub request_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ChecksConfig {
+    /// Accept plain-http image/audio URLs (loopback development). Default: only with the local
+    /// preview provider.
+    pub allow_plain_http: Option<bool>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetryConfig {
+    /// Attempts per step before a transient failure becomes final.
+    pub max_attempts: u32,
+    pub base_delay_ms: u64,
+    pub max_delay_ms: u64,
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        Self { max_attempts: 6, base_delay_ms: 500, max_delay_ms: 60_000 }
+    }
+}
+
+/// One CMS (or folder) that publishes content to us.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SourceConfig {
+    #[serde(flatten)]
+    pub cms: CmsConfig,
+    /// The plugin chain; default: the bundled presenter.
+    #[serde(default = "default_chain")]
+    pub plugins: Vec<PluginRef>,
+    /// Default presenter photo: an https URL or a local file.
+    pub presenter_image: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "cms", rename_all = "kebab-case")]
+pub enum CmsConfig {
+    /// A folder of Markdown files with YAML front matter; `vidhook publish FILE` publishes one,
+    /// and the video URL is written into its front matter.
+    Markdown { folder: PathBuf },
+    /// Any system that sends Standard Webhooks-signed JSON.
+    StandardWebhooks {
+        /// `whsec_<base64>` as the sender shows it.
+        secret: String,
+        /// Where the video URL is POSTed back (signed the same way); none = no write-back.
+        writeback_url: Option<String>,
+        #[serde(default = "default_tolerance")]
+        tolerance_secs: u64,
+    },
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginRef {
+    pub name: String,
+    #[serde(default)]
+    pub config: BTreeMap<String, String>,
+}
+
+fn default_listen() -> SocketAddr {
+    ([127, 0, 0, 1], 8640).into()
+}
+fn default_data_dir() -> PathBuf {
+    ".vidhook".into()
+}
+fn default_workers() -> usize {
+    4
+}
+fn default_max_body() -> usize {
+    1 << 20
+}
+fn default_ffmpeg() -> String {
+    "ffmpeg".into()
+}
+fn default_omnihuman_url() -> String {
+    "https://api.seedance.it.com/v1".into()
+}
+fn yes() -> bool {
+    true
+}
+fn default_poll_secs() -> u64 {
+    15
+}
+fn default_max_wait() -> u64 {
+    30 * 60
+}
+fn default_request_timeout() -> u64 {
+    30
+}
+fn default_tolerance() -> u64 {
+    300
+}
+fn default_chain() -> Vec<PluginRef> {
+    vec![PluginRef { name: "presenter".into(), config: BTreeMap::new() }]
+}
+
+impl Config {
+    /// The embedded defaults: SQLite, local media, espeak-ng, the preview provider, the bundled
+    /// presenter, and a Markdown folder `content/` (presenter photo `content/presenter.png`).
+    pub fn embedded_defaults(data_dir: PathBuf, content_folder: PathBuf) -> Config {
+        let mut sources = BTreeMap::new();
+        sources.insert(
+            "content".to_string(),
+            SourceConfig {
+                cms: CmsConfig::Markdown { folder: content_folder.clone() },
+                plugins: default_chain(),
+                presenter_image: Some(content_folder.join("presenter.png").display().to_string()),
+            },
+        );
+        Config {
+            listen: default_listen(),
+            public_url: None,
+            data_dir,
+            database_url: None,
+            workers: default_workers(),
+            max_body_bytes: default_max_body(),
+            media: MediaConfig::default(),
+            tts: TtsConfig::default(),
+            provider: ProviderConfig::default(),
+            checks: ChecksConfig::default(),
+            retry: RetryConfig::default(),
+            sources,
+        }
+    }
+
+    /// Reads a config file, expanding `${VAR}` references and resolving relative paths.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.into(), source })?;
+        let mut value: toml::Value = toml::from_str(&text)
+            .map_err(|source| ConfigError::Parse { path: path.into(), source })?;
+        expand_env(&mut value)
+            .map_err(|name| ConfigError::MissingEnv { path: path.into(), name })?;
+        let mut config: Config = value
+            .try_into()
+            .map_err(|source| ConfigError::Parse { path: path.into(), source })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        config.resolve_paths(base);
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn resolve_paths(&mut self, base: &Path) {
+        let resolve = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        resolve(&mut self.data_dir);
+        for source in self.sources.values_mut() {
+            if let CmsConfig::Markdown { folder } = &mut source.cms {
+                resolve(folder);
+            }
+            if let Some(image) = &mut source.presenter_image {
+                if !image.starts_with("http://") && !image.starts_with("https://") {
+                    let mut p = PathBuf::from(&*image);
+                    resolve(&mut p);
+                    *image = p.display().to_string();
+                }
+            }
+        }
+    }
+
+    /// Catches mistakes at start-up instead of on the first event.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.sources.is_empty() {
+            return Err(ConfigError::Invalid("no [sources.*] configured".into()));
+        }
+        for (name, source) in &self.sources {
+            if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+                return Err(ConfigError::Invalid(format!(
+                    "source name {name:?}: use letters, digits, '-' and '_' only"
+                )));
+            }
+            if source.plugins.is_empty() {
+                return Err(ConfigError::Invalid(format!("source {name}: empty plugin chain")));
+            }
+        }
+        if self.workers == 0 {
+            return Err(ConfigError::Invalid("workers must be at least 1".into()));
+        }
+        Ok(())
+    }
+
+    /// The database URL in effect.
+    pub fn database_url(&self) -> String {
+        self.database_url.clone().unwrap_or_else(|| {
+            format!("sqlite://{}?mode=rwc", self.data_dir.join("vidhook.db").display())
+        })
+    }
+
+    /// Whether image/audio URLs may be plain http.
+    pub fn allow_plain_http(&self) -> bool {
+        self.checks
+            .allow_plain_http
+            .unwrap_or(matches!(self.provider, ProviderConfig::Preview { .. }))
+    }
+}
+
+/// Replaces `${NAME}` in every string with the environment variable's value.
+/// Returns the name of the first unset variable.
+fn expand_env(value: &mut toml::Value) -> Result<(), String> {
+    match value {
+        toml::Value::String(s) => {
+            *s = expand_str(s)?;
+        }
+        toml::Value::Array(items) => items.iter_mut().try_for_each(expand_env)?,
+        toml::Value::Table(table) => table.iter_mut().try_for_each(|(_, v)| expand_env(v))?,
+        _ => {}
+    }
+    Ok(())
+}
+
+fn expand_str(s: &str) -> Result<String, String> {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let Some(end) = after.find('}') else {
+            out.push_str(&rest[start..]);
+            return Ok(out);
+        };
+        let name = &after[..end];
+        out.push_str(&std::env::var(name).map_err(|_| name.to_string())?);
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expands_environment_references() {
+        std::env::set_var("VIDHOOK_TEST_SECRET", "s3cret");
+        assert_eq!(expand_str("a-${VIDHOOK_TEST_SECRET}-b").unwrap(), "a-s3cret-b");
+        assert_eq!(expand_str("${VIDHOOK_TEST_UNSET_XYZ}").unwrap_err(), "VIDHOOK_TEST_UNSET_XYZ");
+        assert_eq!(expand_str("no refs").unwrap(), "no refs");
+    }
+
+    #[test]
+    fn the_example_config_parses() {
+        std::env::set_var("SEEDANCE_API_KEY", "test-key");
+        std::env::set_var("BLOG_WEBHOOK_SECRET", "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD");
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/vidhook.toml");
+        let config = Config::load(&path).unwrap();
+        assert!(config.sources.contains_key("blog"));
+        assert!(config.sources.contains_key("docs"));
+    }
+}

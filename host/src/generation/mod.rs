@@ -1,0 +1,128 @@
+//! Video providers: submit a generation (the paid call), then follow the job to its end.
+//! One file per provider behind the [`Provider`] trait; `build` is the one registry line.
+
+mod omnihuman;
+mod preview;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use omnihuman::OmniHuman;
+pub use preview::Preview;
+
+use crate::config::{Config, ProviderConfig};
+use crate::media::MediaStore;
+
+/// Output resolution; it also bounds the audio length the model accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Resolution {
+    #[serde(rename = "720p")]
+    P720,
+    #[serde(rename = "1080p")]
+    P1080,
+}
+
+impl Resolution {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Resolution::P720 => "720p",
+            Resolution::P1080 => "1080p",
+        }
+    }
+
+    /// The longest audio the model accepts at this resolution (OmniHuman v1.5 documentation).
+    pub fn max_audio_seconds(self) -> f64 {
+        match self {
+            Resolution::P720 => 60.0,
+            Resolution::P1080 => 30.0,
+        }
+    }
+
+    pub fn height(self) -> u32 {
+        match self {
+            Resolution::P720 => 720,
+            Resolution::P1080 => 1080,
+        }
+    }
+}
+
+/// Everything a generation needs; every field was checked before this is built.
+#[derive(Debug, Clone)]
+pub struct SubmitRequest {
+    pub render_id: String,
+    pub image_url: String,
+    pub audio_url: String,
+    pub audio_seconds: f64,
+    pub prompt: String,
+    pub resolution: Resolution,
+    pub turbo: bool,
+    pub webhook_url: Option<String>,
+    /// Sent as `Idempotency-Key`; the same for every attempt of one render.
+    pub idempotency_key: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Submitted {
+    pub job_id: String,
+    pub estimated_credits: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum JobStatus {
+    /// queued / processing: ask again later.
+    Pending(String),
+    Completed { video_url: String, credits_used: Option<i64> },
+    Failed(String),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProviderError {
+    /// 429: not accepted; retry after the given delay.
+    #[error("rate limited (retry after {retry_after:?})")]
+    RateLimited { retry_after: Option<Duration> },
+    /// 5xx, or the connection failed before the request was sent: retry with backoff.
+    #[error("provider unavailable: {0}")]
+    Unavailable(String),
+    /// 4xx other than 429: the provider refuses this input; retrying will not help.
+    #[error("provider rejected the request ({status}): {message}")]
+    Rejected { status: u16, message: String },
+    /// The request may or may not have been accepted (timeout after sending, connection dropped,
+    /// unreadable answer). A paid submit in this state is reconciled, never blindly repeated.
+    #[error("outcome unknown: {0}")]
+    Ambiguous(String),
+}
+
+#[async_trait::async_trait]
+pub trait Provider: Send + Sync {
+    /// Short name used in URLs and logs ("omnihuman", "preview").
+    fn name(&self) -> &'static str;
+    /// True when a repeated submit costs nothing (then reconciliation may simply resubmit).
+    fn resubmit_is_free(&self) -> bool;
+    /// Whether to pass a per-render webhook URL.
+    fn wants_webhook(&self) -> bool;
+    /// How often to poll an unfinished job, and how long to wait in all.
+    fn poll_interval(&self) -> Duration;
+    fn max_wait(&self) -> Duration;
+    async fn submit(&self, request: &SubmitRequest) -> Result<Submitted, ProviderError>;
+    async fn status(&self, job_id: &str) -> Result<JobStatus, ProviderError>;
+}
+
+/// The provider the configuration selects.
+pub fn build(config: &Config, media: MediaStore) -> anyhow::Result<Arc<dyn Provider>> {
+    Ok(match &config.provider {
+        ProviderConfig::Preview { ffmpeg_binary } => {
+            Arc::new(Preview::new(ffmpeg_binary.clone(), media)?)
+        }
+        ProviderConfig::Omnihuman(settings) => Arc::new(OmniHuman::new(settings.clone())?),
+    })
+}
+
+/// Maps a reqwest failure to what it means for a retry: a connection that never opened is safe
+/// to retry; anything after the request left (timeouts, resets) is ambiguous.
+pub(crate) fn classify_transport(err: &reqwest::Error) -> ProviderError {
+    if err.is_connect() {
+        ProviderError::Unavailable(err.to_string())
+    } else {
+        ProviderError::Ambiguous(err.to_string())
+    }
+}

@@ -1,0 +1,168 @@
+//! The OmniHuman v1.5 API as documented by Seedance (`https://api.seedance.it.com/v1`):
+//! `POST /omnihuman/generate` → `{job_id, status, created_at, estimated_credits}`;
+//! `GET /jobs/{job_id}` → `status` queued | processing | completed (`result.video_url`) | failed
+//! (`error`). Bearer key; rate limits answered with 429. We add `Idempotency-Key` (harmless if
+//! ignored, decisive if honoured) and a per-render `webhook_url`.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{classify_transport, JobStatus, Provider, ProviderError, SubmitRequest, Submitted};
+use crate::config::OmniHumanConfig;
+
+pub const MODEL: &str = "omnihuman-v1.5";
+
+pub struct OmniHuman {
+    settings: OmniHumanConfig,
+    http: reqwest::Client,
+}
+
+impl OmniHuman {
+    pub fn new(settings: OmniHumanConfig) -> anyhow::Result<Self> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(settings.request_timeout_secs))
+            .connect_timeout(Duration::from_secs(10))
+            .build()?;
+        Ok(OmniHuman { settings, http })
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.settings.base_url.trim_end_matches('/'))
+    }
+}
+
+#[derive(Deserialize)]
+struct GenerateAnswer {
+    job_id: String,
+    estimated_credits: Option<i64>,
+}
+
+#[derive(Deserialize)]
+struct JobAnswer {
+    status: String,
+    result: Option<JobResult>,
+    error: Option<serde_json::Value>,
+    credits_used: Option<i64>,
+}
+
+#[derive(Deserialize)]
+struct JobResult {
+    video_url: String,
+}
+
+/// Turns a non-success answer into the error that says what to do next.
+async fn error_for(response: reqwest::Response) -> ProviderError {
+    let status = response.status();
+    let retry_after = response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs);
+    let body = response.text().await.unwrap_or_default();
+    let message: String = body.chars().take(500).collect();
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        ProviderError::RateLimited { retry_after }
+    } else if status.is_server_error() {
+        ProviderError::Unavailable(format!("{status}: {message}"))
+    } else {
+        ProviderError::Rejected { status: status.as_u16(), message }
+    }
+}
+
+#[async_trait::async_trait]
+impl Provider for OmniHuman {
+    fn name(&self) -> &'static str {
+        "omnihuman"
+    }
+
+    fn resubmit_is_free(&self) -> bool {
+        false
+    }
+
+    fn wants_webhook(&self) -> bool {
+        self.settings.webhooks
+    }
+
+    fn poll_interval(&self) -> Duration {
+        Duration::from_secs(self.settings.poll_interval_secs)
+    }
+
+    fn max_wait(&self) -> Duration {
+        Duration::from_secs(self.settings.max_wait_secs)
+    }
+
+    async fn submit(&self, request: &SubmitRequest) -> Result<Submitted, ProviderError> {
+        let mut body = json!({
+            "model": MODEL,
+            "image_url": request.image_url,
+            "audio_url": request.audio_url,
+            "prompt": request.prompt,
+            "resolution": request.resolution.as_str(),
+            "turbo_mode": request.turbo,
+        });
+        if let Some(webhook) = &request.webhook_url {
+            body["webhook_url"] = json!(webhook);
+        }
+        let response = self
+            .http
+            .post(self.url("/omnihuman/generate"))
+            .bearer_auth(&self.settings.api_key)
+            .header("Idempotency-Key", &request.idempotency_key)
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| classify_transport(&e))?;
+        if !response.status().is_success() {
+            return Err(error_for(response).await);
+        }
+        // A 2xx we cannot read may still be a paid job: ambiguous, not retryable.
+        let answer: GenerateAnswer = response
+            .json()
+            .await
+            .map_err(|e| ProviderError::Ambiguous(format!("unreadable generate answer: {e}")))?;
+        Ok(Submitted { job_id: answer.job_id, estimated_credits: answer.estimated_credits })
+    }
+
+    async fn status(&self, job_id: &str) -> Result<JobStatus, ProviderError> {
+        if job_id.is_empty() || !job_id.chars().all(|c| c.is_ascii_alphanumeric() || "-_".contains(c)) {
+            return Err(ProviderError::Rejected { status: 0, message: format!("bad job id {job_id:?}") });
+        }
+        let response = self
+            .http
+            .get(self.url(&format!("/jobs/{job_id}")))
+            .bearer_auth(&self.settings.api_key)
+            .send()
+            .await
+            .map_err(|e| match classify_transport(&e) {
+                // A status read has no side effect: any transport failure is just "try again".
+                ProviderError::Ambiguous(m) => ProviderError::Unavailable(m),
+                other => other,
+            })?;
+        if !response.status().is_success() {
+            return Err(error_for(response).await);
+        }
+        let answer: JobAnswer = response
+            .json()
+            .await
+            .map_err(|e| ProviderError::Unavailable(format!("unreadable job answer: {e}")))?;
+        Ok(match answer.status.as_str() {
+            "completed" => match answer.result {
+                Some(result) => JobStatus::Completed {
+                    video_url: result.video_url,
+                    credits_used: answer.credits_used,
+                },
+                None => JobStatus::Failed("completed without result.video_url".into()),
+            },
+            "failed" => JobStatus::Failed(match answer.error {
+                Some(serde_json::Value::String(s)) => s,
+                Some(other) => other.to_string(),
+                None => "failed without an error message".into(),
+            }),
+            other => JobStatus::Pending(other.to_string()),
+        })
+    }
+}

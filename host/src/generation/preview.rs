@@ -1,0 +1,129 @@
+//! The local preview provider: a real MP4 of the presenter photo with the narration, made by
+//! ffmpeg, at no cost. It fetches its inputs through the same URLs a hosted provider would, so a
+//! preview exercises the whole path. The "job" is done when `submit` returns.
+
+use std::time::Duration;
+
+use super::{JobStatus, Provider, ProviderError, SubmitRequest, Submitted};
+use crate::media::MediaStore;
+
+pub struct Preview {
+    ffmpeg: String,
+    media: MediaStore,
+    http: reqwest::Client,
+}
+
+impl Preview {
+    pub fn new(ffmpeg: String, media: MediaStore) -> anyhow::Result<Self> {
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).build()?;
+        Ok(Preview { ffmpeg, media, http })
+    }
+
+    fn video_key(job_id: &str) -> String {
+        format!("videos/{job_id}.mp4")
+    }
+
+    async fn fetch(&self, url: &str) -> Result<Vec<u8>, ProviderError> {
+        let response = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| ProviderError::Unavailable(format!("fetching {url}: {e}")))?;
+        if !response.status().is_success() {
+            return Err(ProviderError::Rejected {
+                status: response.status().as_u16(),
+                message: format!("fetching input {url}"),
+            });
+        }
+        Ok(response
+            .bytes()
+            .await
+            .map_err(|e| ProviderError::Unavailable(e.to_string()))?
+            .to_vec())
+    }
+}
+
+#[async_trait::async_trait]
+impl Provider for Preview {
+    fn name(&self) -> &'static str {
+        "preview"
+    }
+
+    fn resubmit_is_free(&self) -> bool {
+        true
+    }
+
+    fn wants_webhook(&self) -> bool {
+        false
+    }
+
+    fn poll_interval(&self) -> Duration {
+        Duration::from_millis(200)
+    }
+
+    fn max_wait(&self) -> Duration {
+        Duration::from_secs(300)
+    }
+
+    async fn submit(&self, request: &SubmitRequest) -> Result<Submitted, ProviderError> {
+        let image = self.fetch(&request.image_url).await?;
+        let audio = self.fetch(&request.audio_url).await?;
+        let work = tempdir()?;
+        let image_path = work.join("image");
+        let audio_path = work.join("audio");
+        let out_path = work.join("out.mp4");
+        let io = |e: std::io::Error| ProviderError::Unavailable(e.to_string());
+        tokio::fs::write(&image_path, &image).await.map_err(io)?;
+        tokio::fs::write(&audio_path, &audio).await.map_err(io)?;
+        let scale = format!("scale=-2:{},format=yuv420p", request.resolution.height());
+        let seconds = format!("{:.3}", request.audio_seconds);
+        let output = tokio::process::Command::new(&self.ffmpeg)
+            .args(["-nostdin", "-y", "-loglevel", "error", "-loop", "1", "-framerate", "25", "-i"])
+            .arg(&image_path)
+            .arg("-i")
+            .arg(&audio_path)
+            .args(["-map", "0:v", "-map", "1:a", "-c:v", "libx264", "-preset", "veryfast"])
+            .args(["-tune", "stillimage", "-vf", &scale, "-c:a", "aac", "-b:a", "128k"])
+            .args(["-t", &seconds, "-movflags", "+faststart"])
+            .arg(&out_path)
+            .kill_on_drop(true)
+            .output()
+            .await
+            .map_err(|e| ProviderError::Unavailable(format!("cannot start {}: {e}", self.ffmpeg)));
+        let result = match output {
+            Ok(out) if out.status.success() => {
+                let video = tokio::fs::read(&out_path).await.map_err(io)?;
+                let job_id = format!("preview-{}", request.render_id);
+                self.media
+                    .put(&Self::video_key(&job_id), &video)
+                    .await
+                    .map_err(|e| ProviderError::Unavailable(e.to_string()))?;
+                Ok(Submitted { job_id, estimated_credits: Some(0) })
+            }
+            Ok(out) => Err(ProviderError::Rejected {
+                status: 0,
+                message: format!("ffmpeg: {}", String::from_utf8_lossy(&out.stderr).trim()),
+            }),
+            Err(e) => Err(e),
+        };
+        let _ = tokio::fs::remove_dir_all(&work).await;
+        result
+    }
+
+    async fn status(&self, job_id: &str) -> Result<JobStatus, ProviderError> {
+        let key = Self::video_key(job_id);
+        let exists = self.media.path(&key).map(|p| p.exists()).unwrap_or(false);
+        Ok(if exists {
+            JobStatus::Completed { video_url: self.media.url(&key), credits_used: Some(0) }
+        } else {
+            JobStatus::Failed(format!("preview {job_id} has no output"))
+        })
+    }
+}
+
+fn tempdir() -> Result<std::path::PathBuf, ProviderError> {
+    let dir = std::env::temp_dir().join(format!("vidhook-preview-{}", crate::store::new_id()));
+    std::fs::create_dir_all(&dir).map_err(|e| ProviderError::Unavailable(e.to_string()))?;
+    Ok(dir)
+}

@@ -1,0 +1,243 @@
+//! The HTTP surface: CMS webhooks in, provider webhooks in, media out, a small JSON API, health.
+//!
+//! Every rejection answers a precise status (401 signature, 400 malformed, 404 unknown, 413 too
+//! large, 503 database unavailable) with a JSON `{"error": …}` and a log line with the reason.
+//! A 2xx to a CMS is sent only after the event is committed.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+use tower::ServiceExt;
+
+use crate::app::App;
+use crate::cms::{Inbound, InboundError};
+use crate::jobs::State as RenderState;
+use crate::store::Ingested;
+
+pub fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/hooks/{source}", post(receive_hook))
+        .route("/provider-hooks/{provider}/{render}", post(provider_hook))
+        .route("/media/{*key}", get(media))
+        .route("/api/renders", get(list_renders))
+        .route("/api/renders/{id}", get(show_render))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(ready))
+        // Bodies are read with our own limit (to log and answer 413 ourselves).
+        .layer(DefaultBodyLimit::disable())
+        .with_state(app)
+}
+
+fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, Json(json!({ "error": message.into() }))).into_response()
+}
+
+/// Reads the body up to `limit` bytes; `Err` is the response to send.
+async fn read_body(headers: &HeaderMap, body: Body, limit: usize, source: &str) -> Result<axum::body::Bytes, Response> {
+    let too_large = || {
+        tracing::warn!(source, limit, "webhook rejected: body over the size limit");
+        error(StatusCode::PAYLOAD_TOO_LARGE, format!("body larger than {limit} bytes"))
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|len| len > limit) {
+        return Err(too_large());
+    }
+    axum::body::to_bytes(body, limit).await.map_err(|err| {
+        let over = std::error::Error::source(&err)
+            .is_some_and(|e| e.is::<http_body_util::LengthLimitError>());
+        if over {
+            too_large()
+        } else {
+            tracing::warn!(source, error = %err, "webhook rejected: body unreadable");
+            error(StatusCode::BAD_REQUEST, format!("body unreadable: {err}"))
+        }
+    })
+}
+
+async fn receive_hook(
+    State(app): State<Arc<App>>,
+    Path(source): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let Some(adapter) = app.sources.get(&source).cloned() else {
+        tracing::warn!(source, "webhook rejected: unknown source");
+        return error(StatusCode::NOT_FOUND, format!("no source named {source:?}"));
+    };
+    let body = match read_body(&headers, body, app.config.max_body_bytes, &source).await {
+        Ok(body) => body,
+        Err(response) => return response,
+    };
+    let (delivery_id, contents) = match adapter.receive(&headers, &body) {
+        Ok(Inbound::Publish { delivery_id, contents }) => (delivery_id, contents),
+        Ok(Inbound::Ignored { reason }) => {
+            tracing::info!(source, reason, "webhook ignored");
+            return (StatusCode::OK, Json(json!({"status": "ignored", "reason": reason}))).into_response();
+        }
+        Err(err) => {
+            let status = match err {
+                InboundError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+                InboundError::Malformed(_) => StatusCode::BAD_REQUEST,
+                InboundError::NotAWebhookSource(_) => StatusCode::NOT_FOUND,
+            };
+            tracing::warn!(source, status = status.as_u16(), reason = %err, "webhook rejected");
+            return error(status, err.to_string());
+        }
+    };
+    if contents.is_empty() {
+        tracing::info!(source, "webhook ignored: no content in the delivery");
+        return (StatusCode::OK, Json(json!({"status": "ignored", "reason": "no content"}))).into_response();
+    }
+    accept(&app, &source, delivery_id.as_deref(), &contents).await
+}
+
+/// Commits the contents and answers 202 (something new) or 200 (all seen before).
+pub async fn accept(
+    app: &App,
+    source: &str,
+    delivery_id: Option<&str>,
+    contents: &[crate::content::Content],
+) -> Response {
+    match app.store.ingest(source, delivery_id, contents, RenderState::Plan.as_str()).await {
+        Ok(outcomes) => {
+            let any_new = outcomes.iter().any(|o| matches!(o, Ingested::Accepted { .. }));
+            if any_new {
+                app.wake.notify_waiters();
+            }
+            let events: Vec<_> = outcomes
+                .iter()
+                .map(|o| match o {
+                    Ingested::Accepted { event_id, render_id } => {
+                        tracing::info!(source, event = %event_id, render = %render_id, "event accepted");
+                        json!({"event_id": event_id, "status": "accepted"})
+                    }
+                    Ingested::Duplicate { event_id } => {
+                        tracing::info!(source, event = %event_id, "duplicate event: nothing queued");
+                        json!({"event_id": event_id, "status": "duplicate"})
+                    }
+                })
+                .collect();
+            let (status, word) =
+                if any_new { (StatusCode::ACCEPTED, "accepted") } else { (StatusCode::OK, "duplicate") };
+            let first = outcomes.first().map(|o| o.event_id().to_string());
+            (status, Json(json!({"status": word, "event_id": first, "events": events}))).into_response()
+        }
+        Err(err) => {
+            // Not committed, so not acknowledged: the sender keeps the event and retries.
+            tracing::error!(source, error = %err, "cannot commit event; answering 503");
+            let mut response = error(StatusCode::SERVICE_UNAVAILABLE, "storage unavailable, retry later");
+            response.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
+            response
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct TokenQuery {
+    token: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ProviderEvent {
+    job_id: Option<String>,
+}
+
+/// A provider says a job changed. Nothing in the body is believed except the job id: the render
+/// is made due and its worker confirms the state with `GET /jobs/{id}`.
+async fn provider_hook(
+    State(app): State<Arc<App>>,
+    Path((provider, render_id)): Path<(String, String)>,
+    Query(query): Query<TokenQuery>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    if provider != app.provider.name() {
+        tracing::warn!(provider, render = %render_id, "provider webhook rejected: unknown provider");
+        return error(StatusCode::NOT_FOUND, format!("no provider named {provider:?}"));
+    }
+    if !query.token.as_deref().is_some_and(|t| app.verify_provider_token(&render_id, t)) {
+        tracing::warn!(provider, render = %render_id, "provider webhook rejected: bad token");
+        return error(StatusCode::UNAUTHORIZED, "invalid token");
+    }
+    let body = match read_body(&headers, body, 64 << 10, &provider).await {
+        Ok(body) => body,
+        Err(response) => return response,
+    };
+    let job_id = serde_json::from_slice::<ProviderEvent>(&body).ok().and_then(|e| e.job_id);
+    match app.store.nudge_awaiting(&render_id, job_id.as_deref()).await {
+        Ok(Some(state)) => {
+            tracing::info!(render = %render_id, job = job_id.as_deref().unwrap_or(""), state, "provider webhook received");
+            app.wake.notify_waiters();
+            (StatusCode::OK, Json(json!({"status": "received"}))).into_response()
+        }
+        Ok(None) => error(StatusCode::NOT_FOUND, "no such render"),
+        Err(err) => {
+            tracing::error!(render = %render_id, error = %err, "provider webhook not recorded");
+            error(StatusCode::SERVICE_UNAVAILABLE, "storage unavailable, retry later")
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct MediaQuery {
+    expires: Option<i64>,
+    sig: Option<String>,
+}
+
+async fn media(
+    State(app): State<Arc<App>>,
+    Path(key): Path<String>,
+    Query(query): Query<MediaQuery>,
+    request: Request,
+) -> Response {
+    if !app.media.authorize(&key, query.expires, query.sig.as_deref()) {
+        tracing::warn!(key, "media request refused: missing, expired or invalid signature");
+        return error(StatusCode::FORBIDDEN, "missing, expired or invalid signature");
+    }
+    let Ok(path) = app.media.path(&key) else {
+        return error(StatusCode::NOT_FOUND, "no such media");
+    };
+    match tower_http::services::ServeFile::new(path).oneshot(request).await {
+        Ok(response) => response.into_response(),
+        Err(err) => error(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()),
+    }
+}
+
+async fn ready(State(app): State<Arc<App>>) -> Response {
+    if app.store.ping().await {
+        "ready".into_response()
+    } else {
+        error(StatusCode::SERVICE_UNAVAILABLE, "database unavailable")
+    }
+}
+
+async fn list_renders(State(app): State<Arc<App>>) -> Response {
+    match app.store.list_renders(200).await {
+        Ok(rows) => {
+            let rows: Vec<_> = rows
+                .into_iter()
+                .map(|(render, source, entry)| json!({"source": source, "entry": entry, "render": render}))
+                .collect();
+            Json(rows).into_response()
+        }
+        Err(err) => error(StatusCode::SERVICE_UNAVAILABLE, err.to_string()),
+    }
+}
+
+async fn show_render(State(app): State<Arc<App>>, Path(id): Path<String>) -> Response {
+    match (app.store.render(&id).await, app.store.steps(&id).await) {
+        (Ok(Some(render)), Ok(steps)) => Json(json!({"render": render, "steps": steps})).into_response(),
+        (Ok(None), _) => error(StatusCode::NOT_FOUND, "no such render"),
+        (Err(err), _) | (_, Err(err)) => error(StatusCode::SERVICE_UNAVAILABLE, err.to_string()),
+    }
+}

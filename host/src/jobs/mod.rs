@@ -1,0 +1,116 @@
+//! The durable render state machine.
+//!
+//! ```text
+//! plan ──▶ speak ──▶ check ──▶ submit ──▶ (submitting) ──▶ await ──▶ write_back ──▶ done
+//!   └─▶ skipped          failed (categorised) / needs_attention (a person decides)
+//! ```
+//! A render's `state` is the next step to run. A worker claims a due render under a lease,
+//! runs that one step, and commits the outcome (fenced by the lease) before anything else
+//! happens. A crash therefore resumes at the last committed step; only the paid submit has an
+//! intermediate commit (`submitting`, with its idempotency key) so that an interrupted submit is
+//! reconciled rather than repeated.
+
+mod steps;
+mod worker;
+
+pub use worker::{spawn_workers, Workers};
+
+/// Where a render is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    Plan,
+    Speak,
+    Check,
+    Submit,
+    Submitting,
+    Await,
+    WriteBack,
+    Done,
+    Skipped,
+    Failed,
+    NeedsAttention,
+}
+
+impl State {
+    pub const ALL: [State; 11] = [
+        State::Plan,
+        State::Speak,
+        State::Check,
+        State::Submit,
+        State::Submitting,
+        State::Await,
+        State::WriteBack,
+        State::Done,
+        State::Skipped,
+        State::Failed,
+        State::NeedsAttention,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Plan => "plan",
+            State::Speak => "speak",
+            State::Check => "check",
+            State::Submit => "submit",
+            State::Submitting => "submitting",
+            State::Await => "await",
+            State::WriteBack => "write_back",
+            State::Done => "done",
+            State::Skipped => "skipped",
+            State::Failed => "failed",
+            State::NeedsAttention => "needs_attention",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<State> {
+        State::ALL.into_iter().find(|state| state.as_str() == s)
+    }
+
+    /// States a worker may pick up.
+    pub fn is_runnable(self) -> bool {
+        !matches!(self, State::Done | State::Skipped | State::Failed | State::NeedsAttention)
+    }
+}
+
+/// Why a render failed; shown by `vidhook jobs`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Category {
+    InputInvalid,
+    ProviderRejected,
+    ProviderFailed,
+    Timeout,
+    PluginError,
+    TtsError,
+    WritebackError,
+    Internal,
+}
+
+impl Category {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Category::InputInvalid => "input_invalid",
+            Category::ProviderRejected => "provider_rejected",
+            Category::ProviderFailed => "provider_failed",
+            Category::Timeout => "timeout",
+            Category::PluginError => "plugin_error",
+            Category::TtsError => "tts_error",
+            Category::WritebackError => "writeback_error",
+            Category::Internal => "internal",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn states_round_trip_and_finals_are_not_runnable() {
+        for state in State::ALL {
+            assert_eq!(State::parse(state.as_str()), Some(state));
+        }
+        assert!(State::Submitting.is_runnable());
+        assert!(!State::NeedsAttention.is_runnable());
+        assert_eq!(State::parse("bogus"), None);
+    }
+}

@@ -1,0 +1,211 @@
+//! Workers: claim a due render under a lease, run its step while renewing the lease, commit the
+//! outcome. Retries with capped, jittered exponential backoff; a step that keeps failing ends in
+//! `failed` with its category.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::Rng;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tracing::Instrument;
+
+use super::steps::{self, Outcome};
+use super::{Category, State};
+use crate::app::App;
+use crate::store::{now_ms, RenderRow, StepRecord, Transition};
+
+/// How long a claim lasts without renewal; renewed every third of it while the step runs.
+const LEASE: Duration = Duration::from_secs(30);
+/// How often an idle worker looks for work (ingest also wakes workers at once).
+const IDLE_POLL: Duration = Duration::from_millis(250);
+
+/// Running workers; dropping the sender side of `stop` (or sending true) stops them between steps.
+pub struct Workers {
+    stop: watch::Sender<bool>,
+    tasks: JoinSet<()>,
+}
+
+impl Workers {
+    /// Stops claiming new work and waits for in-flight steps to commit.
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        while self.tasks.join_next().await.is_some() {}
+    }
+}
+
+pub fn spawn_workers(app: Arc<App>, count: usize) -> Workers {
+    let (stop, stopped) = watch::channel(false);
+    let mut tasks = JoinSet::new();
+    let instance = crate::store::new_id();
+    for n in 0..count {
+        let owner = format!("{instance}/{n}");
+        tasks.spawn(worker_loop(app.clone(), owner, stopped.clone()));
+    }
+    Workers { stop, tasks }
+}
+
+async fn worker_loop(app: Arc<App>, owner: String, mut stopped: watch::Receiver<bool>) {
+    let runnable: Vec<&str> =
+        State::ALL.into_iter().filter(|s| s.is_runnable()).map(State::as_str).collect();
+    while !*stopped.borrow() {
+        let lease_until = now_ms() + LEASE.as_millis() as i64;
+        match app.store.claim(&runnable, &owner, lease_until).await {
+            Ok(Some(render)) => run_one(&app, &owner, render).await,
+            Ok(None) => {
+                tokio::select! {
+                    _ = app.wake.notified() => {}
+                    _ = tokio::time::sleep(IDLE_POLL) => {}
+                    _ = stopped.changed() => {}
+                }
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "claiming work failed; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+}
+
+async fn run_one(app: &App, owner: &str, render: RenderRow) {
+    let span = tracing::info_span!(
+        "render",
+        render = %render.id,
+        step = %render.state,
+        job = render.provider_job_id.as_deref().unwrap_or("")
+    );
+    async {
+        let started = now_ms();
+        let heartbeat = async {
+            loop {
+                tokio::time::sleep(LEASE / 3).await;
+                let until = now_ms() + LEASE.as_millis() as i64;
+                match app.store.renew_lease(&render.id, owner, until).await {
+                    Ok(true) => {}
+                    Ok(false) => return,
+                    Err(err) => tracing::warn!(error = %err, "lease renewal failed"),
+                }
+            }
+        };
+        let outcome = tokio::select! {
+            outcome = steps::run(app, owner, &render) => outcome,
+            () = heartbeat => {
+                tracing::warn!("lease lost while the step ran; its outcome is discarded");
+                return;
+            }
+        };
+        if matches!(outcome, Outcome::LeaseLost) {
+            tracing::warn!("lease lost; another worker owns this render now");
+            return;
+        }
+        let (transition, record, siblings) = settle(app, &render, outcome, started);
+        log_outcome(&transition, &record);
+        match app.store.commit(&render.id, owner, &transition, &record, &siblings).await {
+            Ok(true) => app.wake.notify_waiters(),
+            Ok(false) => tracing::warn!("lease lost before commit; outcome discarded"),
+            Err(err) => tracing::error!(error = %err, "commit failed; the step will run again"),
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+fn log_outcome(t: &Transition, record: &StepRecord) {
+    match (t.state.as_str(), &t.error) {
+        ("failed" | "needs_attention", Some(error)) => tracing::warn!(
+            state = %t.state,
+            category = t.error_category.as_deref().unwrap_or(""),
+            "{}: {error}", record.step
+        ),
+        (_, Some(error)) => tracing::info!(next = %t.state, attempt = t.attempts, "{}: retry: {error}", record.step),
+        _ => tracing::info!(next = %t.state, "{}: {}", record.step, record.detail),
+    }
+}
+
+/// Turns a step's outcome into the transition to commit.
+fn settle(
+    app: &App,
+    render: &RenderRow,
+    outcome: Outcome,
+    started_at: i64,
+) -> (Transition, StepRecord, Vec<(String, String, String)>) {
+    let now = now_ms();
+    let step = render.state.clone();
+    let record = |outcome: &str, detail: String| StepRecord {
+        step: step.clone(),
+        started_at,
+        outcome: outcome.to_string(),
+        detail,
+    };
+    let fail = |category: Category, error: String| Transition {
+        state: State::Failed.as_str().into(),
+        run_after: now,
+        attempts: render.attempts,
+        error_category: Some(category.as_str().into()),
+        error: Some(error),
+        finished: true,
+        ..Transition::default()
+    };
+    match outcome {
+        Outcome::Advance { to, set, run_after, detail, siblings } => {
+            let t = Transition {
+                state: to.as_str().into(),
+                run_after: run_after.unwrap_or(now),
+                attempts: 0,
+                finished: !to.is_runnable(),
+                ..set
+            };
+            (t, record("ok", detail), siblings)
+        }
+        Outcome::Wait { until, detail } => {
+            let t = Transition {
+                state: render.state.clone(),
+                run_after: until,
+                attempts: render.attempts,
+                ..Transition::default()
+            };
+            (t, record("waiting", detail), Vec::new())
+        }
+        Outcome::Retry { to, category, error, delay } => {
+            let attempts = render.attempts + 1;
+            if attempts >= i64::from(app.config.retry.max_attempts) {
+                let error = format!("{error} (gave up after {attempts} attempts)");
+                return (fail(category, error.clone()), record("failed", error), Vec::new());
+            }
+            let delay = delay.unwrap_or_else(|| backoff(app, attempts));
+            let t = Transition {
+                state: to.as_str().into(),
+                run_after: now + delay.as_millis() as i64,
+                attempts,
+                error_category: Some(category.as_str().into()),
+                error: Some(error.clone()),
+                ..Transition::default()
+            };
+            (t, record("retry", format!("{error}; next attempt in {delay:?}")), Vec::new())
+        }
+        Outcome::Fail { category, error } => {
+            (fail(category, error.clone()), record("failed", error), Vec::new())
+        }
+        Outcome::Park { error } => {
+            let t = Transition {
+                state: State::NeedsAttention.as_str().into(),
+                run_after: now,
+                attempts: render.attempts,
+                error: Some(error.clone()),
+                ..Transition::default()
+            };
+            (t, record("parked", error), Vec::new())
+        }
+        Outcome::LeaseLost => unreachable!("handled by the caller"),
+    }
+}
+
+/// Capped exponential backoff with jitter (50–100 % of the capped delay), so that many renders
+/// failing together do not retry together.
+fn backoff(app: &App, attempts: i64) -> Duration {
+    let retry = &app.config.retry;
+    let exp = retry.base_delay_ms.saturating_mul(1u64 << attempts.clamp(0, 30));
+    let capped = exp.min(retry.max_delay_ms);
+    let jittered = rand::thread_rng().gen_range(capped / 2..=capped.max(1));
+    Duration::from_millis(jittered)
+}

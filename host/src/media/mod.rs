@@ -1,0 +1,197 @@
+//! Where audio, photos and videos live, and the URLs by which a provider fetches them.
+//!
+//! The default is a local folder served by this host. Inputs (audio, photos) are reachable only
+//! through signed URLs that expire (HMAC-SHA256 over key and expiry), because they are unpublished
+//! material; finished videos (`videos/…`) are public, because their URL is written into the CMS
+//! and embedded in pages.
+
+pub mod probe;
+
+use std::path::{Component, Path, PathBuf};
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+type HmacSha256 = Hmac<Sha256>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum MediaError {
+    #[error("invalid media key {0:?}")]
+    InvalidKey(String),
+    #[error("media I/O on {path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+}
+
+/// Prefix of keys that are served without a signature.
+const PUBLIC_PREFIX: &str = "videos/";
+
+#[derive(Clone)]
+pub struct MediaStore {
+    root: PathBuf,
+    public_base: String,
+    secret: Vec<u8>,
+    ttl_secs: u64,
+}
+
+impl MediaStore {
+    /// `public_base` is the URL prefix at which this host is reached (no trailing slash).
+    pub fn new(root: PathBuf, public_base: String, secret: Vec<u8>, ttl_secs: u64) -> Self {
+        MediaStore { root, public_base: public_base.trim_end_matches('/').to_string(), secret, ttl_secs }
+    }
+
+    /// Loads the signing key from `path`, creating a random one on first use, so signed URLs
+    /// survive restarts.
+    pub fn load_or_create_key(path: &Path) -> Result<Vec<u8>, MediaError> {
+        let io = |source| MediaError::Io { path: path.to_path_buf(), source };
+        match std::fs::read(path) {
+            Ok(key) if key.len() >= 32 => Ok(key),
+            _ => {
+                let key: [u8; 32] = rand::random();
+                if let Some(parent) = path.parent() {
+                    std::fs::create_dir_all(parent).map_err(io)?;
+                }
+                std::fs::write(path, key).map_err(io)?;
+                Ok(key.to_vec())
+            }
+        }
+    }
+
+    /// The file behind a key. Keys are relative paths without `..`.
+    pub fn path(&self, key: &str) -> Result<PathBuf, MediaError> {
+        let relative = Path::new(key);
+        let safe = !key.is_empty()
+            && relative.components().all(|c| matches!(c, Component::Normal(_)));
+        if !safe {
+            return Err(MediaError::InvalidKey(key.to_string()));
+        }
+        Ok(self.root.join(relative))
+    }
+
+    /// Writes bytes under `key` (atomically: temp file + rename).
+    pub async fn put(&self, key: &str, bytes: &[u8]) -> Result<PathBuf, MediaError> {
+        let path = self.path(key)?;
+        let io = |source| MediaError::Io { path: path.clone(), source };
+        if let Some(parent) = path.parent() {
+            tokio::fs::create_dir_all(parent).await.map_err(io)?;
+        }
+        let tmp = path.with_extension(format!("tmp-{}", crate::store::new_id()));
+        tokio::fs::write(&tmp, bytes).await.map_err(io)?;
+        tokio::fs::rename(&tmp, &path).await.map_err(io)?;
+        Ok(path)
+    }
+
+    /// The URL of a key: public for videos, signed and expiring for everything else.
+    pub fn url(&self, key: &str) -> String {
+        if key.starts_with(PUBLIC_PREFIX) {
+            return format!("{}/media/{key}", self.public_base);
+        }
+        let expires = crate::store::now_ms() / 1000 + self.ttl_secs as i64;
+        let sig = hex::encode(self.mac(key, expires).finalize().into_bytes());
+        format!("{}/media/{key}?expires={expires}&sig={sig}", self.public_base)
+    }
+
+    /// A fresh URL for one of our own media URLs (signatures expire; a render may wait longer),
+    /// or `url` unchanged if it is not ours.
+    pub fn refresh(&self, url: &str) -> String {
+        let prefix = format!("{}/media/", self.public_base);
+        match url.strip_prefix(&prefix) {
+            Some(rest) => self.url(rest.split('?').next().unwrap_or(rest)),
+            None => url.to_string(),
+        }
+    }
+
+    /// Copies a local file into the store under a content-addressed key and returns that key.
+    pub async fn import_file(&self, prefix: &str, file: &Path) -> Result<String, MediaError> {
+        use sha2::Digest;
+        let bytes = tokio::fs::read(file)
+            .await
+            .map_err(|source| MediaError::Io { path: file.to_path_buf(), source })?;
+        let ext = file.extension().and_then(|e| e.to_str()).unwrap_or("bin").to_ascii_lowercase();
+        let key = format!("{prefix}/{}.{ext}", hex::encode(sha2::Sha256::digest(&bytes)));
+        if !self.path(&key)?.exists() {
+            self.put(&key, &bytes).await?;
+        }
+        Ok(key)
+    }
+
+    /// Whether a request for `key` may be served.
+    pub fn authorize(&self, key: &str, expires: Option<i64>, sig: Option<&str>) -> bool {
+        if key.starts_with(PUBLIC_PREFIX) {
+            return true;
+        }
+        let (Some(expires), Some(sig)) = (expires, sig) else { return false };
+        if expires < crate::store::now_ms() / 1000 {
+            return false;
+        }
+        let Ok(sig) = hex::decode(sig) else { return false };
+        // Constant-time, length-checked comparison.
+        self.mac(key, expires).verify_slice(&sig).is_ok()
+    }
+
+    fn mac(&self, key: &str, expires: i64) -> HmacSha256 {
+        let mut mac = HmacSha256::new_from_slice(&self.secret).expect("HMAC takes any key size");
+        mac.update(key.as_bytes());
+        mac.update(b"\n");
+        mac.update(expires.to_string().as_bytes());
+        mac
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> MediaStore {
+        MediaStore::new("/tmp/m".into(), "http://h:1/".into(), b"k".repeat(32), 60)
+    }
+
+    fn query(url: &str) -> (Option<i64>, Option<String>) {
+        let q = url.split_once('?').unwrap().1;
+        let mut expires = None;
+        let mut sig = None;
+        for pair in q.split('&') {
+            match pair.split_once('=').unwrap() {
+                ("expires", v) => expires = v.parse().ok(),
+                ("sig", v) => sig = Some(v.to_string()),
+                _ => {}
+            }
+        }
+        (expires, sig)
+    }
+
+    #[test]
+    fn signed_urls_verify_and_resist_tampering() {
+        let media = store();
+        let url = media.url("audio/a.wav");
+        assert!(url.starts_with("http://h:1/media/audio/a.wav?expires="));
+        let (expires, sig) = query(&url);
+        assert!(media.authorize("audio/a.wav", expires, sig.as_deref()));
+        assert!(!media.authorize("audio/b.wav", expires, sig.as_deref()));
+        assert!(!media.authorize("audio/a.wav", expires.map(|e| e + 1), sig.as_deref()));
+        assert!(!media.authorize("audio/a.wav", expires, Some("")));
+        assert!(!media.authorize("audio/a.wav", None, None));
+        let past = crate::store::now_ms() / 1000 - 1;
+        let sig = hex::encode(media.mac("audio/a.wav", past).finalize().into_bytes());
+        assert!(!media.authorize("audio/a.wav", Some(past), Some(&sig)), "expired");
+    }
+
+    #[test]
+    fn refresh_resigns_our_urls_only() {
+        let media = store();
+        let old = "http://h:1/media/audio/a.wav?expires=1&sig=00";
+        let fresh = media.refresh(old);
+        let (expires, sig) = query(&fresh);
+        assert!(media.authorize("audio/a.wav", expires, sig.as_deref()));
+        assert_eq!(media.refresh("https://cdn/x.png"), "https://cdn/x.png");
+    }
+
+    #[test]
+    fn videos_are_public_and_keys_cannot_escape() {
+        let media = store();
+        assert_eq!(media.url("videos/r.mp4"), "http://h:1/media/videos/r.mp4");
+        assert!(media.authorize("videos/r.mp4", None, None));
+        assert!(media.path("../etc/passwd").is_err());
+        assert!(media.path("/etc/passwd").is_err());
+        assert!(media.path("a/./b").is_ok());
+    }
+}

@@ -1,0 +1,164 @@
+//! Measuring media by its bytes: what a file *is* (not what its name or Content-Type claims), an
+//! image's size, and an audio file's duration found by decoding every packet (not guessed from a
+//! header that may lie).
+
+use std::io::Cursor;
+
+use symphonia::core::codecs::CODEC_TYPE_NULL;
+use symphonia::core::errors::Error as SymphoniaError;
+use symphonia::core::formats::FormatOptions;
+use symphonia::core::io::MediaSourceStream;
+use symphonia::core::meta::MetadataOptions;
+use symphonia::core::probe::Hint;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImageFormat {
+    Jpeg,
+    Png,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImageInfo {
+    pub format: ImageFormat,
+    pub width: usize,
+    pub height: usize,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct AudioInfo {
+    /// The container found by probing ("wav", "mp3", "m4a").
+    pub format: &'static str,
+    pub seconds: f64,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ProbeError {
+    #[error("not a JPEG or PNG image (first bytes {0})")]
+    NotJpegOrPng(String),
+    #[error("image dimensions unreadable: {0}")]
+    BadImage(String),
+    #[error("not decodable as MP3, WAV or M4A audio: {0}")]
+    NotAudio(String),
+}
+
+/// Identifies JPEG/PNG by magic bytes and reads the dimensions.
+pub fn image_info(bytes: &[u8]) -> Result<ImageInfo, ProbeError> {
+    let format = if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        ImageFormat::Jpeg
+    } else if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+        ImageFormat::Png
+    } else {
+        let head: Vec<String> = bytes.iter().take(8).map(|b| format!("{b:02x}")).collect();
+        return Err(ProbeError::NotJpegOrPng(head.join(" ")));
+    };
+    let size = imagesize::blob_size(bytes).map_err(|e| ProbeError::BadImage(e.to_string()))?;
+    Ok(ImageInfo { format, width: size.width, height: size.height })
+}
+
+/// Decodes the whole audio stream and returns its container and exact duration.
+pub fn audio_info(bytes: Vec<u8>) -> Result<AudioInfo, ProbeError> {
+    let not_audio = |e: SymphoniaError| ProbeError::NotAudio(e.to_string());
+    let stream = MediaSourceStream::new(Box::new(Cursor::new(bytes)), Default::default());
+    let probed = symphonia::default::get_probe()
+        .format(&Hint::new(), stream, &FormatOptions::default(), &MetadataOptions::default())
+        .map_err(not_audio)?;
+    let mut reader = probed.format;
+    let format = container_name(reader.as_ref());
+    let track = reader
+        .tracks()
+        .iter()
+        .find(|t| t.codec_params.codec != CODEC_TYPE_NULL)
+        .ok_or_else(|| ProbeError::NotAudio("no audio track".into()))?;
+    let track_id = track.id;
+    let sample_rate = track
+        .codec_params
+        .sample_rate
+        .ok_or_else(|| ProbeError::NotAudio("unknown sample rate".into()))?;
+    let mut decoder = symphonia::default::get_codecs()
+        .make(&track.codec_params, &Default::default())
+        .map_err(not_audio)?;
+    let mut frames: u64 = 0;
+    loop {
+        let packet = match reader.next_packet() {
+            Ok(packet) => packet,
+            Err(SymphoniaError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
+            Err(e) => return Err(not_audio(e)),
+        };
+        if packet.track_id() != track_id {
+            continue;
+        }
+        match decoder.decode(&packet) {
+            Ok(decoded) => frames += decoded.frames() as u64,
+            // A damaged packet is skipped, as players do; the duration counts what plays.
+            Err(SymphoniaError::DecodeError(_)) => continue,
+            Err(e) => return Err(not_audio(e)),
+        }
+    }
+    if frames == 0 {
+        return Err(ProbeError::NotAudio("no decodable audio frames".into()));
+    }
+    Ok(AudioInfo { format, seconds: frames as f64 / f64::from(sample_rate) })
+}
+
+fn container_name(reader: &dyn symphonia::core::formats::FormatReader) -> &'static str {
+    // Symphonia does not name its readers; the type name does.
+    let name = std::any::type_name_of_val(reader).to_ascii_lowercase();
+    if name.contains("wav") {
+        "wav"
+    } else if name.contains("mp4") || name.contains("isomp4") {
+        "m4a"
+    } else if name.contains("mpa") || name.contains("mp3") {
+        "mp3"
+    } else {
+        "audio"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A mono 16-bit PCM WAV of `seconds` of silence.
+    pub fn wav(seconds: f64, rate: u32) -> Vec<u8> {
+        let samples = (seconds * rate as f64) as u32;
+        let data_len = samples * 2;
+        let mut out = Vec::new();
+        out.extend_from_slice(b"RIFF");
+        out.extend_from_slice(&(36 + data_len).to_le_bytes());
+        out.extend_from_slice(b"WAVEfmt ");
+        out.extend_from_slice(&16u32.to_le_bytes());
+        out.extend_from_slice(&1u16.to_le_bytes());
+        out.extend_from_slice(&1u16.to_le_bytes());
+        out.extend_from_slice(&rate.to_le_bytes());
+        out.extend_from_slice(&(rate * 2).to_le_bytes());
+        out.extend_from_slice(&2u16.to_le_bytes());
+        out.extend_from_slice(&16u16.to_le_bytes());
+        out.extend_from_slice(b"data");
+        out.extend_from_slice(&data_len.to_le_bytes());
+        out.resize(out.len() + data_len as usize, 0);
+        out
+    }
+
+    #[test]
+    fn measures_wav_duration_by_decoding() {
+        let info = audio_info(wav(2.5, 22050)).unwrap();
+        assert_eq!(info.format, "wav");
+        assert!((info.seconds - 2.5).abs() < 0.001, "{}", info.seconds);
+    }
+
+    #[test]
+    fn rejects_non_audio() {
+        assert!(matches!(audio_info(b"hello, world".to_vec()), Err(ProbeError::NotAudio(_))));
+    }
+
+    #[test]
+    fn identifies_images_by_magic_bytes() {
+        let mut png = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR".to_vec();
+        png.extend_from_slice(&600u32.to_be_bytes());
+        png.extend_from_slice(&512u32.to_be_bytes());
+        png.extend_from_slice(&[8, 2, 0, 0, 0]);
+        let info = image_info(&png).unwrap();
+        assert_eq!((info.format, info.width, info.height), (ImageFormat::Png, 600, 512));
+        assert!(matches!(image_info(b"GIF89a......"), Err(ProbeError::NotJpegOrPng(_))));
+    }
+}

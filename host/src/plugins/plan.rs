@@ -1,0 +1,123 @@
+//! The host's own view of a video plan (stored as JSON with the render) and the conversions
+//! to and from the WIT types.
+
+use serde::{Deserialize, Serialize};
+
+use super::bindings::vidhook::plugin::types as wit;
+use super::Decision;
+use crate::content::Content;
+use crate::generation::Resolution;
+
+/// One video to make, as decided by the plugin chain.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    pub key: String,
+    pub script: String,
+    pub prompt: String,
+    pub speech_text: String,
+    pub voice: String,
+    pub language: String,
+    pub tts_provider: String,
+    pub image_url: String,
+    pub resolution: Resolution,
+    pub turbo: bool,
+    pub target_field: String,
+}
+
+impl Plan {
+    pub(super) fn to_wit(&self) -> wit::VideoPlan {
+        wit::VideoPlan {
+            key: self.key.clone(),
+            script: self.script.clone(),
+            prompt: self.prompt.clone(),
+            speech: wit::Speech {
+                text: self.speech_text.clone(),
+                voice: self.voice.clone(),
+                language: self.language.clone(),
+                provider: self.tts_provider.clone(),
+            },
+            image_url: self.image_url.clone(),
+            resolution: match self.resolution {
+                Resolution::P720 => wit::Resolution::P720,
+                Resolution::P1080 => wit::Resolution::P1080,
+            },
+            turbo: self.turbo,
+            target_field: self.target_field.clone(),
+        }
+    }
+
+    fn from_wit(plan: wit::VideoPlan) -> Plan {
+        Plan {
+            key: plan.key,
+            script: plan.script,
+            prompt: plan.prompt,
+            speech_text: plan.speech.text,
+            voice: plan.speech.voice,
+            language: plan.speech.language,
+            tts_provider: plan.speech.provider,
+            image_url: plan.image_url,
+            resolution: match plan.resolution {
+                wit::Resolution::P720 => Resolution::P720,
+                wit::Resolution::P1080 => Resolution::P1080,
+            },
+            turbo: plan.turbo,
+            target_field: plan.target_field,
+        }
+    }
+}
+
+pub(super) fn to_wit_content(content: &Content) -> wit::Content {
+    wit::Content {
+        source: content.source.clone(),
+        cms: content.cms.clone(),
+        id: content.id.clone(),
+        revision: content.revision.clone(),
+        fingerprint: content.fingerprint(),
+        kind: content.kind.clone(),
+        locale: content.locale.clone(),
+        title: content.title.clone(),
+        body_html: content.body_html.clone(),
+        body_text: content.body_text.clone(),
+        url: content.url.clone(),
+        image_url: content.image.clone(),
+        fields_json: content.fields.to_string(),
+    }
+}
+
+/// Checks what the guest returned: plan keys must be unique and non-empty (one render each).
+pub(super) fn from_wit_decision(decision: wit::Decision) -> Result<Decision, String> {
+    match decision {
+        wit::Decision::Skip(reason) => Ok(Decision::Skip(reason)),
+        wit::Decision::Generate(plans) => {
+            let plans: Vec<Plan> = plans.into_iter().map(Plan::from_wit).collect();
+            let mut keys: Vec<&str> = plans.iter().map(|p| p.key.as_str()).collect();
+            keys.sort_unstable();
+            keys.dedup();
+            if plans.is_empty() {
+                return Err("generate with no plans".into());
+            }
+            if keys.len() != plans.len() || keys.iter().any(|k| k.is_empty()) {
+                return Err("plan keys must be unique and non-empty".into());
+            }
+            Ok(Decision::Generate(plans))
+        }
+    }
+}
+
+pub(super) fn describe_error(error: &wit::PluginError) -> String {
+    match error {
+        wit::PluginError::InvalidContent(m) => format!("invalid content: {m}"),
+        wit::PluginError::Template(m) => format!("template: {m}"),
+        wit::PluginError::Config(m) => format!("configuration: {m}"),
+        wit::PluginError::Internal(m) => format!("internal: {m}"),
+    }
+}
+
+pub(super) fn decision_size(decision: &Decision) -> usize {
+    match decision {
+        Decision::Skip(reason) => reason.len(),
+        Decision::Generate(plans) => {
+            plans.iter().map(|p| serde_json::to_vec(p).map(|v| v.len()).unwrap_or(0)).sum()
+        }
+    }
+}

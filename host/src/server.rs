@@ -1,0 +1,59 @@
+//! A running vidhook: the HTTP server plus the workers, over one [`App`].
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::app::App;
+use crate::config::Config;
+use crate::jobs::{spawn_workers, Workers};
+use crate::store::Backend;
+
+pub struct Server {
+    pub app: Arc<App>,
+    pub addr: SocketAddr,
+    http: tokio::task::JoinHandle<std::io::Result<()>>,
+    stop_http: tokio::sync::oneshot::Sender<()>,
+    workers: Workers,
+}
+
+impl Server {
+    /// Binds, builds the app, resumes interrupted work, and starts serving.
+    pub async fn start(config: Config) -> anyhow::Result<Server> {
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
+        let addr = listener.local_addr()?;
+        let public_url = config.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
+        let workers = config.workers;
+        let app = App::build(config, public_url).await?;
+        if app.store.backend() == Backend::Sqlite {
+            // One process owns an SQLite queue: any lease still recorded belongs to a process
+            // that died, and its render resumes now from its last committed step.
+            let released = app.store.release_all_leases().await?;
+            if released > 0 {
+                tracing::info!(released, "resuming renders interrupted by a previous stop");
+            }
+        }
+        let router = crate::ingress::router(app.clone());
+        let (stop_http, stopped) = tokio::sync::oneshot::channel::<()>();
+        let http = tokio::spawn(async move {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                })
+                .await
+        });
+        let workers = spawn_workers(app.clone(), workers);
+        Ok(Server { app, addr, http, stop_http, workers })
+    }
+
+    /// Stops accepting requests and claiming work; in-flight steps get `grace` to commit.
+    pub async fn shutdown(self, grace: Duration) {
+        let _ = self.stop_http.send(());
+        if tokio::time::timeout(grace, self.workers.shutdown()).await.is_err() {
+            tracing::warn!(?grace, "workers still busy after the grace period; their leases will expire");
+        }
+        let _ = tokio::time::timeout(grace, self.http).await;
+    }
+}

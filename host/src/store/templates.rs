@@ -1,0 +1,62 @@
+//! Editor templates: append-only versions.
+
+use sqlx::{FromRow, Row};
+
+use super::{now_ms, Result, Store};
+
+#[derive(Debug, Clone, FromRow, serde::Serialize)]
+pub struct TemplateRow {
+    pub name: String,
+    pub version: i64,
+    pub body: String,
+    pub created_at: i64,
+}
+
+impl Store {
+    /// The latest version of every template.
+    pub async fn latest_templates(&self) -> Result<Vec<TemplateRow>> {
+        let rows = sqlx::query(
+            "SELECT t.name, t.version, t.body, t.created_at FROM templates t
+             WHERE t.version = (SELECT MAX(version) FROM templates u WHERE u.name = t.name)
+             ORDER BY t.name",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| Ok(TemplateRow::from_row(r)?)).collect()
+    }
+
+    /// Saves a new version of `name` and returns its number.
+    pub async fn save_template(&self, name: &str, body: &str) -> Result<i64> {
+        let mut tx = self.pool.begin().await?;
+        let current: i64 =
+            sqlx::query("SELECT COALESCE(MAX(version), 0) FROM templates WHERE name = $1")
+                .bind(name)
+                .fetch_one(&mut *tx)
+                .await?
+                .try_get(0)?;
+        let version = current + 1;
+        sqlx::query("INSERT INTO templates (name, version, body, created_at) VALUES ($1, $2, $3, $4)")
+            .bind(name)
+            .bind(version)
+            .bind(body)
+            .bind(now_ms())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(version)
+    }
+
+    /// Saves version 1 of `name` unless the template exists already.
+    pub async fn seed_template(&self, name: &str, body: &str) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO templates (name, version, body, created_at) VALUES ($1, 1, $2, $3)
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(name)
+        .bind(body)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+}

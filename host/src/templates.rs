@@ -1,0 +1,136 @@
+//! Editor templates: Handlebars in strict mode (a missing variable is an error, not an empty
+//! string that would be read aloud as nothing), stored in the database with versions and seeded
+//! with defaults. A plan step takes a [`TemplateSet`] snapshot, so every template a plugin renders
+//! in one run comes from the same versions, and the versions used are recorded with the render.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use handlebars::Handlebars;
+
+use crate::store::{Store, StoreError};
+
+/// The templates shipped with vidhook, saved as version 1 when absent.
+pub const DEFAULTS: &[(&str, &str)] = &[
+    ("script", "{{title}}.\n\n{{body}}"),
+    (
+        "prompt",
+        "A friendly presenter speaks directly to the camera in a bright, modern studio. Soft \
+         key lighting, shallow depth of field, medium close-up framing, subtle natural gestures. \
+         Topic: {{title}}.",
+    ),
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum TemplateError {
+    #[error("no template named {0:?}")]
+    Unknown(String),
+    #[error("template {name:?} v{version}: {message}")]
+    Render { name: String, version: i64, message: String },
+    #[error("the context is not a JSON object: {0}")]
+    Context(String),
+    #[error("template does not compile: {0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Saves the defaults that are not in the database yet.
+pub async fn seed_defaults(store: &Store) -> Result<(), TemplateError> {
+    for (name, body) in DEFAULTS {
+        store.seed_template(name, body).await?;
+    }
+    Ok(())
+}
+
+/// Saves a new version after checking that it compiles.
+pub async fn save(store: &Store, name: &str, body: &str) -> Result<i64, TemplateError> {
+    handlebars::Template::compile(body).map_err(|e| TemplateError::Invalid(e.to_string()))?;
+    Ok(store.save_template(name, body).await?)
+}
+
+/// The latest version of every template, compiled once, plus a record of which were used.
+pub struct TemplateSet {
+    registry: Handlebars<'static>,
+    versions: BTreeMap<String, i64>,
+    used: Mutex<BTreeMap<String, i64>>,
+}
+
+impl TemplateSet {
+    pub async fn load(store: &Store) -> Result<TemplateSet, TemplateError> {
+        let mut registry = Handlebars::new();
+        registry.set_strict_mode(true);
+        // Narration is spoken, not HTML: "&" must stay "&".
+        registry.register_escape_fn(handlebars::no_escape);
+        let mut versions = BTreeMap::new();
+        for row in store.latest_templates().await? {
+            registry
+                .register_template_string(&row.name, &row.body)
+                .map_err(|e| TemplateError::Render {
+                    name: row.name.clone(),
+                    version: row.version,
+                    message: e.to_string(),
+                })?;
+            versions.insert(row.name, row.version);
+        }
+        Ok(TemplateSet { registry, versions, used: Mutex::new(BTreeMap::new()) })
+    }
+
+    /// Renders template `name` with a JSON object as context.
+    pub fn render(&self, name: &str, context_json: &str) -> Result<String, TemplateError> {
+        let version =
+            *self.versions.get(name).ok_or_else(|| TemplateError::Unknown(name.to_string()))?;
+        let context: serde_json::Value = serde_json::from_str(context_json)
+            .map_err(|e| TemplateError::Context(e.to_string()))?;
+        if !context.is_object() {
+            return Err(TemplateError::Context("expected an object".into()));
+        }
+        let out = self.registry.render(name, &context).map_err(|e| TemplateError::Render {
+            name: name.to_string(),
+            version,
+            message: e.to_string(),
+        })?;
+        self.used.lock().unwrap_or_else(|p| p.into_inner()).insert(name.to_string(), version);
+        Ok(out)
+    }
+
+    /// Templates rendered so far, with their versions (for provenance).
+    pub fn used(&self) -> BTreeMap<String, i64> {
+        self.used.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        (dir, Store::connect(&url).await.unwrap())
+    }
+
+    #[tokio::test]
+    async fn renders_latest_version_strictly_and_records_it() {
+        let (_dir, store) = store().await;
+        seed_defaults(&store).await.unwrap();
+        assert_eq!(save(&store, "script", "{{title}} & more").await.unwrap(), 2);
+        let set = TemplateSet::load(&store).await.unwrap();
+        assert_eq!(set.render("script", r#"{"title":"Fish"}"#).unwrap(), "Fish & more");
+        assert_eq!(set.used().get("script"), Some(&2));
+        let missing = set.render("script", "{}").unwrap_err().to_string();
+        assert!(missing.contains("v2"), "{missing}");
+        assert!(matches!(set.render("nope", "{}"), Err(TemplateError::Unknown(_))));
+    }
+
+    #[tokio::test]
+    async fn seeding_keeps_an_editors_version() {
+        let (_dir, store) = store().await;
+        seed_defaults(&store).await.unwrap();
+        save(&store, "prompt", "custom").await.unwrap();
+        seed_defaults(&store).await.unwrap();
+        let set = TemplateSet::load(&store).await.unwrap();
+        assert_eq!(set.render("prompt", "{}").unwrap(), "custom");
+        assert!(save(&store, "bad", "{{#if}}").await.is_err());
+    }
+}

@@ -1,0 +1,94 @@
+//! The default presenter plugin: one video per content event, narrated in the content's locale.
+//!
+//! The script and the scene prompt both come from editor templates (`script` and `prompt` by
+//! default) through the host's `render` import. The article body is fitted *before* it goes into
+//! the script template, so that the whole rendered script (intro and outro included) stays within
+//! the video model's audio limit for the chosen resolution.
+//!
+//! Settings (`config`): `resolution` (720p|1080p, default 720p), `voice` (default: from the
+//! locale), `words_per_minute` (175, espeak-ng's default rate), `safety_margin` (0.85 of the limit,
+//! because a TTS engine's real pace varies), `turbo` (false), `target_field` (video_url),
+//! `script_template` (script), `prompt_template` (prompt).
+
+use serde_json::json;
+use vidhook_plugin_sdk::text::{fit_to_seconds, speaking_seconds};
+use vidhook_plugin_sdk::{
+    config_number, config_or, info, max_audio_seconds, parse_resolution, render, Content, Decision,
+    Plugin, PluginError, Speech, VideoPlan,
+};
+
+struct Presenter;
+
+impl Plugin for Presenter {
+    fn plan(content: Content, _draft: Vec<VideoPlan>) -> Result<Decision, PluginError> {
+        if content.body_text.trim().is_empty() && content.title.trim().is_empty() {
+            return Err(PluginError::InvalidContent(
+                "the content has neither a title nor a body to narrate".into(),
+            ));
+        }
+        let Some(image_url) = content.image_url.clone() else {
+            return Err(PluginError::Config(
+                "no presenter image: set `presenter_image` on the source or the entry".into(),
+            ));
+        };
+        let resolution = parse_resolution(&config_or("resolution", "720p"))?;
+        let wpm = config_number("words_per_minute", 175.0)?;
+        let margin = config_number("safety_margin", 0.85)?;
+        let budget = max_audio_seconds(resolution) * margin;
+        let script_template = config_or("script_template", "script");
+
+        // Measure what the template adds around the body, then give the body what is left.
+        let mut context = json!({
+            "title": content.title,
+            "body": "",
+            "locale": content.locale,
+            "kind": content.kind,
+            "url": content.url,
+            "source": content.source,
+        });
+        let frame = render(&script_template, &context)?;
+        let body_budget = budget - speaking_seconds(&frame, wpm);
+        if body_budget <= 0.0 {
+            return Err(PluginError::Template(format!(
+                "template {script_template:?} alone takes longer than the {budget:.0} s limit"
+            )));
+        }
+        context["body"] = json!(fit_to_seconds(&content.body_text, body_budget, wpm));
+        let script = render(&script_template, &context)?;
+        let prompt = render(&config_or("prompt_template", "prompt"), &context)?;
+        info(&format!(
+            "script: {} words, ~{:.1} s of {:.0} s allowed",
+            script.split_whitespace().count(),
+            speaking_seconds(&script, wpm),
+            max_audio_seconds(resolution)
+        ));
+
+        let voice = config_or("voice", &voice_for(&content.locale));
+        Ok(Decision::Generate(vec![VideoPlan {
+            key: content.locale.clone(),
+            speech: Speech {
+                text: script.clone(),
+                voice,
+                language: content.locale.clone(),
+                provider: String::new(),
+            },
+            script,
+            prompt,
+            image_url,
+            resolution,
+            turbo: config_or("turbo", "false") == "true",
+            target_field: config_or("target_field", "video_url"),
+        }]))
+    }
+}
+
+/// espeak-ng voice ids are lower-case language tags ("en-us", "de", "pt-br").
+fn voice_for(locale: &str) -> String {
+    if locale.is_empty() {
+        "en-us".into()
+    } else {
+        locale.to_ascii_lowercase()
+    }
+}
+
+vidhook_plugin_sdk::export_plugin!(Presenter);

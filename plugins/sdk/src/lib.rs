@@ -1,0 +1,84 @@
+//! The vidhook plugin SDK: the generated bindings for `vidhook:plugin` plus the helpers every
+//! plugin author ends up writing (speaking-time estimates, fitting a script to the video model's
+//! audio limit, rendering editor templates with a JSON context).
+//!
+//! A plugin is a `cdylib` crate built for `wasm32-wasip2`:
+//! ```ignore
+//! use vidhook_plugin_sdk::{Content, Decision, Plugin, PluginError, VideoPlan};
+//! struct Mine;
+//! impl Plugin for Mine {
+//!     fn plan(content: Content, draft: Vec<VideoPlan>) -> Result<Decision, PluginError> {
+//!         Ok(Decision::Skip(format!("not yet: {}", content.title)))
+//!     }
+//! }
+//! vidhook_plugin_sdk::export_plugin!(Mine);
+//! ```
+
+pub mod text;
+
+/// Bindings generated from `wit/` by wit-bindgen: no hand-written ABI glue.
+pub mod bindings {
+    wit_bindgen::generate!({
+        path: "../../wit",
+        world: "plugin",
+        pub_export_macro: true,
+        export_macro_name: "export_plugin",
+        default_bindings_module: "vidhook_plugin_sdk::bindings",
+    });
+}
+
+pub use bindings::vidhook::plugin::host::{self, Level};
+pub use bindings::vidhook::plugin::types::{
+    Content, Decision, PluginError, Resolution, Speech, VideoPlan,
+};
+/// The trait a plugin implements.
+pub use bindings::Guest as Plugin;
+/// `export_plugin!(MyPlugin);` exports a [`Plugin`] implementation as the component's `plan`.
+pub use bindings::export_plugin;
+
+/// The longest narration, in seconds, the video model accepts at a resolution
+/// (OmniHuman v1.5: 60 s at 720p, 30 s at 1080p).
+pub fn max_audio_seconds(resolution: Resolution) -> f64 {
+    match resolution {
+        Resolution::P720 => 60.0,
+        Resolution::P1080 => 30.0,
+    }
+}
+
+/// Parses "720p" / "1080p" as written in configuration.
+pub fn parse_resolution(value: &str) -> Result<Resolution, PluginError> {
+    match value.trim() {
+        "720p" => Ok(Resolution::P720),
+        "1080p" => Ok(Resolution::P1080),
+        other => Err(PluginError::Config(format!(
+            "resolution must be \"720p\" or \"1080p\", not {other:?}"
+        ))),
+    }
+}
+
+/// Renders an editor template with a JSON context, mapping failures to [`PluginError::Template`].
+pub fn render(template: &str, context: &serde_json::Value) -> Result<String, PluginError> {
+    host::render(template, &context.to_string())
+        .map_err(|message| PluginError::Template(format!("template {template:?}: {message}")))
+}
+
+/// A setting from the plugin's configuration, or `default` when it is not set.
+pub fn config_or(key: &str, default: &str) -> String {
+    host::config(key).unwrap_or_else(|| default.to_string())
+}
+
+/// A numeric setting; a value that does not parse is a configuration error, not a silent default.
+pub fn config_number(key: &str, default: f64) -> Result<f64, PluginError> {
+    match host::config(key) {
+        None => Ok(default),
+        Some(raw) => raw
+            .trim()
+            .parse()
+            .map_err(|_| PluginError::Config(format!("{key} must be a number, not {raw:?}"))),
+    }
+}
+
+/// Logs at info level.
+pub fn info(message: &str) {
+    host::log(Level::Info, message);
+}

@@ -1,0 +1,114 @@
+//! Text helpers that run inside the sandbox: sentence splitting, speaking-time estimates, and
+//! fitting a narration to a time limit without cutting a sentence in half.
+
+/// Splits text into sentences at `.`, `!`, `?` (and their run, e.g. `?!`) followed by whitespace,
+/// and at blank lines. Sentences keep their punctuation and are trimmed.
+pub fn sentences(text: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let chars: Vec<(usize, char)> = text.char_indices().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        let (_, c) = chars[i];
+        if matches!(c, '.' | '!' | '?' | '\n') {
+            let mut j = i + 1;
+            while j < chars.len() && matches!(chars[j].1, '.' | '!' | '?' | '"' | '\'' | ')') {
+                j += 1;
+            }
+            let at_boundary = j >= chars.len() || chars[j].1.is_whitespace();
+            if at_boundary && (c != '\n' || chars.get(j).is_some_and(|(_, n)| *n == '\n')) {
+                let end = chars.get(j).map_or(text.len(), |(pos, _)| *pos);
+                push_trimmed(&mut out, &text[start..end]);
+                start = end;
+            }
+            i = j;
+        } else {
+            i += 1;
+        }
+    }
+    push_trimmed(&mut out, &text[start..]);
+    out
+}
+
+fn push_trimmed<'a>(out: &mut Vec<&'a str>, piece: &'a str) {
+    let piece = piece.trim();
+    if !piece.is_empty() {
+        out.push(piece);
+    }
+}
+
+/// Number of words (whitespace-separated runs).
+pub fn word_count(text: &str) -> usize {
+    text.split_whitespace().count()
+}
+
+/// Estimated speaking time in seconds at `words_per_minute`.
+pub fn speaking_seconds(text: &str, words_per_minute: f64) -> f64 {
+    word_count(text) as f64 * 60.0 / words_per_minute
+}
+
+/// The longest prefix of `text` that is estimated to be spoken within `seconds`: whole sentences
+/// while they fit; if not even the first sentence fits, its leading words with an ellipsis.
+pub fn fit_to_seconds(text: &str, seconds: f64, words_per_minute: f64) -> String {
+    let max_words = (seconds * words_per_minute / 60.0).floor().max(0.0) as usize;
+    let mut kept: Vec<&str> = Vec::new();
+    let mut words = 0;
+    for sentence in sentences(text) {
+        let n = word_count(sentence);
+        if words + n > max_words {
+            break;
+        }
+        words += n;
+        kept.push(sentence);
+    }
+    if kept.is_empty() && max_words > 0 {
+        let head: Vec<&str> = text.split_whitespace().take(max_words).collect();
+        return format!("{}…", head.join(" "));
+    }
+    kept.join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_sentences_and_keeps_punctuation() {
+        let s = sentences("Hello world. How are you?! Fine.\n\nNew paragraph without stop\n\nEnd");
+        assert_eq!(
+            s,
+            vec![
+                "Hello world.",
+                "How are you?!",
+                "Fine.",
+                "New paragraph without stop",
+                "End"
+            ]
+        );
+    }
+
+    #[test]
+    fn does_not_split_decimals() {
+        assert_eq!(sentences("It costs 9.60 dollars. Cheap."), vec!["It costs 9.60 dollars.", "Cheap."]);
+    }
+
+    #[test]
+    fn estimates_speaking_time() {
+        let text = "word ".repeat(175);
+        assert!((speaking_seconds(&text, 175.0) - 60.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn fits_whole_sentences_within_the_limit() {
+        let text = "One two three. Four five six. Seven eight nine.";
+        // 7 words at 60 wpm = 7 s: the first two sentences (6 words) fit, the third does not.
+        assert_eq!(fit_to_seconds(text, 7.0, 60.0), "One two three. Four five six.");
+        assert!(speaking_seconds(&fit_to_seconds(text, 7.0, 60.0), 60.0) <= 7.0);
+    }
+
+    #[test]
+    fn cuts_a_single_long_sentence_at_words() {
+        assert_eq!(fit_to_seconds("a b c d e f", 3.0, 60.0), "a b c…");
+        assert_eq!(fit_to_seconds("a b c", 0.0, 60.0), "");
+    }
+}
