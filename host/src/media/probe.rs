@@ -58,12 +58,16 @@ pub fn image_info(bytes: &[u8]) -> Result<ImageInfo, ProbeError> {
 /// Decodes the whole audio stream and returns its container and exact duration.
 pub fn audio_info(bytes: Vec<u8>) -> Result<AudioInfo, ProbeError> {
     let not_audio = |e: SymphoniaError| ProbeError::NotAudio(e.to_string());
+    let Some(format) = container_of(&bytes) else {
+        return Err(ProbeError::NotAudio("not an MP3, WAV or M4A file".into()));
+    };
+    let mut hint = Hint::new();
+    hint.with_extension(format);
     let stream = MediaSourceStream::new(Box::new(Cursor::new(bytes)), Default::default());
     let probed = symphonia::default::get_probe()
-        .format(&Hint::new(), stream, &FormatOptions::default(), &MetadataOptions::default())
+        .format(&hint, stream, &FormatOptions::default(), &MetadataOptions::default())
         .map_err(not_audio)?;
     let mut reader = probed.format;
-    let format = container_name(reader.as_ref());
     let track = reader
         .tracks()
         .iter()
@@ -100,17 +104,17 @@ pub fn audio_info(bytes: Vec<u8>) -> Result<AudioInfo, ProbeError> {
     Ok(AudioInfo { format, seconds: frames as f64 / f64::from(sample_rate) })
 }
 
-fn container_name(reader: &dyn symphonia::core::formats::FormatReader) -> &'static str {
-    // Symphonia does not name its readers; the type name does.
-    let name = std::any::type_name_of_val(reader).to_ascii_lowercase();
-    if name.contains("wav") {
-        "wav"
-    } else if name.contains("mp4") || name.contains("isomp4") {
-        "m4a"
-    } else if name.contains("mpa") || name.contains("mp3") {
-        "mp3"
+/// The container, by magic bytes: RIFF/WAVE, an ISO-BMFF `ftyp` box, or MP3 (ID3 tag or frame
+/// sync). `None` for anything else, which is then not accepted even if it decodes.
+fn container_of(bytes: &[u8]) -> Option<&'static str> {
+    if bytes.len() >= 12 && &bytes[0..4] == b"RIFF" && &bytes[8..12] == b"WAVE" {
+        Some("wav")
+    } else if bytes.len() >= 8 && &bytes[4..8] == b"ftyp" {
+        Some("m4a")
+    } else if bytes.starts_with(b"ID3") || (bytes.len() >= 2 && bytes[0] == 0xFF && bytes[1] & 0xE0 == 0xE0) {
+        Some("mp3")
     } else {
-        "audio"
+        None
     }
 }
 

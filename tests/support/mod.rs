@@ -1,0 +1,151 @@
+//! Shared test harness: the real `vidhook` binary as a child process on a random loopback port
+//! with a fresh database, plus loopback servers that stand in for paid or hosted systems.
+#![allow(dead_code)] // each test binary uses a different part of the harness
+
+pub mod cms;
+pub mod seedance;
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+pub const SECRET: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
+
+/// The presenter photo shipped with the examples (768×768 PNG).
+pub fn presenter_png() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/content/presenter.png")
+}
+
+/// A running `vidhook serve`.
+pub struct Host {
+    child: Child,
+    pub url: String,
+    pub dir: PathBuf,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Host {
+    /// Writes `config` to `<dir>/vidhook.toml` and starts the binary on it.
+    pub async fn start(dir: &Path, config: &str) -> Host {
+        std::fs::create_dir_all(dir).unwrap();
+        let config_path = dir.join("vidhook.toml");
+        std::fs::write(&config_path, config).unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_vidhook"))
+            .arg("serve")
+            .arg("--config")
+            .arg(&config_path)
+            .env("RUST_LOG", "info")
+            .env("SEEDANCE_TEST_KEY", seedance::API_KEY)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("the vidhook binary starts");
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let sink = stderr.clone();
+        let mut err_lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = err_lines.next_line().await {
+                let mut all = sink.lock().unwrap();
+                all.push_str(&line);
+                all.push('\n');
+            }
+        });
+        let mut out_lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let url = tokio::time::timeout(Duration::from_secs(60), async {
+            while let Ok(Some(line)) = out_lines.next_line().await {
+                if let Some(url) = line.strip_prefix("vidhook listening on ") {
+                    return Some(url.to_string());
+                }
+            }
+            None
+        })
+        .await
+        .ok()
+        .flatten();
+        let Some(url) = url else {
+            let _ = child.kill().await;
+            panic!("vidhook did not start:\n{}", stderr.lock().unwrap());
+        };
+        tokio::spawn(async move { while let Ok(Some(_)) = out_lines.next_line().await {} });
+        Host { child, url, dir: dir.to_path_buf(), stderr }
+    }
+
+    /// Everything the host logged so far.
+    pub fn logs(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// SIGKILL: no graceful shutdown, no chance to commit anything more.
+    pub async fn kill(mut self) {
+        self.child.kill().await.unwrap();
+        let _ = self.child.wait().await;
+    }
+
+    /// Posts a Standard Webhooks-signed body to `/hooks/{source}`.
+    pub async fn post_signed(&self, source: &str, id: &str, timestamp: i64, body: &str) -> reqwest::Response {
+        let secret = vidhook::cms::standard_webhooks::Secret::parse(SECRET).unwrap();
+        let signature = secret.sign(id, timestamp, body.as_bytes());
+        reqwest::Client::new()
+            .post(format!("{}/hooks/{source}", self.url))
+            .header("content-type", "application/json")
+            .header("webhook-id", id)
+            .header("webhook-timestamp", timestamp.to_string())
+            .header("webhook-signature", signature)
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// All renders, newest first, as the API shows them.
+    pub async fn renders(&self) -> Vec<serde_json::Value> {
+        reqwest::get(format!("{}/api/renders", self.url)).await.unwrap().json().await.unwrap()
+    }
+
+    /// One render with its steps.
+    pub async fn render(&self, id: &str) -> serde_json::Value {
+        reqwest::get(format!("{}/api/renders/{id}", self.url)).await.unwrap().json().await.unwrap()
+    }
+
+    /// Waits until the (only) render reaches `state`; panics with the logs after `timeout`.
+    pub async fn wait_for_state(&self, state: &str, timeout: Duration) -> serde_json::Value {
+        let started = Instant::now();
+        loop {
+            let renders = self.renders().await;
+            if let Some(r) = renders.iter().find(|r| r["render"]["state"] == state) {
+                return r["render"].clone();
+            }
+            if started.elapsed() > timeout {
+                panic!("no render reached {state} in {timeout:?}: {renders:#?}\nlogs:\n{}", self.logs());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+pub fn now_secs() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
+}
+
+/// A `content.published` Standard Webhooks payload.
+pub fn published(id: &str, title: &str, body_html: &str) -> String {
+    serde_json::json!({
+        "type": "content.published",
+        "timestamp": "2026-11-25T10:00:00Z",
+        "data": {"id": id, "title": title, "body_html": body_html, "locale": "en-US", "revision": 1}
+    })
+    .to_string()
+}
+
+/// Binds a router on a random loopback port and returns its base URL.
+pub async fn serve(router: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    format!("http://{addr}")
+}

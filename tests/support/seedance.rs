@@ -1,0 +1,268 @@
+//! A loopback contract server for the OmniHuman v1.5 API as Seedance documents it
+//! (`POST /omnihuman/generate`, `GET /jobs/{id}`, job webhooks), including its faults (429 with
+//! Retry-After, 5xx). Like the real service it fetches the image and audio it is given and
+//! refuses inputs outside the documented limits, and it keeps its own ledger of what it was paid
+//! for, which is what the tests assert against.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::json;
+
+pub const API_KEY: &str = "test-seedance-key";
+
+/// A fault the next generate call answers with instead of accepting.
+#[derive(Debug, Clone)]
+pub enum Fault {
+    RateLimited { retry_after_secs: u64 },
+    ServerError,
+}
+
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub id: String,
+    pub idempotency_key: Option<String>,
+    pub webhook_url: Option<String>,
+    pub resolution: String,
+    pub audio_seconds: f64,
+    pub completed: bool,
+    pub polls: u32,
+}
+
+#[derive(Default)]
+struct Inner {
+    faults: VecDeque<Fault>,
+    jobs: HashMap<String, Job>,
+    /// Every generate call: (Idempotency-Key, HTTP status answered).
+    attempts: Vec<(Option<String>, u16)>,
+    webhook_statuses: Vec<u16>,
+    /// Jobs complete only when released (for crash tests).
+    hold: bool,
+    base_url: String,
+}
+
+#[derive(Clone)]
+pub struct Seedance {
+    pub url: String,
+    inner: Arc<Mutex<Inner>>,
+}
+
+impl Seedance {
+    /// Starts the server. With `hold`, jobs stay `processing` until [`Seedance::release`].
+    pub async fn start(hold: bool) -> Seedance {
+        let inner = Arc::new(Mutex::new(Inner { hold, ..Inner::default() }));
+        let router = Router::new()
+            .route("/v1/omnihuman/generate", post(generate))
+            .route("/v1/jobs/{id}", get(job))
+            .route("/videos/{file}", get(|| async { "not really an mp4" }))
+            .with_state(inner.clone());
+        let base = super::serve(router).await;
+        inner.lock().unwrap().base_url = base.clone();
+        Seedance { url: format!("{base}/v1"), inner }
+    }
+
+    pub fn push_fault(&self, fault: Fault) {
+        self.inner.lock().unwrap().faults.push_back(fault);
+    }
+
+    /// Jobs accepted (= paid generations).
+    pub fn jobs(&self) -> Vec<Job> {
+        self.inner.lock().unwrap().jobs.values().cloned().collect()
+    }
+
+    /// Every generate call as (Idempotency-Key, status).
+    pub fn attempts(&self) -> Vec<(Option<String>, u16)> {
+        self.inner.lock().unwrap().attempts.clone()
+    }
+
+    pub fn webhook_statuses(&self) -> Vec<u16> {
+        self.inner.lock().unwrap().webhook_statuses.clone()
+    }
+
+    /// Completes every held job (and calls its webhook).
+    pub async fn release(&self) {
+        let ids: Vec<String> = {
+            let mut inner = self.inner.lock().unwrap();
+            inner.hold = false;
+            inner.jobs.keys().cloned().collect()
+        };
+        for id in ids {
+            complete(self.inner.clone(), id).await;
+        }
+    }
+}
+
+fn video_url(base: &str, job_id: &str) -> String {
+    format!("{base}/videos/{job_id}.mp4")
+}
+
+fn reject(status: StatusCode, message: &str) -> Response {
+    (status, Json(json!({"error": message}))).into_response()
+}
+
+fn authorized(headers: &HeaderMap) -> bool {
+    headers.get("authorization").and_then(|v| v.to_str().ok()) == Some(&format!("Bearer {API_KEY}"))
+}
+
+async fn fetch(url: &str) -> Result<Vec<u8>, String> {
+    let response = reqwest::get(url).await.map_err(|e| format!("cannot fetch {url}: {e}"))?;
+    if !response.status().is_success() {
+        return Err(format!("{url} answered {}", response.status()));
+    }
+    Ok(response.bytes().await.map_err(|e| e.to_string())?.to_vec())
+}
+
+async fn generate(
+    State(inner): State<Arc<Mutex<Inner>>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let key = headers.get("idempotency-key").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let record = |status: StatusCode| inner.lock().unwrap().attempts.push((key.clone(), status.as_u16()));
+    if !authorized(&headers) {
+        record(StatusCode::UNAUTHORIZED);
+        return reject(StatusCode::UNAUTHORIZED, "invalid API key");
+    }
+    let fault = inner.lock().unwrap().faults.pop_front();
+    match fault {
+        Some(Fault::RateLimited { retry_after_secs }) => {
+            record(StatusCode::TOO_MANY_REQUESTS);
+            let mut response = reject(StatusCode::TOO_MANY_REQUESTS, "rate limit exceeded");
+            response.headers_mut().insert("retry-after", retry_after_secs.to_string().parse().unwrap());
+            return response;
+        }
+        Some(Fault::ServerError) => {
+            record(StatusCode::INTERNAL_SERVER_ERROR);
+            return reject(StatusCode::INTERNAL_SERVER_ERROR, "internal error");
+        }
+        None => {}
+    }
+    let validated = validate(&body).await;
+    let (resolution, audio_seconds, webhook_url) = match validated {
+        Ok(v) => v,
+        Err(message) => {
+            record(StatusCode::BAD_REQUEST);
+            return reject(StatusCode::BAD_REQUEST, &message);
+        }
+    };
+    record(StatusCode::OK);
+    let id = format!("job_{}", uuid::Uuid::now_v7().simple());
+    let hold = {
+        let mut state = inner.lock().unwrap();
+        state.jobs.insert(
+            id.clone(),
+            Job {
+                id: id.clone(),
+                idempotency_key: key,
+                webhook_url,
+                resolution,
+                audio_seconds,
+                completed: false,
+                polls: 0,
+            },
+        );
+        state.hold
+    };
+    if !hold {
+        let (inner, id) = (inner.clone(), id.clone());
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            complete(inner, id).await;
+        });
+    }
+    Json(json!({"job_id": id, "status": "queued", "created_at": "2026-11-25T10:00:00Z", "estimated_credits": 960}))
+        .into_response()
+}
+
+/// The documented request, checked as the provider would, inputs fetched and measured.
+async fn validate(body: &[u8]) -> Result<(String, f64, Option<String>), String> {
+    let request: serde_json::Value = serde_json::from_slice(body).map_err(|e| format!("invalid JSON: {e}"))?;
+    let text = |field: &str| request.get(field).and_then(|v| v.as_str()).unwrap_or("").to_string();
+    if text("model") != "omnihuman-v1.5" {
+        return Err("model must be omnihuman-v1.5".into());
+    }
+    for required in ["image_url", "audio_url", "prompt"] {
+        if text(required).trim().is_empty() {
+            return Err(format!("{required} is required"));
+        }
+    }
+    let resolution = request.get("resolution").and_then(|v| v.as_str()).unwrap_or("720p").to_string();
+    let limit = match resolution.as_str() {
+        "720p" => 60.0,
+        "1080p" => 30.0,
+        _ => return Err("resolution must be 720p or 1080p".into()),
+    };
+    if request.get("turbo_mode").is_some_and(|v| !v.is_boolean()) {
+        return Err("turbo_mode must be a boolean".into());
+    }
+    let image = vidhook::media::probe::image_info(&fetch(&text("image_url")).await?).map_err(|e| e.to_string())?;
+    if image.width < 512 || image.height < 512 {
+        return Err("image must be at least 512x512".into());
+    }
+    let audio = vidhook::media::probe::audio_info(fetch(&text("audio_url")).await?).map_err(|e| e.to_string())?;
+    if audio.seconds > limit {
+        return Err(format!("audio longer than {limit} s at {resolution}"));
+    }
+    let webhook = request.get("webhook_url").and_then(|v| v.as_str()).map(str::to_owned);
+    Ok((resolution, audio.seconds, webhook))
+}
+
+/// Marks a job completed and delivers its webhook, as the documentation describes.
+async fn complete(inner: Arc<Mutex<Inner>>, id: String) {
+    let (webhook, payload) = {
+        let mut state = inner.lock().unwrap();
+        if state.hold {
+            return;
+        }
+        let base = state.base_url.clone();
+        let Some(job) = state.jobs.get_mut(&id) else { return };
+        if job.completed {
+            return;
+        }
+        job.completed = true;
+        let payload = json!({
+            "event": "job.completed", "job_id": id, "status": "completed",
+            "result": {"video_url": video_url(&base, &id), "resolution": job.resolution,
+                       "duration_seconds": job.audio_seconds},
+            "credits_used": 960, "completed_at": "2026-11-25T10:01:00Z",
+        });
+        (job.webhook_url.clone(), payload)
+    };
+    if let Some(url) = webhook {
+        let status = match reqwest::Client::new().post(&url).json(&payload).send().await {
+            Ok(response) => response.status().as_u16(),
+            Err(_) => 0,
+        };
+        inner.lock().unwrap().webhook_statuses.push(status);
+    }
+}
+
+async fn job(State(inner): State<Arc<Mutex<Inner>>>, Path(id): Path<String>, headers: HeaderMap) -> Response {
+    if !authorized(&headers) {
+        return reject(StatusCode::UNAUTHORIZED, "invalid API key");
+    }
+    let mut state = inner.lock().unwrap();
+    let base = state.base_url.clone();
+    let Some(job) = state.jobs.get_mut(&id) else {
+        return reject(StatusCode::NOT_FOUND, "job not found");
+    };
+    job.polls += 1;
+    if job.completed {
+        Json(json!({
+            "job_id": id, "status": "completed",
+            "result": {"video_url": video_url(&base, &id), "resolution": job.resolution,
+                       "duration_seconds": job.audio_seconds},
+            "credits_used": 960,
+        }))
+        .into_response()
+    } else {
+        let status = if job.polls == 1 { "queued" } else { "processing" };
+        Json(json!({"job_id": id, "status": status})).into_response()
+    }
+}
