@@ -17,12 +17,22 @@ fn main() {
     for watched in ["Cargo.toml", "Cargo.lock", "sdk", "presenter"] {
         println!("cargo:rerun-if-changed={}", plugins.join(watched).display());
     }
-    println!("cargo:rerun-if-changed={}", manifest_dir.join("../wit").display());
+    println!(
+        "cargo:rerun-if-changed={}",
+        manifest_dir.join("../wit").display()
+    );
 
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut build = Command::new(cargo);
     build
-        .args(["build", "--release", "--locked", "--target", "wasm32-wasip2", "--workspace"])
+        .args([
+            "build",
+            "--release",
+            "--locked",
+            "--target",
+            "wasm32-wasip2",
+            "--workspace",
+        ])
         .arg("--manifest-path")
         .arg(plugins.join("Cargo.toml"))
         .arg("--target-dir")
@@ -48,7 +58,10 @@ fn main() {
     entries.push_str("pub static BUNDLED: &[(&str, &[u8])] = &[\n");
     for name in bundled_names(&wasm_dir) {
         let path = wasm_dir.join(format!("{name}.wasm"));
-        entries.push_str(&format!("    ({name:?}, include_bytes!({:?})),\n", path.display().to_string()));
+        entries.push_str(&format!(
+            "    ({name:?}, include_bytes!({:?})),\n",
+            path.display().to_string()
+        ));
     }
     entries.push_str("];\n");
     std::fs::write(out_dir.join("bundled_plugins.rs"), entries).unwrap();

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Installs what vidhook needs on a fresh Debian machine, idempotently:
-# the wasm32-wasip2 Rust target (plugins), espeak-ng (local TTS) and ffmpeg (local preview video).
-# Safe to run again: every step first checks whether its work is already done.
+# Installs what vidhook needs on a fresh Debian machine, idempotently: the wasm32-wasip2 Rust
+# target (plugins), espeak-ng (local TTS) and ffmpeg/ffprobe (local preview video).
+# Safe to run again: each step first checks whether its work is already done.
 set -euo pipefail
 
 if ! rustup target list --installed | grep -qx wasm32-wasip2; then
+  echo "setup: adding the wasm32-wasip2 target"
   rustup target add wasm32-wasip2
 fi
 
@@ -12,8 +13,14 @@ missing=()
 command -v espeak-ng >/dev/null 2>&1 || missing+=(espeak-ng)
 command -v ffmpeg >/dev/null 2>&1 || missing+=(ffmpeg)
 if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]} from Debian's packages"
   SUDO=""
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  log=$(mktemp)
+  if ! { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq \
+      --no-install-recommends "${missing[@]}"; } >"$log" 2>&1; then
+    cat "$log" >&2
+    exit 1
+  fi
+  rm -f "$log"
 fi

@@ -8,7 +8,13 @@ use std::time::Duration;
 use support::seedance::{Fault, Seedance};
 use support::{cms::Cms, now_secs, published, Host};
 
-fn omnihuman_config(dir: &std::path::Path, seedance: &Seedance, cms: &Cms, webhooks: bool, poll_secs: u64) -> String {
+fn omnihuman_config(
+    dir: &std::path::Path,
+    seedance: &Seedance,
+    cms: &Cms,
+    webhooks: bool,
+    poll_secs: u64,
+) -> String {
     format!(
         r#"
 listen = "127.0.0.1:0"
@@ -51,11 +57,17 @@ async fn signed_publish_becomes_a_video_written_back_once() {
     let dir = tempfile::tempdir().unwrap();
     let seedance = Seedance::start(false).await;
     // The provider's documented faults: a 429 with Retry-After, then a 5xx; both retried.
-    seedance.push_fault(Fault::RateLimited { retry_after_secs: 1 });
+    seedance.push_fault(Fault::RateLimited {
+        retry_after_secs: 1,
+    });
     seedance.push_fault(Fault::ServerError);
     let cms = Cms::start().await;
     // Polling every 10 minutes: within this test, only the provider's webhook can finish the job.
-    let host = Host::start(dir.path(), &omnihuman_config(dir.path(), &seedance, &cms, true, 600)).await;
+    let host = Host::start(
+        dir.path(),
+        &omnihuman_config(dir.path(), &seedance, &cms, true, 600),
+    )
+    .await;
 
     let body = published("post-1", "Spring collection", BODY_HTML);
     let response = host.post_signed("blog", "msg_1", now_secs(), &body).await;
@@ -72,15 +84,32 @@ async fn signed_publish_becomes_a_video_written_back_once() {
     assert_eq!(written[0]["data"]["field"], "video_url");
     assert_eq!(
         written[0]["data"]["video_url"].as_str().unwrap(),
-        format!("{}/videos/{}.mp4", seedance.url.trim_end_matches("/v1"), job.id)
+        format!(
+            "{}/videos/{}.mp4",
+            seedance.url.trim_end_matches("/v1"),
+            job.id
+        )
     );
-    assert!(job.audio_seconds > 1.0 && job.audio_seconds <= 60.0, "{}", job.audio_seconds);
-    assert_eq!(seedance.webhook_statuses(), vec![200], "the per-render webhook was accepted");
+    assert!(
+        job.audio_seconds > 1.0 && job.audio_seconds <= 60.0,
+        "{}",
+        job.audio_seconds
+    );
+    assert_eq!(
+        seedance.webhook_statuses(),
+        vec![200],
+        "the per-render webhook was accepted"
+    );
 
     // Three calls (429, 500, accepted), all with the render's one Idempotency-Key.
     let attempts = seedance.attempts();
-    assert_eq!(attempts.iter().map(|a| a.1).collect::<Vec<_>>(), vec![429, 500, 200]);
-    assert!(attempts.iter().all(|a| a.0.is_some() && a.0 == job.idempotency_key));
+    assert_eq!(
+        attempts.iter().map(|a| a.1).collect::<Vec<_>>(),
+        vec![429, 500, 200]
+    );
+    assert!(attempts
+        .iter()
+        .all(|a| a.0.is_some() && a.0 == job.idempotency_key));
 
     let render = host.wait_for_state("done", Duration::from_secs(10)).await;
     assert_eq!(render["provider_job_id"], job.id.as_str());
@@ -88,11 +117,17 @@ async fn signed_publish_becomes_a_video_written_back_once() {
     // The same delivery again: 200, same event, nothing new.
     let again = host.post_signed("blog", "msg_1", now_secs(), &body).await;
     assert_eq!(again.status(), 200);
-    assert_eq!(again.json::<serde_json::Value>().await.unwrap()["event_id"], event_id.as_str());
+    assert_eq!(
+        again.json::<serde_json::Value>().await.unwrap()["event_id"],
+        event_id.as_str()
+    );
     // The CMS re-fires publish after our write-back (new delivery id, same content): no new render.
     let echo = host.post_signed("blog", "msg_2", now_secs(), &body).await;
     assert_eq!(echo.status(), 200);
-    assert_eq!(echo.json::<serde_json::Value>().await.unwrap()["status"], "duplicate");
+    assert_eq!(
+        echo.json::<serde_json::Value>().await.unwrap()["status"],
+        "duplicate"
+    );
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(host.renders().await.len(), 1);
     assert_eq!(seedance.jobs().len(), 1);
@@ -108,7 +143,12 @@ async fn killed_mid_job_the_host_resumes_without_redoing_steps() {
     let config = omnihuman_config(dir.path(), &seedance, &cms, false, 1);
     let host = Host::start(dir.path(), &config).await;
     let body = published("post-2", "Autumn sale", BODY_HTML);
-    assert_eq!(host.post_signed("blog", "msg_a", now_secs(), &body).await.status(), 202);
+    assert_eq!(
+        host.post_signed("blog", "msg_a", now_secs(), &body)
+            .await
+            .status(),
+        202
+    );
 
     let waiting = host.wait_for_state("await", Duration::from_secs(60)).await;
     let render_id = waiting["id"].as_str().unwrap().to_string();
@@ -118,7 +158,11 @@ async fn killed_mid_job_the_host_resumes_without_redoing_steps() {
     let host = Host::start(dir.path(), &config).await;
     let written = cms.wait_for_write_backs(1, Duration::from_secs(60)).await;
     assert_eq!(written.len(), 1, "logs:\n{}", host.logs());
-    assert_eq!(seedance.jobs().len(), 1, "not submitted again after the restart");
+    assert_eq!(
+        seedance.jobs().len(),
+        1,
+        "not submitted again after the restart"
+    );
 
     let detail = host.render(&render_id).await;
     assert_eq!(detail["render"]["state"], "done");
@@ -129,7 +173,11 @@ async fn killed_mid_job_the_host_resumes_without_redoing_steps() {
         .filter(|s| s["outcome"] == "ok")
         .map(|s| s["step"].as_str().unwrap())
         .collect();
-    assert_eq!(ok_steps, ["plan", "speak", "check", "submit", "await", "write_back"], "each step once");
+    assert_eq!(
+        ok_steps,
+        ["plan", "speak", "check", "submit", "await", "write_back"],
+        "each step once"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -143,25 +191,65 @@ async fn demo_writes_a_real_mp4_as_long_as_the_narration() {
         .await
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 
     let article = std::fs::read_to_string(demo_dir.join("content/welcome.md")).unwrap();
-    let url_line = article.lines().find(|l| l.starts_with("video_url: ")).expect("video_url in front matter");
-    let video_key = url_line.split("/media/").nth(1).unwrap().trim_end_matches('"');
+    let url_line = article
+        .lines()
+        .find(|l| l.starts_with("video_url: "))
+        .expect("video_url in front matter");
+    let video_key = url_line
+        .split("/media/")
+        .nth(1)
+        .unwrap()
+        .trim_end_matches('"');
     let video = demo_dir.join("data/media").join(video_key);
     let audio_dir = demo_dir.join("data/media/audio");
-    let audio = std::fs::read_dir(&audio_dir).unwrap().next().unwrap().unwrap().path();
-    let audio_seconds = vidhook::media::probe::audio_info(std::fs::read(audio).unwrap()).unwrap().seconds;
+    let audio = std::fs::read_dir(&audio_dir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let audio_seconds = vidhook::media::probe::audio_info(std::fs::read(audio).unwrap())
+        .unwrap()
+        .seconds;
 
     let probe = std::process::Command::new("ffprobe")
-        .args(["-v", "error", "-show_entries", "format=duration:stream=codec_type", "-of", "json"])
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "format=duration:stream=codec_type",
+            "-of",
+            "json",
+        ])
         .arg(&video)
         .output()
         .unwrap();
     let info: serde_json::Value = serde_json::from_slice(&probe.stdout).unwrap();
-    let kinds: Vec<&str> = info["streams"].as_array().unwrap().iter().map(|s| s["codec_type"].as_str().unwrap()).collect();
+    let kinds: Vec<&str> = info["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["codec_type"].as_str().unwrap())
+        .collect();
     assert_eq!(kinds, ["video", "audio"]);
-    let video_seconds: f64 = info["format"]["duration"].as_str().unwrap().parse().unwrap();
-    assert!((video_seconds - audio_seconds).abs() <= 0.2, "video {video_seconds} s vs audio {audio_seconds} s");
-    assert!(stdout.contains("write_back"), "progress is shown step by step:\n{stdout}");
+    let video_seconds: f64 = info["format"]["duration"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        (video_seconds - audio_seconds).abs() <= 0.2,
+        "video {video_seconds} s vs audio {audio_seconds} s"
+    );
+    assert!(
+        stdout.contains("write_back"),
+        "progress is shown step by step:\n{stdout}"
+    );
 }

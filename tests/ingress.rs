@@ -31,8 +31,15 @@ folder = "{folder}"
     Host::start(dir, &config).await
 }
 
-async fn post_raw(host: &Host, source: &str, headers: &[(&str, String)], body: Vec<u8>) -> reqwest::Response {
-    let mut request = reqwest::Client::new().post(format!("{}/hooks/{source}", host.url)).body(body);
+async fn post_raw(
+    host: &Host,
+    source: &str,
+    headers: &[(&str, String)],
+    body: Vec<u8>,
+) -> reqwest::Response {
+    let mut request = reqwest::Client::new()
+        .post(format!("{}/hooks/{source}", host.url))
+        .body(body);
     for (name, value) in headers {
         request = request.header(*name, value);
     }
@@ -68,14 +75,22 @@ async fn accepts_once_and_answers_redeliveries_with_the_same_event() {
 
     // Changed content under the same entry is new work.
     let edited = published("a-1", "Hello", "<p>World, edited.</p>");
-    assert_eq!(host.post_signed("blog", "msg_y", now_secs(), &edited).await.status(), 202);
+    assert_eq!(
+        host.post_signed("blog", "msg_y", now_secs(), &edited)
+            .await
+            .status(),
+        202
+    );
     assert_eq!(host.renders().await.len(), 2);
 
     // Other event types are acknowledged and ignored.
     let deleted = r#"{"type":"content.deleted","data":{"id":"a-1"}}"#;
     let ignored = host.post_signed("blog", "msg_z", now_secs(), deleted).await;
     assert_eq!(ignored.status(), 200);
-    assert_eq!(ignored.json::<serde_json::Value>().await.unwrap()["status"], "ignored");
+    assert_eq!(
+        ignored.json::<serde_json::Value>().await.unwrap()["status"],
+        "ignored"
+    );
     assert_eq!(host.renders().await.len(), 2);
 }
 
@@ -86,15 +101,25 @@ async fn refuses_bad_signatures_stale_timestamps_and_missing_headers_with_401() 
     let body = published("a-2", "Hello", "<p>World.</p>");
 
     // Signed with another secret.
-    let other = vidhook::cms::standard_webhooks::Secret::parse("whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA").unwrap();
+    let other =
+        vidhook::cms::standard_webhooks::Secret::parse("whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
+            .unwrap();
     let ts = now_secs();
     let forged = vec![
         ("content-type", "application/json".to_string()),
         ("webhook-id", "msg_f".to_string()),
         ("webhook-timestamp", ts.to_string()),
-        ("webhook-signature", other.sign("msg_f", ts, body.as_bytes())),
+        (
+            "webhook-signature",
+            other.sign("msg_f", ts, body.as_bytes()),
+        ),
     ];
-    assert_eq!(post_raw(&host, "blog", &forged, body.clone().into_bytes()).await.status(), 401);
+    assert_eq!(
+        post_raw(&host, "blog", &forged, body.clone().into_bytes())
+            .await
+            .status(),
+        401
+    );
     assert_logged(&host, "no valid v1 signature").await;
 
     // A body changed after signing.
@@ -102,16 +127,28 @@ async fn refuses_bad_signatures_stale_timestamps_and_missing_headers_with_401() 
     let secret = vidhook::cms::standard_webhooks::Secret::parse(support::SECRET).unwrap();
     tampered[3].1 = secret.sign("msg_f", ts, body.as_bytes());
     let changed = body.replace("World", "Tampered");
-    assert_eq!(post_raw(&host, "blog", &tampered, changed.into_bytes()).await.status(), 401);
+    assert_eq!(
+        post_raw(&host, "blog", &tampered, changed.into_bytes())
+            .await
+            .status(),
+        401
+    );
 
     // Six minutes old: outside the five-minute tolerance.
-    let stale = host.post_signed("blog", "msg_s", now_secs() - 360, &body).await;
+    let stale = host
+        .post_signed("blog", "msg_s", now_secs() - 360, &body)
+        .await;
     assert_eq!(stale.status(), 401);
     assert!(stale.text().await.unwrap().contains("tolerance"));
     assert_logged(&host, "outside the 300 s tolerance").await;
 
     let unsigned = vec![("content-type", "application/json".to_string())];
-    assert_eq!(post_raw(&host, "blog", &unsigned, body.into_bytes()).await.status(), 401);
+    assert_eq!(
+        post_raw(&host, "blog", &unsigned, body.into_bytes())
+            .await
+            .status(),
+        401
+    );
     assert_logged(&host, "missing webhook-id header").await;
 
     assert!(host.renders().await.is_empty(), "nothing queued");
@@ -122,12 +159,24 @@ async fn refuses_malformed_json_400_oversized_413_unknown_source_404() {
     let dir = tempfile::tempdir().unwrap();
     let host = host(dir.path()).await;
 
-    let malformed = host.post_signed("blog", "msg_m", now_secs(), "{\"type\": \"content.published\", ").await;
+    let malformed = host
+        .post_signed(
+            "blog",
+            "msg_m",
+            now_secs(),
+            "{\"type\": \"content.published\", ",
+        )
+        .await;
     assert_eq!(malformed.status(), 400);
     assert_logged(&host, "not a Standard Webhooks JSON payload").await;
 
     let missing_title = r#"{"type":"content.published","data":{"id":"x"}}"#;
-    assert_eq!(host.post_signed("blog", "msg_t", now_secs(), missing_title).await.status(), 400);
+    assert_eq!(
+        host.post_signed("blog", "msg_t", now_secs(), missing_title)
+            .await
+            .status(),
+        400
+    );
 
     let huge = published("a-3", "Big", &"<p>word </p>".repeat(400));
     assert!(huge.len() > 2048);
@@ -135,10 +184,20 @@ async fn refuses_malformed_json_400_oversized_413_unknown_source_404() {
     assert_eq!(too_large.status(), 413);
     assert_logged(&host, "body over the size limit").await;
 
-    assert_eq!(host.post_signed("nope", "msg_n", now_secs(), "{}").await.status(), 404);
+    assert_eq!(
+        host.post_signed("nope", "msg_n", now_secs(), "{}")
+            .await
+            .status(),
+        404
+    );
     assert_logged(&host, "unknown source").await;
     // A Markdown folder is published with `vidhook publish`, not by webhook.
-    assert_eq!(host.post_signed("docs", "msg_d", now_secs(), "{}").await.status(), 404);
+    assert_eq!(
+        host.post_signed("docs", "msg_d", now_secs(), "{}")
+            .await
+            .status(),
+        404
+    );
 
     assert!(host.renders().await.is_empty(), "nothing queued");
 }

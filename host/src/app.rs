@@ -93,7 +93,9 @@ impl App {
 
     /// Constant-time check of a provider webhook token.
     pub fn verify_provider_token(&self, render_id: &str, token: &str) -> bool {
-        let Ok(token) = hex::decode(token) else { return false };
+        let Ok(token) = hex::decode(token) else {
+            return false;
+        };
         self.hook_mac(render_id).verify_slice(&token).is_ok()
     }
 

@@ -32,7 +32,11 @@ pub enum CheckError {
 }
 
 /// Checks everything; the report says what was measured.
-pub async fn check(http: &reqwest::Client, inputs: &Inputs, allow_plain_http: bool) -> Result<String, CheckError> {
+pub async fn check(
+    http: &reqwest::Client,
+    inputs: &Inputs,
+    allow_plain_http: bool,
+) -> Result<String, CheckError> {
     if inputs.prompt.trim().is_empty() {
         return Err(CheckError::Invalid("the scene prompt is empty".into()));
     }
@@ -75,14 +79,17 @@ pub async fn check(http: &reqwest::Client, inputs: &Inputs, allow_plain_http: bo
 }
 
 fn check_scheme(what: &str, url: &str, allow_plain_http: bool) -> Result<(), CheckError> {
-    let parsed = reqwest::Url::parse(url).map_err(|e| CheckError::Invalid(format!("{what} URL {url:?}: {e}")))?;
+    let parsed = reqwest::Url::parse(url)
+        .map_err(|e| CheckError::Invalid(format!("{what} URL {url:?}: {e}")))?;
     match parsed.scheme() {
         "https" => Ok(()),
         "http" if allow_plain_http => Ok(()),
         "http" => Err(CheckError::Invalid(format!(
             "{what} URL must be https (the provider fetches it publicly): {url}"
         ))),
-        other => Err(CheckError::Invalid(format!("{what} URL has unsupported scheme {other:?}"))),
+        other => Err(CheckError::Invalid(format!(
+            "{what} URL has unsupported scheme {other:?}"
+        ))),
     }
 }
 
@@ -95,20 +102,31 @@ async fn fetch(http: &reqwest::Client, what: &str, url: &str) -> Result<Vec<u8>,
         .map_err(|e| CheckError::Unreachable(format!("{what} URL unreachable: {e}")))?;
     let status = response.status();
     if status.is_server_error() {
-        return Err(CheckError::Unreachable(format!("{what} URL answered {status}")));
+        return Err(CheckError::Unreachable(format!(
+            "{what} URL answered {status}"
+        )));
     }
     if status.as_u16() != 200 {
-        return Err(CheckError::Invalid(format!("{what} URL answered {status}, not 200: {url}")));
+        return Err(CheckError::Invalid(format!(
+            "{what} URL answered {status}, not 200: {url}"
+        )));
     }
-    if response.content_length().is_some_and(|len| len as usize > MAX_INPUT_BYTES) {
-        return Err(CheckError::Invalid(format!("{what} is larger than {MAX_INPUT_BYTES} bytes")));
+    if response
+        .content_length()
+        .is_some_and(|len| len as usize > MAX_INPUT_BYTES)
+    {
+        return Err(CheckError::Invalid(format!(
+            "{what} is larger than {MAX_INPUT_BYTES} bytes"
+        )));
     }
     let bytes = response
         .bytes()
         .await
         .map_err(|e| CheckError::Unreachable(format!("{what} download failed: {e}")))?;
     if bytes.len() > MAX_INPUT_BYTES {
-        return Err(CheckError::Invalid(format!("{what} is larger than {MAX_INPUT_BYTES} bytes")));
+        return Err(CheckError::Invalid(format!(
+            "{what} is larger than {MAX_INPUT_BYTES} bytes"
+        )));
     }
     Ok(bytes.to_vec())
 }
@@ -120,7 +138,10 @@ mod tests {
     #[test]
     fn schemes() {
         assert!(check_scheme("image", "https://x/a.png", false).is_ok());
-        assert!(matches!(check_scheme("image", "http://x/a.png", false), Err(CheckError::Invalid(_))));
+        assert!(matches!(
+            check_scheme("image", "http://x/a.png", false),
+            Err(CheckError::Invalid(_))
+        ));
         assert!(check_scheme("image", "http://127.0.0.1/a.png", true).is_ok());
         assert!(check_scheme("image", "file:///etc/passwd", true).is_err());
         assert!(check_scheme("image", "not a url", true).is_err());

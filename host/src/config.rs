@@ -12,9 +12,15 @@ use serde::Deserialize;
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}: {source}")]
-    Parse { path: PathBuf, source: toml::de::Error },
+    Parse {
+        path: PathBuf,
+        source: toml::de::Error,
+    },
     #[error("{path}: environment variable {name} is referenced but not set")]
     MissingEnv { path: PathBuf, name: String },
     #[error("{0}")]
@@ -65,7 +71,10 @@ pub struct MediaConfig {
 
 impl Default for MediaConfig {
     fn default() -> Self {
-        Self { signing_secret: None, url_ttl_secs: 6 * 3600 }
+        Self {
+            signing_secret: None,
+            url_ttl_secs: 6 * 3600,
+        }
     }
 }
 
@@ -82,7 +91,11 @@ pub struct TtsConfig {
 
 impl Default for TtsConfig {
     fn default() -> Self {
-        Self { espeak_binary: "espeak-ng".into(), words_per_minute: 175, timeout_secs: 60 }
+        Self {
+            espeak_binary: "espeak-ng".into(),
+            words_per_minute: 175,
+            timeout_secs: 60,
+        }
     }
 }
 
@@ -101,7 +114,9 @@ pub enum ProviderConfig {
 
 impl Default for ProviderConfig {
     fn default() -> Self {
-        ProviderConfig::Preview { ffmpeg_binary: default_ffmpeg() }
+        ProviderConfig::Preview {
+            ffmpeg_binary: default_ffmpeg(),
+        }
     }
 }
 
@@ -143,7 +158,11 @@ pub struct RetryConfig {
 
 impl Default for RetryConfig {
     fn default() -> Self {
-        Self { max_attempts: 6, base_delay_ms: 500, max_delay_ms: 60_000 }
+        Self {
+            max_attempts: 6,
+            base_delay_ms: 500,
+            max_delay_ms: 60_000,
+        }
     }
 }
 
@@ -218,7 +237,10 @@ fn default_tolerance() -> u64 {
     300
 }
 fn default_chain() -> Vec<PluginRef> {
-    vec![PluginRef { name: "presenter".into(), config: BTreeMap::new() }]
+    vec![PluginRef {
+        name: "presenter".into(),
+        config: BTreeMap::new(),
+    }]
 }
 
 impl Config {
@@ -229,7 +251,9 @@ impl Config {
         sources.insert(
             "content".to_string(),
             SourceConfig {
-                cms: CmsConfig::Markdown { folder: content_folder.clone() },
+                cms: CmsConfig::Markdown {
+                    folder: content_folder.clone(),
+                },
                 plugins: default_chain(),
                 presenter_image: Some(content_folder.join("presenter.png").display().to_string()),
             },
@@ -252,15 +276,23 @@ impl Config {
 
     /// Reads a config file, expanding `${VAR}` references and resolving relative paths.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: path.into(), source })?;
-        let mut value: toml::Value = toml::from_str(&text)
-            .map_err(|source| ConfigError::Parse { path: path.into(), source })?;
-        expand_env(&mut value)
-            .map_err(|name| ConfigError::MissingEnv { path: path.into(), name })?;
-        let mut config: Config = value
-            .try_into()
-            .map_err(|source| ConfigError::Parse { path: path.into(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.into(),
+            source,
+        })?;
+        let mut value: toml::Value =
+            toml::from_str(&text).map_err(|source| ConfigError::Parse {
+                path: path.into(),
+                source,
+            })?;
+        expand_env(&mut value).map_err(|name| ConfigError::MissingEnv {
+            path: path.into(),
+            name,
+        })?;
+        let mut config: Config = value.try_into().map_err(|source| ConfigError::Parse {
+            path: path.into(),
+            source,
+        })?;
         let base = path.parent().unwrap_or(Path::new("."));
         config.resolve_paths(base);
         config.validate()?;
@@ -294,13 +326,18 @@ impl Config {
             return Err(ConfigError::Invalid("no [sources.*] configured".into()));
         }
         for (name, source) in &self.sources {
-            if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+            if !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
                 return Err(ConfigError::Invalid(format!(
                     "source name {name:?}: use letters, digits, '-' and '_' only"
                 )));
             }
             if source.plugins.is_empty() {
-                return Err(ConfigError::Invalid(format!("source {name}: empty plugin chain")));
+                return Err(ConfigError::Invalid(format!(
+                    "source {name}: empty plugin chain"
+                )));
             }
         }
         if self.workers == 0 {
@@ -312,7 +349,10 @@ impl Config {
     /// The database URL in effect.
     pub fn database_url(&self) -> String {
         self.database_url.clone().unwrap_or_else(|| {
-            format!("sqlite://{}?mode=rwc", self.data_dir.join("vidhook.db").display())
+            format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("vidhook.db").display()
+            )
         })
     }
 
@@ -363,15 +403,24 @@ mod tests {
     #[test]
     fn expands_environment_references() {
         std::env::set_var("VIDHOOK_TEST_SECRET", "s3cret");
-        assert_eq!(expand_str("a-${VIDHOOK_TEST_SECRET}-b").unwrap(), "a-s3cret-b");
-        assert_eq!(expand_str("${VIDHOOK_TEST_UNSET_XYZ}").unwrap_err(), "VIDHOOK_TEST_UNSET_XYZ");
+        assert_eq!(
+            expand_str("a-${VIDHOOK_TEST_SECRET}-b").unwrap(),
+            "a-s3cret-b"
+        );
+        assert_eq!(
+            expand_str("${VIDHOOK_TEST_UNSET_XYZ}").unwrap_err(),
+            "VIDHOOK_TEST_UNSET_XYZ"
+        );
         assert_eq!(expand_str("no refs").unwrap(), "no refs");
     }
 
     #[test]
     fn the_example_config_parses() {
         std::env::set_var("SEEDANCE_API_KEY", "test-key");
-        std::env::set_var("BLOG_WEBHOOK_SECRET", "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD");
+        std::env::set_var(
+            "BLOG_WEBHOOK_SECRET",
+            "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD",
+        );
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/vidhook.toml");
         let config = Config::load(&path).unwrap();
         assert!(config.sources.contains_key("blog"));

@@ -40,10 +40,18 @@ fn error(status: StatusCode, message: impl Into<String>) -> Response {
 }
 
 /// Reads the body up to `limit` bytes; `Err` is the response to send.
-async fn read_body(headers: &HeaderMap, body: Body, limit: usize, source: &str) -> Result<axum::body::Bytes, Response> {
+async fn read_body(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+    source: &str,
+) -> Result<axum::body::Bytes, Response> {
     let too_large = || {
         tracing::warn!(source, limit, "webhook rejected: body over the size limit");
-        error(StatusCode::PAYLOAD_TOO_LARGE, format!("body larger than {limit} bytes"))
+        error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("body larger than {limit} bytes"),
+        )
     };
     let declared = headers
         .get(header::CONTENT_LENGTH)
@@ -79,10 +87,17 @@ async fn receive_hook(
         Err(response) => return response,
     };
     let (delivery_id, contents) = match adapter.receive(&headers, &body) {
-        Ok(Inbound::Publish { delivery_id, contents }) => (delivery_id, contents),
+        Ok(Inbound::Publish {
+            delivery_id,
+            contents,
+        }) => (delivery_id, contents),
         Ok(Inbound::Ignored { reason }) => {
             tracing::info!(source, reason, "webhook ignored");
-            return (StatusCode::OK, Json(json!({"status": "ignored", "reason": reason}))).into_response();
+            return (
+                StatusCode::OK,
+                Json(json!({"status": "ignored", "reason": reason})),
+            )
+                .into_response();
         }
         Err(err) => {
             let status = match err {
@@ -96,7 +111,11 @@ async fn receive_hook(
     };
     if contents.is_empty() {
         tracing::info!(source, "webhook ignored: no content in the delivery");
-        return (StatusCode::OK, Json(json!({"status": "ignored", "reason": "no content"}))).into_response();
+        return (
+            StatusCode::OK,
+            Json(json!({"status": "ignored", "reason": "no content"})),
+        )
+            .into_response();
     }
     accept(&app, &source, delivery_id.as_deref(), &contents).await
 }
@@ -108,9 +127,15 @@ pub async fn accept(
     delivery_id: Option<&str>,
     contents: &[crate::content::Content],
 ) -> Response {
-    match app.store.ingest(source, delivery_id, contents, RenderState::Plan.as_str()).await {
+    match app
+        .store
+        .ingest(source, delivery_id, contents, RenderState::Plan.as_str())
+        .await
+    {
         Ok(outcomes) => {
-            let any_new = outcomes.iter().any(|o| matches!(o, Ingested::Accepted { .. }));
+            let any_new = outcomes
+                .iter()
+                .any(|o| matches!(o, Ingested::Accepted { .. }));
             if any_new {
                 app.wake.notify_waiters();
             }
@@ -127,16 +152,28 @@ pub async fn accept(
                     }
                 })
                 .collect();
-            let (status, word) =
-                if any_new { (StatusCode::ACCEPTED, "accepted") } else { (StatusCode::OK, "duplicate") };
+            let (status, word) = if any_new {
+                (StatusCode::ACCEPTED, "accepted")
+            } else {
+                (StatusCode::OK, "duplicate")
+            };
             let first = outcomes.first().map(|o| o.event_id().to_string());
-            (status, Json(json!({"status": word, "event_id": first, "events": events}))).into_response()
+            (
+                status,
+                Json(json!({"status": word, "event_id": first, "events": events})),
+            )
+                .into_response()
         }
         Err(err) => {
             // Not committed, so not acknowledged: the sender keeps the event and retries.
             tracing::error!(source, error = %err, "cannot commit event; answering 503");
-            let mut response = error(StatusCode::SERVICE_UNAVAILABLE, "storage unavailable, retry later");
-            response.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
+            let mut response = error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "storage unavailable, retry later",
+            );
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
             response
         }
     }
@@ -163,9 +200,16 @@ async fn provider_hook(
 ) -> Response {
     if provider != app.provider.name() {
         tracing::warn!(provider, render = %render_id, "provider webhook rejected: unknown provider");
-        return error(StatusCode::NOT_FOUND, format!("no provider named {provider:?}"));
+        return error(
+            StatusCode::NOT_FOUND,
+            format!("no provider named {provider:?}"),
+        );
     }
-    if !query.token.as_deref().is_some_and(|t| app.verify_provider_token(&render_id, t)) {
+    if !query
+        .token
+        .as_deref()
+        .is_some_and(|t| app.verify_provider_token(&render_id, t))
+    {
         tracing::warn!(provider, render = %render_id, "provider webhook rejected: bad token");
         return error(StatusCode::UNAUTHORIZED, "invalid token");
     }
@@ -173,8 +217,14 @@ async fn provider_hook(
         Ok(body) => body,
         Err(response) => return response,
     };
-    let job_id = serde_json::from_slice::<ProviderEvent>(&body).ok().and_then(|e| e.job_id);
-    match app.store.nudge_awaiting(&render_id, job_id.as_deref()).await {
+    let job_id = serde_json::from_slice::<ProviderEvent>(&body)
+        .ok()
+        .and_then(|e| e.job_id);
+    match app
+        .store
+        .nudge_awaiting(&render_id, job_id.as_deref())
+        .await
+    {
         Ok(Some(state)) => {
             tracing::info!(render = %render_id, job = job_id.as_deref().unwrap_or(""), state, "provider webhook received");
             app.wake.notify_waiters();
@@ -183,7 +233,10 @@ async fn provider_hook(
         Ok(None) => error(StatusCode::NOT_FOUND, "no such render"),
         Err(err) => {
             tracing::error!(render = %render_id, error = %err, "provider webhook not recorded");
-            error(StatusCode::SERVICE_UNAVAILABLE, "storage unavailable, retry later")
+            error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "storage unavailable, retry later",
+            )
         }
     }
 }
@@ -200,14 +253,26 @@ async fn media(
     Query(query): Query<MediaQuery>,
     request: Request,
 ) -> Response {
-    if !app.media.authorize(&key, query.expires, query.sig.as_deref()) {
-        tracing::warn!(key, "media request refused: missing, expired or invalid signature");
-        return error(StatusCode::FORBIDDEN, "missing, expired or invalid signature");
+    if !app
+        .media
+        .authorize(&key, query.expires, query.sig.as_deref())
+    {
+        tracing::warn!(
+            key,
+            "media request refused: missing, expired or invalid signature"
+        );
+        return error(
+            StatusCode::FORBIDDEN,
+            "missing, expired or invalid signature",
+        );
     }
     let Ok(path) = app.media.path(&key) else {
         return error(StatusCode::NOT_FOUND, "no such media");
     };
-    match tower_http::services::ServeFile::new(path).oneshot(request).await {
+    match tower_http::services::ServeFile::new(path)
+        .oneshot(request)
+        .await
+    {
         Ok(response) => response.into_response(),
         Err(err) => error(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()),
     }
@@ -236,7 +301,9 @@ async fn list_renders(State(app): State<Arc<App>>) -> Response {
 
 async fn show_render(State(app): State<Arc<App>>, Path(id): Path<String>) -> Response {
     match (app.store.render(&id).await, app.store.steps(&id).await) {
-        (Ok(Some(render)), Ok(steps)) => Json(json!({"render": render, "steps": steps})).into_response(),
+        (Ok(Some(render)), Ok(steps)) => {
+            Json(json!({"render": render, "steps": steps})).into_response()
+        }
         (Ok(None), _) => error(StatusCode::NOT_FOUND, "no such render"),
         (Err(err), _) | (_, Err(err)) => error(StatusCode::SERVICE_UNAVAILABLE, err.to_string()),
     }

@@ -24,7 +24,10 @@ impl Server {
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
         let addr = listener.local_addr()?;
-        let public_url = config.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
+        let public_url = config
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{addr}"));
         let workers = config.workers;
         let app = App::build(config, public_url).await?;
         if app.store.backend() == Backend::Sqlite {
@@ -45,14 +48,26 @@ impl Server {
                 .await
         });
         let workers = spawn_workers(app.clone(), workers);
-        Ok(Server { app, addr, http, stop_http, workers })
+        Ok(Server {
+            app,
+            addr,
+            http,
+            stop_http,
+            workers,
+        })
     }
 
     /// Stops accepting requests and claiming work; in-flight steps get `grace` to commit.
     pub async fn shutdown(self, grace: Duration) {
         let _ = self.stop_http.send(());
-        if tokio::time::timeout(grace, self.workers.shutdown()).await.is_err() {
-            tracing::warn!(?grace, "workers still busy after the grace period; their leases will expire");
+        if tokio::time::timeout(grace, self.workers.shutdown())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                ?grace,
+                "workers still busy after the grace period; their leases will expire"
+            );
         }
         let _ = tokio::time::timeout(grace, self.http).await;
     }

@@ -26,7 +26,11 @@ pub enum TemplateError {
     #[error("no template named {0:?}")]
     Unknown(String),
     #[error("template {name:?} v{version}: {message}")]
-    Render { name: String, version: i64, message: String },
+    Render {
+        name: String,
+        version: i64,
+        message: String,
+    },
     #[error("the context is not a JSON object: {0}")]
     Context(String),
     #[error("template does not compile: {0}")]
@@ -73,24 +77,36 @@ impl TemplateSet {
                 })?;
             versions.insert(row.name, row.version);
         }
-        Ok(TemplateSet { registry, versions, used: Mutex::new(BTreeMap::new()) })
+        Ok(TemplateSet {
+            registry,
+            versions,
+            used: Mutex::new(BTreeMap::new()),
+        })
     }
 
     /// Renders template `name` with a JSON object as context.
     pub fn render(&self, name: &str, context_json: &str) -> Result<String, TemplateError> {
-        let version =
-            *self.versions.get(name).ok_or_else(|| TemplateError::Unknown(name.to_string()))?;
+        let version = *self
+            .versions
+            .get(name)
+            .ok_or_else(|| TemplateError::Unknown(name.to_string()))?;
         let context: serde_json::Value = serde_json::from_str(context_json)
             .map_err(|e| TemplateError::Context(e.to_string()))?;
         if !context.is_object() {
             return Err(TemplateError::Context("expected an object".into()));
         }
-        let out = self.registry.render(name, &context).map_err(|e| TemplateError::Render {
-            name: name.to_string(),
-            version,
-            message: e.to_string(),
-        })?;
-        self.used.lock().unwrap_or_else(|p| p.into_inner()).insert(name.to_string(), version);
+        let out = self
+            .registry
+            .render(name, &context)
+            .map_err(|e| TemplateError::Render {
+                name: name.to_string(),
+                version,
+                message: e.to_string(),
+            })?;
+        self.used
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(name.to_string(), version);
         Ok(out)
     }
 
@@ -116,11 +132,17 @@ mod tests {
         seed_defaults(&store).await.unwrap();
         assert_eq!(save(&store, "script", "{{title}} & more").await.unwrap(), 2);
         let set = TemplateSet::load(&store).await.unwrap();
-        assert_eq!(set.render("script", r#"{"title":"Fish"}"#).unwrap(), "Fish & more");
+        assert_eq!(
+            set.render("script", r#"{"title":"Fish"}"#).unwrap(),
+            "Fish & more"
+        );
         assert_eq!(set.used().get("script"), Some(&2));
         let missing = set.render("script", "{}").unwrap_err().to_string();
         assert!(missing.contains("v2"), "{missing}");
-        assert!(matches!(set.render("nope", "{}"), Err(TemplateError::Unknown(_))));
+        assert!(matches!(
+            set.render("nope", "{}"),
+            Err(TemplateError::Unknown(_))
+        ));
     }
 
     #[tokio::test]

@@ -17,9 +17,14 @@ pub struct Cms {
 impl Cms {
     pub async fn start() -> Cms {
         let received = Arc::new(Mutex::new(Vec::new()));
-        let router = Router::new().route("/video-ready", post(receive)).with_state(received.clone());
+        let router = Router::new()
+            .route("/video-ready", post(receive))
+            .with_state(received.clone());
         let base = super::serve(router).await;
-        Cms { url: format!("{base}/video-ready"), received }
+        Cms {
+            url: format!("{base}/video-ready"),
+            received,
+        }
     }
 
     /// Verified write-backs, in arrival order.
@@ -27,7 +32,11 @@ impl Cms {
         self.received.lock().unwrap().clone()
     }
 
-    pub async fn wait_for_write_backs(&self, count: usize, timeout: std::time::Duration) -> Vec<serde_json::Value> {
+    pub async fn wait_for_write_backs(
+        &self,
+        count: usize,
+        timeout: std::time::Duration,
+    ) -> Vec<serde_json::Value> {
         let started = std::time::Instant::now();
         while self.received().len() < count && started.elapsed() < timeout {
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
@@ -42,10 +51,15 @@ async fn receive(
     body: axum::body::Bytes,
 ) -> StatusCode {
     let secret = vidhook::cms::standard_webhooks::Secret::parse(super::SECRET).unwrap();
-    if secret.verify(&headers, &body, 300, super::now_secs()).is_err() {
+    if secret
+        .verify(&headers, &body, 300, super::now_secs())
+        .is_err()
+    {
         return StatusCode::UNAUTHORIZED;
     }
-    let Ok(value) = serde_json::from_slice(&body) else { return StatusCode::BAD_REQUEST };
+    let Ok(value) = serde_json::from_slice(&body) else {
+        return StatusCode::BAD_REQUEST;
+    };
     received.lock().unwrap().push(value);
     StatusCode::OK
 }

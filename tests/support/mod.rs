@@ -72,7 +72,12 @@ impl Host {
             panic!("vidhook did not start:\n{}", stderr.lock().unwrap());
         };
         tokio::spawn(async move { while let Ok(Some(_)) = out_lines.next_line().await {} });
-        Host { child, url, dir: dir.to_path_buf(), stderr }
+        Host {
+            child,
+            url,
+            dir: dir.to_path_buf(),
+            stderr,
+        }
     }
 
     /// Everything the host logged so far.
@@ -87,7 +92,13 @@ impl Host {
     }
 
     /// Posts a Standard Webhooks-signed body to `/hooks/{source}`.
-    pub async fn post_signed(&self, source: &str, id: &str, timestamp: i64, body: &str) -> reqwest::Response {
+    pub async fn post_signed(
+        &self,
+        source: &str,
+        id: &str,
+        timestamp: i64,
+        body: &str,
+    ) -> reqwest::Response {
         let secret = vidhook::cms::standard_webhooks::Secret::parse(SECRET).unwrap();
         let signature = secret.sign(id, timestamp, body.as_bytes());
         reqwest::Client::new()
@@ -104,12 +115,22 @@ impl Host {
 
     /// All renders, newest first, as the API shows them.
     pub async fn renders(&self) -> Vec<serde_json::Value> {
-        reqwest::get(format!("{}/api/renders", self.url)).await.unwrap().json().await.unwrap()
+        reqwest::get(format!("{}/api/renders", self.url))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
     }
 
     /// One render with its steps.
     pub async fn render(&self, id: &str) -> serde_json::Value {
-        reqwest::get(format!("{}/api/renders/{id}", self.url)).await.unwrap().json().await.unwrap()
+        reqwest::get(format!("{}/api/renders/{id}", self.url))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
     }
 
     /// Waits until the (only) render reaches `state`; panics with the logs after `timeout`.
@@ -121,7 +142,10 @@ impl Host {
                 return r["render"].clone();
             }
             if started.elapsed() > timeout {
-                panic!("no render reached {state} in {timeout:?}: {renders:#?}\nlogs:\n{}", self.logs());
+                panic!(
+                    "no render reached {state} in {timeout:?}: {renders:#?}\nlogs:\n{}",
+                    self.logs()
+                );
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -129,7 +153,10 @@ impl Host {
 }
 
 pub fn now_secs() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
 }
 
 /// A `content.published` Standard Webhooks payload.

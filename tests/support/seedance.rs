@@ -56,7 +56,10 @@ pub struct Seedance {
 impl Seedance {
     /// Starts the server. With `hold`, jobs stay `processing` until [`Seedance::release`].
     pub async fn start(hold: bool) -> Seedance {
-        let inner = Arc::new(Mutex::new(Inner { hold, ..Inner::default() }));
+        let inner = Arc::new(Mutex::new(Inner {
+            hold,
+            ..Inner::default()
+        }));
         let router = Router::new()
             .route("/v1/omnihuman/generate", post(generate))
             .route("/v1/jobs/{id}", get(job))
@@ -64,7 +67,10 @@ impl Seedance {
             .with_state(inner.clone());
         let base = super::serve(router).await;
         inner.lock().unwrap().base_url = base.clone();
-        Seedance { url: format!("{base}/v1"), inner }
+        Seedance {
+            url: format!("{base}/v1"),
+            inner,
+        }
     }
 
     pub fn push_fault(&self, fault: Fault) {
@@ -111,7 +117,9 @@ fn authorized(headers: &HeaderMap) -> bool {
 }
 
 async fn fetch(url: &str) -> Result<Vec<u8>, String> {
-    let response = reqwest::get(url).await.map_err(|e| format!("cannot fetch {url}: {e}"))?;
+    let response = reqwest::get(url)
+        .await
+        .map_err(|e| format!("cannot fetch {url}: {e}"))?;
     if !response.status().is_success() {
         return Err(format!("{url} answered {}", response.status()));
     }
@@ -123,8 +131,17 @@ async fn generate(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let key = headers.get("idempotency-key").and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let record = |status: StatusCode| inner.lock().unwrap().attempts.push((key.clone(), status.as_u16()));
+    let key = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let record = |status: StatusCode| {
+        inner
+            .lock()
+            .unwrap()
+            .attempts
+            .push((key.clone(), status.as_u16()))
+    };
     if !authorized(&headers) {
         record(StatusCode::UNAUTHORIZED);
         return reject(StatusCode::UNAUTHORIZED, "invalid API key");
@@ -134,7 +151,9 @@ async fn generate(
         Some(Fault::RateLimited { retry_after_secs }) => {
             record(StatusCode::TOO_MANY_REQUESTS);
             let mut response = reject(StatusCode::TOO_MANY_REQUESTS, "rate limit exceeded");
-            response.headers_mut().insert("retry-after", retry_after_secs.to_string().parse().unwrap());
+            response
+                .headers_mut()
+                .insert("retry-after", retry_after_secs.to_string().parse().unwrap());
             return response;
         }
         Some(Fault::ServerError) => {
@@ -182,8 +201,15 @@ async fn generate(
 
 /// The documented request, checked as the provider would, inputs fetched and measured.
 async fn validate(body: &[u8]) -> Result<(String, f64, Option<String>), String> {
-    let request: serde_json::Value = serde_json::from_slice(body).map_err(|e| format!("invalid JSON: {e}"))?;
-    let text = |field: &str| request.get(field).and_then(|v| v.as_str()).unwrap_or("").to_string();
+    let request: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| format!("invalid JSON: {e}"))?;
+    let text = |field: &str| {
+        request
+            .get(field)
+            .and_then(|v| v.as_str())
+            .unwrap_or("")
+            .to_string()
+    };
     if text("model") != "omnihuman-v1.5" {
         return Err("model must be omnihuman-v1.5".into());
     }
@@ -192,7 +218,11 @@ async fn validate(body: &[u8]) -> Result<(String, f64, Option<String>), String> 
             return Err(format!("{required} is required"));
         }
     }
-    let resolution = request.get("resolution").and_then(|v| v.as_str()).unwrap_or("720p").to_string();
+    let resolution = request
+        .get("resolution")
+        .and_then(|v| v.as_str())
+        .unwrap_or("720p")
+        .to_string();
     let limit = match resolution.as_str() {
         "720p" => 60.0,
         "1080p" => 30.0,
@@ -201,15 +231,20 @@ async fn validate(body: &[u8]) -> Result<(String, f64, Option<String>), String> 
     if request.get("turbo_mode").is_some_and(|v| !v.is_boolean()) {
         return Err("turbo_mode must be a boolean".into());
     }
-    let image = vidhook::media::probe::image_info(&fetch(&text("image_url")).await?).map_err(|e| e.to_string())?;
+    let image = vidhook::media::probe::image_info(&fetch(&text("image_url")).await?)
+        .map_err(|e| e.to_string())?;
     if image.width < 512 || image.height < 512 {
         return Err("image must be at least 512x512".into());
     }
-    let audio = vidhook::media::probe::audio_info(fetch(&text("audio_url")).await?).map_err(|e| e.to_string())?;
+    let audio = vidhook::media::probe::audio_info(fetch(&text("audio_url")).await?)
+        .map_err(|e| e.to_string())?;
     if audio.seconds > limit {
         return Err(format!("audio longer than {limit} s at {resolution}"));
     }
-    let webhook = request.get("webhook_url").and_then(|v| v.as_str()).map(str::to_owned);
+    let webhook = request
+        .get("webhook_url")
+        .and_then(|v| v.as_str())
+        .map(str::to_owned);
     Ok((resolution, audio.seconds, webhook))
 }
 
@@ -221,7 +256,9 @@ async fn complete(inner: Arc<Mutex<Inner>>, id: String) {
             return;
         }
         let base = state.base_url.clone();
-        let Some(job) = state.jobs.get_mut(&id) else { return };
+        let Some(job) = state.jobs.get_mut(&id) else {
+            return;
+        };
         if job.completed {
             return;
         }
@@ -235,7 +272,12 @@ async fn complete(inner: Arc<Mutex<Inner>>, id: String) {
         (job.webhook_url.clone(), payload)
     };
     if let Some(url) = webhook {
-        let status = match reqwest::Client::new().post(&url).json(&payload).send().await {
+        let status = match reqwest::Client::new()
+            .post(&url)
+            .json(&payload)
+            .send()
+            .await
+        {
             Ok(response) => response.status().as_u16(),
             Err(_) => 0,
         };
@@ -243,7 +285,11 @@ async fn complete(inner: Arc<Mutex<Inner>>, id: String) {
     }
 }
 
-async fn job(State(inner): State<Arc<Mutex<Inner>>>, Path(id): Path<String>, headers: HeaderMap) -> Response {
+async fn job(
+    State(inner): State<Arc<Mutex<Inner>>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
     if !authorized(&headers) {
         return reject(StatusCode::UNAUTHORIZED, "invalid API key");
     }
@@ -262,7 +308,11 @@ async fn job(State(inner): State<Arc<Mutex<Inner>>>, Path(id): Path<String>, hea
         }))
         .into_response()
     } else {
-        let status = if job.polls == 1 { "queued" } else { "processing" };
+        let status = if job.polls == 1 {
+            "queued"
+        } else {
+            "processing"
+        };
         Json(json!({"job_id": id, "status": status})).into_response()
     }
 }

@@ -30,7 +30,13 @@ pub async fn run(dir: &Path, timeout: Duration) -> anyhow::Result<()> {
     println!("host listening on http://{}", server.addr);
     println!("publishing {}", article.display());
 
-    let outcome = super::publish_files(&app.store, "content", &content, std::slice::from_ref(&article)).await?;
+    let outcome = super::publish_files(
+        &app.store,
+        "content",
+        &content,
+        std::slice::from_ref(&article),
+    )
+    .await?;
     let Some(Ingested::Accepted { render_id, .. }) = outcome.into_iter().next() else {
         anyhow::bail!("the sample article was not accepted");
     };
@@ -51,7 +57,11 @@ pub async fn run(dir: &Path, timeout: Duration) -> anyhow::Result<()> {
             );
         }
         shown = steps.len();
-        let render = app.store.render(&render_id).await?.expect("the render exists");
+        let render = app
+            .store
+            .render(&render_id)
+            .await?
+            .expect("the render exists");
         if State::parse(&render.state).is_some_and(|s| !s.is_runnable()) {
             break render;
         }
@@ -88,8 +98,15 @@ fn report(
     let key = video_url.split("/media/").nth(1).unwrap_or_default();
     let video_file = app.media.path(key)?;
     println!("\ndone in {:.1} s", took.as_secs_f64());
-    println!("article  {}  (front matter now has video_url)", article.display());
+    println!(
+        "article  {}  (front matter now has video_url)",
+        article.display()
+    );
     println!("video    {video_url}");
-    println!("file     {}  ({:.2} s of narration)", video_file.display(), render.audio_seconds.unwrap_or_default());
+    println!(
+        "file     {}  ({:.2} s of narration)",
+        video_file.display(),
+        render.audio_seconds.unwrap_or_default()
+    );
     Ok(())
 }

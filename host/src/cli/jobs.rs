@@ -39,7 +39,10 @@ async fn list(store: &Store, limit: i64) -> anyhow::Result<()> {
     );
     let now = now_ms();
     for (r, source, entry) in rows {
-        let took = r.finished_at.map(|f| human_ms(f - r.created_at)).unwrap_or_else(|| "-".into());
+        let took = r
+            .finished_at
+            .map(|f| human_ms(f - r.created_at))
+            .unwrap_or_else(|| "-".into());
         let error = match (&r.error_category, &r.error) {
             (Some(category), Some(error)) => format!("{category}: {error}"),
             (None, Some(error)) => error.clone(),
@@ -65,15 +68,24 @@ async fn show(store: &Store, id: &str) -> anyhow::Result<()> {
     let Some(render) = store.render(id).await? else {
         anyhow::bail!("no render {id}");
     };
-    println!("render {}  state {}  attempts {}", render.id, render.state, render.attempts);
+    println!(
+        "render {}  state {}  attempts {}",
+        render.id, render.state, render.attempts
+    );
     if let Some(url) = &render.video_url {
         println!("video  {url}");
     }
     if let Some(job) = &render.provider_job_id {
-        println!("job    {job}  (Idempotency-Key {})", render.submit_key.as_deref().unwrap_or("-"));
+        println!(
+            "job    {job}  (Idempotency-Key {})",
+            render.submit_key.as_deref().unwrap_or("-")
+        );
     }
     if let Some(error) = &render.error {
-        println!("error  {}: {error}", render.error_category.as_deref().unwrap_or("-"));
+        println!(
+            "error  {}: {error}",
+            render.error_category.as_deref().unwrap_or("-")
+        );
     }
     for step in store.steps(id).await? {
         println!(

@@ -14,7 +14,11 @@ use crate::config::{CmsConfig, Config};
 use crate::store::{Ingested, Store};
 
 #[derive(Parser)]
-#[command(name = "vidhook", version, about = "Turns published CMS content into AI presenter videos")]
+#[command(
+    name = "vidhook",
+    version,
+    about = "Turns published CMS content into AI presenter videos"
+)]
 pub struct Cli {
     /// Configuration file; without one, the embedded defaults (SQLite in .vidhook/, the Markdown
     /// folder ./content, espeak-ng, the local preview provider, the bundled presenter plugin).
@@ -65,7 +69,11 @@ enum TemplatesAction {
     /// Show the latest version of every template.
     List,
     /// Save a new version of a template from a file.
-    Set { name: String, #[arg(long)] file: PathBuf },
+    Set {
+        name: String,
+        #[arg(long)]
+        file: PathBuf,
+    },
 }
 
 impl Cli {
@@ -74,7 +82,12 @@ impl Cli {
             Command::Demo { dir, timeout } => demo::run(&dir, Duration::from_secs(timeout)).await,
             Command::Serve => serve(load_config(self.config.as_deref())?).await,
             Command::Publish { source, files } => {
-                publish(&load_config(self.config.as_deref())?, source.as_deref(), &files).await
+                publish(
+                    &load_config(self.config.as_deref())?,
+                    source.as_deref(),
+                    &files,
+                )
+                .await
             }
             Command::Jobs { action, limit } => {
                 let config = load_config(self.config.as_deref())?;
@@ -145,13 +158,18 @@ fn markdown_source(config: &Config, name: Option<&str>) -> anyhow::Result<(Strin
         .sources
         .iter()
         .filter_map(|(n, s)| match &s.cms {
-            CmsConfig::Markdown { folder } if name.is_none_or(|want| want == n) => Some((n, folder)),
+            CmsConfig::Markdown { folder } if name.is_none_or(|want| want == n) => {
+                Some((n, folder))
+            }
             _ => None,
         })
         .collect();
     match markdown.as_slice() {
         [(n, folder)] => Ok(((*n).clone(), (*folder).clone())),
-        [] => anyhow::bail!("no Markdown source{}", name.map(|n| format!(" named {n:?}")).unwrap_or_default()),
+        [] => anyhow::bail!(
+            "no Markdown source{}",
+            name.map(|n| format!(" named {n:?}")).unwrap_or_default()
+        ),
         _ => anyhow::bail!("several Markdown sources: choose one with --source"),
     }
 }
@@ -167,7 +185,11 @@ pub async fn publish_files(
     let mut outcomes = Vec::new();
     for file in files {
         let content = adapter.load(file).map_err(|e| anyhow::anyhow!("{e}"))?;
-        outcomes.extend(store.ingest(source, None, &[content], crate::jobs::State::Plan.as_str()).await?);
+        outcomes.extend(
+            store
+                .ingest(source, None, &[content], crate::jobs::State::Plan.as_str())
+                .await?,
+        );
     }
     Ok(outcomes)
 }
@@ -175,13 +197,25 @@ pub async fn publish_files(
 async fn publish(config: &Config, source: Option<&str>, files: &[PathBuf]) -> anyhow::Result<()> {
     let (source, folder) = markdown_source(config, source)?;
     let store = open_store(config).await?;
-    for (file, outcome) in files.iter().zip(publish_files(&store, &source, &folder, files).await?) {
+    for (file, outcome) in files
+        .iter()
+        .zip(publish_files(&store, &source, &folder, files).await?)
+    {
         match outcome {
-            Ingested::Accepted { event_id, render_id } => {
-                println!("{}: accepted (event {event_id}, render {render_id})", file.display())
+            Ingested::Accepted {
+                event_id,
+                render_id,
+            } => {
+                println!(
+                    "{}: accepted (event {event_id}, render {render_id})",
+                    file.display()
+                )
             }
             Ingested::Duplicate { event_id } => {
-                println!("{}: unchanged since event {event_id}; nothing to do", file.display())
+                println!(
+                    "{}: unchanged since event {event_id}; nothing to do",
+                    file.display()
+                )
             }
         }
     }

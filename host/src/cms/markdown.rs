@@ -30,24 +30,39 @@ impl MarkdownFolder {
             .map_err(|e| InboundError::Malformed(format!("{}: {e}", path.display())))?;
         let (front, body) = split_front_matter(&text);
         let fields: serde_json::Value = match front {
-            Some(yaml) => serde_yaml_ng::from_str(yaml)
-                .map_err(|e| InboundError::Malformed(format!("{}: front matter: {e}", path.display())))?,
+            Some(yaml) => serde_yaml_ng::from_str(yaml).map_err(|e| {
+                InboundError::Malformed(format!("{}: front matter: {e}", path.display()))
+            })?,
             None => serde_json::json!({}),
         };
-        let fields = if fields.is_null() { serde_json::json!({}) } else { fields };
+        let fields = if fields.is_null() {
+            serde_json::json!({})
+        } else {
+            fields
+        };
         if !fields.is_object() {
-            return Err(InboundError::Malformed(format!("{}: front matter is not a mapping", path.display())));
+            return Err(InboundError::Malformed(format!(
+                "{}: front matter is not a mapping",
+                path.display()
+            )));
         }
         let get = |key: &str| fields.get(key).and_then(|v| v.as_str()).map(str::to_owned);
         let (body_html, body_text) = markdown_to_html_and_text(body);
         let title = get("title")
-            .or_else(|| body.lines().find_map(|l| l.strip_prefix("# ").map(|t| t.trim().to_owned())))
+            .or_else(|| {
+                body.lines()
+                    .find_map(|l| l.strip_prefix("# ").map(|t| t.trim().to_owned()))
+            })
             .ok_or_else(|| InboundError::Malformed(format!("{}: no title", path.display())))?;
         let image = get("presenter_image").map(|image| {
             if image.starts_with("http://") || image.starts_with("https://") {
                 image
             } else {
-                path.parent().unwrap_or(&self.folder).join(image).display().to_string()
+                path.parent()
+                    .unwrap_or(&self.folder)
+                    .join(image)
+                    .display()
+                    .to_string()
             }
         });
         Ok(Content {
@@ -68,21 +83,37 @@ impl MarkdownFolder {
 
     /// The canonical path of `file` and its id (path relative to the folder, `/`-separated).
     fn locate(&self, file: &Path) -> Result<(PathBuf, String), InboundError> {
-        let not_found = |e: std::io::Error| InboundError::Malformed(format!("{}: {e}", file.display()));
+        let not_found =
+            |e: std::io::Error| InboundError::Malformed(format!("{}: {e}", file.display()));
         let folder = self.folder.canonicalize().map_err(not_found)?;
-        let candidate = if file.is_absolute() || file.exists() { file.to_path_buf() } else { folder.join(file) };
+        let candidate = if file.is_absolute() || file.exists() {
+            file.to_path_buf()
+        } else {
+            folder.join(file)
+        };
         let path = candidate.canonicalize().map_err(not_found)?;
         let relative = path.strip_prefix(&folder).map_err(|_| {
-            InboundError::Malformed(format!("{} is not inside {}", file.display(), folder.display()))
+            InboundError::Malformed(format!(
+                "{} is not inside {}",
+                file.display(),
+                folder.display()
+            ))
         })?;
-        let id = relative.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/");
+        let id = relative
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy())
+            .collect::<Vec<_>>()
+            .join("/");
         Ok((path, id))
     }
 }
 
 /// Splits `---\n<yaml>\n---\n<body>`; no front matter gives `(None, text)`.
 fn split_front_matter(text: &str) -> (Option<&str>, &str) {
-    let Some(rest) = text.strip_prefix("---\n").or_else(|| text.strip_prefix("---\r\n")) else {
+    let Some(rest) = text
+        .strip_prefix("---\n")
+        .or_else(|| text.strip_prefix("---\r\n"))
+    else {
         return (None, text);
     };
     let mut offset = 0;
@@ -176,20 +207,33 @@ mod tests {
     fn sets_a_field_without_touching_other_lines() {
         let text = "---\ntitle: Hi\nvideo_url: old\nlocale: de\n---\n# Body\n";
         let out = set_front_matter_field(text, "video_url", "http://x/v.mp4");
-        assert_eq!(out, "---\ntitle: Hi\nvideo_url: \"http://x/v.mp4\"\nlocale: de\n---\n# Body\n");
+        assert_eq!(
+            out,
+            "---\ntitle: Hi\nvideo_url: \"http://x/v.mp4\"\nlocale: de\n---\n# Body\n"
+        );
         let added = set_front_matter_field("---\ntitle: Hi\n---\nbody", "video_url", "u");
         assert_eq!(added, "---\ntitle: Hi\nvideo_url: \"u\"\n---\nbody");
-        assert_eq!(set_front_matter_field("body", "video_url", "u"), "---\nvideo_url: \"u\"\n---\nbody");
+        assert_eq!(
+            set_front_matter_field("body", "video_url", "u"),
+            "---\nvideo_url: \"u\"\n---\nbody"
+        );
     }
 
     #[test]
     fn loads_content_and_refuses_files_outside_the_folder() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("post.md");
-        std::fs::write(&file, "---\ntitle: Hello\nlocale: de-DE\npresenter_image: me.png\n---\nFirst.\n\nSecond.").unwrap();
+        std::fs::write(
+            &file,
+            "---\ntitle: Hello\nlocale: de-DE\npresenter_image: me.png\n---\nFirst.\n\nSecond.",
+        )
+        .unwrap();
         let folder = MarkdownFolder::new("docs".into(), dir.path().into());
         let content = folder.load(Path::new("post.md")).unwrap();
-        assert_eq!((content.id.as_str(), content.title.as_str()), ("post.md", "Hello"));
+        assert_eq!(
+            (content.id.as_str(), content.title.as_str()),
+            ("post.md", "Hello")
+        );
         assert_eq!(content.locale, "de-DE");
         assert_eq!(content.body_text, "First.\n\nSecond.");
         assert!(content.image.unwrap().ends_with("me.png"));
@@ -203,7 +247,10 @@ mod tests {
         std::fs::write(dir.path().join("a.md"), "---\ntitle: A\n---\nBody.").unwrap();
         let folder = MarkdownFolder::new("docs".into(), dir.path().into());
         let before = folder.load(Path::new("a.md")).unwrap();
-        folder.write_back(&before, "video_url", "http://v").await.unwrap();
+        folder
+            .write_back(&before, "video_url", "http://v")
+            .await
+            .unwrap();
         let after = folder.load(Path::new("a.md")).unwrap();
         assert_eq!(after.fields["video_url"], "http://v");
         assert_eq!(before.fingerprint(), after.fingerprint());

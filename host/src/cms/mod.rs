@@ -18,7 +18,10 @@ use crate::content::Content;
 #[derive(Debug)]
 pub enum Inbound {
     /// Content was published: one [`Content`] per locale.
-    Publish { delivery_id: Option<String>, contents: Vec<Content> },
+    Publish {
+        delivery_id: Option<String>,
+        contents: Vec<Content>,
+    },
     /// A valid event we do not act on (e.g. an update, a delete).
     Ignored { reason: String },
 }
@@ -72,14 +75,16 @@ pub fn build(
             CmsConfig::Markdown { folder } => {
                 Arc::new(markdown::MarkdownFolder::new(name.clone(), folder.clone()))
             }
-            CmsConfig::StandardWebhooks { secret, writeback_url, tolerance_secs } => {
-                Arc::new(standard_webhooks::StandardWebhooks::new(
-                    name.clone(),
-                    secret,
-                    writeback_url.clone(),
-                    *tolerance_secs,
-                )?)
-            }
+            CmsConfig::StandardWebhooks {
+                secret,
+                writeback_url,
+                tolerance_secs,
+            } => Arc::new(standard_webhooks::StandardWebhooks::new(
+                name.clone(),
+                secret,
+                writeback_url.clone(),
+                *tolerance_secs,
+            )?),
         };
         adapters.insert(name.clone(), adapter);
     }

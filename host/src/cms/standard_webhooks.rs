@@ -37,7 +37,11 @@ impl Secret {
         let key = BASE64
             .decode(b64.trim())
             .map_err(|e| anyhow::anyhow!("webhook secret is not whsec_<base64>: {e}"))?;
-        anyhow::ensure!(key.len() >= 16, "webhook secret is too short ({} bytes)", key.len());
+        anyhow::ensure!(
+            key.len() >= 16,
+            "webhook secret is too short ({} bytes)",
+            key.len()
+        );
         Ok(Secret(key))
     }
 
@@ -53,7 +57,10 @@ impl Secret {
 
     /// The `webhook-signature` value for a message.
     pub fn sign(&self, id: &str, timestamp: i64, body: &[u8]) -> String {
-        let tag = self.mac(id, &timestamp.to_string(), body).finalize().into_bytes();
+        let tag = self
+            .mac(id, &timestamp.to_string(), body)
+            .finalize()
+            .into_bytes();
         format!("v1,{}", BASE64.encode(tag))
     }
 
@@ -83,8 +90,12 @@ impl Secret {
             )));
         }
         let valid = signatures.split_whitespace().any(|candidate| {
-            let Some(b64) = candidate.strip_prefix("v1,") else { return false };
-            let Ok(sig) = BASE64.decode(b64) else { return false };
+            let Some(b64) = candidate.strip_prefix("v1,") else {
+                return false;
+            };
+            let Ok(sig) = BASE64.decode(b64) else {
+                return false;
+            };
             self.mac(id, timestamp, body).verify_slice(&sig).is_ok()
         });
         if !valid {
@@ -109,8 +120,16 @@ impl StandardWebhooks {
         writeback_url: Option<String>,
         tolerance_secs: u64,
     ) -> anyhow::Result<Self> {
-        let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?;
-        Ok(StandardWebhooks { source, secret: Secret::parse(secret)?, writeback_url, tolerance_secs, http })
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()?;
+        Ok(StandardWebhooks {
+            source,
+            secret: Secret::parse(secret)?,
+            writeback_url,
+            tolerance_secs,
+            http,
+        })
     }
 }
 
@@ -168,8 +187,9 @@ pub fn html_to_text(html: &str) -> String {
 
 impl StandardWebhooks {
     fn parse(&self, body: &[u8]) -> Result<Option<Content>, InboundError> {
-        let envelope: Envelope = serde_json::from_slice(body)
-            .map_err(|e| InboundError::Malformed(format!("not a Standard Webhooks JSON payload: {e}")))?;
+        let envelope: Envelope = serde_json::from_slice(body).map_err(|e| {
+            InboundError::Malformed(format!("not a Standard Webhooks JSON payload: {e}"))
+        })?;
         if envelope.kind != "content.published" {
             return Ok(None);
         }
@@ -177,7 +197,9 @@ impl StandardWebhooks {
             .map_err(|e| InboundError::Malformed(format!("data: {e}")))?;
         let id = scalar(&entry.id);
         if id.is_empty() || id.len() > 256 {
-            return Err(InboundError::Malformed("data.id must be 1-256 characters".into()));
+            return Err(InboundError::Malformed(
+                "data.id must be 1-256 characters".into(),
+            ));
         }
         let body_html = entry.body_html.unwrap_or_default();
         let body_text = match entry.body_text {
@@ -209,10 +231,17 @@ impl CmsAdapter for StandardWebhooks {
 
     fn receive(&self, headers: &HeaderMap, body: &[u8]) -> Result<Inbound, InboundError> {
         let now = crate::store::now_ms() / 1000;
-        let delivery_id = self.secret.verify(headers, body, self.tolerance_secs, now)?;
+        let delivery_id = self
+            .secret
+            .verify(headers, body, self.tolerance_secs, now)?;
         Ok(match self.parse(body)? {
-            Some(content) => Inbound::Publish { delivery_id: Some(delivery_id), contents: vec![content] },
-            None => Inbound::Ignored { reason: "event type is not content.published".into() },
+            Some(content) => Inbound::Publish {
+                delivery_id: Some(delivery_id),
+                contents: vec![content],
+            },
+            None => Inbound::Ignored {
+                reason: "event type is not content.published".into(),
+            },
         })
     }
 
@@ -222,7 +251,9 @@ impl CmsAdapter for StandardWebhooks {
         field: &str,
         video_url: &str,
     ) -> Result<(), WriteBackError> {
-        let Some(url) = &self.writeback_url else { return Ok(()) };
+        let Some(url) = &self.writeback_url else {
+            return Ok(());
+        };
         let body = serde_json::to_vec(&serde_json::json!({
             "type": "video.ready",
             "data": {"id": content.id, "locale": content.locale, "field": field, "video_url": video_url},
@@ -272,8 +303,15 @@ mod tests {
     #[test]
     fn matches_the_published_test_vector() {
         let secret = Secret::parse(SECRET).unwrap();
-        assert_eq!(secret.sign(ID, TS, BODY), "v1,tZ1I4/hDygAJgO5TYxiSd6Sd0kDW6hPenDe+bTa3Kkw=");
-        let h = headers(ID, TS, "v1,bad v1,tZ1I4/hDygAJgO5TYxiSd6Sd0kDW6hPenDe+bTa3Kkw=");
+        assert_eq!(
+            secret.sign(ID, TS, BODY),
+            "v1,tZ1I4/hDygAJgO5TYxiSd6Sd0kDW6hPenDe+bTa3Kkw="
+        );
+        let h = headers(
+            ID,
+            TS,
+            "v1,bad v1,tZ1I4/hDygAJgO5TYxiSd6Sd0kDW6hPenDe+bTa3Kkw=",
+        );
         assert_eq!(secret.verify(&h, BODY, 300, TS + 10).unwrap(), ID);
     }
 
@@ -281,15 +319,24 @@ mod tests {
     fn refuses_tampering_truncation_staleness_and_missing_headers() {
         let secret = Secret::parse(SECRET).unwrap();
         let good = secret.sign(ID, TS, BODY);
-        let reject = |h: &HeaderMap, body: &[u8], now: i64| secret.verify(h, body, 300, now).is_err();
+        let reject =
+            |h: &HeaderMap, body: &[u8], now: i64| secret.verify(h, body, 300, now).is_err();
         assert!(reject(&headers(ID, TS, &good), b"{}", TS), "tampered body");
-        assert!(reject(&headers(ID, TS, &good[..good.len() - 8]), BODY, TS), "truncated");
+        assert!(
+            reject(&headers(ID, TS, &good[..good.len() - 8]), BODY, TS),
+            "truncated"
+        );
         assert!(reject(&headers(ID, TS, "v1,"), BODY, TS), "empty signature");
         assert!(reject(&headers(ID, TS, &good), BODY, TS + 301), "stale");
         assert!(reject(&headers(ID, TS, &good), BODY, TS - 301), "future");
         assert!(reject(&headers("other", TS, &good), BODY, TS), "other id");
         let other = Secret::parse("whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA").unwrap();
-        assert!(other.verify(&headers(ID, TS, &good), BODY, 300, TS).is_err(), "wrong secret");
+        assert!(
+            other
+                .verify(&headers(ID, TS, &good), BODY, 300, TS)
+                .is_err(),
+            "wrong secret"
+        );
         let mut missing = headers(ID, TS, &good);
         missing.remove("webhook-signature");
         assert!(reject(&missing, BODY, TS));
@@ -300,10 +347,19 @@ mod tests {
         let adapter = StandardWebhooks::new("blog".into(), SECRET, None, 300).unwrap();
         let body = br#"{"type":"content.published","data":{"id":42,"title":"Hi","body_html":"<p>One &amp; two.</p><p>Three.</p>"}}"#;
         let content = adapter.parse(body).unwrap().unwrap();
-        assert_eq!((content.id.as_str(), content.locale.as_str()), ("42", "en-US"));
+        assert_eq!(
+            (content.id.as_str(), content.locale.as_str()),
+            ("42", "en-US")
+        );
         assert_eq!(content.body_text, "One & two.\n\nThree.");
-        assert!(adapter.parse(br#"{"type":"content.deleted","data":{}}"#).unwrap().is_none());
-        assert!(matches!(adapter.parse(b"{not json"), Err(InboundError::Malformed(_))));
+        assert!(adapter
+            .parse(br#"{"type":"content.deleted","data":{}}"#)
+            .unwrap()
+            .is_none());
+        assert!(matches!(
+            adapter.parse(b"{not json"),
+            Err(InboundError::Malformed(_))
+        ));
         assert!(matches!(
             adapter.parse(br#"{"type":"content.published","data":{"id":"x"}}"#),
             Err(InboundError::Malformed(_))

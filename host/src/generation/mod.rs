@@ -71,7 +71,10 @@ pub struct Submitted {
 pub enum JobStatus {
     /// queued / processing: ask again later.
     Pending(String),
-    Completed { video_url: String, credits_used: Option<i64> },
+    Completed {
+        video_url: String,
+        credits_used: Option<i64>,
+    },
     Failed(String),
 }
 

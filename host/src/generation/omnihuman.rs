@@ -69,7 +69,10 @@ async fn error_for(response: reqwest::Response) -> ProviderError {
     } else if status.is_server_error() {
         ProviderError::Unavailable(format!("{status}: {message}"))
     } else {
-        ProviderError::Rejected { status: status.as_u16(), message }
+        ProviderError::Rejected {
+            status: status.as_u16(),
+            message,
+        }
     }
 }
 
@@ -124,12 +127,22 @@ impl Provider for OmniHuman {
             .json()
             .await
             .map_err(|e| ProviderError::Ambiguous(format!("unreadable generate answer: {e}")))?;
-        Ok(Submitted { job_id: answer.job_id, estimated_credits: answer.estimated_credits })
+        Ok(Submitted {
+            job_id: answer.job_id,
+            estimated_credits: answer.estimated_credits,
+        })
     }
 
     async fn status(&self, job_id: &str) -> Result<JobStatus, ProviderError> {
-        if job_id.is_empty() || !job_id.chars().all(|c| c.is_ascii_alphanumeric() || "-_".contains(c)) {
-            return Err(ProviderError::Rejected { status: 0, message: format!("bad job id {job_id:?}") });
+        if job_id.is_empty()
+            || !job_id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_".contains(c))
+        {
+            return Err(ProviderError::Rejected {
+                status: 0,
+                message: format!("bad job id {job_id:?}"),
+            });
         }
         let response = self
             .http

@@ -15,8 +15,14 @@ pub struct Preview {
 
 impl Preview {
     pub fn new(ffmpeg: String, media: MediaStore) -> anyhow::Result<Self> {
-        let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).build()?;
-        Ok(Preview { ffmpeg, media, http })
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()?;
+        Ok(Preview {
+            ffmpeg,
+            media,
+            http,
+        })
     }
 
     fn video_key(job_id: &str) -> String {
@@ -79,12 +85,33 @@ impl Provider for Preview {
         let scale = format!("scale=-2:{},format=yuv420p", request.resolution.height());
         let seconds = format!("{:.3}", request.audio_seconds);
         let output = tokio::process::Command::new(&self.ffmpeg)
-            .args(["-nostdin", "-y", "-loglevel", "error", "-loop", "1", "-framerate", "25", "-i"])
+            .args([
+                "-nostdin",
+                "-y",
+                "-loglevel",
+                "error",
+                "-loop",
+                "1",
+                "-framerate",
+                "25",
+                "-i",
+            ])
             .arg(&image_path)
             .arg("-i")
             .arg(&audio_path)
-            .args(["-map", "0:v", "-map", "1:a", "-c:v", "libx264", "-preset", "veryfast"])
-            .args(["-tune", "stillimage", "-vf", &scale, "-c:a", "aac", "-b:a", "128k"])
+            .args([
+                "-map", "0:v", "-map", "1:a", "-c:v", "libx264", "-preset", "veryfast",
+            ])
+            .args([
+                "-tune",
+                "stillimage",
+                "-vf",
+                &scale,
+                "-c:a",
+                "aac",
+                "-b:a",
+                "128k",
+            ])
             .args(["-t", &seconds, "-movflags", "+faststart"])
             .arg(&out_path)
             .kill_on_drop(true)
@@ -99,7 +126,10 @@ impl Provider for Preview {
                     .put(&Self::video_key(&job_id), &video)
                     .await
                     .map_err(|e| ProviderError::Unavailable(e.to_string()))?;
-                Ok(Submitted { job_id, estimated_credits: Some(0) })
+                Ok(Submitted {
+                    job_id,
+                    estimated_credits: Some(0),
+                })
             }
             Ok(out) => Err(ProviderError::Rejected {
                 status: 0,
@@ -115,7 +145,10 @@ impl Provider for Preview {
         let key = Self::video_key(job_id);
         let exists = self.media.path(&key).map(|p| p.exists()).unwrap_or(false);
         Ok(if exists {
-            JobStatus::Completed { video_url: self.media.url(&key), credits_used: Some(0) }
+            JobStatus::Completed {
+                video_url: self.media.url(&key),
+                credits_used: Some(0),
+            }
         } else {
             JobStatus::Failed(format!("preview {job_id} has no output"))
         })

@@ -68,7 +68,10 @@ impl State {
 
     /// States a worker may pick up.
     pub fn is_runnable(self) -> bool {
-        !matches!(self, State::Done | State::Skipped | State::Failed | State::NeedsAttention)
+        !matches!(
+            self,
+            State::Done | State::Skipped | State::Failed | State::NeedsAttention
+        )
     }
 }
 

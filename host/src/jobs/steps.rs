@@ -21,7 +21,7 @@ pub enum Outcome {
     /// Move on to `to`, storing the non-`None` fields of `set`.
     Advance {
         to: State,
-        set: Transition,
+        set: Box<Transition>,
         run_after: Option<i64>,
         detail: String,
         /// Further renders of the same event: (plan key, plan JSON, first state).
@@ -31,7 +31,12 @@ pub enum Outcome {
     Wait { until: i64, detail: String },
     /// A transient failure: try again (from `to`) after a delay; gives up after the configured
     /// attempts with `category`.
-    Retry { to: State, category: Category, error: String, delay: Option<Duration> },
+    Retry {
+        to: State,
+        category: Category,
+        error: String,
+        delay: Option<Duration>,
+    },
     /// A final failure.
     Fail { category: Category, error: String },
     /// A person must decide (e.g. a paid submit whose outcome is unknown).
@@ -41,17 +46,29 @@ pub enum Outcome {
 }
 
 fn advance(to: State, set: Transition, detail: impl Into<String>) -> Outcome {
-    Outcome::Advance { to, set, run_after: None, detail: detail.into(), siblings: Vec::new() }
+    Outcome::Advance {
+        to,
+        set: Box::new(set),
+        run_after: None,
+        detail: detail.into(),
+        siblings: Vec::new(),
+    }
 }
 
 fn fail(category: Category, error: impl ToString) -> Outcome {
-    Outcome::Fail { category, error: error.to_string() }
+    Outcome::Fail {
+        category,
+        error: error.to_string(),
+    }
 }
 
 /// Runs the step the render is at.
 pub async fn run(app: &App, owner: &str, render: &RenderRow) -> Outcome {
     let Some(state) = State::parse(&render.state) else {
-        return fail(Category::Internal, format!("unknown state {:?}", render.state));
+        return fail(
+            Category::Internal,
+            format!("unknown state {:?}", render.state),
+        );
     };
     let result = match state {
         State::Plan => plan(app, render).await,
@@ -61,9 +78,10 @@ pub async fn run(app: &App, owner: &str, render: &RenderRow) -> Outcome {
         State::Submitting => reconcile(app, owner, render).await,
         State::Await => await_job(app, render).await,
         State::WriteBack => write_back(app, render).await,
-        State::Done | State::Skipped | State::Failed | State::NeedsAttention => {
-            Ok(fail(Category::Internal, "claimed a render in a final state"))
-        }
+        State::Done | State::Skipped | State::Failed | State::NeedsAttention => Ok(fail(
+            Category::Internal,
+            "claimed a render in a final state",
+        )),
     };
     // Store errors are transient by nature (database restarting, busy): retry the same step.
     result.unwrap_or_else(|err| Outcome::Retry {
@@ -75,7 +93,10 @@ pub async fn run(app: &App, owner: &str, render: &RenderRow) -> Outcome {
 }
 
 fn stored_plan(render: &RenderRow) -> anyhow::Result<Plan> {
-    let json = render.plan_json.as_deref().ok_or_else(|| anyhow::anyhow!("render has no plan"))?;
+    let json = render
+        .plan_json
+        .as_deref()
+        .ok_or_else(|| anyhow::anyhow!("render has no plan"))?;
     Ok(serde_json::from_str(json)?)
 }
 
@@ -83,9 +104,15 @@ fn stored_plan(render: &RenderRow) -> anyhow::Result<Plan> {
 async fn plan(app: &App, render: &RenderRow) -> anyhow::Result<Outcome> {
     let mut content = app.store.event_content(&render.event_id).await?;
     let Some(source) = app.config.sources.get(&content.source) else {
-        return Ok(fail(Category::Internal, format!("source {:?} is no longer configured", content.source)));
+        return Ok(fail(
+            Category::Internal,
+            format!("source {:?} is no longer configured", content.source),
+        ));
     };
-    let image = content.image.clone().or_else(|| source.presenter_image.clone());
+    let image = content
+        .image
+        .clone()
+        .or_else(|| source.presenter_image.clone());
     content.image = match image {
         Some(image) => match app.media_url_for_image(&image).await {
             Ok(url) => Some(url),
@@ -103,7 +130,13 @@ async fn plan(app: &App, render: &RenderRow) -> anyhow::Result<Outcome> {
         };
         let run = app
             .plugins
-            .plan(&plugin, &content, &draft, templates.clone(), plugin_ref.config.clone())
+            .plan(
+                &plugin,
+                &content,
+                &draft,
+                templates.clone(),
+                plugin_ref.config.clone(),
+            )
             .await;
         let run = match run {
             Ok(run) => run,
@@ -115,17 +148,32 @@ async fn plan(app: &App, render: &RenderRow) -> anyhow::Result<Outcome> {
         }));
         match run.decision {
             Decision::Skip(reason) => {
-                let set = Transition { provenance_json: Some(provenance(&content, &runs, &templates).to_string()), ..Default::default() };
-                return Ok(advance(State::Skipped, set, format!("{} skipped: {reason}", plugin.name)));
+                let set = Transition {
+                    provenance_json: Some(provenance(&content, &runs, &templates).to_string()),
+                    ..Default::default()
+                };
+                return Ok(advance(
+                    State::Skipped,
+                    set,
+                    format!("{} skipped: {reason}", plugin.name),
+                ));
             }
             Decision::Generate(plans) => draft = plans,
         }
     }
     let provenance = provenance(&content, &runs, &templates).to_string();
     let mut plans = draft.into_iter();
-    let first = plans.next().expect("the last plugin returned at least one plan");
+    let first = plans
+        .next()
+        .expect("the last plugin returned at least one plan");
     let siblings: Vec<(String, String, String)> = plans
-        .map(|p| Ok((p.key.clone(), serde_json::to_string(&p)?, State::Speak.as_str().to_string())))
+        .map(|p| {
+            Ok((
+                p.key.clone(),
+                serde_json::to_string(&p)?,
+                State::Speak.as_str().to_string(),
+            ))
+        })
         .collect::<anyhow::Result<_>>()?;
     let detail = format!(
         "{} video(s); this one {:?}: {} words at {}",
@@ -140,7 +188,13 @@ async fn plan(app: &App, render: &RenderRow) -> anyhow::Result<Outcome> {
         provenance_json: Some(provenance),
         ..Default::default()
     };
-    Ok(Outcome::Advance { to: State::Speak, set, run_after: None, detail, siblings })
+    Ok(Outcome::Advance {
+        to: State::Speak,
+        set: Box::new(set),
+        run_after: None,
+        detail,
+        siblings,
+    })
 }
 
 /// What made this render: content, plugins (digest, version, usage), templates, WIT version.
@@ -161,21 +215,35 @@ fn provenance(
 /// Synthesises the narration and measures it by decoding.
 async fn speak(app: &App, render: &RenderRow) -> anyhow::Result<Outcome> {
     let plan = stored_plan(render)?;
-    let request = SpeechRequest { text: plan.speech_text.clone(), voice: plan.voice.clone() };
+    let request = SpeechRequest {
+        text: plan.speech_text.clone(),
+        voice: plan.voice.clone(),
+    };
     let audio = match app.tts.synthesize(&request).await {
         Ok(audio) => audio,
         Err(err @ (TtsError::InvalidVoice(_) | TtsError::EmptyText)) => {
             return Ok(fail(Category::TtsError, err))
         }
         Err(err) => {
-            return Ok(Outcome::Retry { to: State::Speak, category: Category::TtsError, error: err.to_string(), delay: None })
+            return Ok(Outcome::Retry {
+                to: State::Speak,
+                category: Category::TtsError,
+                error: err.to_string(),
+                delay: None,
+            })
         }
     };
     let bytes = audio.bytes.clone();
-    let info = match tokio::task::spawn_blocking(move || crate::media::probe::audio_info(bytes)).await? {
-        Ok(info) => info,
-        Err(err) => return Ok(fail(Category::TtsError, format!("the TTS output is not playable: {err}"))),
-    };
+    let info =
+        match tokio::task::spawn_blocking(move || crate::media::probe::audio_info(bytes)).await? {
+            Ok(info) => info,
+            Err(err) => {
+                return Ok(fail(
+                    Category::TtsError,
+                    format!("the TTS output is not playable: {err}"),
+                ))
+            }
+        };
     let key = format!("audio/{}.{}", render.id, audio.extension);
     app.media.put(&key, &audio.bytes).await?;
     let mut provenance: serde_json::Value =
@@ -187,36 +255,61 @@ async fn speak(app: &App, render: &RenderRow) -> anyhow::Result<Outcome> {
         provenance_json: Some(provenance.to_string()),
         ..Default::default()
     };
-    Ok(advance(State::Check, set, format!("{:.2} s of {} audio ({})", info.seconds, info.format, audio.voice_id)))
+    Ok(advance(
+        State::Check,
+        set,
+        format!(
+            "{:.2} s of {} audio ({})",
+            info.seconds, info.format, audio.voice_id
+        ),
+    ))
 }
 
 /// The inputs exactly as the provider will fetch them: costs nothing, catches what would be a
 /// wasted credit.
 async fn check(app: &App, render: &RenderRow) -> anyhow::Result<Outcome> {
     let plan = stored_plan(render)?;
-    let audio_key = render.audio_key.as_deref().ok_or_else(|| anyhow::anyhow!("no audio"))?;
+    let audio_key = render
+        .audio_key
+        .as_deref()
+        .ok_or_else(|| anyhow::anyhow!("no audio"))?;
     let inputs = checks::Inputs {
         image_url: app.media.refresh(&plan.image_url),
         audio_url: app.media.url(audio_key),
         prompt: plan.prompt.clone(),
         resolution: plan.resolution,
     };
-    Ok(match checks::check(&app.http, &inputs, app.config.allow_plain_http()).await {
-        Ok(report) => advance(State::Submit, Transition::default(), report),
-        Err(CheckError::Invalid(message)) => fail(Category::InputInvalid, message),
-        Err(CheckError::Unreachable(message)) => {
-            Outcome::Retry { to: State::Check, category: Category::InputInvalid, error: message, delay: None }
-        }
-    })
+    Ok(
+        match checks::check(&app.http, &inputs, app.config.allow_plain_http()).await {
+            Ok(report) => advance(State::Submit, Transition::default(), report),
+            Err(CheckError::Invalid(message)) => fail(Category::InputInvalid, message),
+            Err(CheckError::Unreachable(message)) => Outcome::Retry {
+                to: State::Check,
+                category: Category::InputInvalid,
+                error: message,
+                delay: None,
+            },
+        },
+    )
 }
 
 /// The paid call. `submitting` (with the idempotency key) is committed first; the answer's job id
 /// is committed after.
 async fn submit(app: &App, owner: &str, render: &RenderRow) -> anyhow::Result<Outcome> {
     let plan = stored_plan(render)?;
-    let audio_key = render.audio_key.as_deref().ok_or_else(|| anyhow::anyhow!("no audio"))?;
-    let submit_key = render.submit_key.clone().unwrap_or_else(crate::store::new_id);
-    if !app.store.mark_submitting(&render.id, owner, &submit_key).await? {
+    let audio_key = render
+        .audio_key
+        .as_deref()
+        .ok_or_else(|| anyhow::anyhow!("no audio"))?;
+    let submit_key = render
+        .submit_key
+        .clone()
+        .unwrap_or_else(crate::store::new_id);
+    if !app
+        .store
+        .mark_submitting(&render.id, owner, &submit_key)
+        .await?
+    {
         return Ok(Outcome::LeaseLost);
     }
     let provider = &app.provider;
@@ -228,7 +321,9 @@ async fn submit(app: &App, owner: &str, render: &RenderRow) -> anyhow::Result<Ou
         prompt: plan.prompt.clone(),
         resolution: plan.resolution,
         turbo: plan.turbo,
-        webhook_url: provider.wants_webhook().then(|| app.provider_webhook_url(&render.id)),
+        webhook_url: provider
+            .wants_webhook()
+            .then(|| app.provider_webhook_url(&render.id)),
         idempotency_key: submit_key.clone(),
     };
     let retry = |error: String, delay| Outcome::Retry {
@@ -250,7 +345,7 @@ async fn submit(app: &App, owner: &str, render: &RenderRow) -> anyhow::Result<Ou
                 submitted.job_id,
                 submitted.estimated_credits.map_or("?".into(), |c| c.to_string())
             );
-            Outcome::Advance { to: State::Await, set, run_after: Some(now_ms()), detail, siblings: Vec::new() }
+            Outcome::Advance { to: State::Await, set: Box::new(set), run_after: Some(now_ms()), detail, siblings: Vec::new() }
         }
         Err(ProviderError::RateLimited { retry_after }) => retry("rate limited (429)".into(), retry_after),
         Err(err @ ProviderError::Unavailable(_)) => retry(err.to_string(), None),
@@ -285,32 +380,56 @@ async fn reconcile(app: &App, owner: &str, render: &RenderRow) -> anyhow::Result
 
 /// Asks the provider how the job is doing (after a webhook nudge, or as the polling fallback).
 async fn await_job(app: &App, render: &RenderRow) -> anyhow::Result<Outcome> {
-    let job_id = render.provider_job_id.as_deref().ok_or_else(|| anyhow::anyhow!("no job id"))?;
+    let job_id = render
+        .provider_job_id
+        .as_deref()
+        .ok_or_else(|| anyhow::anyhow!("no job id"))?;
     let provider = &app.provider;
     let now = now_ms();
     let next_poll = now + provider.poll_interval().as_millis() as i64;
     let waited = Duration::from_millis((now - render.submitted_at.unwrap_or(now)).max(0) as u64);
     let too_long = waited > provider.max_wait();
     Ok(match provider.status(job_id).await {
-        Ok(JobStatus::Completed { video_url, credits_used }) => {
-            let set = Transition { video_url: Some(video_url.clone()), ..Default::default() };
+        Ok(JobStatus::Completed {
+            video_url,
+            credits_used,
+        }) => {
+            let set = Transition {
+                video_url: Some(video_url.clone()),
+                ..Default::default()
+            };
             let credits = credits_used.map_or("?".into(), |c| c.to_string());
-            advance(State::WriteBack, set, format!("video ready after {waited:?}: {video_url} (credits used: {credits})"))
+            advance(
+                State::WriteBack,
+                set,
+                format!("video ready after {waited:?}: {video_url} (credits used: {credits})"),
+            )
         }
-        Ok(JobStatus::Failed(error)) => fail(Category::ProviderFailed, format!("job {job_id} failed: {error}")),
-        Ok(JobStatus::Pending(_)) | Err(ProviderError::Unavailable(_) | ProviderError::Ambiguous(_))
+        Ok(JobStatus::Failed(error)) => fail(
+            Category::ProviderFailed,
+            format!("job {job_id} failed: {error}"),
+        ),
+        Ok(JobStatus::Pending(_))
+        | Err(ProviderError::Unavailable(_) | ProviderError::Ambiguous(_))
             if too_long =>
         {
-            fail(Category::Timeout, format!("job {job_id} unfinished after {waited:?}"))
+            fail(
+                Category::Timeout,
+                format!("job {job_id} unfinished after {waited:?}"),
+            )
         }
-        Ok(JobStatus::Pending(status)) => Outcome::Wait { until: next_poll, detail: format!("job {job_id} {status}") },
+        Ok(JobStatus::Pending(status)) => Outcome::Wait {
+            until: next_poll,
+            detail: format!("job {job_id} {status}"),
+        },
         Err(ProviderError::RateLimited { retry_after }) => Outcome::Wait {
             until: now + retry_after.unwrap_or(provider.poll_interval()).as_millis() as i64,
             detail: "status poll rate limited".into(),
         },
-        Err(err @ (ProviderError::Unavailable(_) | ProviderError::Ambiguous(_))) => {
-            Outcome::Wait { until: next_poll, detail: format!("status unavailable: {err}") }
-        }
+        Err(err @ (ProviderError::Unavailable(_) | ProviderError::Ambiguous(_))) => Outcome::Wait {
+            until: next_poll,
+            detail: format!("status unavailable: {err}"),
+        },
         Err(err @ ProviderError::Rejected { .. }) => fail(Category::ProviderFailed, err),
     })
 }
@@ -319,19 +438,36 @@ async fn await_job(app: &App, render: &RenderRow) -> anyhow::Result<Outcome> {
 async fn write_back(app: &App, render: &RenderRow) -> anyhow::Result<Outcome> {
     let plan = stored_plan(render)?;
     let content = app.store.event_content(&render.event_id).await?;
-    let video_url = render.video_url.as_deref().ok_or_else(|| anyhow::anyhow!("no video url"))?;
+    let video_url = render
+        .video_url
+        .as_deref()
+        .ok_or_else(|| anyhow::anyhow!("no video url"))?;
     let Some(adapter) = app.sources.get(&content.source) else {
-        return Ok(fail(Category::WritebackError, format!("source {:?} is not configured", content.source)));
+        return Ok(fail(
+            Category::WritebackError,
+            format!("source {:?} is not configured", content.source),
+        ));
     };
-    Ok(match adapter.write_back(&content, &plan.target_field, video_url).await {
-        Ok(()) => advance(
-            State::Done,
-            Transition::default(),
-            format!("{} {} ← {}: {video_url}", content.source, content.id, plan.target_field),
-        ),
-        Err(WriteBackError::Transient(error)) => {
-            Outcome::Retry { to: State::WriteBack, category: Category::WritebackError, error, delay: None }
-        }
-        Err(WriteBackError::Permanent(error)) => fail(Category::WritebackError, error),
-    })
+    Ok(
+        match adapter
+            .write_back(&content, &plan.target_field, video_url)
+            .await
+        {
+            Ok(()) => advance(
+                State::Done,
+                Transition::default(),
+                format!(
+                    "{} {} ← {}: {video_url}",
+                    content.source, content.id, plan.target_field
+                ),
+            ),
+            Err(WriteBackError::Transient(error)) => Outcome::Retry {
+                to: State::WriteBack,
+                category: Category::WritebackError,
+                error,
+                delay: None,
+            },
+            Err(WriteBackError::Permanent(error)) => fail(Category::WritebackError, error),
+        },
+    )
 }

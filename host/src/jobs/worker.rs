@@ -46,8 +46,11 @@ pub fn spawn_workers(app: Arc<App>, count: usize) -> Workers {
 }
 
 async fn worker_loop(app: Arc<App>, owner: String, mut stopped: watch::Receiver<bool>) {
-    let runnable: Vec<&str> =
-        State::ALL.into_iter().filter(|s| s.is_runnable()).map(State::as_str).collect();
+    let runnable: Vec<&str> = State::ALL
+        .into_iter()
+        .filter(|s| s.is_runnable())
+        .map(State::as_str)
+        .collect();
     while !*stopped.borrow() {
         let lease_until = now_ms() + LEASE.as_millis() as i64;
         match app.store.claim(&runnable, &owner, lease_until).await {
@@ -100,7 +103,11 @@ async fn run_one(app: &App, owner: &str, render: RenderRow) {
         }
         let (transition, record, siblings) = settle(app, &render, outcome, started);
         log_outcome(&transition, &record);
-        match app.store.commit(&render.id, owner, &transition, &record, &siblings).await {
+        match app
+            .store
+            .commit(&render.id, owner, &transition, &record, &siblings)
+            .await
+        {
             Ok(true) => app.wake.notify_waiters(),
             Ok(false) => tracing::warn!("lease lost before commit; outcome discarded"),
             Err(err) => tracing::error!(error = %err, "commit failed; the step will run again"),
@@ -117,7 +124,9 @@ fn log_outcome(t: &Transition, record: &StepRecord) {
             category = t.error_category.as_deref().unwrap_or(""),
             "{}: {error}", record.step
         ),
-        (_, Some(error)) => tracing::info!(next = %t.state, attempt = t.attempts, "{}: retry: {error}", record.step),
+        (_, Some(error)) => {
+            tracing::info!(next = %t.state, attempt = t.attempts, "{}: retry: {error}", record.step)
+        }
         _ => tracing::info!(next = %t.state, "{}: {}", record.step, record.detail),
     }
 }
@@ -147,13 +156,19 @@ fn settle(
         ..Transition::default()
     };
     match outcome {
-        Outcome::Advance { to, set, run_after, detail, siblings } => {
+        Outcome::Advance {
+            to,
+            set,
+            run_after,
+            detail,
+            siblings,
+        } => {
             let t = Transition {
                 state: to.as_str().into(),
                 run_after: run_after.unwrap_or(now),
                 attempts: 0,
                 finished: !to.is_runnable(),
-                ..set
+                ..*set
             };
             (t, record("ok", detail), siblings)
         }
@@ -166,11 +181,20 @@ fn settle(
             };
             (t, record("waiting", detail), Vec::new())
         }
-        Outcome::Retry { to, category, error, delay } => {
+        Outcome::Retry {
+            to,
+            category,
+            error,
+            delay,
+        } => {
             let attempts = render.attempts + 1;
             if attempts >= i64::from(app.config.retry.max_attempts) {
                 let error = format!("{error} (gave up after {attempts} attempts)");
-                return (fail(category, error.clone()), record("failed", error), Vec::new());
+                return (
+                    fail(category, error.clone()),
+                    record("failed", error),
+                    Vec::new(),
+                );
             }
             let delay = delay.unwrap_or_else(|| backoff(app, attempts));
             let t = Transition {
@@ -181,11 +205,17 @@ fn settle(
                 error: Some(error.clone()),
                 ..Transition::default()
             };
-            (t, record("retry", format!("{error}; next attempt in {delay:?}")), Vec::new())
+            (
+                t,
+                record("retry", format!("{error}; next attempt in {delay:?}")),
+                Vec::new(),
+            )
         }
-        Outcome::Fail { category, error } => {
-            (fail(category, error.clone()), record("failed", error), Vec::new())
-        }
+        Outcome::Fail { category, error } => (
+            fail(category, error.clone()),
+            record("failed", error),
+            Vec::new(),
+        ),
         Outcome::Park { error } => {
             let t = Transition {
                 state: State::NeedsAttention.as_str().into(),
@@ -204,7 +234,9 @@ fn settle(
 /// failing together do not retry together.
 fn backoff(app: &App, attempts: i64) -> Duration {
     let retry = &app.config.retry;
-    let exp = retry.base_delay_ms.saturating_mul(1u64 << attempts.clamp(0, 30));
+    let exp = retry
+        .base_delay_ms
+        .saturating_mul(1u64 << attempts.clamp(0, 30));
     let capped = exp.min(retry.max_delay_ms);
     let jittered = rand::thread_rng().gen_range(capped / 2..=capped.max(1));
     Duration::from_millis(jittered)

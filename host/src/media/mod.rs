@@ -19,7 +19,10 @@ pub enum MediaError {
     #[error("invalid media key {0:?}")]
     InvalidKey(String),
     #[error("media I/O on {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// Prefix of keys that are served without a signature.
@@ -36,13 +39,21 @@ pub struct MediaStore {
 impl MediaStore {
     /// `public_base` is the URL prefix at which this host is reached (no trailing slash).
     pub fn new(root: PathBuf, public_base: String, secret: Vec<u8>, ttl_secs: u64) -> Self {
-        MediaStore { root, public_base: public_base.trim_end_matches('/').to_string(), secret, ttl_secs }
+        MediaStore {
+            root,
+            public_base: public_base.trim_end_matches('/').to_string(),
+            secret,
+            ttl_secs,
+        }
     }
 
     /// Loads the signing key from `path`, creating a random one on first use, so signed URLs
     /// survive restarts.
     pub fn load_or_create_key(path: &Path) -> Result<Vec<u8>, MediaError> {
-        let io = |source| MediaError::Io { path: path.to_path_buf(), source };
+        let io = |source| MediaError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
         match std::fs::read(path) {
             Ok(key) if key.len() >= 32 => Ok(key),
             _ => {
@@ -60,7 +71,9 @@ impl MediaStore {
     pub fn path(&self, key: &str) -> Result<PathBuf, MediaError> {
         let relative = Path::new(key);
         let safe = !key.is_empty()
-            && relative.components().all(|c| matches!(c, Component::Normal(_)));
+            && relative
+                .components()
+                .all(|c| matches!(c, Component::Normal(_)));
         if !safe {
             return Err(MediaError::InvalidKey(key.to_string()));
         }
@@ -70,7 +83,10 @@ impl MediaStore {
     /// Writes bytes under `key` (atomically: temp file + rename).
     pub async fn put(&self, key: &str, bytes: &[u8]) -> Result<PathBuf, MediaError> {
         let path = self.path(key)?;
-        let io = |source| MediaError::Io { path: path.clone(), source };
+        let io = |source| MediaError::Io {
+            path: path.clone(),
+            source,
+        };
         if let Some(parent) = path.parent() {
             tokio::fs::create_dir_all(parent).await.map_err(io)?;
         }
@@ -87,7 +103,10 @@ impl MediaStore {
         }
         let expires = crate::store::now_ms() / 1000 + self.ttl_secs as i64;
         let sig = hex::encode(self.mac(key, expires).finalize().into_bytes());
-        format!("{}/media/{key}?expires={expires}&sig={sig}", self.public_base)
+        format!(
+            "{}/media/{key}?expires={expires}&sig={sig}",
+            self.public_base
+        )
     }
 
     /// A fresh URL for one of our own media URLs (signatures expire; a render may wait longer),
@@ -105,9 +124,19 @@ impl MediaStore {
         use sha2::Digest;
         let bytes = tokio::fs::read(file)
             .await
-            .map_err(|source| MediaError::Io { path: file.to_path_buf(), source })?;
-        let ext = file.extension().and_then(|e| e.to_str()).unwrap_or("bin").to_ascii_lowercase();
-        let key = format!("{prefix}/{}.{ext}", hex::encode(sha2::Sha256::digest(&bytes)));
+            .map_err(|source| MediaError::Io {
+                path: file.to_path_buf(),
+                source,
+            })?;
+        let ext = file
+            .extension()
+            .and_then(|e| e.to_str())
+            .unwrap_or("bin")
+            .to_ascii_lowercase();
+        let key = format!(
+            "{prefix}/{}.{ext}",
+            hex::encode(sha2::Sha256::digest(&bytes))
+        );
         if !self.path(&key)?.exists() {
             self.put(&key, &bytes).await?;
         }
@@ -119,11 +148,15 @@ impl MediaStore {
         if key.starts_with(PUBLIC_PREFIX) {
             return true;
         }
-        let (Some(expires), Some(sig)) = (expires, sig) else { return false };
+        let (Some(expires), Some(sig)) = (expires, sig) else {
+            return false;
+        };
         if expires < crate::store::now_ms() / 1000 {
             return false;
         }
-        let Ok(sig) = hex::decode(sig) else { return false };
+        let Ok(sig) = hex::decode(sig) else {
+            return false;
+        };
         // Constant-time, length-checked comparison.
         self.mac(key, expires).verify_slice(&sig).is_ok()
     }
@@ -172,7 +205,10 @@ mod tests {
         assert!(!media.authorize("audio/a.wav", None, None));
         let past = crate::store::now_ms() / 1000 - 1;
         let sig = hex::encode(media.mac("audio/a.wav", past).finalize().into_bytes());
-        assert!(!media.authorize("audio/a.wav", Some(past), Some(&sig)), "expired");
+        assert!(
+            !media.authorize("audio/a.wav", Some(past), Some(&sig)),
+            "expired"
+        );
     }
 
     #[test]

@@ -52,7 +52,11 @@ pub fn image_info(bytes: &[u8]) -> Result<ImageInfo, ProbeError> {
         return Err(ProbeError::NotJpegOrPng(head.join(" ")));
     };
     let size = imagesize::blob_size(bytes).map_err(|e| ProbeError::BadImage(e.to_string()))?;
-    Ok(ImageInfo { format, width: size.width, height: size.height })
+    Ok(ImageInfo {
+        format,
+        width: size.width,
+        height: size.height,
+    })
 }
 
 /// Decodes the whole audio stream and returns its container and exact duration.
@@ -65,7 +69,12 @@ pub fn audio_info(bytes: Vec<u8>) -> Result<AudioInfo, ProbeError> {
     hint.with_extension(format);
     let stream = MediaSourceStream::new(Box::new(Cursor::new(bytes)), Default::default());
     let probed = symphonia::default::get_probe()
-        .format(&hint, stream, &FormatOptions::default(), &MetadataOptions::default())
+        .format(
+            &hint,
+            stream,
+            &FormatOptions::default(),
+            &MetadataOptions::default(),
+        )
         .map_err(not_audio)?;
     let mut reader = probed.format;
     let track = reader
@@ -85,7 +94,9 @@ pub fn audio_info(bytes: Vec<u8>) -> Result<AudioInfo, ProbeError> {
     loop {
         let packet = match reader.next_packet() {
             Ok(packet) => packet,
-            Err(SymphoniaError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
+            Err(SymphoniaError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                break
+            }
             Err(e) => return Err(not_audio(e)),
         };
         if packet.track_id() != track_id {
@@ -101,7 +112,10 @@ pub fn audio_info(bytes: Vec<u8>) -> Result<AudioInfo, ProbeError> {
     if frames == 0 {
         return Err(ProbeError::NotAudio("no decodable audio frames".into()));
     }
-    Ok(AudioInfo { format, seconds: frames as f64 / f64::from(sample_rate) })
+    Ok(AudioInfo {
+        format,
+        seconds: frames as f64 / f64::from(sample_rate),
+    })
 }
 
 /// The container, by magic bytes: RIFF/WAVE, an ISO-BMFF `ftyp` box, or MP3 (ID3 tag or frame
@@ -111,7 +125,9 @@ fn container_of(bytes: &[u8]) -> Option<&'static str> {
         Some("wav")
     } else if bytes.len() >= 8 && &bytes[4..8] == b"ftyp" {
         Some("m4a")
-    } else if bytes.starts_with(b"ID3") || (bytes.len() >= 2 && bytes[0] == 0xFF && bytes[1] & 0xE0 == 0xE0) {
+    } else if bytes.starts_with(b"ID3")
+        || (bytes.len() >= 2 && bytes[0] == 0xFF && bytes[1] & 0xE0 == 0xE0)
+    {
         Some("mp3")
     } else {
         None
@@ -152,7 +168,10 @@ mod tests {
 
     #[test]
     fn rejects_non_audio() {
-        assert!(matches!(audio_info(b"hello, world".to_vec()), Err(ProbeError::NotAudio(_))));
+        assert!(matches!(
+            audio_info(b"hello, world".to_vec()),
+            Err(ProbeError::NotAudio(_))
+        ));
     }
 
     #[test]
@@ -162,7 +181,13 @@ mod tests {
         png.extend_from_slice(&512u32.to_be_bytes());
         png.extend_from_slice(&[8, 2, 0, 0, 0]);
         let info = image_info(&png).unwrap();
-        assert_eq!((info.format, info.width, info.height), (ImageFormat::Png, 600, 512));
-        assert!(matches!(image_info(b"GIF89a......"), Err(ProbeError::NotJpegOrPng(_))));
+        assert_eq!(
+            (info.format, info.width, info.height),
+            (ImageFormat::Png, 600, 512)
+        );
+        assert!(matches!(
+            image_info(b"GIF89a......"),
+            Err(ProbeError::NotJpegOrPng(_))
+        ));
     }
 }

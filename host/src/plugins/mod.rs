@@ -94,9 +94,17 @@ pub enum PluginFailure {
     #[error("no plugin named {0:?} is installed")]
     NotInstalled(String),
     #[error("plugin {plugin} exceeded its {limit} limit{logs}")]
-    Limit { plugin: String, limit: &'static str, logs: String },
+    Limit {
+        plugin: String,
+        limit: &'static str,
+        logs: String,
+    },
     #[error("plugin {plugin} trapped: {message}{logs}")]
-    Trap { plugin: String, message: String, logs: String },
+    Trap {
+        plugin: String,
+        message: String,
+        logs: String,
+    },
     #[error("plugin {plugin} returned an error: {message}")]
     Returned { plugin: String, message: String },
     #[error("plugin {plugin} cannot be instantiated: {message}")]
@@ -137,16 +145,24 @@ impl PluginHost {
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&config).map_err(|e| anyhow::anyhow!("{e:#}"))?;
         let ticker = engine.clone();
-        std::thread::Builder::new().name("wasm-epoch".into()).spawn(move || loop {
-            std::thread::sleep(EPOCH_TICK);
-            ticker.increment_epoch();
-        })?;
+        std::thread::Builder::new()
+            .name("wasm-epoch".into())
+            .spawn(move || loop {
+                std::thread::sleep(EPOCH_TICK);
+                ticker.increment_epoch();
+            })?;
 
         let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| anyhow::anyhow!("{e:#}"))?;
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            .map_err(|e| anyhow::anyhow!("{e:#}"))?;
         bindings::Plugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
             .map_err(|e| anyhow::anyhow!("{e:#}"))?;
-        let host = PluginHost { engine, linker, plugins: RwLock::new(HashMap::new()), limits };
+        let host = PluginHost {
+            engine,
+            linker,
+            plugins: RwLock::new(HashMap::new()),
+            limits,
+        };
         for (name, bytes) in BUNDLED {
             host.install(name, env!("CARGO_PKG_VERSION"), bytes)?;
         }
@@ -154,7 +170,12 @@ impl PluginHost {
     }
 
     /// Compiles and registers a component under `name`, replacing an older one.
-    pub fn install(&self, name: &str, version: &str, bytes: &[u8]) -> anyhow::Result<Arc<LoadedPlugin>> {
+    pub fn install(
+        &self,
+        name: &str,
+        version: &str,
+        bytes: &[u8],
+    ) -> anyhow::Result<Arc<LoadedPlugin>> {
         let component = Component::new(&self.engine, bytes)
             .map_err(|e| anyhow::anyhow!("plugin {name}: not a valid component: {e:#}"))?;
         let pre = self
@@ -207,7 +228,9 @@ impl PluginHost {
         let wit_draft: Vec<_> = draft.iter().map(Plan::to_wit).collect();
         let call = async {
             let instance = plugin.pre.instantiate_async(&mut store).await?;
-            instance.call_plan(&mut store, &wit_content, &wit_draft).await
+            instance
+                .call_plan(&mut store, &wit_content, &wit_draft)
+                .await
         };
         // Epochs stop guest code; this also bounds time spent inside host calls (e.g. WASI sleeps).
         let result = tokio::time::timeout(limits.deadline + Duration::from_secs(1), call).await;
@@ -216,14 +239,28 @@ impl PluginHost {
         let state = store.into_data();
         let mut logs = state.logs;
         logs.extend(output.lines());
-        let mut usage = Usage { wall_ms, fuel, peak_memory_bytes: state.memory.peak, ..Usage::default() };
+        let mut usage = Usage {
+            wall_ms,
+            fuel,
+            peak_memory_bytes: state.memory.peak,
+            ..Usage::default()
+        };
         let log_tail = || {
-            logs.iter().rev().take(5).rev().map(|l| format!("\n  {l}")).collect::<String>()
+            logs.iter()
+                .rev()
+                .take(5)
+                .rev()
+                .map(|l| format!("\n  {l}"))
+                .collect::<String>()
         };
 
         let answer = match result {
             Err(_) => {
-                return Err(PluginFailure::Limit { plugin: name, limit: "wall-clock", logs: log_tail() })
+                return Err(PluginFailure::Limit {
+                    plugin: name,
+                    limit: "wall-clock",
+                    logs: log_tail(),
+                })
             }
             Ok(Err(err)) => {
                 let limit = if state.memory.hit {
@@ -236,8 +273,16 @@ impl PluginHost {
                     }
                 };
                 return Err(match limit {
-                    Some(limit) => PluginFailure::Limit { plugin: name, limit, logs: log_tail() },
-                    None => PluginFailure::Trap { plugin: name, message: format!("{err:#}"), logs: log_tail() },
+                    Some(limit) => PluginFailure::Limit {
+                        plugin: name,
+                        limit,
+                        logs: log_tail(),
+                    },
+                    None => PluginFailure::Trap {
+                        plugin: name,
+                        message: format!("{err:#}"),
+                        logs: log_tail(),
+                    },
                 });
             }
             Ok(Ok(answer)) => answer,
@@ -246,16 +291,113 @@ impl PluginHost {
             plugin: name.clone(),
             message: plan::describe_error(&e),
         })?;
-        let decision = plan::from_wit_decision(decision)
-            .map_err(|message| PluginFailure::Returned { plugin: name.clone(), message })?;
+        let decision =
+            plan::from_wit_decision(decision).map_err(|message| PluginFailure::Returned {
+                plugin: name.clone(),
+                message,
+            })?;
         usage.output_bytes = plan::decision_size(&decision);
         if usage.output_bytes > limits.output_bytes {
-            return Err(PluginFailure::Limit { plugin: name, limit: "output size", logs: log_tail() });
+            return Err(PluginFailure::Limit {
+                plugin: name,
+                limit: "output size",
+                logs: log_tail(),
+            });
         }
-        Ok(Run { decision, logs, usage })
+        Ok(Run {
+            decision,
+            logs,
+            usage,
+        })
     }
 }
 
 fn ticks(deadline: Duration) -> u64 {
     (deadline.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::generation::Resolution;
+    use crate::store::Store;
+
+    async fn templates(overrides: &[(&str, &str)]) -> (tempfile::TempDir, Arc<TemplateSet>) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::connect(&format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display()))
+            .await
+            .unwrap();
+        crate::templates::seed_defaults(&store).await.unwrap();
+        for (name, body) in overrides {
+            crate::templates::save(&store, name, body).await.unwrap();
+        }
+        (dir, Arc::new(TemplateSet::load(&store).await.unwrap()))
+    }
+
+    fn article(words: usize) -> Content {
+        let sentence = "This sentence has exactly eight words in it. ";
+        Content {
+            source: "blog".into(),
+            cms: "markdown".into(),
+            id: "long.md".into(),
+            revision: "1".into(),
+            kind: "article".into(),
+            locale: "de-DE".into(),
+            title: "A long read".into(),
+            body_html: String::new(),
+            body_text: sentence.repeat(words / 8),
+            url: None,
+            image: Some("https://cdn.example/p.png".into()),
+            fields: serde_json::json!({}),
+        }
+    }
+
+    fn config(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[tokio::test]
+    async fn presenter_fits_a_long_article_into_the_1080p_audio_limit() {
+        let host = PluginHost::new(Limits::default()).unwrap();
+        let presenter = host.get("presenter").unwrap();
+        let (_dir, set) = templates(&[]).await;
+        let run = host
+            .plan(&presenter, &article(2000), &[], set.clone(), config(&[("resolution", "1080p")]))
+            .await
+            .unwrap();
+        let Decision::Generate(plans) = run.decision else { panic!("expected a plan") };
+        let plan = &plans[0];
+        assert_eq!(plan.resolution, Resolution::P1080);
+        assert_eq!((plan.key.as_str(), plan.voice.as_str()), ("de-DE", "de-de"));
+        // 30 s × 0.85 margin at 175 wpm = 74 words at most, whole sentences only.
+        let words = plan.script.split_whitespace().count();
+        assert!((40..=74).contains(&words), "{words} words: {}", plan.script);
+        assert!(plan.script.starts_with("A long read.") && plan.script.ends_with("in it."));
+        assert!(plan.prompt.contains("A long read"));
+        assert_eq!(plan.image_url, "https://cdn.example/p.png");
+        assert_eq!(set.used().keys().collect::<Vec<_>>(), ["prompt", "script"]);
+        assert!(run.usage.fuel > 0 && run.usage.peak_memory_bytes > 0);
+        assert!(run.logs.iter().any(|l| l.starts_with("[info] script:")), "{:?}", run.logs);
+    }
+
+    #[tokio::test]
+    async fn presenter_reports_typed_errors() {
+        let host = PluginHost::new(Limits::default()).unwrap();
+        let presenter = host.get("presenter").unwrap();
+        let (_dir, set) = templates(&[("script", "{{title}} {{missing_variable}}")]).await;
+        let err = host.plan(&presenter, &article(16), &[], set, config(&[])).await.unwrap_err();
+        assert!(err.to_string().contains("template") && err.to_string().contains("missing_variable"), "{err}");
+
+        let (_dir, set) = templates(&[]).await;
+        let mut no_image = article(16);
+        no_image.image = None;
+        let err = host.plan(&presenter, &no_image, &[], set.clone(), config(&[])).await.unwrap_err();
+        assert!(err.to_string().contains("configuration: no presenter image"), "{err}");
+
+        let err = host
+            .plan(&presenter, &article(16), &[], set, config(&[("resolution", "4k")]))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("resolution must be"), "{err}");
+    }
 }

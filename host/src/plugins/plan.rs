@@ -116,8 +116,9 @@ pub(super) fn describe_error(error: &wit::PluginError) -> String {
 pub(super) fn decision_size(decision: &Decision) -> usize {
     match decision {
         Decision::Skip(reason) => reason.len(),
-        Decision::Generate(plans) => {
-            plans.iter().map(|p| serde_json::to_vec(p).map(|v| v.len()).unwrap_or(0)).sum()
-        }
+        Decision::Generate(plans) => plans
+            .iter()
+            .map(|p| serde_json::to_vec(p).map(|v| v.len()).unwrap_or(0))
+            .sum(),
     }
 }

@@ -55,7 +55,10 @@ impl PluginState {
         let stdout = MemoryOutputPipe::new(LOG_CAP_BYTES);
         let stderr = MemoryOutputPipe::new(LOG_CAP_BYTES);
         // Nothing inherited: no args, env, preopened dirs or sockets.
-        let wasi = WasiCtxBuilder::new().stdout(stdout.clone()).stderr(stderr.clone()).build();
+        let wasi = WasiCtxBuilder::new()
+            .stdout(stdout.clone())
+            .stderr(stderr.clone())
+            .build();
         let state = PluginState {
             wasi,
             table: ResourceTable::new(),
@@ -63,7 +66,11 @@ impl PluginState {
             config,
             logs: Vec::new(),
             log_bytes: 0,
-            memory: MemoryCap { max: memory_bytes, peak: 0, hit: false },
+            memory: MemoryCap {
+                max: memory_bytes,
+                peak: 0,
+                hit: false,
+            },
         };
         (state, CapturedOutput { stdout, stderr })
     }
@@ -71,7 +78,10 @@ impl PluginState {
 
 impl WasiView for PluginState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 
@@ -89,7 +99,9 @@ impl host::Host for PluginState {
     }
 
     fn render(&mut self, name: String, context_json: String) -> Result<String, String> {
-        self.templates.render(&name, &context_json).map_err(|e| e.to_string())
+        self.templates
+            .render(&name, &context_json)
+            .map_err(|e| e.to_string())
     }
 
     fn config(&mut self, key: String) -> Option<String> {

@@ -68,7 +68,10 @@ impl Store {
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
-                outcomes.push(Ingested::Accepted { event_id, render_id });
+                outcomes.push(Ingested::Accepted {
+                    event_id,
+                    render_id,
+                });
             } else {
                 let existing: String = sqlx::query(
                     "SELECT id FROM events WHERE source = $1 AND entry_id = $2 AND locale = $3

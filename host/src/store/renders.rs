@@ -83,7 +83,11 @@ impl Store {
         owner: &str,
         lease_until: i64,
     ) -> Result<Option<RenderRow>> {
-        let states = runnable.iter().map(|s| format!("'{s}'")).collect::<Vec<_>>().join(", ");
+        let states = runnable
+            .iter()
+            .map(|s| format!("'{s}'"))
+            .collect::<Vec<_>>()
+            .join(", ");
         let skip_locked = match self.backend {
             Backend::Postgres => "FOR UPDATE SKIP LOCKED",
             Backend::Sqlite => "",
@@ -108,12 +112,13 @@ impl Store {
 
     /// Extends a lease the owner still holds; false when it was lost.
     pub async fn renew_lease(&self, id: &str, owner: &str, lease_until: i64) -> Result<bool> {
-        let done = sqlx::query("UPDATE renders SET lease_until = $1 WHERE id = $2 AND lease_owner = $3")
-            .bind(lease_until)
-            .bind(id)
-            .bind(owner)
-            .execute(&self.pool)
-            .await?;
+        let done =
+            sqlx::query("UPDATE renders SET lease_until = $1 WHERE id = $2 AND lease_owner = $3")
+                .bind(lease_until)
+                .bind(id)
+                .bind(owner)
+                .execute(&self.pool)
+                .await?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -268,7 +273,10 @@ impl Store {
 
     pub async fn render(&self, id: &str) -> Result<Option<RenderRow>> {
         let sql = format!("SELECT {RENDER_COLUMNS} FROM renders WHERE id = $1");
-        let row: Option<AnyRow> = sqlx::query(&sql).bind(id).fetch_optional(&self.pool).await?;
+        let row: Option<AnyRow> = sqlx::query(&sql)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
         Ok(row.map(|r| RenderRow::from_row(&r)).transpose()?)
     }
 
@@ -286,7 +294,13 @@ impl Store {
         );
         let rows = sqlx::query(&sql).bind(limit).fetch_all(&self.pool).await?;
         rows.iter()
-            .map(|r| Ok((RenderRow::from_row(r)?, r.try_get("source")?, r.try_get("entry_id")?)))
+            .map(|r| {
+                Ok((
+                    RenderRow::from_row(r)?,
+                    r.try_get("source")?,
+                    r.try_get("entry_id")?,
+                ))
+            })
             .collect()
     }
 

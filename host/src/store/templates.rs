@@ -35,13 +35,15 @@ impl Store {
                 .await?
                 .try_get(0)?;
         let version = current + 1;
-        sqlx::query("INSERT INTO templates (name, version, body, created_at) VALUES ($1, $2, $3, $4)")
-            .bind(name)
-            .bind(version)
-            .bind(body)
-            .bind(now_ms())
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "INSERT INTO templates (name, version, body, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(name)
+        .bind(version)
+        .bind(body)
+        .bind(now_ms())
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(version)
     }

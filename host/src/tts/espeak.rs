@@ -21,7 +21,12 @@ pub struct Espeak {
 
 impl Espeak {
     pub fn new(binary: String, words_per_minute: u32, timeout: Duration) -> Self {
-        Espeak { binary, words_per_minute, timeout, known: tokio::sync::OnceCell::new() }
+        Espeak {
+            binary,
+            words_per_minute,
+            timeout,
+            known: tokio::sync::OnceCell::new(),
+        }
     }
 
     /// espeak-ng silently falls back to English for a voice it does not know, which would narrate
@@ -72,7 +77,9 @@ fn valid_voice(voice: &str) -> bool {
     !voice.is_empty()
         && voice.len() <= 64
         && !voice.starts_with('-')
-        && voice.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '+'))
+        && voice
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '+'))
 }
 
 #[async_trait::async_trait]
@@ -85,9 +92,19 @@ impl Tts for Espeak {
             return Err(TtsError::InvalidVoice(request.voice.clone()));
         }
         let voice = self.resolve_voice(&request.voice).await?;
-        let engine_error = |message: String| TtsError::Engine { engine: ENGINE, message };
+        let engine_error = |message: String| TtsError::Engine {
+            engine: ENGINE,
+            message,
+        };
         let mut child = tokio::process::Command::new(&self.binary)
-            .args(["-v", &voice, "-s", &self.words_per_minute.to_string(), "--stdin", "--stdout"])
+            .args([
+                "-v",
+                &voice,
+                "-s",
+                &self.words_per_minute.to_string(),
+                "--stdin",
+                "--stdout",
+            ])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -101,7 +118,10 @@ impl Tts for Espeak {
         });
         let output = tokio::time::timeout(self.timeout, child.wait_with_output())
             .await
-            .map_err(|_| TtsError::Timeout { engine: ENGINE, secs: self.timeout.as_secs() })?
+            .map_err(|_| TtsError::Timeout {
+                engine: ENGINE,
+                secs: self.timeout.as_secs(),
+            })?
             .map_err(|e| engine_error(e.to_string()))?;
         let _ = feed.await;
         let stderr = String::from_utf8_lossy(&output.stderr).trim().to_string();
@@ -138,14 +158,20 @@ mod tests {
     async fn speaks_real_audio_with_espeak_ng() {
         let tts = Espeak::new("espeak-ng".into(), 175, Duration::from_secs(30));
         let audio = tts
-            .synthesize(&SpeechRequest { text: "Hello from vidhook.".into(), voice: "en-us".into() })
+            .synthesize(&SpeechRequest {
+                text: "Hello from vidhook.".into(),
+                voice: "en-us".into(),
+            })
             .await
             .expect("espeak-ng is installed by scripts/setup.sh");
         let info = crate::media::probe::audio_info(audio.bytes).unwrap();
         assert_eq!(info.format, "wav");
         assert!(info.seconds > 0.5 && info.seconds < 5.0, "{}", info.seconds);
         let bad = tts
-            .synthesize(&SpeechRequest { text: "x".into(), voice: "no-such-voice".into() })
+            .synthesize(&SpeechRequest {
+                text: "x".into(),
+                voice: "no-such-voice".into(),
+            })
             .await;
         assert!(matches!(bad, Err(TtsError::InvalidVoice(_))), "{bad:?}");
         assert_eq!(tts.resolve_voice("de-DE").await.unwrap(), "de");

@@ -13,7 +13,10 @@ pub enum TtsError {
     #[error("nothing to say: the text is empty")]
     EmptyText,
     #[error("{engine} failed: {message}")]
-    Engine { engine: &'static str, message: String },
+    Engine {
+        engine: &'static str,
+        message: String,
+    },
     #[error("{engine} did not finish within {secs} s")]
     Timeout { engine: &'static str, secs: u64 },
 }

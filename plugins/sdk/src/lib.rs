@@ -27,14 +27,14 @@ pub mod bindings {
     });
 }
 
+/// `export_plugin!(MyPlugin);` exports a [`Plugin`] implementation as the component's `plan`.
+pub use bindings::export_plugin;
 pub use bindings::vidhook::plugin::host::{self, Level};
 pub use bindings::vidhook::plugin::types::{
     Content, Decision, PluginError, Resolution, Speech, VideoPlan,
 };
 /// The trait a plugin implements.
 pub use bindings::Guest as Plugin;
-/// `export_plugin!(MyPlugin);` exports a [`Plugin`] implementation as the component's `plan`.
-pub use bindings::export_plugin;
 
 /// The longest narration, in seconds, the video model accepts at a resolution
 /// (OmniHuman v1.5: 60 s at 720p, 30 s at 1080p).

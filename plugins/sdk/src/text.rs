@@ -89,7 +89,10 @@ mod tests {
 
     #[test]
     fn does_not_split_decimals() {
-        assert_eq!(sentences("It costs 9.60 dollars. Cheap."), vec!["It costs 9.60 dollars.", "Cheap."]);
+        assert_eq!(
+            sentences("It costs 9.60 dollars. Cheap."),
+            vec!["It costs 9.60 dollars.", "Cheap."]
+        );
     }
 
     #[test]
@@ -102,7 +105,10 @@ mod tests {
     fn fits_whole_sentences_within_the_limit() {
         let text = "One two three. Four five six. Seven eight nine.";
         // 7 words at 60 wpm = 7 s: the first two sentences (6 words) fit, the third does not.
-        assert_eq!(fit_to_seconds(text, 7.0, 60.0), "One two three. Four five six.");
+        assert_eq!(
+            fit_to_seconds(text, 7.0, 60.0),
+            "One two three. Four five six."
+        );
         assert!(speaking_seconds(&fit_to_seconds(text, 7.0, 60.0), 60.0) <= 7.0);
     }
 
