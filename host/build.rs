@@ -1,5 +1,7 @@
 //! Builds the guest plugins in `plugins/` for `wasm32-wasip2` and generates `bundled_plugins.rs`,
-//! which embeds each component in the binary (pattern: wasmtime's `crates/test-programs/artifacts`).
+//! which embeds each bundled plugin (a folder with a `vidhook-plugin.toml`) with its manifest in
+//! the binary (pattern: wasmtime's `crates/test-programs/artifacts`). Test programs
+//! (`plugins/test-programs/*`) are not embedded: tests find them in `VIDHOOK_TEST_WASM_DIR`.
 //!
 //! The nested cargo gets its own target directory inside OUT_DIR (so it never waits on the outer
 //! build's lock) and a clean environment (the outer build's RUSTFLAGS are for the host target).
@@ -14,8 +16,10 @@ fn main() {
     let out_dir = PathBuf::from(env::var_os("OUT_DIR").unwrap());
     let target_dir = out_dir.join("wasm");
 
-    for watched in ["Cargo.toml", "Cargo.lock", "sdk", "presenter"] {
-        println!("cargo:rerun-if-changed={}", plugins.join(watched).display());
+    for entry in std::fs::read_dir(&plugins).unwrap().flatten() {
+        if entry.file_name() != "target" {
+            println!("cargo:rerun-if-changed={}", entry.path().display());
+        }
     }
     println!(
         "cargo:rerun-if-changed={}",
@@ -54,26 +58,34 @@ fn main() {
     );
 
     let wasm_dir = target_dir.join("wasm32-wasip2/release");
-    let mut entries = String::from("/// Bundled plugin components: (name, component bytes).\n");
-    entries.push_str("pub static BUNDLED: &[(&str, &[u8])] = &[\n");
-    for name in bundled_names(&wasm_dir) {
-        let path = wasm_dir.join(format!("{name}.wasm"));
+    println!(
+        "cargo:rustc-env=VIDHOOK_TEST_WASM_DIR={}",
+        wasm_dir.display()
+    );
+    let mut entries =
+        String::from("/// Bundled plugins: (name, component bytes, manifest TOML).\n");
+    entries.push_str("pub static BUNDLED: &[(&str, &[u8], &str)] = &[\n");
+    for name in bundled_names(&plugins) {
+        let wasm = wasm_dir.join(format!("{}.wasm", name.replace('-', "_")));
+        let manifest = plugins.join(&name).join("vidhook-plugin.toml");
         entries.push_str(&format!(
-            "    ({name:?}, include_bytes!({:?})),\n",
-            path.display().to_string()
+            "    ({name:?}, include_bytes!({:?}), include_str!({:?})),\n",
+            wasm.display().to_string(),
+            manifest.display().to_string()
         ));
     }
     entries.push_str("];\n");
     std::fs::write(out_dir.join("bundled_plugins.rs"), entries).unwrap();
 }
 
-/// The components the plugin workspace produced, sorted for a stable binary.
-fn bundled_names(wasm_dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(wasm_dir)
+/// Plugin folders with a manifest, sorted for a stable binary.
+fn bundled_names(plugins: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(plugins)
         .unwrap()
         .filter_map(|e| {
-            let path = e.ok()?.path();
-            (path.extension()? == "wasm").then(|| path.file_stem()?.to_str().map(str::to_owned))?
+            let entry = e.ok()?;
+            let has_manifest = entry.path().join("vidhook-plugin.toml").exists();
+            has_manifest.then(|| entry.file_name().to_str().map(str::to_owned))?
         })
         .collect();
     names.sort();

@@ -13,7 +13,7 @@ use crate::cms::CmsAdapter;
 use crate::config::Config;
 use crate::generation::Provider;
 use crate::media::MediaStore;
-use crate::plugins::{Limits, PluginHost};
+use crate::plugins::{PluginHost, Policy};
 use crate::store::Store;
 use crate::tts::{Espeak, Tts};
 
@@ -58,7 +58,13 @@ impl App {
         ));
         let provider = crate::generation::build(&config, media.clone())?;
         let sources = crate::cms::build(&config.sources)?;
-        let plugins = PluginHost::new(Limits::default())?;
+        let policy = Policy {
+            max: config.plugins.max_limits(),
+            allow_loopback_hosts: config.plugins.allow_loopback_hosts,
+            secrets: config.plugins.secrets.clone(),
+        };
+        let plugins =
+            PluginHost::new(store.clone(), config.data_dir.join("plugins"), policy).await?;
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .redirect(reqwest::redirect::Policy::limited(3))

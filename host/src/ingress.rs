@@ -127,11 +127,22 @@ pub async fn accept(
     delivery_id: Option<&str>,
     contents: &[crate::content::Content],
 ) -> Response {
-    match app
-        .store
-        .ingest(source, delivery_id, contents, RenderState::Plan.as_str())
-        .await
-    {
+    let chain = app
+        .config
+        .sources
+        .get(source)
+        .map(|s| s.plugins.as_slice())
+        .unwrap_or_default();
+    let stored = match crate::jobs::pin_chain(&app.store, chain).await {
+        Ok(pinned) => {
+            let state = RenderState::Plan.as_str();
+            app.store
+                .ingest(source, delivery_id, contents, state, &pinned)
+                .await
+        }
+        Err(err) => Err(err),
+    };
+    match stored {
         Ok(outcomes) => {
             let any_new = outcomes
                 .iter()

@@ -32,6 +32,7 @@ pub async fn run(dir: &Path, timeout: Duration) -> anyhow::Result<()> {
 
     let outcome = super::publish_files(
         &app.store,
+        &app.config,
         "content",
         &content,
         std::slice::from_ref(&article),

@@ -177,17 +177,25 @@ fn markdown_source(config: &Config, name: Option<&str>) -> anyhow::Result<(Strin
 /// Stores each file as a published event (the same commit as a webhook's).
 pub async fn publish_files(
     store: &Store,
+    config: &Config,
     source: &str,
     folder: &Path,
     files: &[PathBuf],
 ) -> anyhow::Result<Vec<Ingested>> {
     let adapter = MarkdownFolder::new(source.to_string(), folder.to_path_buf());
+    let chain = config
+        .sources
+        .get(source)
+        .map(|s| s.plugins.as_slice())
+        .unwrap_or_default();
+    let pinned = crate::jobs::pin_chain(store, chain).await?;
     let mut outcomes = Vec::new();
     for file in files {
         let content = adapter.load(file).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let state = crate::jobs::State::Plan.as_str();
         outcomes.extend(
             store
-                .ingest(source, None, &[content], crate::jobs::State::Plan.as_str())
+                .ingest(source, None, &[content], state, &pinned)
                 .await?,
         );
     }
@@ -199,7 +207,7 @@ async fn publish(config: &Config, source: Option<&str>, files: &[PathBuf]) -> an
     let store = open_store(config).await?;
     for (file, outcome) in files
         .iter()
-        .zip(publish_files(&store, &source, &folder, files).await?)
+        .zip(publish_files(&store, config, &source, &folder, files).await?)
     {
         match outcome {
             Ingested::Accepted {

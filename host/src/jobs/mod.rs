@@ -15,6 +15,27 @@ mod worker;
 
 pub use worker::{spawn_workers, Workers};
 
+use crate::config::PluginRef;
+use crate::store::{Store, StoreError};
+
+/// The plugin versions a new render keeps: each chain entry resolved to `name@version` when the
+/// event is accepted, so a version installed later does not change a job already in flight.
+/// An entry that is not installed stays as written (the plan step then says so).
+pub async fn pin_chain(store: &Store, chain: &[PluginRef]) -> Result<String, StoreError> {
+    let mut pinned = Vec::with_capacity(chain.len());
+    for entry in chain {
+        let id = match (
+            entry.name.contains('@'),
+            store.plugin(&entry.name, None).await?,
+        ) {
+            (false, Some(row)) => format!("{}@{}", row.name, row.version),
+            _ => entry.name.clone(),
+        };
+        pinned.push(id);
+    }
+    Ok(serde_json::to_string(&pinned).expect("strings serialise"))
+}
+
 /// Where a render is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum State {

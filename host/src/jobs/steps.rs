@@ -121,30 +121,35 @@ async fn plan(app: &App, render: &RenderRow) -> anyhow::Result<Outcome> {
         None => None,
     };
     let templates = std::sync::Arc::new(crate::templates::TemplateSet::load(&app.store).await?);
+    // The versions pinned when the event was accepted; the source's chain for older renders.
+    let chain: Vec<String> = match &render.plugins_json {
+        Some(json) => serde_json::from_str(json)?,
+        None => source.plugins.iter().map(|p| p.name.clone()).collect(),
+    };
     let mut draft: Vec<Plan> = Vec::new();
     let mut runs = Vec::new();
-    for plugin_ref in &source.plugins {
-        let plugin = match app.plugins.get(&plugin_ref.name) {
+    for reference in &chain {
+        let plugin = match app.plugins.resolve(reference).await {
             Ok(plugin) => plugin,
             Err(err) => return Ok(fail(Category::PluginError, err)),
         };
-        let run = app
+        let name = reference.split('@').next().unwrap_or(reference);
+        let config = source
             .plugins
-            .plan(
-                &plugin,
-                &content,
-                &draft,
-                templates.clone(),
-                plugin_ref.config.clone(),
-            )
-            .await;
-        let run = match run {
+            .iter()
+            .find(|p| p.name.split('@').next() == Some(name))
+            .map(|p| p.config.clone())
+            .unwrap_or_default();
+        let run = match app
+            .plugins
+            .plan(&plugin, &content, &draft, templates.clone(), &config)
+            .await
+        {
             Ok(run) => run,
             Err(err) => return Ok(fail(Category::PluginError, err)),
         };
         runs.push(json!({
-            "name": plugin.name, "version": plugin.version, "digest": plugin.digest,
-            "usage": run.usage, "logs": run.logs,
+            "plugin": plugin.id(), "digest": plugin.digest, "usage": run.usage, "logs": run.logs,
         }));
         match run.decision {
             Decision::Skip(reason) => {
@@ -155,7 +160,7 @@ async fn plan(app: &App, render: &RenderRow) -> anyhow::Result<Outcome> {
                 return Ok(advance(
                     State::Skipped,
                     set,
-                    format!("{} skipped: {reason}", plugin.name),
+                    format!("{} skipped: {reason}", plugin.id()),
                 ));
             }
             Decision::Generate(plans) => draft = plans,

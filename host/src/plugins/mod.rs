@@ -1,27 +1,35 @@
 //! The plugin sandbox. Plugins are WebAssembly components (built for `wasm32-wasip2`) that
 //! implement the `vidhook:plugin` world in `wit/`; wasmtime runs them with:
-//! - no ambient capabilities: no files, no environment, no network, stdout/stderr captured;
+//! - no ambient capabilities: no files, no environment, no sockets, stdout/stderr captured;
+//!   outbound HTTP (`wasi:http`) only to the hosts the manifest allows; secrets only by name;
 //! - a CPU budget (fuel), a wall-clock deadline (epochs, plus a host-side timeout for time spent
-//!   in host calls), a memory cap (a resource limiter that also records the peak), an output cap;
-//! - fresh instance per run from an `InstancePre` and the pooling allocator, so runs share nothing.
+//!   in host calls), a memory cap (a resource limiter that also records the peak), an output cap,
+//!   each from the manifest and clamped by the host's maxima;
+//! - a fresh instance per run from an `InstancePre` with the pooling allocator, so runs share
+//!   nothing; components compiled once and cached on disk by digest.
 //!
 //! A misbehaving plugin fails its own run with a categorised [`PluginFailure`]; the host goes on.
 
+pub mod manifest;
 mod plan;
+mod registry;
 mod sandbox;
 
 use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use sha2::{Digest, Sha256};
-use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
 
+pub use manifest::Manifest;
 pub use plan::Plan;
-use sandbox::PluginState;
+pub use registry::{InstallError, Installed};
+use sandbox::{Grants, PluginState};
 
 use crate::content::Content;
+use crate::store::Store as Db;
 use crate::templates::TemplateSet;
 
 /// Bindings generated from `wit/` (no hand-written ABI glue).
@@ -33,17 +41,19 @@ mod bindings {
     });
 }
 
-// The components built from `plugins/` by build.rs: `BUNDLED: &[(&str, &[u8])]`.
+// The plugins built from `plugins/` by build.rs: `BUNDLED: &[(name, component, manifest)]`.
 include!(concat!(env!("OUT_DIR"), "/bundled_plugins.rs"));
 
-/// The WIT package version the host implements.
-pub const WIT_VERSION: &str = "vidhook:plugin@0.1.0";
+/// The WIT package the host implements; components built for another major (or, below 1.0,
+/// minor) version are refused by name.
+pub const WIT_PACKAGE: &str = "vidhook:plugin";
+pub const WIT_VERSION: &str = "0.1.0";
 
 /// One epoch tick; deadlines are whole ticks.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
 
 /// Per-run limits.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Limits {
     /// Wasm instructions, roughly (wasmtime fuel).
     pub fuel: u64,
@@ -51,30 +61,28 @@ pub struct Limits {
     pub memory_bytes: usize,
     /// Largest decision (serialised) a plugin may return.
     pub output_bytes: usize,
+    /// Outbound HTTP requests per run.
+    pub http_calls: u32,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits {
-            fuel: 2_000_000_000,
-            deadline: Duration::from_secs(5),
-            memory_bytes: 64 << 20,
-            output_bytes: 256 << 10,
-        }
+        crate::config::PluginsConfig::default().max_limits()
     }
 }
 
-/// What a run used.
+/// What a run used; stored with the render.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct Usage {
     pub wall_ms: f64,
     pub fuel: u64,
     pub peak_memory_bytes: usize,
     pub output_bytes: usize,
+    pub outbound_calls: u32,
 }
 
 /// A plugin's decision.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub enum Decision {
     Skip(String),
     Generate(Vec<Plan>),
@@ -91,7 +99,7 @@ pub struct Run {
 
 #[derive(Debug, thiserror::Error)]
 pub enum PluginFailure {
-    #[error("no plugin named {0:?} is installed")]
+    #[error("no plugin {0} is installed")]
     NotInstalled(String),
     #[error("plugin {plugin} exceeded its {limit} limit{logs}")]
     Limit {
@@ -105,38 +113,60 @@ pub enum PluginFailure {
         message: String,
         logs: String,
     },
-    #[error("plugin {plugin} returned an error: {message}")]
-    Returned { plugin: String, message: String },
-    #[error("plugin {plugin} cannot be instantiated: {message}")]
-    Instantiate { plugin: String, message: String },
+    #[error("plugin {plugin} returned an error: {message}{logs}")]
+    Returned {
+        plugin: String,
+        message: String,
+        logs: String,
+    },
+    #[error("plugin {plugin} cannot be loaded: {message}")]
+    Load { plugin: String, message: String },
 }
 
 /// A compiled plugin, ready to instantiate.
 pub struct LoadedPlugin {
-    pub name: String,
-    pub version: String,
+    pub manifest: Manifest,
     /// sha256 of the component bytes, hex.
     pub digest: String,
     pre: bindings::PluginPre<PluginState>,
 }
 
-/// The engine, the linker and the installed plugins.
+impl LoadedPlugin {
+    /// `name@version`.
+    pub fn id(&self) -> String {
+        format!("{}@{}", self.manifest.name, self.manifest.version)
+    }
+}
+
+/// What the host allows plugins beyond their manifests' asks.
+#[derive(Debug, Clone, Default)]
+pub struct Policy {
+    pub max: Limits,
+    pub allow_loopback_hosts: bool,
+    pub secrets: BTreeMap<String, String>,
+}
+
+/// The engine, the linker, the registry of installed plugins and the compiled ones.
 pub struct PluginHost {
     engine: Engine,
     linker: Linker<PluginState>,
-    plugins: RwLock<HashMap<String, Arc<LoadedPlugin>>>,
-    limits: Limits,
+    /// Compiled plugins by digest.
+    loaded: RwLock<HashMap<String, Arc<LoadedPlugin>>>,
+    policy: Policy,
+    /// `<data_dir>/plugins`: components by digest, and `cache/` of compiled ones.
+    dir: PathBuf,
+    db: Db,
 }
 
 impl PluginHost {
-    /// Builds the engine (pooling allocator, fuel, epochs) and loads the bundled plugins.
-    pub fn new(limits: Limits) -> anyhow::Result<PluginHost> {
+    /// Builds the engine (pooling allocator, fuel, epochs) and registers the bundled plugins.
+    pub async fn new(db: Db, dir: PathBuf, policy: Policy) -> anyhow::Result<PluginHost> {
         let mut pool = PoolingAllocationConfig::default();
         pool.total_component_instances(64)
             .total_core_instances(512)
             .total_memories(128)
             .total_tables(512)
-            .max_memory_size(limits.memory_bytes.max(1 << 20));
+            .max_memory_size(policy.max.memory_bytes.max(1 << 20));
         let mut config = wasmtime::Config::new();
         config
             .wasm_component_model(true)
@@ -155,74 +185,59 @@ impl PluginHost {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .map_err(|e| anyhow::anyhow!("{e:#}"))?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
+            .map_err(|e| anyhow::anyhow!("{e:#}"))?;
         bindings::Plugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
             .map_err(|e| anyhow::anyhow!("{e:#}"))?;
         let host = PluginHost {
             engine,
             linker,
-            plugins: RwLock::new(HashMap::new()),
-            limits,
+            loaded: RwLock::new(HashMap::new()),
+            policy,
+            dir,
+            db,
         };
-        for (name, bytes) in BUNDLED {
-            host.install(name, env!("CARGO_PKG_VERSION"), bytes)?;
+        for (name, component, manifest) in BUNDLED {
+            let manifest = Manifest::parse(manifest)
+                .map_err(|e| anyhow::anyhow!("bundled plugin {name}: {e}"))?;
+            host.install_bundled(component, manifest).await?;
         }
         Ok(host)
     }
 
-    /// Compiles and registers a component under `name`, replacing an older one.
-    pub fn install(
-        &self,
-        name: &str,
-        version: &str,
-        bytes: &[u8],
-    ) -> anyhow::Result<Arc<LoadedPlugin>> {
-        let component = Component::new(&self.engine, bytes)
-            .map_err(|e| anyhow::anyhow!("plugin {name}: not a valid component: {e:#}"))?;
-        let pre = self
-            .linker
-            .instantiate_pre(&component)
-            .and_then(bindings::PluginPre::new)
-            .map_err(|e| anyhow::anyhow!("plugin {name}: does not fit {WIT_VERSION}: {e:#}"))?;
-        let plugin = Arc::new(LoadedPlugin {
-            name: name.to_string(),
-            version: version.to_string(),
-            digest: hex::encode(Sha256::digest(bytes)),
-            pre,
-        });
-        self.plugins
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(name.to_string(), plugin.clone());
-        Ok(plugin)
-    }
-
-    pub fn get(&self, name: &str) -> Result<Arc<LoadedPlugin>, PluginFailure> {
-        self.plugins
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(name)
-            .cloned()
-            .ok_or_else(|| PluginFailure::NotInstalled(name.to_string()))
-    }
-
-    /// Runs `plugin.plan(content, draft)` in a fresh sandbox.
+    /// Runs `plugin.plan(content, draft)` in a fresh sandbox. `config` overrides the manifest's
+    /// defaults.
     pub async fn plan(
         &self,
         plugin: &LoadedPlugin,
         content: &Content,
         draft: &[Plan],
         templates: Arc<TemplateSet>,
-        config: BTreeMap<String, String>,
+        config: &BTreeMap<String, String>,
     ) -> Result<Run, PluginFailure> {
-        let limits = self.limits;
-        let (state, output) = PluginState::new(templates, config, limits.memory_bytes);
+        let manifest = &plugin.manifest;
+        let limits = manifest.limits(&self.policy.max);
+        let mut settings = manifest.config.clone();
+        settings.extend(config.iter().map(|(k, v)| (k.clone(), v.clone())));
+        let grants = Grants {
+            allowed_hosts: manifest.capabilities.allowed_hosts.clone(),
+            allow_loopback: self.policy.allow_loopback_hosts,
+            http_calls: limits.http_calls,
+            secrets: manifest
+                .capabilities
+                .secrets
+                .iter()
+                .filter_map(|name| Some((name.clone(), self.policy.secrets.get(name)?.clone())))
+                .collect(),
+        };
+        let (state, output) = PluginState::new(templates, settings, grants, limits.memory_bytes);
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.memory);
         store.set_fuel(limits.fuel).expect("fuel is enabled");
         store.set_epoch_deadline(ticks(limits.deadline));
         store.epoch_deadline_trap();
 
-        let name = plugin.name.clone();
+        let name = plugin.id();
         let started = Instant::now();
         let wit_content = plan::to_wit_content(content);
         let wit_draft: Vec<_> = draft.iter().map(Plan::to_wit).collect();
@@ -232,7 +247,7 @@ impl PluginHost {
                 .call_plan(&mut store, &wit_content, &wit_draft)
                 .await
         };
-        // Epochs stop guest code; this also bounds time spent inside host calls (e.g. WASI sleeps).
+        // Epochs stop guest code; this also bounds time spent inside host calls (HTTP, sleeps).
         let result = tokio::time::timeout(limits.deadline + Duration::from_secs(1), call).await;
         let wall_ms = started.elapsed().as_secs_f64() * 1000.0;
         let fuel = limits.fuel - store.get_fuel().unwrap_or(0);
@@ -243,23 +258,23 @@ impl PluginHost {
             wall_ms,
             fuel,
             peak_memory_bytes: state.memory.peak,
+            outbound_calls: state.http.calls,
             ..Usage::default()
         };
-        let log_tail = || {
-            logs.iter()
-                .rev()
-                .take(5)
-                .rev()
-                .map(|l| format!("\n  {l}"))
-                .collect::<String>()
-        };
+        let log_tail = logs
+            .iter()
+            .rev()
+            .take(5)
+            .rev()
+            .map(|l| format!("\n  {l}"))
+            .collect::<String>();
 
         let answer = match result {
             Err(_) => {
                 return Err(PluginFailure::Limit {
                     plugin: name,
                     limit: "wall-clock",
-                    logs: log_tail(),
+                    logs: log_tail,
                 })
             }
             Ok(Err(err)) => {
@@ -276,12 +291,12 @@ impl PluginHost {
                     Some(limit) => PluginFailure::Limit {
                         plugin: name,
                         limit,
-                        logs: log_tail(),
+                        logs: log_tail,
                     },
                     None => PluginFailure::Trap {
                         plugin: name,
                         message: format!("{err:#}"),
-                        logs: log_tail(),
+                        logs: log_tail,
                     },
                 });
             }
@@ -290,18 +305,20 @@ impl PluginHost {
         let decision = answer.map_err(|e| PluginFailure::Returned {
             plugin: name.clone(),
             message: plan::describe_error(&e),
+            logs: log_tail.clone(),
         })?;
         let decision =
             plan::from_wit_decision(decision).map_err(|message| PluginFailure::Returned {
                 plugin: name.clone(),
                 message,
+                logs: log_tail.clone(),
             })?;
         usage.output_bytes = plan::decision_size(&decision);
         if usage.output_bytes > limits.output_bytes {
             return Err(PluginFailure::Limit {
                 plugin: name,
                 limit: "output size",
-                logs: log_tail(),
+                logs: log_tail,
             });
         }
         Ok(Run {
@@ -320,18 +337,34 @@ fn ticks(deadline: Duration) -> u64 {
 mod tests {
     use super::*;
     use crate::generation::Resolution;
-    use crate::store::Store;
 
-    async fn templates(overrides: &[(&str, &str)]) -> (tempfile::TempDir, Arc<TemplateSet>) {
+    /// A host on a fresh database, plus the templates (with `overrides` saved as new versions).
+    async fn host_with(
+        policy: Policy,
+        overrides: &[(&str, &str)],
+    ) -> (tempfile::TempDir, PluginHost, Arc<TemplateSet>) {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::connect(&format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display()))
+        let db = Db::connect(&format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("t.db").display()
+        ))
+        .await
+        .unwrap();
+        crate::templates::seed_defaults(&db).await.unwrap();
+        for (name, body) in overrides {
+            crate::templates::save(&db, name, body).await.unwrap();
+        }
+        let set = Arc::new(TemplateSet::load(&db).await.unwrap());
+        let host = PluginHost::new(db, dir.path().join("plugins"), policy)
             .await
             .unwrap();
-        crate::templates::seed_defaults(&store).await.unwrap();
-        for (name, body) in overrides {
-            crate::templates::save(&store, name, body).await.unwrap();
-        }
-        (dir, Arc::new(TemplateSet::load(&store).await.unwrap()))
+        (dir, host, set)
+    }
+
+    async fn fresh(
+        overrides: &[(&str, &str)],
+    ) -> (tempfile::TempDir, PluginHost, Arc<TemplateSet>) {
+        host_with(Policy::default(), overrides).await
     }
 
     fn article(words: usize) -> Content {
@@ -353,19 +386,40 @@ mod tests {
     }
 
     fn config(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn test_program(name: &str) -> Vec<u8> {
+        std::fs::read(
+            std::path::Path::new(env!("VIDHOOK_TEST_WASM_DIR")).join(format!("{name}.wasm")),
+        )
+        .unwrap()
+    }
+
+    fn manifest(name: &str, extra: &str) -> Manifest {
+        Manifest::parse(&format!("name = \"{name}\"\nversion = \"1.0.0\"\n{extra}")).unwrap()
     }
 
     #[tokio::test]
     async fn presenter_fits_a_long_article_into_the_1080p_audio_limit() {
-        let host = PluginHost::new(Limits::default()).unwrap();
-        let presenter = host.get("presenter").unwrap();
-        let (_dir, set) = templates(&[]).await;
+        let (_dir, host, set) = fresh(&[]).await;
+        let presenter = host.resolve("presenter").await.unwrap();
         let run = host
-            .plan(&presenter, &article(2000), &[], set.clone(), config(&[("resolution", "1080p")]))
+            .plan(
+                &presenter,
+                &article(2000),
+                &[],
+                set.clone(),
+                &config(&[("resolution", "1080p")]),
+            )
             .await
             .unwrap();
-        let Decision::Generate(plans) = run.decision else { panic!("expected a plan") };
+        let Decision::Generate(plans) = run.decision else {
+            panic!("expected a plan")
+        };
         let plan = &plans[0];
         assert_eq!(plan.resolution, Resolution::P1080);
         assert_eq!((plan.key.as_str(), plan.voice.as_str()), ("de-DE", "de-de"));
@@ -377,27 +431,251 @@ mod tests {
         assert_eq!(plan.image_url, "https://cdn.example/p.png");
         assert_eq!(set.used().keys().collect::<Vec<_>>(), ["prompt", "script"]);
         assert!(run.usage.fuel > 0 && run.usage.peak_memory_bytes > 0);
-        assert!(run.logs.iter().any(|l| l.starts_with("[info] script:")), "{:?}", run.logs);
+        assert!(
+            run.logs.iter().any(|l| l.starts_with("[info] script:")),
+            "{:?}",
+            run.logs
+        );
     }
 
     #[tokio::test]
     async fn presenter_reports_typed_errors() {
-        let host = PluginHost::new(Limits::default()).unwrap();
-        let presenter = host.get("presenter").unwrap();
-        let (_dir, set) = templates(&[("script", "{{title}} {{missing_variable}}")]).await;
-        let err = host.plan(&presenter, &article(16), &[], set, config(&[])).await.unwrap_err();
-        assert!(err.to_string().contains("template") && err.to_string().contains("missing_variable"), "{err}");
+        let (_dir, host, set) = fresh(&[("script", "{{title}} {{missing_variable}}")]).await;
+        let presenter = host.resolve("presenter").await.unwrap();
+        let err = host
+            .plan(&presenter, &article(16), &[], set, &config(&[]))
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("template") && err.to_string().contains("missing_variable"),
+            "{err}"
+        );
 
-        let (_dir, set) = templates(&[]).await;
+        let (_dir, host, set) = fresh(&[]).await;
+        let presenter = host.resolve("presenter").await.unwrap();
         let mut no_image = article(16);
         no_image.image = None;
-        let err = host.plan(&presenter, &no_image, &[], set.clone(), config(&[])).await.unwrap_err();
-        assert!(err.to_string().contains("configuration: no presenter image"), "{err}");
-
         let err = host
-            .plan(&presenter, &article(16), &[], set, config(&[("resolution", "4k")]))
+            .plan(&presenter, &no_image, &[], set.clone(), &config(&[]))
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("configuration: no presenter image"),
+            "{err}"
+        );
+        let err = host
+            .plan(
+                &presenter,
+                &article(16),
+                &[],
+                set,
+                &config(&[("resolution", "4k")]),
+            )
             .await
             .unwrap_err();
         assert!(err.to_string().contains("resolution must be"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn multilingual_fans_out_one_plan_per_locale_with_its_voice() {
+        let (_dir, host, set) = fresh(&[]).await;
+        let presenter = host.resolve("presenter").await.unwrap();
+        let multilingual = host.resolve("multilingual").await.unwrap();
+        let mut content = article(40);
+        content.locale = "en-US".into();
+        content.fields = serde_json::json!({"translations": {
+            "de_de": {"title": "Ein langer Text", "body": "<p>Erster Satz. Zweiter Satz.</p>"},
+            "fr-FR": {"title": "Un long texte", "body": "Première phrase."},
+            "en-US": {"title": "ignored: the entry's own locale"}
+        }});
+        let draft = host
+            .plan(&presenter, &content, &[], set.clone(), &config(&[]))
+            .await
+            .unwrap();
+        let Decision::Generate(draft) = draft.decision else {
+            panic!()
+        };
+        let run = host
+            .plan(
+                &multilingual,
+                &content,
+                &draft,
+                set,
+                &config(&[("voice.fr-FR", "fr+f3")]),
+            )
+            .await
+            .unwrap();
+        let Decision::Generate(plans) = run.decision else {
+            panic!()
+        };
+        let summary: Vec<(&str, &str, &str)> = plans
+            .iter()
+            .map(|p| (p.key.as_str(), p.voice.as_str(), p.target_field.as_str()))
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                ("en-US", "en-us", "video_url"),
+                ("de-DE", "de-de", "video_url_de_de"),
+                ("fr-FR", "fr+f3", "video_url_fr_fr")
+            ]
+        );
+        assert_eq!(
+            plans[1].script,
+            "Ein langer Text.\n\nErster Satz. Zweiter Satz."
+        );
+        assert_eq!(plans[1].image_url, plans[0].image_url);
+    }
+
+    /// Each hostile behaviour fails its own run with the right category; the same host then runs
+    /// a well-behaved plugin normally.
+    #[tokio::test]
+    async fn hostile_plugins_are_stopped_and_the_host_carries_on() {
+        let max = Limits {
+            fuel: 20_000_000_000,
+            deadline: Duration::from_millis(500),
+            memory_bytes: 64 << 20,
+            output_bytes: 256 << 10,
+            http_calls: 4,
+        };
+        let (_dir, host, set) = host_with(
+            Policy {
+                max,
+                ..Policy::default()
+            },
+            &[],
+        )
+        .await;
+        let hostile = host
+            .install(&test_program("hostile"), manifest("hostile", ""), false)
+            .await
+            .unwrap()
+            .plugin;
+        let presenter = host.resolve("presenter").await.unwrap();
+        let cases = [
+            ("loop", "wall-clock limit"),
+            ("alloc", "memory limit"),
+            ("panic", "hostile plugin panicked on purpose"),
+            ("output", "output size limit"),
+            ("http", "HttpRequestDenied"),
+            ("file", "file:"),
+        ];
+        for (behaviour, expected) in cases {
+            let started = Instant::now();
+            let err = host
+                .plan(
+                    &hostile,
+                    &article(16),
+                    &[],
+                    set.clone(),
+                    &config(&[("behaviour", behaviour)]),
+                )
+                .await
+                .expect_err(behaviour)
+                .to_string();
+            assert!(err.contains(expected), "{behaviour}: {err}");
+            assert!(
+                started.elapsed() < Duration::from_secs(3),
+                "{behaviour} took {:?}",
+                started.elapsed()
+            );
+            let ok = host
+                .plan(&presenter, &article(16), &[], set.clone(), &config(&[]))
+                .await;
+            assert!(ok.is_ok(), "after {behaviour}: {:?}", ok.err());
+        }
+        // No environment leaks in.
+        let run = host
+            .plan(
+                &hostile,
+                &article(16),
+                &[],
+                set.clone(),
+                &config(&[("behaviour", "env")]),
+            )
+            .await
+            .unwrap();
+        assert_eq!(run.decision, Decision::Skip("env: []".into()));
+        // A CPU budget independent of time.
+        let tight = manifest("hostile", "[limits]\nfuel = 1000000\ndeadline_ms = 5000");
+        let tight = host
+            .load_uninstalled(&test_program("hostile"), tight)
+            .await
+            .unwrap();
+        let err = host
+            .plan(
+                &tight,
+                &article(16),
+                &[],
+                set,
+                &config(&[("behaviour", "loop")]),
+            )
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("CPU (fuel) limit"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn refuses_other_wit_versions_and_unasked_capabilities() {
+        let (_dir, host, _set) = fresh(&[]).await;
+        let err = host
+            .install(&test_program("future_wit"), manifest("future", ""), false)
+            .await
+            .err()
+            .unwrap();
+        let message = err.to_string();
+        assert!(
+            message.contains("vidhook:plugin@9.0.0") && message.contains("vidhook:plugin@0.1.0"),
+            "{message}"
+        );
+
+        let bytes = test_program("hostile");
+        host.install(&bytes, manifest("h", ""), false)
+            .await
+            .unwrap();
+        let wider = Manifest::parse("name = \"h\"\nversion = \"1.1.0\"\n[capabilities]\nallowed_hosts = [\"api.example.com\"]\nsecrets = [\"KEY\"]").unwrap();
+        let err = host
+            .install(&bytes, wider.clone(), false)
+            .await
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("+ network: api.example.com")
+                && err.contains("+ secret: KEY")
+                && err.contains("--grant"),
+            "{err}"
+        );
+        assert_eq!(
+            host.resolve("h").await.unwrap().manifest.version,
+            "1.0.0",
+            "refused install changed nothing"
+        );
+        let installed = host.install(&bytes, wider, true).await.unwrap();
+        assert_eq!(
+            installed.granted,
+            ["network: api.example.com", "secret: KEY"]
+        );
+        assert_eq!(
+            host.resolve("h").await.unwrap().manifest.version,
+            "1.1.0",
+            "takes effect at once"
+        );
+        assert_eq!(
+            host.resolve("h@1.0.0").await.unwrap().manifest.version,
+            "1.0.0"
+        );
+        let other_bytes = test_program("presenter");
+        let err = host
+            .install(&other_bytes, manifest("h", ""), false)
+            .await
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("already installed with other contents"),
+            "{err}"
+        );
     }
 }

@@ -1,5 +1,6 @@
-//! What one plugin run can touch: its WASI context (no files, no env, no network; output
-//! captured), the host imports (`log`, `render`, `config`), and a memory limiter.
+//! What one plugin run can touch: its WASI context (no files, no env, no sockets; output
+//! captured), `wasi:http` behind an allowlist gate, the host imports (`log`, `render`, `config`
+//! with granted secrets), and a memory limiter.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -8,6 +9,7 @@ use wasmtime::component::ResourceTable;
 use wasmtime::ResourceLimiter;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
 
 use super::bindings::vidhook::plugin::{host, types};
 use crate::templates::TemplateSet;
@@ -15,11 +17,23 @@ use crate::templates::TemplateSet;
 /// Largest log kept from one run (log calls plus stdout/stderr).
 const LOG_CAP_BYTES: usize = 64 << 10;
 
+/// What the manifest (within the host's policy) lets this run reach.
+pub struct Grants {
+    pub allowed_hosts: Vec<String>,
+    pub allow_loopback: bool,
+    pub http_calls: u32,
+    /// Only the secrets the manifest names.
+    pub secrets: BTreeMap<String, String>,
+}
+
 pub struct PluginState {
     wasi: WasiCtx,
+    http_ctx: WasiHttpCtx,
+    pub http: HttpGate,
     table: ResourceTable,
     templates: Arc<TemplateSet>,
     config: BTreeMap<String, String>,
+    secrets: BTreeMap<String, String>,
     pub logs: Vec<String>,
     log_bytes: usize,
     pub memory: MemoryCap,
@@ -50,6 +64,7 @@ impl PluginState {
     pub fn new(
         templates: Arc<TemplateSet>,
         config: BTreeMap<String, String>,
+        grants: Grants,
         memory_bytes: usize,
     ) -> (PluginState, CapturedOutput) {
         let stdout = MemoryOutputPipe::new(LOG_CAP_BYTES);
@@ -61,9 +76,18 @@ impl PluginState {
             .build();
         let state = PluginState {
             wasi,
+            http_ctx: WasiHttpCtx::new(),
+            http: HttpGate {
+                allowed_hosts: grants.allowed_hosts,
+                allow_loopback: grants.allow_loopback,
+                max_calls: grants.http_calls,
+                calls: 0,
+                denied: Vec::new(),
+            },
             table: ResourceTable::new(),
             templates,
             config,
+            secrets: grants.secrets,
             logs: Vec::new(),
             log_bytes: 0,
             memory: MemoryCap {
@@ -82,6 +106,69 @@ impl WasiView for PluginState {
             ctx: &mut self.wasi,
             table: &mut self.table,
         }
+    }
+}
+
+impl WasiHttpView for PluginState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http_ctx,
+            table: &mut self.table,
+            hooks: &mut self.http,
+        }
+    }
+}
+
+/// The only way out to the network: a request leaves only if its host is in the manifest's
+/// `allowed_hosts` (loopback only where the host configuration allows it) and the run has calls
+/// left. Everything else fails with `HttpRequestDenied` and is recorded.
+pub struct HttpGate {
+    allowed_hosts: Vec<String>,
+    allow_loopback: bool,
+    max_calls: u32,
+    pub calls: u32,
+    pub denied: Vec<String>,
+}
+
+type SendFuture = Box<
+    dyn std::future::Future<
+            Output = wasmtime_wasi_http::Result<(
+                http::Response<wasmtime_wasi_http::WasiBody>,
+                Box<dyn std::future::Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
+            )>,
+        > + Send,
+>;
+
+impl WasiHttpHooks for HttpGate {
+    fn send_request(
+        &mut self,
+        request: http::Request<wasmtime_wasi_http::WasiBody>,
+        options: Option<wasmtime_wasi_http::RequestOptions>,
+        fut: Box<dyn std::future::Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
+    ) -> SendFuture {
+        let _ = fut;
+        let authority = request
+            .uri()
+            .authority()
+            .map(|a| a.as_str().to_string())
+            .unwrap_or_default();
+        let allowed = super::manifest::host_allowed(&self.allowed_hosts, &authority)
+            && (self.allow_loopback || !super::manifest::is_loopback(&authority))
+            && self.calls < self.max_calls;
+        if !allowed {
+            tracing::warn!(target: "plugin", host = %authority, "outbound request denied");
+            self.denied.push(authority);
+            return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
+        }
+        self.calls += 1;
+        Box::new(async move {
+            use http_body_util::BodyExt;
+            let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
+            Ok((
+                response.map(BodyExt::boxed_unsync),
+                Box::new(io) as Box<dyn std::future::Future<Output = _> + Send>,
+            ))
+        })
     }
 }
 
@@ -104,8 +191,12 @@ impl host::Host for PluginState {
             .map_err(|e| e.to_string())
     }
 
+    /// A setting, or a secret the manifest names (secrets win: they cannot be shadowed).
     fn config(&mut self, key: String) -> Option<String> {
-        self.config.get(&key).cloned()
+        self.secrets
+            .get(&key)
+            .or_else(|| self.config.get(&key))
+            .cloned()
     }
 }
 

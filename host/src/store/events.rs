@@ -25,13 +25,14 @@ impl Ingested {
 
 impl Store {
     /// Stores each content of one delivery and queues a render for each new one, atomically.
-    /// `first_state` is the render's first step.
+    /// `first_state` is the render's first step; `plugins_json` the plugin versions it keeps.
     pub async fn ingest(
         &self,
         source: &str,
         delivery_id: Option<&str>,
         contents: &[Content],
         first_state: &str,
+        plugins_json: &str,
     ) -> Result<Vec<Ingested>> {
         let mut tx = self.pool.begin().await?;
         let mut outcomes = Vec::with_capacity(contents.len());
@@ -59,13 +60,14 @@ impl Store {
             if inserted == 1 {
                 let render_id = new_id();
                 sqlx::query(
-                    "INSERT INTO renders (id, event_id, plan_key, state, run_after, created_at, updated_at)
-                     VALUES ($1, $2, '', $3, $4, $4, $4)",
+                    "INSERT INTO renders (id, event_id, plan_key, state, run_after, plugins_json, created_at, updated_at)
+                     VALUES ($1, $2, '', $3, $4, $5, $4, $4)",
                 )
                 .bind(&render_id)
                 .bind(&event_id)
                 .bind(first_state)
                 .bind(now)
+                .bind(plugins_json)
                 .execute(&mut *tx)
                 .await?;
                 outcomes.push(Ingested::Accepted {

@@ -3,6 +3,7 @@
 //! host calls typed functions.
 
 mod events;
+mod plugins;
 mod renders;
 mod templates;
 
@@ -13,6 +14,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions};
 
 pub use events::Ingested;
+pub use plugins::PluginRow;
 pub use renders::{RenderRow, StepRecord, StepRow, Transition};
 pub use templates::TemplateRow;
 

@@ -28,11 +28,12 @@ pub struct RenderRow {
     pub created_at: i64,
     pub updated_at: i64,
     pub finished_at: Option<i64>,
+    pub plugins_json: Option<String>,
 }
 
 const RENDER_COLUMNS: &str = "id, event_id, plan_key, state, attempts, run_after, plan_json, \
     provenance_json, audio_key, audio_seconds, submit_key, submitted_at, provider_job_id, \
-    video_url, error_category, error, created_at, updated_at, finished_at";
+    video_url, error_category, error, created_at, updated_at, finished_at, plugins_json";
 
 /// The outcome of one step, applied atomically. `None` fields keep their stored value.
 #[derive(Debug, Default, Clone)]
@@ -206,8 +207,9 @@ impl Store {
                 .try_get(0)?;
             for (plan_key, plan_json, state) in siblings {
                 sqlx::query(
-                    "INSERT INTO renders (id, event_id, plan_key, state, run_after, plan_json, provenance_json, created_at, updated_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $5, $5) ON CONFLICT DO NOTHING",
+                    "INSERT INTO renders (id, event_id, plan_key, state, run_after, plan_json, provenance_json, plugins_json, created_at, updated_at)
+                     SELECT $1, $2, $3, $4, $5, $6, $7, plugins_json, $5, $5 FROM renders WHERE id = $8
+                     ON CONFLICT DO NOTHING",
                 )
                 .bind(super::new_id())
                 .bind(&event_id)
@@ -216,6 +218,7 @@ impl Store {
                 .bind(now)
                 .bind(plan_json)
                 .bind(&t.provenance_json)
+                .bind(id)
                 .execute(&mut *tx)
                 .await?;
             }

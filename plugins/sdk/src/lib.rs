@@ -14,6 +14,8 @@
 //! vidhook_plugin_sdk::export_plugin!(Mine);
 //! ```
 
+pub mod http;
+pub mod locale;
 pub mod text;
 
 /// Bindings generated from `wit/` by wit-bindgen: no hand-written ABI glue.
