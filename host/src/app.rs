@@ -17,6 +17,16 @@ use crate::plugins::{PluginHost, Policy};
 use crate::store::Store;
 use crate::tts::{Espeak, Tts};
 
+/// The plugin host the configuration describes (also used by the `plugin` commands).
+pub async fn plugin_host(config: &Config, store: Store) -> anyhow::Result<PluginHost> {
+    let policy = Policy {
+        max: config.plugins.max_limits(),
+        allow_loopback_hosts: config.plugins.allow_loopback_hosts,
+        secrets: config.plugins.secrets.clone(),
+    };
+    PluginHost::new(store, config.data_dir.join("plugins"), policy).await
+}
+
 pub struct App {
     pub config: Config,
     pub store: Store,

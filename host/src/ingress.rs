@@ -28,6 +28,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/media/{*key}", get(media))
         .route("/api/renders", get(list_renders))
         .route("/api/renders/{id}", get(show_render))
+        .route("/api/plugins", post(install_plugin).get(list_plugins))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
         // Bodies are read with our own limit (to log and answer 413 ourselves).
@@ -317,5 +318,94 @@ async fn show_render(State(app): State<Arc<App>>, Path(id): Path<String>) -> Res
         }
         (Ok(None), _) => error(StatusCode::NOT_FOUND, "no such render"),
         (Err(err), _) | (_, Err(err)) => error(StatusCode::SERVICE_UNAVAILABLE, err.to_string()),
+    }
+}
+
+#[derive(Deserialize)]
+struct InstallRequest {
+    /// The manifest, as TOML text.
+    manifest: String,
+    /// The component, base64.
+    component: String,
+    /// Allow capabilities the previous version did not have.
+    #[serde(default)]
+    grant: bool,
+}
+
+/// Admin API: install a plugin version. Needs `Authorization: Bearer <plugins.admin_token>`.
+async fn install_plugin(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
+    let Some(expected) = app.config.plugins.admin_token.as_deref() else {
+        return error(
+            StatusCode::FORBIDDEN,
+            "the admin API is disabled (set plugins.admin_token)",
+        );
+    };
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    let same = presented.len() == expected.len()
+        && presented
+            .bytes()
+            .zip(expected.bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0;
+    if !same {
+        tracing::warn!("plugin install rejected: bad admin token");
+        return error(StatusCode::UNAUTHORIZED, "invalid admin token");
+    }
+    let body = match read_body(&headers, body, 64 << 20, "admin").await {
+        Ok(body) => body,
+        Err(response) => return response,
+    };
+    let request: InstallRequest = match serde_json::from_slice(&body) {
+        Ok(request) => request,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("expected {{manifest, component, grant}}: {e}"),
+            )
+        }
+    };
+    use base64::Engine;
+    let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(request.component.trim())
+    else {
+        return error(StatusCode::BAD_REQUEST, "component is not base64");
+    };
+    let manifest = match crate::plugins::Manifest::parse(&request.manifest) {
+        Ok(manifest) => manifest,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
+    };
+    match app.plugins.install(&bytes, manifest, request.grant).await {
+        Ok(installed) => {
+            let status = if installed.unchanged {
+                StatusCode::OK
+            } else {
+                StatusCode::CREATED
+            };
+            let body = json!({"plugin": installed.plugin.id(), "digest": installed.plugin.digest,
+                              "granted": installed.granted, "unchanged": installed.unchanged});
+            (status, Json(body)).into_response()
+        }
+        Err(err) => {
+            use crate::plugins::InstallError;
+            let status = match &err {
+                InstallError::NeedsGrant { .. } | InstallError::VersionExists { .. } => {
+                    StatusCode::CONFLICT
+                }
+                InstallError::Store(_) | InstallError::Io(_) => StatusCode::SERVICE_UNAVAILABLE,
+                _ => StatusCode::UNPROCESSABLE_ENTITY,
+            };
+            tracing::warn!(error = %err, "plugin install refused");
+            error(status, err.to_string())
+        }
+    }
+}
+
+async fn list_plugins(State(app): State<Arc<App>>) -> Response {
+    match app.store.plugins().await {
+        Ok(rows) => Json(rows).into_response(),
+        Err(err) => error(StatusCode::SERVICE_UNAVAILABLE, err.to_string()),
     }
 }

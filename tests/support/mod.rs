@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
 pub mod cms;
+pub mod llm;
 pub mod seedance;
 
 use std::path::{Path, PathBuf};
@@ -40,6 +41,7 @@ impl Host {
             .arg(&config_path)
             .env("RUST_LOG", "info")
             .env("SEEDANCE_TEST_KEY", seedance::API_KEY)
+            .env("TEST_OPENAI_KEY", "sk-test-123")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true)
@@ -150,6 +152,28 @@ impl Host {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
+}
+
+/// Runs `vidhook ARGS` to completion; panics with its output if it fails.
+pub async fn vidhook(args: &[&str]) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_vidhook"))
+        .args(args)
+        .env("TEST_OPENAI_KEY", "sk-test-123")
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).to_string();
+    assert!(
+        output.status.success(),
+        "vidhook {args:?} failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
+/// A test program or plugin component built from plugins/.
+pub fn wasm(name: &str) -> PathBuf {
+    Path::new(env!("VIDHOOK_TEST_WASM_DIR")).join(format!("{name}.wasm"))
 }
 
 pub fn now_secs() -> i64 {

@@ -2,6 +2,7 @@
 
 mod demo;
 mod jobs;
+mod plugin;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -57,6 +58,11 @@ enum Command {
         #[arg(long, default_value_t = 50)]
         limit: i64,
     },
+    /// Plugins: new, build, test, install, list, replay.
+    Plugin {
+        #[command(subcommand)]
+        action: plugin::PluginAction,
+    },
     /// Editor templates (Handlebars, strict mode, versioned).
     Templates {
         #[command(subcommand)]
@@ -92,6 +98,9 @@ impl Cli {
             Command::Jobs { action, limit } => {
                 let config = load_config(self.config.as_deref())?;
                 jobs::run(&open_store(&config).await?, action, limit).await
+            }
+            Command::Plugin { action } => {
+                plugin::run(&load_config(self.config.as_deref())?, action).await
             }
             Command::Templates { action } => {
                 let store = open_store(&load_config(self.config.as_deref())?).await?;

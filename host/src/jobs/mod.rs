@@ -20,16 +20,22 @@ use crate::store::{Store, StoreError};
 
 /// The plugin versions a new render keeps: each chain entry resolved to `name@version` when the
 /// event is accepted, so a version installed later does not change a job already in flight.
-/// An entry that is not installed stays as written (the plan step then says so).
+/// A bundled plugin not registered yet (no host has started on this database) pins to the
+/// bundled version; an entry that is not installed at all stays as written (the plan step then
+/// says so).
 pub async fn pin_chain(store: &Store, chain: &[PluginRef]) -> Result<String, StoreError> {
     let mut pinned = Vec::with_capacity(chain.len());
     for entry in chain {
-        let id = match (
-            entry.name.contains('@'),
-            store.plugin(&entry.name, None).await?,
-        ) {
-            (false, Some(row)) => format!("{}@{}", row.name, row.version),
-            _ => entry.name.clone(),
+        let id = if entry.name.contains('@') {
+            entry.name.clone()
+        } else {
+            match store.plugin(&entry.name, None).await? {
+                Some(row) => format!("{}@{}", row.name, row.version),
+                None => match crate::plugins::bundled_version(&entry.name) {
+                    Some(version) => format!("{}@{version}", entry.name),
+                    None => entry.name.clone(),
+                },
+            }
         };
         pinned.push(id);
     }

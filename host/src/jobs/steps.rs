@@ -211,7 +211,7 @@ fn provenance(
     json!({
         "content": {"source": content.source, "id": content.id, "revision": content.revision,
                     "fingerprint": content.fingerprint(), "locale": content.locale},
-        "wit": crate::plugins::WIT_VERSION,
+        "wit": format!("{}@{}", crate::plugins::WIT_PACKAGE, crate::plugins::WIT_VERSION),
         "plugins": runs,
         "templates": templates.used(),
     })

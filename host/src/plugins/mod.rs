@@ -13,6 +13,7 @@
 pub mod manifest;
 mod plan;
 mod registry;
+pub mod replay;
 mod sandbox;
 
 use std::collections::{BTreeMap, HashMap};
@@ -48,6 +49,15 @@ include!(concat!(env!("OUT_DIR"), "/bundled_plugins.rs"));
 /// minor) version are refused by name.
 pub const WIT_PACKAGE: &str = "vidhook:plugin";
 pub const WIT_VERSION: &str = "0.1.0";
+
+/// The version of a plugin bundled in this binary, if it is one.
+pub fn bundled_version(name: &str) -> Option<String> {
+    BUNDLED
+        .iter()
+        .find(|(bundled, _, _)| *bundled == name)
+        .and_then(|(_, _, manifest)| Manifest::parse(manifest).ok())
+        .map(|m| m.version)
+}
 
 /// One epoch tick; deadlines are whole ticks.
 const EPOCH_TICK: Duration = Duration::from_millis(10);

@@ -69,13 +69,17 @@ impl Store {
                     .await?
             }
             None => {
-                sqlx::query(
-                    "SELECT name, version, digest, manifest, installed_at FROM plugins WHERE name = $1
-                     ORDER BY installed_at DESC, version DESC LIMIT 1",
-                )
-                .bind(name)
-                .fetch_optional(&self.pool)
-                .await?
+                // The highest version (semver order), so a binary upgrade that re-registers its
+                // bundled plugin never shadows a newer version a team installed.
+                let rows = sqlx::query("SELECT name, version, digest, manifest, installed_at FROM plugins WHERE name = $1")
+                    .bind(name)
+                    .fetch_all(&self.pool)
+                    .await?;
+                let semver = |r: &sqlx::any::AnyRow| -> Vec<u64> {
+                    let version: String = r.try_get("version").unwrap_or_default();
+                    version.split('.').map(|p| p.parse().unwrap_or(0)).collect()
+                };
+                rows.into_iter().max_by_key(semver)
             }
         };
         Ok(row.map(|r| PluginRow::from_row(&r)).transpose()?)

@@ -1,0 +1,408 @@
+//! `vidhook plugin …`: the plugin author's loop (new → build → test) and the operator's
+//! (install → list → replay).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Subcommand;
+
+use crate::config::Config;
+use crate::content::Content;
+use crate::plugins::{replay, Manifest, PluginHost};
+use crate::store::Store;
+
+#[derive(Subcommand)]
+pub enum PluginAction {
+    /// Install a component (stored by sha256; takes effect for new renders without a restart).
+    Install {
+        component: PathBuf,
+        #[arg(long)]
+        manifest: PathBuf,
+        /// Allow capabilities the previous version did not have.
+        #[arg(long)]
+        grant: bool,
+    },
+    /// Installed plugins and versions.
+    List,
+    /// Scaffold a plugin crate that builds as is.
+    New {
+        name: String,
+        /// Parent folder (default: the current one).
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+    },
+    /// Build a plugin crate into a component (`cargo build --release --target wasm32-wasip2`).
+    Build {
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+    },
+    /// Run a plugin (a .wasm file, or an installed name[@version]) on a sample content event.
+    Test {
+        plugin: String,
+        /// Content JSON (see examples/sample-content.json).
+        #[arg(long)]
+        content: PathBuf,
+        /// Manifest for a .wasm file (default: vidhook-plugin.toml of its crate, else none).
+        #[arg(long)]
+        manifest: Option<PathBuf>,
+        /// Settings, as key=value.
+        #[arg(long = "set", value_parser = parse_setting)]
+        settings: Vec<(String, String)>,
+        /// Installed plugins to run first (in order) to make the draft this plugin receives.
+        #[arg(long)]
+        after: Vec<String>,
+    },
+    /// Run recorded events through a new version and the current one; print how plans differ.
+    Replay {
+        /// The candidate, name@version.
+        candidate: String,
+        /// The version to compare with, name@version.
+        #[arg(long)]
+        against: String,
+        /// How many of the most recent events.
+        #[arg(long, default_value_t = 50)]
+        last: i64,
+    },
+}
+
+fn parse_setting(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .ok_or_else(|| format!("{s:?} is not key=value"))
+}
+
+pub async fn run(config: &Config, action: PluginAction) -> anyhow::Result<()> {
+    match action {
+        PluginAction::New { name, dir } => scaffold(&name, &dir),
+        PluginAction::Build { dir } => build(&dir).map(|_| ()),
+        action => {
+            let store = super::open_store(config).await?;
+            crate::templates::seed_defaults(&store).await?;
+            let host = crate::app::plugin_host(config, store.clone()).await?;
+            operate(config, &store, &host, action).await
+        }
+    }
+}
+
+async fn operate(
+    config: &Config,
+    store: &Store,
+    host: &PluginHost,
+    action: PluginAction,
+) -> anyhow::Result<()> {
+    match action {
+        PluginAction::Install {
+            component,
+            manifest,
+            grant,
+        } => {
+            let bytes = std::fs::read(&component)
+                .with_context(|| format!("reading {}", component.display()))?;
+            let manifest = Manifest::parse(&std::fs::read_to_string(&manifest)?)?;
+            let installed = host.install(&bytes, manifest, grant).await?;
+            let plugin = &installed.plugin;
+            if installed.unchanged {
+                println!(
+                    "{} is already installed (sha256 {})",
+                    plugin.id(),
+                    plugin.digest
+                );
+            } else {
+                println!("installed {} (sha256 {})", plugin.id(), plugin.digest);
+                for capability in &installed.granted {
+                    println!("  granted {capability}");
+                }
+            }
+        }
+        PluginAction::List => {
+            for row in store.plugins().await? {
+                let manifest = Manifest::parse(&row.manifest)?;
+                println!(
+                    "{:<14} {:<8} {}…  hosts {:?} secrets {:?}",
+                    row.name,
+                    row.version,
+                    &row.digest[..12],
+                    manifest.capabilities.allowed_hosts,
+                    manifest.capabilities.secrets
+                );
+            }
+        }
+        PluginAction::Test {
+            plugin,
+            content,
+            manifest,
+            settings,
+            after,
+        } => {
+            let content: Content = serde_json::from_str(&std::fs::read_to_string(&content)?)
+                .with_context(|| format!("{} is not content JSON", content.display()))?;
+            let loaded = if plugin.ends_with(".wasm") {
+                let path = PathBuf::from(&plugin);
+                let manifest = match manifest.or_else(|| crate_manifest(&path)) {
+                    Some(m) => Manifest::parse(&std::fs::read_to_string(m)?)?,
+                    None => Manifest::parse(&format!(
+                        "name = \"{}\"\nversion = \"0.0.0\"",
+                        stem(&path)
+                    ))?,
+                };
+                host.load_uninstalled(&std::fs::read(&path)?, manifest)
+                    .await?
+            } else {
+                host.resolve(&plugin).await?
+            };
+            let templates = Arc::new(crate::templates::TemplateSet::load(store).await?);
+            let mut draft = Vec::new();
+            for earlier in &after {
+                let earlier = host.resolve(earlier).await?;
+                let run = host
+                    .plan(
+                        &earlier,
+                        &content,
+                        &draft,
+                        templates.clone(),
+                        &BTreeMap::new(),
+                    )
+                    .await?;
+                match run.decision {
+                    crate::plugins::Decision::Generate(plans) => draft = plans,
+                    crate::plugins::Decision::Skip(reason) => {
+                        anyhow::bail!("{} skipped: {reason}", earlier.id())
+                    }
+                }
+            }
+            let settings: BTreeMap<String, String> = settings.into_iter().collect();
+            let result = host
+                .plan(&loaded, &content, &draft, templates, &settings)
+                .await;
+            println!(
+                "plugin   {} (sha256 {}…)",
+                loaded.id(),
+                &loaded.digest[..12]
+            );
+            match result {
+                Ok(run) => {
+                    println!("decision {}", serde_json::to_string_pretty(&run.decision)?);
+                    for line in &run.logs {
+                        println!("log      {line}");
+                    }
+                    let u = &run.usage;
+                    println!(
+                        "usage    {:.2} ms, {} fuel, {:.1} MiB peak memory, {} output bytes, {} outbound calls",
+                        u.wall_ms,
+                        u.fuel,
+                        u.peak_memory_bytes as f64 / (1 << 20) as f64,
+                        u.output_bytes,
+                        u.outbound_calls
+                    );
+                }
+                Err(err) => anyhow::bail!("{err}"),
+            }
+        }
+        PluginAction::Replay {
+            candidate,
+            against,
+            last,
+        } => {
+            let new = host.resolve(&candidate).await?;
+            let old = host.resolve(&against).await?;
+            anyhow::ensure!(
+                new.manifest.name == old.manifest.name,
+                "compare two versions of one plugin"
+            );
+            let name = new.manifest.name.clone();
+            // As the plan step sees them: with the source's presenter image when the entry has none.
+            let contents: Vec<Content> = store
+                .recent_contents(last)
+                .await?
+                .iter()
+                .filter_map(|json| serde_json::from_str::<Content>(json).ok())
+                .map(|mut content| {
+                    let source = config.sources.get(&content.source);
+                    content.image = content.image.or_else(|| source?.presenter_image.clone());
+                    content
+                })
+                .collect();
+            let templates = Arc::new(crate::templates::TemplateSet::load(store).await?);
+            let mut changed = 0;
+            for content in &contents {
+                // The plugins before this one in the content's source chain make the draft.
+                let chain = config
+                    .sources
+                    .get(&content.source)
+                    .map(|s| s.plugins.clone())
+                    .unwrap_or_default();
+                let position = chain
+                    .iter()
+                    .position(|p| p.name.split('@').next() == Some(name.as_str()));
+                let mut draft_chain = Vec::new();
+                for entry in &chain[..position.unwrap_or(0)] {
+                    draft_chain.push((host.resolve(&entry.name).await?, entry.config.clone()));
+                }
+                let settings = position
+                    .map(|i| chain[i].config.clone())
+                    .unwrap_or_default();
+                let diffs = replay::replay(
+                    host,
+                    &new,
+                    &old,
+                    &draft_chain,
+                    &settings,
+                    std::slice::from_ref(content),
+                    templates.clone(),
+                )
+                .await;
+                for diff in diffs {
+                    if diff.changes.is_empty() {
+                        println!("same     {} {} {}", diff.source, diff.entry, diff.locale);
+                    } else {
+                        changed += 1;
+                        println!("changed  {} {} {}", diff.source, diff.entry, diff.locale);
+                        for change in diff.changes {
+                            println!("    {change}");
+                        }
+                    }
+                }
+            }
+            println!(
+                "{} events replayed: {changed} changed, {} same ({} vs {})",
+                contents.len(),
+                contents.len() - changed,
+                new.id(),
+                old.id()
+            );
+        }
+        PluginAction::New { .. } | PluginAction::Build { .. } => {
+            unreachable!("handled without a store")
+        }
+    }
+    Ok(())
+}
+
+fn stem(path: &Path) -> String {
+    path.file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("plugin")
+        .replace('_', "-")
+}
+
+/// `<crate>/target/wasm32-wasip2/release/x.wasm` → `<crate>/vidhook-plugin.toml`, if present.
+fn crate_manifest(wasm: &Path) -> Option<PathBuf> {
+    let manifest = wasm.ancestors().nth(4)?.join("vidhook-plugin.toml");
+    manifest.exists().then_some(manifest)
+}
+
+const SDK_FILES: &[(&str, &str)] = &[
+    (
+        "src/lib.rs",
+        include_str!("../../../plugins/sdk/src/lib.rs"),
+    ),
+    (
+        "src/text.rs",
+        include_str!("../../../plugins/sdk/src/text.rs"),
+    ),
+    (
+        "src/http.rs",
+        include_str!("../../../plugins/sdk/src/http.rs"),
+    ),
+    (
+        "src/locale.rs",
+        include_str!("../../../plugins/sdk/src/locale.rs"),
+    ),
+    ("Cargo.toml", include_str!("scaffold/sdk.Cargo.toml.in")),
+];
+
+/// Writes a plugin crate with the SDK and the WIT vendored, so it builds anywhere.
+fn scaffold(name: &str, parent: &Path) -> anyhow::Result<()> {
+    let valid = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    anyhow::ensure!(valid, "plugin names use a-z, 0-9 and '-'");
+    let root = parent.join(name);
+    anyhow::ensure!(!root.exists(), "{} exists already", root.display());
+    let fill = |template: &str| {
+        template
+            .replace("{{name}}", name)
+            .replace("{{crate}}", &name.replace('-', "_"))
+    };
+    let mut files: Vec<(PathBuf, String)> = vec![
+        (
+            root.join("Cargo.toml"),
+            fill(include_str!("scaffold/Cargo.toml.in")),
+        ),
+        (
+            root.join("src/lib.rs"),
+            fill(include_str!("scaffold/lib.rs.in")),
+        ),
+        (
+            root.join("vidhook-plugin.toml"),
+            fill(include_str!("scaffold/manifest.toml.in")),
+        ),
+        (
+            root.join("wit/plugin.wit"),
+            include_str!("../../../wit/plugin.wit").to_string(),
+        ),
+        (
+            root.join("sample-content.json"),
+            include_str!("../../../examples/sample-content.json").to_string(),
+        ),
+        (
+            root.join("Cargo.lock"),
+            include_str!("../../../plugins/Cargo.lock").to_string(),
+        ),
+        (root.join(".gitignore"), "/target\n".to_string()),
+    ];
+    for (file, text) in SDK_FILES {
+        files.push((
+            root.join("vendor/vidhook-plugin-sdk").join(file),
+            text.to_string(),
+        ));
+    }
+    for (path, text) in files {
+        std::fs::create_dir_all(path.parent().expect("files have a parent"))?;
+        std::fs::write(&path, text)?;
+    }
+    println!("created plugin {name} in {}", root.display());
+    println!("next: vidhook plugin build {0} && vidhook plugin test {0}/target/wasm32-wasip2/release/{1}.wasm --content {0}/sample-content.json", root.display(), name.replace('-', "_"));
+    Ok(())
+}
+
+/// Builds a plugin crate and reports the component.
+pub fn build(dir: &Path) -> anyhow::Result<PathBuf> {
+    let manifest = dir.join("Cargo.toml");
+    let text = std::fs::read_to_string(&manifest)
+        .with_context(|| format!("no Cargo.toml in {}", dir.display()))?;
+    let package: toml::Value = toml::from_str(&text)?;
+    let name = package["package"]["name"]
+        .as_str()
+        .context("Cargo.toml has no package.name")?
+        .replace('-', "_");
+    let status =
+        std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .args([
+                "build",
+                "--release",
+                "--target",
+                "wasm32-wasip2",
+                "--manifest-path",
+            ])
+            .arg(&manifest)
+            .status()
+            .context("running cargo")?;
+    anyhow::ensure!(status.success(), "cargo build failed");
+    let wasm = dir
+        .join("target/wasm32-wasip2/release")
+        .join(format!("{name}.wasm"));
+    let bytes =
+        std::fs::read(&wasm).with_context(|| format!("{} was not produced", wasm.display()))?;
+    use sha2::Digest;
+    println!(
+        "built {} ({} KB, sha256 {})",
+        wasm.display(),
+        bytes.len() / 1024,
+        hex::encode(sha2::Sha256::digest(&bytes))
+    );
+    Ok(wasm)
+}
