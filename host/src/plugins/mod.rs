@@ -176,7 +176,11 @@ impl PluginHost {
             .total_core_instances(512)
             .total_memories(128)
             .total_tables(512)
-            .max_memory_size(policy.max.memory_bytes.max(1 << 20));
+            .max_memory_size(policy.max.memory_bytes.max(1 << 20))
+            // Reset the first pages of a slot with memset instead of giving them back to the
+            // kernel: the next instance then does not page-fault on them.
+            .linear_memory_keep_resident(2 << 20)
+            .table_keep_resident(64 << 10);
         let mut config = wasmtime::Config::new();
         config
             .wasm_component_model(true)

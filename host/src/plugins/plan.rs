@@ -113,12 +113,26 @@ pub(super) fn describe_error(error: &wit::PluginError) -> String {
     }
 }
 
+/// Bytes of text a decision carries (what the output cap bounds).
 pub(super) fn decision_size(decision: &Decision) -> usize {
     match decision {
         Decision::Skip(reason) => reason.len(),
         Decision::Generate(plans) => plans
             .iter()
-            .map(|p| serde_json::to_vec(p).map(|v| v.len()).unwrap_or(0))
+            .map(|p| {
+                [
+                    &p.key,
+                    &p.script,
+                    &p.prompt,
+                    &p.speech_text,
+                    &p.voice,
+                    &p.language,
+                ]
+                .iter()
+                .chain([&p.tts_provider, &p.image_url, &p.target_field].iter())
+                .map(|s| s.len())
+                .sum::<usize>()
+            })
             .sum(),
     }
 }

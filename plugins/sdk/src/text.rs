@@ -4,22 +4,24 @@
 /// Splits text into sentences at `.`, `!`, `?` (and their run, e.g. `?!`) followed by whitespace,
 /// and at blank lines. Sentences keep their punctuation and are trimmed.
 pub fn sentences(text: &str) -> Vec<&str> {
+    // Works on bytes: the delimiters are ASCII, which never occurs inside a multi-byte UTF-8
+    // character, so every cut is on a character boundary. No per-character allocation.
+    let bytes = text.as_bytes();
+    let is_stop = |b: u8| matches!(b, b'.' | b'!' | b'?');
     let mut out = Vec::new();
-    let mut start = 0;
-    let chars: Vec<(usize, char)> = text.char_indices().collect();
-    let mut i = 0;
-    while i < chars.len() {
-        let (_, c) = chars[i];
-        if matches!(c, '.' | '!' | '?' | '\n') {
+    let (mut start, mut i) = (0, 0);
+    while i < bytes.len() {
+        let b = bytes[i];
+        if is_stop(b) || b == b'\n' {
             let mut j = i + 1;
-            while j < chars.len() && matches!(chars[j].1, '.' | '!' | '?' | '"' | '\'' | ')') {
+            while j < bytes.len() && (is_stop(bytes[j]) || matches!(bytes[j], b'"' | b'\'' | b')'))
+            {
                 j += 1;
             }
-            let at_boundary = j >= chars.len() || chars[j].1.is_whitespace();
-            if at_boundary && (c != '\n' || chars.get(j).is_some_and(|(_, n)| *n == '\n')) {
-                let end = chars.get(j).map_or(text.len(), |(pos, _)| *pos);
-                push_trimmed(&mut out, &text[start..end]);
-                start = end;
+            let at_boundary = j >= bytes.len() || bytes[j].is_ascii_whitespace();
+            if at_boundary && (b != b'\n' || bytes.get(j) == Some(&b'\n')) {
+                push_trimmed(&mut out, &text[start..j]);
+                start = j;
             }
             i = j;
         } else {
@@ -146,6 +148,14 @@ mod tests {
                 "New paragraph without stop",
                 "End"
             ]
+        );
+    }
+
+    #[test]
+    fn keeps_multibyte_text_intact() {
+        assert_eq!(
+            sentences("Größe zählt. Ça va? Ja!"),
+            vec!["Größe zählt.", "Ça va?", "Ja!"]
         );
     }
 
