@@ -113,6 +113,20 @@ async fn signed_publish_becomes_a_video_written_back_once() {
 
     let render = host.wait_for_state("done", Duration::from_secs(10)).await;
     assert_eq!(render["provider_job_id"], job.id.as_str());
+    // Provenance: content, plugin digest and usage, WIT and template versions, voice, model.
+    let provenance: serde_json::Value =
+        serde_json::from_str(render["provenance_json"].as_str().unwrap()).unwrap();
+    assert_eq!(provenance["content"]["id"], "post-1");
+    assert_eq!(provenance["wit"], "vidhook:plugin@0.1.0");
+    assert_eq!(provenance["plugins"][0]["plugin"], "presenter@0.1.0");
+    assert_eq!(
+        provenance["plugins"][0]["digest"].as_str().unwrap().len(),
+        64
+    );
+    assert!(provenance["plugins"][0]["usage"]["fuel"].as_u64().unwrap() > 0);
+    assert_eq!(provenance["templates"]["script"], 1);
+    assert_eq!(provenance["voice"], "espeak-ng:en-us");
+    assert_eq!(provenance["provider"]["model"], "omnihuman-v1.5");
 
     // The same delivery again: 200, same event, nothing new.
     let again = host.post_signed("blog", "msg_1", now_secs(), &body).await;
@@ -177,6 +191,30 @@ async fn killed_mid_job_the_host_resumes_without_redoing_steps() {
         ok_steps,
         ["plan", "speak", "check", "submit", "await", "write_back"],
         "each step once"
+    );
+
+    // `vidhook jobs` lists it with state and timings; `jobs show` has every step.
+    let config_path = dir.path().join("vidhook.toml");
+    let listing = support::vidhook(&["jobs", "--config", config_path.to_str().unwrap()]).await;
+    let line = listing
+        .lines()
+        .find(|l| l.contains(&render_id))
+        .expect("the render is listed");
+    assert!(
+        line.contains(" done ") && line.contains("post-2"),
+        "{listing}"
+    );
+    let shown = support::vidhook(&[
+        "jobs",
+        "show",
+        &render_id,
+        "--config",
+        config_path.to_str().unwrap(),
+    ])
+    .await;
+    assert!(
+        shown.contains("write_back") && shown.contains("Idempotency-Key"),
+        "{shown}"
     );
 }
 

@@ -159,6 +159,7 @@ pub async fn vidhook(args: &[&str]) -> String {
     let output = Command::new(env!("CARGO_BIN_EXE_vidhook"))
         .args(args)
         .env("TEST_OPENAI_KEY", "sk-test-123")
+        .env("SEEDANCE_TEST_KEY", seedance::API_KEY)
         .output()
         .await
         .unwrap();

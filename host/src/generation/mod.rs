@@ -99,6 +99,8 @@ pub enum ProviderError {
 pub trait Provider: Send + Sync {
     /// Short name used in URLs and logs ("omnihuman", "preview").
     fn name(&self) -> &'static str;
+    /// The model that makes the video, recorded in each render's provenance.
+    fn model(&self) -> &'static str;
     /// True when a repeated submit costs nothing (then reconciliation may simply resubmit).
     fn resubmit_is_free(&self) -> bool;
     /// Whether to pass a per-render webhook URL.

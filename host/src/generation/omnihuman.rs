@@ -82,6 +82,10 @@ impl Provider for OmniHuman {
         "omnihuman"
     }
 
+    fn model(&self) -> &'static str {
+        MODEL
+    }
+
     fn resubmit_is_free(&self) -> bool {
         false
     }

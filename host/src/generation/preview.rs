@@ -56,6 +56,10 @@ impl Provider for Preview {
         "preview"
     }
 
+    fn model(&self) -> &'static str {
+        "ffmpeg-still-image"
+    }
+
     fn resubmit_is_free(&self) -> bool {
         true
     }

@@ -339,9 +339,13 @@ async fn submit(app: &App, owner: &str, render: &RenderRow) -> anyhow::Result<Ou
     };
     Ok(match provider.submit(&request).await {
         Ok(submitted) => {
+            let mut provenance: serde_json::Value =
+                serde_json::from_str(render.provenance_json.as_deref().unwrap_or("{}"))?;
+            provenance["provider"] = json!({"name": provider.name(), "model": provider.model()});
             let set = Transition {
                 submit_key: Some(submit_key),
                 provider_job_id: Some(submitted.job_id.clone()),
+                provenance_json: Some(provenance.to_string()),
                 ..Default::default()
             };
             let detail = format!(

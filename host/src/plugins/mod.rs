@@ -630,6 +630,61 @@ mod tests {
         assert!(err.to_string().contains("CPU (fuel) limit"), "{err}");
     }
 
+    /// Loopback is refused unless the host policy allows it, even when a manifest lists it; a
+    /// secret the manifest does not name is invisible even when the host has it.
+    #[tokio::test]
+    async fn loopback_and_secrets_need_the_policy_and_the_manifest() {
+        let mut secrets = BTreeMap::new();
+        secrets.insert("OPENAI_API_KEY".to_string(), "sk-host".to_string());
+        let policy = Policy {
+            secrets,
+            ..Policy::default()
+        };
+        let (_dir, host, set) = host_with(policy, &[]).await;
+        let loopback = manifest(
+            "hostile",
+            "[capabilities]\nallowed_hosts = [\"127.0.0.1:9\"]",
+        );
+        let hostile = host
+            .load_uninstalled(&test_program("hostile"), loopback)
+            .await
+            .unwrap();
+        let settings = config(&[("behaviour", "http"), ("url", "http://127.0.0.1:9/")]);
+        let err = host
+            .plan(&hostile, &article(16), &[], set.clone(), &settings)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("HttpRequestDenied"), "{err}");
+
+        let presenter = host.resolve("presenter").await.unwrap();
+        let draft = match host
+            .plan(&presenter, &article(16), &[], set.clone(), &config(&[]))
+            .await
+            .unwrap()
+            .decision
+        {
+            Decision::Generate(plans) => plans,
+            Decision::Skip(_) => panic!(),
+        };
+        let unnamed = manifest(
+            "summariser",
+            "[capabilities]\nallowed_hosts = [\"api.openai.com\"]",
+        );
+        let summariser = host
+            .load_uninstalled(&test_program("summariser"), unnamed)
+            .await
+            .unwrap();
+        let err = host
+            .plan(&summariser, &article(16), &draft, set, &config(&[]))
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("the OPENAI_API_KEY secret is not available"),
+            "{err}"
+        );
+    }
+
     #[tokio::test]
     async fn refuses_other_wit_versions_and_unasked_capabilities() {
         let (_dir, host, _set) = fresh(&[]).await;
