@@ -17,8 +17,17 @@ impl Plugin for Hostile {
                 }
             }
             "alloc" => {
-                let big = vec![1u8; 1 << 30];
-                Ok(Decision::Skip(format!("allocated {}", big.len())))
+                // Touched and black-boxed, so the optimiser cannot drop the allocation.
+                let mut big = std::hint::black_box(vec![0u8; 1 << 30]);
+                for i in (0..big.len()).step_by(4096) {
+                    big[i] = 1;
+                }
+                let touched = std::hint::black_box(&big)
+                    .iter()
+                    .step_by(4096)
+                    .filter(|b| **b == 1)
+                    .count();
+                Ok(Decision::Skip(format!("allocated {} pages", touched)))
             }
             "panic" => panic!("hostile plugin panicked on purpose"),
             "output" => Ok(Decision::Skip("x".repeat(4 << 20))),
