@@ -6,48 +6,7 @@ mod support;
 use std::time::Duration;
 
 use support::seedance::{Fault, Seedance};
-use support::{cms::Cms, now_secs, published, Host};
-
-fn omnihuman_config(
-    dir: &std::path::Path,
-    seedance: &Seedance,
-    cms: &Cms,
-    webhooks: bool,
-    poll_secs: u64,
-) -> String {
-    format!(
-        r#"
-listen = "127.0.0.1:0"
-data_dir = "{data}"
-workers = 2
-
-[provider]
-kind = "omnihuman"
-base_url = "{base}"
-api_key = "${{SEEDANCE_TEST_KEY}}"
-webhooks = {webhooks}
-poll_interval_secs = {poll_secs}
-
-[checks]
-allow_plain_http = true
-
-[retry]
-base_delay_ms = 50
-max_delay_ms = 500
-
-[sources.blog]
-cms = "standard-webhooks"
-secret = "{secret}"
-writeback_url = "{cms}"
-presenter_image = "{image}"
-"#,
-        data = dir.join("data").display(),
-        base = seedance.url,
-        secret = support::SECRET,
-        cms = cms.url,
-        image = support::presenter_png().display(),
-    )
-}
+use support::{cms::Cms, now_secs, omnihuman_config, published, Host};
 
 const BODY_HTML: &str = "<p>Our spring collection is here. It is made from recycled fibres.</p>\
     <p>Visit a store near you this weekend.</p>";
@@ -65,7 +24,7 @@ async fn signed_publish_becomes_a_video_written_back_once() {
     // Polling every 10 minutes: within this test, only the provider's webhook can finish the job.
     let host = Host::start(
         dir.path(),
-        &omnihuman_config(dir.path(), &seedance, &cms, true, 600),
+        &omnihuman_config(dir.path(), &seedance, &cms, true, 600, 30),
     )
     .await;
 
@@ -154,7 +113,7 @@ async fn killed_mid_job_the_host_resumes_without_redoing_steps() {
     let seedance = Seedance::start(true).await;
     let cms = Cms::start().await;
     // No webhooks: completion is found by polling (the fallback), every second.
-    let config = omnihuman_config(dir.path(), &seedance, &cms, false, 1);
+    let config = omnihuman_config(dir.path(), &seedance, &cms, false, 1, 30);
     let host = Host::start(dir.path(), &config).await;
     let body = published("post-2", "Autumn sale", BODY_HTML);
     assert_eq!(

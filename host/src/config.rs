@@ -223,6 +223,20 @@ pub struct SourceConfig {
     pub plugins: Vec<PluginRef>,
     /// Default presenter photo: an https URL or a local file.
     pub presenter_image: Option<String>,
+    /// When the narration is longer than 1080p allows (30 s) but fits 720p (60 s).
+    #[serde(default)]
+    pub too_long_for_1080p: TooLongPolicy,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TooLongPolicy {
+    /// Fail the render (`input_invalid`) and say how to fix it.
+    #[default]
+    Fail,
+    /// Make the video at 720p instead.
+    #[serde(rename = "fallback_720p")]
+    Fallback720p,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -304,6 +318,7 @@ impl Config {
                 },
                 plugins: default_chain(),
                 presenter_image: Some(content_folder.join("presenter.png").display().to_string()),
+                too_long_for_1080p: TooLongPolicy::default(),
             },
         );
         Config {

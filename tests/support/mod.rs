@@ -177,6 +177,16 @@ pub fn wasm(name: &str) -> PathBuf {
     Path::new(env!("VIDHOOK_TEST_WASM_DIR")).join(format!("{name}.wasm"))
 }
 
+/// A loopback port that was free a moment ago (for a host that must keep its URL across a
+/// restart, as a real deployment's `public_url` does).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 pub fn now_secs() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -192,6 +202,51 @@ pub fn published(id: &str, title: &str, body_html: &str) -> String {
         "data": {"id": id, "title": title, "body_html": body_html, "locale": "en-US", "revision": 1}
     })
     .to_string()
+}
+
+/// A host config: Standard Webhooks source `blog` writing back to `cms`, OmniHuman provider at the
+/// contract server.
+pub fn omnihuman_config(
+    dir: &std::path::Path,
+    seedance: &seedance::Seedance,
+    cms: &cms::Cms,
+    webhooks: bool,
+    poll_secs: u64,
+    request_timeout_secs: u64,
+) -> String {
+    format!(
+        r#"
+listen = "127.0.0.1:0"
+data_dir = "{data}"
+workers = 2
+
+[provider]
+kind = "omnihuman"
+base_url = "{base}"
+api_key = "${{SEEDANCE_TEST_KEY}}"
+webhooks = {webhooks}
+poll_interval_secs = {poll_secs}
+request_timeout_secs = {request_timeout_secs}
+
+[checks]
+allow_plain_http = true
+
+[retry]
+base_delay_ms = 50
+max_delay_ms = 500
+
+[sources.blog]
+cms = "standard-webhooks"
+secret = "{secret}"
+writeback_url = "{cms}"
+presenter_image = "{image}"
+"#,
+        data = dir.join("data").display(),
+        base = seedance.url,
+        secret = SECRET,
+        cms = cms.url,
+        image = presenter_png().display(),
+    )
 }
 
 /// Binds a router on a random loopback port and returns its base URL.

@@ -20,8 +20,16 @@ pub const API_KEY: &str = "test-seedance-key";
 /// A fault the next generate call answers with instead of accepting.
 #[derive(Debug, Clone)]
 pub enum Fault {
-    RateLimited { retry_after_secs: u64 },
+    RateLimited {
+        retry_after_secs: u64,
+    },
     ServerError,
+    /// The job is created (and paid for), but the answer comes only after this long.
+    AcceptThenHang {
+        secs: u64,
+    },
+    /// The job is created (and paid for), then the connection is dropped without an answer.
+    AcceptThenDrop,
 }
 
 #[derive(Debug, Clone)]
@@ -160,7 +168,7 @@ async fn generate(
             record(StatusCode::INTERNAL_SERVER_ERROR);
             return reject(StatusCode::INTERNAL_SERVER_ERROR, "internal error");
         }
-        None => {}
+        Some(Fault::AcceptThenHang { .. } | Fault::AcceptThenDrop) | None => {}
     }
     let validated = validate(&body).await;
     let (resolution, audio_seconds, webhook_url) = match validated {
@@ -194,6 +202,14 @@ async fn generate(
             tokio::time::sleep(Duration::from_millis(300)).await;
             complete(inner, id).await;
         });
+    }
+    match fault {
+        Some(Fault::AcceptThenHang { secs }) => tokio::time::sleep(Duration::from_secs(secs)).await,
+        // Ends this connection's task: the client sees the connection close with no answer.
+        Some(Fault::AcceptThenDrop) => {
+            panic!("contract server: dropping the connection after accepting {id}")
+        }
+        _ => {}
     }
     Json(json!({"job_id": id, "status": "queued", "created_at": "2026-11-25T10:00:00Z", "estimated_credits": 960}))
         .into_response()

@@ -10,8 +10,9 @@ use super::{Category, State};
 use crate::app::App;
 use crate::checks::{self, CheckError};
 use crate::cms::WriteBackError;
+use crate::config::TooLongPolicy;
 use crate::content::Content;
-use crate::generation::{JobStatus, ProviderError, SubmitRequest};
+use crate::generation::{JobStatus, ProviderError, Resolution, SubmitRequest};
 use crate::plugins::{Decision, Plan};
 use crate::store::{now_ms, RenderRow, Transition};
 use crate::tts::{SpeechRequest, TtsError};
@@ -273,11 +274,29 @@ async fn speak(app: &App, render: &RenderRow) -> anyhow::Result<Outcome> {
 /// The inputs exactly as the provider will fetch them: costs nothing, catches what would be a
 /// wasted credit.
 async fn check(app: &App, render: &RenderRow) -> anyhow::Result<Outcome> {
-    let plan = stored_plan(render)?;
+    let mut plan = stored_plan(render)?;
     let audio_key = render
         .audio_key
         .as_deref()
         .ok_or_else(|| anyhow::anyhow!("no audio"))?;
+    // Too long for 1080p but fine at 720p: the source's policy decides.
+    let seconds = render.audio_seconds.unwrap_or_default();
+    let source = app.store.event_content(&render.event_id).await?.source;
+    let policy = app
+        .config
+        .sources
+        .get(&source)
+        .map(|s| s.too_long_for_1080p)
+        .unwrap_or_default();
+    let mut fell_back = None;
+    if plan.resolution == Resolution::P1080
+        && seconds > Resolution::P1080.max_audio_seconds()
+        && seconds <= Resolution::P720.max_audio_seconds()
+        && policy == TooLongPolicy::Fallback720p
+    {
+        plan.resolution = Resolution::P720;
+        fell_back = Some(serde_json::to_string(&plan)?);
+    }
     let inputs = checks::Inputs {
         image_url: app.media.refresh(&plan.image_url),
         audio_url: app.media.url(audio_key),
@@ -286,7 +305,17 @@ async fn check(app: &App, render: &RenderRow) -> anyhow::Result<Outcome> {
     };
     Ok(
         match checks::check(&app.http, &inputs, app.config.allow_plain_http()).await {
-            Ok(report) => advance(State::Submit, Transition::default(), report),
+            Ok(report) => match fell_back {
+                Some(plan_json) => {
+                    let set = Transition {
+                        plan_json: Some(plan_json),
+                        ..Default::default()
+                    };
+                    let note = format!("{seconds:.1} s is too long for 1080p: falling back to 720p (source policy); {report}");
+                    advance(State::Submit, set, note)
+                }
+                None => advance(State::Submit, Transition::default(), report),
+            },
             Err(CheckError::Invalid(message)) => fail(Category::InputInvalid, message),
             Err(CheckError::Unreachable(message)) => Outcome::Retry {
                 to: State::Check,

@@ -196,7 +196,12 @@ fn settle(
                     Vec::new(),
                 );
             }
-            let delay = delay.unwrap_or_else(|| backoff(app, attempts));
+            // A delay the provider asked for (Retry-After) is honoured, plus jitter so that renders
+            // told the same thing do not all come back at the same instant.
+            let delay = match delay {
+                Some(asked) => asked + jitter(asked / 4 + Duration::from_millis(100)),
+                None => backoff(app, attempts),
+            };
             let t = Transition {
                 state: to.as_str().into(),
                 run_after: now + delay.as_millis() as i64,
@@ -228,6 +233,11 @@ fn settle(
         }
         Outcome::LeaseLost => unreachable!("handled by the caller"),
     }
+}
+
+/// A random delay in `0..=max`.
+fn jitter(max: Duration) -> Duration {
+    Duration::from_millis(rand::thread_rng().gen_range(0..=max.as_millis() as u64))
 }
 
 /// Capped exponential backoff with jitter (50–100 % of the capped delay), so that many renders

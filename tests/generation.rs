@@ -1,0 +1,194 @@
+//! Never pay twice: a paid submit whose outcome is unknown (the provider accepted the job but the
+//! answer timed out, the connection dropped, or vidhook was killed mid-call) is never sent again.
+//! The render is parked as `needs_attention` with the Idempotency-Key, and the provider's
+//! per-render webhook still completes it. Every assertion on payment is the contract server's own
+//! count of accepted jobs.
+
+mod support;
+
+use std::time::Duration;
+
+use support::seedance::{Fault, Seedance};
+use support::{cms::Cms, now_secs, omnihuman_config, published, Host};
+
+const BODY: &str = "<p>Prices fell this week. Here is what changed.</p>";
+
+async fn publish(host: &Host, id: &str) {
+    let body = published(id, "Weekly prices", BODY);
+    assert_eq!(
+        host.post_signed("blog", &format!("msg_{id}"), now_secs(), &body)
+            .await
+            .status(),
+        202
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_timeout_after_the_provider_accepted_parks_the_render_and_its_webhook_completes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let seedance = Seedance::start(true).await;
+    seedance.push_fault(Fault::AcceptThenHang { secs: 5 });
+    let cms = Cms::start().await;
+    // Our timeout (1 s) fires while the provider has already accepted the job.
+    let host = Host::start(
+        dir.path(),
+        &omnihuman_config(dir.path(), &seedance, &cms, true, 600, 1),
+    )
+    .await;
+    publish(&host, "t-1").await;
+
+    let parked = host
+        .wait_for_state("needs_attention", Duration::from_secs(60))
+        .await;
+    let error = parked["error"].as_str().unwrap();
+    assert!(
+        error.contains("Idempotency-Key") && error.contains("Not resubmitted"),
+        "{error}"
+    );
+    assert_eq!(seedance.jobs().len(), 1);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        seedance.attempts().len(),
+        1,
+        "no second generate call while parked"
+    );
+
+    seedance.release().await; // the job finishes; the provider calls the per-render webhook
+    let written = cms.wait_for_write_backs(1, Duration::from_secs(30)).await;
+    assert_eq!(written.len(), 1, "{}", host.logs());
+    host.wait_for_state("done", Duration::from_secs(10)).await;
+    assert_eq!(seedance.jobs().len(), 1, "paid once");
+    assert_eq!(seedance.attempts().len(), 1, "submitted once");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_connection_dropped_after_the_provider_accepted_is_not_paid_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let seedance = Seedance::start(false).await;
+    seedance.push_fault(Fault::AcceptThenDrop);
+    let cms = Cms::start().await;
+    let host = Host::start(
+        dir.path(),
+        &omnihuman_config(dir.path(), &seedance, &cms, true, 600, 30),
+    )
+    .await;
+    publish(&host, "d-1").await;
+
+    let written = cms.wait_for_write_backs(1, Duration::from_secs(60)).await;
+    assert_eq!(written.len(), 1, "{}", host.logs());
+    host.wait_for_state("done", Duration::from_secs(10)).await;
+    assert_eq!(seedance.jobs().len(), 1, "paid once");
+    assert_eq!(seedance.attempts().len(), 1, "submitted once");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_crash_during_the_paid_submit_is_reconciled_not_repeated() {
+    let dir = tempfile::tempdir().unwrap();
+    let seedance = Seedance::start(true).await;
+    seedance.push_fault(Fault::AcceptThenHang { secs: 30 });
+    let cms = Cms::start().await;
+    // The provider calls back the URL it was given: the restarted host must keep it.
+    let config = omnihuman_config(dir.path(), &seedance, &cms, true, 600, 60).replace(
+        "127.0.0.1:0",
+        &format!("127.0.0.1:{}", support::free_port()),
+    );
+    let host = Host::start(dir.path(), &config).await;
+    publish(&host, "c-1").await;
+
+    host.wait_for_state("submitting", Duration::from_secs(60))
+        .await;
+    while seedance.jobs().is_empty() {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    host.kill().await; // mid-call: the provider has the job, we never read its answer
+
+    let host = Host::start(dir.path(), &config).await;
+    let parked = host
+        .wait_for_state("needs_attention", Duration::from_secs(30))
+        .await;
+    assert!(parked["error"]
+        .as_str()
+        .unwrap()
+        .contains("interrupted during the paid submit"));
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        seedance.attempts().len(),
+        1,
+        "not resubmitted after the restart"
+    );
+
+    seedance.release().await;
+    let written = cms.wait_for_write_backs(1, Duration::from_secs(30)).await;
+    assert_eq!(written.len(), 1, "{}", host.logs());
+    assert_eq!(seedance.jobs().len(), 1, "paid once");
+    assert_eq!(seedance.attempts().len(), 1, "submitted once");
+}
+
+/// ~130 words: about 45 s of narration, too long for 1080p (30 s), fine for 720p (60 s).
+fn long_body() -> String {
+    "<p>".to_string()
+        + &"This sentence is here to make the narration ten words long. ".repeat(13)
+        + "</p>"
+}
+
+/// The presenter asked for 1080p and allowed to write up to 57 s (margin 1.9 of 30 s).
+fn long_1080p_config(base: String, policy: Option<&str>) -> String {
+    let policy = policy
+        .map(|p| format!("too_long_for_1080p = \"{p}\"\n"))
+        .unwrap_or_default();
+    format!("{base}{policy}plugins = [{{ name = \"presenter\", config = {{ resolution = \"1080p\", safety_margin = \"1.9\" }} }}]\n")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn narration_too_long_for_1080p_falls_back_to_720p_when_the_source_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let seedance = Seedance::start(false).await;
+    let cms = Cms::start().await;
+    let base = omnihuman_config(dir.path(), &seedance, &cms, true, 600, 30);
+    let host = Host::start(dir.path(), &long_1080p_config(base, Some("fallback_720p"))).await;
+    let body = published("long-1", "A long one", &long_body());
+    assert_eq!(
+        host.post_signed("blog", "msg_long1", now_secs(), &body)
+            .await
+            .status(),
+        202
+    );
+
+    let done = host.wait_for_state("done", Duration::from_secs(90)).await;
+    let jobs = seedance.jobs();
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0].resolution, "720p", "submitted at 720p");
+    assert!(
+        jobs[0].audio_seconds > 30.0 && jobs[0].audio_seconds <= 60.0,
+        "{}",
+        jobs[0].audio_seconds
+    );
+    assert!(done["plan_json"].as_str().unwrap().contains("\"720p\""));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn narration_too_long_for_1080p_fails_before_any_paid_call_by_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let seedance = Seedance::start(false).await;
+    let cms = Cms::start().await;
+    let base = omnihuman_config(dir.path(), &seedance, &cms, true, 600, 30);
+    let host = Host::start(dir.path(), &long_1080p_config(base, None)).await;
+    let body = published("long-2", "A long one", &long_body());
+    assert_eq!(
+        host.post_signed("blog", "msg_long2", now_secs(), &body)
+            .await
+            .status(),
+        202
+    );
+
+    let failed = host.wait_for_state("failed", Duration::from_secs(90)).await;
+    assert_eq!(failed["error_category"], "input_invalid");
+    assert!(
+        failed["error"]
+            .as_str()
+            .unwrap()
+            .contains("at 1080p the provider accepts at most 30 s"),
+        "{failed}"
+    );
+    assert!(seedance.attempts().is_empty(), "no paid call");
+}
