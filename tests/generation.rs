@@ -192,3 +192,102 @@ async fn narration_too_long_for_1080p_fails_before_any_paid_call_by_default() {
     );
     assert!(seedance.attempts().is_empty(), "no paid call");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_daily_budget_holds_submissions_before_they_happen_and_they_resume_when_raised() {
+    let dir = tempfile::tempdir().unwrap();
+    let seedance = Seedance::start(false).await;
+    let cms = Cms::start().await;
+    let base = omnihuman_config(dir.path(), &seedance, &cms, true, 600, 30).replace(
+        "127.0.0.1:0",
+        &format!("127.0.0.1:{}", support::free_port()),
+    );
+    let config = |credits: i64| format!("{base}\n[budgets]\ndaily_credits = {credits}\n");
+    let host = Host::start(dir.path(), &config(960)).await;
+    publish(&host, "b-1").await;
+    host.wait_for_state("done", Duration::from_secs(60)).await;
+    publish(&host, "b-2").await;
+
+    // Held in `submit`, visibly, with nothing sent to the provider.
+    let held = loop {
+        let renders = host.renders().await;
+        if let Some(r) = renders
+            .iter()
+            .find(|r| r["render"]["error_category"] == "over_budget")
+        {
+            break r["render"].clone();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(held["state"], "submit");
+    assert!(
+        held["error"]
+            .as_str()
+            .unwrap()
+            .contains("spent 960 of 960 credits"),
+        "{held}"
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        seedance.attempts().len(),
+        1,
+        "the second video was never submitted"
+    );
+    let ledger = support::vidhook(&[
+        "credits",
+        "--config",
+        host.dir.join("vidhook.toml").to_str().unwrap(),
+    ])
+    .await;
+    assert!(
+        ledger.contains("today (UTC): 960 credits, budget 960"),
+        "{ledger}"
+    );
+    assert!(
+        ledger.contains("estimate") && ledger.contains("actual"),
+        "{ledger}"
+    );
+
+    // Raised: the held render goes ahead (it re-checks every minute; a restart re-checks at once).
+    host.kill().await;
+    let host = Host::start(dir.path(), &config(1920)).await;
+    let written = cms.wait_for_write_backs(2, Duration::from_secs(60)).await;
+    assert_eq!(written.len(), 2, "{}", host.logs());
+    assert_eq!(seedance.jobs().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dry_run_runs_every_step_except_the_paid_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let seedance = Seedance::start(false).await;
+    let cms = Cms::start().await;
+    let config = omnihuman_config(dir.path(), &seedance, &cms, true, 600, 30) + "dry_run = true\n";
+    let host = Host::start(dir.path(), &config).await;
+    publish(&host, "dry-1").await;
+
+    let render = host
+        .wait_for_state("dry_run", Duration::from_secs(60))
+        .await;
+    let detail = host.render(render["id"].as_str().unwrap()).await;
+    let steps: Vec<(&str, &str)> = detail["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["step"].as_str().unwrap(), s["outcome"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            ("plan", "ok"),
+            ("speak", "ok"),
+            ("check", "ok"),
+            ("submit", "ok")
+        ]
+    );
+    assert!(detail["steps"][3]["detail"]
+        .as_str()
+        .unwrap()
+        .starts_with("dry run: would submit to omnihuman"));
+    assert!(seedance.attempts().is_empty(), "no paid call");
+    assert!(cms.received().is_empty());
+}

@@ -59,6 +59,11 @@ pub struct Config {
     #[serde(default)]
     pub plugins: PluginsConfig,
     #[serde(default)]
+    pub budgets: BudgetsConfig,
+    /// Run everything except the paid call (every source).
+    #[serde(default)]
+    pub dry_run: bool,
+    #[serde(default)]
     pub sources: BTreeMap<String, SourceConfig>,
 }
 
@@ -168,6 +173,14 @@ impl Default for RetryConfig {
     }
 }
 
+/// Spending limits, in provider credits per UTC day.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BudgetsConfig {
+    /// All sources together; none = unlimited.
+    pub daily_credits: Option<i64>,
+}
+
 /// The plugin host's maxima and grants. A plugin's manifest asks; these bound what it gets.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -226,6 +239,11 @@ pub struct SourceConfig {
     /// When the narration is longer than 1080p allows (30 s) but fits 720p (60 s).
     #[serde(default)]
     pub too_long_for_1080p: TooLongPolicy,
+    /// This source's daily credit limit; none = only the global one.
+    pub daily_credits: Option<i64>,
+    /// Run everything except the paid call for this source.
+    #[serde(default)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -319,6 +337,8 @@ impl Config {
                 plugins: default_chain(),
                 presenter_image: Some(content_folder.join("presenter.png").display().to_string()),
                 too_long_for_1080p: TooLongPolicy::default(),
+                daily_credits: None,
+                dry_run: false,
             },
         );
         Config {
@@ -334,6 +354,8 @@ impl Config {
             checks: ChecksConfig::default(),
             retry: RetryConfig::default(),
             plugins: PluginsConfig::default(),
+            budgets: BudgetsConfig::default(),
+            dry_run: false,
             sources,
         }
     }

@@ -38,6 +38,10 @@ impl Server {
                 tracing::info!(released, "resuming renders interrupted by a previous stop");
             }
         }
+        // The configuration (budgets) may have changed: held renders look again now.
+        app.store
+            .recheck_held(crate::jobs::Category::OverBudget.as_str())
+            .await?;
         let router = crate::ingress::router(app.clone());
         let (stop_http, stopped) = tokio::sync::oneshot::channel::<()>();
         let http = tokio::spawn(async move {

@@ -1,6 +1,7 @@
 //! The `vidhook` command line.
 
 mod demo;
+mod estimate;
 mod jobs;
 mod plugin;
 
@@ -58,6 +59,21 @@ enum Command {
         #[arg(long, default_value_t = 50)]
         limit: i64,
     },
+    /// What publishing would cost: a content folder run through the real plugin chain, or N events.
+    Estimate {
+        #[arg(long)]
+        folder: Option<PathBuf>,
+        /// The source whose plugin chain counts the videos (default: the only Markdown source).
+        #[arg(long)]
+        source: Option<String>,
+        #[arg(long)]
+        events: Option<i64>,
+    },
+    /// The credit ledger: today's spend against the budgets, and the latest entries.
+    Credits {
+        #[arg(long, default_value_t = 20)]
+        limit: i64,
+    },
     /// Plugins: new, build, test, install, list, replay.
     Plugin {
         #[command(subcommand)]
@@ -98,6 +114,18 @@ impl Cli {
             Command::Jobs { action, limit } => {
                 let config = load_config(self.config.as_deref())?;
                 jobs::run(&open_store(&config).await?, action, limit).await
+            }
+            Command::Estimate {
+                folder,
+                source,
+                events,
+            } => {
+                let config = load_config(self.config.as_deref())?;
+                estimate::run(&config, folder.as_deref(), source.as_deref(), events).await
+            }
+            Command::Credits { limit } => {
+                let config = load_config(self.config.as_deref())?;
+                credits(&config, limit).await
             }
             Command::Plugin { action } => {
                 plugin::run(&load_config(self.config.as_deref())?, action).await
@@ -159,6 +187,30 @@ async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
+}
+
+async fn credits(config: &Config, limit: i64) -> anyhow::Result<()> {
+    let store = open_store(config).await?;
+    let limit_text = |l: Option<i64>| l.map_or("no limit".to_string(), |l| l.to_string());
+    println!(
+        "today (UTC): {} credits, budget {}",
+        store.spent_today("").await?,
+        limit_text(config.budgets.daily_credits)
+    );
+    for (name, source) in &config.sources {
+        println!(
+            "  {name}: {} credits, budget {}",
+            store.spent_today(name).await?,
+            limit_text(source.daily_credits)
+        );
+    }
+    for row in store.ledger(limit).await? {
+        println!(
+            "{:<36} {:<10} {:<10} {:<8} {:>6}",
+            row.render_id, row.source, row.provider, row.kind, row.credits
+        );
+    }
+    Ok(())
 }
 
 /// Picks the Markdown source to publish to.

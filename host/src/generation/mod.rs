@@ -7,7 +7,7 @@ mod preview;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use omnihuman::OmniHuman;
+pub use omnihuman::{OmniHuman, CREDITS_PER_VIDEO, CREDIT_PACKS};
 pub use preview::Preview;
 
 use crate::config::{Config, ProviderConfig};
@@ -101,6 +101,8 @@ pub trait Provider: Send + Sync {
     fn name(&self) -> &'static str;
     /// The model that makes the video, recorded in each render's provenance.
     fn model(&self) -> &'static str;
+    /// What one generation is expected to cost, in provider credits (reserved before submitting).
+    fn estimated_credits(&self, request: &SubmitRequest) -> i64;
     /// True when a repeated submit costs nothing (then reconciliation may simply resubmit).
     fn resubmit_is_free(&self) -> bool;
     /// Whether to pass a per-render webhook URL.

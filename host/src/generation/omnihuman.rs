@@ -15,6 +15,17 @@ use crate::config::OmniHumanConfig;
 
 pub const MODEL: &str = "omnihuman-v1.5";
 
+/// 960 credits ($9.60 at list price) per generation, whatever the length or resolution.
+pub const CREDITS_PER_VIDEO: i64 = 960;
+
+/// The documented credit packs: (name, dollars, credits).
+pub const CREDIT_PACKS: [(&str, f64, i64); 4] = [
+    ("Starter", 10.0, 1050),
+    ("Popular", 25.0, 2750),
+    ("Pro", 50.0, 5750),
+    ("Max", 100.0, 12000),
+];
+
 pub struct OmniHuman {
     settings: OmniHumanConfig,
     http: reqwest::Client,
@@ -84,6 +95,10 @@ impl Provider for OmniHuman {
 
     fn model(&self) -> &'static str {
         MODEL
+    }
+
+    fn estimated_credits(&self, _request: &SubmitRequest) -> i64 {
+        CREDITS_PER_VIDEO
     }
 
     fn resubmit_is_free(&self) -> bool {

@@ -60,6 +60,10 @@ impl Provider for Preview {
         "ffmpeg-still-image"
     }
 
+    fn estimated_credits(&self, _request: &SubmitRequest) -> i64 {
+        0
+    }
+
     fn resubmit_is_free(&self) -> bool {
         true
     }

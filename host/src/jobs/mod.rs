@@ -56,10 +56,12 @@ pub enum State {
     Skipped,
     Failed,
     NeedsAttention,
+    /// Dry run: everything ran except the paid call.
+    DryRun,
 }
 
 impl State {
-    pub const ALL: [State; 11] = [
+    pub const ALL: [State; 12] = [
         State::Plan,
         State::Speak,
         State::Check,
@@ -71,6 +73,7 @@ impl State {
         State::Skipped,
         State::Failed,
         State::NeedsAttention,
+        State::DryRun,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -86,6 +89,7 @@ impl State {
             State::Skipped => "skipped",
             State::Failed => "failed",
             State::NeedsAttention => "needs_attention",
+            State::DryRun => "dry_run",
         }
     }
 
@@ -97,7 +101,7 @@ impl State {
     pub fn is_runnable(self) -> bool {
         !matches!(
             self,
-            State::Done | State::Skipped | State::Failed | State::NeedsAttention
+            State::Done | State::Skipped | State::Failed | State::NeedsAttention | State::DryRun
         )
     }
 }
@@ -109,6 +113,7 @@ pub enum Category {
     ProviderRejected,
     ProviderFailed,
     Timeout,
+    OverBudget,
     PluginError,
     TtsError,
     WritebackError,
@@ -122,6 +127,7 @@ impl Category {
             Category::ProviderRejected => "provider_rejected",
             Category::ProviderFailed => "provider_failed",
             Category::Timeout => "timeout",
+            Category::OverBudget => "over_budget",
             Category::PluginError => "plugin_error",
             Category::TtsError => "tts_error",
             Category::WritebackError => "writeback_error",

@@ -14,6 +14,7 @@ use crate::config::TooLongPolicy;
 use crate::content::Content;
 use crate::generation::{JobStatus, ProviderError, Resolution, SubmitRequest};
 use crate::plugins::{Decision, Plan};
+use crate::store::ledger::{self, Budgets, Reservation};
 use crate::store::{now_ms, RenderRow, Transition};
 use crate::tts::{SpeechRequest, TtsError};
 
@@ -30,6 +31,12 @@ pub enum Outcome {
     },
     /// Stay in this state until `until` (polling a provider job).
     Wait { until: i64, detail: String },
+    /// Stay in this state until `until`, visibly held back for `reason` (e.g. over budget).
+    Held {
+        until: i64,
+        category: Category,
+        reason: String,
+    },
     /// A transient failure: try again (from `to`) after a delay; gives up after the configured
     /// attempts with `category`.
     Retry {
@@ -79,10 +86,9 @@ pub async fn run(app: &App, owner: &str, render: &RenderRow) -> Outcome {
         State::Submitting => reconcile(app, owner, render).await,
         State::Await => await_job(app, render).await,
         State::WriteBack => write_back(app, render).await,
-        State::Done | State::Skipped | State::Failed | State::NeedsAttention => Ok(fail(
-            Category::Internal,
-            "claimed a render in a final state",
-        )),
+        State::Done | State::Skipped | State::Failed | State::NeedsAttention | State::DryRun => Ok(
+            fail(Category::Internal, "claimed a render in a final state"),
+        ),
     };
     // Store errors are transient by nature (database restarting, busy): retry the same step.
     result.unwrap_or_else(|err| Outcome::Retry {
@@ -339,13 +345,8 @@ async fn submit(app: &App, owner: &str, render: &RenderRow) -> anyhow::Result<Ou
         .submit_key
         .clone()
         .unwrap_or_else(crate::store::new_id);
-    if !app
-        .store
-        .mark_submitting(&render.id, owner, &submit_key)
-        .await?
-    {
-        return Ok(Outcome::LeaseLost);
-    }
+    let source = app.store.event_content(&render.event_id).await?.source;
+    let source_config = app.config.sources.get(&source);
     let provider = &app.provider;
     let request = SubmitRequest {
         render_id: render.id.clone(),
@@ -360,6 +361,60 @@ async fn submit(app: &App, owner: &str, render: &RenderRow) -> anyhow::Result<Ou
             .then(|| app.provider_webhook_url(&render.id)),
         idempotency_key: submit_key.clone(),
     };
+    if app.config.dry_run || source_config.is_some_and(|s| s.dry_run) {
+        let detail = format!(
+            "dry run: would submit to {} ({}): {} at {}{}, image {}, audio {} ({:.1} s), prompt {:?}",
+            provider.name(),
+            provider.model(),
+            plan.key,
+            request.resolution.as_str(),
+            if request.turbo { " turbo" } else { "" },
+            request.image_url,
+            request.audio_url,
+            request.audio_seconds,
+            request.prompt
+        );
+        return Ok(advance(State::DryRun, Transition::default(), detail));
+    }
+    let budgets = Budgets {
+        all_sources: app.config.budgets.daily_credits,
+        this_source: source_config.and_then(|s| s.daily_credits),
+    };
+    let credits = provider.estimated_credits(&request);
+    let reservation = app
+        .store
+        .reserve_and_mark_submitting(
+            &render.id,
+            owner,
+            &submit_key,
+            &source,
+            provider.name(),
+            credits,
+            budgets,
+        )
+        .await?;
+    match reservation {
+        Reservation::Reserved => {}
+        Reservation::LeaseLost => return Ok(Outcome::LeaseLost),
+        Reservation::OverBudget {
+            scope,
+            spent,
+            limit,
+            asked,
+        } => {
+            // Re-checked every minute: a new UTC day or a raised limit lets it go ahead.
+            let until = (now_ms() + 60_000).min(ledger::day_start_ms(ledger::today() + 1));
+            let reason = format!(
+                "over budget: {scope} spent {spent} of {limit} credits today and this video needs {asked}; \
+                 it waits and goes ahead when budget is available"
+            );
+            return Ok(Outcome::Held {
+                until,
+                category: Category::OverBudget,
+                reason,
+            });
+        }
+    }
     let retry = |error: String, delay| Outcome::Retry {
         to: State::Submit,
         category: Category::ProviderFailed,
@@ -432,6 +487,12 @@ async fn await_job(app: &App, render: &RenderRow) -> anyhow::Result<Outcome> {
             video_url,
             credits_used,
         }) => {
+            if let Some(credits) = credits_used {
+                let source = app.store.event_content(&render.event_id).await?.source;
+                app.store
+                    .record_actual_credits(&render.id, &source, provider.name(), credits)
+                    .await?;
+            }
             let set = Transition {
                 video_url: Some(video_url.clone()),
                 ..Default::default()

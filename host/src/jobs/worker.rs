@@ -172,6 +172,21 @@ fn settle(
             };
             (t, record("ok", detail), siblings)
         }
+        Outcome::Held {
+            until,
+            category,
+            reason,
+        } => {
+            let t = Transition {
+                state: render.state.clone(),
+                run_after: until,
+                attempts: render.attempts,
+                error_category: Some(category.as_str().into()),
+                error: Some(reason.clone()),
+                ..Transition::default()
+            };
+            (t, record("held", reason), Vec::new())
+        }
         Outcome::Wait { until, detail } => {
             let t = Transition {
                 state: render.state.clone(),

@@ -3,6 +3,7 @@
 //! host calls typed functions.
 
 mod events;
+pub mod ledger;
 mod plugins;
 mod renders;
 mod templates;

@@ -123,21 +123,16 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
-    /// Records, before the paid call, that a submit is starting: state `submitting` with its
-    /// idempotency key. The lease is kept (the step goes on). False when the lease was lost.
-    pub async fn mark_submitting(&self, id: &str, owner: &str, submit_key: &str) -> Result<bool> {
-        let now = now_ms();
+    /// Makes renders held back for `category` due now (a restart may come with new limits).
+    pub async fn recheck_held(&self, category: &str) -> Result<u64> {
         let done = sqlx::query(
-            "UPDATE renders SET state = 'submitting', submit_key = $1, submitted_at = $2, updated_at = $2
-             WHERE id = $3 AND lease_owner = $4",
+            "UPDATE renders SET run_after = $1 WHERE error_category = $2 AND state = 'submit'",
         )
-        .bind(submit_key)
-        .bind(now)
-        .bind(id)
-        .bind(owner)
+        .bind(now_ms())
+        .bind(category)
         .execute(&self.pool)
         .await?;
-        Ok(done.rows_affected() == 1)
+        Ok(done.rows_affected())
     }
 
     /// Frees every lease. Only for SQLite at start-up, where one process owns the queue, so any

@@ -1,0 +1,149 @@
+//! `vidhook estimate`: what a folder of content (or a number of events) would cost, before any
+//! of it is published. For a folder, each file goes through the source's real plugin chain, so
+//! skipped entries and multi-locale fan-outs are counted as they would be.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::cms::markdown::MarkdownFolder;
+use crate::config::Config;
+use crate::generation::{CREDITS_PER_VIDEO, CREDIT_PACKS};
+use crate::plugins::Decision;
+
+/// Videos a folder would produce: (videos, files, skipped, errors).
+async fn count_folder(
+    config: &Config,
+    source: &str,
+    folder: &Path,
+) -> anyhow::Result<(i64, usize, usize, Vec<String>)> {
+    let store = super::open_store(config).await?;
+    crate::templates::seed_defaults(&store).await?;
+    let host = crate::app::plugin_host(config, store.clone()).await?;
+    let templates = Arc::new(crate::templates::TemplateSet::load(&store).await?);
+    let source_config = config.sources.get(source);
+    let chain = source_config.map(|s| s.plugins.clone()).unwrap_or_default();
+    let adapter = MarkdownFolder::new(source.to_string(), folder.to_path_buf());
+    let mut files: Vec<_> = std::fs::read_dir(folder)?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "md"))
+        .collect();
+    files.sort();
+    let (mut videos, mut skipped, mut errors) = (0i64, 0usize, Vec::new());
+    for file in &files {
+        let mut content = match adapter.load(file) {
+            Ok(content) => content,
+            Err(e) => {
+                errors.push(format!("{}: {e}", file.display()));
+                continue;
+            }
+        };
+        content.image = content
+            .image
+            .or_else(|| source_config?.presenter_image.clone());
+        let mut draft = Vec::new();
+        let mut outcome: Result<bool, String> = Ok(true);
+        for entry in &chain {
+            let run = match host.resolve(&entry.name).await {
+                Ok(plugin) => {
+                    host.plan(&plugin, &content, &draft, templates.clone(), &entry.config)
+                        .await
+                }
+                Err(e) => Err(e),
+            };
+            match run.map(|r| r.decision) {
+                Ok(Decision::Generate(plans)) => draft = plans,
+                Ok(Decision::Skip(_)) => {
+                    outcome = Ok(false);
+                    break;
+                }
+                Err(e) => {
+                    outcome = Err(e.to_string());
+                    break;
+                }
+            }
+        }
+        match outcome {
+            Ok(true) => videos += draft.len() as i64,
+            Ok(false) => skipped += 1,
+            Err(e) => errors.push(format!("{}: {e}", file.display())),
+        }
+    }
+    Ok((videos, files.len(), skipped, errors))
+}
+
+pub async fn run(
+    config: &Config,
+    folder: Option<&Path>,
+    source: Option<&str>,
+    events: Option<i64>,
+) -> anyhow::Result<()> {
+    let videos = match (folder, events) {
+        (Some(folder), _) => {
+            let source = match source {
+                Some(source) => source.to_string(),
+                None => super::markdown_source(config, None)
+                    .map(|(name, _)| name)
+                    .unwrap_or_else(|_| "content".into()),
+            };
+            let (videos, files, skipped, errors) = count_folder(config, &source, folder).await?;
+            println!("{files} files in {} (source {source}): {videos} videos, {skipped} skipped, {} errors", folder.display(), errors.len());
+            for error in &errors {
+                println!("  error: {error}");
+            }
+            videos
+        }
+        (None, Some(events)) => events,
+        (None, None) => anyhow::bail!("give --folder DIR or --events N"),
+    };
+    print!("{}", table(videos));
+    Ok(())
+}
+
+/// Credits and dollars for `videos` generations at each documented credit-pack tier.
+pub fn table(videos: i64) -> String {
+    let credits = videos * CREDITS_PER_VIDEO;
+    let mut out = format!("{videos} videos × {CREDITS_PER_VIDEO} credits = {credits} credits\n");
+    out.push_str(&format!(
+        "{:<9} {:>12} {:>14} {:>22}\n",
+        "pack", "$ per video", "$ at this rate", "packs to buy"
+    ));
+    let mut by_pack = BTreeMap::new();
+    for (name, dollars, pack_credits) in CREDIT_PACKS {
+        let per_credit = dollars / pack_credits as f64;
+        let packs = (credits + pack_credits - 1) / pack_credits;
+        by_pack.insert(name, packs);
+        out.push_str(&format!(
+            "{name:<9} {:>12} {:>14} {:>22}\n",
+            format!("${:.2}", per_credit * CREDITS_PER_VIDEO as f64),
+            format!("${:.2}", per_credit * credits as f64),
+            format!("{packs} × ${dollars:.0} = ${:.0}", packs as f64 * dollars)
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn prices_follow_the_documented_packs() {
+        let table = super::table(10);
+        assert!(
+            table.contains("10 videos × 960 credits = 9600 credits"),
+            "{table}"
+        );
+        // Starter: $10 / 1,050 credits → $9.14 a video; 9,600 credits need 10 packs.
+        assert!(
+            table.contains("$9.14") && table.contains("10 × $10 = $100"),
+            "{table}"
+        );
+        // Max: $100 / 12,000 credits → $8.00 a video, $80.00 at that rate, one pack.
+        assert!(
+            table.contains("$8.00")
+                && table.contains("$80.00")
+                && table.contains("1 × $100 = $100"),
+            "{table}"
+        );
+    }
+}

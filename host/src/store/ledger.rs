@@ -1,0 +1,213 @@
+//! The credit ledger and the budget check that guards every paid submit.
+
+use sqlx::{FromRow, Row};
+
+use super::{now_ms, Backend, Result, Store};
+
+const DAY_MS: i64 = 86_400_000;
+
+/// Today's UTC day number.
+pub fn today() -> i64 {
+    now_ms() / DAY_MS
+}
+
+/// Unix ms at which UTC day `day` starts.
+pub fn day_start_ms(day: i64) -> i64 {
+    day * DAY_MS
+}
+
+/// Daily limits in credits; `None` = unlimited.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Budgets {
+    pub all_sources: Option<i64>,
+    pub this_source: Option<i64>,
+}
+
+/// The outcome of asking to submit.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Reservation {
+    /// `submitting` is committed with the key, and `credits` are reserved for today.
+    Reserved,
+    /// Nothing changed: the budget named would be exceeded.
+    OverBudget {
+        scope: String,
+        spent: i64,
+        limit: i64,
+        asked: i64,
+    },
+    /// Another worker owns the render now.
+    LeaseLost,
+}
+
+#[derive(Debug, Clone, FromRow, serde::Serialize)]
+pub struct LedgerRow {
+    pub render_id: String,
+    pub source: String,
+    pub provider: String,
+    pub kind: String,
+    pub credits: i64,
+    pub day: i64,
+    pub at: i64,
+}
+
+/// Credits counted against a budget: a render's actual figure once known, else its estimate;
+/// nothing for a render that failed (or was a dry run) without the provider ever taking a job.
+const SPENT_SQL: &str = "
+    SELECT COALESCE(SUM(l.credits), 0) FROM credit_ledger l JOIN renders r ON r.id = l.render_id
+    WHERE l.day = $1 AND ($2 = '' OR l.source = $2)
+      AND NOT (r.state = 'failed' AND r.provider_job_id IS NULL)
+      AND (l.kind = 'actual' OR NOT EXISTS (
+            SELECT 1 FROM credit_ledger a WHERE a.render_id = l.render_id AND a.kind = 'actual'))";
+
+impl Store {
+    /// Atomically: mark the render `submitting` with its idempotency key (fenced by the lease),
+    /// check today's spend against the budgets, and reserve the estimated credits. A retry of the
+    /// same render reuses its reservation.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn reserve_and_mark_submitting(
+        &self,
+        render_id: &str,
+        owner: &str,
+        submit_key: &str,
+        source: &str,
+        provider: &str,
+        credits: i64,
+        budgets: Budgets,
+    ) -> Result<Reservation> {
+        let now = now_ms();
+        let day = today();
+        let mut tx = self.pool.begin().await?;
+        if self.backend == Backend::Postgres {
+            // One reservation at a time across instances, so two cannot both fit under a limit.
+            sqlx::query("SELECT pg_advisory_xact_lock(8640)")
+                .execute(&mut *tx)
+                .await?;
+        }
+        // The write comes first: on SQLite it takes the database's write lock for the whole check.
+        let marked = sqlx::query(
+            "UPDATE renders SET state = 'submitting', submit_key = $1, submitted_at = $2, updated_at = $2
+             WHERE id = $3 AND lease_owner = $4",
+        )
+        .bind(submit_key)
+        .bind(now)
+        .bind(render_id)
+        .bind(owner)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if marked != 1 {
+            return Ok(Reservation::LeaseLost);
+        }
+        let already: i64 = sqlx::query(
+            "SELECT COUNT(*) FROM credit_ledger WHERE render_id = $1 AND kind = 'estimate'",
+        )
+        .bind(render_id)
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get(0)?;
+        if already == 0 && credits > 0 {
+            for (scope, filter, limit) in [
+                ("all sources".to_string(), "", budgets.all_sources),
+                (format!("source {source}"), source, budgets.this_source),
+            ] {
+                let Some(limit) = limit else { continue };
+                let spent: i64 = sqlx::query(SPENT_SQL)
+                    .bind(day)
+                    .bind(filter)
+                    .fetch_one(&mut *tx)
+                    .await?
+                    .try_get(0)?;
+                if spent + credits > limit {
+                    tx.rollback().await?;
+                    return Ok(Reservation::OverBudget {
+                        scope,
+                        spent,
+                        limit,
+                        asked: credits,
+                    });
+                }
+            }
+        }
+        if already == 0 {
+            self.insert_ledger(
+                &mut tx, render_id, source, provider, "estimate", credits, day, now,
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(Reservation::Reserved)
+    }
+
+    /// Records what the provider says a finished job cost.
+    pub async fn record_actual_credits(
+        &self,
+        render_id: &str,
+        source: &str,
+        provider: &str,
+        credits: i64,
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        self.insert_ledger(
+            &mut tx,
+            render_id,
+            source,
+            provider,
+            "actual",
+            credits,
+            today(),
+            now_ms(),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn insert_ledger(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        render_id: &str,
+        source: &str,
+        provider: &str,
+        kind: &str,
+        credits: i64,
+        day: i64,
+        at: i64,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO credit_ledger (render_id, source, provider, kind, credits, day, at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+        )
+        .bind(render_id)
+        .bind(source)
+        .bind(provider)
+        .bind(kind)
+        .bind(credits)
+        .bind(day)
+        .bind(at)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Credits counted against today's budget (`source` = "" for all sources).
+    pub async fn spent_today(&self, source: &str) -> Result<i64> {
+        Ok(sqlx::query(SPENT_SQL)
+            .bind(today())
+            .bind(source)
+            .fetch_one(&self.pool)
+            .await?
+            .try_get(0)?)
+    }
+
+    /// Ledger rows, newest first.
+    pub async fn ledger(&self, limit: i64) -> Result<Vec<LedgerRow>> {
+        let rows = sqlx::query(
+            "SELECT render_id, source, provider, kind, credits, day, at FROM credit_ledger ORDER BY at DESC LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| Ok(LedgerRow::from_row(r)?)).collect()
+    }
+}
