@@ -144,6 +144,12 @@ pub struct OmniHumanConfig {
     pub max_wait_secs: u64,
     #[serde(default = "default_request_timeout")]
     pub request_timeout_secs: u64,
+    /// Calls a minute to the API (submits and status reads), for all workers of this process.
+    #[serde(default = "default_requests_per_minute")]
+    pub requests_per_minute: u32,
+    /// Calls in flight at once.
+    #[serde(default = "default_max_concurrent")]
+    pub max_concurrent: usize,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -312,6 +318,12 @@ fn default_max_wait() -> u64 {
 }
 fn default_request_timeout() -> u64 {
     30
+}
+fn default_requests_per_minute() -> u32 {
+    120
+}
+fn default_max_concurrent() -> usize {
+    4
 }
 fn default_tolerance() -> u64 {
     300

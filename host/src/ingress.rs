@@ -29,6 +29,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/renders", get(list_renders))
         .route("/api/renders/{id}", get(show_render))
         .route("/api/plugins", post(install_plugin).get(list_plugins))
+        .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
         // Bodies are read with our own limit (to log and answer 413 ourselves).
@@ -408,4 +409,30 @@ async fn list_plugins(State(app): State<Arc<App>>) -> Response {
         Ok(rows) => Json(rows).into_response(),
         Err(err) => error(StatusCode::SERVICE_UNAVAILABLE, err.to_string()),
     }
+}
+
+/// Prometheus text exposition, computed from the database at scrape time (so every instance
+/// reports the same, whole-system figures): renders by state and error category, credits today.
+async fn metrics(State(app): State<Arc<App>>) -> Response {
+    let counts = match app.store.render_counts().await {
+        Ok(counts) => counts,
+        Err(err) => return error(StatusCode::SERVICE_UNAVAILABLE, err.to_string()),
+    };
+    let mut out = String::from(
+        "# HELP vidhook_renders Renders by state and error category.\n# TYPE vidhook_renders gauge\n",
+    );
+    for (state, category, n) in counts {
+        out.push_str(&format!(
+            "vidhook_renders{{state=\"{state}\",category=\"{category}\"}} {n}\n"
+        ));
+    }
+    if let Ok(spent) = app.store.spent_today("").await {
+        out.push_str(
+            "# HELP vidhook_credits_today Provider credits counted against today's budget (UTC).\n",
+        );
+        out.push_str(&format!(
+            "# TYPE vidhook_credits_today gauge\nvidhook_credits_today {spent}\n"
+        ));
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
 }

@@ -3,6 +3,7 @@
 
 mod omnihuman;
 mod preview;
+mod throttle;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -115,12 +116,17 @@ pub trait Provider: Send + Sync {
 }
 
 /// The provider the configuration selects.
+/// The provider the configuration selects, behind its rate limiter and concurrency cap.
 pub fn build(config: &Config, media: MediaStore) -> anyhow::Result<Arc<dyn Provider>> {
     Ok(match &config.provider {
         ProviderConfig::Preview { ffmpeg_binary } => {
             Arc::new(Preview::new(ffmpeg_binary.clone(), media)?)
         }
-        ProviderConfig::Omnihuman(settings) => Arc::new(OmniHuman::new(settings.clone())?),
+        ProviderConfig::Omnihuman(settings) => Arc::new(throttle::Throttled::new(
+            Arc::new(OmniHuman::new(settings.clone())?),
+            settings.requests_per_minute,
+            settings.max_concurrent,
+        )),
     })
 }
 

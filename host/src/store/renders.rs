@@ -123,6 +123,19 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
+    /// Render counts by (state, error category): the queue depth and outcome figures.
+    pub async fn render_counts(&self) -> Result<Vec<(String, String, i64)>> {
+        let rows = sqlx::query(
+            "SELECT state, COALESCE(error_category, '') AS category, COUNT(*) AS n FROM renders
+             GROUP BY state, COALESCE(error_category, '') ORDER BY state",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("state")?, r.try_get("category")?, r.try_get("n")?)))
+            .collect()
+    }
+
     /// Makes renders held back for `category` due now (a restart may come with new limits).
     pub async fn recheck_held(&self, category: &str) -> Result<u64> {
         let done = sqlx::query(

@@ -1,0 +1,150 @@
+//! One rate limiter and one concurrency cap per provider, shared by every worker of this
+//! process, in front of every call to it (submits and status reads alike). Provider 429s are
+//! still possible (other clients share the account); they are honoured by the retry policy.
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use tokio::sync::Semaphore;
+
+use super::{JobStatus, Provider, ProviderError, SubmitRequest, Submitted};
+
+pub struct Throttled {
+    inner: Arc<dyn Provider>,
+    limiter: DefaultDirectRateLimiter,
+    in_flight: Semaphore,
+}
+
+impl Throttled {
+    /// At most `per_minute` calls a minute (in a steady flow, no burst beyond one call) and
+    /// `concurrent` at once.
+    pub fn new(inner: Arc<dyn Provider>, per_minute: u32, concurrent: usize) -> Throttled {
+        let per_minute = NonZeroU32::new(per_minute.max(1)).expect("at least 1");
+        Throttled {
+            inner,
+            limiter: RateLimiter::direct(Quota::per_minute(per_minute).allow_burst(NonZeroU32::MIN)),
+            in_flight: Semaphore::new(concurrent.max(1)),
+        }
+    }
+
+    async fn admit(&self) -> tokio::sync::SemaphorePermit<'_> {
+        let permit = self
+            .in_flight
+            .acquire()
+            .await
+            .expect("the semaphore is never closed");
+        self.limiter.until_ready().await;
+        permit
+    }
+}
+
+#[async_trait::async_trait]
+impl Provider for Throttled {
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+    fn model(&self) -> &'static str {
+        self.inner.model()
+    }
+    fn estimated_credits(&self, request: &SubmitRequest) -> i64 {
+        self.inner.estimated_credits(request)
+    }
+    fn resubmit_is_free(&self) -> bool {
+        self.inner.resubmit_is_free()
+    }
+    fn wants_webhook(&self) -> bool {
+        self.inner.wants_webhook()
+    }
+    fn poll_interval(&self) -> Duration {
+        self.inner.poll_interval()
+    }
+    fn max_wait(&self) -> Duration {
+        self.inner.max_wait()
+    }
+    async fn submit(&self, request: &SubmitRequest) -> Result<Submitted, ProviderError> {
+        let _permit = self.admit().await;
+        self.inner.submit(request).await
+    }
+    async fn status(&self, job_id: &str) -> Result<JobStatus, ProviderError> {
+        let _permit = self.admit().await;
+        self.inner.status(job_id).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Counts calls in flight and their peak; each call takes 50 ms.
+    #[derive(Default)]
+    struct Slow {
+        now: AtomicUsize,
+        peak: AtomicUsize,
+    }
+
+    #[async_trait::async_trait]
+    impl Provider for Slow {
+        fn name(&self) -> &'static str {
+            "slow"
+        }
+        fn model(&self) -> &'static str {
+            "slow"
+        }
+        fn estimated_credits(&self, _: &SubmitRequest) -> i64 {
+            0
+        }
+        fn resubmit_is_free(&self) -> bool {
+            true
+        }
+        fn wants_webhook(&self) -> bool {
+            false
+        }
+        fn poll_interval(&self) -> Duration {
+            Duration::from_secs(1)
+        }
+        fn max_wait(&self) -> Duration {
+            Duration::from_secs(1)
+        }
+        async fn submit(&self, _: &SubmitRequest) -> Result<Submitted, ProviderError> {
+            unreachable!()
+        }
+        async fn status(&self, _: &str) -> Result<JobStatus, ProviderError> {
+            let now = self.now.fetch_add(1, Ordering::SeqCst) + 1;
+            self.peak.fetch_max(now, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            self.now.fetch_sub(1, Ordering::SeqCst);
+            Ok(JobStatus::Pending("processing".into()))
+        }
+    }
+
+    #[tokio::test]
+    async fn caps_concurrency_and_rate() {
+        let slow = Arc::new(Slow::default());
+        // 600 a minute = one every 100 ms; two at a time.
+        let throttled = Arc::new(Throttled::new(slow.clone(), 600, 2));
+        let started = std::time::Instant::now();
+        let calls: Vec<_> = (0..6)
+            .map(|_| {
+                let t = throttled.clone();
+                tokio::spawn(async move { t.status("job").await })
+            })
+            .collect();
+        for call in calls {
+            call.await.unwrap().unwrap();
+        }
+        assert!(
+            slow.peak.load(Ordering::SeqCst) <= 2,
+            "peak {}",
+            slow.peak.load(Ordering::SeqCst)
+        );
+        // Six calls at one per 100 ms: the last starts ≥ 500 ms after the first.
+        assert!(
+            started.elapsed() >= Duration::from_millis(500),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+}
