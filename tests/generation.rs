@@ -301,3 +301,59 @@ async fn dry_run_runs_every_step_except_the_paid_call() {
     assert!(seedance.attempts().is_empty(), "no paid call");
     assert!(cms.received().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn signed_provider_webhooks_are_verified_and_a_replay_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let seedance = Seedance::start(false).await;
+    seedance.sign_webhooks_with("hook-secret");
+    let cms = Cms::start().await;
+    let config = omnihuman_config(dir.path(), &seedance, &cms, true, 600, 30).replace(
+        "webhooks = true",
+        "webhooks = true\nwebhook_secret = \"hook-secret\"",
+    );
+    let host = Host::start(dir.path(), &config).await;
+    publish(&host, "s-1").await;
+    // Polling is every 10 minutes: only an accepted signed webhook finishes it in time.
+    assert_eq!(
+        cms.wait_for_write_backs(1, Duration::from_secs(60))
+            .await
+            .len(),
+        1,
+        "{}",
+        host.logs()
+    );
+    assert_eq!(seedance.webhook_statuses(), vec![200]);
+
+    let (url, body, signature) = seedance.last_webhook().unwrap();
+    let client = reqwest::Client::new();
+    let send = |signature: Option<String>| {
+        let mut request = client
+            .post(&url)
+            .header("content-type", "application/json")
+            .body(body.clone());
+        if let Some(signature) = signature {
+            request = request.header("x-seedance-signature", signature);
+        }
+        request.send()
+    };
+    assert_eq!(send(None).await.unwrap().status(), 401, "unsigned");
+    let forged = support::seedance::sign("not-the-secret", now_secs(), body.as_bytes());
+    assert_eq!(
+        send(Some(forged)).await.unwrap().status(),
+        401,
+        "wrong secret"
+    );
+    let stale = support::seedance::sign("hook-secret", now_secs() - 600, body.as_bytes());
+    assert_eq!(
+        send(Some(stale)).await.unwrap().status(),
+        401,
+        "outside the window"
+    );
+    // The genuine delivery again: accepted, and nothing happens twice.
+    assert_eq!(send(signature).await.unwrap().status(), 200);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(cms.received().len(), 1, "written back once");
+    assert_eq!(seedance.jobs().len(), 1, "paid once");
+    assert!(host.logs().contains("provider webhook rejected: signature"));
+}

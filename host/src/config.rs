@@ -144,6 +144,12 @@ pub struct OmniHumanConfig {
     pub max_wait_secs: u64,
     #[serde(default = "default_request_timeout")]
     pub request_timeout_secs: u64,
+    /// If the provider signs its webhooks: the shared secret. Scheme (the one resellers of this
+    /// model use): `<header>: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<raw body>")>`,
+    /// 300 s window. Checked in addition to the per-render token.
+    pub webhook_secret: Option<String>,
+    #[serde(default = "default_signature_header")]
+    pub webhook_signature_header: String,
     /// Calls a minute to the API (submits and status reads), for all workers of this process.
     #[serde(default = "default_requests_per_minute")]
     pub requests_per_minute: u32,
@@ -318,6 +324,9 @@ fn default_max_wait() -> u64 {
 }
 fn default_request_timeout() -> u64 {
     30
+}
+fn default_signature_header() -> String {
+    "x-seedance-signature".into()
 }
 fn default_requests_per_minute() -> u32 {
     120

@@ -230,6 +230,10 @@ async fn provider_hook(
         Ok(body) => body,
         Err(response) => return response,
     };
+    if let Err(reason) = app.provider.verify_webhook(&headers, &body) {
+        tracing::warn!(provider, render = %render_id, reason, "provider webhook rejected: signature");
+        return error(StatusCode::UNAUTHORIZED, reason);
+    }
     let job_id = serde_json::from_slice::<ProviderEvent>(&body)
         .ok()
         .and_then(|e| e.job_id);

@@ -53,6 +53,10 @@ struct Inner {
     /// Jobs complete only when released (for crash tests).
     hold: bool,
     base_url: String,
+    /// Sign webhooks (`x-seedance-signature: t=…,v1=…`) with this secret.
+    signing_secret: Option<String>,
+    /// The last webhook delivered: (url, body, signature header).
+    last_webhook: Option<(String, String, Option<String>)>,
 }
 
 #[derive(Clone)]
@@ -93,6 +97,15 @@ impl Seedance {
     /// Every generate call as (Idempotency-Key, status).
     pub fn attempts(&self) -> Vec<(Option<String>, u16)> {
         self.inner.lock().unwrap().attempts.clone()
+    }
+
+    /// Signs webhooks from now on, as a provider with a signing secret would.
+    pub fn sign_webhooks_with(&self, secret: &str) {
+        self.inner.lock().unwrap().signing_secret = Some(secret.to_string());
+    }
+
+    pub fn last_webhook(&self) -> Option<(String, String, Option<String>)> {
+        self.inner.lock().unwrap().last_webhook.clone()
     }
 
     pub fn webhook_statuses(&self) -> Vec<u16> {
@@ -288,17 +301,32 @@ async fn complete(inner: Arc<Mutex<Inner>>, id: String) {
         (job.webhook_url.clone(), payload)
     };
     if let Some(url) = webhook {
-        let status = match reqwest::Client::new()
+        let body = payload.to_string();
+        let secret = inner.lock().unwrap().signing_secret.clone();
+        let signature = secret.map(|secret| sign(&secret, super::now_secs(), body.as_bytes()));
+        let mut request = reqwest::Client::new()
             .post(&url)
-            .json(&payload)
-            .send()
-            .await
-        {
+            .header("content-type", "application/json");
+        if let Some(signature) = &signature {
+            request = request.header("x-seedance-signature", signature);
+        }
+        let status = match request.body(body.clone()).send().await {
             Ok(response) => response.status().as_u16(),
             Err(_) => 0,
         };
-        inner.lock().unwrap().webhook_statuses.push(status);
+        let mut state = inner.lock().unwrap();
+        state.webhook_statuses.push(status);
+        state.last_webhook = Some((url, body, signature));
     }
+}
+
+/// `t=<unix>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`.
+pub fn sign(secret: &str, t: i64, body: &[u8]) -> String {
+    use hmac::Mac;
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(format!("{t}.").as_bytes());
+    mac.update(body);
+    format!("t={t},v1={}", hex::encode(mac.finalize().into_bytes()))
 }
 
 async fn job(

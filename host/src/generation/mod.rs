@@ -111,6 +111,10 @@ pub trait Provider: Send + Sync {
     /// How often to poll an unfinished job, and how long to wait in all.
     fn poll_interval(&self) -> Duration;
     fn max_wait(&self) -> Duration;
+    /// Authenticates a webhook body when the provider signs them (`Err` says why not).
+    fn verify_webhook(&self, _headers: &http::HeaderMap, _body: &[u8]) -> Result<(), String> {
+        Ok(())
+    }
     async fn submit(&self, request: &SubmitRequest) -> Result<Submitted, ProviderError>;
     async fn status(&self, job_id: &str) -> Result<JobStatus, ProviderError>;
 }

@@ -87,6 +87,44 @@ async fn error_for(response: reqwest::Response) -> ProviderError {
     }
 }
 
+/// Seconds a signed webhook stays acceptable (replay window).
+const SIGNATURE_WINDOW_SECS: i64 = 300;
+
+/// Checks `t=<unix>,v1=<hex>` against HMAC-SHA256(secret, "<t>.<body>"), constant-time.
+fn verify_signature(secret: &[u8], value: &str, body: &[u8], now: i64) -> Result<(), String> {
+    use hmac::{Hmac, Mac};
+    let mut t = None;
+    let mut candidates = Vec::new();
+    for part in value.split(',') {
+        match part.trim().split_once('=') {
+            Some(("t", v)) => t = v.parse::<i64>().ok(),
+            Some(("v1", v)) => candidates.push(v.to_string()),
+            _ => {}
+        }
+    }
+    let t = t.ok_or("signature has no t=")?;
+    if (now - t).abs() > SIGNATURE_WINDOW_SECS {
+        return Err(format!(
+            "signature timestamp {t} is outside the {SIGNATURE_WINDOW_SECS} s window"
+        ));
+    }
+    let valid = candidates.iter().any(|candidate| {
+        let Ok(sig) = hex::decode(candidate) else {
+            return false;
+        };
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret).expect("any key size");
+        mac.update(t.to_string().as_bytes());
+        mac.update(b".");
+        mac.update(body);
+        mac.verify_slice(&sig).is_ok()
+    });
+    if valid {
+        Ok(())
+    } else {
+        Err("no valid v1 signature".into())
+    }
+}
+
 #[async_trait::async_trait]
 impl Provider for OmniHuman {
     fn name(&self) -> &'static str {
@@ -115,6 +153,23 @@ impl Provider for OmniHuman {
 
     fn max_wait(&self) -> Duration {
         Duration::from_secs(self.settings.max_wait_secs)
+    }
+
+    fn verify_webhook(&self, headers: &http::HeaderMap, body: &[u8]) -> Result<(), String> {
+        let Some(secret) = &self.settings.webhook_secret else {
+            return Ok(());
+        };
+        let header = &self.settings.webhook_signature_header;
+        let value = headers
+            .get(header.as_str())
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| format!("missing {header}"))?;
+        verify_signature(
+            secret.as_bytes(),
+            value,
+            body,
+            crate::store::now_ms() / 1000,
+        )
     }
 
     async fn submit(&self, request: &SubmitRequest) -> Result<Submitted, ProviderError> {
@@ -196,5 +251,42 @@ impl Provider for OmniHuman {
             }),
             other => JobStatus::Pending(other.to_string()),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hmac::{Hmac, Mac};
+
+    fn sign(secret: &[u8], t: i64, body: &[u8]) -> String {
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret).unwrap();
+        mac.update(format!("{t}.").as_bytes());
+        mac.update(body);
+        format!("t={t},v1={}", hex::encode(mac.finalize().into_bytes()))
+    }
+
+    #[test]
+    fn webhook_signatures() {
+        let body = br#"{"job_id":"job_1"}"#;
+        let good = sign(b"s", 1000, body);
+        assert!(verify_signature(b"s", &good, body, 1100).is_ok());
+        assert!(
+            verify_signature(b"s", &good, b"{}", 1100).is_err(),
+            "tampered"
+        );
+        assert!(
+            verify_signature(b"other", &good, body, 1100).is_err(),
+            "wrong secret"
+        );
+        assert!(verify_signature(b"s", &good, body, 1400).is_err(), "stale");
+        assert!(
+            verify_signature(b"s", &good[..good.len() - 4], body, 1100).is_err(),
+            "truncated"
+        );
+        assert!(
+            verify_signature(b"s", "v1=00", body, 1100).is_err(),
+            "no timestamp"
+        );
     }
 }

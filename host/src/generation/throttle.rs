@@ -24,7 +24,9 @@ impl Throttled {
         let per_minute = NonZeroU32::new(per_minute.max(1)).expect("at least 1");
         Throttled {
             inner,
-            limiter: RateLimiter::direct(Quota::per_minute(per_minute).allow_burst(NonZeroU32::MIN)),
+            limiter: RateLimiter::direct(
+                Quota::per_minute(per_minute).allow_burst(NonZeroU32::MIN),
+            ),
             in_flight: Semaphore::new(concurrent.max(1)),
         }
     }
@@ -62,6 +64,9 @@ impl Provider for Throttled {
     }
     fn max_wait(&self) -> Duration {
         self.inner.max_wait()
+    }
+    fn verify_webhook(&self, headers: &http::HeaderMap, body: &[u8]) -> Result<(), String> {
+        self.inner.verify_webhook(headers, body)
     }
     async fn submit(&self, request: &SubmitRequest) -> Result<Submitted, ProviderError> {
         let _permit = self.admit().await;
