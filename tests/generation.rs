@@ -357,3 +357,98 @@ async fn signed_provider_webhooks_are_verified_and_a_replay_changes_nothing() {
     assert_eq!(seedance.jobs().len(), 1, "paid once");
     assert!(host.logs().contains("provider webhook rejected: signature"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_approval_gate_shows_a_free_preview_and_pays_only_after_approval() {
+    let dir = tempfile::tempdir().unwrap();
+    let seedance = Seedance::start(false).await;
+    let cms = Cms::start().await;
+    let config = omnihuman_config(dir.path(), &seedance, &cms, true, 600, 30)
+        + "approval = true\n\n[plugins]\nadmin_token = \"editor-token\"\n";
+    let host = Host::start(dir.path(), &config).await;
+    publish(&host, "a-1").await;
+    publish(&host, "a-2").await;
+
+    // Both wait with a real, playable $0 preview; nothing was sent to the provider.
+    let mut waiting = Vec::new();
+    for _ in 0..600 {
+        waiting = host
+            .renders()
+            .await
+            .into_iter()
+            .filter(|r| r["render"]["state"] == "awaiting_approval")
+            .collect();
+        if waiting.len() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(waiting.len(), 2, "{}", host.logs());
+    let preview = waiting[0]["render"]["preview_url"].as_str().unwrap();
+    let video = reqwest::get(preview).await.unwrap();
+    assert_eq!(video.status(), 200);
+    assert!(
+        video
+            .bytes()
+            .await
+            .unwrap()
+            .windows(4)
+            .any(|w| w == b"ftyp"),
+        "an MP4"
+    );
+    assert!(
+        seedance.attempts().is_empty(),
+        "nothing paid before approval"
+    );
+
+    let id = |i: usize| waiting[i]["render"]["id"].as_str().unwrap().to_string();
+    let (approve, reject) = if waiting[0]["entry"] == "a-1" {
+        (id(0), id(1))
+    } else {
+        (id(1), id(0))
+    };
+    let client = reqwest::Client::new();
+    let url = format!("{}/api/renders/{approve}/approve", host.url);
+    assert_eq!(
+        client.post(&url).send().await.unwrap().status(),
+        401,
+        "editors only"
+    );
+    let ok = client
+        .post(&url)
+        .bearer_auth("editor-token")
+        .json(&serde_json::json!({"note": "looks good"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    let cfg = host.dir.join("vidhook.toml");
+    let out = support::vidhook(&[
+        "jobs",
+        "reject",
+        &reject,
+        "--note",
+        "off-brand",
+        "--config",
+        cfg.to_str().unwrap(),
+    ])
+    .await;
+    assert!(out.contains("rejected"), "{out}");
+
+    let written = cms.wait_for_write_backs(1, Duration::from_secs(60)).await;
+    assert_eq!(written.len(), 1);
+    assert_eq!(written[0]["data"]["id"], "a-1");
+    assert_eq!(seedance.jobs().len(), 1, "only the approved one was paid");
+    assert_eq!(host.render(&reject).await["render"]["state"], "skipped");
+    assert_eq!(
+        client
+            .post(&url)
+            .bearer_auth("editor-token")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        409,
+        "decided once"
+    );
+}

@@ -34,6 +34,8 @@ pub struct App {
     pub tts: Arc<dyn Tts>,
     pub media: MediaStore,
     pub provider: Arc<dyn Provider>,
+    /// The local $0 preview provider, for the approval gate whatever the paid provider is.
+    pub preview: Arc<dyn Provider>,
     pub sources: BTreeMap<String, Arc<dyn CmsAdapter>>,
     /// For input checks (fetching image and audio as the provider would).
     pub http: reqwest::Client,
@@ -67,6 +69,12 @@ impl App {
             Duration::from_secs(config.tts.timeout_secs),
         ));
         let provider = crate::generation::build(&config, media.clone())?;
+        let ffmpeg = match &config.provider {
+            crate::config::ProviderConfig::Preview { ffmpeg_binary } => ffmpeg_binary.clone(),
+            crate::config::ProviderConfig::Omnihuman(_) => "ffmpeg".to_string(),
+        };
+        let preview: Arc<dyn Provider> =
+            Arc::new(crate::generation::Preview::new(ffmpeg, media.clone())?);
         let sources = crate::cms::build(&config.sources)?;
         let policy = Policy {
             max: config.plugins.max_limits(),
@@ -88,6 +96,7 @@ impl App {
             tts,
             media,
             provider,
+            preview,
             sources,
             http,
             wake: Notify::new(),

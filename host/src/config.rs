@@ -256,6 +256,9 @@ pub struct SourceConfig {
     /// Run everything except the paid call for this source.
     #[serde(default)]
     pub dry_run: bool,
+    /// Make a $0 local preview first; the paid generation waits for an editor's approval.
+    #[serde(default)]
+    pub approval: bool,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -360,6 +363,7 @@ impl Config {
                 too_long_for_1080p: TooLongPolicy::default(),
                 daily_credits: None,
                 dry_run: false,
+                approval: false,
             },
         );
         Config {

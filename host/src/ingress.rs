@@ -29,6 +29,8 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/renders", get(list_renders))
         .route("/api/renders/{id}", get(show_render))
         .route("/api/plugins", post(install_plugin).get(list_plugins))
+        .route("/api/renders/{id}/approve", post(approve_render))
+        .route("/api/renders/{id}/reject", post(reject_render))
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
@@ -337,13 +339,14 @@ struct InstallRequest {
     grant: bool,
 }
 
-/// Admin API: install a plugin version. Needs `Authorization: Bearer <plugins.admin_token>`.
-async fn install_plugin(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
+/// The admin API's guard: `Authorization: Bearer <plugins.admin_token>`, compared in constant
+/// time; no token configured = the admin API is off. `Some` is the refusal to send.
+fn admin_refusal(app: &App, headers: &HeaderMap) -> Option<Response> {
     let Some(expected) = app.config.plugins.admin_token.as_deref() else {
-        return error(
+        return Some(error(
             StatusCode::FORBIDDEN,
             "the admin API is disabled (set plugins.admin_token)",
-        );
+        ));
     };
     let presented = headers
         .get(header::AUTHORIZATION)
@@ -357,8 +360,74 @@ async fn install_plugin(State(app): State<Arc<App>>, headers: HeaderMap, body: B
             .fold(0u8, |acc, (a, b)| acc | (a ^ b))
             == 0;
     if !same {
-        tracing::warn!("plugin install rejected: bad admin token");
-        return error(StatusCode::UNAUTHORIZED, "invalid admin token");
+        tracing::warn!("admin request rejected: bad token");
+        return Some(error(StatusCode::UNAUTHORIZED, "invalid admin token"));
+    }
+    None
+}
+
+#[derive(Deserialize, Default)]
+struct ApprovalNote {
+    #[serde(default)]
+    note: String,
+}
+
+async fn approve_render(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    decide(&app, &id, &headers, &body, true).await
+}
+
+async fn reject_render(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    decide(&app, &id, &headers, &body, false).await
+}
+
+/// An editor approves (→ the paid generation goes ahead) or rejects a previewed render.
+async fn decide(app: &App, id: &str, headers: &HeaderMap, body: &[u8], approved: bool) -> Response {
+    if let Some(response) = admin_refusal(app, headers) {
+        return response;
+    }
+    let decision: ApprovalNote = if body.is_empty() {
+        ApprovalNote::default()
+    } else {
+        match serde_json::from_slice(body) {
+            Ok(decision) => decision,
+            Err(e) => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    format!("expected {{\"note\": …}}: {e}"),
+                )
+            }
+        }
+    };
+    match app
+        .store
+        .decide_approval(id, approved, &decision.note)
+        .await
+    {
+        Ok(true) => {
+            tracing::info!(render = %id, approved, note = %decision.note, "approval decided");
+            app.wake.notify_waiters();
+            let state = if approved { "submit" } else { "skipped" };
+            Json(json!({"render": id, "state": state})).into_response()
+        }
+        Ok(false) => error(StatusCode::CONFLICT, "the render is not awaiting approval"),
+        Err(err) => error(StatusCode::SERVICE_UNAVAILABLE, err.to_string()),
+    }
+}
+
+/// Admin API: install a plugin version.
+async fn install_plugin(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
+    if let Some(response) = admin_refusal(&app, &headers) {
+        return response;
     }
     let body = match read_body(&headers, body, 64 << 20, "admin").await {
         Ok(body) => body,

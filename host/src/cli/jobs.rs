@@ -8,12 +8,26 @@ use crate::store::{now_ms, Store};
 pub enum JobsAction {
     /// Every step one render went through, with timings.
     Show { id: String },
+    /// Approve a previewed render: its paid generation goes ahead.
+    Approve {
+        id: String,
+        #[arg(long, default_value = "")]
+        note: String,
+    },
+    /// Reject a previewed render: nothing is paid, it ends as skipped.
+    Reject {
+        id: String,
+        #[arg(long, default_value = "")]
+        note: String,
+    },
 }
 
 pub async fn run(store: &Store, action: Option<JobsAction>, limit: i64) -> anyhow::Result<()> {
     match action {
         None => list(store, limit).await,
         Some(JobsAction::Show { id }) => show(store, &id).await,
+        Some(JobsAction::Approve { id, note }) => decide(store, &id, true, &note).await,
+        Some(JobsAction::Reject { id, note }) => decide(store, &id, false, &note).await,
     }
 }
 
@@ -64,6 +78,22 @@ async fn list(store: &Store, limit: i64) -> anyhow::Result<()> {
     Ok(())
 }
 
+async fn decide(store: &Store, id: &str, approved: bool, note: &str) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        store.decide_approval(id, approved, note).await?,
+        "render {id} is not awaiting approval"
+    );
+    println!(
+        "{id}: {}",
+        if approved {
+            "approved; a running host submits it now"
+        } else {
+            "rejected"
+        }
+    );
+    Ok(())
+}
+
 async fn show(store: &Store, id: &str) -> anyhow::Result<()> {
     let Some(render) = store.render(id).await? else {
         anyhow::bail!("no render {id}");
@@ -74,6 +104,9 @@ async fn show(store: &Store, id: &str) -> anyhow::Result<()> {
     );
     if let Some(url) = &render.video_url {
         println!("video  {url}");
+    }
+    if let Some(url) = &render.preview_url {
+        println!("preview {url}");
     }
     if let Some(job) = &render.provider_job_id {
         println!(

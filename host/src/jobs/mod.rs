@@ -58,10 +58,12 @@ pub enum State {
     NeedsAttention,
     /// Dry run: everything ran except the paid call.
     DryRun,
+    /// A $0 preview is ready; the paid generation waits for an editor's approval.
+    AwaitingApproval,
 }
 
 impl State {
-    pub const ALL: [State; 12] = [
+    pub const ALL: [State; 13] = [
         State::Plan,
         State::Speak,
         State::Check,
@@ -74,6 +76,7 @@ impl State {
         State::Failed,
         State::NeedsAttention,
         State::DryRun,
+        State::AwaitingApproval,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -90,6 +93,7 @@ impl State {
             State::Failed => "failed",
             State::NeedsAttention => "needs_attention",
             State::DryRun => "dry_run",
+            State::AwaitingApproval => "awaiting_approval",
         }
     }
 
@@ -101,7 +105,12 @@ impl State {
     pub fn is_runnable(self) -> bool {
         !matches!(
             self,
-            State::Done | State::Skipped | State::Failed | State::NeedsAttention | State::DryRun
+            State::Done
+                | State::Skipped
+                | State::Failed
+                | State::NeedsAttention
+                | State::DryRun
+                | State::AwaitingApproval
         )
     }
 }

@@ -86,9 +86,15 @@ pub async fn run(app: &App, owner: &str, render: &RenderRow) -> Outcome {
         State::Submitting => reconcile(app, owner, render).await,
         State::Await => await_job(app, render).await,
         State::WriteBack => write_back(app, render).await,
-        State::Done | State::Skipped | State::Failed | State::NeedsAttention | State::DryRun => Ok(
-            fail(Category::Internal, "claimed a render in a final state"),
-        ),
+        State::Done
+        | State::Skipped
+        | State::Failed
+        | State::NeedsAttention
+        | State::DryRun
+        | State::AwaitingApproval => Ok(fail(
+            Category::Internal,
+            "claimed a render in a final state",
+        )),
     };
     // Store errors are transient by nature (database restarting, busy): retry the same step.
     result.unwrap_or_else(|err| Outcome::Retry {
@@ -288,10 +294,8 @@ async fn check(app: &App, render: &RenderRow) -> anyhow::Result<Outcome> {
     // Too long for 1080p but fine at 720p: the source's policy decides.
     let seconds = render.audio_seconds.unwrap_or_default();
     let source = app.store.event_content(&render.event_id).await?.source;
-    let policy = app
-        .config
-        .sources
-        .get(&source)
+    let source_config = app.config.sources.get(&source);
+    let policy = source_config
         .map(|s| s.too_long_for_1080p)
         .unwrap_or_default();
     let mut fell_back = None;
@@ -309,28 +313,67 @@ async fn check(app: &App, render: &RenderRow) -> anyhow::Result<Outcome> {
         prompt: plan.prompt.clone(),
         resolution: plan.resolution,
     };
-    Ok(
-        match checks::check(&app.http, &inputs, app.config.allow_plain_http()).await {
-            Ok(report) => match fell_back {
-                Some(plan_json) => {
-                    let set = Transition {
-                        plan_json: Some(plan_json),
-                        ..Default::default()
-                    };
-                    let note = format!("{seconds:.1} s is too long for 1080p: falling back to 720p (source policy); {report}");
-                    advance(State::Submit, set, note)
-                }
-                None => advance(State::Submit, Transition::default(), report),
-            },
-            Err(CheckError::Invalid(message)) => fail(Category::InputInvalid, message),
-            Err(CheckError::Unreachable(message)) => Outcome::Retry {
+    let report = match checks::check(&app.http, &inputs, app.config.allow_plain_http()).await {
+        Ok(report) => report,
+        Err(CheckError::Invalid(message)) => return Ok(fail(Category::InputInvalid, message)),
+        Err(CheckError::Unreachable(message)) => {
+            let category = Category::InputInvalid;
+            return Ok(Outcome::Retry {
                 to: State::Check,
-                category: Category::InputInvalid,
+                category,
                 error: message,
                 delay: None,
-            },
-        },
-    )
+            });
+        }
+    };
+    let detail = match &fell_back {
+        Some(_) => format!(
+            "{seconds:.1} s is too long for 1080p: falling back to 720p (source policy); {report}"
+        ),
+        None => report,
+    };
+    let mut set = Transition {
+        plan_json: fell_back,
+        ..Default::default()
+    };
+    if source_config.is_some_and(|s| s.approval) && render.approved_at.is_none() {
+        // The approval gate: a $0 local preview from the very same inputs, for an editor.
+        let request = SubmitRequest {
+            render_id: render.id.clone(),
+            image_url: inputs.image_url.clone(),
+            audio_url: inputs.audio_url.clone(),
+            audio_seconds: seconds,
+            prompt: inputs.prompt.clone(),
+            resolution: inputs.resolution,
+            turbo: plan.turbo,
+            webhook_url: None,
+            idempotency_key: String::new(),
+        };
+        let preview = match app.preview.submit(&request).await {
+            Ok(job) => app.preview.status(&job.job_id).await,
+            Err(err) => Err(err),
+        };
+        let url = match preview {
+            Ok(JobStatus::Completed { video_url, .. }) => video_url,
+            Ok(other) => return Ok(fail(Category::Internal, format!("preview: {other:?}"))),
+            Err(err) => {
+                let error = format!("preview: {err}");
+                return Ok(Outcome::Retry {
+                    to: State::Check,
+                    category: Category::Internal,
+                    error,
+                    delay: None,
+                });
+            }
+        };
+        set.preview_url = Some(url.clone());
+        return Ok(advance(
+            State::AwaitingApproval,
+            set,
+            format!("{detail}; preview for approval: {url}"),
+        ));
+    }
+    Ok(advance(State::Submit, set, detail))
 }
 
 /// The paid call. `submitting` (with the idempotency key) is committed first; the answer's job id

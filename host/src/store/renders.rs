@@ -29,11 +29,13 @@ pub struct RenderRow {
     pub updated_at: i64,
     pub finished_at: Option<i64>,
     pub plugins_json: Option<String>,
+    pub preview_url: Option<String>,
+    pub approved_at: Option<i64>,
 }
 
 const RENDER_COLUMNS: &str = "id, event_id, plan_key, state, attempts, run_after, plan_json, \
     provenance_json, audio_key, audio_seconds, submit_key, submitted_at, provider_job_id, \
-    video_url, error_category, error, created_at, updated_at, finished_at, plugins_json";
+    video_url, error_category, error, created_at, updated_at, finished_at, plugins_json, preview_url, approved_at";
 
 /// The outcome of one step, applied atomically. `None` fields keep their stored value.
 #[derive(Debug, Default, Clone)]
@@ -50,6 +52,7 @@ pub struct Transition {
     pub submitted_at: Option<i64>,
     pub provider_job_id: Option<String>,
     pub video_url: Option<String>,
+    pub preview_url: Option<String>,
     /// Set (or cleared, when `None`) on every transition: the latest problem, if any.
     pub error_category: Option<String>,
     pub error: Option<String>,
@@ -136,6 +139,36 @@ impl Store {
             .collect()
     }
 
+    /// An editor's decision on a render in `awaiting_approval`: approved → `submit` now;
+    /// rejected → `skipped` with the reason. False if the render is not awaiting approval.
+    pub async fn decide_approval(&self, id: &str, approved: bool, note: &str) -> Result<bool> {
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        let sql = if approved {
+            "UPDATE renders SET state = 'submit', approved_at = $1, run_after = $1, updated_at = $1
+             WHERE id = $2 AND state = 'awaiting_approval'"
+        } else {
+            "UPDATE renders SET state = 'skipped', error = $3, finished_at = $1, updated_at = $1
+             WHERE id = $2 AND state = 'awaiting_approval'"
+        };
+        let mut query = sqlx::query(sql).bind(now).bind(id);
+        if !approved {
+            query = query.bind(note);
+        }
+        if query.execute(&mut *tx).await?.rows_affected() != 1 {
+            return Ok(false);
+        }
+        let step = StepRecord {
+            step: "approval".into(),
+            started_at: now,
+            outcome: if approved { "approved" } else { "rejected" }.into(),
+            detail: note.to_string(),
+        };
+        insert_step(&mut tx, id, &step, now).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
     /// Makes renders held back for `category` due now (a restart may come with new limits).
     pub async fn recheck_held(&self, category: &str) -> Result<u64> {
         let done = sqlx::query(
@@ -179,7 +212,8 @@ impl Store {
                 submit_key = COALESCE($8, submit_key), submitted_at = COALESCE($9, submitted_at),
                 provider_job_id = COALESCE($10, provider_job_id), video_url = COALESCE($11, video_url),
                 error_category = $12, error = $13, finished_at = $14, updated_at = $15,
-                plan_key = COALESCE($18, plan_key), lease_owner = NULL, lease_until = NULL
+                plan_key = COALESCE($18, plan_key), preview_url = COALESCE($19, preview_url),
+                lease_owner = NULL, lease_until = NULL
              WHERE id = $16 AND lease_owner = $17",
         )
         .bind(&t.state)
@@ -200,6 +234,7 @@ impl Store {
         .bind(id)
         .bind(owner)
         .bind(&t.plan_key)
+        .bind(&t.preview_url)
         .execute(&mut *tx)
         .await?
         .rows_affected();
