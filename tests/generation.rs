@@ -452,3 +452,28 @@ async fn the_approval_gate_shows_a_free_preview_and_pays_only_after_approval() {
         "decided once"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_job_that_never_finishes_fails_as_timeout_after_the_maximum_wait() {
+    let dir = tempfile::tempdir().unwrap();
+    let seedance = Seedance::start(true).await;
+    let cms = Cms::start().await;
+    let config = omnihuman_config(dir.path(), &seedance, &cms, false, 1, 30).replace(
+        "poll_interval_secs = 1",
+        "poll_interval_secs = 1\nmax_wait_secs = 3",
+    );
+    let host = Host::start(dir.path(), &config).await;
+    publish(&host, "slow-1").await;
+
+    let failed = host.wait_for_state("failed", Duration::from_secs(30)).await;
+    assert_eq!(failed["error_category"], "timeout");
+    assert!(
+        failed["error"]
+            .as_str()
+            .unwrap()
+            .contains("unfinished after"),
+        "{failed}"
+    );
+    assert_eq!(seedance.jobs().len(), 1);
+    assert!(seedance.jobs()[0].polls >= 2, "polled before giving up");
+}

@@ -352,6 +352,25 @@ async fn plugin_authors_loop_new_build_test_and_replay() {
     ])
     .await;
     assert!(out.contains("2 events replayed: 2 changed"), "{out}");
+
+    // What publishing the folder would cost, through the same chain (v0.2.0 now), two videos.
+    let docs = dir.path().join("docs");
+    let estimate = vidhook(&[
+        "estimate",
+        "--folder",
+        docs.to_str().unwrap(),
+        "--config",
+        &cfg,
+    ])
+    .await;
+    assert!(
+        estimate.contains("2 files in") && estimate.contains("2 videos, 0 skipped, 0 errors"),
+        "{estimate}"
+    );
+    assert!(
+        estimate.contains("2 videos × 960 credits = 1920 credits"),
+        "{estimate}"
+    );
     assert!(
         out.contains(r#"Generate[0].resolution: "720p" → "1080p""#),
         "{out}"

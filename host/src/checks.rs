@@ -134,6 +134,116 @@ async fn fetch(http: &reqwest::Client, what: &str, url: &str) -> Result<Vec<u8>,
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::routing::get;
+
+    /// A PNG header claiming `w`×`h` (enough for the dimension check).
+    fn png(w: u32, h: u32) -> Vec<u8> {
+        let mut png = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR".to_vec();
+        png.extend_from_slice(&w.to_be_bytes());
+        png.extend_from_slice(&h.to_be_bytes());
+        png.extend_from_slice(&[8, 2, 0, 0, 0]);
+        png
+    }
+
+    /// Serves fixed inputs on loopback: /big.png, /small.png, /fake.png (a GIF), /missing,
+    /// /short.wav, /long.wav, /text.wav.
+    async fn inputs_server() -> String {
+        let wav = |secs: f64| crate::media::probe::tests::wav(secs, 8000);
+        let (short, long) = (wav(2.0), wav(45.0));
+        let router = axum::Router::new()
+            .route("/big.png", get(|| async { png(1024, 1024) }))
+            .route("/small.png", get(|| async { png(400, 800) }))
+            .route(
+                "/fake.png",
+                get(|| async { b"GIF89a\x01\x00\x01\x00".to_vec() }),
+            )
+            .route(
+                "/missing",
+                get(|| async { (axum::http::StatusCode::NOT_FOUND, "gone") }),
+            )
+            .route("/short.wav", get(move || async move { short }))
+            .route("/long.wav", get(move || async move { long }))
+            .route("/text.wav", get(|| async { "not audio at all" }));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+        base
+    }
+
+    async fn run(
+        base: &str,
+        image: &str,
+        audio: &str,
+        prompt: &str,
+        resolution: Resolution,
+    ) -> Result<String, CheckError> {
+        let inputs = Inputs {
+            image_url: format!("{base}{image}"),
+            audio_url: format!("{base}{audio}"),
+            prompt: prompt.into(),
+            resolution,
+        };
+        check(&reqwest::Client::new(), &inputs, true).await
+    }
+
+    fn invalid(result: Result<String, CheckError>) -> String {
+        match result {
+            Err(CheckError::Invalid(message)) => message,
+            other => panic!("expected an invalid input, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn each_doomed_input_is_named_precisely() {
+        let base = inputs_server().await;
+        let p720 = Resolution::P720;
+        let ok = run(&base, "/big.png", "/short.wav", "studio", p720)
+            .await
+            .unwrap();
+        assert!(ok.contains("1024×1024") && ok.contains("2.00 s"), "{ok}");
+        assert!(
+            invalid(run(&base, "/small.png", "/short.wav", "studio", p720).await)
+                .contains("400×800")
+        );
+        assert!(
+            invalid(run(&base, "/fake.png", "/short.wav", "studio", p720).await)
+                .contains("not a JPEG or PNG")
+        );
+        assert!(
+            invalid(run(&base, "/missing", "/short.wav", "studio", p720).await).contains("404")
+        );
+        assert!(
+            invalid(run(&base, "/big.png", "/text.wav", "studio", p720).await).contains("audio")
+        );
+        assert!(
+            invalid(run(&base, "/big.png", "/short.wav", "  ", p720).await)
+                .contains("prompt is empty")
+        );
+        let long = invalid(run(&base, "/big.png", "/long.wav", "studio", Resolution::P1080).await);
+        assert!(
+            long.contains("45.0 s") && long.contains("at most 30 s"),
+            "{long}"
+        );
+        assert!(
+            run(&base, "/big.png", "/long.wav", "studio", p720)
+                .await
+                .is_ok(),
+            "45 s fits 720p"
+        );
+        // Nothing listening: worth retrying, not a verdict on the input.
+        let unreachable = run(
+            "http://127.0.0.1:9",
+            "/big.png",
+            "/short.wav",
+            "studio",
+            p720,
+        )
+        .await;
+        assert!(
+            matches!(unreachable, Err(CheckError::Unreachable(_))),
+            "{unreachable:?}"
+        );
+    }
 
     #[test]
     fn schemes() {

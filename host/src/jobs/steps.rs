@@ -522,9 +522,14 @@ async fn await_job(app: &App, render: &RenderRow) -> anyhow::Result<Outcome> {
         .ok_or_else(|| anyhow::anyhow!("no job id"))?;
     let provider = &app.provider;
     let now = now_ms();
-    let next_poll = now + provider.poll_interval().as_millis() as i64;
     let waited = Duration::from_millis((now - render.submitted_at.unwrap_or(now)).max(0) as u64);
     let too_long = waited > provider.max_wait();
+    // Polling backs off as the wait grows (the webhook is the fast path): the base interval for
+    // the first ten intervals, then proportionally longer, up to 8×; never past the deadline.
+    let base = provider.poll_interval();
+    let factor = (waited.as_secs_f64() / (10.0 * base.as_secs_f64().max(0.001))).clamp(1.0, 8.0);
+    let deadline = render.submitted_at.unwrap_or(now) + provider.max_wait().as_millis() as i64 + 1;
+    let next_poll = (now + base.mul_f64(factor).as_millis() as i64).min(deadline.max(now + 1));
     Ok(match provider.status(job_id).await {
         Ok(JobStatus::Completed {
             video_url,

@@ -135,7 +135,7 @@ fn container_of(bytes: &[u8]) -> Option<&'static str> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// A mono 16-bit PCM WAV of `seconds` of silence.
