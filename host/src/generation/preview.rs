@@ -83,11 +83,15 @@ impl Provider for Preview {
     async fn submit(&self, request: &SubmitRequest) -> Result<Submitted, ProviderError> {
         let image = self.fetch(&request.image_url).await?;
         let audio = self.fetch(&request.audio_url).await?;
-        let work = tempdir()?;
-        let image_path = work.join("image");
-        let audio_path = work.join("audio");
-        let out_path = work.join("out.mp4");
         let io = |e: std::io::Error| ProviderError::Unavailable(e.to_string());
+        // Removed when dropped, whichever way this returns.
+        let work = tempfile::Builder::new()
+            .prefix("vidhook-preview-")
+            .tempdir()
+            .map_err(io)?;
+        let image_path = work.path().join("image");
+        let audio_path = work.path().join("audio");
+        let out_path = work.path().join("out.mp4");
         tokio::fs::write(&image_path, &image).await.map_err(io)?;
         tokio::fs::write(&audio_path, &audio).await.map_err(io)?;
         let scale = format!("scale=-2:{},format=yuv420p", request.resolution.height());
@@ -126,7 +130,7 @@ impl Provider for Preview {
             .output()
             .await
             .map_err(|e| ProviderError::Unavailable(format!("cannot start {}: {e}", self.ffmpeg)));
-        let result = match output {
+        match output {
             Ok(out) if out.status.success() => {
                 let video = tokio::fs::read(&out_path).await.map_err(io)?;
                 let job_id = format!("preview-{}", request.render_id);
@@ -144,9 +148,7 @@ impl Provider for Preview {
                 message: format!("ffmpeg: {}", String::from_utf8_lossy(&out.stderr).trim()),
             }),
             Err(e) => Err(e),
-        };
-        let _ = tokio::fs::remove_dir_all(&work).await;
-        result
+        }
     }
 
     async fn status(&self, job_id: &str) -> Result<JobStatus, ProviderError> {
@@ -161,10 +163,4 @@ impl Provider for Preview {
             JobStatus::Failed(format!("preview {job_id} has no output"))
         })
     }
-}
-
-fn tempdir() -> Result<std::path::PathBuf, ProviderError> {
-    let dir = std::env::temp_dir().join(format!("vidhook-preview-{}", crate::store::new_id()));
-    std::fs::create_dir_all(&dir).map_err(|e| ProviderError::Unavailable(e.to_string()))?;
-    Ok(dir)
 }

@@ -98,11 +98,12 @@ impl PluginHost {
         };
         let plugin = self.prepare(bytes, &digest, manifest.clone()).await?;
         self.db
-            .insert_plugin(
+            .put_plugin(
                 &manifest.name,
                 &manifest.version,
                 &digest,
                 &manifest.to_toml(),
+                false,
             )
             .await?;
         tracing::info!(plugin = %id, digest = %digest, ?granted, "plugin installed");
@@ -122,11 +123,12 @@ impl PluginHost {
         let digest = hex::encode(Sha256::digest(bytes));
         self.prepare(bytes, &digest, manifest.clone()).await?;
         self.db
-            .upsert_plugin(
+            .put_plugin(
                 &manifest.name,
                 &manifest.version,
                 &digest,
                 &manifest.to_toml(),
+                true,
             )
             .await?;
         Ok(())

@@ -14,48 +14,33 @@ pub struct PluginRow {
 }
 
 impl Store {
-    /// Records a version; false if `name@version` exists already (nothing changes then).
-    pub async fn insert_plugin(
+    /// Records `name@version`. An existing row is left alone (returns false), unless `replace`
+    /// (a bundled plugin rebuilt under the same version), which overwrites its digest and manifest.
+    pub async fn put_plugin(
         &self,
         name: &str,
         version: &str,
         digest: &str,
         manifest: &str,
+        replace: bool,
     ) -> Result<bool> {
-        let done = sqlx::query(
-            "INSERT INTO plugins (name, version, digest, manifest, installed_at) VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(name)
-        .bind(version)
-        .bind(digest)
-        .bind(manifest)
-        .bind(now_ms())
-        .execute(&self.pool)
-        .await?;
+        let on_conflict = if replace {
+            "ON CONFLICT (name, version) DO UPDATE SET digest = excluded.digest, manifest = excluded.manifest"
+        } else {
+            "ON CONFLICT DO NOTHING"
+        };
+        let sql = format!(
+            "INSERT INTO plugins (name, version, digest, manifest, installed_at) VALUES ($1, $2, $3, $4, $5) {on_conflict}"
+        );
+        let done = sqlx::query(&sql)
+            .bind(name)
+            .bind(version)
+            .bind(digest)
+            .bind(manifest)
+            .bind(now_ms())
+            .execute(&self.pool)
+            .await?;
         Ok(done.rows_affected() == 1)
-    }
-
-    /// Records a bundled version, replacing a previous build of the same version.
-    pub async fn upsert_plugin(
-        &self,
-        name: &str,
-        version: &str,
-        digest: &str,
-        manifest: &str,
-    ) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO plugins (name, version, digest, manifest, installed_at) VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (name, version) DO UPDATE SET digest = excluded.digest, manifest = excluded.manifest",
-        )
-        .bind(name)
-        .bind(version)
-        .bind(digest)
-        .bind(manifest)
-        .bind(now_ms())
-        .execute(&self.pool)
-        .await?;
-        Ok(())
     }
 
     /// `name@version`, or the most recently installed version of `name`.
