@@ -1,8 +1,21 @@
 #!/usr/bin/env bash
 # Command 2: install what is needed and run every test: the host (unit, integration, end to end)
-# and the plugin SDK (which lives in its own wasm workspace).
+# on SQLite, the integration suites again on PostgreSQL (when a server answers on
+# 127.0.0.1:5432, or at VIDHOOK_TEST_POSTGRES), and the plugin SDK (its own wasm workspace).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 cargo test --locked --workspace "$@"
 cargo test --locked --manifest-path plugins/Cargo.toml --workspace "$@"
+
+pg="${VIDHOOK_TEST_POSTGRES:-postgres://postgres@127.0.0.1:5432}"
+if command -v pg_isready >/dev/null && pg_isready -q -d "$pg/postgres"; then
+  echo "== the integration suites again, on PostgreSQL ($pg)"
+  VIDHOOK_TEST_POSTGRES="$pg" cargo test --locked -p vidhook \
+    --test e2e --test ingress --test plugins --test generation "$@"
+  # Each test made its own database; drop them.
+  psql -q -d "$pg/postgres" -At -c "SELECT datname FROM pg_database WHERE datname LIKE 'vidhook_t_%'" |
+    while read -r db; do psql -q -d "$pg/postgres" -c "DROP DATABASE IF EXISTS $db" >/dev/null; done
+else
+  echo "== PostgreSQL not reachable at $pg: the PostgreSQL pass is skipped"
+fi

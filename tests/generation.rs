@@ -103,8 +103,9 @@ async fn a_crash_during_the_paid_submit_is_reconciled_not_repeated() {
     host.kill().await; // mid-call: the provider has the job, we never read its answer
 
     let host = Host::start(dir.path(), &config).await;
+    // On PostgreSQL the dead process's lease (30 s) must expire first; SQLite frees it at start.
     let parked = host
-        .wait_for_state("needs_attention", Duration::from_secs(30))
+        .wait_for_state("needs_attention", Duration::from_secs(90))
         .await;
     assert!(parked["error"]
         .as_str()

@@ -39,10 +39,14 @@ plugins = [{{ name = "hostile", config = {{ behaviour = "loop" }} }}]
     )
 }
 
-fn write_config(dir: &Path, extra: &str) -> String {
+async fn write_config(dir: &Path, extra: &str) -> String {
     std::fs::create_dir_all(dir.join("docs")).unwrap();
     let path = dir.join("vidhook.toml");
-    std::fs::write(&path, config(dir, extra)).unwrap();
+    std::fs::write(
+        &path,
+        support::database_line(dir).await + &config(dir, extra),
+    )
+    .unwrap();
     path.display().to_string()
 }
 
@@ -83,7 +87,7 @@ async fn render_for(host: &Host, entry: &str, state: &str) -> serde_json::Value 
 #[tokio::test(flavor = "multi_thread")]
 async fn installs_take_effect_without_restart_and_jobs_keep_their_pinned_version() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = write_config(dir.path(), "");
+    let cfg = write_config(dir.path(), "").await;
     // Accepted while no host runs: pinned to the bundled presenter@0.1.0.
     let first = article(dir.path(), "first.md", "First");
     vidhook(&["publish", "--config", &cfg, "--source", "docs", &first]).await;
@@ -163,7 +167,7 @@ async fn installs_take_effect_without_restart_and_jobs_keep_their_pinned_version
 #[tokio::test(flavor = "multi_thread")]
 async fn a_hostile_plugin_fails_its_own_job_while_other_jobs_finish() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = write_config(dir.path(), "");
+    let cfg = write_config(dir.path(), "").await;
     let hostile = manifest(
         dir.path(),
         "hostile.toml",
@@ -214,7 +218,7 @@ async fn a_hostile_plugin_fails_its_own_job_while_other_jobs_finish() {
 async fn summariser_calls_only_its_allowlisted_llm_with_the_named_secret() {
     let dir = tempfile::tempdir().unwrap();
     let llm = Llm::start("sk-test-123").await;
-    let cfg = write_config(dir.path(), "");
+    let cfg = write_config(dir.path(), "").await;
     let allowed = format!(
         "name = \"summariser\"\nversion = \"0.1.1\"\n[capabilities]\nallowed_hosts = [\"{}\"]\nsecrets = [\"OPENAI_API_KEY\"]\n[config]\nbase_url = \"{}\"\n",
         llm.authority, llm.base_url
@@ -299,7 +303,7 @@ async fn plugin_authors_loop_new_build_test_and_replay() {
     assert!(built.contains("team_plugin.wasm"), "{built}");
     let component = crate_dir.join("target/wasm32-wasip2/release/team_plugin.wasm");
     let sample = crate_dir.join("sample-content.json");
-    let cfg = write_config(dir.path(), "");
+    let cfg = write_config(dir.path(), "").await;
     let out = vidhook(&[
         "plugin",
         "test",

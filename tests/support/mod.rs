@@ -21,6 +21,36 @@ pub fn presenter_png() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/content/presenter.png")
 }
 
+/// With `VIDHOOK_TEST_POSTGRES=postgres://user@host:port` the suites run on PostgreSQL: each test
+/// folder gets its own fresh database (the same one across a restart), else SQLite in the folder.
+/// Returns the `database_url = …` line to put first in a config.
+pub async fn database_line(dir: &Path) -> String {
+    let Ok(server) = std::env::var("VIDHOOK_TEST_POSTGRES") else {
+        return String::new();
+    };
+    use sha2::Digest;
+    let name = format!(
+        "vidhook_t_{}",
+        &hex::encode(sha2::Sha256::digest(dir.to_string_lossy().as_bytes()))[..20]
+    );
+    use sqlx::Connection;
+    let mut admin = sqlx::PgConnection::connect(&format!("{server}/postgres"))
+        .await
+        .expect("PostgreSQL reachable");
+    let exists: Option<(i32,)> = sqlx::query_as("SELECT 1 FROM pg_database WHERE datname = $1")
+        .bind(&name)
+        .fetch_optional(&mut admin)
+        .await
+        .unwrap();
+    if exists.is_none() {
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+    }
+    format!("database_url = \"{server}/{name}\"\n")
+}
+
 /// A running `vidhook serve`.
 pub struct Host {
     child: Child,
@@ -34,6 +64,11 @@ impl Host {
     pub async fn start(dir: &Path, config: &str) -> Host {
         std::fs::create_dir_all(dir).unwrap();
         let config_path = dir.join("vidhook.toml");
+        let config = if config.contains("database_url") {
+            config.to_string()
+        } else {
+            database_line(dir).await + config
+        };
         std::fs::write(&config_path, config).unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_vidhook"))
             .arg("serve")

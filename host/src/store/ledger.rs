@@ -53,7 +53,7 @@ pub struct LedgerRow {
 /// Credits counted against a budget: a render's actual figure once known, else its estimate;
 /// nothing for a render that failed (or was a dry run) without the provider ever taking a job.
 const SPENT_SQL: &str = "
-    SELECT COALESCE(SUM(l.credits), 0) FROM credit_ledger l JOIN renders r ON r.id = l.render_id
+    SELECT CAST(COALESCE(SUM(l.credits), 0) AS BIGINT) FROM credit_ledger l JOIN renders r ON r.id = l.render_id
     WHERE l.day = $1 AND ($2 = '' OR l.source = $2)
       AND NOT (r.state = 'failed' AND r.provider_job_id IS NULL)
       AND (l.kind = 'actual' OR NOT EXISTS (

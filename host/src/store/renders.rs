@@ -216,6 +216,9 @@ impl Store {
                 lease_owner = NULL, lease_until = NULL
              WHERE id = $16 AND lease_owner = $17",
         )
+        // Not cached per connection: on PostgreSQL a cached statement keeps the parameter types
+        // of its first execution, and a NULL there (e.g. no audio yet) mistypes a later value.
+        .persistent(false)
         .bind(&t.state)
         .bind(t.run_after)
         .bind(t.attempts)
