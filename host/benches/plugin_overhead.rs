@@ -130,38 +130,29 @@ fn main() {
                 .unwrap();
             std::hint::black_box(native_plan(&content, &templates));
         }
-        // Interleaved, so both see the same machine state.
-        let mut wasm = Vec::with_capacity(iterations);
-        let mut native = Vec::with_capacity(iterations);
-        for _ in 0..iterations {
-            let started = Instant::now();
-            std::hint::black_box(
-                host.plan(&presenter, &content, &[], templates.clone(), &config)
-                    .await
-                    .unwrap(),
-            );
-            wasm.push(started.elapsed());
-            let started = Instant::now();
-            std::hint::black_box(native_plan(&content, &templates));
-            native.push(started.elapsed());
-        }
+        // Interleaved, so both see the same machine state: (wasm, native) samples.
+        let measure = |content: Content| {
+            let (host, presenter, templates, config) = (&host, &presenter, &templates, &config);
+            async move {
+                let mut wasm = Vec::with_capacity(iterations);
+                let mut native = Vec::with_capacity(iterations);
+                for _ in 0..iterations {
+                    let started = Instant::now();
+                    let run = host.plan(presenter, &content, &[], templates.clone(), config);
+                    std::hint::black_box(run.await.unwrap());
+                    wasm.push(started.elapsed());
+                    let started = Instant::now();
+                    std::hint::black_box(native_plan(&content, templates));
+                    native.push(started.elapsed());
+                }
+                (wasm, native)
+            }
+        };
+        let (mut wasm, mut native) = measure(content.clone()).await;
         // The fixed cost per run: the same on a one-sentence article.
         let mut tiny = content.clone();
         tiny.body_text = "One sentence only.".into();
-        let mut wasm_tiny = Vec::with_capacity(iterations);
-        let mut native_tiny = Vec::with_capacity(iterations);
-        for _ in 0..iterations {
-            let started = Instant::now();
-            std::hint::black_box(
-                host.plan(&presenter, &tiny, &[], templates.clone(), &config)
-                    .await
-                    .unwrap(),
-            );
-            wasm_tiny.push(started.elapsed());
-            let started = Instant::now();
-            std::hint::black_box(native_plan(&tiny, &templates));
-            native_tiny.push(started.elapsed());
-        }
+        let (mut wasm_tiny, mut native_tiny) = measure(tiny).await;
         println!("one-sentence article");
         report("wasm: instantiate + call + drop", &mut wasm_tiny);
         report("native Rust, same logic", &mut native_tiny);

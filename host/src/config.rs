@@ -272,6 +272,16 @@ pub enum TooLongPolicy {
     Fallback720p,
 }
 
+impl SourceConfig {
+    /// The presenter photo for an entry: its own, else the source's default.
+    pub fn image_for(&self, content: &crate::content::Content) -> Option<String> {
+        content
+            .image
+            .clone()
+            .or_else(|| self.presenter_image.clone())
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(tag = "cms", rename_all = "kebab-case")]
 pub enum CmsConfig {

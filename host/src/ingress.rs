@@ -18,7 +18,6 @@ use tower::ServiceExt;
 
 use crate::app::App;
 use crate::cms::{Inbound, InboundError};
-use crate::jobs::State as RenderState;
 use crate::store::Ingested;
 
 pub fn router(app: Arc<App>) -> Router {
@@ -131,22 +130,7 @@ pub async fn accept(
     delivery_id: Option<&str>,
     contents: &[crate::content::Content],
 ) -> Response {
-    let chain = app
-        .config
-        .sources
-        .get(source)
-        .map(|s| s.plugins.as_slice())
-        .unwrap_or_default();
-    let stored = match crate::jobs::pin_chain(&app.store, chain).await {
-        Ok(pinned) => {
-            let state = RenderState::Plan.as_str();
-            app.store
-                .ingest(source, delivery_id, contents, state, &pinned)
-                .await
-        }
-        Err(err) => Err(err),
-    };
-    match stored {
+    match crate::jobs::accept(&app.store, &app.config, source, delivery_id, contents).await {
         Ok(outcomes) => {
             let any_new = outcomes
                 .iter()

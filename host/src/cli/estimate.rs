@@ -39,9 +39,9 @@ async fn count_folder(
                 continue;
             }
         };
-        content.image = content
-            .image
-            .or_else(|| source_config?.presenter_image.clone());
+        if let Some(source) = source_config {
+            content.image = source.image_for(&content);
+        }
         let mut draft = Vec::new();
         let mut outcome: Result<bool, String> = Ok(true);
         for entry in &chain {

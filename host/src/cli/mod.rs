@@ -244,21 +244,10 @@ pub async fn publish_files(
     files: &[PathBuf],
 ) -> anyhow::Result<Vec<Ingested>> {
     let adapter = MarkdownFolder::new(source.to_string(), folder.to_path_buf());
-    let chain = config
-        .sources
-        .get(source)
-        .map(|s| s.plugins.as_slice())
-        .unwrap_or_default();
-    let pinned = crate::jobs::pin_chain(store, chain).await?;
     let mut outcomes = Vec::new();
     for file in files {
         let content = adapter.load(file).map_err(|e| anyhow::anyhow!("{e}"))?;
-        let state = crate::jobs::State::Plan.as_str();
-        outcomes.extend(
-            store
-                .ingest(source, None, &[content], state, &pinned)
-                .await?,
-        );
+        outcomes.extend(crate::jobs::accept(store, config, source, None, &[content]).await?);
     }
     Ok(outcomes)
 }

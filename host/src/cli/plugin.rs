@@ -219,8 +219,9 @@ async fn operate(
                 .iter()
                 .filter_map(|json| serde_json::from_str::<Content>(json).ok())
                 .map(|mut content| {
-                    let source = config.sources.get(&content.source);
-                    content.image = content.image.or_else(|| source?.presenter_image.clone());
+                    if let Some(source) = config.sources.get(&content.source) {
+                        content.image = source.image_for(&content);
+                    }
                     content
                 })
                 .collect();

@@ -42,6 +42,26 @@ pub async fn pin_chain(store: &Store, chain: &[PluginRef]) -> Result<String, Sto
     Ok(serde_json::to_string(&pinned).expect("strings serialise"))
 }
 
+/// Accepts contents for `source`: pins its plugin chain and commits the event(s) with a render at
+/// its first step, in one transaction. Webhooks and `vidhook publish` both come through here.
+pub async fn accept(
+    store: &Store,
+    config: &crate::config::Config,
+    source: &str,
+    delivery_id: Option<&str>,
+    contents: &[crate::content::Content],
+) -> Result<Vec<crate::store::Ingested>, StoreError> {
+    let chain = config
+        .sources
+        .get(source)
+        .map(|s| s.plugins.as_slice())
+        .unwrap_or_default();
+    let pinned = pin_chain(store, chain).await?;
+    store
+        .ingest(source, delivery_id, contents, State::Plan.as_str(), &pinned)
+        .await
+}
+
 /// Where a render is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum State {

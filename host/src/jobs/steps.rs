@@ -122,11 +122,7 @@ async fn plan(app: &App, render: &RenderRow) -> anyhow::Result<Outcome> {
             format!("source {:?} is no longer configured", content.source),
         ));
     };
-    let image = content
-        .image
-        .clone()
-        .or_else(|| source.presenter_image.clone());
-    content.image = match image {
+    content.image = match source.image_for(&content) {
         Some(image) => match app.media_url_for_image(&image).await {
             Ok(url) => Some(url),
             Err(err) => return Ok(fail(Category::InputInvalid, err)),
