@@ -51,7 +51,7 @@ impl App {
     /// the adapters and providers the configuration names.
     pub async fn build(config: Config, public_url: String) -> anyhow::Result<Arc<App>> {
         std::fs::create_dir_all(&config.data_dir)?;
-        let store = Store::connect(&config.database_url()).await?;
+        let store = Store::connect(&config.database_url(), config.database_timeout()).await?;
         crate::templates::seed_defaults(&store).await?;
         let secret = match &config.media.signing_secret {
             Some(secret) => secret.as_bytes().to_vec(),

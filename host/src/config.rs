@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -40,12 +41,22 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// `sqlite://…` (default: `<data_dir>/vidhook.db`) or `postgres://…`.
     pub database_url: Option<String>,
+    /// How long an operation waits for a database connection or lock before it fails.
+    #[serde(default = "default_database_timeout")]
+    pub database_timeout_secs: u64,
     /// Concurrent render steps in this process.
     #[serde(default = "default_workers")]
     pub workers: usize,
     /// Largest accepted webhook body.
     #[serde(default = "default_max_body")]
     pub max_body_bytes: usize,
+    /// Webhook requests handled at once; more are answered 503 + Retry-After at once rather than
+    /// queued in memory (the sender retries; nothing was acknowledged).
+    #[serde(default = "default_max_inflight")]
+    pub max_inflight_webhooks: usize,
+    /// On SIGTERM: how long in-flight steps get to commit before their leases are released.
+    #[serde(default = "default_grace")]
+    pub shutdown_grace_secs: u64,
     #[serde(default)]
     pub media: MediaConfig,
     #[serde(default)]
@@ -320,6 +331,15 @@ fn default_workers() -> usize {
 fn default_max_body() -> usize {
     1 << 20
 }
+fn default_max_inflight() -> usize {
+    512
+}
+fn default_grace() -> u64 {
+    30
+}
+fn default_database_timeout() -> u64 {
+    10
+}
 fn default_ffmpeg() -> String {
     "ffmpeg".into()
 }
@@ -381,8 +401,11 @@ impl Config {
             public_url: None,
             data_dir,
             database_url: None,
+            database_timeout_secs: default_database_timeout(),
             workers: default_workers(),
             max_body_bytes: default_max_body(),
+            max_inflight_webhooks: default_max_inflight(),
+            shutdown_grace_secs: default_grace(),
             media: MediaConfig::default(),
             tts: TtsConfig::default(),
             provider: ProviderConfig::default(),
@@ -464,6 +487,11 @@ impl Config {
         if self.workers == 0 {
             return Err(ConfigError::Invalid("workers must be at least 1".into()));
         }
+        if self.max_inflight_webhooks == 0 {
+            return Err(ConfigError::Invalid(
+                "max_inflight_webhooks must be at least 1".into(),
+            ));
+        }
         Ok(())
     }
 
@@ -475,6 +503,11 @@ impl Config {
                 self.data_dir.join("vidhook.db").display()
             )
         })
+    }
+
+    /// How long an operation waits for a database connection or write lock.
+    pub fn database_timeout(&self) -> Duration {
+        Duration::from_secs(self.database_timeout_secs.max(1))
     }
 
     /// Whether image/audio URLs may be plain http.

@@ -8,12 +8,14 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
+use axum::middleware::{self, Next};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
+use tokio::sync::Semaphore;
 use tower::ServiceExt;
 
 use crate::app::App;
@@ -21,9 +23,14 @@ use crate::cms::{Inbound, InboundError};
 use crate::store::Ingested;
 
 pub fn router(app: Arc<App>) -> Router {
-    Router::new()
+    // Webhooks beyond this many at once are refused rather than queued in memory.
+    let webhook_slots = Arc::new(Semaphore::new(app.config.max_inflight_webhooks));
+    let webhooks = Router::new()
         .route("/hooks/{source}", post(receive_hook))
         .route("/provider-hooks/{provider}/{render}", post(provider_hook))
+        .route_layer(middleware::from_fn_with_state(webhook_slots, shed_load));
+    Router::new()
+        .merge(webhooks)
         .route("/media/{*key}", get(media))
         .route("/api/renders", get(list_renders))
         .route("/api/renders/{id}", get(show_render))
@@ -40,6 +47,34 @@ pub fn router(app: Arc<App>) -> Router {
 
 fn error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(json!({ "error": message.into() }))).into_response()
+}
+
+/// 503 + `Retry-After`: nothing was acknowledged, so the sender keeps the event and retries.
+fn unavailable(message: &str) -> Response {
+    let mut response = error(StatusCode::SERVICE_UNAVAILABLE, message);
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
+    response
+}
+
+/// Runs the request if a slot is free, else answers 503 at once (bounded work in memory).
+async fn shed_load(State(slots): State<Arc<Semaphore>>, request: Request, next: Next) -> Response {
+    let Ok(_slot) = slots.try_acquire() else {
+        crate::metrics::cms_webhook("", "rejected", "overloaded");
+        tracing::warn!(path = %request.uri().path(), "webhook refused: too many in flight");
+        return unavailable("too many webhooks in flight, retry later");
+    };
+    next.run(request).await
+}
+
+/// The rejection reason a [`read_body`] refusal stands for, as a metric label.
+fn body_reason(response: &Response) -> &'static str {
+    if response.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        "too_large"
+    } else {
+        "unreadable"
+    }
 }
 
 /// Reads the body up to `limit` bytes; `Err` is the response to send.
@@ -82,12 +117,16 @@ async fn receive_hook(
     body: Body,
 ) -> Response {
     let Some(adapter) = app.sources.get(&source).cloned() else {
+        crate::metrics::cms_webhook("", "rejected", "unknown_source");
         tracing::warn!(source, "webhook rejected: unknown source");
         return error(StatusCode::NOT_FOUND, format!("no source named {source:?}"));
     };
     let body = match read_body(&headers, body, app.config.max_body_bytes, &source).await {
         Ok(body) => body,
-        Err(response) => return response,
+        Err(response) => {
+            crate::metrics::cms_webhook(&source, "rejected", body_reason(&response));
+            return response;
+        }
     };
     let (delivery_id, contents) = match adapter.receive(&headers, &body) {
         Ok(Inbound::Publish {
@@ -95,6 +134,7 @@ async fn receive_hook(
             contents,
         }) => (delivery_id, contents),
         Ok(Inbound::Ignored { reason }) => {
+            crate::metrics::cms_webhook(&source, "ignored", "");
             tracing::info!(source, reason, "webhook ignored");
             return (
                 StatusCode::OK,
@@ -103,16 +143,18 @@ async fn receive_hook(
                 .into_response();
         }
         Err(err) => {
-            let status = match err {
-                InboundError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-                InboundError::Malformed(_) => StatusCode::BAD_REQUEST,
-                InboundError::NotAWebhookSource(_) => StatusCode::NOT_FOUND,
+            let (status, reason) = match err {
+                InboundError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
+                InboundError::Malformed(_) => (StatusCode::BAD_REQUEST, "malformed"),
+                InboundError::NotAWebhookSource(_) => (StatusCode::NOT_FOUND, "not_a_webhook_source"),
             };
+            crate::metrics::cms_webhook(&source, "rejected", reason);
             tracing::warn!(source, status = status.as_u16(), reason = %err, "webhook rejected");
             return error(status, err.to_string());
         }
     };
     if contents.is_empty() {
+        crate::metrics::cms_webhook(&source, "ignored", "");
         tracing::info!(source, "webhook ignored: no content in the delivery");
         return (
             StatusCode::OK,
@@ -142,10 +184,12 @@ pub async fn accept(
                 .iter()
                 .map(|o| match o {
                     Ingested::Accepted { event_id, render_id } => {
+                        crate::metrics::cms_webhook(source, "accepted", "");
                         tracing::info!(source, event = %event_id, render = %render_id, "event accepted");
                         json!({"event_id": event_id, "status": "accepted"})
                     }
                     Ingested::Duplicate { event_id } => {
+                        crate::metrics::cms_webhook(source, "duplicate", "");
                         tracing::info!(source, event = %event_id, "duplicate event: nothing queued");
                         json!({"event_id": event_id, "status": "duplicate"})
                     }
@@ -165,15 +209,9 @@ pub async fn accept(
         }
         Err(err) => {
             // Not committed, so not acknowledged: the sender keeps the event and retries.
+            crate::metrics::cms_webhook(source, "rejected", "storage_unavailable");
             tracing::error!(source, error = %err, "cannot commit event; answering 503");
-            let mut response = error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "storage unavailable, retry later",
-            );
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
-            response
+            unavailable("storage unavailable, retry later")
         }
     }
 }
@@ -198,6 +236,7 @@ async fn provider_hook(
     body: Body,
 ) -> Response {
     if provider != app.provider.name() {
+        crate::metrics::provider_webhook("rejected", "unknown_provider");
         tracing::warn!(provider, render = %render_id, "provider webhook rejected: unknown provider");
         return error(
             StatusCode::NOT_FOUND,
@@ -209,14 +248,19 @@ async fn provider_hook(
         .as_deref()
         .is_some_and(|t| app.verify_provider_token(&render_id, t))
     {
+        crate::metrics::provider_webhook("rejected", "bad_token");
         tracing::warn!(provider, render = %render_id, "provider webhook rejected: bad token");
         return error(StatusCode::UNAUTHORIZED, "invalid token");
     }
     let body = match read_body(&headers, body, 64 << 10, &provider).await {
         Ok(body) => body,
-        Err(response) => return response,
+        Err(response) => {
+            crate::metrics::provider_webhook("rejected", body_reason(&response));
+            return response;
+        }
     };
     if let Err(reason) = app.provider.verify_webhook(&headers, &body) {
+        crate::metrics::provider_webhook("rejected", "signature");
         tracing::warn!(provider, render = %render_id, reason, "provider webhook rejected: signature");
         return error(StatusCode::UNAUTHORIZED, reason);
     }
@@ -229,17 +273,19 @@ async fn provider_hook(
         .await
     {
         Ok(Some(state)) => {
+            crate::metrics::provider_webhook("received", "");
             tracing::info!(render = %render_id, job = job_id.as_deref().unwrap_or(""), state, "provider webhook received");
             app.wake.notify_waiters();
             (StatusCode::OK, Json(json!({"status": "received"}))).into_response()
         }
-        Ok(None) => error(StatusCode::NOT_FOUND, "no such render"),
+        Ok(None) => {
+            crate::metrics::provider_webhook("rejected", "unknown_render");
+            error(StatusCode::NOT_FOUND, "no such render")
+        }
         Err(err) => {
+            crate::metrics::provider_webhook("rejected", "storage_unavailable");
             tracing::error!(render = %render_id, error = %err, "provider webhook not recorded");
-            error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "storage unavailable, retry later",
-            )
+            unavailable("storage unavailable, retry later")
         }
     }
 }
@@ -285,7 +331,7 @@ async fn ready(State(app): State<Arc<App>>) -> Response {
     if app.store.ping().await {
         "ready".into_response()
     } else {
-        error(StatusCode::SERVICE_UNAVAILABLE, "database unavailable")
+        unavailable("database unavailable")
     }
 }
 
@@ -470,26 +516,19 @@ async fn list_plugins(State(app): State<Arc<App>>) -> Response {
 
 /// Prometheus text exposition, computed from the database at scrape time (so every instance
 /// reports the same, whole-system figures): renders by state and error category, credits today.
+/// Prometheus exposition: this process's counters and histograms, plus the queue's depth and
+/// today's credits read from the database now (left out, with a log line, if it is down).
 async fn metrics(State(app): State<Arc<App>>) -> Response {
-    let counts = match app.store.render_counts().await {
-        Ok(counts) => counts,
-        Err(err) => return error(StatusCode::SERVICE_UNAVAILABLE, err.to_string()),
-    };
-    let mut out = String::from(
-        "# HELP vidhook_renders Renders by state and error category.\n# TYPE vidhook_renders gauge\n",
-    );
-    for (state, category, n) in counts {
-        out.push_str(&format!(
-            "vidhook_renders{{state=\"{state}\",category=\"{category}\"}} {n}\n"
-        ));
+    match app.store.render_counts().await {
+        Ok(counts) => crate::metrics::queue_depth(&counts),
+        Err(err) => tracing::warn!(error = %err, "metrics: queue depth unavailable"),
     }
     if let Ok(spent) = app.store.spent_today("").await {
-        out.push_str(
-            "# HELP vidhook_credits_today Provider credits counted against today's budget (UTC).\n",
-        );
-        out.push_str(&format!(
-            "# TYPE vidhook_credits_today gauge\nvidhook_credits_today {spent}\n"
-        ));
+        crate::metrics::credits_today(spent);
     }
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        crate::metrics::render(),
+    )
+        .into_response()
 }

@@ -8,6 +8,7 @@
 //! - [`tts`]: text to speech. [`media`]: where audio/video bytes live, and their URLs.
 //! - [`generation`]: the video providers. [`checks`]: input checks before a paid call.
 //! - [`jobs`]: the durable render state machine and its workers. [`store`]: the database.
+//! - [`metrics`]: Prometheus counters, histograms and queue gauges. [`telemetry`]: logs.
 
 pub mod app;
 pub mod checks;
@@ -19,6 +20,7 @@ pub mod generation;
 pub mod ingress;
 pub mod jobs;
 pub mod media;
+pub mod metrics;
 pub mod plugins;
 pub mod server;
 pub mod store;

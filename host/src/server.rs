@@ -29,6 +29,7 @@ impl Server {
             .clone()
             .unwrap_or_else(|| format!("http://{addr}"));
         let workers = config.workers;
+        crate::metrics::install();
         let app = App::build(config, public_url).await?;
         if app.store.backend() == Backend::Sqlite {
             // One process owns an SQLite queue: any lease still recorded belongs to a process
@@ -61,18 +62,12 @@ impl Server {
         })
     }
 
-    /// Stops accepting requests and claiming work; in-flight steps get `grace` to commit.
+    /// Stops accepting requests and claiming work; in-flight steps get `grace` to commit, then
+    /// are abandoned with their leases released (see [`Workers::shutdown`]).
     pub async fn shutdown(self, grace: Duration) {
         let _ = self.stop_http.send(());
-        if tokio::time::timeout(grace, self.workers.shutdown())
-            .await
-            .is_err()
-        {
-            tracing::warn!(
-                ?grace,
-                "workers still busy after the grace period; their leases will expire"
-            );
-        }
+        self.workers.shutdown(grace).await;
+        // Requests in flight finish within the same grace; open keep-alive connections close.
         let _ = tokio::time::timeout(grace, self.http).await;
     }
 }

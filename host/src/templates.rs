@@ -123,7 +123,9 @@ mod tests {
     async fn store() -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
-        (dir, Store::connect(&url).await.unwrap())
+        (dir, Store::connect(&url, std::time::Duration::from_secs(10))
+                .await
+                .unwrap())
     }
 
     #[tokio::test]

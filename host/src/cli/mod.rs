@@ -161,16 +161,21 @@ fn load_config(path: Option<&Path>) -> anyhow::Result<Config> {
 
 async fn open_store(config: &Config) -> anyhow::Result<Store> {
     std::fs::create_dir_all(&config.data_dir)?;
-    Ok(Store::connect(&config.database_url()).await?)
+    Ok(Store::connect(&config.database_url(), config.database_timeout()).await?)
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
     let server = crate::server::Server::start(config).await?;
     // Tests and scripts read this line to find the port.
     println!("vidhook listening on http://{}", server.addr);
+    let grace = Duration::from_secs(server.app.config.shutdown_grace_secs);
     shutdown_signal().await;
-    tracing::info!("shutting down: no new work is claimed; in-flight steps finish");
-    server.shutdown(Duration::from_secs(30)).await;
+    tracing::info!(
+        ?grace,
+        "shutting down: no new work is claimed; in-flight steps finish"
+    );
+    server.shutdown(grace).await;
+    tracing::info!("shutdown complete");
     Ok(())
 }
 

@@ -526,7 +526,15 @@ async fn await_job(app: &App, render: &RenderRow) -> anyhow::Result<Outcome> {
     let factor = (waited.as_secs_f64() / (10.0 * base.as_secs_f64().max(0.001))).clamp(1.0, 8.0);
     let deadline = render.submitted_at.unwrap_or(now) + provider.max_wait().as_millis() as i64 + 1;
     let next_poll = (now + base.mul_f64(factor).as_millis() as i64).min(deadline.max(now + 1));
-    Ok(match provider.status(job_id).await {
+    let status = provider.status(job_id).await;
+    crate::metrics::provider_poll(match &status {
+        Ok(JobStatus::Completed { .. }) => "completed",
+        Ok(JobStatus::Failed(_)) => "failed",
+        Ok(JobStatus::Pending(_)) => "pending",
+        Err(ProviderError::RateLimited { .. }) => "rate_limited",
+        Err(_) => "error",
+    });
+    Ok(match status {
         Ok(JobStatus::Completed {
             video_url,
             credits_used,
@@ -536,7 +544,9 @@ async fn await_job(app: &App, render: &RenderRow) -> anyhow::Result<Outcome> {
                 app.store
                     .record_actual_credits(&render.id, &source, provider.name(), credits)
                     .await?;
+                crate::metrics::credits_consumed(provider.name(), &source, credits);
             }
+            crate::metrics::generation_seconds(provider.name(), waited.as_secs_f64());
             let set = Transition {
                 video_url: Some(video_url.clone()),
                 ..Default::default()

@@ -22,15 +22,39 @@ const IDLE_POLL: Duration = Duration::from_millis(250);
 
 /// Running workers; dropping the sender side of `stop` (or sending true) stops them between steps.
 pub struct Workers {
+    app: Arc<App>,
+    /// This process's lease owner prefix: worker `n` owns its leases as `{instance}/{n}`.
+    instance: String,
     stop: watch::Sender<bool>,
     tasks: JoinSet<()>,
 }
 
 impl Workers {
-    /// Stops claiming new work and waits for in-flight steps to commit.
-    pub async fn shutdown(mut self) {
+    /// Stops claiming new work and gives in-flight steps `grace` to commit. Steps still running
+    /// then are abandoned and their leases released, so another process (or this one, restarted)
+    /// resumes them from their last committed state at once rather than after the lease expires.
+    pub async fn shutdown(mut self, grace: Duration) {
         let _ = self.stop.send(true);
+        let finished = tokio::time::timeout(grace, async {
+            while self.tasks.join_next().await.is_some() {}
+        })
+        .await;
+        if finished.is_ok() {
+            return;
+        }
+        self.tasks.abort_all();
         while self.tasks.join_next().await.is_some() {}
+        match self.app.store.release_leases_of(&self.instance).await {
+            Ok(released) => tracing::warn!(
+                ?grace,
+                released,
+                "steps still running after the grace period were abandoned; their leases are released"
+            ),
+            Err(err) => tracing::error!(
+                error = %err,
+                "cannot release this process's leases; they expire by themselves"
+            ),
+        }
     }
 }
 
@@ -42,7 +66,12 @@ pub fn spawn_workers(app: Arc<App>, count: usize) -> Workers {
         let owner = format!("{instance}/{n}");
         tasks.spawn(worker_loop(app.clone(), owner, stopped.clone()));
     }
-    Workers { stop, tasks }
+    Workers {
+        app,
+        instance,
+        stop,
+        tasks,
+    }
 }
 
 async fn worker_loop(app: Arc<App>, owner: String, mut stopped: watch::Receiver<bool>) {
@@ -108,13 +137,29 @@ async fn run_one(app: &App, owner: &str, render: RenderRow) {
             .commit(&render.id, owner, &transition, &record, &siblings)
             .await
         {
-            Ok(true) => app.wake.notify_waiters(),
+            Ok(true) => {
+                record_metrics(&transition, &record, started);
+                app.wake.notify_waiters();
+            }
             Ok(false) => tracing::warn!("lease lost before commit; outcome discarded"),
             Err(err) => tracing::error!(error = %err, "commit failed; the step will run again"),
         }
     }
     .instrument(span)
     .await
+}
+
+/// Counted only once the step's outcome is committed, so a discarded outcome is not counted.
+fn record_metrics(t: &Transition, record: &StepRecord, started: i64) {
+    let seconds = (now_ms() - started).max(0) as f64 / 1000.0;
+    crate::metrics::step_seconds(&record.step, &record.outcome, seconds);
+    let category = t.error_category.as_deref().unwrap_or("");
+    if t.error.is_some() && !category.is_empty() {
+        crate::metrics::step_error(&record.step, category);
+    }
+    if t.finished {
+        crate::metrics::render_finished(&t.state, category);
+    }
 }
 
 fn log_outcome(t: &Transition, record: &StepRecord) {

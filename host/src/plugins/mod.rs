@@ -264,6 +264,7 @@ impl PluginHost {
         // Epochs stop guest code; this also bounds time spent inside host calls (HTTP, sleeps).
         let result = tokio::time::timeout(limits.deadline + Duration::from_secs(1), call).await;
         let wall_ms = started.elapsed().as_secs_f64() * 1000.0;
+        crate::metrics::plugin_seconds(&name, matches!(result, Ok(Ok(Ok(_)))), wall_ms / 1000.0);
         let fuel = limits.fuel - store.get_fuel().unwrap_or(0);
         let state = store.into_data();
         let mut logs = state.logs;

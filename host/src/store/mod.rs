@@ -47,7 +47,9 @@ pub struct Store {
 
 impl Store {
     /// Connects and runs the migrations. SQLite files are created if missing and use WAL.
-    pub async fn connect(url: &str) -> Result<Store> {
+    /// `timeout` bounds waiting for a connection (PostgreSQL) or a write lock (SQLite): past it an
+    /// operation fails, and a webhook is answered 503 rather than held in memory.
+    pub async fn connect(url: &str, timeout: Duration) -> Result<Store> {
         sqlx::any::install_default_drivers();
         let backend = if url.starts_with("sqlite:") {
             Backend::Sqlite
@@ -59,13 +61,14 @@ impl Store {
         let options = AnyConnectOptions::from_str(url)?.disable_statement_logging();
         let pool = AnyPoolOptions::new()
             .max_connections(if backend == Backend::Sqlite { 4 } else { 16 })
-            .acquire_timeout(Duration::from_secs(10))
+            .acquire_timeout(timeout)
             .after_connect(move |conn, _| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
                         use sqlx::Executor;
                         conn.execute("PRAGMA journal_mode = WAL").await?;
-                        conn.execute("PRAGMA busy_timeout = 10000").await?;
+                        let busy = format!("PRAGMA busy_timeout = {}", timeout.as_millis());
+                        conn.execute(busy.as_str()).await?;
                         conn.execute("PRAGMA foreign_keys = ON").await?;
                         conn.execute("PRAGMA synchronous = NORMAL").await?;
                     }

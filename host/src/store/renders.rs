@@ -192,6 +192,17 @@ impl Store {
         Ok(done.rows_affected())
     }
 
+    /// Releases the leases held by one process's workers (owners `{instance}/{n}`).
+    pub async fn release_leases_of(&self, instance: &str) -> Result<u64> {
+        let done = sqlx::query(
+            "UPDATE renders SET lease_owner = NULL, lease_until = NULL WHERE lease_owner LIKE $1",
+        )
+        .bind(format!("{instance}/%"))
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
     /// Applies a step's outcome if `owner` still holds the lease (else returns false and changes
     /// nothing), records the step, and inserts the `siblings` (further renders of the same event,
     /// as `(plan_key, plan_json, state)`), all in one transaction.
