@@ -12,7 +12,7 @@ pg="${VIDHOOK_TEST_POSTGRES:-postgres://postgres@127.0.0.1:5432}"
 if command -v pg_isready >/dev/null && pg_isready -q -d "$pg/postgres"; then
   echo "== the integration suites again, on PostgreSQL ($pg)"
   VIDHOOK_TEST_POSTGRES="$pg" cargo test --locked -p vidhook \
-    --test e2e --test ingress --test plugins --test generation "$@"
+    --test e2e --test ingress --test plugins --test generation --test durability "$@"
   # Each test made its own database; drop them.
   psql -q -d "$pg/postgres" -At -c "SELECT datname FROM pg_database WHERE datname LIKE 'vidhook_t_%'" |
     while read -r db; do psql -q -d "$pg/postgres" -c "DROP DATABASE IF EXISTS $db" >/dev/null; done

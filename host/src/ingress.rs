@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
-use axum::middleware::{self, Next};
 use axum::http::{header, HeaderMap, StatusCode};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -146,7 +146,9 @@ async fn receive_hook(
             let (status, reason) = match err {
                 InboundError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
                 InboundError::Malformed(_) => (StatusCode::BAD_REQUEST, "malformed"),
-                InboundError::NotAWebhookSource(_) => (StatusCode::NOT_FOUND, "not_a_webhook_source"),
+                InboundError::NotAWebhookSource(_) => {
+                    (StatusCode::NOT_FOUND, "not_a_webhook_source")
+                }
             };
             crate::metrics::cms_webhook(&source, "rejected", reason);
             tracing::warn!(source, status = status.as_u16(), reason = %err, "webhook rejected");

@@ -20,10 +20,7 @@ pub fn install() -> &'static PrometheusHandle {
         let minutes = [10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 3600.0];
         let seconds = [0.001, 0.005, 0.02, 0.1, 0.5, 1.0, 5.0, 15.0, 60.0];
         let builder = PrometheusBuilder::new()
-            .set_buckets_for_metric(
-                Matcher::Full("vidhook_generation_seconds".into()),
-                &minutes,
-            )
+            .set_buckets_for_metric(Matcher::Full("vidhook_generation_seconds".into()), &minutes)
             .and_then(|b| b.set_buckets(&seconds))
             .expect("bucket lists are not empty");
         let recorder = builder.build_recorder();
@@ -37,16 +34,40 @@ pub fn install() -> &'static PrometheusHandle {
 
 fn describe() {
     describe_counter!("vidhook_cms_webhooks_total", "CMS webhooks by source and outcome (accepted, duplicate, ignored, rejected) and rejection reason.");
-    describe_counter!("vidhook_provider_webhooks_total", "Provider webhook deliveries, received or rejected by reason.");
-    describe_counter!("vidhook_provider_polls_total", "Provider job status polls (the fallback for missing webhooks) by result.");
-    describe_counter!("vidhook_renders_finished_total", "Renders that reached a final state, by state and error category.");
-    describe_counter!("vidhook_step_errors_total", "Failed step attempts (retried or final) by step and error category.");
-    describe_counter!("vidhook_credits_consumed_total", "Provider credits reported consumed by finished jobs.");
+    describe_counter!(
+        "vidhook_provider_webhooks_total",
+        "Provider webhook deliveries, received or rejected by reason."
+    );
+    describe_counter!(
+        "vidhook_provider_polls_total",
+        "Provider job status polls (the fallback for missing webhooks) by result."
+    );
+    describe_counter!(
+        "vidhook_renders_finished_total",
+        "Renders that reached a final state, by state and error category."
+    );
+    describe_counter!(
+        "vidhook_step_errors_total",
+        "Failed step attempts (retried or final) by step and error category."
+    );
+    describe_counter!(
+        "vidhook_credits_consumed_total",
+        "Provider credits reported consumed by finished jobs."
+    );
     describe_histogram!("vidhook_step_seconds", "Time one step took in a worker.");
-    describe_histogram!("vidhook_generation_seconds", "Time from the paid submit to the finished video.");
+    describe_histogram!(
+        "vidhook_generation_seconds",
+        "Time from the paid submit to the finished video."
+    );
     describe_histogram!("vidhook_plugin_seconds", "Wall time of one plugin call.");
-    describe_gauge!("vidhook_renders", "Renders per state and error category (the queue's depth), read from the database.");
-    describe_gauge!("vidhook_credits_today", "Credits counted against today's budget (UTC).");
+    describe_gauge!(
+        "vidhook_renders",
+        "Renders per state and error category (the queue's depth), read from the database."
+    );
+    describe_gauge!(
+        "vidhook_credits_today",
+        "Credits counted against today's budget (UTC)."
+    );
 }
 
 /// A CMS webhook's outcome: `accepted`, `duplicate`, `ignored` or `rejected` (with a reason).
@@ -107,7 +128,10 @@ pub fn queue_depth(counts: &[(String, String, i64)]) {
     static SEEN: Mutex<BTreeSet<(String, String)>> = Mutex::new(BTreeSet::new());
     let mut seen = SEEN.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     for labels in seen.iter() {
-        if !counts.iter().any(|(s, c, _)| (s, c) == (&labels.0, &labels.1)) {
+        if !counts
+            .iter()
+            .any(|(s, c, _)| (s, c) == (&labels.0, &labels.1))
+        {
             gauge!("vidhook_renders", "state" => labels.0.clone(), "category" => labels.1.clone())
                 .set(0.0);
         }

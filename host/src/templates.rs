@@ -123,9 +123,12 @@ mod tests {
     async fn store() -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
-        (dir, Store::connect(&url, std::time::Duration::from_secs(10))
+        (
+            dir,
+            Store::connect(&url, std::time::Duration::from_secs(10))
                 .await
-                .unwrap())
+                .unwrap(),
+        )
     }
 
     #[tokio::test]

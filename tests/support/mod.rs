@@ -51,6 +51,15 @@ pub async fn database_line(dir: &Path) -> String {
     format!("database_url = \"{server}/{name}\"\n")
 }
 
+/// The URL of the database a host started in `dir` uses (PostgreSQL or the default SQLite file).
+pub async fn database_url(dir: &Path) -> String {
+    let line = database_line(dir).await;
+    match line.split('"').nth(1) {
+        Some(url) => url.to_string(),
+        None => format!("sqlite://{}", dir.join("data/vidhook.db").display()),
+    }
+}
+
 /// A running `vidhook serve`.
 pub struct Host {
     child: Child,
@@ -62,6 +71,11 @@ pub struct Host {
 impl Host {
     /// Writes `config` to `<dir>/vidhook.toml` and starts the binary on it.
     pub async fn start(dir: &Path, config: &str) -> Host {
+        Host::start_with_env(dir, config, &[]).await
+    }
+
+    /// [`Host::start`] with extra environment variables.
+    pub async fn start_with_env(dir: &Path, config: &str, env: &[(&str, &str)]) -> Host {
         std::fs::create_dir_all(dir).unwrap();
         let config_path = dir.join("vidhook.toml");
         let config = if config.contains("database_url") {
@@ -77,6 +91,7 @@ impl Host {
             .env("RUST_LOG", "info")
             .env("SEEDANCE_TEST_KEY", seedance::API_KEY)
             .env("TEST_OPENAI_KEY", "sk-test-123")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true)
@@ -126,6 +141,29 @@ impl Host {
     pub async fn kill(mut self) {
         self.child.kill().await.unwrap();
         let _ = self.child.wait().await;
+    }
+
+    /// SIGTERM, then waits (up to `timeout`) for the process to exit; returns its exit code and
+    /// everything it logged.
+    pub async fn terminate(mut self, timeout: Duration) -> (Option<i32>, String) {
+        let pid = self.child.id().expect("running").to_string();
+        let sent = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        match tokio::time::timeout(timeout, self.child.wait()).await {
+            Ok(status) => {
+                let code = status.unwrap().code();
+                // Let the log reader drain what the process wrote last.
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                (code, self.logs())
+            }
+            Err(_) => panic!(
+                "vidhook did not exit within {timeout:?} of SIGTERM:\n{}",
+                self.logs()
+            ),
+        }
     }
 
     /// Posts a Standard Webhooks-signed body to `/hooks/{source}`.
