@@ -88,10 +88,10 @@ fn main() {
         .unwrap();
     runtime.block_on(async {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::connect(&format!(
-            "sqlite://{}?mode=rwc",
-            dir.path().join("b.db").display()
-        ))
+        let store = Store::connect(
+            &format!("sqlite://{}?mode=rwc", dir.path().join("b.db").display()),
+            Duration::from_secs(10),
+        )
         .await
         .unwrap();
         vidhook::templates::seed_defaults(&store).await.unwrap();

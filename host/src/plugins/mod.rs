@@ -359,10 +359,10 @@ mod tests {
         overrides: &[(&str, &str)],
     ) -> (tempfile::TempDir, PluginHost, Arc<TemplateSet>) {
         let dir = tempfile::tempdir().unwrap();
-        let db = Db::connect(&format!(
-            "sqlite://{}?mode=rwc",
-            dir.path().join("t.db").display()
-        ))
+        let db = Db::connect(
+            &format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display()),
+            Duration::from_secs(10),
+        )
         .await
         .unwrap();
         crate::templates::seed_defaults(&db).await.unwrap();
