@@ -11,7 +11,8 @@ use axum::Router;
 #[derive(Clone)]
 pub struct Cms {
     pub url: String,
-    received: Arc<Mutex<Vec<serde_json::Value>>>,
+    /// Verified write-backs as (webhook-id, body), in arrival order.
+    received: Arc<Mutex<Vec<(String, serde_json::Value)>>>,
 }
 
 impl Cms {
@@ -29,6 +30,14 @@ impl Cms {
 
     /// Verified write-backs, in arrival order.
     pub fn received(&self) -> Vec<serde_json::Value> {
+        self.deliveries()
+            .into_iter()
+            .map(|(_, body)| body)
+            .collect()
+    }
+
+    /// Verified write-backs with their `webhook-id` (the same id again is a redelivery).
+    pub fn deliveries(&self) -> Vec<(String, serde_json::Value)> {
         self.received.lock().unwrap().clone()
     }
 
@@ -46,7 +55,7 @@ impl Cms {
 }
 
 async fn receive(
-    State(received): State<Arc<Mutex<Vec<serde_json::Value>>>>,
+    State(received): State<Arc<Mutex<Vec<(String, serde_json::Value)>>>>,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> StatusCode {
@@ -60,6 +69,11 @@ async fn receive(
     let Ok(value) = serde_json::from_slice(&body) else {
         return StatusCode::BAD_REQUEST;
     };
-    received.lock().unwrap().push(value);
+    let id = headers
+        .get("webhook-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    received.lock().unwrap().push((id, value));
     StatusCode::OK
 }

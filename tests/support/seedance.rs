@@ -43,9 +43,39 @@ pub struct Job {
     pub polls: u32,
 }
 
+/// Faults drawn at random (from a seeded generator) for every call, for chaos runs.
+pub struct RandomFaults {
+    pub rng: rand::rngs::StdRng,
+    /// Probability that a call (generate or status) answers 429 with Retry-After.
+    pub rate_limited: f64,
+    /// Probability that a call answers 500.
+    pub server_error: f64,
+    /// Probability that a generate call accepts (and bills) the job, then drops the connection.
+    pub accept_then_drop: f64,
+}
+
+impl RandomFaults {
+    fn draw(&mut self, generate: bool) -> Option<Fault> {
+        use rand::Rng;
+        let x: f64 = self.rng.gen();
+        if x < self.rate_limited {
+            Some(Fault::RateLimited {
+                retry_after_secs: 1,
+            })
+        } else if x < self.rate_limited + self.server_error {
+            Some(Fault::ServerError)
+        } else if generate && x < self.rate_limited + self.server_error + self.accept_then_drop {
+            Some(Fault::AcceptThenDrop)
+        } else {
+            None
+        }
+    }
+}
+
 #[derive(Default)]
 struct Inner {
     faults: VecDeque<Fault>,
+    random: Option<RandomFaults>,
     jobs: HashMap<String, Job>,
     /// Every generate call: (Idempotency-Key, HTTP status answered).
     attempts: Vec<(Option<String>, u16)>,
@@ -87,6 +117,11 @@ impl Seedance {
 
     pub fn push_fault(&self, fault: Fault) {
         self.inner.lock().unwrap().faults.push_back(fault);
+    }
+
+    /// From now on, every call may fail at random as `faults` says (after any queued fault).
+    pub fn random_faults(&self, faults: RandomFaults) {
+        self.inner.lock().unwrap().random = Some(faults);
     }
 
     /// Jobs accepted (= paid generations).
@@ -133,6 +168,14 @@ fn reject(status: StatusCode, message: &str) -> Response {
     (status, Json(json!({"error": message}))).into_response()
 }
 
+fn rate_limited(retry_after_secs: u64) -> Response {
+    let mut response = reject(StatusCode::TOO_MANY_REQUESTS, "rate limit exceeded");
+    response
+        .headers_mut()
+        .insert("retry-after", retry_after_secs.to_string().parse().unwrap());
+    response
+}
+
 fn authorized(headers: &HeaderMap) -> bool {
     headers.get("authorization").and_then(|v| v.to_str().ok()) == Some(&format!("Bearer {API_KEY}"))
 }
@@ -167,15 +210,17 @@ async fn generate(
         record(StatusCode::UNAUTHORIZED);
         return reject(StatusCode::UNAUTHORIZED, "invalid API key");
     }
-    let fault = inner.lock().unwrap().faults.pop_front();
+    let fault = {
+        let mut state = inner.lock().unwrap();
+        match state.faults.pop_front() {
+            Some(fault) => Some(fault),
+            None => state.random.as_mut().and_then(|r| r.draw(true)),
+        }
+    };
     match fault {
         Some(Fault::RateLimited { retry_after_secs }) => {
             record(StatusCode::TOO_MANY_REQUESTS);
-            let mut response = reject(StatusCode::TOO_MANY_REQUESTS, "rate limit exceeded");
-            response
-                .headers_mut()
-                .insert("retry-after", retry_after_secs.to_string().parse().unwrap());
-            return response;
+            return rate_limited(retry_after_secs);
         }
         Some(Fault::ServerError) => {
             record(StatusCode::INTERNAL_SERVER_ERROR);
@@ -338,6 +383,11 @@ async fn job(
         return reject(StatusCode::UNAUTHORIZED, "invalid API key");
     }
     let mut state = inner.lock().unwrap();
+    match state.random.as_mut().and_then(|r| r.draw(false)) {
+        Some(Fault::RateLimited { retry_after_secs }) => return rate_limited(retry_after_secs),
+        Some(_) => return reject(StatusCode::INTERNAL_SERVER_ERROR, "internal error"),
+        None => {}
+    }
     let base = state.base_url.clone();
     let Some(job) = state.jobs.get_mut(&id) else {
         return reject(StatusCode::NOT_FOUND, "job not found");

@@ -29,6 +29,9 @@ pub enum StoreError {
     Corrupt(String),
     #[error("unsupported database URL {0:?} (use sqlite://… or postgres://…)")]
     UnsupportedUrl(String),
+    /// A batched commit failed (the message is the batch's database error).
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -43,6 +46,8 @@ pub enum Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// Where [`Store::ingest`] queues deliveries for the group committer.
+    committer: tokio::sync::mpsc::Sender<events::Delivery>,
 }
 
 impl Store {
@@ -78,7 +83,12 @@ impl Store {
             .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
-        Ok(Store { pool, backend })
+        let committer = events::spawn_committer(pool.clone());
+        Ok(Store {
+            pool,
+            backend,
+            committer,
+        })
     }
 
     pub fn backend(&self) -> Backend {
