@@ -8,11 +8,14 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::Router;
 
+/// Verified write-backs as (webhook-id, body), in arrival order.
+type Deliveries = Arc<Mutex<Vec<(String, serde_json::Value)>>>;
+
 #[derive(Clone)]
 pub struct Cms {
     pub url: String,
     /// Verified write-backs as (webhook-id, body), in arrival order.
-    received: Arc<Mutex<Vec<(String, serde_json::Value)>>>,
+    received: Deliveries,
 }
 
 impl Cms {
@@ -55,7 +58,7 @@ impl Cms {
 }
 
 async fn receive(
-    State(received): State<Arc<Mutex<Vec<(String, serde_json::Value)>>>>,
+    State(received): State<Deliveries>,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> StatusCode {

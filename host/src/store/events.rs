@@ -66,79 +66,137 @@ pub(super) fn spawn_committer(pool: AnyPool) -> mpsc::Sender<Delivery> {
     queue
 }
 
+/// Commits a batch in one transaction with one multi-row insert per table (a round trip each,
+/// whatever the batch's size), then looks up the existing event for each duplicate.
 async fn commit_batch(pool: &AnyPool, batch: &[Delivery]) -> Result<Vec<Vec<Ingested>>> {
-    let mut tx = pool.begin().await?;
-    let mut all = Vec::with_capacity(batch.len());
-    for delivery in batch {
-        all.push(ingest_one(&mut tx, delivery).await?);
+    struct Pending<'a> {
+        delivery: &'a Delivery,
+        content: &'a Content,
+        event_id: String,
+        fingerprint: String,
+        json: String,
     }
-    tx.commit().await?;
-    Ok(all)
-}
-
-async fn ingest_one(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    delivery: &Delivery,
-) -> Result<Vec<Ingested>> {
-    let source = delivery.source.as_str();
-    let delivery_id = delivery.delivery_id.as_deref();
-    let mut outcomes = Vec::with_capacity(delivery.contents.len());
-    for content in &delivery.contents {
-        let fingerprint = content.fingerprint();
-        let event_id = new_id();
-        let now = now_ms();
-        let json = serde_json::to_string(content)
-            .map_err(|e| StoreError::Corrupt(format!("content not serialisable: {e}")))?;
-        let inserted = sqlx::query(
-            "INSERT INTO events (id, source, delivery_id, entry_id, locale, fingerprint, content_json, received_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
-        )
-        .bind(&event_id)
-        .bind(source)
-        .bind(delivery_id)
-        .bind(&content.id)
-        .bind(&content.locale)
-        .bind(&fingerprint)
-        .bind(&json)
-        .bind(now)
-        .execute(&mut **tx)
-        .await?
-        .rows_affected();
-        if inserted == 1 {
-            let render_id = new_id();
-            sqlx::query(
-                "INSERT INTO renders (id, event_id, plan_key, state, run_after, plugins_json, created_at, updated_at)
-                 VALUES ($1, $2, '', $3, $4, $5, $4, $4)",
-            )
-            .bind(&render_id)
-            .bind(&event_id)
-            .bind(&delivery.first_state)
-            .bind(now)
-            .bind(&delivery.plugins_json)
-            .execute(&mut **tx)
-            .await?;
-            outcomes.push(Ingested::Accepted {
-                event_id,
-                render_id,
+    let now = now_ms();
+    let mut rows = Vec::new();
+    for delivery in batch {
+        for content in &delivery.contents {
+            rows.push(Pending {
+                delivery,
+                content,
+                event_id: new_id(),
+                fingerprint: content.fingerprint(),
+                json: serde_json::to_string(content)
+                    .map_err(|e| StoreError::Corrupt(format!("content not serialisable: {e}")))?,
             });
-        } else {
-            let existing: String = sqlx::query(
-                "SELECT id FROM events WHERE source = $1 AND entry_id = $2 AND locale = $3
-                   AND (fingerprint = $4 OR delivery_id = $5)
-                 ORDER BY received_at LIMIT 1",
-            )
-            .bind(source)
-            .bind(&content.id)
-            .bind(&content.locale)
-            .bind(&fingerprint)
-            .bind(delivery_id)
-            .fetch_one(&mut **tx)
-            .await?
-            .try_get(0)?;
-            outcomes.push(Ingested::Duplicate { event_id: existing });
         }
     }
+    let mut tx = pool.begin().await?;
+    let mut inserted = std::collections::HashSet::new();
+    if !rows.is_empty() {
+        let sql = format!(
+            "INSERT INTO events (id, source, delivery_id, entry_id, locale, fingerprint, content_json, received_at)
+             VALUES {} ON CONFLICT DO NOTHING RETURNING id",
+            placeholders(rows.len(), 8)
+        );
+        let mut insert = sqlx::query(&sql);
+        for row in &rows {
+            insert = insert
+                .bind(&row.event_id)
+                .bind(&row.delivery.source)
+                .bind(&row.delivery.delivery_id)
+                .bind(&row.content.id)
+                .bind(&row.content.locale)
+                .bind(&row.fingerprint)
+                .bind(&row.json)
+                .bind(now);
+        }
+        for returned in insert.fetch_all(&mut *tx).await? {
+            inserted.insert(returned.try_get::<String, _>(0)?);
+        }
+    }
+    let new_rows: Vec<(&Pending, String)> = rows
+        .iter()
+        .filter(|row| inserted.contains(&row.event_id))
+        .map(|row| (row, new_id()))
+        .collect();
+    if !new_rows.is_empty() {
+        let sql = format!(
+            "INSERT INTO renders (id, event_id, plan_key, state, run_after, plugins_json, created_at, updated_at)
+             VALUES {}",
+            placeholders(new_rows.len(), 8)
+        );
+        let mut insert = sqlx::query(&sql);
+        for (row, render_id) in &new_rows {
+            insert = insert
+                .bind(render_id)
+                .bind(&row.event_id)
+                .bind("")
+                .bind(&row.delivery.first_state)
+                .bind(now)
+                .bind(&row.delivery.plugins_json)
+                .bind(now)
+                .bind(now);
+        }
+        insert.execute(&mut *tx).await?;
+    }
+    let mut render_of: std::collections::HashMap<&str, String> = new_rows
+        .into_iter()
+        .map(|(row, render_id)| (row.event_id.as_str(), render_id))
+        .collect();
+    let mut outcomes: Vec<Vec<Ingested>> = batch.iter().map(|_| Vec::new()).collect();
+    let mut rows = rows.iter().peekable();
+    for (n, delivery) in batch.iter().enumerate() {
+        while let Some(row) = rows.next_if(|row| std::ptr::eq(row.delivery, delivery)) {
+            let outcome = match render_of.remove(row.event_id.as_str()) {
+                Some(render_id) => Ingested::Accepted {
+                    event_id: row.event_id.clone(),
+                    render_id,
+                },
+                None => Ingested::Duplicate {
+                    event_id: existing_event(&mut tx, row.delivery, row.content, &row.fingerprint)
+                        .await?,
+                },
+            };
+            outcomes[n].push(outcome);
+        }
+    }
+    tx.commit().await?;
     Ok(outcomes)
+}
+
+/// `($1, …, $k), ($k+1, …), …` for `rows` rows of `columns` values.
+fn placeholders(rows: usize, columns: usize) -> String {
+    (0..rows)
+        .map(|r| {
+            let row: Vec<String> = (1..=columns)
+                .map(|c| format!("${}", r * columns + c))
+                .collect();
+            format!("({})", row.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The event a duplicate delivery or content matches (the earliest, in this transaction's view).
+async fn existing_event(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    delivery: &Delivery,
+    content: &Content,
+    fingerprint: &str,
+) -> Result<String> {
+    Ok(sqlx::query(
+        "SELECT id FROM events WHERE source = $1 AND entry_id = $2 AND locale = $3
+           AND (fingerprint = $4 OR delivery_id = $5)
+         ORDER BY received_at LIMIT 1",
+    )
+    .bind(&delivery.source)
+    .bind(&content.id)
+    .bind(&content.locale)
+    .bind(fingerprint)
+    .bind(&delivery.delivery_id)
+    .fetch_one(&mut **tx)
+    .await?
+    .try_get(0)?)
 }
 
 impl Store {
@@ -176,5 +234,67 @@ impl Store {
             .try_get(0)?;
         serde_json::from_str(&json)
             .map_err(|e| StoreError::Corrupt(format!("event {event_id}: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn content(n: usize) -> Content {
+        Content {
+            source: "blog".into(),
+            cms: "standard-webhooks".into(),
+            id: format!("post-{n}"),
+            revision: "1".into(),
+            kind: "article".into(),
+            locale: "en-US".into(),
+            title: format!("Note {n}"),
+            body_html: String::new(),
+            body_text: format!("Body {n}"),
+            url: None,
+            image: None,
+            fields: serde_json::json!({}),
+        }
+    }
+
+    /// Concurrent deliveries land in shared batches; a delivery sent twice at once is still
+    /// accepted once, and its twin points at the same event.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn concurrent_deliveries_and_their_redeliveries_are_each_accepted_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        let store = Store::connect(&url, Duration::from_secs(10)).await.unwrap();
+        let mut tasks = tokio::task::JoinSet::new();
+        for n in 0..400 {
+            let store = store.clone();
+            let entry = n % 200;
+            tasks.spawn(async move {
+                let delivery = format!("msg-{entry}");
+                let outcome = store
+                    .ingest("blog", Some(&delivery), &[content(entry)], "plan", "[]")
+                    .await
+                    .unwrap();
+                (entry, outcome.into_iter().next().unwrap())
+            });
+        }
+        let mut accepted = std::collections::HashMap::new();
+        let mut duplicates = Vec::new();
+        while let Some(done) = tasks.join_next().await {
+            match done.unwrap() {
+                (entry, Ingested::Accepted { event_id, .. }) => {
+                    assert!(accepted.insert(entry, event_id).is_none(), "{entry} twice");
+                }
+                (entry, Ingested::Duplicate { event_id }) => duplicates.push((entry, event_id)),
+            }
+        }
+        assert_eq!(accepted.len(), 200);
+        assert_eq!(duplicates.len(), 200);
+        for (entry, event_id) in duplicates {
+            assert_eq!(accepted[&entry], event_id);
+        }
+        let renders = store.render_counts().await.unwrap();
+        assert_eq!(renders, vec![("plan".to_string(), String::new(), 200)]);
     }
 }
