@@ -13,6 +13,8 @@ if command -v pg_isready >/dev/null && pg_isready -q -d "$pg/postgres"; then
   echo "== the integration suites again, on PostgreSQL ($pg)"
   VIDHOOK_TEST_POSTGRES="$pg" cargo test --locked -p vidhook \
     --test e2e --test ingress --test plugins --test generation --test durability "$@"
+  echo "== the chaos run: 3 processes on one PostgreSQL, 1,000 events, SIGKILLs (tests/chaos.rs)"
+  VIDHOOK_TEST_POSTGRES="$pg" cargo test --locked -p vidhook --test chaos -- --seed 1 --events 1000
   # Each test made its own database; drop them.
   psql -q -d "$pg/postgres" -At -c "SELECT datname FROM pg_database WHERE datname LIKE 'vidhook_t_%'" |
     while read -r db; do psql -q -d "$pg/postgres" -c "DROP DATABASE IF EXISTS $db" >/dev/null; done
