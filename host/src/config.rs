@@ -270,6 +270,9 @@ pub struct SourceConfig {
     /// Make a $0 local preview first; the paid generation waits for an editor's approval.
     #[serde(default)]
     pub approval: bool,
+    /// Which CMS fields feed title/body/image/locale, where the URL goes, which types count.
+    #[serde(default)]
+    pub fields: crate::cms::mapping::FieldMap,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -298,16 +301,21 @@ impl SourceConfig {
 pub enum CmsConfig {
     /// A folder of Markdown files with YAML front matter; `vidhook publish FILE` publishes one,
     /// and the video URL is written into its front matter.
-    Markdown { folder: PathBuf },
-    /// Any system that sends Standard Webhooks-signed JSON.
-    StandardWebhooks {
-        /// `whsec_<base64>` as the sender shows it.
-        secret: String,
-        /// Where the video URL is POSTed back (signed the same way); none = no write-back.
-        writeback_url: Option<String>,
-        #[serde(default = "default_tolerance")]
-        tolerance_secs: u64,
+    Markdown {
+        folder: PathBuf,
     },
+    /// Any system that sends Standard Webhooks-signed JSON.
+    StandardWebhooks(crate::cms::standard_webhooks::Config),
+    /// WordPress with the companion plugin (`integrations/wordpress/`).
+    Wordpress(crate::cms::wordpress::Config),
+    Contentful(crate::cms::contentful::Config),
+    /// Strapi v5 (and v4 ids).
+    Strapi(crate::cms::strapi::Config),
+    Sanity(crate::cms::sanity::Config),
+    Ghost(crate::cms::ghost::Config),
+    /// Directus Flows (event hook + webhook operation).
+    Directus(crate::cms::directus::Config),
+    Storyblok(crate::cms::storyblok::Config),
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -367,9 +375,6 @@ fn default_requests_per_minute() -> u32 {
 fn default_max_concurrent() -> usize {
     4
 }
-fn default_tolerance() -> u64 {
-    300
-}
 fn default_chain() -> Vec<PluginRef> {
     vec![PluginRef {
         name: "presenter".into(),
@@ -394,6 +399,7 @@ impl Config {
                 daily_credits: None,
                 dry_run: false,
                 approval: false,
+                fields: crate::cms::mapping::FieldMap::default(),
             },
         );
         Config {

@@ -113,6 +113,7 @@ async fn read_body(
 async fn receive_hook(
     State(app): State<Arc<App>>,
     Path(source): Path<String>,
+    uri: axum::http::Uri,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
@@ -128,7 +129,13 @@ async fn receive_hook(
             return response;
         }
     };
-    let (delivery_id, contents) = match adapter.receive(&headers, &body) {
+    let delivery = crate::cms::Delivery {
+        method: "POST",
+        path: uri.path(),
+        headers: &headers,
+        body: &body,
+    };
+    let (delivery_id, contents) = match adapter.receive(&delivery).await {
         Ok(Inbound::Publish {
             delivery_id,
             contents,
@@ -149,9 +156,15 @@ async fn receive_hook(
                 InboundError::NotAWebhookSource(_) => {
                     (StatusCode::NOT_FOUND, "not_a_webhook_source")
                 }
+                InboundError::Unavailable(_) => {
+                    (StatusCode::SERVICE_UNAVAILABLE, "cms_unavailable")
+                }
             };
             crate::metrics::cms_webhook(&source, "rejected", reason);
             tracing::warn!(source, status = status.as_u16(), reason = %err, "webhook rejected");
+            if status == StatusCode::SERVICE_UNAVAILABLE {
+                return unavailable(&err.to_string());
+            }
             return error(status, err.to_string());
         }
     };

@@ -8,8 +8,6 @@
 
 use std::path::{Path, PathBuf};
 
-use axum::http::HeaderMap;
-
 use super::{CmsAdapter, Inbound, InboundError, WriteBackError};
 use crate::content::{markdown_to_html_and_text, Content};
 
@@ -173,7 +171,7 @@ impl CmsAdapter for MarkdownFolder {
         "markdown"
     }
 
-    fn receive(&self, _headers: &HeaderMap, _body: &[u8]) -> Result<Inbound, InboundError> {
+    async fn receive(&self, _delivery: &super::Delivery<'_>) -> Result<Inbound, InboundError> {
         Err(InboundError::NotAWebhookSource(format!(
             "source {:?} is a Markdown folder: publish with `vidhook publish --source {} FILE`",
             self.source, self.source

@@ -3,8 +3,18 @@
 //! video URL back the way that CMS expects. Adding a CMS touches its file, one line in [`build`],
 //! and its tests.
 
+pub mod contentful;
+pub mod directus;
+pub mod ghost;
+mod http;
+pub mod mapping;
 pub mod markdown;
+pub mod sanity;
+pub mod signing;
 pub mod standard_webhooks;
+pub mod storyblok;
+pub mod strapi;
+pub mod wordpress;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -38,24 +48,41 @@ pub enum InboundError {
     /// 404: this source is not fed by webhooks.
     #[error("{0}")]
     NotAWebhookSource(String),
+    /// 503: the CMS's own API (to fetch the entry a thin webhook names) did not answer; the
+    /// delivery is not acknowledged, so the CMS retries it.
+    #[error("CMS unavailable: {0}")]
+    Unavailable(String),
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum WriteBackError {
-    /// Worth retrying (CMS down, timeout, 5xx, version conflict).
+    /// Worth retrying (CMS down, timeout, 5xx).
     #[error("{0}")]
     Transient(String),
+    /// The entry changed since it was read (409, version check): re-read and try again.
+    #[error("{0}")]
+    Conflict(String),
     /// Retrying will not help (4xx, entry gone); the video URL is kept on the render.
     #[error("{0}")]
     Permanent(String),
+}
+
+/// One webhook request as received: the raw body (signatures are over the bytes), and the method
+/// and path some schemes sign too.
+pub struct Delivery<'a> {
+    pub method: &'a str,
+    pub path: &'a str,
+    pub headers: &'a HeaderMap,
+    pub body: &'a [u8],
 }
 
 #[async_trait::async_trait]
 pub trait CmsAdapter: Send + Sync {
     /// The CMS kind, as written in `Content::cms`.
     fn kind(&self) -> &'static str;
-    /// Authenticates and parses one webhook delivery (raw body: signatures are over the bytes).
-    fn receive(&self, headers: &HeaderMap, body: &[u8]) -> Result<Inbound, InboundError>;
+    /// Authenticates and parses one webhook delivery. Async because a thin payload (Storyblok,
+    /// Directus updates) names an entry that must be fetched.
+    async fn receive(&self, delivery: &Delivery<'_>) -> Result<Inbound, InboundError>;
     /// Writes `video_url` into `field` of the entry `content` came from.
     async fn write_back(
         &self,
@@ -71,22 +98,27 @@ pub fn build(
 ) -> anyhow::Result<BTreeMap<String, Arc<dyn CmsAdapter>>> {
     let mut adapters: BTreeMap<String, Arc<dyn CmsAdapter>> = BTreeMap::new();
     for (name, source) in sources {
+        let (name, fields) = (name.clone(), &source.fields);
         let adapter: Arc<dyn CmsAdapter> = match &source.cms {
             CmsConfig::Markdown { folder } => {
                 Arc::new(markdown::MarkdownFolder::new(name.clone(), folder.clone()))
             }
-            CmsConfig::StandardWebhooks {
-                secret,
-                writeback_url,
-                tolerance_secs,
-            } => Arc::new(standard_webhooks::StandardWebhooks::new(
-                name.clone(),
-                secret,
-                writeback_url.clone(),
-                *tolerance_secs,
-            )?),
+            CmsConfig::StandardWebhooks(c) => {
+                Arc::new(standard_webhooks::StandardWebhooks::new(name.clone(), c)?)
+            }
+            CmsConfig::Wordpress(c) => {
+                Arc::new(wordpress::WordPress::new(name.clone(), c, fields)?)
+            }
+            CmsConfig::Contentful(c) => {
+                Arc::new(contentful::Contentful::new(name.clone(), c, fields)?)
+            }
+            CmsConfig::Strapi(c) => Arc::new(strapi::Strapi::new(name.clone(), c, fields)),
+            CmsConfig::Sanity(c) => Arc::new(sanity::Sanity::new(name.clone(), c, fields)),
+            CmsConfig::Ghost(c) => Arc::new(ghost::Ghost::new(name.clone(), c, fields)),
+            CmsConfig::Directus(c) => Arc::new(directus::Directus::new(name.clone(), c, fields)),
+            CmsConfig::Storyblok(c) => Arc::new(storyblok::Storyblok::new(name.clone(), c, fields)),
         };
-        adapters.insert(name.clone(), adapter);
+        adapters.insert(name, adapter);
     }
     Ok(adapters)
 }

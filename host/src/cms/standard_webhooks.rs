@@ -12,8 +12,6 @@
 //! Other `type`s are acknowledged and ignored. Write-back: a signed POST of `{"type":
 //! "video.ready", "data": {"id", "locale", "field", "video_url"}}` to `writeback_url`.
 
-use std::time::Duration;
-
 use axum::http::HeaderMap;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
@@ -105,30 +103,107 @@ impl Secret {
     }
 }
 
+/// `[sources.NAME]` with `cms = "standard-webhooks"`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Config {
+    /// `whsec_<base64>` as the sender shows it.
+    pub secret: String,
+    /// Where the video URL is POSTed back, signed the same way; none (and no `writeback`) = no
+    /// write-back.
+    pub writeback_url: Option<String>,
+    /// Or: any HTTP request, from templates (see [`RequestTemplate`]).
+    pub writeback: Option<RequestTemplate>,
+    #[serde(default = "default_tolerance")]
+    pub tolerance_secs: u64,
+}
+
+fn default_tolerance() -> u64 {
+    300
+}
+
+/// A write-back described as an HTTP request whose URL, headers and body are Handlebars
+/// templates over `id`, `locale`, `kind`, `title`, `field` and `video_url`. Values are escaped
+/// for where they land: percent-encoded in the URL, JSON-string-escaped in headers and body (so
+/// `{"url": "{{video_url}}"}` stays valid JSON whatever the value).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequestTemplate {
+    #[serde(default = "default_method")]
+    pub method: String,
+    pub url: String,
+    #[serde(default)]
+    pub headers: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    pub body: String,
+}
+
+fn default_method() -> String {
+    "POST".into()
+}
+
+impl RequestTemplate {
+    /// The request for one write-back.
+    fn render(
+        &self,
+        http: &reqwest::Client,
+        values: &serde_json::Value,
+    ) -> Result<reqwest::RequestBuilder, WriteBackError> {
+        let fail = |e: handlebars::RenderError| {
+            WriteBackError::Permanent(format!("write-back template: {e}"))
+        };
+        let mut url_engine = handlebars::Handlebars::new();
+        url_engine.set_strict_mode(true);
+        url_engine.register_escape_fn(percent_encode);
+        let mut json_engine = handlebars::Handlebars::new();
+        json_engine.set_strict_mode(true);
+        json_engine.register_escape_fn(|s| {
+            let quoted = serde_json::Value::String(s.to_string()).to_string();
+            quoted[1..quoted.len() - 1].to_string()
+        });
+        let method = reqwest::Method::from_bytes(self.method.to_uppercase().as_bytes())
+            .map_err(|e| WriteBackError::Permanent(format!("write-back method: {e}")))?;
+        let url = url_engine
+            .render_template(&self.url, values)
+            .map_err(fail)?;
+        let mut request = http.request(method, url);
+        for (name, value) in &self.headers {
+            let value = json_engine.render_template(value, values).map_err(fail)?;
+            request = request.header(name, value);
+        }
+        let body = json_engine
+            .render_template(&self.body, values)
+            .map_err(fail)?;
+        Ok(request.body(body))
+    }
+}
+
+/// Percent-encodes everything but RFC 3986's unreserved characters.
+fn percent_encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}
+
 pub struct StandardWebhooks {
     source: String,
     secret: Secret,
-    writeback_url: Option<String>,
-    tolerance_secs: u64,
+    config: Config,
     http: reqwest::Client,
 }
 
 impl StandardWebhooks {
-    pub fn new(
-        source: String,
-        secret: &str,
-        writeback_url: Option<String>,
-        tolerance_secs: u64,
-    ) -> anyhow::Result<Self> {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()?;
+    pub fn new(source: String, config: &Config) -> anyhow::Result<Self> {
         Ok(StandardWebhooks {
             source,
-            secret: Secret::parse(secret)?,
-            writeback_url,
-            tolerance_secs,
-            http,
+            secret: Secret::parse(&config.secret)?,
+            config: config.clone(),
+            http: super::http::client(),
         })
     }
 }
@@ -185,8 +260,30 @@ pub fn html_to_text(html: &str) -> String {
         .to_string()
 }
 
-impl StandardWebhooks {
-    fn parse(&self, body: &[u8]) -> Result<Option<Content>, InboundError> {
+/// Verifies a Standard Webhooks delivery and parses our `content.published` payload: what this
+/// adapter does, and the WordPress adapter too (its companion plugin sends this shape).
+pub fn receive_signed(
+    secret: &Secret,
+    tolerance_secs: u64,
+    source: &str,
+    cms: &'static str,
+    delivery: &super::Delivery<'_>,
+) -> Result<Inbound, InboundError> {
+    let now = crate::store::now_ms() / 1000;
+    let delivery_id = secret.verify(delivery.headers, delivery.body, tolerance_secs, now)?;
+    Ok(match parse(source, cms, delivery.body)? {
+        Some(content) => Inbound::Publish {
+            delivery_id: Some(delivery_id),
+            contents: vec![content],
+        },
+        None => Inbound::Ignored {
+            reason: "event type is not content.published".into(),
+        },
+    })
+}
+
+fn parse(source: &str, cms: &'static str, body: &[u8]) -> Result<Option<Content>, InboundError> {
+    {
         let envelope: Envelope = serde_json::from_slice(body).map_err(|e| {
             InboundError::Malformed(format!("not a Standard Webhooks JSON payload: {e}"))
         })?;
@@ -207,8 +304,8 @@ impl StandardWebhooks {
             None => html_to_text(&body_html),
         };
         Ok(Some(Content {
-            source: self.source.clone(),
-            cms: self.kind().into(),
+            source: source.to_string(),
+            cms: cms.into(),
             id,
             revision: entry.revision.as_ref().map(scalar).unwrap_or_default(),
             kind: entry.kind,
@@ -229,20 +326,14 @@ impl CmsAdapter for StandardWebhooks {
         "standard-webhooks"
     }
 
-    fn receive(&self, headers: &HeaderMap, body: &[u8]) -> Result<Inbound, InboundError> {
-        let now = crate::store::now_ms() / 1000;
-        let delivery_id = self
-            .secret
-            .verify(headers, body, self.tolerance_secs, now)?;
-        Ok(match self.parse(body)? {
-            Some(content) => Inbound::Publish {
-                delivery_id: Some(delivery_id),
-                contents: vec![content],
-            },
-            None => Inbound::Ignored {
-                reason: "event type is not content.published".into(),
-            },
-        })
+    async fn receive(&self, delivery: &super::Delivery<'_>) -> Result<Inbound, InboundError> {
+        receive_signed(
+            &self.secret,
+            self.config.tolerance_secs,
+            &self.source,
+            self.kind(),
+            delivery,
+        )
     }
 
     async fn write_back(
@@ -251,7 +342,13 @@ impl CmsAdapter for StandardWebhooks {
         field: &str,
         video_url: &str,
     ) -> Result<(), WriteBackError> {
-        let Some(url) = &self.writeback_url else {
+        if let Some(template) = &self.config.writeback {
+            let values = serde_json::json!({"id": content.id, "locale": content.locale,
+                "kind": content.kind, "title": content.title, "field": field, "video_url": video_url});
+            let request = template.render(&self.http, &values)?;
+            return super::http::send(request, "write-back").await.map(drop);
+        }
+        let Some(url) = &self.config.writeback_url else {
             return Ok(());
         };
         let body = serde_json::to_vec(&serde_json::json!({
@@ -261,25 +358,17 @@ impl CmsAdapter for StandardWebhooks {
         .map_err(|e| WriteBackError::Permanent(e.to_string()))?;
         let id = format!("vidhook_{}", &content.fingerprint()[..24]);
         let ts = crate::store::now_ms() / 1000;
-        let response = self
+        let request = self
             .http
             .post(url)
             .header("content-type", "application/json")
             .header("webhook-id", &id)
             .header("webhook-timestamp", ts.to_string())
             .header("webhook-signature", self.secret.sign(&id, ts, &body))
-            .body(body)
-            .send()
+            .body(body);
+        super::http::send(request, &format!("POST {url}"))
             .await
-            .map_err(|e| WriteBackError::Transient(format!("POST {url}: {e}")))?;
-        let status = response.status();
-        if status.is_success() {
-            Ok(())
-        } else if status.is_server_error() || status.as_u16() == 429 || status.as_u16() == 409 {
-            Err(WriteBackError::Transient(format!("POST {url}: {status}")))
-        } else {
-            Err(WriteBackError::Permanent(format!("POST {url}: {status}")))
-        }
+            .map(drop)
     }
 }
 
@@ -344,24 +433,23 @@ mod tests {
 
     #[test]
     fn parses_published_content_and_ignores_other_types() {
-        let adapter = StandardWebhooks::new("blog".into(), SECRET, None, 300).unwrap();
+        let parse = |body: &[u8]| super::parse("blog", "standard-webhooks", body);
         let body = br#"{"type":"content.published","data":{"id":42,"title":"Hi","body_html":"<p>One &amp; two.</p><p>Three.</p>"}}"#;
-        let content = adapter.parse(body).unwrap().unwrap();
+        let content = parse(body).unwrap().unwrap();
         assert_eq!(
             (content.id.as_str(), content.locale.as_str()),
             ("42", "en-US")
         );
         assert_eq!(content.body_text, "One & two.\n\nThree.");
-        assert!(adapter
-            .parse(br#"{"type":"content.deleted","data":{}}"#)
+        assert!(parse(br#"{"type":"content.deleted","data":{}}"#)
             .unwrap()
             .is_none());
         assert!(matches!(
-            adapter.parse(b"{not json"),
+            parse(b"{not json"),
             Err(InboundError::Malformed(_))
         ));
         assert!(matches!(
-            adapter.parse(br#"{"type":"content.published","data":{"id":"x"}}"#),
+            parse(br#"{"type":"content.published","data":{"id":"x"}}"#),
             Err(InboundError::Malformed(_))
         ));
     }

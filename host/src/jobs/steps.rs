@@ -614,12 +614,14 @@ async fn write_back(app: &App, render: &RenderRow) -> anyhow::Result<Outcome> {
                     content.source, content.id, plan.target_field
                 ),
             ),
-            Err(WriteBackError::Transient(error)) => Outcome::Retry {
-                to: State::WriteBack,
-                category: Category::WritebackError,
-                error,
-                delay: None,
-            },
+            Err(WriteBackError::Transient(error) | WriteBackError::Conflict(error)) => {
+                Outcome::Retry {
+                    to: State::WriteBack,
+                    category: Category::WritebackError,
+                    error,
+                    delay: None,
+                }
+            }
             Err(WriteBackError::Permanent(error)) => fail(Category::WritebackError, error),
         },
     )

@@ -1,0 +1,265 @@
+//! Directus (docs.directus.io: Flows — "Event Hook" trigger and "Webhook / Request URL"
+//! operation; the Items REST API). Legacy webhooks are deprecated, so a Flow sends
+//! `{{$trigger}}` on `items.create` / `items.update`. Directus does not sign: the Flow sends a
+//! static header we compare in constant time.
+//!
+//! Directus has no publish state of its own: the item counts when its status field (default
+//! `status`) becomes the published value (default `published`). An update's payload holds only
+//! the fields that changed, so the publish transition is exactly "the payload sets status to
+//! published"; the full item is then read with `GET /items/{collection}/{key}`. Our write-back
+//! (`PATCH /items/{collection}/{key}` with only the video field) emits `items.update` with a
+//! payload without the status field: ignored, so no loop (Directus issues 14086, 17550).
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::mapping::{Defaults, Entry, FieldMap};
+use super::{signing, CmsAdapter, Delivery, Inbound, InboundError, WriteBackError};
+use crate::content::Content;
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Config {
+    /// The header value the Flow sends, e.g. `Bearer s3cret`.
+    pub token: String,
+    #[serde(default = "default_header")]
+    pub token_header: String,
+    /// The Directus server; needed to read updated items and to write back.
+    pub api_url: Option<String>,
+    /// A static token with read/update rights on the collections.
+    pub api_token: Option<String>,
+    #[serde(default = "default_status_field")]
+    pub status_field: String,
+    #[serde(default = "default_published")]
+    pub published_value: String,
+}
+
+fn default_header() -> String {
+    "authorization".into()
+}
+fn default_status_field() -> String {
+    "status".into()
+}
+fn default_published() -> String {
+    "published".into()
+}
+
+const DEFAULTS: Defaults = Defaults {
+    title: "title",
+    body: "content",
+    image: "image",
+    locale: "language",
+};
+
+pub struct Directus {
+    source: String,
+    config: Config,
+    fields: FieldMap,
+    http: reqwest::Client,
+}
+
+impl Directus {
+    pub fn new(source: String, config: &Config, fields: &FieldMap) -> Directus {
+        Directus {
+            source,
+            config: config.clone(),
+            fields: fields.clone(),
+            http: super::http::client(),
+        }
+    }
+
+    /// The full item: from the API when configured (an update's payload is partial).
+    async fn item(
+        &self,
+        collection: &str,
+        key: &str,
+        payload: &Value,
+    ) -> Result<Value, InboundError> {
+        let (Some(api), Some(token)) = (&self.config.api_url, &self.config.api_token) else {
+            return Ok(payload.clone());
+        };
+        let url = format!("{}/items/{collection}/{key}", api.trim_end_matches('/'));
+        let answer = super::http::send(
+            self.http.get(&url).bearer_auth(token),
+            &format!("GET {url}"),
+        )
+        .await
+        .map_err(|e| InboundError::Unavailable(e.to_string()))?;
+        Ok(answer["data"].clone())
+    }
+}
+
+#[async_trait::async_trait]
+impl CmsAdapter for Directus {
+    fn kind(&self) -> &'static str {
+        "directus"
+    }
+
+    async fn receive(&self, delivery: &Delivery<'_>) -> Result<Inbound, InboundError> {
+        signing::check_static(
+            delivery.headers,
+            &self.config.token_header,
+            &self.config.token,
+        )?;
+        let trigger: Value = serde_json::from_slice(delivery.body)
+            .map_err(|e| InboundError::Malformed(format!("not a Directus Flow trigger: {e}")))?;
+        let event = trigger["event"].as_str().unwrap_or_default();
+        let collection = trigger["collection"]
+            .as_str()
+            .ok_or_else(|| InboundError::Malformed("no \"collection\"".into()))?;
+        if !matches!(event, "items.create" | "items.update")
+            && !event.ends_with(".items.create")
+            && !event.ends_with(".items.update")
+        {
+            return Ok(Inbound::Ignored {
+                reason: format!("{event} is not an item create/update"),
+            });
+        }
+        let payload = &trigger["payload"];
+        let status = &self.config.status_field;
+        if payload[status].as_str() != Some(self.config.published_value.as_str()) {
+            return Ok(Inbound::Ignored {
+                reason: format!(
+                    "the payload does not set {status} to {:?}",
+                    self.config.published_value
+                ),
+            });
+        }
+        if !self.fields.counts(collection) {
+            return Ok(Inbound::Ignored {
+                reason: format!("collection {collection:?} does not make videos"),
+            });
+        }
+        let keys: Vec<String> = match (&trigger["key"], &trigger["keys"]) {
+            (Value::Null, Value::Array(keys)) => {
+                keys.iter().map(super::mapping::rich_text).collect()
+            }
+            (key, _) if !key.is_null() => vec![super::mapping::rich_text(key)],
+            _ => return Err(InboundError::Malformed("no \"key\" or \"keys\"".into())),
+        };
+        let mut contents = Vec::with_capacity(keys.len());
+        for key in keys {
+            let item = self.item(collection, &key, payload).await?;
+            contents.push(self.fields.content(
+                &DEFAULTS,
+                Entry {
+                    source: &self.source,
+                    cms: "directus",
+                    id: format!("{collection}/{key}"),
+                    revision: item["date_updated"].as_str().unwrap_or_default().into(),
+                    kind: collection.to_string(),
+                    locale: None,
+                    url: None,
+                },
+                &item,
+            )?);
+        }
+        Ok(Inbound::Publish {
+            delivery_id: None,
+            contents,
+        })
+    }
+
+    async fn write_back(
+        &self,
+        content: &Content,
+        field: &str,
+        video_url: &str,
+    ) -> Result<(), WriteBackError> {
+        let (Some(api), Some(token)) = (&self.config.api_url, &self.config.api_token) else {
+            return Ok(());
+        };
+        let url = format!("{}/items/{}", api.trim_end_matches('/'), content.id);
+        let request = self
+            .http
+            .patch(&url)
+            .bearer_auth(token)
+            .json(&json!({self.fields.video_field(field): video_url}));
+        super::http::send(request, &format!("PATCH {url}"))
+            .await
+            .map(drop)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderMap;
+
+    fn directus() -> Directus {
+        let config = Config {
+            token: "Bearer flow-token".into(),
+            token_header: default_header(),
+            api_url: None,
+            api_token: None,
+            status_field: default_status_field(),
+            published_value: default_published(),
+        };
+        Directus::new("docs".into(), &config, &FieldMap::default())
+    }
+
+    async fn receive(body: &str) -> Result<Inbound, InboundError> {
+        let mut headers = HeaderMap::new();
+        headers.insert("authorization", "Bearer flow-token".parse().unwrap());
+        let delivery = Delivery {
+            method: "POST",
+            path: "/hooks/docs",
+            headers: &headers,
+            body: body.as_bytes(),
+        };
+        directus().receive(&delivery).await
+    }
+
+    #[tokio::test]
+    async fn only_the_transition_to_published_counts() {
+        let created = r#"{"event":"items.create","collection":"articles","key":12,"payload":{"title":"Hi","content":"<p>Body.</p>","status":"published"}}"#;
+        let Inbound::Publish { contents, .. } = receive(created).await.unwrap() else {
+            panic!()
+        };
+        assert_eq!(
+            (contents[0].id.as_str(), contents[0].body_text.as_str()),
+            ("articles/12", "Body.")
+        );
+        let draft = r#"{"event":"items.create","collection":"articles","key":13,"payload":{"title":"Hi","status":"draft"}}"#;
+        assert!(matches!(
+            receive(draft).await.unwrap(),
+            Inbound::Ignored { .. }
+        ));
+        // What our own write-back emits: only the video field changed.
+        let echo = r#"{"event":"items.update","collection":"articles","keys":["12"],"payload":{"video_url":"https://v"}}"#;
+        assert!(matches!(
+            receive(echo).await.unwrap(),
+            Inbound::Ignored { .. }
+        ));
+        assert!(matches!(
+            receive("{").await,
+            Err(InboundError::Malformed(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_wrong_or_missing_token_is_refused() {
+        let headers = HeaderMap::new();
+        let delivery = Delivery {
+            method: "POST",
+            path: "/",
+            headers: &headers,
+            body: b"{}",
+        };
+        assert!(matches!(
+            directus().receive(&delivery).await,
+            Err(InboundError::Unauthorized(_))
+        ));
+        let mut headers = HeaderMap::new();
+        headers.insert("authorization", "Bearer flow-tokem".parse().unwrap());
+        let delivery = Delivery {
+            method: "POST",
+            path: "/",
+            headers: &headers,
+            body: b"{}",
+        };
+        assert!(matches!(
+            directus().receive(&delivery).await,
+            Err(InboundError::Unauthorized(_))
+        ));
+    }
+}

@@ -1,0 +1,197 @@
+//! Field mapping: which fields of a CMS document feed the title, body, image and locale, which
+//! content types count, and where the video URL goes. Every adapter first turns its payload
+//! into one flat JSON document per locale; the mapping then reads fields from it by dotted path
+//! (`hero.image.url`), with the adapter's defaults where the source's config says nothing.
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::InboundError;
+use crate::content::Content;
+
+/// `[sources.NAME.fields]` in the config; each unset entry falls back to the adapter's default.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FieldMap {
+    pub title: Option<String>,
+    pub body: Option<String>,
+    pub image: Option<String>,
+    pub locale: Option<String>,
+    /// The field the video URL is written into (default: the plan's `target_field`).
+    pub video: Option<String>,
+    /// Content types (models, collections, `_type`s) that make videos; empty = all.
+    #[serde(default)]
+    pub content_types: Vec<String>,
+}
+
+/// An adapter's default field names.
+pub struct Defaults {
+    pub title: &'static str,
+    pub body: &'static str,
+    pub image: &'static str,
+    pub locale: &'static str,
+}
+
+/// What an adapter knows about one entry, beyond its document.
+pub struct Entry<'a> {
+    pub source: &'a str,
+    pub cms: &'static str,
+    pub id: String,
+    pub revision: String,
+    pub kind: String,
+    /// The locale when the CMS says it outside the document (Contentful keys fields by locale).
+    pub locale: Option<String>,
+    pub url: Option<String>,
+}
+
+impl FieldMap {
+    /// Whether entries of `kind` make videos.
+    pub fn counts(&self, kind: &str) -> bool {
+        self.content_types.is_empty() || self.content_types.iter().any(|t| t == kind)
+    }
+
+    /// Where the video URL goes: the mapped field, else the plan's.
+    pub fn video_field<'a>(&'a self, plan_field: &'a str) -> &'a str {
+        self.video.as_deref().unwrap_or(plan_field)
+    }
+
+    /// The normalised [`Content`] of one document, or 400 when it has no title.
+    pub fn content(
+        &self,
+        defaults: &Defaults,
+        entry: Entry<'_>,
+        document: &Value,
+    ) -> Result<Content, InboundError> {
+        let title_path = self.title.as_deref().unwrap_or(defaults.title);
+        let title = lookup(document, title_path)
+            .map(rich_text)
+            .filter(|t| !t.trim().is_empty())
+            .ok_or_else(|| {
+                InboundError::Malformed(format!("entry {} has no {title_path:?} field", entry.id))
+            })?;
+        let body = lookup(document, self.body.as_deref().unwrap_or(defaults.body));
+        let (body_html, body_text) = match body {
+            Some(Value::String(html)) => {
+                (html.clone(), super::standard_webhooks::html_to_text(html))
+            }
+            Some(structured) => (String::new(), rich_text(structured)),
+            None => (String::new(), String::new()),
+        };
+        let image =
+            lookup(document, self.image.as_deref().unwrap_or(defaults.image)).and_then(image_url);
+        let locale = entry
+            .locale
+            .or_else(|| {
+                lookup(document, self.locale.as_deref().unwrap_or(defaults.locale))
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            })
+            .unwrap_or_else(|| "en-US".into());
+        Ok(Content {
+            source: entry.source.to_string(),
+            cms: entry.cms.into(),
+            id: entry.id,
+            revision: entry.revision,
+            kind: entry.kind,
+            locale,
+            title: title.trim().to_string(),
+            body_html,
+            body_text,
+            url: entry.url,
+            image,
+            fields: document.clone(),
+        })
+    }
+}
+
+/// The value at a dotted path (`a.b.0.c`).
+pub fn lookup<'v>(document: &'v Value, path: &str) -> Option<&'v Value> {
+    path.split('.')
+        .try_fold(document, |value, key| match value {
+            Value::Object(map) => map.get(key),
+            Value::Array(items) => items.get(key.parse::<usize>().ok()?),
+            _ => None,
+        })
+        .filter(|v| !v.is_null())
+}
+
+/// The narratable text of a field: HTML as text, and structured rich text (Contentful's
+/// `nodeType`/`value` tree, Sanity's Portable Text, Strapi's blocks) as its text leaves, one
+/// paragraph per block.
+pub fn rich_text(value: &Value) -> String {
+    fn leaves(value: &Value, out: &mut String) {
+        match value {
+            Value::Object(map) => {
+                for key in ["value", "text"] {
+                    if let Some(Value::String(s)) = map.get(key) {
+                        out.push_str(s);
+                    }
+                }
+                for key in ["content", "children"] {
+                    if let Some(child) = map.get(key) {
+                        leaves(child, out);
+                    }
+                }
+            }
+            Value::Array(items) => {
+                for item in items {
+                    let block = item.get("children").is_some() || item.get("nodeType").is_some();
+                    leaves(item, out);
+                    if block && !out.ends_with("\n\n") {
+                        out.push_str("\n\n");
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        other => {
+            let mut out = String::new();
+            leaves(other, &mut out);
+            out.trim().to_string()
+        }
+    }
+}
+
+/// An image field as a URL: a string, or an object with `url` / `filename` / `asset.url`.
+fn image_url(value: &Value) -> Option<String> {
+    match value {
+        Value::String(url) if !url.is_empty() => Some(url.clone()),
+        Value::Object(_) => ["url", "filename", "asset.url", "data.attributes.url"]
+            .iter()
+            .find_map(|path| lookup(value, path)?.as_str().map(str::to_owned)),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn rich_text_reads_contentful_sanity_and_strapi_bodies() {
+        let contentful = json!({"nodeType": "document", "content": [
+            {"nodeType": "paragraph", "content": [{"nodeType": "text", "value": "One."}]},
+            {"nodeType": "paragraph", "content": [{"nodeType": "text", "value": "Two."}]}]});
+        assert_eq!(rich_text(&contentful), "One.\n\nTwo.");
+        let sanity = json!([{"_type": "block", "children": [{"_type": "span", "text": "Hello "},
+            {"_type": "span", "text": "world."}]}]);
+        assert_eq!(rich_text(&sanity), "Hello world.");
+        let strapi = json!([{"type": "paragraph", "children": [{"type": "text", "text": "Hi."}]}]);
+        assert_eq!(rich_text(&strapi), "Hi.");
+    }
+
+    #[test]
+    fn lookup_follows_dotted_paths() {
+        let doc = json!({"hero": {"images": [{"url": "https://x/y.png"}]}});
+        assert_eq!(
+            lookup(&doc, "hero.images.0.url").unwrap(),
+            "https://x/y.png"
+        );
+        assert!(lookup(&doc, "hero.missing").is_none());
+    }
+}

@@ -1,0 +1,264 @@
+//! Strapi v5 and v4 (docs.strapi.io: "Webhooks" in the CMS configuration guide, and the REST API
+//! reference). Strapi does not sign: it sends the static headers configured with the webhook, so
+//! we require one (e.g. `Authorization: Bearer …`) and compare it in constant time.
+//!
+//! Inbound: `X-Strapi-Event` / `{"event", "model", "uid", "entry"}`; only `entry.publish`
+//! counts (with Draft & Publish on). v5 entries carry `documentId` and `locale`; v4 only a
+//! numeric `id`. A v5 `entry.publish` can arrive with `"entry": null` (a known race): it is
+//! acknowledged and ignored with a log line rather than refused. Strapi sends no delivery id and
+//! duplicates publishes, so dedupe rests on the content fingerprint.
+//!
+//! Write-back: `PUT /api/{pluralApiId}/{documentId}` (v4: the numeric id) with
+//! `{"data": {field: url}}` and an API token. In v5 that write publishes again and fires
+//! `entry.publish`; the fingerprint of title/body/image is unchanged, so it makes no new render.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::mapping::{Defaults, Entry, FieldMap};
+use super::{signing, CmsAdapter, Delivery, Inbound, InboundError, WriteBackError};
+use crate::content::Content;
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Config {
+    /// The header value Strapi is configured to send, e.g. `Bearer s3cret`.
+    pub token: String,
+    /// Which header carries it.
+    #[serde(default = "default_header")]
+    pub token_header: String,
+    /// The Strapi server, e.g. `https://cms.example.com`; none = no write-back.
+    pub api_url: Option<String>,
+    /// An API token with update rights.
+    pub api_token: Option<String>,
+    /// Model name → plural API id (default: model + "s").
+    #[serde(default)]
+    pub collections: BTreeMap<String, String>,
+}
+
+fn default_header() -> String {
+    "authorization".into()
+}
+
+const DEFAULTS: Defaults = Defaults {
+    title: "title",
+    body: "content",
+    image: "cover.url",
+    locale: "locale",
+};
+
+pub struct Strapi {
+    source: String,
+    config: Config,
+    fields: FieldMap,
+    http: reqwest::Client,
+}
+
+impl Strapi {
+    pub fn new(source: String, config: &Config, fields: &FieldMap) -> Strapi {
+        Strapi {
+            source,
+            config: config.clone(),
+            fields: fields.clone(),
+            http: super::http::client(),
+        }
+    }
+
+    fn parse(&self, body: &[u8]) -> Result<Inbound, InboundError> {
+        let event: Value = serde_json::from_slice(body)
+            .map_err(|e| InboundError::Malformed(format!("not a Strapi webhook: {e}")))?;
+        let name = event["event"]
+            .as_str()
+            .ok_or_else(|| InboundError::Malformed("no \"event\"".into()))?;
+        if name != "entry.publish" {
+            return Ok(ignored(format!("{name} is not entry.publish")));
+        }
+        let model = event["model"].as_str().unwrap_or_default().to_string();
+        if !self.fields.counts(&model) {
+            return Ok(ignored(format!("model {model:?} does not make videos")));
+        }
+        let entry = &event["entry"];
+        if entry.is_null() {
+            return Ok(ignored(
+                "entry.publish with \"entry\": null (a Strapi v5 race); nothing to render".into(),
+            ));
+        }
+        let id = match (&entry["documentId"], &entry["id"]) {
+            (Value::String(document), _) => document.clone(),
+            (_, Value::Number(n)) => n.to_string(),
+            _ => {
+                return Err(InboundError::Malformed(
+                    "entry has no documentId or id".into(),
+                ))
+            }
+        };
+        let content = self.fields.content(
+            &DEFAULTS,
+            Entry {
+                source: &self.source,
+                cms: "strapi",
+                id,
+                revision: entry["publishedAt"].as_str().unwrap_or_default().into(),
+                kind: model,
+                locale: None,
+                url: None,
+            },
+            entry,
+        )?;
+        Ok(Inbound::Publish {
+            delivery_id: None,
+            contents: vec![content],
+        })
+    }
+}
+
+fn ignored(reason: String) -> Inbound {
+    Inbound::Ignored { reason }
+}
+
+#[async_trait::async_trait]
+impl CmsAdapter for Strapi {
+    fn kind(&self) -> &'static str {
+        "strapi"
+    }
+
+    async fn receive(&self, delivery: &Delivery<'_>) -> Result<Inbound, InboundError> {
+        signing::check_static(
+            delivery.headers,
+            &self.config.token_header,
+            &self.config.token,
+        )?;
+        self.parse(delivery.body)
+    }
+
+    async fn write_back(
+        &self,
+        content: &Content,
+        field: &str,
+        video_url: &str,
+    ) -> Result<(), WriteBackError> {
+        let (Some(api), Some(token)) = (&self.config.api_url, &self.config.api_token) else {
+            return Ok(());
+        };
+        let plural = self
+            .config
+            .collections
+            .get(&content.kind)
+            .cloned()
+            .unwrap_or_else(|| format!("{}s", content.kind));
+        let url = format!("{}/api/{plural}/{}", api.trim_end_matches('/'), content.id);
+        let mut request = self
+            .http
+            .put(&url)
+            .bearer_auth(token)
+            .json(&json!({"data": {self.fields.video_field(field): video_url}}));
+        if content.fields.get("locale").is_some() {
+            request = request.query(&[("locale", &content.locale)]);
+        }
+        super::http::send(request, &format!("PUT {url}"))
+            .await
+            .map(drop)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderMap;
+
+    fn adapter(fields: FieldMap) -> Strapi {
+        let config = Config {
+            token: "Bearer s3cret".into(),
+            token_header: default_header(),
+            api_url: None,
+            api_token: None,
+            collections: BTreeMap::new(),
+        };
+        Strapi::new("strapi".into(), &config, &fields)
+    }
+
+    fn delivery<'a>(headers: &'a HeaderMap, body: &'a [u8]) -> Delivery<'a> {
+        Delivery {
+            method: "POST",
+            path: "/hooks/strapi",
+            headers,
+            body,
+        }
+    }
+
+    const V5: &[u8] = br#"{"event":"entry.publish","createdAt":"2020-01-10T08:59:35.796Z","model":"article","uid":"api::article.article","entry":{"id":1,"documentId":"hp2h4vps4ei4vp0a7fd8ed7g","locale":"en","publishedAt":"2020-08-29T14:20:12.134Z","title":"Paris","content":[{"type":"paragraph","children":[{"type":"text","text":"A city."}]}]}}"#;
+
+    #[tokio::test]
+    async fn a_static_token_is_compared_exactly() {
+        let strapi = adapter(FieldMap::default());
+        let mut headers = HeaderMap::new();
+        assert!(matches!(
+            strapi.receive(&delivery(&headers, V5)).await,
+            Err(InboundError::Unauthorized(_))
+        ));
+        for wrong in ["Bearer s3cre", "Bearer s3cret2", "bearer s3cret", ""] {
+            headers.insert("authorization", wrong.parse().unwrap());
+            assert!(
+                strapi.receive(&delivery(&headers, V5)).await.is_err(),
+                "{wrong:?}"
+            );
+        }
+        headers.insert("authorization", "Bearer s3cret".parse().unwrap());
+        assert!(strapi.receive(&delivery(&headers, V5)).await.is_ok());
+    }
+
+    #[test]
+    fn parses_v5_and_v4_entries_and_ignores_the_rest() {
+        let strapi = adapter(FieldMap::default());
+        let Inbound::Publish { contents, .. } = strapi.parse(V5).unwrap() else {
+            panic!("v5 publish")
+        };
+        let c = &contents[0];
+        assert_eq!(
+            (
+                c.id.as_str(),
+                c.locale.as_str(),
+                c.kind.as_str(),
+                c.title.as_str(),
+                c.body_text.as_str()
+            ),
+            (
+                "hp2h4vps4ei4vp0a7fd8ed7g",
+                "en",
+                "article",
+                "Paris",
+                "A city."
+            )
+        );
+        let v4 = br#"{"event":"entry.publish","model":"article","entry":{"id":7,"title":"Old","content":"<p>Body</p>"}}"#;
+        let Inbound::Publish { contents, .. } = strapi.parse(v4).unwrap() else {
+            panic!("v4 publish")
+        };
+        assert_eq!(
+            (contents[0].id.as_str(), contents[0].body_text.as_str()),
+            ("7", "Body")
+        );
+        for ignored in [
+            &br#"{"event":"entry.update","model":"article","entry":{"id":1}}"#[..],
+            br#"{"event":"entry.publish","model":"article","entry":null}"#,
+        ] {
+            assert!(matches!(
+                strapi.parse(ignored).unwrap(),
+                Inbound::Ignored { .. }
+            ));
+        }
+        assert!(matches!(
+            strapi.parse(b"[1"),
+            Err(InboundError::Malformed(_))
+        ));
+        let only_pages = adapter(FieldMap {
+            content_types: vec!["page".into()],
+            ..FieldMap::default()
+        });
+        assert!(matches!(
+            only_pages.parse(V5).unwrap(),
+            Inbound::Ignored { .. }
+        ));
+    }
+}
