@@ -4,7 +4,7 @@
 # Safe to run again: each step first checks whether its work is already done.
 set -euo pipefail
 
-if ! rustup target list --installed | grep -qx wasm32-wasip2; then
+if ! rustup target list --installed | grep -x wasm32-wasip2 >/dev/null; then
   echo "setup: adding the wasm32-wasip2 target"
   rustup target add wasm32-wasip2
 fi

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Command 2: install what is needed and run every test: the host (unit, integration, end to end)
-# on SQLite, the integration suites again on PostgreSQL (when a server answers on
-# 127.0.0.1:5432, or at VIDHOOK_TEST_POSTGRES), and the plugin SDK (its own wasm workspace).
+# Command 2: install what is needed and run every test: the host (unit, integration, end to end,
+# a real WordPress) on SQLite, the integration suites again and the chaos run on PostgreSQL (when
+# a server answers on 127.0.0.1:5432, or at VIDHOOK_TEST_POSTGRES), and the plugin SDK (its own
+# wasm workspace).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
+scripts/setup-wordpress.sh
 cargo test --locked --workspace "$@"
 cargo test --locked --manifest-path plugins/Cargo.toml --workspace "$@"
 

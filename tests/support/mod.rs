@@ -5,6 +5,7 @@
 pub mod cms;
 pub mod llm;
 pub mod seedance;
+pub mod wordpress;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;

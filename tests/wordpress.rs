@@ -1,0 +1,96 @@
+//! A real WordPress (Debian's package, MariaDB, PHP) with the companion plugin from
+//! `integrations/wordpress/`: a post created and published through WordPress's own REST API
+//! reaches vidhook through the plugin's signed webhook, gets a video (the local $0 preview
+//! provider), and vidhook writes the video's URL into the post's `video_url` meta through the
+//! REST API with an Application Password. That write-back is a publish → publish update: the
+//! plugin sends it as `content.updated`, which makes no second render.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use support::wordpress::WordPress;
+use support::{free_port, presenter_png, Host, SECRET};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_post_published_in_wordpress_gets_its_video_url_written_back_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (wordpress_port, vidhook_port) = (free_port(), free_port());
+    let endpoint = format!("http://127.0.0.1:{vidhook_port}/hooks/wp");
+    let wordpress =
+        WordPress::start(&dir.path().join("wp"), wordpress_port, &endpoint, SECRET).await;
+    let config = format!(
+        r#"
+listen = "127.0.0.1:{vidhook_port}"
+data_dir = "{data}"
+workers = 2
+
+[sources.wp]
+cms = "wordpress"
+secret = "{SECRET}"
+rest_url = "{site}/?rest_route="
+username = "admin"
+application_password = "{password}"
+presenter_image = "{image}"
+"#,
+        data = dir.path().join("data").display(),
+        site = wordpress.url,
+        password = wordpress.app_password,
+        image = presenter_png().display(),
+    );
+    let host = Host::start(dir.path(), &config).await;
+
+    let created = wordpress
+        .authed(reqwest::Method::POST, "/wp/v2/posts")
+        .json(&serde_json::json!({
+            "title": "Solar panels on every school",
+            "content": "<p>The council will fit solar panels to every school roof by next spring. \
+                        It expects to save a third of the schools' electricity bills.</p>",
+            "status": "publish",
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201, "{}", created.text().await.unwrap());
+    let post: serde_json::Value = created.json().await.unwrap();
+    let post_id = post["id"].as_i64().unwrap();
+
+    let render = host.wait_for_state("done", Duration::from_secs(120)).await;
+    let video_url = render["video_url"].as_str().unwrap().to_string();
+
+    // Read back through WordPress's own REST API.
+    let read = |id: i64| {
+        wordpress
+            .authed(
+                reqwest::Method::GET,
+                &format!("/wp/v2/posts/{id}&context=edit"),
+            )
+            .send()
+    };
+    let stored: serde_json::Value = read(post_id).await.unwrap().json().await.unwrap();
+    assert_eq!(
+        stored["meta"]["video_url"],
+        video_url.as_str(),
+        "{stored:#}"
+    );
+    assert_eq!(stored["status"], "publish");
+
+    // The write-back's own webhook (publish → publish) arrives and is ignored.
+    let started = Instant::now();
+    while !host.logs().contains("webhook ignored") && started.elapsed() < Duration::from_secs(10) {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let logs = host.logs();
+    assert!(
+        logs.lines()
+            .any(|l| l.contains("webhook ignored") && l.contains("wp")),
+        "the follow-up webhook did not arrive:\n{logs}"
+    );
+    let renders = host.renders().await;
+    assert_eq!(renders.len(), 1, "{renders:#?}");
+    let events: Vec<_> = logs
+        .lines()
+        .filter(|l| l.contains("event accepted"))
+        .collect();
+    assert_eq!(events.len(), 1, "{logs}");
+}
