@@ -20,6 +20,8 @@ pub enum JobsAction {
         #[arg(long, default_value = "")]
         note: String,
     },
+    /// Write a `writeback_failed` render's video URL to its CMS again (a running host does it).
+    RetryWriteback { id: String },
 }
 
 pub async fn run(store: &Store, action: Option<JobsAction>, limit: i64) -> anyhow::Result<()> {
@@ -28,6 +30,14 @@ pub async fn run(store: &Store, action: Option<JobsAction>, limit: i64) -> anyho
         Some(JobsAction::Show { id }) => show(store, &id).await,
         Some(JobsAction::Approve { id, note }) => decide(store, &id, true, &note).await,
         Some(JobsAction::Reject { id, note }) => decide(store, &id, false, &note).await,
+        Some(JobsAction::RetryWriteback { id }) => {
+            anyhow::ensure!(
+                store.retry_write_back(&id).await?,
+                "render {id} is not in writeback_failed"
+            );
+            println!("{id}: back in write_back; a running host writes it now");
+            Ok(())
+        }
     }
 }
 

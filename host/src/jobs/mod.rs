@@ -80,10 +80,13 @@ pub enum State {
     DryRun,
     /// A $0 preview is ready; the paid generation waits for an editor's approval.
     AwaitingApproval,
+    /// The video exists (its URL is kept) but the CMS refused it for good or kept failing;
+    /// `vidhook jobs retry-writeback ID` tries again.
+    WritebackFailed,
 }
 
 impl State {
-    pub const ALL: [State; 13] = [
+    pub const ALL: [State; 14] = [
         State::Plan,
         State::Speak,
         State::Check,
@@ -97,6 +100,7 @@ impl State {
         State::NeedsAttention,
         State::DryRun,
         State::AwaitingApproval,
+        State::WritebackFailed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -114,6 +118,7 @@ impl State {
             State::NeedsAttention => "needs_attention",
             State::DryRun => "dry_run",
             State::AwaitingApproval => "awaiting_approval",
+            State::WritebackFailed => "writeback_failed",
         }
     }
 
@@ -131,6 +136,7 @@ impl State {
                 | State::NeedsAttention
                 | State::DryRun
                 | State::AwaitingApproval
+                | State::WritebackFailed
         )
     }
 }

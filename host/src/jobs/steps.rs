@@ -91,7 +91,8 @@ pub async fn run(app: &App, owner: &str, render: &RenderRow) -> Outcome {
         | State::Failed
         | State::NeedsAttention
         | State::DryRun
-        | State::AwaitingApproval => Ok(fail(
+        | State::AwaitingApproval
+        | State::WritebackFailed => Ok(fail(
             Category::Internal,
             "claimed a render in a final state",
         )),

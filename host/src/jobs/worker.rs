@@ -191,8 +191,14 @@ fn settle(
         outcome: outcome.to_string(),
         detail,
     };
+    // A failed write-back keeps the paid-for video: it ends in `writeback_failed`, retryable.
+    let failed = if step == State::WriteBack.as_str() {
+        State::WritebackFailed
+    } else {
+        State::Failed
+    };
     let fail = |category: Category, error: String| Transition {
-        state: State::Failed.as_str().into(),
+        state: failed.as_str().into(),
         run_after: now,
         attempts: render.attempts,
         error_category: Some(category.as_str().into()),

@@ -169,6 +169,34 @@ impl Store {
         Ok(true)
     }
 
+    /// Sends a `writeback_failed` render back to `write_back` now (fresh attempts). False if the
+    /// render is not in `writeback_failed`.
+    pub async fn retry_write_back(&self, id: &str) -> Result<bool> {
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(
+            "UPDATE renders SET state = 'write_back', attempts = 0, run_after = $1, error = NULL,
+                 error_category = NULL, finished_at = NULL, updated_at = $1
+             WHERE id = $2 AND state = 'writeback_failed'",
+        )
+        .bind(now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        let step = StepRecord {
+            step: "retry_writeback".into(),
+            started_at: now,
+            outcome: "requested".into(),
+            detail: String::new(),
+        };
+        insert_step(&mut tx, id, &step, now).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
     /// Makes renders held back for `category` due now (a restart may come with new limits).
     pub async fn recheck_held(&self, category: &str) -> Result<u64> {
         let done = sqlx::query(
