@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
 pub mod cms;
+pub mod cms_apis;
 pub mod llm;
 pub mod seedance;
 pub mod wordpress;

@@ -53,7 +53,18 @@ impl Espeak {
         };
         let base = base.to_ascii_lowercase();
         let primary = base.split('-').next().unwrap_or_default().to_string();
-        let found = [base, primary].into_iter().find(|v| known.contains(v));
+        // A bare language ("en", as CMSs often say) has no voice of its own in espeak-ng's list:
+        // take its main regional voice (`fr-fr`), else the shortest one (`en-gb` before `en-029`).
+        let regional = format!("{primary}-{primary}");
+        let shortest_regional = known
+            .iter()
+            .filter(|v| v.starts_with(&format!("{primary}-")))
+            .min_by_key(|v| (v.len(), v.as_str()))
+            .cloned();
+        let found = [Some(base), Some(primary), Some(regional), shortest_regional]
+            .into_iter()
+            .flatten()
+            .find(|v| known.contains(v));
         match (found, variant) {
             (Some(v), Some(variant)) => Ok(format!("{v}+{variant}")),
             (Some(v), None) => Ok(v),
@@ -152,6 +163,16 @@ mod tests {
         assert!(!valid_voice("-w/etc/passwd"));
         assert!(!valid_voice("en us"));
         assert!(!valid_voice(""));
+    }
+
+    #[tokio::test]
+    async fn bare_languages_take_their_main_regional_voice() {
+        let tts = Espeak::new("espeak-ng".into(), 175, Duration::from_secs(30));
+        assert_eq!(tts.resolve_voice("en").await.unwrap(), "en-gb");
+        assert_eq!(tts.resolve_voice("fr").await.unwrap(), "fr-fr");
+        assert_eq!(tts.resolve_voice("de").await.unwrap(), "de");
+        assert_eq!(tts.resolve_voice("en-US+f3").await.unwrap(), "en-us+f3");
+        assert!(tts.resolve_voice("xx").await.is_err());
     }
 
     #[tokio::test]

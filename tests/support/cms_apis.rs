@@ -1,0 +1,450 @@
+//! Loopback contract servers for the hosted CMSs' write-back APIs (Contentful CMA, Ghost Admin,
+//! Sanity mutations, Strapi REST, Directus items, Storyblok Management), following the documented
+//! requests and their faults (version conflicts, 5xx, refusals). Like the real CMS, each one
+//! fires its webhook again after vidhook writes the video URL — signed as that CMS signs — so a
+//! test can check that the echo makes no second render. Each also sends the first publish webhook.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::{Json, Router};
+use base64::Engine;
+use serde_json::{json, Value};
+
+pub const SECRET: &str = "cms-webhook-secret";
+pub const TOKEN: &str = "Bearer cms-static-token";
+pub const API_TOKEN: &str = "cms-api-token";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Contentful,
+    Ghost,
+    Sanity,
+    Strapi,
+    Directus,
+    Storyblok,
+}
+
+#[derive(Default)]
+struct Inner {
+    /// The one entry this CMS holds (the document its webhooks carry).
+    entry: Value,
+    /// Contentful's `sys.version` / Ghost's `updated_at` counter.
+    version: i64,
+    /// Write requests (PUT/PATCH/mutate) that changed the entry, as received.
+    writes: Vec<Value>,
+    /// Statuses the next write requests answer instead of succeeding.
+    failures: VecDeque<u16>,
+    /// Answer the next write with a version conflict (someone else saved meanwhile).
+    conflict_once: bool,
+    /// vidhook's webhook URL for this source.
+    hook: String,
+    /// What vidhook answered to each webhook sent (the publish, then echoes).
+    answers: Vec<u16>,
+}
+
+#[derive(Clone)]
+pub struct CmsApi {
+    pub kind: Kind,
+    pub url: String,
+    inner: Arc<Mutex<Inner>>,
+}
+
+impl CmsApi {
+    pub async fn start(kind: Kind) -> CmsApi {
+        let inner = Arc::new(Mutex::new(Inner {
+            version: 1,
+            ..Inner::default()
+        }));
+        let api = CmsApi {
+            kind,
+            url: String::new(),
+            inner,
+        };
+        let router = Router::new().fallback(handle).with_state(api.clone());
+        CmsApi {
+            url: super::serve(router).await,
+            ..api
+        }
+    }
+
+    /// The `[sources.cms]` config lines for this CMS, pointing at this server.
+    pub fn source_config(&self) -> String {
+        let url = &self.url;
+        match self.kind {
+            Kind::Contentful => format!(
+                "cms = \"contentful\"\nsigning_secret = \"{SECRET}\"\napi_url = \"{url}\"\n\
+                 space_id = \"space1\"\nmanagement_token = \"{API_TOKEN}\"\n[sources.cms.fields]\nvideo = \"videoUrl\"\n"
+            ),
+            Kind::Ghost => format!(
+                "cms = \"ghost\"\nsecret = \"{SECRET}\"\nadmin_url = \"{url}/ghost/api/admin\"\n\
+                 admin_api_key = \"6571abc:00112233445566778899aabbccddeeff\"\n"
+            ),
+            Kind::Sanity => format!(
+                "cms = \"sanity\"\nsecret = \"{SECRET}\"\napi_url = \"{url}\"\napi_token = \"{API_TOKEN}\"\n"
+            ),
+            Kind::Strapi => format!(
+                "cms = \"strapi\"\ntoken = \"{TOKEN}\"\napi_url = \"{url}\"\napi_token = \"{API_TOKEN}\"\n"
+            ),
+            Kind::Directus => format!(
+                "cms = \"directus\"\ntoken = \"{TOKEN}\"\napi_url = \"{url}\"\napi_token = \"{API_TOKEN}\"\n"
+            ),
+            Kind::Storyblok => format!(
+                "cms = \"storyblok\"\nsecret = \"{SECRET}\"\napi_url = \"{url}\"\nmanagement_token = \"{API_TOKEN}\"\n"
+            ),
+        }
+    }
+
+    /// Creates the entry and sends its publish webhook to `hook`; returns vidhook's status.
+    pub async fn publish(&self, hook: &str, title: &str, body: &str) -> u16 {
+        let entry = match self.kind {
+            Kind::Contentful => json!({
+                "sys": {"id": "5KsDBWseXY6QegucYAoacS", "type": "Entry", "version": 1,
+                        "contentType": {"sys": {"type": "Link", "linkType": "ContentType", "id": "article"}}},
+                "fields": {"title": {"en-US": title}, "body": {"en-US": body}}}),
+            Kind::Ghost => json!({"id": "6571", "status": "published", "title": title,
+                "html": format!("<p>{body}</p>"), "updated_at": "2026-11-25T10:00:01.000Z"}),
+            Kind::Sanity => {
+                json!({"_id": "post-123", "_type": "post", "_rev": "r1", "title": title,
+                "body": [{"_type": "block", "children": [{"_type": "span", "text": body}]}]})
+            }
+            Kind::Strapi => {
+                json!({"id": 1, "documentId": "hp2h4vps4ei4vp0a7fd8ed7g", "locale": "en",
+                "publishedAt": "2026-11-25T10:00:00.000Z", "title": title, "content": body})
+            }
+            Kind::Directus => {
+                json!({"id": 12, "status": "published", "title": title, "content": body})
+            }
+            Kind::Storyblok => {
+                json!({"id": 456, "full_slug": "blog/x", "published_at": "2026-11-25T10:00:00.000Z",
+                "content": {"component": "article", "title": title, "body": body}})
+            }
+        };
+        let first = match self.kind {
+            Kind::Ghost => json!({"post": {"current": entry, "previous": {"status": "draft"}}}),
+            Kind::Directus => {
+                json!({"event": "items.create", "collection": "articles", "key": 12, "payload": entry})
+            }
+            _ => Value::Null,
+        };
+        {
+            let mut inner = self.inner.lock().unwrap();
+            inner.entry = entry;
+            inner.hook = hook.to_string();
+        }
+        fire(&self.inner, self.kind, first).await
+    }
+
+    /// The next `n` writes answer `status`.
+    pub fn fail_writes(&self, status: u16, n: usize) {
+        self.inner
+            .lock()
+            .unwrap()
+            .failures
+            .extend(std::iter::repeat_n(status, n));
+    }
+
+    pub fn conflict_once(&self) {
+        self.inner.lock().unwrap().conflict_once = true;
+    }
+
+    /// Writes that changed the entry.
+    pub fn writes(&self) -> Vec<Value> {
+        self.inner.lock().unwrap().writes.clone()
+    }
+
+    /// vidhook's answers to the webhooks sent: the publish first, then the echoes.
+    pub fn answers(&self) -> Vec<u16> {
+        self.inner.lock().unwrap().answers.clone()
+    }
+
+    pub fn entry(&self) -> Value {
+        self.inner.lock().unwrap().entry.clone()
+    }
+}
+
+/// Sends this CMS's webhook for the current entry (`payload` if given, else the CMS's default
+/// shape), signed as the CMS signs; records vidhook's status.
+async fn fire(inner: &Arc<Mutex<Inner>>, kind: Kind, payload: Value) -> u16 {
+    let (hook, entry) = {
+        let inner = inner.lock().unwrap();
+        (inner.hook.clone(), inner.entry.clone())
+    };
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
+    let client = reqwest::Client::new();
+    let (body, request) = match kind {
+        Kind::Contentful => {
+            let body = entry.to_string();
+            let path = reqwest::Url::parse(&hook).unwrap().path().to_string();
+            let topic = "ContentManagement.Entry.publish";
+            let signed = "x-contentful-signed-headers,x-contentful-timestamp,x-contentful-topic";
+            let canonical = format!(
+                "POST\n{path}\nx-contentful-signed-headers:{signed};x-contentful-timestamp:{now_ms};x-contentful-topic:{topic}\n{body}"
+            );
+            let signature = hex::encode(vidhook::cms::signing::hmac_sha256(
+                SECRET.as_bytes(),
+                &[canonical.as_bytes()],
+            ));
+            let request = client
+                .post(&hook)
+                .header(
+                    "content-type",
+                    "application/vnd.contentful.management.v1+json",
+                )
+                .header("x-contentful-topic", topic)
+                .header("x-contentful-signed-headers", signed)
+                .header("x-contentful-timestamp", now_ms.to_string())
+                .header("x-contentful-signature", signature)
+                .header(
+                    "x-contentful-idempotency-key",
+                    uuid::Uuid::now_v7().to_string(),
+                );
+            (body, request)
+        }
+        Kind::Ghost => {
+            let body = payload.to_string();
+            let signature = hex::encode(vidhook::cms::signing::hmac_sha256(
+                SECRET.as_bytes(),
+                &[body.as_bytes(), now_ms.to_string().as_bytes()],
+            ));
+            let request = client.post(&hook).header(
+                "x-ghost-signature",
+                format!("sha256={signature}, t={now_ms}"),
+            );
+            (body, request)
+        }
+        Kind::Sanity => {
+            let body = entry.to_string();
+            let digest = vidhook::cms::signing::hmac_sha256(
+                SECRET.as_bytes(),
+                &[now_ms.to_string().as_bytes(), b".", body.as_bytes()],
+            );
+            let signature = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest);
+            let request = client
+                .post(&hook)
+                .header(
+                    "sanity-webhook-signature",
+                    format!("t={now_ms},v1={signature}"),
+                )
+                .header("idempotency-key", uuid::Uuid::now_v7().to_string());
+            (body, request)
+        }
+        Kind::Strapi => {
+            let body = json!({"event": "entry.publish", "createdAt": "2026-11-25T10:00:00.000Z",
+                "model": "article", "uid": "api::article.article", "entry": entry})
+            .to_string();
+            let request = client
+                .post(&hook)
+                .header("authorization", TOKEN)
+                .header("x-strapi-event", "entry.publish");
+            (body, request)
+        }
+        Kind::Directus => (
+            payload.to_string(),
+            client.post(&hook).header("authorization", TOKEN),
+        ),
+        Kind::Storyblok => {
+            let body = json!({"text": "The user published the Story", "action": "published",
+                "space_id": 123, "story_id": entry["id"], "full_slug": entry["full_slug"]})
+            .to_string();
+            let signature = {
+                use hmac::Mac;
+                let mut mac = hmac::Hmac::<sha1::Sha1>::new_from_slice(SECRET.as_bytes()).unwrap();
+                mac.update(body.as_bytes());
+                hex::encode(mac.finalize().into_bytes())
+            };
+            (
+                body,
+                client.post(&hook).header("webhook-signature", signature),
+            )
+        }
+    };
+    let status = request
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .map(|r| r.status().as_u16())
+        .unwrap_or(0);
+    inner.lock().unwrap().answers.push(status);
+    status
+}
+
+fn authorized(kind: Kind, headers: &HeaderMap) -> bool {
+    let auth = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    match kind {
+        Kind::Ghost => auth.starts_with("Ghost ") && auth.matches('.').count() == 2,
+        Kind::Storyblok => auth == API_TOKEN,
+        _ => auth == format!("Bearer {API_TOKEN}"),
+    }
+}
+
+/// Every API request: reads answer the entry; writes check auth, faults and versions, change the
+/// entry, then fire the CMS's webhook again as the real CMS would.
+async fn handle(
+    State(api): State<CmsApi>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if !authorized(api.kind, &headers) {
+        return (StatusCode::UNAUTHORIZED, "bad credentials").into_response();
+    }
+    let kind = api.kind;
+    let inner = &api.inner;
+    let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    if method == Method::GET {
+        let state = inner.lock().unwrap();
+        let entry = state.entry.clone();
+        return Json(match kind {
+            Kind::Contentful => entry,
+            Kind::Ghost => json!({"posts": [entry]}),
+            Kind::Directus => json!({"data": entry}),
+            Kind::Storyblok => json!({"story": entry}),
+            _ => entry,
+        })
+        .into_response();
+    }
+    // Contentful publishes with a body-less PUT …/published after the PATCH.
+    if kind == Kind::Contentful && uri.path().ends_with("/published") {
+        let version = {
+            let mut state = inner.lock().unwrap();
+            let asked = header_number(&headers, "x-contentful-version");
+            if asked != Some(state.version) {
+                return (StatusCode::CONFLICT, "VersionMismatch").into_response();
+            }
+            state.version += 1;
+            let version = state.version;
+            state.entry["sys"]["version"] = json!(version);
+            version
+        };
+        let inner = inner.clone();
+        tokio::spawn(async move { fire(&inner, kind, Value::Null).await });
+        return Json(json!({"sys": {"version": version}})).into_response();
+    }
+    let echo = {
+        let mut state = inner.lock().unwrap();
+        if let Some(status) = state.failures.pop_front() {
+            return (StatusCode::from_u16(status).unwrap(), "injected failure").into_response();
+        }
+        if std::mem::take(&mut state.conflict_once) {
+            // Someone else saved meanwhile: the version the writer read is stale now.
+            state.version += 1;
+            let version = state.version;
+            state.entry["sys"]["version"] = json!(version);
+            state.entry["updated_at"] = json!(format!("2026-11-25T10:00:{version:02}.000Z"));
+            return (StatusCode::CONFLICT, "conflict: the entry changed").into_response();
+        }
+        match apply(kind, &mut state, &headers, &request) {
+            Ok(echo) => {
+                state.writes.push(request.clone());
+                echo
+            }
+            Err(status) => return (status, "refused").into_response(),
+        }
+    };
+    let answer = Json(inner.lock().unwrap().entry.clone()).into_response();
+    let inner = inner.clone();
+    if kind != Kind::Contentful {
+        tokio::spawn(async move { fire(&inner, kind, echo).await });
+    }
+    answer
+}
+
+fn header_number(headers: &HeaderMap, name: &str) -> Option<i64> {
+    headers.get(name)?.to_str().ok()?.parse().ok()
+}
+
+/// Applies one documented write to the entry; returns the payload of the webhook it fires.
+fn apply(
+    kind: Kind,
+    state: &mut Inner,
+    headers: &HeaderMap,
+    request: &Value,
+) -> Result<Value, StatusCode> {
+    let entry = &mut state.entry;
+    match kind {
+        Kind::Contentful => {
+            if header_number(headers, "x-contentful-version") != Some(state.version) {
+                return Err(StatusCode::CONFLICT);
+            }
+            for op in request.as_array().ok_or(StatusCode::BAD_REQUEST)? {
+                let path: Vec<&str> = op["path"]
+                    .as_str()
+                    .unwrap_or("")
+                    .trim_start_matches('/')
+                    .split('/')
+                    .collect();
+                match path.as_slice() {
+                    ["fields", field] => entry["fields"][*field] = op["value"].clone(),
+                    ["fields", field, locale] => {
+                        entry["fields"][*field][*locale] = op["value"].clone()
+                    }
+                    _ => return Err(StatusCode::UNPROCESSABLE_ENTITY),
+                }
+            }
+            state.version += 1;
+            entry["sys"]["version"] = json!(state.version);
+            Ok(Value::Null)
+        }
+        Kind::Ghost => {
+            let update = &request["posts"][0];
+            if update["updated_at"] != entry["updated_at"] {
+                return Err(StatusCode::CONFLICT);
+            }
+            let mut previous = json!({"updated_at": entry["updated_at"]});
+            for (key, value) in update.as_object().ok_or(StatusCode::BAD_REQUEST)? {
+                if key != "updated_at" {
+                    previous[key] = entry.get(key).cloned().unwrap_or(Value::Null);
+                    entry[key] = value.clone();
+                }
+            }
+            state.version += 1;
+            entry["updated_at"] = json!(format!("2026-11-25T10:01:{:02}.000Z", state.version));
+            Ok(json!({"post": {"current": entry.clone(), "previous": previous}}))
+        }
+        Kind::Sanity => {
+            let patch = &request["mutations"][0]["patch"];
+            if patch["id"] != entry["_id"] {
+                return Err(StatusCode::NOT_FOUND);
+            }
+            for (key, value) in patch["set"].as_object().ok_or(StatusCode::BAD_REQUEST)? {
+                entry[key] = value.clone();
+            }
+            entry["_rev"] = json!("r2");
+            Ok(Value::Null)
+        }
+        Kind::Strapi => {
+            for (key, value) in request["data"].as_object().ok_or(StatusCode::BAD_REQUEST)? {
+                entry[key] = value.clone();
+            }
+            Ok(Value::Null)
+        }
+        Kind::Directus => {
+            for (key, value) in request.as_object().ok_or(StatusCode::BAD_REQUEST)? {
+                entry[key] = value.clone();
+            }
+            Ok(
+                json!({"event": "items.update", "collection": "articles", "keys": ["12"], "payload": request}),
+            )
+        }
+        Kind::Storyblok => {
+            if request["publish"] != 1 {
+                return Err(StatusCode::UNPROCESSABLE_ENTITY);
+            }
+            entry["content"] = request["story"]["content"].clone();
+            Ok(Value::Null)
+        }
+    }
+}
