@@ -213,3 +213,109 @@ async fn a_refused_write_back_keeps_the_video_and_retry_writeback_finishes_it() 
         "the same video, not a new one"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn markdown_front_matter_is_written_and_publishing_the_file_again_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("content");
+    std::fs::create_dir_all(&folder).unwrap();
+    let file = folder.join("solar.md");
+    std::fs::write(
+        &file,
+        format!("---\ntitle: Solar panels on every school\n---\n{BODY}\n"),
+    )
+    .unwrap();
+    let config = format!(
+        "listen = \"127.0.0.1:0\"\ndata_dir = \"{data}\"\n\n[sources.docs]\ncms = \"markdown\"\n\
+         folder = \"{folder}\"\npresenter_image = \"{image}\"\n",
+        data = dir.path().join("data").display(),
+        folder = folder.display(),
+        image = presenter_png().display(),
+    );
+    let host = Host::start(dir.path(), &config).await;
+    let config_path = dir.path().join("vidhook.toml");
+    let args = [
+        "publish",
+        "--config",
+        config_path.to_str().unwrap(),
+        file.to_str().unwrap(),
+    ];
+    assert!(vidhook(&args).await.contains("accepted"));
+    let render = host.wait_for_state("done", Duration::from_secs(60)).await;
+    let text = std::fs::read_to_string(&file).unwrap();
+    let url = render["video_url"].as_str().unwrap();
+    assert!(text.contains(&format!("video_url: \"{url}\"")), "{text}");
+    // The file now differs (front matter), but not in what drives the video.
+    assert!(vidhook(&args).await.contains("nothing to do"));
+    assert_eq!(host.renders().await.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn standard_webhooks_write_back_follows_the_configured_request_template() {
+    use std::sync::{Arc, Mutex};
+    /// (method, URI, Authorization, body) of each request the CMS received.
+    type Requests = Arc<Mutex<Vec<(String, String, String, String)>>>;
+    let seen: Requests = Arc::default();
+    let record = seen.clone();
+    let cms = support::serve(axum::Router::new().fallback(
+        move |method: axum::http::Method,
+              uri: axum::http::Uri,
+              headers: axum::http::HeaderMap,
+              body: String| {
+            let record = record.clone();
+            async move {
+                let auth = headers
+                    .get("authorization")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("")
+                    .to_string();
+                record
+                    .lock()
+                    .unwrap()
+                    .push((method.to_string(), uri.to_string(), auth, body));
+                axum::http::StatusCode::NO_CONTENT
+            }
+        },
+    ))
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        r#"listen = "127.0.0.1:0"
+data_dir = "{data}"
+
+[sources.blog]
+cms = "standard-webhooks"
+secret = "{secret}"
+presenter_image = "{image}"
+
+[sources.blog.writeback]
+method = "PATCH"
+url = "{cms}/api/items/{{{{id}}}}"
+headers = {{ authorization = "Bearer cms-token" }}
+body = '{{"data": {{"{{{{field}}}}": "{{{{video_url}}}}", "title": "{{{{title}}}}"}}}}'
+"#,
+        data = dir.path().join("data").display(),
+        secret = support::SECRET,
+        image = presenter_png().display(),
+    );
+    let host = Host::start(dir.path(), &config).await;
+    let body = support::published("a b/1", "Quotes \"and\" slashes", "<p>Body text here.</p>");
+    assert_eq!(
+        host.post_signed("blog", "msg_t1", support::now_secs(), &body)
+            .await
+            .status(),
+        202
+    );
+    let render = host.wait_for_state("done", Duration::from_secs(60)).await;
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    let (method, uri, auth, sent) = &seen[0];
+    assert_eq!(
+        (method.as_str(), uri.as_str(), auth.as_str()),
+        ("PATCH", "/api/items/a%20b%2F1", "Bearer cms-token")
+    );
+    let sent: serde_json::Value =
+        serde_json::from_str(sent).expect("valid JSON whatever the values");
+    assert_eq!(sent["data"]["video_url"], render["video_url"]);
+    assert_eq!(sent["data"]["title"], "Quotes \"and\" slashes");
+}

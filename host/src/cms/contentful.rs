@@ -19,7 +19,7 @@
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::mapping::{Defaults, Entry, FieldMap};
+use super::mapping::{Defaults, Entry};
 use super::{signing, CmsAdapter, Delivery, Inbound, InboundError, WriteBackError};
 use crate::content::Content;
 
@@ -27,10 +27,9 @@ use crate::content::Content;
 pub struct Config {
     /// The webhook's signing secret (request verification).
     pub signing_secret: Option<String>,
-    /// Or a static header value the webhook sends (`token_header`, default `authorization`).
-    pub token: Option<String>,
-    #[serde(default = "default_header")]
-    pub token_header: String,
+    /// Or a static header the webhook sends (`token`, `token_header`).
+    #[serde(flatten)]
+    pub auth: Option<signing::StaticToken>,
     #[serde(default = "default_tolerance_ms")]
     pub tolerance_ms: u64,
     /// Content Management API; `https://api.contentful.com` unless testing.
@@ -43,9 +42,17 @@ pub struct Config {
     pub management_token: Option<String>,
 }
 
-fn default_header() -> String {
-    "authorization".into()
+impl Config {
+    /// Contentful's signing is optional, but a webhook must be authenticated somehow.
+    pub fn validate(&self, source: &str) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            self.signing_secret.is_some() || self.auth.is_some(),
+            "source {source:?}: Contentful needs signing_secret (request verification) or token"
+        );
+        Ok(())
+    }
 }
+
 fn default_tolerance_ms() -> u64 {
     30_000
 }
@@ -65,27 +72,10 @@ const DEFAULTS: Defaults = Defaults {
 const PUBLISH: &str = "ContentManagement.Entry.publish";
 const CONFLICT_RETRIES: usize = 3;
 
-pub struct Contentful {
-    source: String,
-    config: Config,
-    fields: FieldMap,
-    http: reqwest::Client,
-}
+/// The Contentful adapter: its source name, [`Config`], field map and HTTP client.
+pub type Contentful = super::Adapter<Config>;
 
 impl Contentful {
-    pub fn new(source: String, config: &Config, fields: &FieldMap) -> anyhow::Result<Contentful> {
-        anyhow::ensure!(
-            config.signing_secret.is_some() || config.token.is_some(),
-            "source {source:?}: Contentful needs signing_secret (request verification) or token"
-        );
-        Ok(Contentful {
-            source,
-            config: config.clone(),
-            fields: fields.clone(),
-            http: super::http::client(),
-        })
-    }
-
     /// Verifies the request signature; `now_ms` in unix milliseconds.
     pub fn verify(
         &self,
@@ -262,12 +252,15 @@ impl CmsAdapter for Contentful {
     }
 
     async fn receive(&self, delivery: &Delivery<'_>) -> Result<Inbound, InboundError> {
-        match (&self.config.signing_secret, &self.config.token) {
+        match (&self.config.signing_secret, &self.config.auth) {
             (Some(secret), _) => self.verify(secret, delivery, crate::store::now_ms())?,
-            (None, Some(token)) => {
-                signing::check_static(delivery.headers, &self.config.token_header, token)?
+            (None, Some(auth)) => auth.check(delivery.headers)?,
+            // Refused at start-up by `Config::validate`; refuse here too rather than trust.
+            (None, None) => {
+                return Err(InboundError::Unauthorized(
+                    "no signing secret or token configured".into(),
+                ))
             }
-            (None, None) => unreachable!("checked in new()"),
         }
         self.parse(delivery)
     }
@@ -303,6 +296,7 @@ impl CmsAdapter for Contentful {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cms::mapping::FieldMap;
     use axum::http::HeaderMap;
 
     const SECRET: &str = "contentful-test-secret-0123456789abcdef0123456789abcdef0123456789";
@@ -317,15 +311,14 @@ mod tests {
     fn contentful() -> Contentful {
         let config = Config {
             signing_secret: Some(SECRET.into()),
-            token: None,
-            token_header: default_header(),
+            auth: None,
             tolerance_ms: 30_000,
             api_url: default_api(),
             space_id: None,
             environment: default_environment(),
             management_token: None,
         };
-        Contentful::new("cf".into(), &config, &FieldMap::default()).unwrap()
+        Contentful::new("cf".into(), &config, &FieldMap::default())
     }
 
     fn headers(signature: &str, ts: &str) -> HeaderMap {
@@ -402,6 +395,16 @@ mod tests {
                 now
             )
             .is_err());
+    }
+
+    #[test]
+    fn a_source_needs_a_signing_secret_or_a_static_token() {
+        let token: Config = toml::from_str("token = \"Bearer x\"\nspace_id = \"s\"").unwrap();
+        assert_eq!(token.auth.as_ref().unwrap().token_header, "authorization");
+        token.validate("cf").unwrap();
+        let neither: Config = toml::from_str("space_id = \"s\"").unwrap();
+        assert!(neither.auth.is_none());
+        assert!(neither.validate("cf").is_err());
     }
 
     #[test]

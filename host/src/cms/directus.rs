@@ -13,16 +13,15 @@
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::mapping::{Defaults, Entry, FieldMap};
+use super::mapping::{Defaults, Entry};
 use super::{signing, CmsAdapter, Delivery, Inbound, InboundError, WriteBackError};
 use crate::content::Content;
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Config {
-    /// The header value the Flow sends, e.g. `Bearer s3cret`.
-    pub token: String,
-    #[serde(default = "default_header")]
-    pub token_header: String,
+    /// The static header the webhook is configured to send.
+    #[serde(flatten)]
+    pub auth: signing::StaticToken,
     /// The Directus server; needed to read updated items and to write back.
     pub api_url: Option<String>,
     /// A static token with read/update rights on the collections.
@@ -33,9 +32,6 @@ pub struct Config {
     pub published_value: String,
 }
 
-fn default_header() -> String {
-    "authorization".into()
-}
 fn default_status_field() -> String {
     "status".into()
 }
@@ -50,23 +46,10 @@ const DEFAULTS: Defaults = Defaults {
     locale: "language",
 };
 
-pub struct Directus {
-    source: String,
-    config: Config,
-    fields: FieldMap,
-    http: reqwest::Client,
-}
+/// The Directus adapter: its source name, [`Config`], field map and HTTP client.
+pub type Directus = super::Adapter<Config>;
 
 impl Directus {
-    pub fn new(source: String, config: &Config, fields: &FieldMap) -> Directus {
-        Directus {
-            source,
-            config: config.clone(),
-            fields: fields.clone(),
-            http: super::http::client(),
-        }
-    }
-
     /// The full item: from the API when configured (an update's payload is partial).
     async fn item(
         &self,
@@ -95,11 +78,7 @@ impl CmsAdapter for Directus {
     }
 
     async fn receive(&self, delivery: &Delivery<'_>) -> Result<Inbound, InboundError> {
-        signing::check_static(
-            delivery.headers,
-            &self.config.token_header,
-            &self.config.token,
-        )?;
+        self.config.auth.check(delivery.headers)?;
         let trigger: Value = serde_json::from_slice(delivery.body)
             .map_err(|e| InboundError::Malformed(format!("not a Directus Flow trigger: {e}")))?;
         let event = trigger["event"].as_str().unwrap_or_default();
@@ -183,12 +162,15 @@ impl CmsAdapter for Directus {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cms::mapping::FieldMap;
     use axum::http::HeaderMap;
 
     fn directus() -> Directus {
         let config = Config {
-            token: "Bearer flow-token".into(),
-            token_header: default_header(),
+            auth: signing::StaticToken {
+                token: "Bearer flow-token".into(),
+                token_header: "authorization".into(),
+            },
             api_url: None,
             api_token: None,
             status_field: default_status_field(),

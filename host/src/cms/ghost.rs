@@ -20,7 +20,7 @@ use base64::Engine;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::mapping::{Defaults, Entry, FieldMap};
+use super::mapping::{Defaults, Entry};
 use super::{signing, CmsAdapter, Delivery, Inbound, InboundError, WriteBackError};
 use crate::content::Content;
 
@@ -58,39 +58,14 @@ const DRIVING: &[&str] = &[
 /// Write-back attempts when Ghost reports an update collision.
 const COLLISION_RETRIES: usize = 3;
 
-pub struct Ghost {
-    source: String,
-    config: Config,
-    fields: FieldMap,
-    http: reqwest::Client,
-}
+/// The Ghost adapter: its source name, [`Config`], field map and HTTP client.
+pub type Ghost = super::Adapter<Config>;
 
 impl Ghost {
-    pub fn new(source: String, config: &Config, fields: &FieldMap) -> Ghost {
-        Ghost {
-            source,
-            config: config.clone(),
-            fields: fields.clone(),
-            http: super::http::client(),
-        }
-    }
-
     /// Checks `X-Ghost-Signature` against the raw body; `now_ms` in unix milliseconds.
     pub fn verify(&self, delivery: &Delivery<'_>, now_ms: i64) -> Result<(), InboundError> {
         let header = signing::header(delivery.headers, "x-ghost-signature")?;
-        let (mut sig, mut t) = (None, None);
-        for part in header.split(',') {
-            match part.trim().split_once('=') {
-                Some(("sha256", value)) => sig = Some(value),
-                Some(("t", value)) => t = Some(value),
-                _ => {}
-            }
-        }
-        let (Some(sig), Some(t)) = (sig, t) else {
-            return Err(InboundError::Unauthorized(
-                "x-ghost-signature lacks sha256= or t=".into(),
-            ));
-        };
+        let (sig, t) = signing::pair(header, "x-ghost-signature", "sha256", "t")?;
         signing::check_window(
             signing::number(t, "t")?,
             now_ms,
@@ -257,6 +232,7 @@ impl CmsAdapter for Ghost {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cms::mapping::FieldMap;
     use axum::http::HeaderMap;
 
     const SECRET: &str = "ghost-test-secret";

@@ -186,6 +186,61 @@ mod tests {
     }
 
     #[test]
+    fn configured_fields_override_the_adapter_defaults() {
+        let map = FieldMap {
+            title: Some("headline".into()),
+            body: Some("story.html".into()),
+            image: Some("hero".into()),
+            locale: Some("lang".into()),
+            video: Some("clip".into()),
+            content_types: vec!["news".into()],
+        };
+        let defaults = Defaults {
+            title: "title",
+            body: "body",
+            image: "image",
+            locale: "locale",
+        };
+        let doc = json!({"title": "ignored", "headline": "Real title", "lang": "fr-FR",
+            "story": {"html": "<p>Le texte.</p>"}, "hero": {"url": "https://cdn/x.png"}});
+        let entry = Entry {
+            source: "s",
+            cms: "strapi",
+            id: "1".into(),
+            revision: String::new(),
+            kind: "news".into(),
+            locale: None,
+            url: None,
+        };
+        let content = map.content(&defaults, entry, &doc).unwrap();
+        assert_eq!(
+            (
+                content.title.as_str(),
+                content.body_text.as_str(),
+                content.locale.as_str()
+            ),
+            ("Real title", "Le texte.", "fr-FR")
+        );
+        assert_eq!(content.image.as_deref(), Some("https://cdn/x.png"));
+        assert_eq!(map.video_field("video_url"), "clip");
+        assert!(map.counts("news") && !map.counts("page"));
+        let untitled = json!({"title": "x"});
+        let entry = Entry {
+            source: "s",
+            cms: "strapi",
+            id: "2".into(),
+            revision: String::new(),
+            kind: "news".into(),
+            locale: None,
+            url: None,
+        };
+        assert!(matches!(
+            map.content(&defaults, entry, &untitled),
+            Err(InboundError::Malformed(_))
+        ));
+    }
+
+    #[test]
     fn lookup_follows_dotted_paths() {
         let doc = json!({"hero": {"images": [{"url": "https://x/y.png"}]}});
         assert_eq!(

@@ -92,6 +92,27 @@ pub trait CmsAdapter: Send + Sync {
     ) -> Result<(), WriteBackError>;
 }
 
+/// What a hosted-CMS adapter holds: its source's name, its CMS's config (`C`), the source's field
+/// map, and an HTTP client for the CMS's API. Each CMS's file names it (`type Strapi =
+/// Adapter<strapi::Config>`) and implements its behaviour.
+pub struct Adapter<C> {
+    source: String,
+    config: C,
+    fields: mapping::FieldMap,
+    http: reqwest::Client,
+}
+
+impl<C: Clone> Adapter<C> {
+    pub fn new(source: String, config: &C, fields: &mapping::FieldMap) -> Self {
+        Adapter {
+            source,
+            config: config.clone(),
+            fields: fields.clone(),
+            http: http::client(),
+        }
+    }
+}
+
 /// The adapter of every configured source, by source name.
 pub fn build(
     sources: &BTreeMap<String, SourceConfig>,
@@ -110,7 +131,8 @@ pub fn build(
                 Arc::new(wordpress::WordPress::new(name.clone(), c, fields)?)
             }
             CmsConfig::Contentful(c) => {
-                Arc::new(contentful::Contentful::new(name.clone(), c, fields)?)
+                c.validate(&name)?;
+                Arc::new(contentful::Contentful::new(name.clone(), c, fields))
             }
             CmsConfig::Strapi(c) => Arc::new(strapi::Strapi::new(name.clone(), c, fields)),
             CmsConfig::Sanity(c) => Arc::new(sanity::Sanity::new(name.clone(), c, fields)),

@@ -17,7 +17,7 @@ use base64::Engine;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::mapping::{Defaults, Entry, FieldMap};
+use super::mapping::{Defaults, Entry};
 use super::{signing, CmsAdapter, Delivery, Inbound, InboundError, WriteBackError};
 use crate::content::Content;
 
@@ -54,39 +54,14 @@ const DEFAULTS: Defaults = Defaults {
     locale: "language",
 };
 
-pub struct Sanity {
-    source: String,
-    config: Config,
-    fields: FieldMap,
-    http: reqwest::Client,
-}
+/// The Sanity adapter: its source name, [`Config`], field map and HTTP client.
+pub type Sanity = super::Adapter<Config>;
 
 impl Sanity {
-    pub fn new(source: String, config: &Config, fields: &FieldMap) -> Sanity {
-        Sanity {
-            source,
-            config: config.clone(),
-            fields: fields.clone(),
-            http: super::http::client(),
-        }
-    }
-
     /// Checks `sanity-webhook-signature` against the raw body; `now_ms` in unix milliseconds.
     pub fn verify(&self, delivery: &Delivery<'_>, now_ms: i64) -> Result<(), InboundError> {
         let header = signing::header(delivery.headers, "sanity-webhook-signature")?;
-        let (mut t, mut v1) = (None, None);
-        for part in header.split(',') {
-            match part.trim().split_once('=') {
-                Some(("t", value)) => t = Some(value),
-                Some(("v1", value)) => v1 = Some(value),
-                _ => {}
-            }
-        }
-        let (Some(t), Some(v1)) = (t, v1) else {
-            return Err(InboundError::Unauthorized(
-                "sanity-webhook-signature lacks t= or v1=".into(),
-            ));
-        };
+        let (t, v1) = signing::pair(header, "sanity-webhook-signature", "t", "v1")?;
         let timestamp = signing::number(t, "t")?;
         signing::check_window(
             timestamp,
@@ -184,6 +159,7 @@ impl CmsAdapter for Sanity {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cms::mapping::FieldMap;
     use axum::http::HeaderMap;
 
     const SECRET: &str = "sanity-test-secret";

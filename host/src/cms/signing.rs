@@ -50,10 +50,48 @@ pub fn check(expected: &[u8], given: &[u8], what: &str) -> Result<(), InboundErr
     }
 }
 
-/// 401 unless the request carries `value` in header `name` (static bearer-style tokens).
-pub fn check_static(headers: &HeaderMap, name: &str, value: &str) -> Result<(), InboundError> {
-    let given = header(headers, name)?;
-    check(value.as_bytes(), given.as_bytes(), name)
+/// A static header a CMS sends instead of a signature (Strapi, Directus; Contentful without
+/// request verification), e.g. `Authorization: Bearer s3cret`.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct StaticToken {
+    /// The header's value.
+    pub token: String,
+    /// Which header carries it.
+    #[serde(default = "default_token_header")]
+    pub token_header: String,
+}
+
+fn default_token_header() -> String {
+    "authorization".into()
+}
+
+impl StaticToken {
+    /// 401 unless the request carries exactly the token (compared in constant time).
+    pub fn check(&self, headers: &HeaderMap) -> Result<(), InboundError> {
+        let given = header(headers, &self.token_header)?;
+        check(self.token.as_bytes(), given.as_bytes(), &self.token_header)
+    }
+}
+
+/// The values of `a` and `b` in a `a=…, b=…` signature header (Ghost, Sanity), or 401.
+pub fn pair<'h>(
+    value: &'h str,
+    name: &str,
+    a: &str,
+    b: &str,
+) -> Result<(&'h str, &'h str), InboundError> {
+    let field = |key: &str| {
+        value.split(',').find_map(|part| {
+            let (k, v) = part.trim().split_once('=')?;
+            (k == key).then_some(v)
+        })
+    };
+    match (field(a), field(b)) {
+        (Some(x), Some(y)) => Ok((x, y)),
+        _ => Err(InboundError::Unauthorized(format!(
+            "{name} lacks {a}= or {b}="
+        ))),
+    }
 }
 
 /// 401 if `timestamp` is further than `tolerance` from `now` (same unit for all three).

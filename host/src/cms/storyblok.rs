@@ -14,7 +14,7 @@
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::mapping::{Defaults, Entry, FieldMap};
+use super::mapping::{Defaults, Entry};
 use super::{signing, CmsAdapter, Delivery, Inbound, InboundError, WriteBackError};
 use crate::content::Content;
 
@@ -40,23 +40,10 @@ const DEFAULTS: Defaults = Defaults {
     locale: "lang",
 };
 
-pub struct Storyblok {
-    source: String,
-    config: Config,
-    fields: FieldMap,
-    http: reqwest::Client,
-}
+/// The Storyblok adapter: its source name, [`Config`], field map and HTTP client.
+pub type Storyblok = super::Adapter<Config>;
 
 impl Storyblok {
-    pub fn new(source: String, config: &Config, fields: &FieldMap) -> Storyblok {
-        Storyblok {
-            source,
-            config: config.clone(),
-            fields: fields.clone(),
-            http: super::http::client(),
-        }
-    }
-
     pub fn verify(&self, delivery: &Delivery<'_>) -> Result<(), InboundError> {
         let given = signing::unhex(
             signing::header(delivery.headers, "webhook-signature")?,
@@ -170,6 +157,7 @@ impl CmsAdapter for Storyblok {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cms::mapping::FieldMap;
     use axum::http::HeaderMap;
 
     const BODY: &[u8] = br#"{"text":"The user x published the Story y","action":"published","space_id":123,"story_id":456,"full_slug":"blog/x"}"#;

@@ -17,17 +17,15 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::mapping::{Defaults, Entry, FieldMap};
+use super::mapping::{Defaults, Entry};
 use super::{signing, CmsAdapter, Delivery, Inbound, InboundError, WriteBackError};
 use crate::content::Content;
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Config {
-    /// The header value Strapi is configured to send, e.g. `Bearer s3cret`.
-    pub token: String,
-    /// Which header carries it.
-    #[serde(default = "default_header")]
-    pub token_header: String,
+    /// The static header the webhook is configured to send.
+    #[serde(flatten)]
+    pub auth: signing::StaticToken,
     /// The Strapi server, e.g. `https://cms.example.com`; none = no write-back.
     pub api_url: Option<String>,
     /// An API token with update rights.
@@ -37,10 +35,6 @@ pub struct Config {
     pub collections: BTreeMap<String, String>,
 }
 
-fn default_header() -> String {
-    "authorization".into()
-}
-
 const DEFAULTS: Defaults = Defaults {
     title: "title",
     body: "content",
@@ -48,23 +42,10 @@ const DEFAULTS: Defaults = Defaults {
     locale: "locale",
 };
 
-pub struct Strapi {
-    source: String,
-    config: Config,
-    fields: FieldMap,
-    http: reqwest::Client,
-}
+/// The Strapi adapter: its source name, [`Config`], field map and HTTP client.
+pub type Strapi = super::Adapter<Config>;
 
 impl Strapi {
-    pub fn new(source: String, config: &Config, fields: &FieldMap) -> Strapi {
-        Strapi {
-            source,
-            config: config.clone(),
-            fields: fields.clone(),
-            http: super::http::client(),
-        }
-    }
-
     fn parse(&self, body: &[u8]) -> Result<Inbound, InboundError> {
         let event: Value = serde_json::from_slice(body)
             .map_err(|e| InboundError::Malformed(format!("not a Strapi webhook: {e}")))?;
@@ -124,11 +105,7 @@ impl CmsAdapter for Strapi {
     }
 
     async fn receive(&self, delivery: &Delivery<'_>) -> Result<Inbound, InboundError> {
-        signing::check_static(
-            delivery.headers,
-            &self.config.token_header,
-            &self.config.token,
-        )?;
+        self.config.auth.check(delivery.headers)?;
         self.parse(delivery.body)
     }
 
@@ -165,12 +142,15 @@ impl CmsAdapter for Strapi {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cms::mapping::FieldMap;
     use axum::http::HeaderMap;
 
     fn adapter(fields: FieldMap) -> Strapi {
         let config = Config {
-            token: "Bearer s3cret".into(),
-            token_header: default_header(),
+            auth: signing::StaticToken {
+                token: "Bearer s3cret".into(),
+                token_header: "authorization".into(),
+            },
             api_url: None,
             api_token: None,
             collections: BTreeMap::new(),
