@@ -73,11 +73,7 @@ async fn sigterm_lets_the_step_in_flight_commit_then_exits_zero() {
 
     // Restarted, it follows the job (polling: its webhook came while it was down) to the end.
     let host = Host::start(dir.path(), &config).await;
-    let written = cms.wait_for_write_backs(1, Duration::from_secs(60)).await;
-    assert_eq!(written.len(), 1, "{}", host.logs());
-    host.wait_for_state("done", Duration::from_secs(10)).await;
-    assert_eq!(seedance.jobs().len(), 1, "paid once");
-    assert_eq!(seedance.attempts().len(), 1, "submitted once");
+    support::assert_done_once(&host, &cms, &seedance).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

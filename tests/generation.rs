@@ -74,11 +74,7 @@ async fn a_connection_dropped_after_the_provider_accepted_is_not_paid_twice() {
     .await;
     publish(&host, "d-1").await;
 
-    let written = cms.wait_for_write_backs(1, Duration::from_secs(60)).await;
-    assert_eq!(written.len(), 1, "{}", host.logs());
-    host.wait_for_state("done", Duration::from_secs(10)).await;
-    assert_eq!(seedance.jobs().len(), 1, "paid once");
-    assert_eq!(seedance.attempts().len(), 1, "submitted once");
+    support::assert_done_once(&host, &cms, &seedance).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -229,6 +229,15 @@ impl Host {
     }
 }
 
+/// The render ends `done` with one write-back, one paid job and one generate call.
+pub async fn assert_done_once(host: &Host, cms: &cms::Cms, seedance: &seedance::Seedance) {
+    let written = cms.wait_for_write_backs(1, Duration::from_secs(60)).await;
+    assert_eq!(written.len(), 1, "{}", host.logs());
+    host.wait_for_state("done", Duration::from_secs(10)).await;
+    assert_eq!(seedance.jobs().len(), 1, "paid once");
+    assert_eq!(seedance.attempts().len(), 1, "submitted once");
+}
+
 /// Runs `vidhook ARGS` to completion; panics with its output if it fails.
 pub async fn vidhook(args: &[&str]) -> String {
     let output = Command::new(env!("CARGO_BIN_EXE_vidhook"))
