@@ -168,10 +168,12 @@ async fn installs_take_effect_without_restart_and_jobs_keep_their_pinned_version
 async fn a_hostile_plugin_fails_its_own_job_while_other_jobs_finish() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = write_config(dir.path(), "").await;
+    // 100 ms: the loop burns the default 5e9 fuel in about 300 ms on this machine, so a 300 ms
+    // deadline raced the fuel limit; at 100 ms the wall clock always stops it first.
     let hostile = manifest(
         dir.path(),
         "hostile.toml",
-        "name = \"hostile\"\nversion = \"1.0.0\"\n[limits]\ndeadline_ms = 300\n",
+        "name = \"hostile\"\nversion = \"1.0.0\"\n[limits]\ndeadline_ms = 100\n",
     );
     vidhook(&[
         "plugin",
