@@ -16,7 +16,12 @@ const BODY: &str = "The council will fit solar panels to every school roof by ne
 
 /// A host with one source `cms` of `api`'s kind (local $0 preview videos).
 async fn host(dir: &std::path::Path, api: &CmsApi) -> Host {
-    let source = api.source_config();
+    host_with(dir, &api.source_config()).await
+}
+
+/// A host whose source `cms` is configured by `source` (the lines after `[sources.cms]`).
+async fn host_with(dir: &std::path::Path, source: &str) -> Host {
+    let source = source.to_string();
     let (source, fields) = match source.split_once("[sources.cms.fields]") {
         Some((source, fields)) => (source.to_string(), format!("[sources.cms.fields]{fields}")),
         None => (source, String::new()),
@@ -155,6 +160,24 @@ async fn directus_patches_the_item_and_its_update_event_is_ignored() {
 async fn storyblok_fetches_the_story_and_republishes_it_without_a_loop() {
     let (api, _host, render, _dir) = publish_write_back_and_echo(Kind::Storyblok).await;
     assert_eq!(api.entry()["content"]["video_url"], render["video_url"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_thin_webhook_whose_entry_cannot_be_read_is_not_acknowledged() {
+    let dir = tempfile::tempdir().unwrap();
+    let api = CmsApi::start(Kind::Storyblok).await;
+    // The Management API is unreachable: the story behind the thin payload cannot be read.
+    let source = api.source_config().replace(
+        &api.url,
+        &format!("http://127.0.0.1:{}", support::free_port()),
+    );
+    let host = host_with(dir.path(), &source).await;
+    let status = api
+        .publish(&format!("{}/hooks/cms", host.url), "Solar", BODY)
+        .await;
+    assert_eq!(status, 503, "not acknowledged, so Storyblok retries it");
+    assert!(host.renders().await.is_empty());
+    assert!(host.logs().contains("CMS unavailable"), "{}", host.logs());
 }
 
 #[tokio::test(flavor = "multi_thread")]
