@@ -61,7 +61,11 @@ fn unavailable(message: &str) -> Response {
 /// Runs the request if a slot is free, else answers 503 at once (bounded work in memory).
 async fn shed_load(State(slots): State<Arc<Semaphore>>, request: Request, next: Next) -> Response {
     let Ok(_slot) = slots.try_acquire() else {
-        crate::metrics::cms_webhook("", "rejected", "overloaded");
+        if request.uri().path().starts_with("/provider-hooks/") {
+            crate::metrics::provider_webhook("rejected", "overloaded");
+        } else {
+            crate::metrics::cms_webhook("", "rejected", "overloaded");
+        }
         tracing::warn!(path = %request.uri().path(), "webhook refused: too many in flight");
         return unavailable("too many webhooks in flight, retry later");
     };
