@@ -109,10 +109,8 @@ impl CmsAdapter for Directus {
             });
         }
         let keys: Vec<String> = match (&trigger["key"], &trigger["keys"]) {
-            (Value::Null, Value::Array(keys)) => {
-                keys.iter().map(super::mapping::rich_text).collect()
-            }
-            (key, _) if !key.is_null() => vec![super::mapping::rich_text(key)],
+            (Value::Null, Value::Array(keys)) => keys.iter().map(super::mapping::scalar).collect(),
+            (key, _) if !key.is_null() => vec![super::mapping::scalar(key)],
             _ => return Err(InboundError::Malformed("no \"key\" or \"keys\"".into())),
         };
         let mut contents = Vec::with_capacity(keys.len());

@@ -71,9 +71,7 @@ impl FieldMap {
             })?;
         let body = lookup(document, self.body.as_deref().unwrap_or(defaults.body));
         let (body_html, body_text) = match body {
-            Some(Value::String(html)) => {
-                (html.clone(), super::standard_webhooks::html_to_text(html))
-            }
+            Some(Value::String(html)) => (html.clone(), html_to_text(html)),
             Some(structured) => (String::new(), rich_text(structured)),
             None => (String::new(), String::new()),
         };
@@ -113,6 +111,23 @@ pub fn lookup<'v>(document: &'v Value, path: &str) -> Option<&'v Value> {
             _ => None,
         })
         .filter(|v| !v.is_null())
+}
+
+/// HTML to the plain text a narrator reads (no link footnotes, no decoration).
+pub fn html_to_text(html: &str) -> String {
+    html2text::config::plain_no_decorate()
+        .string_from_read(html.as_bytes(), usize::MAX / 4)
+        .unwrap_or_default()
+        .trim()
+        .to_string()
+}
+
+/// An id or revision that may arrive as a string or a number.
+pub fn scalar(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
 }
 
 /// The narratable text of a field: HTML as text, and structured rich text (Contentful's

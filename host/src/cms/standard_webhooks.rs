@@ -19,6 +19,7 @@ use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use sha2::Sha256;
 
+use super::mapping::{html_to_text, scalar};
 use super::{CmsAdapter, Inbound, InboundError, WriteBackError};
 use crate::content::Content;
 
@@ -243,23 +244,6 @@ fn default_kind() -> String {
     "article".into()
 }
 
-/// An id or revision that may arrive as a string or a number.
-fn scalar(value: &serde_json::Value) -> String {
-    match value {
-        serde_json::Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
-
-/// HTML to the plain text a narrator reads (no link footnotes, no decoration).
-pub fn html_to_text(html: &str) -> String {
-    html2text::config::plain_no_decorate()
-        .string_from_read(html.as_bytes(), usize::MAX / 4)
-        .unwrap_or_default()
-        .trim()
-        .to_string()
-}
-
 /// Verifies a Standard Webhooks delivery and parses our `content.published` payload: what this
 /// adapter does, and the WordPress adapter too (its companion plugin sends this shape).
 pub fn receive_signed(
@@ -283,41 +267,39 @@ pub fn receive_signed(
 }
 
 fn parse(source: &str, cms: &'static str, body: &[u8]) -> Result<Option<Content>, InboundError> {
-    {
-        let envelope: Envelope = serde_json::from_slice(body).map_err(|e| {
-            InboundError::Malformed(format!("not a Standard Webhooks JSON payload: {e}"))
-        })?;
-        if envelope.kind != "content.published" {
-            return Ok(None);
-        }
-        let entry: Entry = serde_json::from_value(envelope.data.clone())
-            .map_err(|e| InboundError::Malformed(format!("data: {e}")))?;
-        let id = scalar(&entry.id);
-        if id.is_empty() || id.len() > 256 {
-            return Err(InboundError::Malformed(
-                "data.id must be 1-256 characters".into(),
-            ));
-        }
-        let body_html = entry.body_html.unwrap_or_default();
-        let body_text = match entry.body_text {
-            Some(text) => text,
-            None => html_to_text(&body_html),
-        };
-        Ok(Some(Content {
-            source: source.to_string(),
-            cms: cms.into(),
-            id,
-            revision: entry.revision.as_ref().map(scalar).unwrap_or_default(),
-            kind: entry.kind,
-            locale: entry.locale,
-            title: entry.title,
-            body_html,
-            body_text,
-            url: entry.url,
-            image: entry.image_url,
-            fields: envelope.data,
-        }))
+    let envelope: Envelope = serde_json::from_slice(body).map_err(|e| {
+        InboundError::Malformed(format!("not a Standard Webhooks JSON payload: {e}"))
+    })?;
+    if envelope.kind != "content.published" {
+        return Ok(None);
     }
+    let entry: Entry = serde_json::from_value(envelope.data.clone())
+        .map_err(|e| InboundError::Malformed(format!("data: {e}")))?;
+    let id = scalar(&entry.id);
+    if id.is_empty() || id.len() > 256 {
+        return Err(InboundError::Malformed(
+            "data.id must be 1-256 characters".into(),
+        ));
+    }
+    let body_html = entry.body_html.unwrap_or_default();
+    let body_text = match entry.body_text {
+        Some(text) => text,
+        None => html_to_text(&body_html),
+    };
+    Ok(Some(Content {
+        source: source.to_string(),
+        cms: cms.into(),
+        id,
+        revision: entry.revision.as_ref().map(scalar).unwrap_or_default(),
+        kind: entry.kind,
+        locale: entry.locale,
+        title: entry.title,
+        body_html,
+        body_text,
+        url: entry.url,
+        image: entry.image_url,
+        fields: envelope.data,
+    }))
 }
 
 #[async_trait::async_trait]

@@ -57,8 +57,8 @@ impl Storyblok {
         format!(
             "{}/v1/spaces/{}/stories/{}",
             self.config.api_url.trim_end_matches('/'),
-            super::mapping::rich_text(space),
-            super::mapping::rich_text(story)
+            super::mapping::scalar(space),
+            super::mapping::scalar(story)
         )
     }
 
@@ -112,8 +112,8 @@ impl CmsAdapter for Storyblok {
                 cms: "storyblok",
                 id: format!(
                     "{}/{}",
-                    super::mapping::rich_text(&event["space_id"]),
-                    super::mapping::rich_text(&event["story_id"])
+                    super::mapping::scalar(&event["space_id"]),
+                    super::mapping::scalar(&event["story_id"])
                 ),
                 revision: story["published_at"].as_str().unwrap_or_default().into(),
                 kind,
