@@ -143,6 +143,44 @@ fn default_method() -> String {
 }
 
 impl RequestTemplate {
+    /// Checks the method and compiles the templates once, when the source is built (a template
+    /// that does not compile is a start-up error, not a failed write-back).
+    fn compile(&self) -> anyhow::Result<CompiledRequest> {
+        let method = reqwest::Method::from_bytes(self.method.to_uppercase().as_bytes())
+            .map_err(|e| anyhow::anyhow!("write-back method {:?}: {e}", self.method))?;
+        let mut url = handlebars::Handlebars::new();
+        url.set_strict_mode(true);
+        url.register_escape_fn(percent_encode);
+        url.register_template_string("url", &self.url)?;
+        let mut json = handlebars::Handlebars::new();
+        json.set_strict_mode(true);
+        json.register_escape_fn(|s| {
+            let quoted = serde_json::Value::String(s.to_string()).to_string();
+            quoted[1..quoted.len() - 1].to_string()
+        });
+        json.register_template_string("body", &self.body)?;
+        for (name, value) in &self.headers {
+            json.register_template_string(&format!("header:{name}"), value)?;
+        }
+        Ok(CompiledRequest {
+            method,
+            url,
+            json,
+            headers: self.headers.keys().cloned().collect(),
+        })
+    }
+}
+
+/// A [`RequestTemplate`] ready to render: the URL engine percent-encodes values, the JSON engine
+/// (headers and body) string-escapes them.
+struct CompiledRequest {
+    method: reqwest::Method,
+    url: handlebars::Handlebars<'static>,
+    json: handlebars::Handlebars<'static>,
+    headers: Vec<String>,
+}
+
+impl CompiledRequest {
     /// The request for one write-back.
     fn render(
         &self,
@@ -152,28 +190,16 @@ impl RequestTemplate {
         let fail = |e: handlebars::RenderError| {
             WriteBackError::Permanent(format!("write-back template: {e}"))
         };
-        let mut url_engine = handlebars::Handlebars::new();
-        url_engine.set_strict_mode(true);
-        url_engine.register_escape_fn(percent_encode);
-        let mut json_engine = handlebars::Handlebars::new();
-        json_engine.set_strict_mode(true);
-        json_engine.register_escape_fn(|s| {
-            let quoted = serde_json::Value::String(s.to_string()).to_string();
-            quoted[1..quoted.len() - 1].to_string()
-        });
-        let method = reqwest::Method::from_bytes(self.method.to_uppercase().as_bytes())
-            .map_err(|e| WriteBackError::Permanent(format!("write-back method: {e}")))?;
-        let url = url_engine
-            .render_template(&self.url, values)
-            .map_err(fail)?;
-        let mut request = http.request(method, url);
-        for (name, value) in &self.headers {
-            let value = json_engine.render_template(value, values).map_err(fail)?;
+        let url = self.url.render("url", values).map_err(fail)?;
+        let mut request = http.request(self.method.clone(), url);
+        for name in &self.headers {
+            let value = self
+                .json
+                .render(&format!("header:{name}"), values)
+                .map_err(fail)?;
             request = request.header(name, value);
         }
-        let body = json_engine
-            .render_template(&self.body, values)
-            .map_err(fail)?;
+        let body = self.json.render("body", values).map_err(fail)?;
         Ok(request.body(body))
     }
 }
@@ -195,14 +221,23 @@ pub struct StandardWebhooks {
     source: String,
     secret: Secret,
     config: Config,
+    /// `config.writeback`, compiled.
+    writeback: Option<CompiledRequest>,
     http: reqwest::Client,
 }
 
 impl StandardWebhooks {
     pub fn new(source: String, config: &Config) -> anyhow::Result<Self> {
+        let writeback = config
+            .writeback
+            .as_ref()
+            .map(RequestTemplate::compile)
+            .transpose()
+            .map_err(|e| anyhow::anyhow!("source {source:?}: [writeback]: {e}"))?;
         Ok(StandardWebhooks {
             source,
             secret: Secret::parse(&config.secret)?,
+            writeback,
             config: config.clone(),
             http: super::http::client(),
         })
@@ -324,7 +359,7 @@ impl CmsAdapter for StandardWebhooks {
         field: &str,
         video_url: &str,
     ) -> Result<(), WriteBackError> {
-        if let Some(template) = &self.config.writeback {
+        if let Some(template) = &self.writeback {
             let values = serde_json::json!({"id": content.id, "locale": content.locale,
                 "kind": content.kind, "title": content.title, "field": field, "video_url": video_url});
             let request = template.render(&self.http, &values)?;
@@ -411,6 +446,26 @@ mod tests {
         let mut missing = headers(ID, TS, &good);
         missing.remove("webhook-signature");
         assert!(reject(&missing, BODY, TS));
+    }
+
+    #[test]
+    fn a_write_back_template_that_does_not_compile_is_refused_at_start_up() {
+        let config = |url: &str| Config {
+            secret: SECRET.into(),
+            writeback_url: None,
+            writeback: Some(RequestTemplate {
+                method: "PATCH".into(),
+                url: url.into(),
+                headers: Default::default(),
+                body: "{}".into(),
+            }),
+            tolerance_secs: 300,
+        };
+        assert!(StandardWebhooks::new("blog".into(), &config("https://cms/{{id}}")).is_ok());
+        let error = StandardWebhooks::new("blog".into(), &config("https://cms/{{#if id}}"))
+            .err()
+            .unwrap();
+        assert!(error.to_string().contains("[writeback]"), "{error}");
     }
 
     #[test]
