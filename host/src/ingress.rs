@@ -402,13 +402,7 @@ fn admin_refusal(app: &App, headers: &HeaderMap) -> Option<Response> {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or("");
-    let same = presented.len() == expected.len()
-        && presented
-            .bytes()
-            .zip(expected.bytes())
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0;
-    if !same {
+    if !crate::cms::signing::same(expected.as_bytes(), presented.as_bytes()) {
         tracing::warn!("admin request rejected: bad token");
         return Some(error(StatusCode::UNAUTHORIZED, "invalid admin token"));
     }
