@@ -254,12 +254,10 @@ async fn fire(inner: &Arc<Mutex<Inner>>, kind: Kind, payload: Value) -> u16 {
             let body = json!({"text": "The user published the Story", "action": "published",
                 "space_id": 123, "story_id": entry["id"], "full_slug": entry["full_slug"]})
             .to_string();
-            let signature = {
-                use hmac::Mac;
-                let mut mac = hmac::Hmac::<sha1::Sha1>::new_from_slice(SECRET.as_bytes()).unwrap();
-                mac.update(body.as_bytes());
-                hex::encode(mac.finalize().into_bytes())
-            };
+            let signature = hex::encode(vidhook::cms::signing::hmac_sha1(
+                SECRET.as_bytes(),
+                body.as_bytes(),
+            ));
             (
                 body,
                 client.post(&hook).header("webhook-signature", signature),

@@ -413,14 +413,7 @@ mod tests {
         let Inbound::Publish {
             delivery_id,
             contents,
-        } = contentful()
-            .parse(&Delivery {
-                method: "POST",
-                path: "/",
-                headers: &h,
-                body: BODY,
-            })
-            .unwrap()
+        } = contentful().parse(&Delivery::post(&h, BODY)).unwrap()
         else {
             panic!()
         };
@@ -443,14 +436,7 @@ mod tests {
             "ContentManagement.Entry.save".parse().unwrap(),
         );
         assert!(matches!(
-            contentful()
-                .parse(&Delivery {
-                    method: "POST",
-                    path: "/",
-                    headers: &save,
-                    body: BODY
-                })
-                .unwrap(),
+            contentful().parse(&Delivery::post(&save, BODY)).unwrap(),
             Inbound::Ignored { .. }
         ));
     }

@@ -219,24 +219,14 @@ mod tests {
     #[tokio::test]
     async fn a_wrong_or_missing_token_is_refused() {
         let headers = HeaderMap::new();
-        let delivery = Delivery {
-            method: "POST",
-            path: "/",
-            headers: &headers,
-            body: b"{}",
-        };
+        let delivery = Delivery::post(&headers, b"{}");
         assert!(matches!(
             directus().receive(&delivery).await,
             Err(InboundError::Unauthorized(_))
         ));
         let mut headers = HeaderMap::new();
         headers.insert("authorization", "Bearer flow-tokem".parse().unwrap());
-        let delivery = Delivery {
-            method: "POST",
-            path: "/",
-            headers: &headers,
-            body: b"{}",
-        };
+        let delivery = Delivery::post(&headers, b"{}");
         assert!(matches!(
             directus().receive(&delivery).await,
             Err(InboundError::Unauthorized(_))

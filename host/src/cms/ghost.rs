@@ -257,15 +257,7 @@ mod tests {
         if let Some(value) = value {
             headers.insert("x-ghost-signature", value.parse().unwrap());
         }
-        ghost().verify(
-            &Delivery {
-                method: "POST",
-                path: "/",
-                headers: &headers,
-                body,
-            },
-            now,
-        )
+        ghost().verify(&Delivery::post(&headers, body), now)
     }
 
     #[test]
@@ -287,17 +279,7 @@ mod tests {
         other.config.secret = "wrong".into();
         let mut headers = HeaderMap::new();
         headers.insert("x-ghost-signature", good.parse().unwrap());
-        assert!(other
-            .verify(
-                &Delivery {
-                    method: "POST",
-                    path: "/",
-                    headers: &headers,
-                    body: BODY
-                },
-                T
-            )
-            .is_err());
+        assert!(other.verify(&Delivery::post(&headers, BODY), T).is_err());
     }
 
     #[test]

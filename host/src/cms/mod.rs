@@ -76,6 +76,19 @@ pub struct Delivery<'a> {
     pub body: &'a [u8],
 }
 
+#[cfg(test)]
+impl<'a> Delivery<'a> {
+    /// A POST to `/` (for adapters that do not sign the path).
+    pub fn post(headers: &'a HeaderMap, body: &'a [u8]) -> Self {
+        Delivery {
+            method: "POST",
+            path: "/",
+            headers,
+            body,
+        }
+    }
+}
+
 #[async_trait::async_trait]
 pub trait CmsAdapter: Send + Sync {
     /// The CMS kind, as written in `Content::cms`.

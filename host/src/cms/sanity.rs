@@ -189,15 +189,7 @@ mod tests {
     }
 
     fn check(headers: &HeaderMap, body: &[u8], now: i64) -> Result<(), InboundError> {
-        sanity().verify(
-            &Delivery {
-                method: "POST",
-                path: "/",
-                headers,
-                body,
-            },
-            now,
-        )
+        sanity().verify(&Delivery::post(headers, body), now)
     }
 
     #[test]
@@ -218,30 +210,13 @@ mod tests {
         assert!(check(&HeaderMap::new(), BODY, T).is_err(), "missing header");
         let mut other = sanity();
         other.config.secret = "another-secret".into();
-        assert!(other
-            .verify(
-                &Delivery {
-                    method: "POST",
-                    path: "/",
-                    headers: &good,
-                    body: BODY
-                },
-                T
-            )
-            .is_err());
+        assert!(other.verify(&Delivery::post(&good, BODY), T).is_err());
     }
 
     #[test]
     fn parses_published_documents_and_ignores_drafts() {
         let headers = headers("");
-        let parse = |body: &[u8]| {
-            sanity().parse(&Delivery {
-                method: "POST",
-                path: "/",
-                headers: &headers,
-                body,
-            })
-        };
+        let parse = |body: &[u8]| sanity().parse(&Delivery::post(&headers, body));
         let Inbound::Publish {
             delivery_id,
             contents,

@@ -178,12 +178,7 @@ mod tests {
         if let Some(signature) = signature {
             headers.insert("webhook-signature", signature.parse().unwrap());
         }
-        storyblok(secret).verify(&Delivery {
-            method: "POST",
-            path: "/",
-            headers: &headers,
-            body,
-        })
+        storyblok(secret).verify(&Delivery::post(&headers, body))
     }
 
     #[test]
@@ -206,12 +201,7 @@ mod tests {
     async fn a_story_that_cannot_be_fetched_is_not_acknowledged() {
         let mut headers = HeaderMap::new();
         headers.insert("webhook-signature", SIG.parse().unwrap());
-        let delivery = Delivery {
-            method: "POST",
-            path: "/",
-            headers: &headers,
-            body: BODY,
-        };
+        let delivery = Delivery::post(&headers, BODY);
         assert!(matches!(
             storyblok("storyblok-secret").receive(&delivery).await,
             Err(InboundError::Unavailable(_))
