@@ -4,9 +4,10 @@
 //! Three `vidhook serve` processes share one PostgreSQL database and one media folder behind a
 //! loopback load balancer (the `public_url` every process advertises). A loopback CMS sends
 //! publish events (10 % of them delivered twice) and retries whatever is not acknowledged; the
-//! loopback provider answers 429s, 500s and drops connections after billing; every few seconds a
-//! random process is killed with SIGKILL and restarted. Then the run waits for the queue to settle
-//! and prints what happened, from the database, the provider's ledger and the CMS's records.
+//! loopback provider answers 429s and 500s, bills then answers 502, and bills then drops the
+//! connection; every few seconds a random process is killed with SIGKILL and restarted. Then the
+//! run waits for the queue to settle and prints what happened, from the database, the provider's
+//! ledger and the CMS's records.
 //!
 //! Not part of `cargo test` (it takes minutes); scripts/test.sh runs it on PostgreSQL:
 //!
@@ -105,6 +106,7 @@ async fn main() -> ExitCode {
         rate_limited: 0.10,
         server_error: 0.05,
         accept_then_drop: 0.03,
+        bill_then_502: 0.03,
     });
     let cms = Cms::start().await;
     let ports: Vec<u16> = (0..PROCESSES).map(|_| free_port()).collect();
@@ -252,6 +254,7 @@ api_key = "${{SEEDANCE_TEST_KEY}}"
 webhooks = true
 poll_interval_secs = 3
 request_timeout_secs = 10
+reconcile_window_secs = 60
 requests_per_minute = 6000
 max_concurrent = 8
 

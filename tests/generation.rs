@@ -1,8 +1,9 @@
-//! Never pay twice: a paid submit whose outcome is unknown (the provider accepted the job but the
-//! answer timed out, the connection dropped, or vidhook was killed mid-call) is never sent again.
-//! The render is parked as `needs_attention` with the Idempotency-Key, and the provider's
-//! per-render webhook still completes it. Every assertion on payment is the contract server's own
-//! count of accepted jobs.
+//! Generation: a paid submit whose outcome is unknown (the provider accepted the job but the
+//! answer timed out, the connection dropped, or vidhook was killed mid-call) is never sent again:
+//! the render waits in `reconciling` with the Idempotency-Key, and the provider's per-render
+//! webhook completes it (more in tests/paid_once.rs). Also: 1080p length policy, budgets, dry
+//! run, signed provider webhooks, the approval gate, timeouts. Every assertion on payment is the
+//! contract server's own count of accepted jobs.
 
 mod support;
 
@@ -24,7 +25,7 @@ async fn publish(host: &Host, id: &str) {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_timeout_after_the_provider_accepted_parks_the_render_and_its_webhook_completes_it() {
+async fn a_timeout_after_the_provider_accepted_waits_in_reconciling_and_its_webhook_completes_it() {
     let dir = tempfile::tempdir().unwrap();
     let seedance = Seedance::start(true).await;
     seedance.push_fault(Fault::AcceptThenHang { secs: 5 });
@@ -38,8 +39,9 @@ async fn a_timeout_after_the_provider_accepted_parks_the_render_and_its_webhook_
     publish(&host, "t-1").await;
 
     let parked = host
-        .wait_for_state("needs_attention", Duration::from_secs(60))
+        .wait_for_state("reconciling", Duration::from_secs(60))
         .await;
+    assert_eq!(parked["error_category"], "ambiguous_submit");
     let error = parked["error"].as_str().unwrap();
     assert!(
         error.contains("Idempotency-Key") && error.contains("Not resubmitted"),
@@ -50,7 +52,7 @@ async fn a_timeout_after_the_provider_accepted_parks_the_render_and_its_webhook_
     assert_eq!(
         seedance.attempts().len(),
         1,
-        "no second generate call while parked"
+        "no second generate call while reconciling"
     );
 
     seedance.release().await; // the job finishes; the provider calls the per-render webhook
@@ -101,7 +103,7 @@ async fn a_crash_during_the_paid_submit_is_reconciled_not_repeated() {
     let host = Host::start(dir.path(), &config).await;
     // On PostgreSQL the dead process's lease (30 s) must expire first; SQLite frees it at start.
     let parked = host
-        .wait_for_state("needs_attention", Duration::from_secs(90))
+        .wait_for_state("reconciling", Duration::from_secs(90))
         .await;
     assert!(parked["error"]
         .as_str()

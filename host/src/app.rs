@@ -46,6 +46,21 @@ pub struct App {
     hook_key: Vec<u8>,
 }
 
+/// The media store the configuration names, serving under `public_url`, and its signing key.
+pub fn media_store(config: &Config, public_url: &str) -> anyhow::Result<(MediaStore, Vec<u8>)> {
+    let secret = match &config.media.signing_secret {
+        Some(secret) => secret.as_bytes().to_vec(),
+        None => MediaStore::load_or_create_key(&config.data_dir.join("media.key"))?,
+    };
+    let store = MediaStore::new(
+        config.data_dir.join("media"),
+        public_url.to_string(),
+        secret.clone(),
+        config.media.url_ttl_secs,
+    );
+    Ok((store, secret))
+}
+
 impl App {
     /// Connects the database (running migrations), seeds templates, loads plugins, and builds
     /// the adapters and providers the configuration names.
@@ -53,16 +68,7 @@ impl App {
         std::fs::create_dir_all(&config.data_dir)?;
         let store = Store::connect(&config.database_url(), config.database_timeout()).await?;
         crate::templates::seed_defaults(&store).await?;
-        let secret = match &config.media.signing_secret {
-            Some(secret) => secret.as_bytes().to_vec(),
-            None => MediaStore::load_or_create_key(&config.data_dir.join("media.key"))?,
-        };
-        let media = MediaStore::new(
-            config.data_dir.join("media"),
-            public_url.clone(),
-            secret.clone(),
-            config.media.url_ttl_secs,
-        );
+        let (media, secret) = media_store(&config, &public_url)?;
         let tts: Arc<dyn Tts> = Arc::new(Espeak::new(
             config.tts.espeak_binary.clone(),
             config.tts.words_per_minute,

@@ -1,8 +1,12 @@
 //! A loopback contract server for the OmniHuman v1.5 API as Seedance documents it
-//! (`POST /omnihuman/generate`, `GET /jobs/{id}`, job webhooks), including its faults (429 with
-//! Retry-After, 5xx). Like the real service it fetches the image and audio it is given and
-//! refuses inputs outside the documented limits, and it keeps its own ledger of what it was paid
-//! for, which is what the tests assert against.
+//! (`POST /omnihuman/generate`, `GET /jobs/{id}`, job webhooks), as unkind as the real thing
+//! behind a gateway: 429 with Retry-After, 5xx before any work, and the faults that cost money —
+//! the job is created and billed, then the caller gets a 502, a hang past its timeout, or a reset
+//! connection. It does NOT deduplicate by `Idempotency-Key` (the documentation does not say the
+//! API honours one): every generate call that gets past validation is a new, billed job. Status
+//! reads can glitch (404 right after creation, 401, 503). Like the real service it fetches the
+//! image and audio it is given and refuses inputs outside the documented limits, and it keeps its
+//! own ledger of what it was paid for, which is what the tests assert against.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -23,7 +27,14 @@ pub enum Fault {
     RateLimited {
         retry_after_secs: u64,
     },
+    /// 500 before any work (nothing created): a crash in front of the API.
     ServerError,
+    /// 400, as the documented validation answer (nothing created).
+    Invalid,
+    /// The job is created (and paid for), then a gateway answers this status (502, 504…).
+    BillThenError {
+        status: u16,
+    },
     /// The job is created (and paid for), but the answer comes only after this long.
     AcceptThenHang {
         secs: u64,
@@ -52,6 +63,8 @@ pub struct RandomFaults {
     pub server_error: f64,
     /// Probability that a generate call accepts (and bills) the job, then drops the connection.
     pub accept_then_drop: f64,
+    /// Probability that a generate call creates (and bills) the job, then answers 502.
+    pub bill_then_502: f64,
 }
 
 impl RandomFaults {
@@ -66,6 +79,13 @@ impl RandomFaults {
             Some(Fault::ServerError)
         } else if generate && x < self.rate_limited + self.server_error + self.accept_then_drop {
             Some(Fault::AcceptThenDrop)
+        } else if generate
+            && x < self.rate_limited
+                + self.server_error
+                + self.accept_then_drop
+                + self.bill_then_502
+        {
+            Some(Fault::BillThenError { status: 502 })
         } else {
             None
         }
@@ -75,6 +95,8 @@ impl RandomFaults {
 #[derive(Default)]
 struct Inner {
     faults: VecDeque<Fault>,
+    /// Statuses the next `GET /jobs/{id}` calls answer instead of the job (404, 401, 503…).
+    status_faults: VecDeque<u16>,
     random: Option<RandomFaults>,
     jobs: HashMap<String, Job>,
     /// Every generate call: (Idempotency-Key, HTTP status answered).
@@ -117,6 +139,23 @@ impl Seedance {
 
     pub fn push_fault(&self, fault: Fault) {
         self.inner.lock().unwrap().faults.push_back(fault);
+    }
+
+    /// The next status reads answer these statuses, in order, before the job is shown again.
+    pub fn push_status_faults(&self, statuses: &[u16]) {
+        self.inner
+            .lock()
+            .unwrap()
+            .status_faults
+            .extend(statuses.iter().copied());
+    }
+
+    /// Jobs created under one `Idempotency-Key` (more than one = paid twice).
+    pub fn jobs_for_key(&self, key: &str) -> usize {
+        self.jobs()
+            .iter()
+            .filter(|j| j.idempotency_key.as_deref() == Some(key))
+            .count()
     }
 
     /// From now on, every call may fail at random as `faults` says (after any queued fault).
@@ -226,7 +265,17 @@ async fn generate(
             record(StatusCode::INTERNAL_SERVER_ERROR);
             return reject(StatusCode::INTERNAL_SERVER_ERROR, "internal error");
         }
-        Some(Fault::AcceptThenHang { .. } | Fault::AcceptThenDrop) | None => {}
+        Some(Fault::Invalid) => {
+            record(StatusCode::BAD_REQUEST);
+            return reject(
+                StatusCode::BAD_REQUEST,
+                "prompt violates the content policy",
+            );
+        }
+        Some(
+            Fault::AcceptThenHang { .. } | Fault::AcceptThenDrop | Fault::BillThenError { .. },
+        )
+        | None => {}
     }
     let validated = validate(&body).await;
     let (resolution, audio_seconds, webhook_url) = match validated {
@@ -236,7 +285,11 @@ async fn generate(
             return reject(StatusCode::BAD_REQUEST, &message);
         }
     };
-    record(StatusCode::OK);
+    // Billed from here on, whatever the caller is told.
+    record(match &fault {
+        Some(Fault::BillThenError { status }) => StatusCode::from_u16(*status).unwrap(),
+        _ => StatusCode::OK,
+    });
     let id = format!("job_{}", uuid::Uuid::now_v7().simple());
     let hold = {
         let mut state = inner.lock().unwrap();
@@ -262,6 +315,10 @@ async fn generate(
         });
     }
     match fault {
+        Some(Fault::BillThenError { status }) => {
+            let status = StatusCode::from_u16(status).unwrap();
+            return (status, "<html><body><h1>Bad Gateway</h1></body></html>").into_response();
+        }
         Some(Fault::AcceptThenHang { secs }) => tokio::time::sleep(Duration::from_secs(secs)).await,
         // Ends this connection's task: the client sees the connection close with no answer.
         Some(Fault::AcceptThenDrop) => {
@@ -383,6 +440,9 @@ async fn job(
         return reject(StatusCode::UNAUTHORIZED, "invalid API key");
     }
     let mut state = inner.lock().unwrap();
+    if let Some(status) = state.status_faults.pop_front() {
+        return reject(StatusCode::from_u16(status).unwrap(), "status unavailable");
+    }
     match state.random.as_mut().and_then(|r| r.draw(false)) {
         Some(Fault::RateLimited { retry_after_secs }) => return rate_limited(retry_after_secs),
         Some(_) => return reject(StatusCode::INTERNAL_SERVER_ERROR, "internal error"),

@@ -22,7 +22,9 @@ async fn count_folder(
     let host = crate::app::plugin_host(config, store.clone()).await?;
     let templates = Arc::new(crate::templates::TemplateSet::load(&store).await?);
     let source_config = config.sources.get(source);
-    let chain = source_config.map(|s| s.plugins.clone()).unwrap_or_default();
+    let chain = source_config
+        .map(|s| s.settings.plugins.clone())
+        .unwrap_or_default();
     let adapter = MarkdownFolder::new(source.to_string(), folder.to_path_buf());
     let mut files: Vec<_> = std::fs::read_dir(folder)?
         .flatten()

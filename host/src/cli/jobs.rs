@@ -2,6 +2,8 @@
 
 use clap::Subcommand;
 
+use crate::config::Config;
+use crate::jobs::operator::{self, Operator};
 use crate::store::{now_ms, Store};
 
 #[derive(Subcommand)]
@@ -22,10 +24,83 @@ pub enum JobsAction {
     },
     /// Write a `writeback_failed` render's video URL to its CMS again (a running host does it).
     RetryWriteback { id: String },
+    /// Run a failed (or timed-out) render again from the first step that did not complete. The
+    /// paid submit is re-run only if the render holds no job and no submit of it was ambiguous.
+    Retry {
+        id: String,
+        #[command(flatten)]
+        why: Why,
+    },
+    /// Adopt the provider job a parked render made (found in the provider's dashboard): confirmed
+    /// with the provider, then followed to the end; nothing is paid again.
+    Adopt {
+        id: String,
+        #[arg(long = "job")]
+        job_id: String,
+        #[command(flatten)]
+        why: Why,
+    },
+    /// Submit a parked or failed render again with a new key, knowing that its earlier submit may
+    /// have made a job that is billed too.
+    Resubmit {
+        id: String,
+        #[arg(long)]
+        accept_double_charge: bool,
+        #[command(flatten)]
+        why: Why,
+    },
 }
 
-pub async fn run(store: &Store, action: Option<JobsAction>, limit: i64) -> anyhow::Result<()> {
+/// The audit entry's who and why.
+#[derive(clap::Args)]
+pub struct Why {
+    /// Why (kept in the audit log).
+    #[arg(long)]
+    reason: String,
+    /// Who (default: $USER).
+    #[arg(long, env = "USER", default_value = "cli")]
+    by: String,
+}
+
+impl Why {
+    fn operator(&self) -> Operator<'_> {
+        Operator {
+            actor: &self.by,
+            reason: &self.reason,
+        }
+    }
+}
+
+pub async fn run(
+    config: &Config,
+    store: &Store,
+    action: Option<JobsAction>,
+    limit: i64,
+) -> anyhow::Result<()> {
     match action {
+        Some(JobsAction::Retry { id, why }) => {
+            println!("{}", operator::retry(store, &id, &why.operator()).await?);
+            Ok(())
+        }
+        Some(JobsAction::Adopt { id, job_id, why }) => {
+            // Only the provider's status read is used: no media is served from here.
+            let (media, _) = crate::app::media_store(config, "http://127.0.0.1/")?;
+            let provider = crate::generation::build(config, media)?;
+            let done =
+                operator::adopt(store, provider.as_ref(), &id, &job_id, &why.operator()).await?;
+            println!("{done}");
+            Ok(())
+        }
+        Some(JobsAction::Resubmit {
+            id,
+            accept_double_charge,
+            why,
+        }) => {
+            let done =
+                operator::resubmit(store, &id, accept_double_charge, &why.operator()).await?;
+            println!("{done}");
+            Ok(())
+        }
         None => list(store, limit).await,
         Some(JobsAction::Show { id }) => show(store, &id).await,
         Some(JobsAction::Approve { id, note }) => decide(store, &id, true, &note).await,
@@ -39,6 +114,24 @@ pub async fn run(store: &Store, action: Option<JobsAction>, limit: i64) -> anyho
             Ok(())
         }
     }
+}
+
+/// `vidhook audit`: operator actions, newest first.
+pub async fn audit(store: &Store, limit: i64) -> anyhow::Result<()> {
+    let entries = store.audit_entries(limit).await?;
+    if entries.is_empty() {
+        println!("no operator actions yet");
+    }
+    for e in entries {
+        let at = httpdate::fmt_http_date(
+            std::time::UNIX_EPOCH + std::time::Duration::from_millis(e.at.max(0) as u64),
+        );
+        println!(
+            "{at}  {:<12} {:<10} {}  {}  — {}",
+            e.actor, e.action, e.target, e.detail, e.reason
+        );
+    }
+    Ok(())
 }
 
 /// "1.2s", "3m04s".

@@ -59,6 +59,11 @@ enum Command {
         #[arg(long, default_value_t = 50)]
         limit: i64,
     },
+    /// Operator actions on renders (retry, adopt, resubmit): who, when, what, why.
+    Audit {
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
     /// What publishing would cost: a content folder run through the real plugin chain, or N events.
     Estimate {
         #[arg(long)]
@@ -113,7 +118,7 @@ impl Cli {
             }
             Command::Jobs { action, limit } => {
                 let config = load_config(self.config.as_deref())?;
-                jobs::run(&open_store(&config).await?, action, limit).await
+                jobs::run(&config, &open_store(&config).await?, action, limit).await
             }
             Command::Estimate {
                 folder,
@@ -122,6 +127,10 @@ impl Cli {
             } => {
                 let config = load_config(self.config.as_deref())?;
                 estimate::run(&config, folder.as_deref(), source.as_deref(), events).await
+            }
+            Command::Audit { limit } => {
+                let config = load_config(self.config.as_deref())?;
+                jobs::audit(&open_store(&config).await?, limit).await
             }
             Command::Credits { limit } => {
                 let config = load_config(self.config.as_deref())?;
@@ -206,7 +215,7 @@ async fn credits(config: &Config, limit: i64) -> anyhow::Result<()> {
         println!(
             "  {name}: {} credits, budget {}",
             store.spent_today(name).await?,
-            limit_text(source.daily_credits)
+            limit_text(source.settings.daily_credits)
         );
     }
     for row in store.ledger(limit).await? {

@@ -232,7 +232,7 @@ async fn operate(
                 let chain = config
                     .sources
                     .get(&content.source)
-                    .map(|s| s.plugins.clone())
+                    .map(|s| s.settings.plugins.clone())
                     .unwrap_or_default();
                 let position = chain
                     .iter()

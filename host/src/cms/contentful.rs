@@ -24,12 +24,15 @@ use super::{signing, CmsAdapter, Delivery, Inbound, InboundError, WriteBackError
 use crate::content::Content;
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Config {
     /// The webhook's signing secret (request verification).
     pub signing_secret: Option<String>,
-    /// Or a static header the webhook sends (`token`, `token_header`).
-    #[serde(flatten)]
-    pub auth: Option<signing::StaticToken>,
+    /// Or a static header the webhook sends: its value …
+    pub token: Option<String>,
+    /// … and which header carries it.
+    #[serde(default = "signing::default_token_header")]
+    pub token_header: String,
     #[serde(default = "default_tolerance_ms")]
     pub tolerance_ms: u64,
     /// Content Management API; `https://api.contentful.com` unless testing.
@@ -46,7 +49,7 @@ impl Config {
     /// Contentful's signing is optional, but a webhook must be authenticated somehow.
     pub fn validate(&self, source: &str) -> anyhow::Result<()> {
         anyhow::ensure!(
-            self.signing_secret.is_some() || self.auth.is_some(),
+            self.signing_secret.is_some() || self.token.is_some(),
             "source {source:?}: Contentful needs signing_secret (request verification) or token"
         );
         Ok(())
@@ -252,7 +255,15 @@ impl CmsAdapter for Contentful {
     }
 
     async fn receive(&self, delivery: &Delivery<'_>) -> Result<Inbound, InboundError> {
-        match (&self.config.signing_secret, &self.config.auth) {
+        let auth = self
+            .config
+            .token
+            .as_deref()
+            .map(|token| signing::StaticToken {
+                token,
+                token_header: &self.config.token_header,
+            });
+        match (&self.config.signing_secret, auth) {
             (Some(secret), _) => self.verify(secret, delivery, crate::store::now_ms())?,
             (None, Some(auth)) => auth.check(delivery.headers)?,
             // Refused at start-up by `Config::validate`; refuse here too rather than trust.
@@ -311,7 +322,8 @@ mod tests {
     fn contentful() -> Contentful {
         let config = Config {
             signing_secret: Some(SECRET.into()),
-            auth: None,
+            token: None,
+            token_header: signing::default_token_header(),
             tolerance_ms: 30_000,
             api_url: default_api(),
             space_id: None,
@@ -400,10 +412,10 @@ mod tests {
     #[test]
     fn a_source_needs_a_signing_secret_or_a_static_token() {
         let token: Config = toml::from_str("token = \"Bearer x\"\nspace_id = \"s\"").unwrap();
-        assert_eq!(token.auth.as_ref().unwrap().token_header, "authorization");
+        assert_eq!(token.token_header, "authorization");
         token.validate("cf").unwrap();
         let neither: Config = toml::from_str("space_id = \"s\"").unwrap();
-        assert!(neither.auth.is_none());
+        assert!(neither.token.is_none());
         assert!(neither.validate("cf").is_err());
     }
 

@@ -18,10 +18,13 @@ use super::{signing, CmsAdapter, Delivery, Inbound, InboundError, WriteBackError
 use crate::content::Content;
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Config {
-    /// The static header the webhook is configured to send.
-    #[serde(flatten)]
-    pub auth: signing::StaticToken,
+    /// The static header's value the webhook is configured to send.
+    pub token: String,
+    /// Which header carries it.
+    #[serde(default = "signing::default_token_header")]
+    pub token_header: String,
     /// The Directus server; needed to read updated items and to write back.
     pub api_url: Option<String>,
     /// A static token with read/update rights on the collections.
@@ -78,7 +81,11 @@ impl CmsAdapter for Directus {
     }
 
     async fn receive(&self, delivery: &Delivery<'_>) -> Result<Inbound, InboundError> {
-        self.config.auth.check(delivery.headers)?;
+        signing::StaticToken {
+            token: &self.config.token,
+            token_header: &self.config.token_header,
+        }
+        .check(delivery.headers)?;
         let trigger: Value = serde_json::from_slice(delivery.body)
             .map_err(|e| InboundError::Malformed(format!("not a Directus Flow trigger: {e}")))?;
         let event = trigger["event"].as_str().unwrap_or_default();
@@ -165,10 +172,8 @@ mod tests {
 
     fn directus() -> Directus {
         let config = Config {
-            auth: signing::StaticToken {
-                token: "Bearer flow-token".into(),
-                token_header: "authorization".into(),
-            },
+            token: "Bearer flow-token".into(),
+            token_header: "authorization".into(),
             api_url: None,
             api_token: None,
             status_field: default_status_field(),

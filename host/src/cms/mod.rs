@@ -132,7 +132,7 @@ pub fn build(
 ) -> anyhow::Result<BTreeMap<String, Arc<dyn CmsAdapter>>> {
     let mut adapters: BTreeMap<String, Arc<dyn CmsAdapter>> = BTreeMap::new();
     for (name, source) in sources {
-        let (name, fields) = (name.clone(), &source.fields);
+        let (name, fields) = (name.clone(), &source.settings.fields);
         let adapter: Arc<dyn CmsAdapter> = match &source.cms {
             CmsConfig::Markdown { folder } => {
                 Arc::new(markdown::MarkdownFolder::new(name.clone(), folder.clone()))

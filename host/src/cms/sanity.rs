@@ -22,6 +22,7 @@ use super::{signing, CmsAdapter, Delivery, Inbound, InboundError, WriteBackError
 use crate::content::Content;
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Config {
     /// The webhook's secret.
     pub secret: String,

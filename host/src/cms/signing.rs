@@ -51,25 +51,26 @@ pub fn check(expected: &[u8], given: &[u8], what: &str) -> Result<(), InboundErr
 }
 
 /// A static header a CMS sends instead of a signature (Strapi, Directus; Contentful without
-/// request verification), e.g. `Authorization: Bearer s3cret`.
-#[derive(Debug, Clone, serde::Deserialize)]
-pub struct StaticToken {
+/// request verification), e.g. `Authorization: Bearer s3cret`. The adapters' configs hold
+/// `token` and `token_header` as their own keys (so that their tables deny unknown keys).
+#[derive(Debug, Clone)]
+pub struct StaticToken<'a> {
     /// The header's value.
-    pub token: String,
+    pub token: &'a str,
     /// Which header carries it.
-    #[serde(default = "default_token_header")]
-    pub token_header: String,
+    pub token_header: &'a str,
 }
 
-fn default_token_header() -> String {
+/// `token_header`'s default.
+pub fn default_token_header() -> String {
     "authorization".into()
 }
 
-impl StaticToken {
+impl StaticToken<'_> {
     /// 401 unless the request carries exactly the token (compared in constant time).
     pub fn check(&self, headers: &HeaderMap) -> Result<(), InboundError> {
-        let given = header(headers, &self.token_header)?;
-        check(self.token.as_bytes(), given.as_bytes(), &self.token_header)
+        let given = header(headers, self.token_header)?;
+        check(self.token.as_bytes(), given.as_bytes(), self.token_header)
     }
 }
 

@@ -106,6 +106,7 @@ impl Secret {
 
 /// `[sources.NAME]` with `cms = "standard-webhooks"`.
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Config {
     /// `whsec_<base64>` as the sender shows it.
     pub secret: String,

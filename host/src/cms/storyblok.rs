@@ -19,6 +19,7 @@ use super::{signing, CmsAdapter, Delivery, Inbound, InboundError, WriteBackError
 use crate::content::Content;
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Config {
     /// The webhook secret.
     pub secret: String,

@@ -22,10 +22,13 @@ use super::{signing, CmsAdapter, Delivery, Inbound, InboundError, WriteBackError
 use crate::content::Content;
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Config {
-    /// The static header the webhook is configured to send.
-    #[serde(flatten)]
-    pub auth: signing::StaticToken,
+    /// The static header's value the webhook is configured to send.
+    pub token: String,
+    /// Which header carries it.
+    #[serde(default = "signing::default_token_header")]
+    pub token_header: String,
     /// The Strapi server, e.g. `https://cms.example.com`; none = no write-back.
     pub api_url: Option<String>,
     /// An API token with update rights.
@@ -105,7 +108,11 @@ impl CmsAdapter for Strapi {
     }
 
     async fn receive(&self, delivery: &Delivery<'_>) -> Result<Inbound, InboundError> {
-        self.config.auth.check(delivery.headers)?;
+        signing::StaticToken {
+            token: &self.config.token,
+            token_header: &self.config.token_header,
+        }
+        .check(delivery.headers)?;
         self.parse(delivery.body)
     }
 
@@ -147,10 +154,8 @@ mod tests {
 
     fn adapter(fields: FieldMap) -> Strapi {
         let config = Config {
-            auth: signing::StaticToken {
-                token: "Bearer s3cret".into(),
-                token_header: "authorization".into(),
-            },
+            token: "Bearer s3cret".into(),
+            token_header: "authorization".into(),
             api_url: None,
             api_token: None,
             collections: BTreeMap::new(),

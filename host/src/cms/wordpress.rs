@@ -20,6 +20,7 @@ use super::{CmsAdapter, Delivery, Inbound, InboundError, WriteBackError};
 use crate::content::Content;
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Config {
     /// The `whsec_…` secret set in the plugin's settings.
     pub secret: String,

@@ -2,6 +2,7 @@
 //! One file per provider behind the [`Provider`] trait; `build` is the one registry line.
 
 mod omnihuman;
+pub mod outcome;
 mod preview;
 mod throttle;
 
@@ -79,19 +80,22 @@ pub enum JobStatus {
     Failed(String),
 }
 
+/// What a failed provider call means for trying again; [`outcome`] decides which applies.
 #[derive(Debug, thiserror::Error)]
 pub enum ProviderError {
     /// 429: not accepted; retry after the given delay.
     #[error("rate limited (retry after {retry_after:?})")]
     RateLimited { retry_after: Option<Duration> },
-    /// 5xx, or the connection failed before the request was sent: retry with backoff.
+    /// Provably nothing was done (the connection never opened), or a status read failed: retry
+    /// with backoff.
     #[error("provider unavailable: {0}")]
     Unavailable(String),
-    /// 4xx other than 429: the provider refuses this input; retrying will not help.
+    /// 4xx other than 429 on the paid call: the provider refuses this input and created nothing;
+    /// retrying will not help.
     #[error("provider rejected the request ({status}): {message}")]
     Rejected { status: u16, message: String },
-    /// The request may or may not have been accepted (timeout after sending, connection dropped,
-    /// unreadable answer). A paid submit in this state is reconciled, never blindly repeated.
+    /// The paid call may or may not have created (and billed) a job: any 5xx, a timeout or reset
+    /// after the request was sent, an unreadable answer. Reconciled, never blindly repeated.
     #[error("outcome unknown: {0}")]
     Ambiguous(String),
 }
@@ -104,13 +108,19 @@ pub trait Provider: Send + Sync {
     fn model(&self) -> &'static str;
     /// What one generation is expected to cost, in provider credits (reserved before submitting).
     fn estimated_credits(&self, request: &SubmitRequest) -> i64;
-    /// True when a repeated submit costs nothing (then reconciliation may simply resubmit).
-    fn resubmit_is_free(&self) -> bool;
+    /// True when submitting the same request again with the same `Idempotency-Key` cannot bill
+    /// twice: the provider documents that it honours the key (or generation is free and local).
+    /// Only then is an ambiguous submit retried automatically.
+    fn honours_idempotency_key(&self) -> bool;
     /// Whether to pass a per-render webhook URL.
     fn wants_webhook(&self) -> bool;
     /// How often to poll an unfinished job, and how long to wait in all.
     fn poll_interval(&self) -> Duration;
     fn max_wait(&self) -> Duration;
+    /// How long an ambiguous submit waits for its job to announce itself.
+    fn reconcile_window(&self) -> Duration {
+        self.max_wait()
+    }
     /// Authenticates a webhook body when the provider signs them (`Err` says why not).
     fn verify_webhook(&self, _headers: &http::HeaderMap, _body: &[u8]) -> Result<(), String> {
         Ok(())
@@ -119,7 +129,6 @@ pub trait Provider: Send + Sync {
     async fn status(&self, job_id: &str) -> Result<JobStatus, ProviderError>;
 }
 
-/// The provider the configuration selects.
 /// The provider the configuration selects, behind its rate limiter and concurrency cap.
 pub fn build(config: &Config, media: MediaStore) -> anyhow::Result<Arc<dyn Provider>> {
     Ok(match &config.provider {
@@ -132,14 +141,4 @@ pub fn build(config: &Config, media: MediaStore) -> anyhow::Result<Arc<dyn Provi
             settings.max_concurrent,
         )),
     })
-}
-
-/// Maps a reqwest failure to what it means for a retry: a connection that never opened is safe
-/// to retry; anything after the request left (timeouts, resets) is ambiguous.
-pub(crate) fn classify_transport(err: &reqwest::Error) -> ProviderError {
-    if err.is_connect() {
-        ProviderError::Unavailable(err.to_string())
-    } else {
-        ProviderError::Ambiguous(err.to_string())
-    }
 }

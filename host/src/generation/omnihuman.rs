@@ -1,16 +1,18 @@
 //! The OmniHuman v1.5 API as documented by Seedance (`https://api.seedance.it.com/v1`):
 //! `POST /omnihuman/generate` → `{job_id, status, created_at, estimated_credits}`;
 //! `GET /jobs/{job_id}` → `status` queued | processing | completed (`result.video_url`) | failed
-//! (`error`). Bearer key; rate limits answered with 429. We add `Idempotency-Key` (harmless if
-//! ignored, decisive if honoured) and a per-render `webhook_url`.
+//! (`error`). Bearer key; rate limits answered with 429. The documentation does not say that the
+//! API honours an `Idempotency-Key`, so we assume it does not: we send one (harmless if ignored,
+//! and it names the attempt in the provider's logs) but never rely on it. The per-render
+//! `webhook_url` is how a job whose answer we lost announces itself.
 
 use std::time::Duration;
 
-use reqwest::StatusCode;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{classify_transport, JobStatus, Provider, ProviderError, SubmitRequest, Submitted};
+use super::outcome::{self, Call};
+use super::{JobStatus, Provider, ProviderError, SubmitRequest, Submitted};
 use crate::config::OmniHumanConfig;
 
 pub const MODEL: &str = "omnihuman-v1.5";
@@ -64,8 +66,8 @@ struct JobResult {
     video_url: String,
 }
 
-/// Turns a non-success answer into the error that says what to do next.
-async fn error_for(response: reqwest::Response) -> ProviderError {
+/// Turns a non-success answer into the error that says what to do next ([`outcome`] decides).
+async fn error_for(call: Call, response: reqwest::Response) -> ProviderError {
     let status = response.status();
     let retry_after = response
         .headers()
@@ -75,16 +77,7 @@ async fn error_for(response: reqwest::Response) -> ProviderError {
         .map(Duration::from_secs);
     let body = response.text().await.unwrap_or_default();
     let message: String = body.chars().take(500).collect();
-    if status == StatusCode::TOO_MANY_REQUESTS {
-        ProviderError::RateLimited { retry_after }
-    } else if status.is_server_error() {
-        ProviderError::Unavailable(format!("{status}: {message}"))
-    } else {
-        ProviderError::Rejected {
-            status: status.as_u16(),
-            message,
-        }
-    }
+    outcome::answer(call, status, retry_after, message)
 }
 
 /// Seconds a signed webhook stays acceptable (replay window).
@@ -139,7 +132,7 @@ impl Provider for OmniHuman {
         CREDITS_PER_VIDEO
     }
 
-    fn resubmit_is_free(&self) -> bool {
+    fn honours_idempotency_key(&self) -> bool {
         false
     }
 
@@ -153,6 +146,14 @@ impl Provider for OmniHuman {
 
     fn max_wait(&self) -> Duration {
         Duration::from_secs(self.settings.max_wait_secs)
+    }
+
+    fn reconcile_window(&self) -> Duration {
+        Duration::from_secs(
+            self.settings
+                .reconcile_window_secs
+                .unwrap_or(self.settings.max_wait_secs),
+        )
     }
 
     fn verify_webhook(&self, headers: &http::HeaderMap, body: &[u8]) -> Result<(), String> {
@@ -192,15 +193,14 @@ impl Provider for OmniHuman {
             .json(&body)
             .send()
             .await
-            .map_err(|e| classify_transport(&e))?;
+            .map_err(|e| outcome::transport(Call::Submit, &e))?;
         if !response.status().is_success() {
-            return Err(error_for(response).await);
+            return Err(error_for(Call::Submit, response).await);
         }
-        // A 2xx we cannot read may still be a paid job: ambiguous, not retryable.
         let answer: GenerateAnswer = response
             .json()
             .await
-            .map_err(|e| ProviderError::Ambiguous(format!("unreadable generate answer: {e}")))?;
+            .map_err(|e| outcome::unreadable(Call::Submit, "generate answer", e))?;
         Ok(Submitted {
             job_id: answer.job_id,
             estimated_credits: answer.estimated_credits,
@@ -209,14 +209,14 @@ impl Provider for OmniHuman {
 
     async fn status(&self, job_id: &str) -> Result<JobStatus, ProviderError> {
         if job_id.is_empty()
+            || job_id.len() > 128
             || !job_id
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || "-_".contains(c))
         {
-            return Err(ProviderError::Rejected {
-                status: 0,
-                message: format!("bad job id {job_id:?}"),
-            });
+            return Err(ProviderError::Unavailable(format!(
+                "{job_id:?} is not a job id (letters, digits, '-' and '_' only)"
+            )));
         }
         let response = self
             .http
@@ -224,18 +224,14 @@ impl Provider for OmniHuman {
             .bearer_auth(&self.settings.api_key)
             .send()
             .await
-            .map_err(|e| match classify_transport(&e) {
-                // A status read has no side effect: any transport failure is just "try again".
-                ProviderError::Ambiguous(m) => ProviderError::Unavailable(m),
-                other => other,
-            })?;
+            .map_err(|e| outcome::transport(Call::Status, &e))?;
         if !response.status().is_success() {
-            return Err(error_for(response).await);
+            return Err(error_for(Call::Status, response).await);
         }
         let answer: JobAnswer = response
             .json()
             .await
-            .map_err(|e| ProviderError::Unavailable(format!("unreadable job answer: {e}")))?;
+            .map_err(|e| outcome::unreadable(Call::Status, "job answer", e))?;
         Ok(match answer.status.as_str() {
             "completed" => match answer.result {
                 Some(result) => JobStatus::Completed {

@@ -64,7 +64,8 @@ impl Provider for Preview {
         0
     }
 
-    fn resubmit_is_free(&self) -> bool {
+    /// Local and free: submitting again can never bill, which is the promise the key makes.
+    fn honours_idempotency_key(&self) -> bool {
         true
     }
 

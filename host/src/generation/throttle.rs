@@ -53,8 +53,8 @@ impl Provider for Throttled {
     fn estimated_credits(&self, request: &SubmitRequest) -> i64 {
         self.inner.estimated_credits(request)
     }
-    fn resubmit_is_free(&self) -> bool {
-        self.inner.resubmit_is_free()
+    fn honours_idempotency_key(&self) -> bool {
+        self.inner.honours_idempotency_key()
     }
     fn wants_webhook(&self) -> bool {
         self.inner.wants_webhook()
@@ -64,6 +64,9 @@ impl Provider for Throttled {
     }
     fn max_wait(&self) -> Duration {
         self.inner.max_wait()
+    }
+    fn reconcile_window(&self) -> Duration {
+        self.inner.reconcile_window()
     }
     fn verify_webhook(&self, headers: &http::HeaderMap, body: &[u8]) -> Result<(), String> {
         self.inner.verify_webhook(headers, body)
@@ -101,7 +104,7 @@ mod tests {
         fn estimated_credits(&self, _: &SubmitRequest) -> i64 {
             0
         }
-        fn resubmit_is_free(&self) -> bool {
+        fn honours_idempotency_key(&self) -> bool {
             true
         }
         fn wants_webhook(&self) -> bool {

@@ -2,7 +2,13 @@
 //!
 //! ```text
 //! plan ──▶ speak ──▶ check ──▶ submit ──▶ (submitting) ──▶ await ──▶ write_back ──▶ done
-//!   └─▶ skipped          failed (categorised) / needs_attention (a person decides)
+//!   └─▶ skipped                              │    ▲
+//!                         ambiguous outcome  ▼    │ the job announces itself (webhook) or an
+//!                                       reconciling    operator adopts it
+//!                                            │ window over, no job: the source's policy
+//!                                            ▼
+//!                          needs_attention (default) / submit again (only if keys are honoured)
+//! failed (categorised)
 //! ```
 //! A render's `state` is the next step to run. A worker claims a due render under a lease,
 //! runs that one step, and commits the outcome (fenced by the lease) before anything else
@@ -10,6 +16,9 @@
 //! intermediate commit (`submitting`, with its idempotency key) so that an interrupted submit is
 //! reconciled rather than repeated.
 
+mod lease;
+pub mod operator;
+mod provider_steps;
 mod steps;
 mod worker;
 
@@ -54,7 +63,7 @@ pub async fn accept(
     let chain = config
         .sources
         .get(source)
-        .map(|s| s.plugins.as_slice())
+        .map(|s| s.settings.plugins.as_slice())
         .unwrap_or_default();
     let pinned = pin_chain(store, chain).await?;
     store
@@ -70,6 +79,9 @@ pub enum State {
     Check,
     Submit,
     Submitting,
+    /// The paid call's outcome is unknown (5xx, timeout or reset after sending): waiting for the
+    /// job to announce itself through the per-render webhook, until the reconcile window ends.
+    Reconciling,
     Await,
     WriteBack,
     Done,
@@ -86,12 +98,13 @@ pub enum State {
 }
 
 impl State {
-    pub const ALL: [State; 14] = [
+    pub const ALL: [State; 15] = [
         State::Plan,
         State::Speak,
         State::Check,
         State::Submit,
         State::Submitting,
+        State::Reconciling,
         State::Await,
         State::WriteBack,
         State::Done,
@@ -110,6 +123,7 @@ impl State {
             State::Check => "check",
             State::Submit => "submit",
             State::Submitting => "submitting",
+            State::Reconciling => "reconciling",
             State::Await => "await",
             State::WriteBack => "write_back",
             State::Done => "done",
@@ -149,6 +163,8 @@ pub enum Category {
     ProviderFailed,
     Timeout,
     OverBudget,
+    /// The paid call may have created a job; not resubmitted (see `generation::outcome`).
+    AmbiguousSubmit,
     PluginError,
     TtsError,
     WritebackError,
@@ -163,6 +179,7 @@ impl Category {
             Category::ProviderFailed => "provider_failed",
             Category::Timeout => "timeout",
             Category::OverBudget => "over_budget",
+            Category::AmbiguousSubmit => "ambiguous_submit",
             Category::PluginError => "plugin_error",
             Category::TtsError => "tts_error",
             Category::WritebackError => "writeback_error",

@@ -1,21 +1,21 @@
 //! The steps. Each reads what earlier steps committed, does one side effect, and says what to
 //! commit next ([`Outcome`]); none of them writes render state itself, except `submit`, which
-//! records `submitting` before the paid call.
+//! records `submitting` before the paid call. The provider's steps live in `provider_steps`.
 
 use std::time::Duration;
 
 use serde_json::json;
 
-use super::{Category, State};
+use super::lease::Lease;
+use super::{provider_steps, Category, State};
 use crate::app::App;
 use crate::checks::{self, CheckError};
 use crate::cms::WriteBackError;
 use crate::config::TooLongPolicy;
 use crate::content::Content;
-use crate::generation::{JobStatus, ProviderError, Resolution, SubmitRequest};
+use crate::generation::{JobStatus, Resolution, SubmitRequest};
 use crate::plugins::{Decision, Plan};
-use crate::store::ledger::{self, Budgets, Reservation};
-use crate::store::{now_ms, RenderRow, Transition};
+use crate::store::{RenderRow, Transition, WriteBackGate};
 use crate::tts::{SpeechRequest, TtsError};
 
 /// What a step wants committed.
@@ -47,13 +47,15 @@ pub enum Outcome {
     },
     /// A final failure.
     Fail { category: Category, error: String },
+    /// The paid call's outcome is unknown: go to `reconciling` until `until`, with the reason.
+    Reconcile { until: i64, reason: String },
     /// A person must decide (e.g. a paid submit whose outcome is unknown).
     Park { error: String },
     /// Another worker owns the render now: commit nothing.
     LeaseLost,
 }
 
-fn advance(to: State, set: Transition, detail: impl Into<String>) -> Outcome {
+pub(super) fn advance(to: State, set: Transition, detail: impl Into<String>) -> Outcome {
     Outcome::Advance {
         to,
         set: Box::new(set),
@@ -63,7 +65,7 @@ fn advance(to: State, set: Transition, detail: impl Into<String>) -> Outcome {
     }
 }
 
-fn fail(category: Category, error: impl ToString) -> Outcome {
+pub(super) fn fail(category: Category, error: impl ToString) -> Outcome {
     Outcome::Fail {
         category,
         error: error.to_string(),
@@ -71,7 +73,7 @@ fn fail(category: Category, error: impl ToString) -> Outcome {
 }
 
 /// Runs the step the render is at.
-pub async fn run(app: &App, owner: &str, render: &RenderRow) -> Outcome {
+pub async fn run(app: &App, lease: &Lease, render: &RenderRow) -> Outcome {
     let Some(state) = State::parse(&render.state) else {
         return fail(
             Category::Internal,
@@ -82,9 +84,11 @@ pub async fn run(app: &App, owner: &str, render: &RenderRow) -> Outcome {
         State::Plan => plan(app, render).await,
         State::Speak => speak(app, render).await,
         State::Check => check(app, render).await,
-        State::Submit => submit(app, owner, render).await,
-        State::Submitting => reconcile(app, owner, render).await,
-        State::Await => await_job(app, render).await,
+        State::Submit => provider_steps::submit(app, lease, render).await,
+        State::Submitting | State::Reconciling => {
+            provider_steps::reconcile(app, lease, render).await
+        }
+        State::Await => provider_steps::await_job(app, render).await,
         State::WriteBack => write_back(app, render).await,
         State::Done
         | State::Skipped
@@ -106,7 +110,7 @@ pub async fn run(app: &App, owner: &str, render: &RenderRow) -> Outcome {
     })
 }
 
-fn stored_plan(render: &RenderRow) -> anyhow::Result<Plan> {
+pub(super) fn stored_plan(render: &RenderRow) -> anyhow::Result<Plan> {
     let json = render
         .plan_json
         .as_deref()
@@ -134,7 +138,12 @@ async fn plan(app: &App, render: &RenderRow) -> anyhow::Result<Outcome> {
     // The versions pinned when the event was accepted; the source's chain for older renders.
     let chain: Vec<String> = match &render.plugins_json {
         Some(json) => serde_json::from_str(json)?,
-        None => source.plugins.iter().map(|p| p.name.clone()).collect(),
+        None => source
+            .settings
+            .plugins
+            .iter()
+            .map(|p| p.name.clone())
+            .collect(),
     };
     let mut draft: Vec<Plan> = Vec::new();
     let mut runs = Vec::new();
@@ -145,6 +154,7 @@ async fn plan(app: &App, render: &RenderRow) -> anyhow::Result<Outcome> {
         };
         let name = reference.split('@').next().unwrap_or(reference);
         let config = source
+            .settings
             .plugins
             .iter()
             .find(|p| p.name.split('@').next() == Some(name))
@@ -293,7 +303,7 @@ async fn check(app: &App, render: &RenderRow) -> anyhow::Result<Outcome> {
     let source = app.store.event_content(&render.event_id).await?.source;
     let source_config = app.config.sources.get(&source);
     let policy = source_config
-        .map(|s| s.too_long_for_1080p)
+        .map(|s| s.settings.too_long_for_1080p)
         .unwrap_or_default();
     let mut fell_back = None;
     if plan.resolution == Resolution::P1080
@@ -333,7 +343,7 @@ async fn check(app: &App, render: &RenderRow) -> anyhow::Result<Outcome> {
         plan_json: fell_back,
         ..Default::default()
     };
-    if source_config.is_some_and(|s| s.approval) && render.approved_at.is_none() {
+    if source_config.is_some_and(|s| s.settings.approval) && render.approved_at.is_none() {
         // The approval gate: a $0 local preview from the very same inputs, for an editor.
         let request = SubmitRequest {
             render_id: render.id.clone(),
@@ -373,221 +383,6 @@ async fn check(app: &App, render: &RenderRow) -> anyhow::Result<Outcome> {
     Ok(advance(State::Submit, set, detail))
 }
 
-/// The paid call. `submitting` (with the idempotency key) is committed first; the answer's job id
-/// is committed after.
-async fn submit(app: &App, owner: &str, render: &RenderRow) -> anyhow::Result<Outcome> {
-    let plan = stored_plan(render)?;
-    let audio_key = render
-        .audio_key
-        .as_deref()
-        .ok_or_else(|| anyhow::anyhow!("no audio"))?;
-    let submit_key = render
-        .submit_key
-        .clone()
-        .unwrap_or_else(crate::store::new_id);
-    let source = app.store.event_content(&render.event_id).await?.source;
-    let source_config = app.config.sources.get(&source);
-    let provider = &app.provider;
-    let request = SubmitRequest {
-        render_id: render.id.clone(),
-        image_url: app.media.refresh(&plan.image_url),
-        audio_url: app.media.url(audio_key),
-        audio_seconds: render.audio_seconds.unwrap_or_default(),
-        prompt: plan.prompt.clone(),
-        resolution: plan.resolution,
-        turbo: plan.turbo,
-        webhook_url: provider
-            .wants_webhook()
-            .then(|| app.provider_webhook_url(&render.id)),
-        idempotency_key: submit_key.clone(),
-    };
-    if app.config.dry_run || source_config.is_some_and(|s| s.dry_run) {
-        let detail = format!(
-            "dry run: would submit to {} ({}): {} at {}{}, image {}, audio {} ({:.1} s), prompt {:?}",
-            provider.name(),
-            provider.model(),
-            plan.key,
-            request.resolution.as_str(),
-            if request.turbo { " turbo" } else { "" },
-            request.image_url,
-            request.audio_url,
-            request.audio_seconds,
-            request.prompt
-        );
-        return Ok(advance(State::DryRun, Transition::default(), detail));
-    }
-    let budgets = Budgets {
-        all_sources: app.config.budgets.daily_credits,
-        this_source: source_config.and_then(|s| s.daily_credits),
-    };
-    let credits = provider.estimated_credits(&request);
-    let reservation = app
-        .store
-        .reserve_and_mark_submitting(
-            &render.id,
-            owner,
-            &submit_key,
-            &source,
-            provider.name(),
-            credits,
-            budgets,
-        )
-        .await?;
-    match reservation {
-        Reservation::Reserved => {}
-        Reservation::LeaseLost => return Ok(Outcome::LeaseLost),
-        Reservation::OverBudget {
-            scope,
-            spent,
-            limit,
-            asked,
-        } => {
-            // Re-checked every minute: a new UTC day or a raised limit lets it go ahead.
-            let until = (now_ms() + 60_000).min(ledger::day_start_ms(ledger::today() + 1));
-            let reason = format!(
-                "over budget: {scope} spent {spent} of {limit} credits today and this video needs {asked}; \
-                 it waits and goes ahead when budget is available"
-            );
-            return Ok(Outcome::Held {
-                until,
-                category: Category::OverBudget,
-                reason,
-            });
-        }
-    }
-    let retry = |error: String, delay| Outcome::Retry {
-        to: State::Submit,
-        category: Category::ProviderFailed,
-        error,
-        delay,
-    };
-    Ok(match provider.submit(&request).await {
-        Ok(submitted) => {
-            let mut provenance: serde_json::Value =
-                serde_json::from_str(render.provenance_json.as_deref().unwrap_or("{}"))?;
-            provenance["provider"] = json!({"name": provider.name(), "model": provider.model()});
-            let set = Transition {
-                submit_key: Some(submit_key),
-                provider_job_id: Some(submitted.job_id.clone()),
-                provenance_json: Some(provenance.to_string()),
-                ..Default::default()
-            };
-            let detail = format!(
-                "{} job {} (estimated credits: {})",
-                provider.name(),
-                submitted.job_id,
-                submitted.estimated_credits.map_or("?".into(), |c| c.to_string())
-            );
-            Outcome::Advance { to: State::Await, set: Box::new(set), run_after: Some(now_ms()), detail, siblings: Vec::new() }
-        }
-        Err(ProviderError::RateLimited { retry_after }) => retry("rate limited (429)".into(), retry_after),
-        Err(err @ ProviderError::Unavailable(_)) => retry(err.to_string(), None),
-        Err(err @ ProviderError::Rejected { .. }) => fail(Category::ProviderRejected, err),
-        Err(ProviderError::Ambiguous(message)) if provider.resubmit_is_free() => retry(message, None),
-        Err(ProviderError::Ambiguous(message)) => Outcome::Park {
-            error: format!(
-                "the submit's outcome is unknown ({message}); Idempotency-Key {submit_key}. Not resubmitted, \
-                 to avoid paying twice: the provider's webhook completes this render if the job exists"
-            ),
-        },
-    })
-}
-
-/// Found in `submitting`: a previous attempt was interrupted between recording the submit and
-/// recording its answer. Free providers just submit again; paid ones are parked for a person
-/// (the per-render webhook still completes the render if the provider did accept it).
-async fn reconcile(app: &App, owner: &str, render: &RenderRow) -> anyhow::Result<Outcome> {
-    if app.provider.resubmit_is_free() {
-        return submit(app, owner, render).await;
-    }
-    Ok(Outcome::Park {
-        error: format!(
-            "interrupted during the paid submit (Idempotency-Key {}); vidhook cannot tell whether {} \
-             accepted it, so it does not submit again. If the provider's webhook arrives the render \
-             completes by itself; otherwise check the provider's dashboard",
-            render.submit_key.as_deref().unwrap_or("?"),
-            app.provider.name()
-        ),
-    })
-}
-
-/// Asks the provider how the job is doing (after a webhook nudge, or as the polling fallback).
-async fn await_job(app: &App, render: &RenderRow) -> anyhow::Result<Outcome> {
-    let job_id = render
-        .provider_job_id
-        .as_deref()
-        .ok_or_else(|| anyhow::anyhow!("no job id"))?;
-    let provider = &app.provider;
-    let now = now_ms();
-    let waited = Duration::from_millis((now - render.submitted_at.unwrap_or(now)).max(0) as u64);
-    let too_long = waited > provider.max_wait();
-    // Polling backs off as the wait grows (the webhook is the fast path): the base interval for
-    // the first ten intervals, then proportionally longer, up to 8×; never past the deadline.
-    let base = provider.poll_interval();
-    let factor = (waited.as_secs_f64() / (10.0 * base.as_secs_f64().max(0.001))).clamp(1.0, 8.0);
-    let deadline = render.submitted_at.unwrap_or(now) + provider.max_wait().as_millis() as i64 + 1;
-    let next_poll = (now + base.mul_f64(factor).as_millis() as i64).min(deadline.max(now + 1));
-    let status = provider.status(job_id).await;
-    crate::metrics::provider_poll(match &status {
-        Ok(JobStatus::Completed { .. }) => "completed",
-        Ok(JobStatus::Failed(_)) => "failed",
-        Ok(JobStatus::Pending(_)) => "pending",
-        Err(ProviderError::RateLimited { .. }) => "rate_limited",
-        Err(_) => "error",
-    });
-    Ok(match status {
-        Ok(JobStatus::Completed {
-            video_url,
-            credits_used,
-        }) => {
-            if let Some(credits) = credits_used {
-                let source = app.store.event_content(&render.event_id).await?.source;
-                app.store
-                    .record_actual_credits(&render.id, &source, provider.name(), credits)
-                    .await?;
-                crate::metrics::credits_consumed(provider.name(), &source, credits);
-            }
-            crate::metrics::generation_seconds(provider.name(), waited.as_secs_f64());
-            let set = Transition {
-                video_url: Some(video_url.clone()),
-                ..Default::default()
-            };
-            let credits = credits_used.map_or("?".into(), |c| c.to_string());
-            advance(
-                State::WriteBack,
-                set,
-                format!("video ready after {waited:?}: {video_url} (credits used: {credits})"),
-            )
-        }
-        Ok(JobStatus::Failed(error)) => fail(
-            Category::ProviderFailed,
-            format!("job {job_id} failed: {error}"),
-        ),
-        Ok(JobStatus::Pending(_))
-        | Err(ProviderError::Unavailable(_) | ProviderError::Ambiguous(_))
-            if too_long =>
-        {
-            fail(
-                Category::Timeout,
-                format!("job {job_id} unfinished after {waited:?}"),
-            )
-        }
-        Ok(JobStatus::Pending(status)) => Outcome::Wait {
-            until: next_poll,
-            detail: format!("job {job_id} {status}"),
-        },
-        Err(ProviderError::RateLimited { retry_after }) => Outcome::Wait {
-            until: now + retry_after.unwrap_or(provider.poll_interval()).as_millis() as i64,
-            detail: "status poll rate limited".into(),
-        },
-        Err(err @ (ProviderError::Unavailable(_) | ProviderError::Ambiguous(_))) => Outcome::Wait {
-            until: next_poll,
-            detail: format!("status unavailable: {err}"),
-        },
-        Err(err @ ProviderError::Rejected { .. }) => fail(Category::ProviderFailed, err),
-    })
-}
-
 /// Writes the video URL into the CMS entry.
 async fn write_back(app: &App, render: &RenderRow) -> anyhow::Result<Outcome> {
     let plan = stored_plan(render)?;
@@ -602,6 +397,17 @@ async fn write_back(app: &App, render: &RenderRow) -> anyhow::Result<Outcome> {
             format!("source {:?} is not configured", content.source),
         ));
     };
+    if app.store.write_back_gate(&content).await? == WriteBackGate::Superseded {
+        return Ok(advance(
+            State::Done,
+            Transition::default(),
+            format!(
+                "not written back: {} {} was published with other content since; the video is \
+                 kept, and written back at $0 if the entry reverts to this content",
+                content.source, content.id
+            ),
+        ));
+    }
     Ok(
         match adapter
             .write_back(&content, &plan.target_field, video_url)

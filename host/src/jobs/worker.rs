@@ -10,6 +10,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
+use super::lease::Lease;
 use super::steps::{self, Outcome};
 use super::{Category, State};
 use crate::app::App;
@@ -58,6 +59,11 @@ impl Workers {
     }
 }
 
+/// When a claim made now, or renewed now, runs out.
+pub(super) fn lease_until() -> i64 {
+    now_ms() + LEASE.as_millis() as i64
+}
+
 pub fn spawn_workers(app: Arc<App>, count: usize) -> Workers {
     let (stop, stopped) = watch::channel(false);
     let mut tasks = JoinSet::new();
@@ -81,8 +87,7 @@ async fn worker_loop(app: Arc<App>, owner: String, mut stopped: watch::Receiver<
         .map(State::as_str)
         .collect();
     while !*stopped.borrow() {
-        let lease_until = now_ms() + LEASE.as_millis() as i64;
-        match app.store.claim(&runnable, &owner, lease_until).await {
+        match app.store.claim(&runnable, &owner, lease_until()).await {
             Ok(Some(render)) => run_one(&app, &owner, render).await,
             Ok(None) => {
                 tokio::select! {
@@ -108,19 +113,32 @@ async fn run_one(app: &App, owner: &str, render: RenderRow) {
     );
     async {
         let started = now_ms();
+        let lease = Lease::new(owner);
+        // Renews the lease; ends (cancelling the step) only when the lease is lost before the
+        // paid call started. During the paid call the step always runs to its end.
         let heartbeat = async {
             loop {
                 tokio::time::sleep(LEASE / 3).await;
-                let until = now_ms() + LEASE.as_millis() as i64;
-                match app.store.renew_lease(&render.id, owner, until).await {
-                    Ok(true) => {}
-                    Ok(false) => return,
-                    Err(err) => tracing::warn!(error = %err, "lease renewal failed"),
+                match app
+                    .store
+                    .renew_lease(&render.id, owner, lease_until())
+                    .await
+                {
+                    Ok(true) => lease.renewed(),
+                    Ok(false) => {
+                        if lease.lose() {
+                            return;
+                        }
+                    }
+                    Err(err) => {
+                        lease.renewal_failed();
+                        tracing::warn!(error = %err, "lease renewal failed");
+                    }
                 }
             }
         };
         let outcome = tokio::select! {
-            outcome = steps::run(app, owner, &render) => outcome,
+            outcome = steps::run(app, &lease, &render) => outcome,
             () = heartbeat => {
                 tracing::warn!("lease lost while the step ran; its outcome is discarded");
                 return;
@@ -132,21 +150,53 @@ async fn run_one(app: &App, owner: &str, render: RenderRow) {
         }
         let (transition, record, siblings) = settle(app, &render, outcome, started);
         log_outcome(&transition, &record);
-        match app
+        let committed = app
             .store
             .commit(&render.id, owner, &transition, &record, &siblings)
-            .await
-        {
+            .await;
+        match committed {
             Ok(true) => {
                 record_metrics(&transition, &record, started);
                 app.wake.notify_waiters();
+                return;
             }
             Ok(false) => tracing::warn!("lease lost before commit; outcome discarded"),
             Err(err) => tracing::error!(error = %err, "commit failed; the step will run again"),
         }
+        // The one outcome that must survive a refused commit: a paid job's id.
+        if let Some(job_id) = &transition.provider_job_id {
+            keep_paid_job(app, &render.id, job_id).await;
+        }
     }
     .instrument(span)
     .await
+}
+
+/// Records a paid job's id against its render after the step's own commit was refused (the
+/// lease was lost, or the database failed): whoever owns the render then follows the job instead
+/// of parking it. Tried with backoff for about a minute while the database is unreachable.
+async fn keep_paid_job(app: &App, render_id: &str, job_id: &str) {
+    let detail = format!("job {job_id} recorded after the submitting worker lost its lease");
+    let mut delay = Duration::from_millis(200);
+    for _ in 0..10 {
+        match app.store.adopt_job(render_id, job_id, &detail).await {
+            Ok(state) => {
+                tracing::warn!(job = job_id, ?state, "paid job kept after a refused commit");
+                app.wake.notify_waiters();
+                return;
+            }
+            Err(err) => {
+                tracing::error!(job = job_id, error = %err, "cannot record a paid job yet; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(10));
+            }
+        }
+    }
+    tracing::error!(
+        job = job_id,
+        render = render_id,
+        "could not record a paid job; its webhook, or `vidhook jobs adopt`, still can"
+    );
 }
 
 /// Counted only once the step's outcome is committed, so a discarded outcome is not counted.
@@ -287,6 +337,17 @@ fn settle(
             record("failed", error),
             Vec::new(),
         ),
+        Outcome::Reconcile { until, reason } => {
+            let t = Transition {
+                state: State::Reconciling.as_str().into(),
+                run_after: until,
+                attempts: render.attempts,
+                error_category: Some(Category::AmbiguousSubmit.as_str().into()),
+                error: Some(reason.clone()),
+                ..Transition::default()
+            };
+            (t, record("ambiguous", reason), Vec::new())
+        }
         Outcome::Park { error } => {
             let t = Transition {
                 state: State::NeedsAttention.as_str().into(),

@@ -139,6 +139,18 @@ async fn commit_batch(pool: &AnyPool, batch: &[Delivery]) -> Result<Vec<Vec<Inge
         }
         insert.execute(&mut *tx).await?;
     }
+    let heads: Vec<(&str, &str, &str, &str)> = new_rows
+        .iter()
+        .map(|(row, _)| {
+            (
+                row.delivery.source.as_str(),
+                row.content.id.as_str(),
+                row.content.locale.as_str(),
+                row.fingerprint.as_str(),
+            )
+        })
+        .collect();
+    super::heads::advance(&mut tx, &heads, now).await?;
     let mut render_of: std::collections::HashMap<&str, String> = new_rows
         .into_iter()
         .map(|(row, render_id)| (row.event_id.as_str(), render_id))
@@ -152,10 +164,20 @@ async fn commit_batch(pool: &AnyPool, batch: &[Delivery]) -> Result<Vec<Vec<Inge
                     event_id: row.event_id.clone(),
                     render_id,
                 },
-                None => Ingested::Duplicate {
-                    event_id: existing_event(&mut tx, row.delivery, row.content, &row.fingerprint)
-                        .await?,
-                },
+                None => {
+                    super::heads::resolve_duplicate(
+                        &mut tx,
+                        &row.delivery.source,
+                        row.delivery.delivery_id.as_deref(),
+                        row.content,
+                        &row.fingerprint,
+                        &row.json,
+                        &row.delivery.first_state,
+                        &row.delivery.plugins_json,
+                        now,
+                    )
+                    .await?
+                }
             };
             outcomes[n].push(outcome);
         }
@@ -165,7 +187,7 @@ async fn commit_batch(pool: &AnyPool, batch: &[Delivery]) -> Result<Vec<Vec<Inge
 }
 
 /// `($1, …, $k), ($k+1, …), …` for `rows` rows of `columns` values.
-fn placeholders(rows: usize, columns: usize) -> String {
+pub(super) fn placeholders(rows: usize, columns: usize) -> String {
     (0..rows)
         .map(|r| {
             let row: Vec<String> = (1..=columns)
@@ -175,28 +197,6 @@ fn placeholders(rows: usize, columns: usize) -> String {
         })
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-/// The event a duplicate delivery or content matches (the earliest, in this transaction's view).
-async fn existing_event(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    delivery: &Delivery,
-    content: &Content,
-    fingerprint: &str,
-) -> Result<String> {
-    Ok(sqlx::query(
-        "SELECT id FROM events WHERE source = $1 AND entry_id = $2 AND locale = $3
-           AND (fingerprint = $4 OR delivery_id = $5)
-         ORDER BY received_at LIMIT 1",
-    )
-    .bind(&delivery.source)
-    .bind(&content.id)
-    .bind(&content.locale)
-    .bind(fingerprint)
-    .bind(&delivery.delivery_id)
-    .fetch_one(&mut **tx)
-    .await?
-    .try_get(0)?)
 }
 
 impl Store {

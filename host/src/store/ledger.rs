@@ -68,6 +68,7 @@ impl Store {
         &self,
         render_id: &str,
         owner: &str,
+        lease_until: i64,
         submit_key: &str,
         source: &str,
         provider: &str,
@@ -85,13 +86,15 @@ impl Store {
         }
         // The write comes first: on SQLite it takes the database's write lock for the whole check.
         let marked = sqlx::query(
-            "UPDATE renders SET state = 'submitting', submit_key = $1, submitted_at = $2, updated_at = $2
+            "UPDATE renders SET state = 'submitting', submit_key = $1, submitted_at = $2, updated_at = $2,
+                 lease_until = $5
              WHERE id = $3 AND lease_owner = $4",
         )
         .bind(submit_key)
         .bind(now)
         .bind(render_id)
         .bind(owner)
+        .bind(lease_until)
         .execute(&mut *tx)
         .await?
         .rows_affected();

@@ -3,7 +3,9 @@
 //! host calls typed functions.
 
 mod events;
+mod heads;
 pub mod ledger;
+mod operator;
 mod plugins;
 mod renders;
 mod templates;
@@ -15,6 +17,8 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions};
 
 pub use events::Ingested;
+pub use heads::WriteBackGate;
+pub use operator::{Audit, AuditEntry};
 pub use plugins::PluginRow;
 pub use renders::{RenderRow, StepRecord, StepRow, Transition};
 pub use templates::TemplateRow;
@@ -69,13 +73,23 @@ impl Store {
             .acquire_timeout(timeout)
             .after_connect(move |conn, _| {
                 Box::pin(async move {
-                    if backend == Backend::Sqlite {
-                        use sqlx::Executor;
-                        conn.execute("PRAGMA journal_mode = WAL").await?;
-                        let busy = format!("PRAGMA busy_timeout = {}", timeout.as_millis());
-                        conn.execute(busy.as_str()).await?;
-                        conn.execute("PRAGMA foreign_keys = ON").await?;
-                        conn.execute("PRAGMA synchronous = NORMAL").await?;
+                    use sqlx::Executor;
+                    match backend {
+                        Backend::Sqlite => {
+                            conn.execute("PRAGMA journal_mode = WAL").await?;
+                            let busy = format!("PRAGMA busy_timeout = {}", timeout.as_millis());
+                            conn.execute(busy.as_str()).await?;
+                            conn.execute("PRAGMA foreign_keys = ON").await?;
+                            // Every commit that precedes a paid call or a 202 must survive power
+                            // loss: in WAL mode, NORMAL may lose the last transactions (durable
+                            // only at the next checkpoint); FULL syncs the WAL at every commit.
+                            conn.execute("PRAGMA synchronous = FULL").await?;
+                        }
+                        // The server's default, enforced per session so that a server configured
+                        // with `synchronous_commit = off` cannot acknowledge what it may lose.
+                        Backend::Postgres => {
+                            conn.execute("SET synchronous_commit = on").await?;
+                        }
                     }
                     Ok(())
                 })

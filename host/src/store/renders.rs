@@ -31,11 +31,12 @@ pub struct RenderRow {
     pub plugins_json: Option<String>,
     pub preview_url: Option<String>,
     pub approved_at: Option<i64>,
+    pub adopted_at: Option<i64>,
 }
 
 const RENDER_COLUMNS: &str = "id, event_id, plan_key, state, attempts, run_after, plan_json, \
     provenance_json, audio_key, audio_seconds, submit_key, submitted_at, provider_job_id, \
-    video_url, error_category, error, created_at, updated_at, finished_at, plugins_json, preview_url, approved_at";
+    video_url, error_category, error, created_at, updated_at, finished_at, plugins_json, preview_url, approved_at, adopted_at";
 
 /// The outcome of one step, applied atomically. `None` fields keep their stored value.
 #[derive(Debug, Default, Clone)]
@@ -312,48 +313,74 @@ impl Store {
         Ok(true)
     }
 
-    /// A provider says a job moved: make the render due now (its state is then confirmed with
-    /// the provider before anything is believed). Records the provider's job id if the render is
-    /// still `submitting` without one, i.e. we crashed or timed out before reading the answer.
-    pub async fn nudge_awaiting(&self, id: &str, job_id: Option<&str>) -> Result<Option<String>> {
+    /// A provider's job belongs to this render: the provider's webhook announced it, the worker
+    /// that submitted it lost its lease before recording it, or an operator found it. A render
+    /// already following the job is made due now (its status is confirmed with the provider
+    /// before anything is believed); one that may own an unrecorded job (`submitting`,
+    /// `reconciling`, `needs_attention`) or gave up waiting (`failed` as `timeout`) adopts it and
+    /// follows it from `await`, with a fresh wait. A render holding another job id is left alone.
+    /// Returns the state found (None: no such render).
+    pub async fn adopt_job(&self, id: &str, job_id: &str, detail: &str) -> Result<Option<String>> {
         let mut tx = self.pool.begin().await?;
-        let state: Option<String> = sqlx::query("SELECT state FROM renders WHERE id = $1")
+        let found = sqlx::query("SELECT state FROM renders WHERE id = $1")
             .bind(id)
             .fetch_optional(&mut *tx)
-            .await?
-            .map(|r| r.try_get(0))
-            .transpose()?;
-        let Some(state) = state else { return Ok(None) };
+            .await?;
+        let Some(found) = found else { return Ok(None) };
+        let state: String = found.try_get(0)?;
         let now = now_ms();
-        match (state.as_str(), job_id) {
-            ("await", _) => {
-                sqlx::query("UPDATE renders SET run_after = $1 WHERE id = $2")
-                    .bind(now)
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            ("submitting" | "needs_attention", Some(job_id)) => {
-                sqlx::query(
-                    "UPDATE renders SET state = 'await', provider_job_id = COALESCE(provider_job_id, $1),
-                        run_after = $2, attempts = 0, error = NULL, error_category = NULL,
-                        lease_owner = NULL, lease_until = NULL, updated_at = $2
-                     WHERE id = $3",
-                )
-                .bind(job_id)
+        if state == "await" {
+            sqlx::query("UPDATE renders SET run_after = $1 WHERE id = $2 AND provider_job_id = $3")
                 .bind(now)
                 .bind(id)
+                .bind(job_id)
                 .execute(&mut *tx)
                 .await?;
+        } else {
+            let adopted = sqlx::query(
+                "UPDATE renders SET state = 'await', provider_job_id = $1, adopted_at = $2,
+                    run_after = $2, attempts = 0, error = NULL, error_category = NULL,
+                    finished_at = NULL, lease_owner = NULL, lease_until = NULL, updated_at = $2
+                 WHERE id = $3
+                   AND (state IN ('submitting', 'reconciling', 'needs_attention')
+                        OR (state = 'failed' AND error_category = 'timeout'))
+                   AND (provider_job_id IS NULL OR provider_job_id = $1)",
+            )
+            .bind(job_id)
+            .bind(now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if adopted == 1 {
                 let step = StepRecord {
-                    step: "submit".into(),
+                    step: "adopt".into(),
                     started_at: now,
-                    outcome: "reconciled".into(),
-                    detail: format!("provider webhook reported job {job_id}"),
+                    outcome: "adopted".into(),
+                    detail: format!("{detail} (was {state})"),
                 };
                 insert_step(&mut tx, id, &step, now).await?;
             }
-            _ => {}
+        }
+        tx.commit().await?;
+        Ok(Some(state))
+    }
+
+    /// A provider event without a job id: a render following a job is made due now.
+    pub async fn nudge_awaiting(&self, id: &str) -> Result<Option<String>> {
+        let mut tx = self.pool.begin().await?;
+        let found = sqlx::query("SELECT state FROM renders WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(found) = found else { return Ok(None) };
+        let state: String = found.try_get(0)?;
+        if state == "await" {
+            sqlx::query("UPDATE renders SET run_after = $1 WHERE id = $2")
+                .bind(now_ms())
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
         }
         tx.commit().await?;
         Ok(Some(state))
@@ -413,7 +440,7 @@ impl Store {
     }
 }
 
-async fn insert_step(
+pub(super) async fn insert_step(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     render_id: &str,
     step: &StepRecord,
@@ -432,4 +459,92 @@ async fn insert_step(
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::ledger::{Budgets, Reservation};
+    use std::time::Duration;
+
+    async fn store_with_render() -> (tempfile::TempDir, Store, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        let store = Store::connect(&url, Duration::from_secs(10)).await.unwrap();
+        let content: crate::content::Content = serde_json::from_value(serde_json::json!({
+            "source": "blog", "cms": "standard-webhooks", "id": "p-1", "revision": "1",
+            "kind": "article", "locale": "en-US", "title": "T", "body_html": "",
+            "body_text": "Body", "url": null, "image": null, "fields": {}
+        }))
+        .unwrap();
+        let ingested = store
+            .ingest("blog", Some("m-1"), &[content], "submit", "[]")
+            .await
+            .unwrap();
+        let render = store
+            .render_ids_for_event(ingested[0].event_id())
+            .await
+            .unwrap()
+            .remove(0);
+        (dir, store, render)
+    }
+
+    #[tokio::test]
+    async fn sqlite_syncs_every_commit() {
+        let (_dir, store, _) = store_with_render().await;
+        let level: i64 = sqlx::query("PRAGMA synchronous")
+            .fetch_one(&store.pool)
+            .await
+            .unwrap()
+            .try_get(0)
+            .unwrap();
+        assert_eq!(level, 2, "FULL");
+    }
+
+    /// Worker A marks `submitting` and makes the paid call; its lease expires and B claims the
+    /// render; A's fenced commit of the answer is refused, yet the job id is kept, not dropped.
+    #[tokio::test]
+    async fn a_worker_that_lost_its_lease_still_records_the_paid_job() {
+        let (_dir, store, id) = store_with_render().await;
+        let past = now_ms() - 1;
+        assert!(store
+            .claim(&["submit"], "a/0", past)
+            .await
+            .unwrap()
+            .is_some());
+        let budgets = Budgets {
+            all_sources: None,
+            this_source: None,
+        };
+        let reserved = store
+            .reserve_and_mark_submitting(&id, "a/0", past, "key-1", "blog", "p", 960, budgets)
+            .await
+            .unwrap();
+        assert!(matches!(reserved, Reservation::Reserved));
+        let b = store
+            .claim(&["submitting"], "b/0", now_ms() + 30_000)
+            .await
+            .unwrap();
+        assert!(b.is_some(), "A's lease ran out: B owns the render");
+        let answer = Transition {
+            state: "await".into(),
+            provider_job_id: Some("job_1".into()),
+            ..Transition::default()
+        };
+        let step = StepRecord {
+            step: "submit".into(),
+            started_at: now_ms(),
+            outcome: "ok".into(),
+            detail: String::new(),
+        };
+        assert!(!store.commit(&id, "a/0", &answer, &step, &[]).await.unwrap());
+        store.adopt_job(&id, "job_1", "kept").await.unwrap();
+        let render = store.render(&id).await.unwrap().unwrap();
+        assert_eq!(render.state, "await");
+        assert_eq!(render.provider_job_id.as_deref(), Some("job_1"));
+        // A different job id never replaces the one a render holds.
+        store.adopt_job(&id, "job_2", "other").await.unwrap();
+        let render = store.render(&id).await.unwrap().unwrap();
+        assert_eq!(render.provider_job_id.as_deref(), Some("job_1"));
+    }
 }

@@ -10,6 +10,11 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+mod source;
+mod unknown_keys;
+
+pub use source::{AmbiguousSubmitPolicy, CmsConfig, SourceConfig, SourceSettings, TooLongPolicy};
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read {path}: {source}")]
@@ -22,6 +27,8 @@ pub enum ConfigError {
         path: PathBuf,
         source: toml::de::Error,
     },
+    #[error("{path}: {explained}")]
+    UnknownKey { path: PathBuf, explained: String },
     #[error("{path}: environment variable {name} is referenced but not set")]
     MissingEnv { path: PathBuf, name: String },
     #[error("{0}")]
@@ -155,6 +162,10 @@ pub struct OmniHumanConfig {
     pub max_wait_secs: u64,
     #[serde(default = "default_request_timeout")]
     pub request_timeout_secs: u64,
+    /// How long a paid submit whose outcome is unknown waits in `reconciling` for its job to
+    /// announce itself (webhook) before the source's `ambiguous_submit` policy applies; default
+    /// `max_wait_secs`.
+    pub reconcile_window_secs: Option<u64>,
     /// If the provider signs its webhooks: the shared secret. Scheme (the one resellers of this
     /// model use): `<header>: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<raw body>")>`,
     /// 300 s window. Checked in addition to the per-render token.
@@ -249,75 +260,6 @@ impl PluginsConfig {
     }
 }
 
-/// One CMS (or folder) that publishes content to us.
-#[derive(Debug, Clone, Deserialize)]
-pub struct SourceConfig {
-    #[serde(flatten)]
-    pub cms: CmsConfig,
-    /// The plugin chain; default: the bundled presenter.
-    #[serde(default = "default_chain")]
-    pub plugins: Vec<PluginRef>,
-    /// Default presenter photo: an https URL or a local file.
-    pub presenter_image: Option<String>,
-    /// When the narration is longer than 1080p allows (30 s) but fits 720p (60 s).
-    #[serde(default)]
-    pub too_long_for_1080p: TooLongPolicy,
-    /// This source's daily credit limit; none = only the global one.
-    pub daily_credits: Option<i64>,
-    /// Run everything except the paid call for this source.
-    #[serde(default)]
-    pub dry_run: bool,
-    /// Make a $0 local preview first; the paid generation waits for an editor's approval.
-    #[serde(default)]
-    pub approval: bool,
-    /// Which CMS fields feed title/body/image/locale, where the URL goes, which types count.
-    #[serde(default)]
-    pub fields: crate::cms::mapping::FieldMap,
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TooLongPolicy {
-    /// Fail the render (`input_invalid`) and say how to fix it.
-    #[default]
-    Fail,
-    /// Make the video at 720p instead.
-    #[serde(rename = "fallback_720p")]
-    Fallback720p,
-}
-
-impl SourceConfig {
-    /// The presenter photo for an entry: its own, else the source's default.
-    pub fn image_for(&self, content: &crate::content::Content) -> Option<String> {
-        content
-            .image
-            .clone()
-            .or_else(|| self.presenter_image.clone())
-    }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "cms", rename_all = "kebab-case")]
-pub enum CmsConfig {
-    /// A folder of Markdown files with YAML front matter; `vidhook publish FILE` publishes one,
-    /// and the video URL is written into its front matter.
-    Markdown {
-        folder: PathBuf,
-    },
-    /// Any system that sends Standard Webhooks-signed JSON.
-    StandardWebhooks(crate::cms::standard_webhooks::Config),
-    /// WordPress with the companion plugin (`integrations/wordpress/`).
-    Wordpress(crate::cms::wordpress::Config),
-    Contentful(crate::cms::contentful::Config),
-    /// Strapi v5 (and v4 ids).
-    Strapi(crate::cms::strapi::Config),
-    Sanity(crate::cms::sanity::Config),
-    Ghost(crate::cms::ghost::Config),
-    /// Directus Flows (event hook + webhook operation).
-    Directus(crate::cms::directus::Config),
-    Storyblok(crate::cms::storyblok::Config),
-}
-
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PluginRef {
@@ -375,12 +317,6 @@ fn default_requests_per_minute() -> u32 {
 fn default_max_concurrent() -> usize {
     4
 }
-fn default_chain() -> Vec<PluginRef> {
-    vec![PluginRef {
-        name: "presenter".into(),
-        config: BTreeMap::new(),
-    }]
-}
 
 impl Config {
     /// The embedded defaults: SQLite, local media, espeak-ng, the preview provider, the bundled
@@ -393,13 +329,12 @@ impl Config {
                 cms: CmsConfig::Markdown {
                     folder: content_folder.clone(),
                 },
-                plugins: default_chain(),
-                presenter_image: Some(content_folder.join("presenter.png").display().to_string()),
-                too_long_for_1080p: TooLongPolicy::default(),
-                daily_credits: None,
-                dry_run: false,
-                approval: false,
-                fields: crate::cms::mapping::FieldMap::default(),
+                settings: SourceSettings {
+                    presenter_image: Some(
+                        content_folder.join("presenter.png").display().to_string(),
+                    ),
+                    ..SourceSettings::default()
+                },
             },
         );
         Config {
@@ -439,10 +374,22 @@ impl Config {
             path: path.into(),
             name,
         })?;
-        let mut config: Config = value.try_into().map_err(|source| ConfigError::Parse {
-            path: path.into(),
-            source,
-        })?;
+        let mut config: Config = value
+            .clone()
+            .try_into()
+            .map_err(|source: toml::de::Error| {
+                let extra = unknown_keys::field_names::<SourceSettings>();
+                match unknown_keys::explain(source.message(), &value, &extra) {
+                    Some(explained) => ConfigError::UnknownKey {
+                        path: path.into(),
+                        explained,
+                    },
+                    None => ConfigError::Parse {
+                        path: path.into(),
+                        source,
+                    },
+                }
+            })?;
         let base = path.parent().unwrap_or(Path::new("."));
         config.resolve_paths(base);
         config.validate()?;
@@ -460,7 +407,7 @@ impl Config {
             if let CmsConfig::Markdown { folder } = &mut source.cms {
                 resolve(folder);
             }
-            if let Some(image) = &mut source.presenter_image {
+            if let Some(image) = &mut source.settings.presenter_image {
                 if !image.starts_with("http://") && !image.starts_with("https://") {
                     let mut p = PathBuf::from(&*image);
                     resolve(&mut p);
@@ -484,7 +431,7 @@ impl Config {
                     "source name {name:?}: use letters, digits, '-' and '_' only"
                 )));
             }
-            if source.plugins.is_empty() {
+            if source.settings.plugins.is_empty() {
                 return Err(ConfigError::Invalid(format!(
                     "source {name}: empty plugin chain"
                 )));
@@ -585,5 +532,63 @@ mod tests {
         let config = Config::load(&path).unwrap();
         assert!(config.sources.contains_key("blog"));
         assert!(config.sources.contains_key("docs"));
+    }
+
+    fn load_text(text: &str) -> Result<Config, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("vidhook.toml");
+        std::fs::write(&path, text).unwrap();
+        Config::load(&path)
+    }
+
+    const SOURCE: &str = "[sources.blog]\ncms = \"standard-webhooks\"\n\
+                          secret = \"whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD\"\n";
+
+    /// A typo in a money setting is a start-up error naming the key, its table and the fix.
+    #[test]
+    fn misspelt_keys_name_their_table_and_the_closest_valid_key() {
+        let cases = [
+            (
+                format!("{SOURCE}daily_credit = 960\n"),
+                "unknown key `daily_credit` in [sources.blog]; did you mean `daily_credits`?",
+            ),
+            (
+                format!("{SOURCE}[budgets]\ndaily_credit = 960\n"),
+                "unknown key `daily_credit` in [budgets]; did you mean `daily_credits`?",
+            ),
+            (
+                format!("{SOURCE}[provider]\nkind = \"omnihuman\"\napi_key = \"k\"\nmax_wait_sec = 60\n"),
+                "unknown key `max_wait_sec` in [provider]; did you mean `max_wait_secs`?",
+            ),
+            (
+                format!("{SOURCE}ambigous_submit = \"park\"\n"),
+                "did you mean `ambiguous_submit`?",
+            ),
+            (
+                format!("{SOURCE}sekret = \"x\"\n"),
+                "did you mean `secret`?",
+            ),
+        ];
+        for (text, expected) in cases {
+            let err = load_text(&text).unwrap_err().to_string();
+            assert!(err.contains(expected), "{err}");
+        }
+        // A CMS key on a source of another CMS is unknown too (no silent acceptance).
+        let err = load_text(&format!("{SOURCE}space_id = \"s\"\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("unknown key `space_id` in [sources.blog]"),
+            "{err}"
+        );
+        let ok = load_text(&format!(
+            "{SOURCE}daily_credits = 960\nambiguous_submit = \"resubmit\"\n"
+        ))
+        .unwrap();
+        assert_eq!(ok.sources["blog"].settings.daily_credits, Some(960));
+        assert_eq!(
+            ok.sources["blog"].settings.ambiguous_submit,
+            AmbiguousSubmitPolicy::Resubmit
+        );
     }
 }

@@ -22,6 +22,8 @@ use crate::app::App;
 use crate::cms::{Inbound, InboundError};
 use crate::store::Ingested;
 
+mod api;
+
 pub fn router(app: Arc<App>) -> Router {
     // Webhooks beyond this many at once are refused rather than queued in memory.
     let webhook_slots = Arc::new(Semaphore::new(app.config.max_inflight_webhooks));
@@ -32,11 +34,7 @@ pub fn router(app: Arc<App>) -> Router {
     Router::new()
         .merge(webhooks)
         .route("/media/{*key}", get(media))
-        .route("/api/renders", get(list_renders))
-        .route("/api/renders/{id}", get(show_render))
-        .route("/api/plugins", post(install_plugin).get(list_plugins))
-        .route("/api/renders/{id}/approve", post(approve_render))
-        .route("/api/renders/{id}/reject", post(reject_render))
+        .merge(api::routes())
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
@@ -45,7 +43,7 @@ pub fn router(app: Arc<App>) -> Router {
         .with_state(app)
 }
 
-fn error(status: StatusCode, message: impl Into<String>) -> Response {
+pub(super) fn error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(json!({ "error": message.into() }))).into_response()
 }
 
@@ -82,7 +80,7 @@ fn body_reason(response: &Response) -> &'static str {
 }
 
 /// Reads the body up to `limit` bytes; `Err` is the response to send.
-async fn read_body(
+pub(super) async fn read_body(
     headers: &HeaderMap,
     body: Body,
     limit: usize,
@@ -286,11 +284,14 @@ async fn provider_hook(
     let job_id = serde_json::from_slice::<ProviderEvent>(&body)
         .ok()
         .and_then(|e| e.job_id);
-    match app
-        .store
-        .nudge_awaiting(&render_id, job_id.as_deref())
-        .await
-    {
+    let recorded = match job_id.as_deref() {
+        Some(job) => {
+            let detail = format!("the provider's webhook announced job {job}");
+            app.store.adopt_job(&render_id, job, &detail).await
+        }
+        None => app.store.nudge_awaiting(&render_id).await,
+    };
+    match recorded {
         Ok(Some(state)) => {
             crate::metrics::provider_webhook("received", "");
             tracing::info!(render = %render_id, job = job_id.as_deref().unwrap_or(""), state, "provider webhook received");
@@ -351,179 +352,6 @@ async fn ready(State(app): State<Arc<App>>) -> Response {
         "ready".into_response()
     } else {
         unavailable("database unavailable")
-    }
-}
-
-async fn list_renders(State(app): State<Arc<App>>) -> Response {
-    match app.store.list_renders(200).await {
-        Ok(rows) => {
-            let rows: Vec<_> = rows
-                .into_iter()
-                .map(|(render, source, entry)| json!({"source": source, "entry": entry, "render": render}))
-                .collect();
-            Json(rows).into_response()
-        }
-        Err(err) => error(StatusCode::SERVICE_UNAVAILABLE, err.to_string()),
-    }
-}
-
-async fn show_render(State(app): State<Arc<App>>, Path(id): Path<String>) -> Response {
-    match (app.store.render(&id).await, app.store.steps(&id).await) {
-        (Ok(Some(render)), Ok(steps)) => {
-            Json(json!({"render": render, "steps": steps})).into_response()
-        }
-        (Ok(None), _) => error(StatusCode::NOT_FOUND, "no such render"),
-        (Err(err), _) | (_, Err(err)) => error(StatusCode::SERVICE_UNAVAILABLE, err.to_string()),
-    }
-}
-
-#[derive(Deserialize)]
-struct InstallRequest {
-    /// The manifest, as TOML text.
-    manifest: String,
-    /// The component, base64.
-    component: String,
-    /// Allow capabilities the previous version did not have.
-    #[serde(default)]
-    grant: bool,
-}
-
-/// The admin API's guard: `Authorization: Bearer <plugins.admin_token>`, compared in constant
-/// time; no token configured = the admin API is off. `Some` is the refusal to send.
-fn admin_refusal(app: &App, headers: &HeaderMap) -> Option<Response> {
-    let Some(expected) = app.config.plugins.admin_token.as_deref() else {
-        return Some(error(
-            StatusCode::FORBIDDEN,
-            "the admin API is disabled (set plugins.admin_token)",
-        ));
-    };
-    let presented = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
-    if !crate::cms::signing::same(expected.as_bytes(), presented.as_bytes()) {
-        tracing::warn!("admin request rejected: bad token");
-        return Some(error(StatusCode::UNAUTHORIZED, "invalid admin token"));
-    }
-    None
-}
-
-#[derive(Deserialize, Default)]
-struct ApprovalNote {
-    #[serde(default)]
-    note: String,
-}
-
-async fn approve_render(
-    State(app): State<Arc<App>>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
-) -> Response {
-    decide(&app, &id, &headers, &body, true).await
-}
-
-async fn reject_render(
-    State(app): State<Arc<App>>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
-) -> Response {
-    decide(&app, &id, &headers, &body, false).await
-}
-
-/// An editor approves (→ the paid generation goes ahead) or rejects a previewed render.
-async fn decide(app: &App, id: &str, headers: &HeaderMap, body: &[u8], approved: bool) -> Response {
-    if let Some(response) = admin_refusal(app, headers) {
-        return response;
-    }
-    let decision: ApprovalNote = if body.is_empty() {
-        ApprovalNote::default()
-    } else {
-        match serde_json::from_slice(body) {
-            Ok(decision) => decision,
-            Err(e) => {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    format!("expected {{\"note\": …}}: {e}"),
-                )
-            }
-        }
-    };
-    match app
-        .store
-        .decide_approval(id, approved, &decision.note)
-        .await
-    {
-        Ok(true) => {
-            tracing::info!(render = %id, approved, note = %decision.note, "approval decided");
-            app.wake.notify_waiters();
-            let state = if approved { "submit" } else { "skipped" };
-            Json(json!({"render": id, "state": state})).into_response()
-        }
-        Ok(false) => error(StatusCode::CONFLICT, "the render is not awaiting approval"),
-        Err(err) => error(StatusCode::SERVICE_UNAVAILABLE, err.to_string()),
-    }
-}
-
-/// Admin API: install a plugin version.
-async fn install_plugin(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
-    if let Some(response) = admin_refusal(&app, &headers) {
-        return response;
-    }
-    let body = match read_body(&headers, body, 64 << 20, "admin").await {
-        Ok(body) => body,
-        Err(response) => return response,
-    };
-    let request: InstallRequest = match serde_json::from_slice(&body) {
-        Ok(request) => request,
-        Err(e) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                format!("expected {{manifest, component, grant}}: {e}"),
-            )
-        }
-    };
-    use base64::Engine;
-    let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(request.component.trim())
-    else {
-        return error(StatusCode::BAD_REQUEST, "component is not base64");
-    };
-    let manifest = match crate::plugins::Manifest::parse(&request.manifest) {
-        Ok(manifest) => manifest,
-        Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
-    };
-    match app.plugins.install(&bytes, manifest, request.grant).await {
-        Ok(installed) => {
-            let status = if installed.unchanged {
-                StatusCode::OK
-            } else {
-                StatusCode::CREATED
-            };
-            let body = json!({"plugin": installed.plugin.id(), "digest": installed.plugin.digest,
-                              "granted": installed.granted, "unchanged": installed.unchanged});
-            (status, Json(body)).into_response()
-        }
-        Err(err) => {
-            use crate::plugins::InstallError;
-            let status = match &err {
-                InstallError::NeedsGrant { .. } | InstallError::VersionExists { .. } => {
-                    StatusCode::CONFLICT
-                }
-                InstallError::Store(_) | InstallError::Io(_) => StatusCode::SERVICE_UNAVAILABLE,
-                _ => StatusCode::UNPROCESSABLE_ENTITY,
-            };
-            tracing::warn!(error = %err, "plugin install refused");
-            error(status, err.to_string())
-        }
-    }
-}
-
-async fn list_plugins(State(app): State<Arc<App>>) -> Response {
-    match app.store.plugins().await {
-        Ok(rows) => Json(rows).into_response(),
-        Err(err) => error(StatusCode::SERVICE_UNAVAILABLE, err.to_string()),
     }
 }
 

@@ -1,0 +1,320 @@
+//! The steps that talk to the video provider: the paid submit, reconciling a submit whose
+//! outcome is unknown, and following a job to its end. The rule they keep: a job that may have
+//! been paid for is never submitted again automatically (unless the provider honours
+//! `Idempotency-Key`), and never abandoned because a status read failed.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::lease::Lease;
+use super::steps::{advance, fail, stored_plan, Outcome};
+use super::{Category, State};
+use crate::app::App;
+use crate::config::AmbiguousSubmitPolicy;
+use crate::generation::{JobStatus, ProviderError, SubmitRequest};
+use crate::store::ledger::{self, Budgets, Reservation};
+use crate::store::{now_ms, RenderRow, Transition};
+
+/// The paid call. `submitting` (with the idempotency key and a fresh lease) is committed first;
+/// the answer's job id is committed after (and kept even if that commit is refused).
+pub async fn submit(app: &App, lease: &Lease, render: &RenderRow) -> anyhow::Result<Outcome> {
+    let plan = stored_plan(render)?;
+    let audio_key = render
+        .audio_key
+        .as_deref()
+        .ok_or_else(|| anyhow::anyhow!("no audio"))?;
+    let submit_key = render
+        .submit_key
+        .clone()
+        .unwrap_or_else(crate::store::new_id);
+    let source = app.store.event_content(&render.event_id).await?.source;
+    let source_config = app.config.sources.get(&source);
+    let provider = &app.provider;
+    let request = SubmitRequest {
+        render_id: render.id.clone(),
+        image_url: app.media.refresh(&plan.image_url),
+        audio_url: app.media.url(audio_key),
+        audio_seconds: render.audio_seconds.unwrap_or_default(),
+        prompt: plan.prompt.clone(),
+        resolution: plan.resolution,
+        turbo: plan.turbo,
+        webhook_url: provider
+            .wants_webhook()
+            .then(|| app.provider_webhook_url(&render.id)),
+        idempotency_key: submit_key.clone(),
+    };
+    if app.config.dry_run || source_config.is_some_and(|s| s.settings.dry_run) {
+        let detail = format!(
+            "dry run: would submit to {} ({}): {} at {}{}, image {}, audio {} ({:.1} s), prompt {:?}",
+            provider.name(),
+            provider.model(),
+            plan.key,
+            request.resolution.as_str(),
+            if request.turbo { " turbo" } else { "" },
+            request.image_url,
+            request.audio_url,
+            request.audio_seconds,
+            request.prompt
+        );
+        return Ok(advance(State::DryRun, Transition::default(), detail));
+    }
+    let budgets = Budgets {
+        all_sources: app.config.budgets.daily_credits,
+        this_source: source_config.and_then(|s| s.settings.daily_credits),
+    };
+    let credits = provider.estimated_credits(&request);
+    let reservation = app
+        .store
+        .reserve_and_mark_submitting(
+            &render.id,
+            lease.owner(),
+            super::worker::lease_until(),
+            &submit_key,
+            &source,
+            provider.name(),
+            credits,
+            budgets,
+        )
+        .await?;
+    match reservation {
+        Reservation::Reserved => {}
+        Reservation::LeaseLost => return Ok(Outcome::LeaseLost),
+        Reservation::OverBudget {
+            scope,
+            spent,
+            limit,
+            asked,
+        } => {
+            // Re-checked every minute: a new UTC day or a raised limit lets it go ahead.
+            let until = (now_ms() + 60_000).min(ledger::day_start_ms(ledger::today() + 1));
+            let reason = format!(
+                "over budget: {scope} spent {spent} of {limit} credits today and this video needs {asked}; \
+                 it waits and goes ahead when budget is available"
+            );
+            return Ok(Outcome::Held {
+                until,
+                category: Category::OverBudget,
+                reason,
+            });
+        }
+    }
+    // `submitting` is committed. If the lease was lost or could not be renewed since the claim,
+    // stop here: whoever owns the render now finds it in `submitting` and reconciles it (nothing
+    // was sent, so nothing can have been paid).
+    if !lease.begin_paid_call() {
+        return Ok(Outcome::LeaseLost);
+    }
+    let retry = |error: String, delay| Outcome::Retry {
+        to: State::Submit,
+        category: Category::ProviderFailed,
+        error,
+        delay,
+    };
+    Ok(match provider.submit(&request).await {
+        Ok(submitted) => {
+            let mut provenance: serde_json::Value =
+                serde_json::from_str(render.provenance_json.as_deref().unwrap_or("{}"))?;
+            provenance["provider"] = json!({"name": provider.name(), "model": provider.model()});
+            let set = Transition {
+                submit_key: Some(submit_key),
+                provider_job_id: Some(submitted.job_id.clone()),
+                provenance_json: Some(provenance.to_string()),
+                ..Default::default()
+            };
+            let detail = format!(
+                "{} job {} (estimated credits: {})",
+                provider.name(),
+                submitted.job_id,
+                submitted
+                    .estimated_credits
+                    .map_or("?".into(), |c| c.to_string())
+            );
+            Outcome::Advance {
+                to: State::Await,
+                set: Box::new(set),
+                run_after: Some(now_ms()),
+                detail,
+                siblings: Vec::new(),
+            }
+        }
+        // Provably not created: safe to try again, or pointless to.
+        Err(ProviderError::RateLimited { retry_after }) => {
+            retry("rate limited (429)".into(), retry_after)
+        }
+        Err(err @ ProviderError::Unavailable(_)) => retry(err.to_string(), None),
+        Err(err @ ProviderError::Rejected { .. }) => fail(Category::ProviderRejected, err),
+        // Maybe created and billed.
+        Err(ProviderError::Ambiguous(message)) if provider.honours_idempotency_key() => retry(
+            format!(
+                "{message}; the provider honours Idempotency-Key {submit_key}, so it is sent again"
+            ),
+            None,
+        ),
+        Err(ProviderError::Ambiguous(message)) => ambiguous(app, &submit_key, &message),
+    })
+}
+
+/// A paid call whose outcome is unknown: wait in `reconciling` for the job to announce itself
+/// through the per-render webhook (until the window ends), or, without webhooks, apply the
+/// source's policy at once.
+fn ambiguous(app: &App, submit_key: &str, message: &str) -> Outcome {
+    let provider = &app.provider;
+    let window = provider.reconcile_window();
+    let reason = format!(
+        "the paid submit's outcome is unknown ({message}); Idempotency-Key {submit_key}. \
+         Not resubmitted, to avoid paying twice"
+    );
+    let until = if provider.wants_webhook() {
+        now_ms() + window.as_millis() as i64
+    } else {
+        now_ms()
+    };
+    Outcome::Reconcile {
+        until,
+        reason: if provider.wants_webhook() {
+            format!(
+                "{reason}: waiting up to {}s for the provider's webhook to announce the job",
+                window.as_secs()
+            )
+        } else {
+            reason
+        },
+    }
+}
+
+/// A render in `submitting` (a submit was interrupted between recording the attempt and its
+/// answer: a crash, a kill, a lost lease) or in `reconciling` (its window may be over).
+pub async fn reconcile(app: &App, lease: &Lease, render: &RenderRow) -> anyhow::Result<Outcome> {
+    let provider = &app.provider;
+    let submit_key = render.submit_key.as_deref().unwrap_or("?");
+    if render.state == State::Submitting.as_str() {
+        if provider.honours_idempotency_key() {
+            return submit(app, lease, render).await;
+        }
+        let message = "interrupted during the paid submit; vidhook cannot tell whether the \
+                       provider accepted it";
+        return Ok(ambiguous(app, submit_key, message));
+    }
+    // Measured from the attempt itself, so waiting (which commits) does not move it.
+    let deadline = render.submitted_at.unwrap_or(render.updated_at)
+        + provider.reconcile_window().as_millis() as i64;
+    let reason = render.error.clone().unwrap_or_else(|| {
+        format!("the paid submit's outcome is unknown; Idempotency-Key {submit_key}")
+    });
+    if provider.wants_webhook() && now_ms() < deadline {
+        return Ok(Outcome::Held {
+            until: deadline,
+            category: Category::AmbiguousSubmit,
+            reason,
+        });
+    }
+    let source = app.store.event_content(&render.event_id).await?.source;
+    let policy = app
+        .config
+        .sources
+        .get(&source)
+        .map(|s| s.settings.ambiguous_submit)
+        .unwrap_or_default();
+    let announced = if provider.wants_webhook() {
+        "no job announced itself through the webhook in time"
+    } else {
+        "webhooks are off, so no job can announce itself"
+    };
+    Ok(match policy {
+        AmbiguousSubmitPolicy::Park => Outcome::Park {
+            error: format!(
+                "{reason}; {announced}. Check the provider's dashboard for a job with this \
+                 render's webhook, then `vidhook jobs adopt {id} --job JOB_ID`, or `vidhook jobs \
+                 resubmit {id} --accept-double-charge`",
+                id = render.id
+            ),
+        },
+        AmbiguousSubmitPolicy::Resubmit => advance(
+            State::Submit,
+            Transition::default(),
+            format!(
+                "{announced}; source policy ambiguous_submit = \"resubmit\": submitting again \
+                 with the same Idempotency-Key {submit_key}"
+            ),
+        ),
+    })
+}
+
+/// Asks the provider how the job is doing (after a webhook nudge, or as the polling fallback).
+/// Only the provider's own `failed` status, or the wait running out, ends the render: a failed
+/// status read (404 right after creation, 401/403/5xx, a reset) is asked again with backoff.
+pub async fn await_job(app: &App, render: &RenderRow) -> anyhow::Result<Outcome> {
+    let job_id = render
+        .provider_job_id
+        .as_deref()
+        .ok_or_else(|| anyhow::anyhow!("no job id"))?;
+    let provider = &app.provider;
+    let now = now_ms();
+    let since = render.adopted_at.or(render.submitted_at).unwrap_or(now);
+    let waited = Duration::from_millis((now - since).max(0) as u64);
+    let too_long = waited > provider.max_wait();
+    // Polling backs off as the wait grows (the webhook is the fast path): the base interval for
+    // the first ten intervals, then proportionally longer, up to 8×; never past the deadline.
+    let base = provider.poll_interval();
+    let factor = (waited.as_secs_f64() / (10.0 * base.as_secs_f64().max(0.001))).clamp(1.0, 8.0);
+    let deadline = since + provider.max_wait().as_millis() as i64 + 1;
+    let next_poll = (now + base.mul_f64(factor).as_millis() as i64).min(deadline.max(now + 1));
+    let status = provider.status(job_id).await;
+    crate::metrics::provider_poll(match &status {
+        Ok(JobStatus::Completed { .. }) => "completed",
+        Ok(JobStatus::Failed(_)) => "failed",
+        Ok(JobStatus::Pending(_)) => "pending",
+        Err(ProviderError::RateLimited { .. }) => "rate_limited",
+        Err(_) => "error",
+    });
+    Ok(match status {
+        Ok(JobStatus::Completed {
+            video_url,
+            credits_used,
+        }) => {
+            if let Some(credits) = credits_used {
+                let source = app.store.event_content(&render.event_id).await?.source;
+                app.store
+                    .record_actual_credits(&render.id, &source, provider.name(), credits)
+                    .await?;
+                crate::metrics::credits_consumed(provider.name(), &source, credits);
+            }
+            crate::metrics::generation_seconds(provider.name(), waited.as_secs_f64());
+            let set = Transition {
+                video_url: Some(video_url.clone()),
+                ..Default::default()
+            };
+            let credits = credits_used.map_or("?".into(), |c| c.to_string());
+            advance(
+                State::WriteBack,
+                set,
+                format!("video ready after {waited:?}: {video_url} (credits used: {credits})"),
+            )
+        }
+        Ok(JobStatus::Failed(error)) => fail(
+            Category::ProviderFailed,
+            format!("job {job_id} failed: {error}"),
+        ),
+        Ok(JobStatus::Pending(_)) | Err(_) if too_long => fail(
+            Category::Timeout,
+            format!(
+                "job {job_id} unfinished after {waited:?}; a late webhook from the provider, or \
+                 `vidhook jobs retry {}`, still adopts its video without paying again",
+                render.id
+            ),
+        ),
+        Ok(JobStatus::Pending(status)) => Outcome::Wait {
+            until: next_poll,
+            detail: format!("job {job_id} {status}"),
+        },
+        Err(ProviderError::RateLimited { retry_after }) => Outcome::Wait {
+            until: now + retry_after.unwrap_or(base).as_millis() as i64,
+            detail: "status poll rate limited".into(),
+        },
+        Err(err) => Outcome::Wait {
+            until: next_poll,
+            detail: format!("status of job {job_id} unavailable, asking again: {err}"),
+        },
+    })
+}

@@ -1,0 +1,226 @@
+//! What each entry is now in its CMS. The newest accepted content's fingerprint is the entry's
+//! head; the fingerprint whose video we last wrote into it tells the echo of our own write-back
+//! apart from an editor's revert. A revert (A → B → A) is accepted as a new generation of A's
+//! event: written back at $0 with A's existing video when one is `done`, rendered otherwise.
+
+use sqlx::Row;
+
+use super::events::Ingested;
+use super::{new_id, Result, Store};
+use crate::content::Content;
+
+type Tx<'c> = sqlx::Transaction<'c, sqlx::Any>;
+
+/// Makes these (source, entry, locale, fingerprint) the heads of their entries; the last one of
+/// an entry wins. One statement for the whole batch.
+pub(super) async fn advance(
+    tx: &mut Tx<'_>,
+    heads: &[(&str, &str, &str, &str)],
+    now: i64,
+) -> Result<()> {
+    let mut last = std::collections::BTreeMap::new();
+    for (source, entry, locale, fingerprint) in heads {
+        last.insert((*source, *entry, *locale), *fingerprint);
+    }
+    if last.is_empty() {
+        return Ok(());
+    }
+    let sql = format!(
+        "INSERT INTO entry_heads (source, entry_id, locale, fingerprint, updated_at) VALUES {}
+         ON CONFLICT (source, entry_id, locale)
+         DO UPDATE SET fingerprint = excluded.fingerprint, updated_at = excluded.updated_at",
+        super::events::placeholders(last.len(), 5)
+    );
+    let mut query = sqlx::query(&sql);
+    for ((source, entry, locale), fingerprint) in last {
+        query = query
+            .bind(source)
+            .bind(entry)
+            .bind(locale)
+            .bind(fingerprint)
+            .bind(now);
+    }
+    query.execute(&mut **tx).await?;
+    Ok(())
+}
+
+/// A content whose insert conflicted: a redelivery, a re-publish of the current content (or the
+/// echo of our write-back), or a revert to an earlier content.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn resolve_duplicate(
+    tx: &mut Tx<'_>,
+    source: &str,
+    delivery_id: Option<&str>,
+    content: &Content,
+    fingerprint: &str,
+    json: &str,
+    first_state: &str,
+    plugins_json: &str,
+    now: i64,
+) -> Result<Ingested> {
+    if let Some(delivery_id) = delivery_id {
+        let redelivered = sqlx::query(
+            "SELECT id FROM events WHERE source = $1 AND delivery_id = $2 AND entry_id = $3 AND locale = $4",
+        )
+        .bind(source)
+        .bind(delivery_id)
+        .bind(&content.id)
+        .bind(&content.locale)
+        .fetch_optional(&mut **tx)
+        .await?;
+        if let Some(row) = redelivered {
+            return Ok(Ingested::Duplicate {
+                event_id: row.try_get(0)?,
+            });
+        }
+    }
+    let newest = sqlx::query(
+        "SELECT id, generation FROM events WHERE source = $1 AND entry_id = $2 AND locale = $3
+           AND fingerprint = $4 ORDER BY generation DESC LIMIT 1",
+    )
+    .bind(source)
+    .bind(&content.id)
+    .bind(&content.locale)
+    .bind(fingerprint)
+    .fetch_one(&mut **tx)
+    .await?;
+    let (event_id, generation): (String, i64) = (newest.try_get(0)?, newest.try_get(1)?);
+    let head = sqlx::query(
+        "SELECT fingerprint, written_fingerprint FROM entry_heads
+         WHERE source = $1 AND entry_id = $2 AND locale = $3",
+    )
+    .bind(source)
+    .bind(&content.id)
+    .bind(&content.locale)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let is_revert = match head {
+        Some(head) => {
+            let current: String = head.try_get(0)?;
+            let written: Option<String> = head.try_get(1)?;
+            current != fingerprint && written.as_deref() != Some(fingerprint)
+        }
+        None => false,
+    };
+    if !is_revert {
+        return Ok(Ingested::Duplicate { event_id });
+    }
+    let new_event = new_id();
+    sqlx::query(
+        "INSERT INTO events (id, source, delivery_id, entry_id, locale, fingerprint, content_json,
+                             received_at, generation)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(&new_event)
+    .bind(source)
+    .bind(delivery_id)
+    .bind(&content.id)
+    .bind(&content.locale)
+    .bind(fingerprint)
+    .bind(json)
+    .bind(now)
+    .bind(generation + 1)
+    .execute(&mut **tx)
+    .await?;
+    advance(
+        tx,
+        &[(source, &content.id, &content.locale, fingerprint)],
+        now,
+    )
+    .await?;
+    // The videos this content already has (its newest done renders), written back at $0.
+    let reused = sqlx::query(
+        "INSERT INTO renders (id, event_id, plan_key, state, run_after, plan_json, provenance_json,
+                              plugins_json, video_url, created_at, updated_at)
+         SELECT $1 || '-' || r.plan_key, $2, r.plan_key, 'write_back', $3, r.plan_json,
+                r.provenance_json, r.plugins_json, r.video_url, $3, $3
+         FROM renders r WHERE r.event_id = (
+             SELECT e.id FROM events e JOIN renders d ON d.event_id = e.id
+             WHERE e.source = $4 AND e.entry_id = $5 AND e.locale = $6 AND e.fingerprint = $7
+               AND d.state = 'done' AND d.video_url IS NOT NULL
+             ORDER BY e.generation DESC LIMIT 1)
+           AND r.state = 'done' AND r.video_url IS NOT NULL",
+    )
+    .bind(new_id())
+    .bind(&new_event)
+    .bind(now)
+    .bind(source)
+    .bind(&content.id)
+    .bind(&content.locale)
+    .bind(fingerprint)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    let render_id = if reused > 0 {
+        sqlx::query("SELECT id FROM renders WHERE event_id = $1 ORDER BY id LIMIT 1")
+            .bind(&new_event)
+            .fetch_one(&mut **tx)
+            .await?
+            .try_get(0)?
+    } else {
+        let render_id = new_id();
+        sqlx::query(
+            "INSERT INTO renders (id, event_id, plan_key, state, run_after, plugins_json, created_at, updated_at)
+             VALUES ($1, $2, '', $3, $4, $5, $4, $4)",
+        )
+        .bind(&render_id)
+        .bind(&new_event)
+        .bind(first_state)
+        .bind(now)
+        .bind(plugins_json)
+        .execute(&mut **tx)
+        .await?;
+        render_id
+    };
+    tracing::info!(
+        source,
+        entry = %content.id,
+        reused_videos = reused,
+        "content reverted to an earlier version: {}",
+        if reused > 0 { "its existing video is written back at $0" } else { "rendering it" }
+    );
+    Ok(Ingested::Accepted {
+        event_id: new_event,
+        render_id,
+    })
+}
+
+/// Whether a render's video should still be written into its entry.
+#[derive(Debug, PartialEq, Eq)]
+pub enum WriteBackGate {
+    /// The entry still shows this content: write (recorded first, so that the CMS's echo of our
+    /// write is recognised as ours even if it arrives before we hear back).
+    Current,
+    /// A newer publish with other content came since: writing this video would be wrong.
+    Superseded,
+}
+
+impl Store {
+    pub async fn write_back_gate(&self, content: &Content) -> Result<WriteBackGate> {
+        let fingerprint = content.fingerprint();
+        let head = sqlx::query(
+            "SELECT fingerprint FROM entry_heads WHERE source = $1 AND entry_id = $2 AND locale = $3",
+        )
+        .bind(&content.source)
+        .bind(&content.id)
+        .bind(&content.locale)
+        .fetch_optional(&self.pool)
+        .await?;
+        if let Some(head) = head {
+            if head.try_get::<String, _>(0)? != fingerprint {
+                return Ok(WriteBackGate::Superseded);
+            }
+        }
+        sqlx::query(
+            "UPDATE entry_heads SET written_fingerprint = $1
+             WHERE source = $2 AND entry_id = $3 AND locale = $4 AND fingerprint = $1",
+        )
+        .bind(&fingerprint)
+        .bind(&content.source)
+        .bind(&content.id)
+        .bind(&content.locale)
+        .execute(&self.pool)
+        .await?;
+        Ok(WriteBackGate::Current)
+    }
+}
