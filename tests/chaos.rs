@@ -261,6 +261,10 @@ max_concurrent = 8
 [checks]
 allow_plain_http = true
 
+[outbound]
+# Loopback test servers: the development allowlist, turned on explicitly.
+allow_private = ["127.0.0.0/8"]
+
 [retry]
 base_delay_ms = 200
 max_delay_ms = 3000

@@ -28,6 +28,8 @@ async fn host_with(dir: &std::path::Path, source: &str) -> Host {
     };
     let config = format!(
         "listen = \"127.0.0.1:0\"\ndata_dir = \"{data}\"\nworkers = 2\n\n[retry]\nbase_delay_ms = 50\nmax_delay_ms = 300\nmax_attempts = 4\n\n\
+         # Loopback contract servers: the outbound guard's development allowlist, explicitly.\n\
+         [outbound]\nallow_private = [\"127.0.0.0/8\"]\n\n\
          [sources.cms]\n{source}presenter_image = \"{image}\"\n{fields}",
         data = dir.join("data").display(),
         image = presenter_png().display(),
@@ -316,6 +318,10 @@ method = "PATCH"
 url = "{cms}/api/items/{{{{id}}}}"
 headers = {{ authorization = "Bearer cms-token" }}
 body = '{{"data": {{"{{{{field}}}}": "{{{{video_url}}}}", "title": "{{{{title}}}}"}}}}'
+
+[outbound]
+# Loopback test servers: the development allowlist, turned on explicitly.
+allow_private = ["127.0.0.0/8"]
 "#,
         data = dir.path().join("data").display(),
         secret = support::SECRET,

@@ -103,10 +103,11 @@ async fn sigterm_past_the_grace_period_releases_the_lease_and_never_resubmits() 
     assert_eq!(state, "submitting");
     assert_eq!(lease, None, "lease released");
 
-    // Whoever resumes it cannot know whether the provider accepted: parked, not paid again.
+    // Whoever resumes it cannot know whether the provider accepted: it waits in `reconciling`
+    // for the job's webhook (this one was sent while vidhook was down), never paid again.
     let host = Host::start(dir.path(), &config).await;
     let parked = host
-        .wait_for_state("needs_attention", Duration::from_secs(30))
+        .wait_for_state("reconciling", Duration::from_secs(30))
         .await;
     assert!(parked["error"]
         .as_str()

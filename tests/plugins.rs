@@ -15,6 +15,10 @@ fn config(dir: &Path, extra: &str) -> String {
 listen = "127.0.0.1:0"
 data_dir = "{data}"
 
+[outbound]
+# Loopback test servers: the development allowlist, turned on explicitly.
+allow_private = ["127.0.0.0/8"]
+
 [plugins]
 admin_token = "admin-secret"
 allow_loopback_hosts = true

@@ -32,6 +32,10 @@ rest_url = "{site}/?rest_route="
 username = "admin"
 application_password = "{password}"
 presenter_image = "{image}"
+
+[outbound]
+# Loopback test servers: the development allowlist, turned on explicitly.
+allow_private = ["127.0.0.0/8"]
 "#,
         data = dir.path().join("data").display(),
         site = wordpress.url,

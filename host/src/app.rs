@@ -38,7 +38,9 @@ pub struct App {
     pub preview: Arc<dyn Provider>,
     pub sources: BTreeMap<String, Arc<dyn CmsAdapter>>,
     /// For input checks (fetching image and audio as the provider would).
-    pub http: reqwest::Client,
+    pub inputs: crate::checks::Fetcher,
+    /// Every URL content or a plugin names passes it.
+    pub guard: crate::outbound::Guard,
     /// Wakes idle workers when new work is committed.
     pub wake: Notify,
     /// The URL at which providers and browsers reach this host.
@@ -74,13 +76,21 @@ impl App {
             config.tts.words_per_minute,
             Duration::from_secs(config.tts.timeout_secs),
         ));
-        let provider = crate::generation::build(&config, media.clone())?;
+        let guard = crate::outbound::Guard::new(&config.outbound, config.allow_plain_http())
+            .map_err(anyhow::Error::msg)?;
+        // CMS clients (built next) and plugins' requests go through the same guard.
+        guard.install();
+        let inputs = crate::checks::Fetcher::new(guard.clone(), media.clone());
+        let provider = crate::generation::build(&config, media.clone(), inputs.clone())?;
         let ffmpeg = match &config.provider {
             crate::config::ProviderConfig::Preview { ffmpeg_binary } => ffmpeg_binary.clone(),
             crate::config::ProviderConfig::Omnihuman(_) => "ffmpeg".to_string(),
         };
-        let preview: Arc<dyn Provider> =
-            Arc::new(crate::generation::Preview::new(ffmpeg, media.clone())?);
+        let preview: Arc<dyn Provider> = Arc::new(crate::generation::Preview::new(
+            ffmpeg,
+            media.clone(),
+            inputs.clone(),
+        )?);
         let sources = crate::cms::build(&config.sources)?;
         let policy = Policy {
             max: config.plugins.max_limits(),
@@ -89,10 +99,6 @@ impl App {
         };
         let plugins =
             PluginHost::new(store.clone(), config.data_dir.join("plugins"), policy).await?;
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .redirect(reqwest::redirect::Policy::limited(3))
-            .build()?;
         let mut hook_key = b"provider-webhook\n".to_vec();
         hook_key.extend_from_slice(&secret);
         Ok(Arc::new(App {
@@ -104,7 +110,8 @@ impl App {
             provider,
             preview,
             sources,
-            http,
+            inputs,
+            guard,
             wake: Notify::new(),
             public_url,
             hook_key,
@@ -136,17 +143,22 @@ impl App {
         mac
     }
 
-    /// A URL the provider can fetch for a presenter image: https URLs pass through, local files
-    /// are copied into the media store and served by signed URL.
-    pub async fn media_url_for_image(&self, image: &str) -> Result<String, String> {
-        if image.starts_with("https://") || image.starts_with("http://") {
-            return Ok(image.to_string());
+    /// A URL the provider can fetch for the presenter photo the operator configured: an https
+    /// URL passes through; a local file is copied into the media store and served by signed URL
+    /// (its key is returned, so that the render may have that URL re-signed later). Only the
+    /// configuration may name a local file.
+    pub async fn presenter_image(
+        &self,
+        configured: &str,
+    ) -> Result<(String, Option<String>), String> {
+        if configured.starts_with("https://") || configured.starts_with("http://") {
+            return Ok((configured.to_string(), None));
         }
         let key = self
             .media
-            .import_file("images", Path::new(image))
+            .import_file("images", Path::new(configured))
             .await
             .map_err(|e| format!("presenter image: {e}"))?;
-        Ok(self.media.url(&key))
+        Ok((self.media.url(&key), Some(key)))
     }
 }

@@ -3,11 +3,15 @@
 //! - image: answers 200, is JPEG or PNG by its magic bytes, at least 512×512;
 //! - audio: answers 200, decodes as MP3/WAV/M4A, measured duration within the resolution's limit;
 //! - prompt: not empty; URLs: https, or plain http where the configuration allows it.
+//!
+//! Our own media (the narration, the presenter photo) is read from the store after the same
+//! signature check the media route makes; everything else passes the outbound guard.
 
 use std::time::Duration;
 
 use crate::generation::Resolution;
-use crate::media::probe;
+use crate::media::{probe, MediaStore};
+use crate::outbound::{self, Guard, GuardError, ReadError};
 
 /// Smallest side the OmniHuman v1.5 API accepts.
 pub const MIN_IMAGE_SIDE: usize = 512;
@@ -31,19 +35,69 @@ pub enum CheckError {
     Unreachable(String),
 }
 
+/// Fetches inputs the way a provider will, on someone else's behalf: our own media from the
+/// store (signature checked), any other URL through the outbound guard, bodies capped.
+#[derive(Clone)]
+pub struct Fetcher {
+    guard: Guard,
+    http: reqwest::Client,
+    media: MediaStore,
+}
+
+impl Fetcher {
+    pub fn new(guard: Guard, media: MediaStore) -> Fetcher {
+        Fetcher {
+            http: guard.client(Duration::from_secs(30)),
+            guard,
+            media,
+        }
+    }
+
+    /// The bytes behind `url` (`what` names it in errors).
+    pub async fn get(&self, what: &str, url: &str) -> Result<Vec<u8>, CheckError> {
+        if let Some(own) = self.media.read_own(url).await {
+            return own.map_err(|e| CheckError::Invalid(format!("{what}: {e}")));
+        }
+        let parsed = self
+            .guard
+            .parse_url(url)
+            .map_err(|e| CheckError::Invalid(format!("{what} URL: {e}")))?;
+        let response = self.http.get(parsed).send().await.map_err(|e| {
+            let message = format!("{what} URL: {}", outbound::describe(&e));
+            if outbound::is_refusal(&e) {
+                CheckError::Invalid(message)
+            } else {
+                CheckError::Unreachable(message)
+            }
+        })?;
+        let status = response.status();
+        if status.is_server_error() {
+            return Err(CheckError::Unreachable(format!(
+                "{what} URL answered {status}"
+            )));
+        }
+        if status.as_u16() != 200 {
+            return Err(CheckError::Invalid(format!(
+                "{what} URL answered {status}, not 200: {url}"
+            )));
+        }
+        outbound::read_capped(response, MAX_INPUT_BYTES)
+            .await
+            .map_err(|e| match e {
+                ReadError::Guard(GuardError::TooLarge(max)) => {
+                    CheckError::Invalid(format!("{what} is larger than {max} bytes"))
+                }
+                other => CheckError::Unreachable(format!("{what} download failed: {other}")),
+            })
+    }
+}
+
 /// Checks everything; the report says what was measured.
-pub async fn check(
-    http: &reqwest::Client,
-    inputs: &Inputs,
-    allow_plain_http: bool,
-) -> Result<String, CheckError> {
+pub async fn check(fetcher: &Fetcher, inputs: &Inputs) -> Result<String, CheckError> {
     if inputs.prompt.trim().is_empty() {
         return Err(CheckError::Invalid("the scene prompt is empty".into()));
     }
-    check_scheme("image", &inputs.image_url, allow_plain_http)?;
-    check_scheme("audio", &inputs.audio_url, allow_plain_http)?;
-
-    let image = fetch(http, "image", &inputs.image_url).await?;
+    let image = fetcher.get("image", &inputs.image_url).await?;
     let info = probe::image_info(&image).map_err(|e| CheckError::Invalid(format!("image: {e}")))?;
     if info.width < MIN_IMAGE_SIDE || info.height < MIN_IMAGE_SIDE {
         return Err(CheckError::Invalid(format!(
@@ -52,7 +106,7 @@ pub async fn check(
         )));
     }
 
-    let audio = fetch(http, "audio", &inputs.audio_url).await?;
+    let audio = fetcher.get("audio", &inputs.audio_url).await?;
     let audio = tokio::task::spawn_blocking(move || probe::audio_info(audio))
         .await
         .map_err(|e| CheckError::Unreachable(format!("audio check interrupted: {e}")))?
@@ -76,59 +130,6 @@ pub async fn check(
         inputs.resolution.as_str(),
         inputs.prompt.chars().count()
     ))
-}
-
-fn check_scheme(what: &str, url: &str, allow_plain_http: bool) -> Result<(), CheckError> {
-    let parsed = reqwest::Url::parse(url)
-        .map_err(|e| CheckError::Invalid(format!("{what} URL {url:?}: {e}")))?;
-    match parsed.scheme() {
-        "https" => Ok(()),
-        "http" if allow_plain_http => Ok(()),
-        "http" => Err(CheckError::Invalid(format!(
-            "{what} URL must be https (the provider fetches it publicly): {url}"
-        ))),
-        other => Err(CheckError::Invalid(format!(
-            "{what} URL has unsupported scheme {other:?}"
-        ))),
-    }
-}
-
-async fn fetch(http: &reqwest::Client, what: &str, url: &str) -> Result<Vec<u8>, CheckError> {
-    let response = http
-        .get(url)
-        .timeout(Duration::from_secs(30))
-        .send()
-        .await
-        .map_err(|e| CheckError::Unreachable(format!("{what} URL unreachable: {e}")))?;
-    let status = response.status();
-    if status.is_server_error() {
-        return Err(CheckError::Unreachable(format!(
-            "{what} URL answered {status}"
-        )));
-    }
-    if status.as_u16() != 200 {
-        return Err(CheckError::Invalid(format!(
-            "{what} URL answered {status}, not 200: {url}"
-        )));
-    }
-    if response
-        .content_length()
-        .is_some_and(|len| len as usize > MAX_INPUT_BYTES)
-    {
-        return Err(CheckError::Invalid(format!(
-            "{what} is larger than {MAX_INPUT_BYTES} bytes"
-        )));
-    }
-    let bytes = response
-        .bytes()
-        .await
-        .map_err(|e| CheckError::Unreachable(format!("{what} download failed: {e}")))?;
-    if bytes.len() > MAX_INPUT_BYTES {
-        return Err(CheckError::Invalid(format!(
-            "{what} is larger than {MAX_INPUT_BYTES} bytes"
-        )));
-    }
-    Ok(bytes.to_vec())
 }
 
 #[cfg(test)]
@@ -183,7 +184,16 @@ mod tests {
             prompt: prompt.into(),
             resolution,
         };
-        check(&reqwest::Client::new(), &inputs, true).await
+        check(&fetcher(), &inputs).await
+    }
+
+    /// A fetcher for loopback test servers: the development allowlist names 127.0.0.0/8.
+    fn fetcher() -> Fetcher {
+        let dev = crate::outbound::Config {
+            allow_private: vec!["127.0.0.0/8".into()],
+        };
+        let media = MediaStore::new("/nonexistent".into(), "http://h:1".into(), vec![0; 32], 60);
+        Fetcher::new(Guard::new(&dev, true).unwrap(), media)
     }
 
     fn invalid(result: Result<String, CheckError>) -> String {
@@ -245,15 +255,71 @@ mod tests {
         );
     }
 
-    #[test]
-    fn schemes() {
-        assert!(check_scheme("image", "https://x/a.png", false).is_ok());
-        assert!(matches!(
-            check_scheme("image", "http://x/a.png", false),
-            Err(CheckError::Invalid(_))
-        ));
-        assert!(check_scheme("image", "http://127.0.0.1/a.png", true).is_ok());
-        assert!(check_scheme("image", "file:///etc/passwd", true).is_err());
-        assert!(check_scheme("image", "not a url", true).is_err());
+    #[tokio::test]
+    async fn content_cannot_make_the_host_read_local_files_or_internal_addresses() {
+        let strict = Fetcher::new(
+            Guard::strict(),
+            MediaStore::new("/nonexistent".into(), "http://h:1".into(), vec![0; 32], 60),
+        );
+        for url in [
+            "/etc/passwd",
+            "file:///etc/passwd",
+            "data:image/png;base64,iVBORw0KGgo=",
+            "http://example.org/a.png",
+            "https://127.1/a.png",
+            "https://169.254.169.254/latest/meta-data/",
+            "https://[::ffff:127.0.0.1]/a.png",
+            "https://localhost./a.png",
+        ] {
+            let err = strict.get("image", url).await.unwrap_err();
+            assert!(matches!(err, CheckError::Invalid(_)), "{url}: {err:?}");
+            assert!(!err.to_string().contains("root:"), "{err}");
+        }
+    }
+
+    /// An endless body is cut off at the cap, not buffered; the error quotes nothing it read.
+    #[tokio::test]
+    async fn an_endless_body_is_cut_off() {
+        let endless = axum::Router::new().route(
+            "/endless.png",
+            get(|| async {
+                let chunk = axum::body::Bytes::from(vec![b'x'; 1 << 20]);
+                let stream = futures_util::stream::repeat_with(move || {
+                    Ok::<_, std::io::Error>(chunk.clone())
+                });
+                axum::body::Body::from_stream(stream)
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, endless).await.unwrap() });
+        let err = fetcher()
+            .get("image", &format!("{base}/endless.png"))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err,
+            CheckError::Invalid(format!("image is larger than {MAX_INPUT_BYTES} bytes"))
+        );
+    }
+
+    /// A public-looking URL that redirects to an internal one is refused at the hop.
+    #[tokio::test]
+    async fn a_redirect_to_an_internal_address_is_refused() {
+        let redirector = axum::Router::new().route(
+            "/a.png",
+            get(|| async { axum::response::Redirect::temporary("http://169.254.169.254/latest/") }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, redirector).await.unwrap() });
+        let err = fetcher()
+            .get("image", &format!("{base}/a.png"))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, CheckError::Invalid(m) if m.contains("link-local")),
+            "{err:?}"
+        );
     }
 }

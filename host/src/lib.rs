@@ -21,6 +21,7 @@ pub mod ingress;
 pub mod jobs;
 pub mod media;
 pub mod metrics;
+pub mod outbound;
 pub mod plugins;
 pub mod server;
 pub mod store;

@@ -332,6 +332,10 @@ request_timeout_secs = {request_timeout_secs}
 [checks]
 allow_plain_http = true
 
+[outbound]
+# Loopback test servers: the development allowlist, turned on explicitly.
+allow_private = ["127.0.0.0/8"]
+
 [retry]
 base_delay_ms = 50
 max_delay_ms = 500

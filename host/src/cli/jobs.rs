@@ -85,7 +85,10 @@ pub async fn run(
         Some(JobsAction::Adopt { id, job_id, why }) => {
             // Only the provider's status read is used: no media is served from here.
             let (media, _) = crate::app::media_store(config, "http://127.0.0.1/")?;
-            let provider = crate::generation::build(config, media)?;
+            let guard = crate::outbound::Guard::new(&config.outbound, config.allow_plain_http())
+                .map_err(anyhow::Error::msg)?;
+            let inputs = crate::checks::Fetcher::new(guard, media.clone());
+            let provider = crate::generation::build(config, media, inputs)?;
             let done =
                 operator::adopt(store, provider.as_ref(), &id, &job_id, &why.operator()).await?;
             println!("{done}");

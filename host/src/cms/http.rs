@@ -8,30 +8,42 @@ use serde_json::Value;
 
 use super::WriteBackError;
 
+/// The largest CMS answer read (an entry with its fields); more is cut off, not buffered.
+const MAX_ANSWER_BYTES: usize = 8 << 20;
+
+/// A client behind the process's outbound guard: a CMS URL that resolves to a private address,
+/// or redirects to one, is refused unless `[outbound] allow_private` names its range.
 pub fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .connect_timeout(Duration::from_secs(10))
-        .build()
-        .expect("a TLS backend is compiled in")
+    crate::outbound::Guard::installed().client(Duration::from_secs(30))
 }
 
 /// Sends `request` and returns the JSON answer (`Null` for an empty body).
 pub async fn send(request: reqwest::RequestBuilder, what: &str) -> Result<Value, WriteBackError> {
-    let response = request
-        .send()
-        .await
-        .map_err(|e| WriteBackError::Transient(format!("{what}: {e}")))?;
+    let (client, request) = request.build_split();
+    let request = request.map_err(|e| WriteBackError::Permanent(format!("{what}: {e}")))?;
+    // Names are checked where they resolve; an address written into the URL is checked here.
+    crate::outbound::Guard::installed()
+        .check_address(request.url())
+        .map_err(|e| WriteBackError::Permanent(format!("{what}: {e}")))?;
+    let response = client.execute(request).await.map_err(|e| {
+        let message = format!("{what}: {}", crate::outbound::describe(&e));
+        if crate::outbound::is_refusal(&e) {
+            WriteBackError::Permanent(message)
+        } else {
+            WriteBackError::Transient(message)
+        }
+    })?;
     let status = response.status();
-    let text = response
-        .text()
+    let body = crate::outbound::read_capped(response, MAX_ANSWER_BYTES)
         .await
         .map_err(|e| WriteBackError::Transient(format!("{what}: reading the answer: {e}")))?;
+    let text = String::from_utf8_lossy(&body);
     if status.is_success() {
         return Ok(serde_json::from_str(&text).unwrap_or(Value::Null));
     }
-    let snippet: String = text.chars().take(300).collect();
-    let message = format!("{what}: {status}: {snippet}");
+    // The status says what went wrong; the answer's bytes are not quoted (they may reflect
+    // whatever an entry's URL pointed at).
+    let message = format!("{what}: {status}");
     Err(match status.as_u16() {
         409 => WriteBackError::Conflict(message),
         408 | 425 | 429 | 500..=599 => WriteBackError::Transient(message),

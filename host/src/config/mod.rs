@@ -72,6 +72,9 @@ pub struct Config {
     pub provider: ProviderConfig,
     #[serde(default)]
     pub checks: ChecksConfig,
+    /// The outbound guard's development allowlist (`crate::outbound`).
+    #[serde(default)]
+    pub outbound: crate::outbound::Config,
     #[serde(default)]
     pub retry: RetryConfig,
     #[serde(default)]
@@ -351,6 +354,7 @@ impl Config {
             tts: TtsConfig::default(),
             provider: ProviderConfig::default(),
             checks: ChecksConfig::default(),
+            outbound: crate::outbound::Config::default(),
             retry: RetryConfig::default(),
             plugins: PluginsConfig::default(),
             budgets: BudgetsConfig::default(),

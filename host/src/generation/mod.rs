@@ -130,10 +130,14 @@ pub trait Provider: Send + Sync {
 }
 
 /// The provider the configuration selects, behind its rate limiter and concurrency cap.
-pub fn build(config: &Config, media: MediaStore) -> anyhow::Result<Arc<dyn Provider>> {
+pub fn build(
+    config: &Config,
+    media: MediaStore,
+    inputs: crate::checks::Fetcher,
+) -> anyhow::Result<Arc<dyn Provider>> {
     Ok(match &config.provider {
         ProviderConfig::Preview { ffmpeg_binary } => {
-            Arc::new(Preview::new(ffmpeg_binary.clone(), media)?)
+            Arc::new(Preview::new(ffmpeg_binary.clone(), media, inputs)?)
         }
         ProviderConfig::Omnihuman(settings) => Arc::new(throttle::Throttled::new(
             Arc::new(OmniHuman::new(settings.clone())?),

@@ -5,23 +5,23 @@
 use std::time::Duration;
 
 use super::{JobStatus, Provider, ProviderError, SubmitRequest, Submitted};
+use crate::checks::{CheckError, Fetcher};
 use crate::media::MediaStore;
 
 pub struct Preview {
     ffmpeg: String,
     media: MediaStore,
-    http: reqwest::Client,
+    inputs: Fetcher,
 }
 
 impl Preview {
-    pub fn new(ffmpeg: String, media: MediaStore) -> anyhow::Result<Self> {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(60))
-            .build()?;
+    /// `inputs` fetches the image and audio as the input checks do (our own media from the
+    /// store, anything else through the outbound guard).
+    pub fn new(ffmpeg: String, media: MediaStore, inputs: Fetcher) -> anyhow::Result<Self> {
         Ok(Preview {
             ffmpeg,
             media,
-            http,
+            inputs,
         })
     }
 
@@ -30,23 +30,13 @@ impl Preview {
     }
 
     async fn fetch(&self, url: &str) -> Result<Vec<u8>, ProviderError> {
-        let response = self
-            .http
-            .get(url)
-            .send()
-            .await
-            .map_err(|e| ProviderError::Unavailable(format!("fetching {url}: {e}")))?;
-        if !response.status().is_success() {
-            return Err(ProviderError::Rejected {
-                status: response.status().as_u16(),
-                message: format!("fetching input {url}"),
-            });
-        }
-        Ok(response
-            .bytes()
-            .await
-            .map_err(|e| ProviderError::Unavailable(e.to_string()))?
-            .to_vec())
+        self.inputs.get("input", url).await.map_err(|e| match e {
+            CheckError::Invalid(message) => ProviderError::Rejected {
+                status: 400,
+                message,
+            },
+            CheckError::Unreachable(message) => ProviderError::Unavailable(message),
+        })
     }
 }
 

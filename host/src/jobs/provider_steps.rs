@@ -33,7 +33,9 @@ pub async fn submit(app: &App, lease: &Lease, render: &RenderRow) -> anyhow::Res
     let provider = &app.provider;
     let request = SubmitRequest {
         render_id: render.id.clone(),
-        image_url: app.media.refresh(&plan.image_url),
+        image_url: app
+            .media
+            .refresh(&plan.image_url, &super::steps::own_media_keys(render)),
         audio_url: app.media.url(audio_key),
         audio_seconds: render.audio_seconds.unwrap_or_default(),
         prompt: plan.prompt.clone(),

@@ -110,6 +110,22 @@ pub async fn run(app: &App, lease: &Lease, render: &RenderRow) -> Outcome {
     })
 }
 
+/// The media keys a render's plan may name (and have re-signed): its narration and the presenter
+/// photo its source configured. Nothing else of ours.
+pub(super) fn own_media_keys(render: &RenderRow) -> Vec<String> {
+    let presenter = render
+        .provenance_json
+        .as_deref()
+        .and_then(|p| serde_json::from_str::<serde_json::Value>(p).ok())
+        .and_then(|p| p["presenter_image_key"].as_str().map(str::to_owned));
+    render
+        .audio_key
+        .clone()
+        .into_iter()
+        .chain(presenter)
+        .collect()
+}
+
 pub(super) fn stored_plan(render: &RenderRow) -> anyhow::Result<Plan> {
     let json = render
         .plan_json
@@ -127,12 +143,27 @@ async fn plan(app: &App, render: &RenderRow) -> anyhow::Result<Outcome> {
             format!("source {:?} is no longer configured", content.source),
         ));
     };
-    content.image = match source.image_for(&content) {
-        Some(image) => match app.media_url_for_image(&image).await {
-            Ok(url) => Some(url),
+    // Content may name only URLs the outbound guard allows; a local file comes only from the
+    // operator's config (`presenter_image`), copied into the media store.
+    let mut presenter_key = None;
+    content.image = match (&content.image, &source.settings.presenter_image) {
+        (Some(named), _) => match app.guard.parse_url(named) {
+            Ok(url) => Some(url.to_string()),
+            Err(err) => {
+                return Ok(fail(
+                    Category::InputInvalid,
+                    format!("the entry's image: {err}; content may name only https URLs"),
+                ))
+            }
+        },
+        (None, Some(configured)) => match app.presenter_image(configured).await {
+            Ok((url, key)) => {
+                presenter_key = key;
+                Some(url)
+            }
             Err(err) => return Ok(fail(Category::InputInvalid, err)),
         },
-        None => None,
+        (None, None) => None,
     };
     let templates = std::sync::Arc::new(crate::templates::TemplateSet::load(&app.store).await?);
     // The versions pinned when the event was accepted; the source's chain for older renders.
@@ -186,7 +217,11 @@ async fn plan(app: &App, render: &RenderRow) -> anyhow::Result<Outcome> {
             Decision::Generate(plans) => draft = plans,
         }
     }
-    let provenance = provenance(&content, &runs, &templates).to_string();
+    let mut provenance = provenance(&content, &runs, &templates);
+    if let Some(key) = presenter_key {
+        provenance["presenter_image_key"] = json!(key);
+    }
+    let provenance = provenance.to_string();
     let mut plans = draft.into_iter();
     let first = plans
         .next()
@@ -315,12 +350,12 @@ async fn check(app: &App, render: &RenderRow) -> anyhow::Result<Outcome> {
         fell_back = Some(serde_json::to_string(&plan)?);
     }
     let inputs = checks::Inputs {
-        image_url: app.media.refresh(&plan.image_url),
+        image_url: app.media.refresh(&plan.image_url, &own_media_keys(render)),
         audio_url: app.media.url(audio_key),
         prompt: plan.prompt.clone(),
         resolution: plan.resolution,
     };
-    let report = match checks::check(&app.http, &inputs, app.config.allow_plain_http()).await {
+    let report = match checks::check(&app.inputs, &inputs).await {
         Ok(report) => report,
         Err(CheckError::Invalid(message)) => return Ok(fail(Category::InputInvalid, message)),
         Err(CheckError::Unreachable(message)) => {

@@ -18,6 +18,8 @@ type HmacSha256 = Hmac<Sha256>;
 pub enum MediaError {
     #[error("invalid media key {0:?}")]
     InvalidKey(String),
+    #[error("media {0:?}: missing, expired or invalid signature")]
+    Unauthorized(String),
     #[error("media I/O on {path}: {source}")]
     Io {
         path: PathBuf,
@@ -109,14 +111,52 @@ impl MediaStore {
         )
     }
 
-    /// A fresh URL for one of our own media URLs (signatures expire; a render may wait longer),
-    /// or `url` unchanged if it is not ours.
-    pub fn refresh(&self, url: &str) -> String {
-        let prefix = format!("{}/media/", self.public_base);
-        match url.strip_prefix(&prefix) {
-            Some(rest) => self.url(rest.split('?').next().unwrap_or(rest)),
-            None => url.to_string(),
+    /// The key of one of our own media URLs, if `url` is one.
+    fn own_key<'u>(&self, url: &'u str) -> Option<&'u str> {
+        let rest = url
+            .strip_prefix(&self.public_base)?
+            .strip_prefix("/media/")?;
+        Some(rest.split('?').next().unwrap_or(rest))
+    }
+
+    /// A fresh URL for one of our own media URLs whose key is in `keys` (signatures expire; a
+    /// render may wait longer), or `url` unchanged otherwise. A plan may name only its own
+    /// render's media: any other key of ours keeps whatever signature it came with (none, for a
+    /// key a plugin made up), so it cannot be used to publish another render's inputs.
+    pub fn refresh(&self, url: &str, keys: &[impl AsRef<str>]) -> String {
+        match self.own_key(url) {
+            Some(key) if keys.iter().any(|k| k.as_ref() == key) => self.url(key),
+            _ => url.to_string(),
         }
+    }
+
+    /// For one of our own media URLs: its bytes read from the store, after checking its
+    /// signature exactly as the media route does (`None` if the URL is not ours). Our own inputs
+    /// never go out to the network and back.
+    pub async fn read_own(&self, url: &str) -> Option<Result<Vec<u8>, MediaError>> {
+        let key = self.own_key(url)?;
+        let query = url.split_once('?').map_or("", |(_, q)| q);
+        let mut expires = None;
+        let mut sig = None;
+        for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
+            match name.as_ref() {
+                "expires" => expires = value.parse::<i64>().ok(),
+                "sig" => sig = Some(value.into_owned()),
+                _ => {}
+            }
+        }
+        if !self.authorize(key, expires, sig.as_deref()) {
+            return Some(Err(MediaError::Unauthorized(key.to_string())));
+        }
+        let path = match self.path(key) {
+            Ok(path) => path,
+            Err(err) => return Some(Err(err)),
+        };
+        Some(
+            tokio::fs::read(&path)
+                .await
+                .map_err(|source| MediaError::Io { path, source }),
+        )
     }
 
     /// Copies a local file into the store under a content-addressed key and returns that key.
@@ -212,13 +252,36 @@ mod tests {
     }
 
     #[test]
-    fn refresh_resigns_our_urls_only() {
+    fn refresh_resigns_only_the_renders_own_keys() {
         let media = store();
         let old = "http://h:1/media/audio/a.wav?expires=1&sig=00";
-        let fresh = media.refresh(old);
+        let fresh = media.refresh(old, &["audio/a.wav"]);
         let (expires, sig) = query(&fresh);
         assert!(media.authorize("audio/a.wav", expires, sig.as_deref()));
-        assert_eq!(media.refresh("https://cdn/x.png"), "https://cdn/x.png");
+        assert_eq!(
+            media.refresh("https://cdn/x.png", &["audio/a.wav"]),
+            "https://cdn/x.png"
+        );
+        // Another render's audio named in a plan keeps its (here: expired) signature.
+        let other = "http://h:1/media/audio/other.wav?expires=1&sig=00";
+        assert_eq!(media.refresh(other, &["audio/a.wav"]), other);
+    }
+
+    #[tokio::test]
+    async fn our_own_urls_are_read_from_the_store_only_when_signed() {
+        let dir = tempfile::tempdir().unwrap();
+        let media = MediaStore::new(dir.path().into(), "http://h:1".into(), b"k".repeat(32), 60);
+        media.put("audio/a.wav", b"RIFF").await.unwrap();
+        let signed = media.url("audio/a.wav");
+        assert_eq!(media.read_own(&signed).await.unwrap().unwrap(), b"RIFF");
+        let forged = "http://h:1/media/audio/a.wav?expires=99999999999&sig=00";
+        assert!(media.read_own(forged).await.unwrap().is_err());
+        assert!(media
+            .read_own("http://h:1/media/../data/vidhook.db")
+            .await
+            .unwrap()
+            .is_err());
+        assert!(media.read_own("https://elsewhere/x").await.is_none());
     }
 
     #[test]

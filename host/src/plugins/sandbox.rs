@@ -83,6 +83,7 @@ impl PluginState {
                 max_calls: grants.http_calls,
                 calls: 0,
                 denied: Vec::new(),
+                guard: crate::outbound::Guard::installed(),
             },
             table: ResourceTable::new(),
             templates,
@@ -120,14 +121,16 @@ impl WasiHttpView for PluginState {
 }
 
 /// The only way out to the network: a request leaves only if its host is in the manifest's
-/// `allowed_hosts` (loopback only where the host configuration allows it) and the run has calls
-/// left. Everything else fails with `HttpRequestDenied` and is recorded.
+/// `allowed_hosts` (loopback only where the host configuration allows it), the run has calls
+/// left, and the host's addresses pass the outbound guard (resolved here, so a listed name that
+/// resolves to a private address is refused too). Everything else fails with `HttpRequestDenied`.
 pub struct HttpGate {
     allowed_hosts: Vec<String>,
     allow_loopback: bool,
     max_calls: u32,
     pub calls: u32,
     pub denied: Vec<String>,
+    guard: crate::outbound::Guard,
 }
 
 type SendFuture = Box<
@@ -161,8 +164,23 @@ impl WasiHttpHooks for HttpGate {
             return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
         }
         self.calls += 1;
+        let guard = self.guard.clone();
+        let host = request.uri().host().unwrap_or_default().to_string();
+        let port =
+            request
+                .uri()
+                .port_u16()
+                .unwrap_or(if request.uri().scheme_str() == Some("http") {
+                    80
+                } else {
+                    443
+                });
         Box::new(async move {
             use http_body_util::BodyExt;
+            if let Err(err) = guard.check_authority(&host, port).await {
+                tracing::warn!(target: "plugin", %err, "outbound request refused by the guard");
+                return Err(wasmtime_wasi_http::Error::HttpRequestDenied);
+            }
             let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
             Ok((
                 response.map(BodyExt::boxed_unsync),

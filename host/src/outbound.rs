@@ -1,0 +1,461 @@
+//! The one outbound guard for every fetch the host makes on someone else's behalf: input checks,
+//! the preview provider, CMS reads and write-backs, and plugins' `wasi:http` requests. Content,
+//! plugins and CMS payloads name URLs; none of them may make the host reach this machine, its
+//! private network or the cloud's metadata service.
+//!
+//! The check is on addresses, not spellings: every host name is resolved by [`GuardedResolver`]
+//! at connect time and only public addresses are handed to the connector (so `localhost.`, a
+//! name that resolves to 127.0.0.1, and DNS rebinding all fail); IP literals (`127.1`,
+//! `0177.0.0.1`, `[::ffff:127.0.0.1]` — the URL parser normalises them) are checked before the
+//! request and on every redirect hop. Bodies are read with a cap while streaming, and errors say
+//! what was wrong without quoting what the remote sent.
+//!
+//! Development and tests that serve from loopback name the ranges they need in
+//! `[outbound] allow_private = ["127.0.0.0/8"]`; the guard is on by default everywhere else.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use ipnet::IpNet;
+use serde::Deserialize;
+
+/// `[outbound]`: the guard's development switches.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address ranges let through although they are loopback/private/link-local, e.g.
+    /// `["127.0.0.0/8", "::1/128"]`. For development and tests only.
+    pub allow_private: Vec<String>,
+}
+
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum GuardError {
+    #[error("{host} is {reason} ({addr}); only public addresses may be fetched")]
+    Forbidden {
+        host: String,
+        addr: IpAddr,
+        reason: &'static str,
+    },
+    #[error("{host} resolves only to addresses that may not be fetched ({reason})")]
+    NoPublicAddress { host: String, reason: String },
+    #[error("{0:?} is not a URL that may be fetched: {1}")]
+    BadUrl(String, &'static str),
+    #[error("the answer is larger than {0} bytes")]
+    TooLarge(usize),
+    #[error("more than {0} redirects")]
+    TooManyRedirects(usize),
+}
+
+/// Redirects followed at most.
+const MAX_REDIRECTS: usize = 5;
+
+#[derive(Clone)]
+pub struct Guard {
+    allowed: Arc<Vec<IpNet>>,
+    allow_plain_http: bool,
+}
+
+/// The process's guard, installed once at start-up from the configuration.
+static INSTALLED: std::sync::OnceLock<Guard> = std::sync::OnceLock::new();
+
+impl Guard {
+    /// No development ranges, https only: what applies until a configuration says otherwise.
+    pub fn strict() -> Guard {
+        Guard {
+            allowed: Arc::new(Vec::new()),
+            allow_plain_http: false,
+        }
+    }
+
+    /// Makes this the guard of every client built later with [`Guard::installed`] (the first
+    /// installation wins; a process serves one configuration).
+    pub fn install(&self) {
+        let _ = INSTALLED.set(self.clone());
+    }
+
+    /// The installed guard, or the strict one.
+    pub fn installed() -> Guard {
+        INSTALLED.get().cloned().unwrap_or_else(Guard::strict)
+    }
+
+    /// `allow_plain_http` lets `http:` URLs through (development); `https:` always passes.
+    pub fn new(config: &Config, allow_plain_http: bool) -> Result<Guard, String> {
+        let allowed = config
+            .allow_private
+            .iter()
+            .map(|range| {
+                range
+                    .parse::<IpNet>()
+                    .or_else(|_| range.parse::<IpAddr>().map(IpNet::from))
+                    .map_err(|_| {
+                        format!("[outbound] allow_private: {range:?} is not an address range")
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Guard {
+            allowed: Arc::new(allowed),
+            allow_plain_http,
+        })
+    }
+
+    /// `Err` if `ip` may not be reached (and no development range allows it).
+    pub fn check_ip(&self, host: &str, ip: IpAddr) -> Result<(), GuardError> {
+        match forbidden(ip) {
+            Some(reason) if !self.allowed.iter().any(|range| range.contains(&ip)) => {
+                Err(GuardError::Forbidden {
+                    host: host.to_string(),
+                    addr: ip,
+                    reason,
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// For IP-literal hosts, the address (names are checked after resolution, by
+    /// [`GuardedResolver`]). For URLs the operator configured (a CMS's API), whatever the scheme.
+    pub fn check_address(&self, url: &reqwest::Url) -> Result<(), GuardError> {
+        match url.host() {
+            Some(url::Host::Ipv4(ip)) => self.check_ip(&ip.to_string(), IpAddr::V4(ip)),
+            Some(url::Host::Ipv6(ip)) => self.check_ip(&ip.to_string(), IpAddr::V6(ip)),
+            Some(url::Host::Domain(_)) => Ok(()),
+            None => Err(GuardError::BadUrl(url.to_string(), "no host")),
+        }
+    }
+
+    /// Scheme (https; http only where allowed) and the address: for URLs someone else named,
+    /// and every redirect hop.
+    pub fn check_url(&self, url: &reqwest::Url) -> Result<(), GuardError> {
+        match url.scheme() {
+            "https" => {}
+            "http" if self.allow_plain_http => {}
+            "http" => {
+                return Err(GuardError::BadUrl(
+                    url.to_string(),
+                    "plain http is not allowed (https only)",
+                ))
+            }
+            _ => return Err(GuardError::BadUrl(url.to_string(), "only https URLs")),
+        }
+        self.check_address(url)
+    }
+
+    /// Parses and checks a URL someone else named.
+    pub fn parse_url(&self, text: &str) -> Result<reqwest::Url, GuardError> {
+        let url = reqwest::Url::parse(text)
+            .map_err(|_| GuardError::BadUrl(text.chars().take(200).collect(), "not a URL"))?;
+        self.check_url(&url)?;
+        Ok(url)
+    }
+
+    /// A client whose every connection and redirect hop passes the guard.
+    pub fn client(&self, timeout: Duration) -> reqwest::Client {
+        let guard = self.clone();
+        let redirects = reqwest::redirect::Policy::custom(move |attempt| {
+            if attempt.previous().len() >= MAX_REDIRECTS {
+                return attempt.error(GuardError::TooManyRedirects(MAX_REDIRECTS));
+            }
+            match guard.check_url(attempt.url()) {
+                Ok(()) => attempt.follow(),
+                Err(err) => attempt.error(err),
+            }
+        });
+        reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(Duration::from_secs(10))
+            .redirect(redirects)
+            .dns_resolver(Arc::new(GuardedResolver(self.clone())))
+            .build()
+            .expect("a TLS backend is compiled in")
+    }
+
+    /// Resolves `host:port` and checks every address (for connectors that are not reqwest's,
+    /// such as `wasi:http`'s).
+    pub async fn check_authority(&self, host: &str, port: u16) -> Result<(), GuardError> {
+        let bare = host.trim_start_matches('[').trim_end_matches(']');
+        if let Ok(ip) = bare.parse::<IpAddr>() {
+            return self.check_ip(bare, ip);
+        }
+        let addrs = resolve(self, bare, port).await?;
+        debug_assert!(!addrs.is_empty());
+        Ok(())
+    }
+}
+
+/// Resolves `host` and keeps the addresses the guard allows; `Err` if none is left.
+async fn resolve(guard: &Guard, host: &str, port: u16) -> Result<Vec<SocketAddr>, GuardError> {
+    let found: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
+        .await
+        .map_err(|_| GuardError::NoPublicAddress {
+            host: host.to_string(),
+            reason: "it does not resolve".into(),
+        })?
+        .collect();
+    let mut refused = None;
+    let allowed: Vec<SocketAddr> = found
+        .into_iter()
+        .filter(|addr| match guard.check_ip(host, addr.ip()) {
+            Ok(()) => true,
+            Err(err) => {
+                refused.get_or_insert(err);
+                false
+            }
+        })
+        .collect();
+    if allowed.is_empty() {
+        return Err(GuardError::NoPublicAddress {
+            host: host.to_string(),
+            reason: refused.map_or_else(|| "no address".into(), |e| e.to_string()),
+        });
+    }
+    Ok(allowed)
+}
+
+/// reqwest's resolver: only allowed addresses reach the connector.
+struct GuardedResolver(Guard);
+
+impl reqwest::dns::Resolve for GuardedResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let guard = self.0.clone();
+        Box::pin(async move {
+            let addrs = resolve(&guard, name.as_str(), 0).await?;
+            Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+/// Why `ip` may not be fetched on someone else's behalf, if it may not.
+pub fn forbidden(ip: IpAddr) -> Option<&'static str> {
+    match ip {
+        IpAddr::V4(v4) => forbidden_v4(v4),
+        IpAddr::V6(v6) => forbidden_v6(v6),
+    }
+}
+
+fn forbidden_v4(ip: Ipv4Addr) -> Option<&'static str> {
+    let [a, b, ..] = ip.octets();
+    Some(if ip.is_loopback() {
+        "loopback"
+    } else if ip.is_private() {
+        "a private (RFC 1918) address"
+    } else if ip.is_link_local() {
+        "link-local (the cloud metadata service lives there)"
+    } else if a == 100 && (64..128).contains(&b) {
+        "carrier-grade NAT (RFC 6598)"
+    } else if a == 0 {
+        "unspecified (\"this network\")"
+    } else if ip.is_multicast() {
+        "multicast"
+    } else if a >= 240 {
+        "reserved or broadcast"
+    } else if a == 192 && b == 0 && ip.octets()[2] == 0 {
+        "IETF protocol assignments (RFC 6890)"
+    } else if a == 198 && (18..20).contains(&b) {
+        "benchmarking (RFC 2544)"
+    } else {
+        return None;
+    })
+}
+
+fn forbidden_v6(ip: Ipv6Addr) -> Option<&'static str> {
+    let segments = ip.segments();
+    // IPv4 embedded in IPv6: mapped (::ffff:a.b.c.d), compatible (::a.b.c.d), NAT64 (64:ff9b::/96)
+    // and 6to4 (2002:AABB:CCDD::) are judged by the IPv4 address inside.
+    if let Some(v4) = ip.to_ipv4_mapped() {
+        return forbidden_v4(v4).map(|_| "an IPv4-mapped address of a forbidden range");
+    }
+    if segments[..6] == [0; 6] && !ip.is_unspecified() && !ip.is_loopback() {
+        let v4 = Ipv4Addr::new(
+            (segments[6] >> 8) as u8,
+            segments[6] as u8,
+            (segments[7] >> 8) as u8,
+            segments[7] as u8,
+        );
+        return forbidden_v4(v4).map(|_| "an IPv4-compatible address of a forbidden range");
+    }
+    if segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0] || segments[0] == 0x2002 {
+        let (hi, lo) = if segments[0] == 0x2002 {
+            (segments[1], segments[2])
+        } else {
+            (segments[6], segments[7])
+        };
+        let v4 = Ipv4Addr::new((hi >> 8) as u8, hi as u8, (lo >> 8) as u8, lo as u8);
+        return forbidden_v4(v4).map(|_| "a NAT64/6to4 address of a forbidden range");
+    }
+    Some(if ip.is_loopback() {
+        "loopback"
+    } else if ip.is_unspecified() {
+        "unspecified"
+    } else if ip.is_multicast() {
+        "multicast"
+    } else if segments[0] & 0xfe00 == 0xfc00 {
+        "unique-local (fc00::/7)"
+    } else if segments[0] & 0xffc0 == 0xfe80 {
+        "link-local"
+    } else {
+        return None;
+    })
+}
+
+/// Reads a body up to `max` bytes while it streams: an endless body is cut off, not buffered.
+pub async fn read_capped(
+    mut response: reqwest::Response,
+    max: usize,
+) -> Result<Vec<u8>, ReadError> {
+    if response
+        .content_length()
+        .is_some_and(|len| len > max as u64)
+    {
+        return Err(ReadError::Guard(GuardError::TooLarge(max)));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(ReadError::Transport)? {
+        if body.len() + chunk.len() > max {
+            return Err(ReadError::Guard(GuardError::TooLarge(max)));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error(transparent)]
+    Guard(GuardError),
+    #[error("the answer broke off: {}", describe(.0))]
+    Transport(reqwest::Error),
+}
+
+/// What went wrong with a request, in words: the guard's refusal if that was it, else the kind
+/// of failure (never the remote's bytes).
+pub fn describe(err: &reqwest::Error) -> String {
+    let mut source: Option<&dyn std::error::Error> = Some(err);
+    while let Some(inner) = source {
+        if let Some(guard) = inner.downcast_ref::<GuardError>() {
+            return guard.to_string();
+        }
+        source = inner.source();
+    }
+    let kind = if err.is_timeout() {
+        "timed out"
+    } else if err.is_connect() {
+        "could not connect"
+    } else if err.is_redirect() {
+        "bad redirect"
+    } else {
+        "request failed"
+    };
+    let mut cause = String::new();
+    let mut source = std::error::Error::source(err);
+    while let Some(inner) = source {
+        cause = inner.to_string();
+        source = inner.source();
+    }
+    if cause.is_empty() {
+        kind.to_string()
+    } else {
+        format!("{kind}: {cause}")
+    }
+}
+
+/// Whether a failure refused by the guard (permanent) rather than the network (transient).
+pub fn is_refusal(err: &reqwest::Error) -> bool {
+    let mut source: Option<&dyn std::error::Error> = Some(err);
+    while let Some(inner) = source {
+        if inner.is::<GuardError>() {
+            return true;
+        }
+        source = inner.source();
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strict() -> Guard {
+        Guard::new(&Config::default(), false).unwrap()
+    }
+
+    #[test]
+    fn every_spelling_of_an_internal_address_is_refused() {
+        let guard = strict();
+        for url in [
+            "https://127.0.0.1/x",
+            "https://127.1/x",
+            "https://0177.0.0.1/x",
+            "https://0x7f.0.0.1/x",
+            "https://2130706433/x",
+            "https://[::1]/x",
+            "https://[::ffff:127.0.0.1]/x",
+            "https://[::ffff:7f00:1]/x",
+            "https://[::127.0.0.1]/x",
+            "https://[64:ff9b::a9fe:a9fe]/x",
+            "https://[2002:7f00:1::]/x",
+            "https://169.254.169.254/latest/meta-data/",
+            "https://10.0.0.1/",
+            "https://172.16.5.4/",
+            "https://192.168.1.1/",
+            "https://100.64.0.1/",
+            "https://0.0.0.0/",
+            "https://[fd00:ec2::254]/",
+            "https://[fe80::1]/",
+            "https://224.0.0.1/",
+            "https://255.255.255.255/",
+        ] {
+            let err = guard.parse_url(url).unwrap_err();
+            assert!(matches!(err, GuardError::Forbidden { .. }), "{url}: {err}");
+        }
+        for url in [
+            "file:///etc/passwd",
+            "data:text/plain,x",
+            "/etc/passwd",
+            "ftp://x.org/",
+            "http://example.org/",
+        ] {
+            assert!(
+                matches!(guard.parse_url(url), Err(GuardError::BadUrl(..))),
+                "{url}"
+            );
+        }
+        assert!(guard.parse_url("https://93.184.215.14/x").is_ok());
+        assert!(
+            guard.parse_url("https://example.org/x").is_ok(),
+            "names are checked at connect time"
+        );
+    }
+
+    #[tokio::test]
+    async fn names_are_judged_by_what_they_resolve_to() {
+        let guard = strict();
+        for name in ["localhost", "localhost."] {
+            let err = guard.check_authority(name, 80).await.unwrap_err();
+            assert!(
+                matches!(err, GuardError::NoPublicAddress { .. }),
+                "{name}: {err}"
+            );
+        }
+        let dev = Guard::new(
+            &Config {
+                allow_private: vec!["127.0.0.0/8".into(), "::1".into()],
+            },
+            true,
+        )
+        .unwrap();
+        dev.check_authority("localhost", 80).await.unwrap();
+        assert!(dev.parse_url("http://127.0.0.1:9/").is_ok());
+        assert!(
+            dev.parse_url("http://169.254.169.254/").is_err(),
+            "only the named ranges"
+        );
+        assert!(Guard::new(
+            &Config {
+                allow_private: vec!["everything".into()]
+            },
+            false
+        )
+        .is_err());
+    }
+}
