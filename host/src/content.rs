@@ -16,13 +16,48 @@ pub struct Content {
     pub body_html: String,
     pub body_text: String,
     pub url: Option<String>,
-    /// Presenter photo: an http(s) URL, or a path the host resolves to one of its media URLs.
+    /// Presenter photo named by the entry: an https URL (checked by the outbound guard before
+    /// anything is fetched; a local path or another scheme fails the render). The source's
+    /// configured `presenter_image` is used when this is `None`.
     pub image: Option<String>,
     /// Every field the CMS sent.
     pub fields: serde_json::Value,
 }
 
+/// The longest title accepted.
+pub const MAX_TITLE_CHARS: usize = 1_000;
+
 impl Content {
+    /// What every adapter's output must satisfy before it is stored: an id that can safely name
+    /// the entry (non-blank, at most 256 characters, no control characters), a locale that is a
+    /// short tag, and something to narrate (a non-blank title or body). `Err` says what is wrong.
+    pub fn validate(&self) -> Result<(), String> {
+        let id_ok = |id: &str| {
+            !id.trim().is_empty()
+                && id.chars().count() <= crate::cms::mapping::MAX_ID_CHARS
+                && !id.chars().any(char::is_control)
+        };
+        if !id_ok(&self.id) {
+            return Err(format!(
+                "the entry id must be 1-{} characters without control characters",
+                crate::cms::mapping::MAX_ID_CHARS
+            ));
+        }
+        if self.locale.chars().count() > 35 || self.locale.chars().any(|c| c.is_control()) {
+            return Err("the locale must be a language tag of at most 35 characters".into());
+        }
+        if self.title.chars().count() > MAX_TITLE_CHARS || self.title.chars().any(char::is_control)
+        {
+            return Err(format!(
+                "the title must be at most {MAX_TITLE_CHARS} characters without control characters"
+            ));
+        }
+        if self.title.trim().is_empty() && self.body_text.trim().is_empty() {
+            return Err("the entry has neither a title nor a body: nothing to narrate".into());
+        }
+        Ok(())
+    }
+
     /// Hash of the fields that drive the video (title, body, locale, kind, image). Not the CMS
     /// revision: our own write-back bumps that, and must not look like new content.
     pub fn fingerprint(&self) -> String {

@@ -161,11 +161,17 @@ impl Cli {
     }
 }
 
+/// The configuration in effect, with its outbound guard installed for this process (commands
+/// such as `plugin test` fetch on a plugin's behalf too).
 fn load_config(path: Option<&Path>) -> anyhow::Result<Config> {
-    Ok(match path {
+    let config = match path {
         Some(path) => Config::load(path)?,
         None => Config::embedded_defaults(".vidhook".into(), "content".into()),
-    })
+    };
+    crate::outbound::Guard::new(&config.outbound, config.allow_plain_http())
+        .map_err(anyhow::Error::msg)?
+        .install();
+    Ok(config)
 }
 
 async fn open_store(config: &Config) -> anyhow::Result<Store> {

@@ -205,9 +205,11 @@ impl Contentful {
 
     fn entry_url(&self, space: &str, id: &str) -> String {
         format!(
-            "{}/spaces/{space}/environments/{}/entries/{id}",
+            "{}/spaces/{}/environments/{}/entries/{}",
             self.config.api_url.trim_end_matches('/'),
-            self.config.environment
+            super::http::segment(space),
+            super::http::segment(&self.config.environment),
+            super::http::segment(id)
         )
     }
 

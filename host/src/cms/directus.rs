@@ -63,7 +63,12 @@ impl Directus {
         let (Some(api), Some(token)) = (&self.config.api_url, &self.config.api_token) else {
             return Ok(payload.clone());
         };
-        let url = format!("{}/items/{collection}/{key}", api.trim_end_matches('/'));
+        let url = format!(
+            "{}/items/{}/{}",
+            api.trim_end_matches('/'),
+            super::http::segment(collection),
+            super::http::segment(key)
+        );
         let answer = super::http::send(
             self.http.get(&url).bearer_auth(token),
             &format!("GET {url}"),
@@ -116,8 +121,11 @@ impl CmsAdapter for Directus {
             });
         }
         let keys: Vec<String> = match (&trigger["key"], &trigger["keys"]) {
-            (Value::Null, Value::Array(keys)) => keys.iter().map(super::mapping::scalar).collect(),
-            (key, _) if !key.is_null() => vec![super::mapping::scalar(key)],
+            (Value::Null, Value::Array(keys)) => keys
+                .iter()
+                .map(|key| super::mapping::id(key, "keys[]"))
+                .collect::<Result<_, _>>()?,
+            (key, _) if !key.is_null() => vec![super::mapping::id(key, "key")?],
             _ => return Err(InboundError::Malformed("no \"key\" or \"keys\"".into())),
         };
         let mut contents = Vec::with_capacity(keys.len());
@@ -152,7 +160,15 @@ impl CmsAdapter for Directus {
         let (Some(api), Some(token)) = (&self.config.api_url, &self.config.api_token) else {
             return Ok(());
         };
-        let url = format!("{}/items/{}", api.trim_end_matches('/'), content.id);
+        let (collection, key) = content.id.split_once('/').ok_or_else(|| {
+            WriteBackError::Permanent(format!("{} is not collection/key", content.id))
+        })?;
+        let url = format!(
+            "{}/items/{}/{}",
+            api.trim_end_matches('/'),
+            super::http::segment(collection),
+            super::http::segment(key)
+        );
         let request = self
             .http
             .patch(&url)

@@ -201,7 +201,7 @@ impl CmsAdapter for Ghost {
         let url = format!(
             "{}/{collection}/{}/",
             admin.trim_end_matches('/'),
-            content.id
+            super::http::segment(&content.id)
         );
         let mut last = None;
         for _ in 0..COLLISION_RETRIES {

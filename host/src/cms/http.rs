@@ -11,6 +11,21 @@ use super::WriteBackError;
 /// The largest CMS answer read (an entry with its fields); more is cut off, not buffered.
 const MAX_ANSWER_BYTES: usize = 8 << 20;
 
+/// One path segment of a CMS API URL: an id from a payload, escaped so that `/`, `..`, `?` or
+/// `#` in it cannot reach another endpoint.
+pub fn segment(id: &str) -> String {
+    const UNRESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b'~');
+    match id {
+        // `.` and `..` are the only unreserved segments that still move along the path.
+        "." | ".." => id.replace('.', "%2E"),
+        _ => percent_encoding::utf8_percent_encode(id, UNRESERVED).to_string(),
+    }
+}
+
 /// A client behind the process's outbound guard: a CMS URL that resolves to a private address,
 /// or redirects to one, is refused unless `[outbound] allow_private` names its range.
 pub fn client() -> reqwest::Client {
@@ -49,4 +64,18 @@ pub async fn send(request: reqwest::RequestBuilder, what: &str) -> Result<Value,
         408 | 425 | 429 | 500..=599 => WriteBackError::Transient(message),
         _ => WriteBackError::Permanent(message),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn ids_cannot_leave_their_path_segment() {
+        assert_eq!(
+            super::segment("1/../../admin/x?y="),
+            "1%2F..%2F..%2Fadmin%2Fx%3Fy%3D"
+        );
+        assert_eq!(super::segment(".."), "%2E%2E");
+        assert_eq!(super::segment("abc-DEF_1.2~"), "abc-DEF_1.2~");
+        assert_eq!(super::segment("a b#c"), "a%20b%23c");
+    }
 }

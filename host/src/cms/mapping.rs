@@ -122,7 +122,44 @@ pub fn html_to_text(html: &str) -> String {
         .to_string()
 }
 
-/// An id or revision that may arrive as a string or a number.
+/// The longest id accepted from a CMS.
+pub const MAX_ID_CHARS: usize = 256;
+
+/// An id a CMS sends: a non-blank string (at most [`MAX_ID_CHARS`], no control characters) or
+/// an integer. Anything else (null, an object, an array, a bool, a float) is malformed.
+pub fn id(value: &Value, what: &str) -> Result<String, super::InboundError> {
+    let malformed = |why: &str| super::InboundError::Malformed(format!("{what} {why}"));
+    let id = match value {
+        Value::String(s) => s.clone(),
+        Value::Number(n) if n.is_i64() || n.is_u64() => n.to_string(),
+        _ => return Err(malformed("must be a string or an integer")),
+    };
+    if id.trim().is_empty() {
+        return Err(malformed("must not be blank"));
+    }
+    if id.chars().count() > MAX_ID_CHARS {
+        return Err(malformed(&format!(
+            "is longer than {MAX_ID_CHARS} characters"
+        )));
+    }
+    if id.chars().any(char::is_control) {
+        return Err(malformed("must not contain control characters"));
+    }
+    Ok(id)
+}
+
+/// An id that must be a number (Storyblok's space and story ids).
+pub fn numeric_id(value: &Value, what: &str) -> Result<String, super::InboundError> {
+    let id = id(value, what)?;
+    if !id.chars().all(|c| c.is_ascii_digit()) {
+        return Err(super::InboundError::Malformed(format!(
+            "{what} must be a number"
+        )));
+    }
+    Ok(id)
+}
+
+/// A revision that may arrive as a string or a number (lenient: it only labels the event).
 pub fn scalar(value: &Value) -> String {
     match value {
         Value::String(s) => s.clone(),

@@ -3,8 +3,9 @@
 //! into its front matter (`video_url: "…"` by default), touching no other line.
 //!
 //! Front matter keys read: `title` (else the first `# heading`), `locale` (en-US), `kind`
-//! (article), `id` (the path relative to the folder), `url`, `presenter_image` (a path relative
-//! to the file, or an https URL). Everything else is passed to plugins in `fields`.
+//! (article), `id` (the path relative to the folder), `url`, `presenter_image` (an https URL:
+//! like any content, a file may not make the host read local files; a photo on disk belongs in
+//! the source's `presenter_image` setting). Everything else is passed to plugins in `fields`.
 
 use std::path::{Path, PathBuf};
 
@@ -52,17 +53,8 @@ impl MarkdownFolder {
                     .find_map(|l| l.strip_prefix("# ").map(|t| t.trim().to_owned()))
             })
             .ok_or_else(|| InboundError::Malformed(format!("{}: no title", path.display())))?;
-        let image = get("presenter_image").map(|image| {
-            if image.starts_with("http://") || image.starts_with("https://") {
-                image
-            } else {
-                path.parent()
-                    .unwrap_or(&self.folder)
-                    .join(image)
-                    .display()
-                    .to_string()
-            }
-        });
+        // Passed on as written; the plan step accepts only URLs the outbound guard allows.
+        let image = get("presenter_image");
         Ok(Content {
             source: self.source.clone(),
             cms: self.kind().into(),
@@ -223,7 +215,7 @@ mod tests {
         let file = dir.path().join("post.md");
         std::fs::write(
             &file,
-            "---\ntitle: Hello\nlocale: de-DE\npresenter_image: me.png\n---\nFirst.\n\nSecond.",
+            "---\ntitle: Hello\nlocale: de-DE\npresenter_image: https://cdn.example.com/me.png\n---\nFirst.\n\nSecond.",
         )
         .unwrap();
         let folder = MarkdownFolder::new("docs".into(), dir.path().into());

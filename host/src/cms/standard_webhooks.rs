@@ -311,12 +311,7 @@ fn parse(source: &str, cms: &'static str, body: &[u8]) -> Result<Option<Content>
     }
     let entry: Entry = serde_json::from_value(envelope.data.clone())
         .map_err(|e| InboundError::Malformed(format!("data: {e}")))?;
-    let id = scalar(&entry.id);
-    if id.is_empty() || id.len() > 256 {
-        return Err(InboundError::Malformed(
-            "data.id must be 1-256 characters".into(),
-        ));
-    }
+    let id = super::mapping::id(&entry.id, "data.id")?;
     let body_html = entry.body_html.unwrap_or_default();
     let body_text = match entry.body_text {
         Some(text) => text,

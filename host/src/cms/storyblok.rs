@@ -54,12 +54,13 @@ impl Storyblok {
         signing::check(&expected, &given, "webhook-signature")
     }
 
-    fn story_url(&self, space: &Value, story: &Value) -> String {
+    /// Both ids were checked to be numbers; escaped all the same.
+    fn story_url(&self, space: &str, story: &str) -> String {
         format!(
             "{}/v1/spaces/{}/stories/{}",
             self.config.api_url.trim_end_matches('/'),
-            super::mapping::scalar(space),
-            super::mapping::scalar(story)
+            super::http::segment(space),
+            super::http::segment(story)
         )
     }
 
@@ -88,10 +89,9 @@ impl CmsAdapter for Storyblok {
                 reason: format!("action {action:?} is not published"),
             });
         }
-        if event["story_id"].is_null() || event["space_id"].is_null() {
-            return Err(InboundError::Malformed("no story_id or space_id".into()));
-        }
-        let url = self.story_url(&event["space_id"], &event["story_id"]);
+        let space = super::mapping::numeric_id(&event["space_id"], "space_id")?;
+        let story_id = super::mapping::numeric_id(&event["story_id"], "story_id")?;
+        let url = self.story_url(&space, &story_id);
         let story = self
             .story(&url)
             .await
@@ -111,11 +111,7 @@ impl CmsAdapter for Storyblok {
             Entry {
                 source: &self.source,
                 cms: "storyblok",
-                id: format!(
-                    "{}/{}",
-                    super::mapping::scalar(&event["space_id"]),
-                    super::mapping::scalar(&event["story_id"])
-                ),
+                id: format!("{space}/{story_id}"),
                 revision: story["published_at"].as_str().unwrap_or_default().into(),
                 kind,
                 locale: story["lang"]
@@ -141,7 +137,7 @@ impl CmsAdapter for Storyblok {
         let (space, story) = content.id.split_once('/').ok_or_else(|| {
             WriteBackError::Permanent(format!("{} is not space/story", content.id))
         })?;
-        let url = self.story_url(&json!(space), &json!(story));
+        let url = self.story_url(space, story);
         let mut document = self.story(&url).await?["content"].clone();
         document[self.fields.video_field(field)] = json!(video_url);
         let request = self
@@ -207,5 +203,29 @@ mod tests {
             storyblok("storyblok-secret").receive(&delivery).await,
             Err(InboundError::Unavailable(_))
         ));
+    }
+
+    /// Ids go into the Management API's path: anything but a number is refused before a request
+    /// is made (no `1/../../admin/x?y=` reaching another endpoint with the management token).
+    #[tokio::test]
+    async fn ids_that_are_not_numbers_are_malformed() {
+        let secret = "storyblok-secret";
+        for (space, story) in [
+            (json!(123), json!("1/../../admin/x?y=")),
+            (json!({"id": 1}), json!(456)),
+            (json!(123), json!([456])),
+            (json!(123), json!(null)),
+            (json!(true), json!(456)),
+        ] {
+            let body =
+                json!({"action": "published", "space_id": space, "story_id": story}).to_string();
+            let signature = hex::encode(signing::hmac_sha1(secret.as_bytes(), body.as_bytes()));
+            let mut headers = HeaderMap::new();
+            headers.insert("webhook-signature", signature.parse().unwrap());
+            let answer = storyblok(secret)
+                .receive(&Delivery::post(&headers, body.as_bytes()))
+                .await;
+            assert!(matches!(answer, Err(InboundError::Malformed(_))), "{body}");
+        }
     }
 }

@@ -131,7 +131,12 @@ impl CmsAdapter for Strapi {
             .get(&content.kind)
             .cloned()
             .unwrap_or_else(|| format!("{}s", content.kind));
-        let url = format!("{}/api/{plural}/{}", api.trim_end_matches('/'), content.id);
+        let url = format!(
+            "{}/api/{}/{}",
+            api.trim_end_matches('/'),
+            super::http::segment(&plural),
+            super::http::segment(&content.id)
+        );
         let mut request = self
             .http
             .put(&url)

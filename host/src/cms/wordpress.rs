@@ -98,9 +98,10 @@ impl CmsAdapter for WordPress {
         };
         let rest_base = content.fields["rest_base"].as_str().unwrap_or("posts");
         let url = format!(
-            "{}/wp/v2/{rest_base}/{}",
+            "{}/wp/v2/{}/{}",
             rest.trim_end_matches('/'),
-            content.id
+            super::http::segment(rest_base),
+            super::http::segment(&content.id)
         );
         let request = self
             .http

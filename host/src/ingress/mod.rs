@@ -170,6 +170,11 @@ async fn receive_hook(
             return error(status, err.to_string());
         }
     };
+    if let Some(reason) = invalid_delivery(delivery_id.as_deref(), &contents) {
+        crate::metrics::cms_webhook(&source, "rejected", "malformed");
+        tracing::warn!(source, reason, "webhook rejected: invalid content");
+        return error(StatusCode::BAD_REQUEST, reason);
+    }
     if contents.is_empty() {
         crate::metrics::cms_webhook(&source, "ignored", "");
         tracing::info!(source, "webhook ignored: no content in the delivery");
@@ -180,6 +185,22 @@ async fn receive_hook(
             .into_response();
     }
     accept(&app, &source, delivery_id.as_deref(), &contents).await
+}
+
+/// The longest delivery id stored (a sender's `webhook-id` and the like).
+const MAX_DELIVERY_ID_BYTES: usize = 256;
+
+/// Why what an adapter parsed may not be stored, if it may not (checked for every CMS alike).
+fn invalid_delivery(
+    delivery_id: Option<&str>,
+    contents: &[crate::content::Content],
+) -> Option<String> {
+    if delivery_id.is_some_and(|id| id.len() > MAX_DELIVERY_ID_BYTES || id.trim().is_empty()) {
+        return Some(format!(
+            "the delivery id must be 1-{MAX_DELIVERY_ID_BYTES} bytes"
+        ));
+    }
+    contents.iter().find_map(|c| c.validate().err())
 }
 
 /// Commits the contents and answers 202 (something new) or 200 (all seen before).

@@ -214,7 +214,7 @@ fn record_metrics(t: &Transition, record: &StepRecord, started: i64) {
 
 fn log_outcome(t: &Transition, record: &StepRecord) {
     match (t.state.as_str(), &t.error) {
-        ("failed" | "needs_attention", Some(error)) => tracing::warn!(
+        ("failed" | "needs_attention" | "reconciling", Some(error)) => tracing::warn!(
             state = %t.state,
             category = t.error_category.as_deref().unwrap_or(""),
             "{}: {error}", record.step

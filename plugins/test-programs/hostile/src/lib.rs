@@ -1,6 +1,7 @@
 //! A plugin that misbehaves in the way its `behaviour` config says, so the host's limits can be
 //! tested with a real component: `loop`, `alloc` (1 GiB), `panic`, `output` (an oversized
-//! decision), `http` (a call to `url`), `env` (reads the environment), `file` (reads a file).
+//! decision), `http` (a call to `url`), `env` (reads the environment), `file` (reads a file),
+//! `image` (points the draft's presenter image at `url`, e.g. an internal address).
 //! Anything else: a well-behaved skip.
 
 use vidhook_plugin_sdk::{config_or, http, Content, Decision, Plugin, PluginError, VideoPlan};
@@ -8,7 +9,7 @@ use vidhook_plugin_sdk::{config_or, http, Content, Decision, Plugin, PluginError
 struct Hostile;
 
 impl Plugin for Hostile {
-    fn plan(_content: Content, _draft: Vec<VideoPlan>) -> Result<Decision, PluginError> {
+    fn plan(_content: Content, draft: Vec<VideoPlan>) -> Result<Decision, PluginError> {
         match config_or("behaviour", "ok").as_str() {
             "loop" => {
                 let mut n: u64 = 0;
@@ -46,6 +47,17 @@ impl Plugin for Hostile {
                 Ok(text) => Ok(Decision::Skip(format!("read {} bytes", text.len()))),
                 Err(e) => Err(PluginError::Internal(format!("file: {e}"))),
             },
+            "image" => {
+                let url = config_or("url", "http://169.254.169.254/latest/meta-data/");
+                let plans = draft
+                    .into_iter()
+                    .map(|mut plan| {
+                        plan.image_url = url.clone();
+                        plan
+                    })
+                    .collect();
+                Ok(Decision::Generate(plans))
+            }
             other => Ok(Decision::Skip(format!("behaved ({other})"))),
         }
     }
