@@ -29,7 +29,7 @@ async fn host_with(dir: &std::path::Path, source: &str) -> Host {
     let config = format!(
         "listen = \"127.0.0.1:0\"\ndata_dir = \"{data}\"\nworkers = 2\n\n[retry]\nbase_delay_ms = 50\nmax_delay_ms = 300\nmax_attempts = 4\n\n\
          # Loopback contract servers: the outbound guard's development allowlist, explicitly.\n\
-         [outbound]\nallow_private = [\"127.0.0.0/8\"]\n\n\
+         [outbound]\nallow_private = [\"127.0.0.0/8\"]\n[checks]\nallow_plain_http = true\n\n\
          [sources.cms]\n{source}presenter_image = \"{image}\"\n{fields}",
         data = dir.join("data").display(),
         image = presenter_png().display(),
@@ -65,6 +65,10 @@ async fn publish_write_back_and_echo(
         host.logs()
     );
     let render = host.wait_for_state("done", Duration::from_secs(60)).await;
+    // The entry's own image, as the CMS references it, resolved to the URL the CMS serves it at.
+    let plan: serde_json::Value =
+        serde_json::from_str(render["plan_json"].as_str().unwrap()).unwrap();
+    assert_eq!(plan["image_url"], api.expected_image(), "{kind:?}");
     let answers = wait_for_answers(&api, 2).await;
     assert_eq!(
         answers.len(),

@@ -85,7 +85,8 @@ impl CmsApi {
                  admin_api_key = \"6571abc:00112233445566778899aabbccddeeff\"\n"
             ),
             Kind::Sanity => format!(
-                "cms = \"sanity\"\nsecret = \"{SECRET}\"\napi_url = \"{url}\"\napi_token = \"{API_TOKEN}\"\n"
+                "cms = \"sanity\"\nsecret = \"{SECRET}\"\napi_url = \"{url}\"\napi_token = \"{API_TOKEN}\"\n\
+                 project_id = \"proj1\"\ncdn_url = \"{url}\"\n"
             ),
             Kind::Strapi => format!(
                 "cms = \"strapi\"\ntoken = \"{TOKEN}\"\napi_url = \"{url}\"\napi_token = \"{API_TOKEN}\"\n"
@@ -99,29 +100,56 @@ impl CmsApi {
         }
     }
 
-    /// Creates the entry and sends its publish webhook to `hook`; returns vidhook's status.
+    /// The presenter photo's URL as vidhook must resolve this CMS's own image reference.
+    pub fn expected_image(&self) -> String {
+        let url = &self.url;
+        match self.kind {
+            Kind::Contentful => format!("{url}/images/presenter.png"),
+            Kind::Ghost => format!("{url}/content/images/2026/11/presenter.png"),
+            Kind::Sanity => {
+                format!("{url}/images/proj1/production/Tb9Ew8CXIwaY6R1kjMvI0uRR-768x768.png")
+            }
+            Kind::Strapi => format!("{url}/uploads/presenter_3f9c2a.png"),
+            Kind::Directus => format!("{url}/assets/{DIRECTUS_FILE}"),
+            Kind::Storyblok => format!("{url}/f/12345/768x768/presenter.png"),
+        }
+    }
+
+    /// Creates the entry (with its image as this CMS references one) and sends its publish
+    /// webhook to `hook`; returns vidhook's status.
     pub async fn publish(&self, hook: &str, title: &str, body: &str) -> u16 {
+        let url = &self.url;
         let entry = match self.kind {
             Kind::Contentful => json!({
                 "sys": {"id": "5KsDBWseXY6QegucYAoacS", "type": "Entry", "version": 1,
                         "contentType": {"sys": {"type": "Link", "linkType": "ContentType", "id": "article"}}},
-                "fields": {"title": {"en-US": title}, "body": {"en-US": body}}}),
+                "fields": {"title": {"en-US": title}, "body": {"en-US": body},
+                           "image": {"en-US": {"sys": {"type": "Link", "linkType": "Asset",
+                                                       "id": "3wtvPBbBjiMKqKKga8I2Cu"}}}}}),
             Kind::Ghost => json!({"id": "6571", "status": "published", "title": title,
-                "html": format!("<p>{body}</p>"), "updated_at": "2026-11-25T10:00:01.000Z"}),
+                "html": format!("<p>{body}</p>"), "updated_at": "2026-11-25T10:00:01.000Z",
+                "feature_image": format!("{url}/content/images/2026/11/presenter.png")}),
             Kind::Sanity => {
                 json!({"_id": "post-123", "_type": "post", "_rev": "r1", "title": title,
-                "body": [{"_type": "block", "children": [{"_type": "span", "text": body}]}]})
+                "body": [{"_type": "block", "children": [{"_type": "span", "text": body}]}],
+                "image": {"_type": "image", "asset": {"_type": "reference",
+                          "_ref": "image-Tb9Ew8CXIwaY6R1kjMvI0uRR-768x768-png"}}})
             }
             Kind::Strapi => {
                 json!({"id": 1, "documentId": "hp2h4vps4ei4vp0a7fd8ed7g", "locale": "en",
-                "publishedAt": "2026-11-25T10:00:00.000Z", "title": title, "content": body})
+                "publishedAt": "2026-11-25T10:00:00.000Z", "title": title, "content": body,
+                "cover": {"id": 3, "documentId": "a1b2c3", "name": "presenter.png",
+                          "mime": "image/png", "url": "/uploads/presenter_3f9c2a.png"}})
             }
             Kind::Directus => {
-                json!({"id": 12, "status": "published", "title": title, "content": body})
+                json!({"id": 12, "status": "published", "title": title, "content": body,
+                       "image": DIRECTUS_FILE})
             }
             Kind::Storyblok => {
                 json!({"id": 456, "full_slug": "blog/x", "published_at": "2026-11-25T10:00:00.000Z",
-                "content": {"component": "article", "title": title, "body": body}})
+                "content": {"component": "article", "title": title, "body": body,
+                            "image": {"id": 98765, "fieldtype": "asset", "alt": "",
+                                      "filename": format!("{url}/f/12345/768x768/presenter.png")}}})
             }
         };
         let first = match self.kind {
@@ -166,6 +194,9 @@ impl CmsApi {
         self.inner.lock().unwrap().entry.clone()
     }
 }
+
+/// A Directus file id (files are served at `/assets/{id}`).
+const DIRECTUS_FILE: &str = "4a3e5a1e-3b0f-4b5e-9a0e-6f8b2c1d7e90";
 
 /// Sends this CMS's webhook for the current entry (`payload` if given, else the CMS's default
 /// shape), signed as the CMS signs; records vidhook's status.
@@ -296,12 +327,33 @@ async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    // Published images are public, as on the CMSs' CDNs and asset routes.
+    let path = uri.path();
+    if method == Method::GET && (path.ends_with(".png") || path.starts_with("/assets/")) {
+        return std::fs::read(super::presenter_png())
+            .unwrap()
+            .into_response();
+    }
     if !authorized(api.kind, &headers) {
         return (StatusCode::UNAUTHORIZED, "bad credentials").into_response();
     }
     let kind = api.kind;
     let inner = &api.inner;
     let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    if method == Method::GET && kind == Kind::Contentful && uri.path().contains("/assets/") {
+        let host = headers
+            .get("host")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        return Json(json!({
+            "sys": {"id": "3wtvPBbBjiMKqKKga8I2Cu", "type": "Asset"},
+            "fields": {"title": {"en-US": "Presenter"},
+                       "file": {"en-US": {"url": format!("//{host}/images/presenter.png"),
+                                          "contentType": "image/png", "fileName": "presenter.png"}}}
+        }))
+        .into_response();
+    }
     if method == Method::GET {
         let state = inner.lock().unwrap();
         let entry = state.entry.clone();

@@ -203,6 +203,39 @@ impl Contentful {
         })
     }
 
+    /// An image field is a link to an asset: its file's URL for this locale (`//images.ctfassets.net/…`,
+    /// given the API's scheme, https in production). Read from the Management API; without one
+    /// configured the link stays as written and the plan step refuses it by name.
+    async fn asset_url(&self, raw: &str, locale: &str) -> Result<String, InboundError> {
+        let scheme = super::mapping::scheme_of(&self.config.api_url);
+        if raw.contains("://") || raw.starts_with("//") {
+            return Ok(super::mapping::absolute_image(raw, scheme, None));
+        }
+        let (Some(space), Some(token)) = (&self.config.space_id, &self.config.management_token)
+        else {
+            return Ok(raw.to_string());
+        };
+        let url = format!(
+            "{}/spaces/{}/environments/{}/assets/{}",
+            self.config.api_url.trim_end_matches('/'),
+            super::http::segment(space),
+            super::http::segment(&self.config.environment),
+            super::http::segment(raw)
+        );
+        let asset = super::http::send(
+            self.http.get(&url).bearer_auth(token),
+            &format!("GET {url}"),
+        )
+        .await
+        .map_err(|e| InboundError::Unavailable(e.to_string()))?;
+        let files = &asset["fields"]["file"];
+        let file_url = files[locale]["url"]
+            .as_str()
+            .or_else(|| files.as_object()?.values().find_map(|f| f["url"].as_str()))
+            .ok_or_else(|| InboundError::Malformed(format!("asset {raw} has no file url")))?;
+        Ok(super::mapping::absolute_image(file_url, scheme, None))
+    }
+
     fn entry_url(&self, space: &str, id: &str) -> String {
         format!(
             "{}/spaces/{}/environments/{}/entries/{}",
@@ -275,7 +308,15 @@ impl CmsAdapter for Contentful {
                 ))
             }
         }
-        self.parse(delivery)
+        let mut inbound = self.parse(delivery)?;
+        if let Inbound::Publish { contents, .. } = &mut inbound {
+            for content in contents.iter_mut() {
+                if let Some(raw) = content.image.take() {
+                    content.image = Some(self.asset_url(&raw, &content.locale).await?);
+                }
+            }
+        }
+        Ok(inbound)
     }
 
     async fn write_back(

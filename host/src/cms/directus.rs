@@ -53,6 +53,21 @@ const DEFAULTS: Defaults = Defaults {
 pub type Directus = super::Adapter<Config>;
 
 impl Directus {
+    /// A Directus file reference as a URL: an id becomes `{api_url}/assets/{id}`.
+    fn asset_url(&self, raw: &str) -> String {
+        let api = self.config.api_url.as_deref();
+        let scheme = api.map_or("https", super::mapping::scheme_of);
+        let absolute = super::mapping::absolute_image(raw, scheme, api);
+        match api {
+            Some(api) if absolute == raw && !raw.contains("://") => format!(
+                "{}/assets/{}",
+                api.trim_end_matches('/'),
+                super::http::segment(raw)
+            ),
+            _ => absolute,
+        }
+    }
+
     /// The full item: from the API when configured (an update's payload is partial).
     async fn item(
         &self,
@@ -131,7 +146,7 @@ impl CmsAdapter for Directus {
         let mut contents = Vec::with_capacity(keys.len());
         for key in keys {
             let item = self.item(collection, &key, payload).await?;
-            contents.push(self.fields.content(
+            let mut content = self.fields.content(
                 &DEFAULTS,
                 Entry {
                     source: &self.source,
@@ -143,7 +158,10 @@ impl CmsAdapter for Directus {
                     url: None,
                 },
                 &item,
-            )?);
+            )?;
+            // A file field holds the file's id; the file is served at `/assets/{id}`.
+            content.image = content.image.map(|raw| self.asset_url(&raw));
+            contents.push(content);
         }
         Ok(Inbound::Publish {
             delivery_id: None,

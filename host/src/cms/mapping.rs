@@ -208,15 +208,55 @@ pub fn rich_text(value: &Value) -> String {
     }
 }
 
-/// An image field as a URL: a string, or an object with `url` / `filename` / `asset.url`.
+/// An image field as the CMS wrote it: a string (a URL, a path, an id), or an object with
+/// `url` / `filename` / `asset.url` / `data.attributes.url` (Strapi v4), `asset._ref` (a Sanity
+/// image asset), `sys.id` (a Contentful asset link) or `id` (a Directus file). Each adapter
+/// turns what is not yet a URL into one ([`absolute_image`] and the adapters' own rules).
 fn image_url(value: &Value) -> Option<String> {
     match value {
         Value::String(url) if !url.is_empty() => Some(url.clone()),
-        Value::Object(_) => ["url", "filename", "asset.url", "data.attributes.url"]
-            .iter()
-            .find_map(|path| lookup(value, path)?.as_str().map(str::to_owned)),
+        Value::Object(_) => [
+            "url",
+            "filename",
+            "asset.url",
+            "data.attributes.url",
+            "asset._ref",
+            "sys.id",
+            "id",
+        ]
+        .iter()
+        .find_map(|path| {
+            lookup(value, path).and_then(|v| match v {
+                Value::String(s) => Some(s.clone()),
+                Value::Number(n) => Some(n.to_string()),
+                _ => None,
+            })
+        }),
         _ => None,
     }
+}
+
+/// An image reference made absolute the way CMSs mean it: a URL stays; a protocol-relative
+/// `//host/…` takes `scheme` (the CMS API's: https in production); a path `/uploads/…` is joined
+/// to `base` (the CMS's own server). Anything else is returned as is, and the plan step refuses
+/// it with a clear message (content may name only URLs).
+pub fn absolute_image(raw: &str, scheme: &str, base: Option<&str>) -> String {
+    if raw.starts_with("https://") || raw.starts_with("http://") {
+        raw.to_string()
+    } else if let Some(rest) = raw.strip_prefix("//") {
+        format!("{scheme}://{rest}")
+    } else if let (Some(path), Some(base)) = (raw.strip_prefix('/'), base) {
+        format!("{}/{path}", base.trim_end_matches('/'))
+    } else {
+        raw.to_string()
+    }
+}
+
+/// The scheme of a configured API URL (`https` unless it says otherwise).
+pub fn scheme_of(api_url: &str) -> &str {
+    api_url
+        .split_once("://")
+        .map_or("https", |(scheme, _)| scheme)
 }
 
 #[cfg(test)]

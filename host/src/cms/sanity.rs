@@ -36,6 +36,15 @@ pub struct Config {
     pub dataset: String,
     /// A token with write access.
     pub api_token: Option<String>,
+    /// The project id, for image asset URLs; default: the first label of `api_url`'s host.
+    pub project_id: Option<String>,
+    /// Sanity's image CDN (image asset references become URLs there).
+    #[serde(default = "default_cdn")]
+    pub cdn_url: String,
+}
+
+fn default_cdn() -> String {
+    "https://cdn.sanity.io".into()
 }
 
 fn default_tolerance() -> u64 {
@@ -80,6 +89,34 @@ impl Sanity {
         signing::check(&expected, &given, "sanity-webhook-signature")
     }
 
+    /// An image asset reference (`image-<id>-<w>x<h>-<format>`) as its CDN URL
+    /// (`{cdn}/images/{project}/{dataset}/<id>-<w>x<h>.<format>`); anything else as written.
+    fn image_url(&self, raw: &str) -> String {
+        let project = self.config.project_id.clone().or_else(|| {
+            let api = self.config.api_url.as_deref()?;
+            let host = api.split_once("://")?.1.split(['/', ':']).next()?;
+            host.ends_with(".api.sanity.io")
+                .then(|| host.split('.').next().map(str::to_owned))
+                .flatten()
+        });
+        let parsed = raw.strip_prefix("image-").and_then(|rest| {
+            let (rest, format) = rest.rsplit_once('-')?;
+            let (id, size) = rest.rsplit_once('-')?;
+            let valid = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric());
+            (valid(id) && valid(format) && size.split('x').all(|n| n.parse::<u32>().is_ok()))
+                .then_some((id, size, format))
+        });
+        match (project, parsed) {
+            (Some(project), Some((id, size, format))) => format!(
+                "{}/images/{}/{}/{id}-{size}.{format}",
+                self.config.cdn_url.trim_end_matches('/'),
+                super::http::segment(&project),
+                super::http::segment(&self.config.dataset)
+            ),
+            _ => super::mapping::absolute_image(raw, "https", None),
+        }
+    }
+
     fn parse(&self, delivery: &Delivery<'_>) -> Result<Inbound, InboundError> {
         let document: Value = serde_json::from_slice(delivery.body)
             .map_err(|e| InboundError::Malformed(format!("not a Sanity document: {e}")))?;
@@ -110,6 +147,8 @@ impl Sanity {
             },
             &document,
         )?;
+        let image = content.image.as_deref().map(|raw| self.image_url(raw));
+        let content = Content { image, ..content };
         let delivery_id = delivery
             .headers
             .get("idempotency-key")
@@ -178,6 +217,8 @@ mod tests {
             api_version: default_api_version(),
             dataset: default_dataset(),
             api_token: None,
+            project_id: Some("zp7mbokg".into()),
+            cdn_url: default_cdn(),
         };
         Sanity::new("studio".into(), &config, &FieldMap::default())
     }
@@ -236,5 +277,19 @@ mod tests {
             parse(br#"{"_type":"post"}"#),
             Err(InboundError::Malformed(_))
         ));
+    }
+
+    #[test]
+    fn image_asset_references_become_cdn_urls() {
+        let sanity = sanity();
+        assert_eq!(
+            sanity.image_url("image-Tb9Ew8CXIwaY6R1kjMvI0uRR-2000x3000-jpg"),
+            "https://cdn.sanity.io/images/zp7mbokg/production/Tb9Ew8CXIwaY6R1kjMvI0uRR-2000x3000.jpg"
+        );
+        assert_eq!(sanity.image_url("https://x/y.png"), "https://x/y.png");
+        assert_eq!(
+            sanity.image_url("image-../../x-1x1-png"),
+            "image-../../x-1x1-png"
+        );
     }
 }

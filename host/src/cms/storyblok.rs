@@ -106,7 +106,7 @@ impl CmsAdapter for Storyblok {
                 reason: format!("component {kind:?} does not make videos"),
             });
         }
-        let content = self.fields.content(
+        let mut content = self.fields.content(
             &DEFAULTS,
             Entry {
                 source: &self.source,
@@ -122,6 +122,10 @@ impl CmsAdapter for Storyblok {
             },
             document,
         )?;
+        // An asset field is `{filename: "https://a.storyblok.com/f/…"}`.
+        content.image = content
+            .image
+            .map(|raw| super::mapping::absolute_image(&raw, "https", None));
         Ok(Inbound::Publish {
             delivery_id: None,
             contents: vec![content],

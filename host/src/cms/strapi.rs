@@ -90,9 +90,14 @@ impl Strapi {
             },
             entry,
         )?;
+        // Strapi's local upload provider answers `/uploads/…`, relative to the server.
+        let api = self.config.api_url.as_deref();
+        let image = content.image.as_deref().map(|raw| {
+            super::mapping::absolute_image(raw, api.map_or("https", super::mapping::scheme_of), api)
+        });
         Ok(Inbound::Publish {
             delivery_id: None,
-            contents: vec![content],
+            contents: vec![Content { image, ..content }],
         })
     }
 }
