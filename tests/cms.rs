@@ -168,6 +168,39 @@ async fn storyblok_fetches_the_story_and_republishes_it_without_a_loop() {
     assert_eq!(api.entry()["content"]["video_url"], render["video_url"]);
 }
 
+/// An editor saved changes without publishing them: the published story is rendered (read from
+/// the Content Delivery API), and the write-back saves our field without publishing the draft.
+#[tokio::test(flavor = "multi_thread")]
+async fn storyblok_renders_the_published_story_and_never_publishes_an_editors_draft() {
+    let dir = tempfile::tempdir().unwrap();
+    let api = CmsApi::start(Kind::Storyblok).await;
+    api.save_draft_title_after_publish("Draft headline nobody approved");
+    let host = host(dir.path(), &api).await;
+    let status = api
+        .publish(
+            &format!("{}/hooks/cms", host.url),
+            "Solar panels on every school",
+            BODY,
+        )
+        .await;
+    assert_eq!(status, 202, "{}", host.logs());
+    let render = host.wait_for_state("done", Duration::from_secs(60)).await;
+    let plan: serde_json::Value =
+        serde_json::from_str(render["plan_json"].as_str().unwrap()).unwrap();
+    let script = plan["script"].as_str().unwrap();
+    assert!(!script.contains("Draft headline"), "{script}");
+    let write = api.writes().last().cloned().unwrap();
+    assert!(
+        write.get("publish").is_none(),
+        "the draft was not published: {write}"
+    );
+    assert_eq!(
+        write["story"]["content"]["title"], "Draft headline nobody approved",
+        "the editor's draft is kept, with our field added"
+    );
+    assert!(api.entry()["content"].get("video_url").is_none());
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_thin_webhook_whose_entry_cannot_be_read_is_not_acknowledged() {
     let dir = tempfile::tempdir().unwrap();

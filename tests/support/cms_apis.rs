@@ -45,6 +45,10 @@ struct Inner {
     hook: String,
     /// What vidhook answered to each webhook sent (the publish, then echoes).
     answers: Vec<u16>,
+    /// Storyblok: an editor's saved, unpublished working version of the story's content.
+    draft: Option<Value>,
+    /// Storyblok: the title of a draft saved right after the next publish.
+    draft_title: Option<String>,
 }
 
 #[derive(Clone)]
@@ -95,7 +99,8 @@ impl CmsApi {
                 "cms = \"directus\"\ntoken = \"{TOKEN}\"\napi_url = \"{url}\"\napi_token = \"{API_TOKEN}\"\n"
             ),
             Kind::Storyblok => format!(
-                "cms = \"storyblok\"\nsecret = \"{SECRET}\"\napi_url = \"{url}\"\nmanagement_token = \"{API_TOKEN}\"\n"
+                "cms = \"storyblok\"\nsecret = \"{SECRET}\"\napi_url = \"{url}\"\nmanagement_token = \"{API_TOKEN}\"\n\
+                 delivery_token = \"{CDN_TOKEN}\"\ndelivery_url = \"{url}\"\n"
             ),
         }
     }
@@ -163,6 +168,11 @@ impl CmsApi {
             let mut inner = self.inner.lock().unwrap();
             inner.entry = entry;
             inner.hook = hook.to_string();
+            if let Some(title) = inner.draft_title.take() {
+                let mut draft = inner.entry["content"].clone();
+                draft["title"] = json!(title);
+                inner.draft = Some(draft);
+            }
         }
         fire(&self.inner, self.kind, first).await
     }
@@ -174,6 +184,12 @@ impl CmsApi {
             .unwrap()
             .failures
             .extend(std::iter::repeat_n(status, n));
+    }
+
+    /// Storyblok: after the next publish, an editor saves a change to the title without
+    /// publishing it (before vidhook reads the story).
+    pub fn save_draft_title_after_publish(&self, title: &str) {
+        self.inner.lock().unwrap().draft_title = Some(title.to_string());
     }
 
     pub fn conflict_once(&self) {
@@ -194,6 +210,9 @@ impl CmsApi {
         self.inner.lock().unwrap().entry.clone()
     }
 }
+
+/// Storyblok's public Content Delivery API token.
+pub const CDN_TOKEN: &str = "cdn-public-token";
 
 /// A Directus file id (files are served at `/assets/{id}`).
 const DIRECTUS_FILE: &str = "4a3e5a1e-3b0f-4b5e-9a0e-6f8b2c1d7e90";
@@ -334,6 +353,15 @@ async fn handle(
             .unwrap()
             .into_response();
     }
+    if method == Method::GET && api.kind == Kind::Storyblok && uri.path().starts_with("/v2/cdn/") {
+        // The Content Delivery API: the published version, with a public token in the query.
+        let query = uri.query().unwrap_or_default();
+        if !query.contains("version=published") || !query.contains(&format!("token={CDN_TOKEN}")) {
+            return (StatusCode::UNAUTHORIZED, "bad token").into_response();
+        }
+        let entry = api.inner.lock().unwrap().entry.clone();
+        return Json(json!({"story": entry})).into_response();
+    }
     if !authorized(api.kind, &headers) {
         return (StatusCode::UNAUTHORIZED, "bad credentials").into_response();
     }
@@ -356,7 +384,14 @@ async fn handle(
     }
     if method == Method::GET {
         let state = inner.lock().unwrap();
-        let entry = state.entry.clone();
+        let mut entry = state.entry.clone();
+        if kind == Kind::Storyblok {
+            // The Management API answers the working version.
+            entry["unpublished_changes"] = json!(state.draft.is_some());
+            if let Some(draft) = &state.draft {
+                entry["content"] = draft.clone();
+            }
+        }
         return Json(match kind {
             Kind::Contentful => entry,
             Kind::Ghost => json!({"posts": [entry]}),
@@ -395,6 +430,12 @@ async fn handle(
             state.entry["sys"]["version"] = json!(version);
             state.entry["updated_at"] = json!(format!("2026-11-25T10:00:{version:02}.000Z"));
             return (StatusCode::CONFLICT, "conflict: the entry changed").into_response();
+        }
+        if kind == Kind::Storyblok && request["publish"] != json!(1) {
+            // Saved, not published: the working version changes, no webhook fires.
+            state.draft = Some(request["story"]["content"].clone());
+            state.writes.push(request.clone());
+            return Json(json!({"story": state.entry})).into_response();
         }
         match apply(kind, &mut state, &headers, &request) {
             Ok(echo) => {
@@ -490,10 +531,8 @@ fn apply(
             )
         }
         Kind::Storyblok => {
-            if request["publish"] != 1 {
-                return Err(StatusCode::UNPROCESSABLE_ENTITY);
-            }
             entry["content"] = request["story"]["content"].clone();
+            state.draft = None;
             Ok(Value::Null)
         }
     }

@@ -7,9 +7,17 @@
 //! There is no timestamp, so no replay window: a replay only re-offers content whose fingerprint
 //! is already stored.
 //!
+//! What is rendered is the *published* story. The Management API answers the working version,
+//! which may hold an editor's saved-but-unpublished changes (`unpublished_changes: true`); with a
+//! `delivery_token` the story is read from the Content Delivery API with `version=published`
+//! instead, and without one a story with unpublished changes is not rendered (ignored, with the
+//! reason logged: its published content cannot be read).
+//!
 //! Write-back: `PUT /v1/spaces/{space}/stories/{id}` with the story's content plus the video
 //! field and `publish: 1`, which fires `story.published` again; the story read back has the same
-//! title/body/image, so it is a duplicate and makes no render.
+//! title/body/image, so it is a duplicate and makes no render. When the story has unpublished
+//! changes, `publish` is left out: publishing would publish the editor's draft; the video then
+//! goes live with the editor's next publish.
 
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -28,10 +36,19 @@ pub struct Config {
     pub api_url: String,
     /// A personal access token / OAuth token for the Management API.
     pub management_token: String,
+    /// A public access token for the Content Delivery API, to read the published version.
+    pub delivery_token: Option<String>,
+    /// Content Delivery API; `https://api.storyblok.com` unless testing (or another region).
+    #[serde(default = "default_delivery")]
+    pub delivery_url: String,
 }
 
 fn default_api() -> String {
     "https://mapi.storyblok.com".into()
+}
+
+fn default_delivery() -> String {
+    "https://api.storyblok.com".into()
 }
 
 const DEFAULTS: Defaults = Defaults {
@@ -64,6 +81,31 @@ impl Storyblok {
         )
     }
 
+    /// The published version of a story: from the Content Delivery API when a token is
+    /// configured, else the Management API's version if it has no unpublished changes.
+    /// `Ok(None)`: only a draft can be read.
+    async fn published_story(
+        &self,
+        space: &str,
+        story_id: &str,
+    ) -> Result<Option<Value>, WriteBackError> {
+        let working = self.story(&self.story_url(space, story_id)).await?;
+        let Some(token) = &self.config.delivery_token else {
+            return Ok((working["unpublished_changes"] != json!(true)).then_some(working));
+        };
+        let url = format!(
+            "{}/v2/cdn/stories/{}",
+            self.config.delivery_url.trim_end_matches('/'),
+            super::http::segment(story_id)
+        );
+        let request = self
+            .http
+            .get(&url)
+            .query(&[("version", "published"), ("token", token.as_str())]);
+        let published = super::http::send(request, &format!("GET {url}")).await?["story"].clone();
+        Ok(Some(published))
+    }
+
     async fn story(&self, url: &str) -> Result<Value, WriteBackError> {
         let request = self
             .http
@@ -91,11 +133,18 @@ impl CmsAdapter for Storyblok {
         }
         let space = super::mapping::numeric_id(&event["space_id"], "space_id")?;
         let story_id = super::mapping::numeric_id(&event["story_id"], "story_id")?;
-        let url = self.story_url(&space, &story_id);
-        let story = self
-            .story(&url)
-            .await
-            .map_err(|e| InboundError::Unavailable(e.to_string()))?;
+        let story = match self.published_story(&space, &story_id).await {
+            Ok(Some(story)) => story,
+            Ok(None) => {
+                return Ok(Inbound::Ignored {
+                    reason: format!(
+                        "story {story_id} has unpublished changes and no delivery_token is \
+                         configured to read its published version"
+                    ),
+                })
+            }
+            Err(e) => return Err(InboundError::Unavailable(e.to_string())),
+        };
         let document = &story["content"];
         let kind = document["component"]
             .as_str()
@@ -142,13 +191,19 @@ impl CmsAdapter for Storyblok {
             WriteBackError::Permanent(format!("{} is not space/story", content.id))
         })?;
         let url = self.story_url(space, story);
-        let mut document = self.story(&url).await?["content"].clone();
+        let working = self.story(&url).await?;
+        let mut document = working["content"].clone();
         document[self.fields.video_field(field)] = json!(video_url);
+        // Publishing now would publish an editor's unsaved draft along with our field.
+        let mut body = json!({"story": {"content": document}});
+        if working["unpublished_changes"] != json!(true) {
+            body["publish"] = json!(1);
+        }
         let request = self
             .http
             .put(&url)
             .header("authorization", &self.config.management_token)
-            .json(&json!({"story": {"content": document}, "publish": 1}));
+            .json(&body);
         super::http::send(request, &format!("PUT {url}"))
             .await
             .map(drop)
@@ -170,6 +225,8 @@ mod tests {
             secret: secret.into(),
             api_url: "http://127.0.0.1:9".into(),
             management_token: "t".into(),
+            delivery_token: None,
+            delivery_url: default_delivery(),
         };
         Storyblok::new("sb".into(), &config, &FieldMap::default())
     }
