@@ -97,6 +97,21 @@ async fn contentful_patches_the_entry_under_its_version_and_republishes_without_
     assert_eq!(entry["sys"]["version"], 3);
 }
 
+/// A hook URL with a query string (e.g. to tell sources apart): Contentful signs the query with
+/// the path, and the delivery verifies.
+#[tokio::test(flavor = "multi_thread")]
+async fn contentful_verifies_a_hook_url_with_a_query_string() {
+    let dir = tempfile::tempdir().unwrap();
+    let api = CmsApi::start(Kind::Contentful).await;
+    let host = host(dir.path(), &api).await;
+    let hook = format!("{}/hooks/cms?team=news&note=a%20b", host.url);
+    let status = api
+        .publish(&hook, "Solar panels on every school", BODY)
+        .await;
+    assert_eq!(status, 202, "{}", host.logs());
+    host.wait_for_state("done", Duration::from_secs(60)).await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn contentful_rereads_and_retries_on_a_version_conflict() {
     let dir = tempfile::tempdir().unwrap();

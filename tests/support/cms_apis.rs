@@ -232,7 +232,9 @@ async fn fire(inner: &Arc<Mutex<Inner>>, kind: Kind, payload: Value) -> u16 {
     let (body, request) = match kind {
         Kind::Contentful => {
             let body = entry.to_string();
-            let path = reqwest::Url::parse(&hook).unwrap().path().to_string();
+            // Signed as Contentful signs: the hook URL's path and query, canonicalised.
+            let url = reqwest::Url::parse(&hook).unwrap();
+            let path = vidhook::cms::contentful::canonical_path(url.path(), url.query());
             let topic = "ContentManagement.Entry.publish";
             let signed = "x-contentful-signed-headers,x-contentful-timestamp,x-contentful-topic";
             let canonical = format!(

@@ -222,6 +222,7 @@ mod tests {
         let delivery = Delivery {
             method: "POST",
             path: "/hooks/docs",
+            query: None,
             headers: &headers,
             body: body.as_bytes(),
         };

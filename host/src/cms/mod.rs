@@ -72,6 +72,8 @@ pub enum WriteBackError {
 pub struct Delivery<'a> {
     pub method: &'a str,
     pub path: &'a str,
+    /// The raw query string as received (Contentful signs it with the path).
+    pub query: Option<&'a str>,
     pub headers: &'a HeaderMap,
     pub body: &'a [u8],
 }
@@ -83,6 +85,7 @@ impl<'a> Delivery<'a> {
         Delivery {
             method: "POST",
             path: "/",
+            query: None,
             headers,
             body,
         }

@@ -177,6 +177,7 @@ mod tests {
         Delivery {
             method: "POST",
             path: "/hooks/strapi",
+            query: None,
             headers,
             body,
         }

@@ -134,6 +134,7 @@ async fn receive_hook(
     let delivery = crate::cms::Delivery {
         method: "POST",
         path: uri.path(),
+        query: uri.query(),
         headers: &headers,
         body: &body,
     };
