@@ -39,19 +39,23 @@ fn billed_faults() -> [(&'static str, Fault); 3] {
     ]
 }
 
+/// A host whose provider answers the first submit with `fault`; one article published.
+async fn publish_into(fault: Fault, webhooks: bool) -> (tempfile::TempDir, Seedance, Cms, Host) {
+    let dir = tempfile::tempdir().unwrap();
+    let seedance = Seedance::start(false).await;
+    seedance.push_fault(fault);
+    let cms = Cms::start().await;
+    let poll_secs = if webhooks { 600 } else { 1 };
+    let config = omnihuman_config(dir.path(), &seedance, &cms, webhooks, poll_secs, 2);
+    let host = Host::start(dir.path(), &config).await;
+    publish_body(&host, "f-1", "msg_f1", BODY).await;
+    (dir, seedance, cms, host)
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn every_billed_fault_is_paid_once_and_the_webhook_completes_the_render() {
     for (name, fault) in billed_faults() {
-        let dir = tempfile::tempdir().unwrap();
-        let seedance = Seedance::start(false).await;
-        seedance.push_fault(fault);
-        let cms = Cms::start().await;
-        let host = Host::start(
-            dir.path(),
-            &omnihuman_config(dir.path(), &seedance, &cms, true, 600, 2),
-        )
-        .await;
-        publish_body(&host, "f-1", "msg_f1", BODY).await;
+        let (_dir, seedance, cms, host) = publish_into(fault, true).await;
 
         let written = cms.wait_for_write_backs(1, Duration::from_secs(60)).await;
         assert_eq!(written.len(), 1, "{name}: {}", host.logs());
@@ -76,16 +80,7 @@ async fn every_billed_fault_is_paid_once_and_the_webhook_completes_the_render() 
 #[tokio::test(flavor = "multi_thread")]
 async fn without_webhooks_a_billed_fault_parks_the_render_with_its_key_and_pays_nothing_more() {
     for (name, fault) in billed_faults() {
-        let dir = tempfile::tempdir().unwrap();
-        let seedance = Seedance::start(false).await;
-        seedance.push_fault(fault);
-        let cms = Cms::start().await;
-        let host = Host::start(
-            dir.path(),
-            &omnihuman_config(dir.path(), &seedance, &cms, false, 1, 2),
-        )
-        .await;
-        publish_body(&host, "n-1", "msg_n1", BODY).await;
+        let (_dir, seedance, cms, host) = publish_into(fault, false).await;
 
         let parked = host
             .wait_for_state("needs_attention", Duration::from_secs(60))

@@ -238,15 +238,19 @@ pub async fn assert_done_once(host: &Host, cms: &cms::Cms, seedance: &seedance::
     assert_eq!(seedance.attempts().len(), 1, "submitted once");
 }
 
-/// Runs `vidhook ARGS` to completion: (succeeded, stdout + stderr).
-pub async fn vidhook_result(args: &[&str]) -> (bool, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_vidhook"))
+async fn run_vidhook(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_vidhook"))
         .args(args)
         .env("TEST_OPENAI_KEY", "sk-test-123")
         .env("SEEDANCE_TEST_KEY", seedance::API_KEY)
         .output()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+/// Runs `vidhook ARGS` to completion: (succeeded, stdout + stderr).
+pub async fn vidhook_result(args: &[&str]) -> (bool, String) {
+    let output = run_vidhook(args).await;
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&output.stdout),
@@ -255,15 +259,9 @@ pub async fn vidhook_result(args: &[&str]) -> (bool, String) {
     (output.status.success(), text)
 }
 
-/// Runs `vidhook ARGS` to completion; panics with its output if it fails.
+/// Runs `vidhook ARGS` to completion and returns its stdout; panics with its output if it fails.
 pub async fn vidhook(args: &[&str]) -> String {
-    let output = Command::new(env!("CARGO_BIN_EXE_vidhook"))
-        .args(args)
-        .env("TEST_OPENAI_KEY", "sk-test-123")
-        .env("SEEDANCE_TEST_KEY", seedance::API_KEY)
-        .output()
-        .await
-        .unwrap();
+    let output = run_vidhook(args).await;
     let stdout = String::from_utf8_lossy(&output.stdout).to_string();
     assert!(
         output.status.success(),

@@ -113,6 +113,7 @@ pub async fn run(
                 store.retry_write_back(&id).await?,
                 "render {id} is not in writeback_failed"
             );
+            audit_cli(store, "retry-writeback", &id, "").await?;
             println!("{id}: back in write_back; a running host writes it now");
             Ok(())
         }
@@ -184,11 +185,24 @@ async fn list(store: &Store, limit: i64) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Records a CLI action in the audit log, by the OS user.
+async fn audit_cli(store: &Store, action: &str, id: &str, reason: &str) -> anyhow::Result<()> {
+    let actor = std::env::var("USER").unwrap_or_else(|_| "cli".into());
+    let audit = crate::store::Audit {
+        actor: &actor,
+        action,
+        reason,
+    };
+    Ok(store.audit(&audit, id, "").await?)
+}
+
 async fn decide(store: &Store, id: &str, approved: bool, note: &str) -> anyhow::Result<()> {
     anyhow::ensure!(
         store.decide_approval(id, approved, note).await?,
         "render {id} is not awaiting approval"
     );
+    let action = if approved { "approve" } else { "reject" };
+    audit_cli(store, action, id, note).await?;
     println!(
         "{id}: {}",
         if approved {

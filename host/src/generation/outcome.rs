@@ -23,6 +23,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 
 use super::ProviderError;
+use crate::outbound::describe;
 
 /// Which kind of call failed: the paid submit or a free status read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,30 +73,6 @@ pub fn unreadable(call: Call, what: &str, err: impl std::fmt::Display) -> Provid
     match call {
         Call::Submit => ProviderError::Ambiguous(format!("unreadable {what}: {err}")),
         Call::Status => ProviderError::Unavailable(format!("unreadable {what}: {err}")),
-    }
-}
-
-/// A transport error's kind, without the URL (which may carry a signed query).
-fn describe(err: &reqwest::Error) -> String {
-    let kind = if err.is_timeout() {
-        "timed out"
-    } else if err.is_connect() {
-        "could not connect"
-    } else if err.is_body() || err.is_decode() {
-        "the answer broke off"
-    } else {
-        "the connection failed"
-    };
-    let mut source = std::error::Error::source(err);
-    let mut cause = String::new();
-    while let Some(inner) = source {
-        cause = inner.to_string();
-        source = inner.source();
-    }
-    if cause.is_empty() {
-        kind.to_string()
-    } else {
-        format!("{kind} ({cause})")
     }
 }
 

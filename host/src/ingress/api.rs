@@ -23,9 +23,7 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/api/plugins", post(install_plugin).get(list_plugins))
         .route("/api/renders/{id}/approve", post(approve_render))
         .route("/api/renders/{id}/reject", post(reject_render))
-        .route("/api/renders/{id}/retry", post(retry_render))
-        .route("/api/renders/{id}/adopt", post(adopt_render))
-        .route("/api/renders/{id}/resubmit", post(resubmit_render))
+        .route("/api/renders/{id}/{action}", post(operator_action))
         .route("/api/audit", get(audit))
 }
 
@@ -133,6 +131,14 @@ async fn decide(app: &App, id: &str, headers: &HeaderMap, body: &[u8], approved:
     {
         Ok(true) => {
             tracing::info!(render = %id, approved, note = %decision.note, "approval decided");
+            let audit = crate::store::Audit {
+                actor: ADMIN_ACTOR,
+                action: if approved { "approve" } else { "reject" },
+                reason: &decision.note,
+            };
+            if let Err(err) = app.store.audit(&audit, id, "").await {
+                tracing::error!(render = %id, error = %err, "approval not audited");
+            }
             app.wake.notify_waiters();
             let state = if approved { "submit" } else { "skipped" };
             Json(json!({"render": id, "state": state})).into_response()
@@ -250,9 +256,10 @@ fn operator_answer(app: &App, result: Result<String, OperatorError>) -> Response
     }
 }
 
-async fn retry_render(
+/// `POST /api/renders/{id}/{retry|adopt|resubmit}`: the token, then the body, then the action.
+async fn operator_action(
     State(app): State<Arc<App>>,
-    Path(id): Path<String>,
+    Path((id, action)): Path<(String, String)>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
@@ -264,45 +271,17 @@ async fn retry_render(
         actor: ADMIN_ACTOR,
         reason: &request.reason,
     };
-    operator_answer(&app, operator::retry(&app.store, &id, &who).await)
-}
-
-async fn adopt_render(
-    State(app): State<Arc<App>>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    let request = match operator_request(&app, &headers, body).await {
-        Ok(request) => request,
-        Err(response) => return response,
+    let result = match action.as_str() {
+        "retry" => operator::retry(&app.store, &id, &who).await,
+        "adopt" => {
+            let Some(job_id) = request.job_id.as_deref() else {
+                return error(StatusCode::BAD_REQUEST, "job_id is required");
+            };
+            operator::adopt(&app.store, app.provider.as_ref(), &id, job_id, &who).await
+        }
+        "resubmit" => operator::resubmit(&app.store, &id, request.accept_double_charge, &who).await,
+        other => return error(StatusCode::NOT_FOUND, format!("no action {other:?}")),
     };
-    let Some(job_id) = request.job_id.as_deref() else {
-        return error(StatusCode::BAD_REQUEST, "job_id is required");
-    };
-    let who = Operator {
-        actor: ADMIN_ACTOR,
-        reason: &request.reason,
-    };
-    let result = operator::adopt(&app.store, app.provider.as_ref(), &id, job_id, &who).await;
-    operator_answer(&app, result)
-}
-
-async fn resubmit_render(
-    State(app): State<Arc<App>>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    let request = match operator_request(&app, &headers, body).await {
-        Ok(request) => request,
-        Err(response) => return response,
-    };
-    let who = Operator {
-        actor: ADMIN_ACTOR,
-        reason: &request.reason,
-    };
-    let result = operator::resubmit(&app.store, &id, request.accept_double_charge, &who).await;
     operator_answer(&app, result)
 }
 

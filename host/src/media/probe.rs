@@ -33,12 +33,36 @@ pub struct AudioInfo {
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum ProbeError {
-    #[error("not a JPEG or PNG image (first bytes {0})")]
-    NotJpegOrPng(String),
+    /// What the bytes look like instead (a name, never the bytes themselves).
+    #[error("not a JPEG or PNG image (it looks like {0})")]
+    NotJpegOrPng(&'static str),
     #[error("image dimensions unreadable: {0}")]
     BadImage(String),
     #[error("not decodable as MP3, WAV or M4A audio: {0}")]
     NotAudio(String),
+}
+
+/// A name for what some bytes are, to say what to fix without quoting them.
+fn looks_like(bytes: &[u8]) -> &'static str {
+    let text = bytes
+        .iter()
+        .take(64)
+        .all(|b| b.is_ascii_graphic() || b.is_ascii_whitespace());
+    if bytes.is_empty() {
+        "nothing: the answer was empty"
+    } else if bytes.starts_with(b"GIF8") {
+        "a GIF"
+    } else if bytes.starts_with(b"RIFF") && bytes.get(8..12) == Some(b"WEBP") {
+        "a WebP"
+    } else if bytes.get(4..12).is_some_and(|b| b.starts_with(b"ftyp")) {
+        "an ISO media file (HEIC/AVIF/MP4)"
+    } else if bytes.trim_ascii_start().starts_with(b"<") {
+        "HTML or XML"
+    } else if text {
+        "text"
+    } else {
+        "another binary format"
+    }
 }
 
 /// Identifies JPEG/PNG by magic bytes and reads the dimensions.
@@ -48,8 +72,7 @@ pub fn image_info(bytes: &[u8]) -> Result<ImageInfo, ProbeError> {
     } else if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
         ImageFormat::Png
     } else {
-        let head: Vec<String> = bytes.iter().take(8).map(|b| format!("{b:02x}")).collect();
-        return Err(ProbeError::NotJpegOrPng(head.join(" ")));
+        return Err(ProbeError::NotJpegOrPng(looks_like(bytes)));
     };
     let size = imagesize::blob_size(bytes).map_err(|e| ProbeError::BadImage(e.to_string()))?;
     Ok(ImageInfo {
@@ -185,9 +208,15 @@ pub(crate) mod tests {
             (info.format, info.width, info.height),
             (ImageFormat::Png, 600, 512)
         );
-        assert!(matches!(
+        assert_eq!(
             image_info(b"GIF89a......"),
-            Err(ProbeError::NotJpegOrPng(_))
-        ));
+            Err(ProbeError::NotJpegOrPng("a GIF"))
+        );
+        // What was read is named, never quoted (a local file's first line would be a leak).
+        let passwd = image_info(b"root:x:0:0:root:/root:/bin/bash\n").unwrap_err();
+        assert_eq!(
+            passwd.to_string(),
+            "not a JPEG or PNG image (it looks like text)"
+        );
     }
 }

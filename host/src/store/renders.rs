@@ -322,12 +322,9 @@ impl Store {
     /// Returns the state found (None: no such render).
     pub async fn adopt_job(&self, id: &str, job_id: &str, detail: &str) -> Result<Option<String>> {
         let mut tx = self.pool.begin().await?;
-        let found = sqlx::query("SELECT state FROM renders WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?;
-        let Some(found) = found else { return Ok(None) };
-        let state: String = found.try_get(0)?;
+        let Some(state) = state_of(&mut tx, id).await? else {
+            return Ok(None);
+        };
         let now = now_ms();
         if state == "await" {
             sqlx::query("UPDATE renders SET run_after = $1 WHERE id = $2 AND provider_job_id = $3")
@@ -369,12 +366,9 @@ impl Store {
     /// A provider event without a job id: a render following a job is made due now.
     pub async fn nudge_awaiting(&self, id: &str) -> Result<Option<String>> {
         let mut tx = self.pool.begin().await?;
-        let found = sqlx::query("SELECT state FROM renders WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?;
-        let Some(found) = found else { return Ok(None) };
-        let state: String = found.try_get(0)?;
+        let Some(state) = state_of(&mut tx, id).await? else {
+            return Ok(None);
+        };
         if state == "await" {
             sqlx::query("UPDATE renders SET run_after = $1 WHERE id = $2")
                 .bind(now_ms())
@@ -438,6 +432,15 @@ impl Store {
         .await?;
         rows.iter().map(|r| Ok(StepRow::from_row(r)?)).collect()
     }
+}
+
+/// A render's state, read in `tx` (None: no such render).
+async fn state_of(tx: &mut sqlx::Transaction<'_, sqlx::Any>, id: &str) -> Result<Option<String>> {
+    let found = sqlx::query("SELECT state FROM renders WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await?;
+    Ok(found.map(|row| row.try_get(0)).transpose()?)
 }
 
 pub(super) async fn insert_step(
