@@ -9,7 +9,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use support::cms_apis::{CmsApi, Kind};
+use support::cms_apis::{CmsApi, Kind, GHOST_EDITOR_FOOTER};
 use support::{presenter_png, vidhook, Host};
 
 const BODY: &str = "The council will fit solar panels to every school roof by next spring.";
@@ -134,7 +134,7 @@ async fn contentful_rereads_and_retries_on_a_version_conflict() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn ghost_writes_a_video_element_checking_updated_at_and_ignores_its_own_edit() {
-    let (api, _host, render, _dir) = publish_write_back_and_echo(Kind::Ghost).await;
+    let (api, host, render, _dir) = publish_write_back_and_echo(Kind::Ghost).await;
     let foot = api.entry()["codeinjection_foot"]
         .as_str()
         .unwrap()
@@ -143,7 +143,66 @@ async fn ghost_writes_a_video_element_checking_updated_at_and_ignores_its_own_ed
         foot.contains(render["video_url"].as_str().unwrap()),
         "{foot}"
     );
-    assert!(foot.starts_with("<video "), "{foot}");
+    // The editor's footer is kept byte for byte, our block after it.
+    assert!(foot.starts_with(GHOST_EDITOR_FOOTER), "{foot}");
+    assert_eq!(foot.matches("<!-- vidhook:video -->").count(), 1, "{foot}");
+
+    // A second render (the body edited): our block is replaced, the editor's script untouched.
+    assert_eq!(
+        api.edit_body("Wind turbines too.").await,
+        202,
+        "{}",
+        host.logs()
+    );
+    let second = loop {
+        let renders = host.renders().await;
+        let done: Vec<_> = renders
+            .iter()
+            .filter(|r| r["render"]["state"] == "done")
+            .collect();
+        if done.len() == 2 {
+            break done[0]["render"]["video_url"].as_str().unwrap().to_string();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let foot = api.entry()["codeinjection_foot"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(foot.starts_with(GHOST_EDITOR_FOOTER), "{foot}");
+    assert_eq!(foot.matches("<!-- vidhook:video -->").count(), 1, "{foot}");
+    assert!(foot.contains(&second), "{foot}");
+    assert!(
+        !foot.contains(render["video_url"].as_str().unwrap()),
+        "{foot}"
+    );
+}
+
+/// An editor saves the footer between our read and our write: Ghost answers 409 to our stale
+/// `updated_at`, we re-read, and both the editor's change and our block survive.
+#[tokio::test(flavor = "multi_thread")]
+async fn ghost_keeps_an_editors_save_made_between_our_read_and_our_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let api = CmsApi::start(Kind::Ghost).await;
+    api.editor_saves_footer_before_next_write("\n<script>lateEdit()</script>");
+    let host = host(dir.path(), &api).await;
+    api.publish(&format!("{}/hooks/cms", host.url), "Solar", BODY)
+        .await;
+    let render = host.wait_for_state("done", Duration::from_secs(60)).await;
+    let foot = api.entry()["codeinjection_foot"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        foot.starts_with(&format!(
+            "{GHOST_EDITOR_FOOTER}\n<script>lateEdit()</script>"
+        )),
+        "{foot}"
+    );
+    assert!(
+        foot.contains(render["video_url"].as_str().unwrap()),
+        "{foot}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

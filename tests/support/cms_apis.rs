@@ -49,6 +49,8 @@ struct Inner {
     draft: Option<Value>,
     /// Storyblok: the title of a draft saved right after the next publish.
     draft_title: Option<String>,
+    /// Ghost: text an editor appends to the footer just before vidhook's next write lands.
+    footer_edit: Option<String>,
 }
 
 #[derive(Clone)]
@@ -133,7 +135,8 @@ impl CmsApi {
                                                        "id": "3wtvPBbBjiMKqKKga8I2Cu"}}}}}),
             Kind::Ghost => json!({"id": "6571", "status": "published", "title": title,
                 "html": format!("<p>{body}</p>"), "updated_at": "2026-11-25T10:00:01.000Z",
-                "feature_image": format!("{url}/content/images/2026/11/presenter.png")}),
+                "feature_image": format!("{url}/content/images/2026/11/presenter.png"),
+                "codeinjection_foot": GHOST_EDITOR_FOOTER}),
             Kind::Sanity => {
                 json!({"_id": "post-123", "_type": "post", "_rev": "r1", "title": title,
                 "body": [{"_type": "block", "children": [{"_type": "span", "text": body}]}],
@@ -192,6 +195,27 @@ impl CmsApi {
         self.inner.lock().unwrap().draft_title = Some(title.to_string());
     }
 
+    /// Ghost: an editor edits the published post's body; Ghost fires `post.published.edited`.
+    pub async fn edit_body(&self, body: &str) -> u16 {
+        let payload = {
+            let mut state = self.inner.lock().unwrap();
+            let previous = json!({"html": state.entry["html"].clone(),
+                                  "updated_at": state.entry["updated_at"].clone()});
+            state.version += 1;
+            let version = state.version;
+            state.entry["html"] = json!(format!("<p>{body}</p>"));
+            state.entry["updated_at"] = json!(format!("2026-11-25T10:02:{version:02}.000Z"));
+            json!({"post": {"current": state.entry.clone(), "previous": previous}})
+        };
+        fire(&self.inner, self.kind, payload).await
+    }
+
+    /// Ghost: the next time vidhook writes, an editor saves `addition` to the footer first (after
+    /// vidhook read the post), so vidhook's write carries a stale `updated_at`.
+    pub fn editor_saves_footer_before_next_write(&self, addition: &str) {
+        self.inner.lock().unwrap().footer_edit = Some(addition.to_string());
+    }
+
     pub fn conflict_once(&self) {
         self.inner.lock().unwrap().conflict_once = true;
     }
@@ -210,6 +234,10 @@ impl CmsApi {
         self.inner.lock().unwrap().entry.clone()
     }
 }
+
+/// What an editor keeps in a Ghost post's footer (exact bytes, CRLF included).
+pub const GHOST_EDITOR_FOOTER: &str =
+    "<script src=\"https://stats.example/track.js\" data-site=\"42\"></script>\r\n<!-- editor: keep -->";
 
 /// Storyblok's public Content Delivery API token.
 pub const CDN_TOKEN: &str = "cdn-public-token";
@@ -424,6 +452,17 @@ async fn handle(
         let mut state = inner.lock().unwrap();
         if let Some(status) = state.failures.pop_front() {
             return (StatusCode::from_u16(status).unwrap(), "injected failure").into_response();
+        }
+        if let Some(addition) = state.footer_edit.take() {
+            // The editor's save lands between vidhook's read and its write.
+            let footer = state.entry["codeinjection_foot"]
+                .as_str()
+                .unwrap_or("")
+                .to_string();
+            state.entry["codeinjection_foot"] = json!(format!("{footer}{addition}"));
+            state.version += 1;
+            let version = state.version;
+            state.entry["updated_at"] = json!(format!("2026-11-25T10:03:{version:02}.000Z"));
         }
         if std::mem::take(&mut state.conflict_once) {
             // Someone else saved meanwhile: the version the writer read is stale now.

@@ -12,8 +12,12 @@
 //!
 //! Write-back: `PUT {admin}/posts/{id}/` with `{"posts": [{field, "updated_at"}]}` under an Admin
 //! API JWT (HS256, `kid` = key id, key = hex-decoded secret, `aud` `/admin/`, 5 min). Ghost
-//! checks `updated_at` for collisions (409): the post is re-read and the write retried. Ghost has
-//! no custom fields; the default field is `codeinjection_foot`, which gets a `<video>` element.
+//! checks `updated_at` for collisions (409): the post is re-read and the write retried, so an
+//! editor's change made between our read and our write survives. Ghost has no custom fields; the
+//! default field is `codeinjection_foot`, which editors use for their own scripts and embeds:
+//! vidhook's `<video>` lives there in its own marked block (`<!-- vidhook:video -->` …
+//! `<!-- /vidhook:video -->`), replaced on the next render, with everything else in the field
+//! kept byte for byte.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -156,16 +160,45 @@ fn ignored(reason: String) -> Inbound {
 }
 
 /// What goes into `field`: a `<video>` element for the code-injection fields, else the URL.
-fn field_value(field: &str, video_url: &str) -> String {
-    if field.starts_with("codeinjection_") {
-        let escaped = video_url
-            .replace('&', "&amp;")
-            .replace('"', "&quot;")
-            .replace('<', "&lt;");
-        format!(r#"<video src="{escaped}" controls preload="metadata"></video>"#)
-    } else {
-        video_url.to_string()
+/// The markers around vidhook's block in a code-injection field.
+const BLOCK_START: &str = "<!-- vidhook:video -->";
+const BLOCK_END: &str = "<!-- /vidhook:video -->";
+
+/// The field's new value: for a code-injection field, `current` with vidhook's block put in (the
+/// first block replaced in place, any others removed, or one appended); anything else, the URL.
+fn field_value(field: &str, current: &str, video_url: &str) -> String {
+    if !field.starts_with("codeinjection_") {
+        return video_url.to_string();
     }
+    let escaped = video_url
+        .replace('&', "&amp;")
+        .replace('"', "&quot;")
+        .replace('<', "&lt;");
+    let block = format!(
+        r#"{BLOCK_START}<video src="{escaped}" controls preload="metadata"></video>{BLOCK_END}"#
+    );
+    let mut rest = current;
+    let mut out = String::with_capacity(current.len() + block.len() + 1);
+    let mut placed = false;
+    while let Some(start) = rest.find(BLOCK_START) {
+        let Some(len) = rest[start..].find(BLOCK_END) else {
+            break;
+        };
+        out.push_str(&rest[..start]);
+        if !placed {
+            out.push_str(&block);
+            placed = true;
+        }
+        rest = &rest[start + len + BLOCK_END.len()..];
+    }
+    out.push_str(rest);
+    if !placed {
+        if !out.is_empty() && !out.ends_with('\n') {
+            out.push('\n');
+        }
+        out.push_str(&block);
+    }
+    out
 }
 
 #[async_trait::async_trait]
@@ -211,8 +244,12 @@ impl CmsAdapter for Ghost {
                 &format!("GET {url}"),
             )
             .await?;
-            let updated_at = current[collection][0]["updated_at"].clone();
-            let body = json!({collection: [{field: field_value(field, video_url), "updated_at": updated_at}]});
+            let post = &current[collection][0];
+            let now = post[field].as_str().unwrap_or_default();
+            let value = field_value(field, now, video_url);
+            // Only our field, under the `updated_at` we read: a save in between is a 409.
+            let body =
+                json!({collection: [{field: value, "updated_at": post["updated_at"].clone()}]});
             let put = self
                 .http
                 .put(&url)
@@ -331,5 +368,28 @@ mod tests {
             &[format!("{}.{}", parts[0], parts[1]).as_bytes()],
         );
         assert_eq!(URL_SAFE_NO_PAD.decode(parts[2]).unwrap(), expected);
+    }
+
+    #[test]
+    fn the_video_block_is_ours_and_the_editors_footer_is_kept_byte_for_byte() {
+        let editor = "<script src=\"https://stats.example/x.js\"></script>\r\n  <!-- keep -->";
+        let once = field_value("codeinjection_foot", editor, "https://v/1.mp4");
+        assert!(once.starts_with(editor), "{once}");
+        let twice = field_value("codeinjection_foot", &once, "https://v/2.mp4?a=1&b=2");
+        assert!(twice.starts_with(editor));
+        assert_eq!(twice.matches(BLOCK_START).count(), 1, "{twice}");
+        assert!(twice.contains("https://v/2.mp4?a=1&amp;b=2") && !twice.contains("1.mp4"));
+        // An editor's text after our block stays after it.
+        let after = format!("{once}\n<p>footer note</p>");
+        let replaced = field_value("codeinjection_foot", &after, "https://v/3.mp4");
+        assert!(replaced.ends_with("\n<p>footer note</p>"), "{replaced}");
+        assert_eq!(
+            field_value("codeinjection_foot", "", "https://v/4.mp4").find(BLOCK_START),
+            Some(0)
+        );
+        assert_eq!(
+            field_value("video", "ignored", "https://v/5.mp4"),
+            "https://v/5.mp4"
+        );
     }
 }
