@@ -305,11 +305,11 @@ async fn dry_run_runs_every_step_except_the_paid_call() {
 async fn signed_provider_webhooks_are_verified_and_a_replay_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let seedance = Seedance::start(false).await;
-    seedance.sign_webhooks_with("hook-secret");
+    seedance.sign_webhooks_with("hook-secret-0123456789");
     let cms = Cms::start().await;
     let config = omnihuman_config(dir.path(), &seedance, &cms, true, 600, 30).replace(
         "webhooks = true",
-        "webhooks = true\nwebhook_secret = \"hook-secret\"",
+        "webhooks = true\nwebhook_secret = \"hook-secret-0123456789\"",
     );
     let host = Host::start(dir.path(), &config).await;
     publish(&host, "s-1").await;
@@ -343,7 +343,8 @@ async fn signed_provider_webhooks_are_verified_and_a_replay_changes_nothing() {
         401,
         "wrong secret"
     );
-    let stale = support::seedance::sign("hook-secret", now_secs() - 600, body.as_bytes());
+    let stale =
+        support::seedance::sign("hook-secret-0123456789", now_secs() - 600, body.as_bytes());
     assert_eq!(
         send(Some(stale)).await.unwrap().status(),
         401,
@@ -363,7 +364,7 @@ async fn the_approval_gate_shows_a_free_preview_and_pays_only_after_approval() {
     let seedance = Seedance::start(false).await;
     let cms = Cms::start().await;
     let config = omnihuman_config(dir.path(), &seedance, &cms, true, 600, 30)
-        + "approval = true\n\n[plugins]\nadmin_token = \"editor-token\"\n";
+        + "approval = true\n\n[plugins]\nadmin_token = \"editor-token-0123456789\"\n";
     let host = Host::start(dir.path(), &config).await;
     publish(&host, "a-1").await;
     publish(&host, "a-2").await;
@@ -415,7 +416,7 @@ async fn the_approval_gate_shows_a_free_preview_and_pays_only_after_approval() {
     );
     let ok = client
         .post(&url)
-        .bearer_auth("editor-token")
+        .bearer_auth("editor-token-0123456789")
         .json(&serde_json::json!({"note": "looks good"}))
         .send()
         .await
@@ -442,7 +443,7 @@ async fn the_approval_gate_shows_a_free_preview_and_pays_only_after_approval() {
     assert_eq!(
         client
             .post(&url)
-            .bearer_auth("editor-token")
+            .bearer_auth("editor-token-0123456789")
             .send()
             .await
             .unwrap()

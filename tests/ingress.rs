@@ -201,3 +201,59 @@ async fn refuses_malformed_json_400_oversized_413_unknown_source_404() {
 
     assert!(host.renders().await.is_empty(), "nothing queued");
 }
+
+/// Precise answers at the edges: a folder under /media is not media; approving a render that
+/// does not exist is 404, not 409; an approval without the token is refused before its body is
+/// read (a large body does not help).
+#[tokio::test(flavor = "multi_thread")]
+async fn edges_answer_precisely_and_the_token_comes_before_the_body() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        r#"
+listen = "127.0.0.1:0"
+data_dir = "{data}"
+
+[plugins]
+admin_token = "admin-token-0123456789"
+
+[sources.blog]
+cms = "standard-webhooks"
+secret = "{secret}"
+presenter_image = "{image}"
+"#,
+        data = dir.path().join("data").display(),
+        secret = support::SECRET,
+        image = support::presenter_png().display(),
+    );
+    let host = Host::start(dir.path(), &config).await;
+    std::fs::create_dir_all(dir.path().join("data/media/videos")).unwrap();
+    let client = reqwest::Client::new();
+    let folder = client
+        .get(format!("{}/media/videos/", host.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(folder.status(), 404);
+    let unknown = client
+        .post(format!("{}/api/renders/no-such-render/approve", host.url))
+        .bearer_auth("admin-token-0123456789")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 404);
+    let anonymous = client
+        .post(format!("{}/api/renders/no-such-render/approve", host.url))
+        .body(vec![b'x'; 8 << 20])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
+    let oversized = client
+        .post(format!("{}/api/renders/no-such-render/approve", host.url))
+        .bearer_auth("admin-token-0123456789")
+        .body(vec![b'x'; 1 << 20])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(oversized.status(), 413, "the approval body is capped");
+}

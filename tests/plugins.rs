@@ -20,7 +20,7 @@ data_dir = "{data}"
 allow_private = ["127.0.0.0/8"]
 
 [plugins]
-admin_token = "admin-secret"
+admin_token = "admin-secret-0123456789"
 allow_loopback_hosts = true
 secrets = {{ OPENAI_API_KEY = "${{TEST_OPENAI_KEY}}" }}
 
@@ -153,14 +153,14 @@ async fn installs_take_effect_without_restart_and_jobs_keep_their_pinned_version
             .send()
     };
     assert_eq!(post("wrong", true).await.unwrap().status(), 401);
-    let refused = post("admin-secret", false).await.unwrap();
+    let refused = post("admin-secret-0123456789", false).await.unwrap();
     assert_eq!(refused.status(), 409);
     assert!(refused
         .text()
         .await
         .unwrap()
         .contains("+ network: api.example.com"));
-    let granted = post("admin-secret", true).await.unwrap();
+    let granted = post("admin-secret-0123456789", true).await.unwrap();
     assert_eq!(granted.status(), 201);
     assert_eq!(
         granted.json::<serde_json::Value>().await.unwrap()["granted"][0],

@@ -15,7 +15,8 @@ use axum::{Json, Router};
 use base64::Engine;
 use serde_json::{json, Value};
 
-pub const SECRET: &str = "cms-webhook-secret";
+/// 64 characters: Contentful documents its signing secrets as exactly that long.
+pub const SECRET: &str = "cms-webhook-secret-0123456789abcdef0123456789abcdef0123456789abc";
 pub const TOKEN: &str = "Bearer cms-static-token";
 pub const API_TOKEN: &str = "cms-api-token";
 

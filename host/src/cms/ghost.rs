@@ -97,6 +97,11 @@ impl Ghost {
             .ok_or_else(|| InboundError::Malformed("neither \"post\" nor \"page\"".into()))?;
         let current = &item["current"];
         let previous = &item["previous"];
+        if !current.is_object() || !(previous.is_object() || previous.is_null()) {
+            return Err(InboundError::Malformed(format!(
+                "\"{kind}\" must be an object with a \"current\" object (and \"previous\")"
+            )));
+        }
         if current["status"] != "published" {
             return Ok(ignored("not published".into()));
         }
@@ -391,5 +396,22 @@ mod tests {
             field_value("video", "ignored", "https://v/5.mp4"),
             "https://v/5.mp4"
         );
+    }
+
+    #[test]
+    fn malformed_shapes_are_malformed_not_ignored() {
+        let ghost = ghost();
+        for body in [
+            &br#"{"post": []}"#[..],
+            br#"{"post": {"current": "x"}}"#,
+            br#"{"page": {"current": {}, "previous": 3}}"#,
+            br#"{"post": null}"#,
+        ] {
+            assert!(
+                matches!(ghost.parse(body), Err(InboundError::Malformed(_))),
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
     }
 }

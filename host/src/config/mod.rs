@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+mod secrets;
 mod source;
 mod unknown_keys;
 
@@ -31,6 +32,12 @@ pub enum ConfigError {
     UnknownKey { path: PathBuf, explained: String },
     #[error("{path}: environment variable {name} is referenced but not set")]
     MissingEnv { path: PathBuf, name: String },
+    #[error("{path}: {key} is `${{{name}}}`, which is set but empty")]
+    EmptyEnv {
+        path: PathBuf,
+        key: String,
+        name: String,
+    },
     #[error("{0}")]
     Invalid(String),
 }
@@ -374,9 +381,16 @@ impl Config {
                 path: path.into(),
                 source,
             })?;
-        expand_env(&mut value).map_err(|name| ConfigError::MissingEnv {
-            path: path.into(),
-            name,
+        expand_env(&mut value, "").map_err(|err| match err {
+            EnvError::Missing(name) => ConfigError::MissingEnv {
+                path: path.into(),
+                name,
+            },
+            EnvError::Empty(key, name) => ConfigError::EmptyEnv {
+                path: path.into(),
+                key,
+                name,
+            },
         })?;
         let mut config: Config = value
             .clone()
@@ -441,6 +455,7 @@ impl Config {
                 )));
             }
         }
+        secrets::check(self)?;
         if self.workers == 0 {
             return Err(ConfigError::Invalid("workers must be at least 1".into()));
         }
@@ -477,13 +492,41 @@ impl Config {
 
 /// Replaces `${NAME}` in every string with the environment variable's value.
 /// Returns the name of the first unset variable.
-fn expand_env(value: &mut toml::Value) -> Result<(), String> {
+/// Why a `${VAR}` reference could not be used.
+enum EnvError {
+    Missing(String),
+    /// The key (dotted path) and the variable whose value is empty.
+    Empty(String, String),
+}
+
+/// Expands `${VAR}` in every string. A value that names a variable and expands to nothing is
+/// refused: such values are secrets, and an empty secret is an open door.
+fn expand_env(value: &mut toml::Value, key: &str) -> Result<(), EnvError> {
     match value {
         toml::Value::String(s) => {
-            *s = expand_str(s)?;
+            let expanded = expand_str(s).map_err(EnvError::Missing)?;
+            if s.contains("${") && expanded.trim().is_empty() {
+                let name = s
+                    .split("${")
+                    .nth(1)
+                    .and_then(|rest| rest.split('}').next())
+                    .unwrap_or_default();
+                return Err(EnvError::Empty(key.to_string(), name.to_string()));
+            }
+            *s = expanded;
         }
-        toml::Value::Array(items) => items.iter_mut().try_for_each(expand_env)?,
-        toml::Value::Table(table) => table.iter_mut().try_for_each(|(_, v)| expand_env(v))?,
+        toml::Value::Array(items) => items
+            .iter_mut()
+            .enumerate()
+            .try_for_each(|(n, v)| expand_env(v, &format!("{key}[{n}]")))?,
+        toml::Value::Table(table) => table.iter_mut().try_for_each(|(name, v)| {
+            let inner = if key.is_empty() {
+                name.clone()
+            } else {
+                format!("{key}.{name}")
+            };
+            expand_env(v, &inner)
+        })?,
         _ => {}
     }
     Ok(())
@@ -594,5 +637,50 @@ mod tests {
             ok.sources["blog"].settings.ambiguous_submit,
             AmbiguousSubmitPolicy::Resubmit
         );
+    }
+
+    /// Empty or weak secrets refuse to start, naming the key.
+    #[test]
+    fn empty_and_weak_secrets_are_start_up_errors() {
+        std::env::set_var("VIDHOOK_TEST_EMPTY", "");
+        let err = load_text(&format!(
+            "{SOURCE}[plugins]\nadmin_token = \"${{VIDHOOK_TEST_EMPTY}}\"\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("plugins.admin_token is `${VIDHOOK_TEST_EMPTY}`, which is set but empty"),
+            "{err}"
+        );
+        let cases = [
+            (
+                format!("{SOURCE}[plugins]\nadmin_token = \"\"\n"),
+                "plugins.admin_token is empty",
+            ),
+            (
+                format!("{SOURCE}[plugins]\nadmin_token = \"short\"\n"),
+                "plugins.admin_token is 5 bytes; it must be at least 16",
+            ),
+            (
+                "[sources.cms]\ncms = \"sanity\"\nsecret = \"abc\"\n".to_string(),
+                "sources.cms.secret is 3 bytes",
+            ),
+            (
+                format!("[sources.cf]\ncms = \"contentful\"\nsigning_secret = \"{}\"\n", "x".repeat(63)),
+                "sources.cf.signing_secret is 63 bytes; it must be at least 64",
+            ),
+            (
+                "[sources.s]\ncms = \"strapi\"\ntoken = \" \"\n".to_string(),
+                "sources.s.token is empty",
+            ),
+            (
+                format!("{SOURCE}[provider]\nkind = \"omnihuman\"\napi_key = \"k\"\nwebhook_secret = \"hook\"\n"),
+                "provider.webhook_secret is 4 bytes",
+            ),
+        ];
+        for (text, expected) in cases {
+            let err = load_text(&text).unwrap_err().to_string();
+            assert!(err.contains(expected), "{err}");
+        }
     }
 }

@@ -92,29 +92,34 @@ async fn approve_render(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
     headers: HeaderMap,
-    body: axum::body::Bytes,
+    body: Body,
 ) -> Response {
-    decide(&app, &id, &headers, &body, true).await
+    decide(&app, &id, &headers, body, true).await
 }
 
 async fn reject_render(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
     headers: HeaderMap,
-    body: axum::body::Bytes,
+    body: Body,
 ) -> Response {
-    decide(&app, &id, &headers, &body, false).await
+    decide(&app, &id, &headers, body, false).await
 }
 
 /// An editor approves (→ the paid generation goes ahead) or rejects a previewed render.
-async fn decide(app: &App, id: &str, headers: &HeaderMap, body: &[u8], approved: bool) -> Response {
+async fn decide(app: &App, id: &str, headers: &HeaderMap, body: Body, approved: bool) -> Response {
+    // The token first; only then is a (small) body read.
     if let Some(response) = admin_refusal(app, headers) {
         return response;
     }
+    let body = match read_body(headers, body, 16 << 10, "admin").await {
+        Ok(body) => body,
+        Err(response) => return response,
+    };
     let decision: ApprovalNote = if body.is_empty() {
         ApprovalNote::default()
     } else {
-        match serde_json::from_slice(body) {
+        match serde_json::from_slice(&body) {
             Ok(decision) => decision,
             Err(e) => {
                 return error(
@@ -143,7 +148,10 @@ async fn decide(app: &App, id: &str, headers: &HeaderMap, body: &[u8], approved:
             let state = if approved { "submit" } else { "skipped" };
             Json(json!({"render": id, "state": state})).into_response()
         }
-        Ok(false) => error(StatusCode::CONFLICT, "the render is not awaiting approval"),
+        Ok(false) => match app.store.render(id).await {
+            Ok(None) => error(StatusCode::NOT_FOUND, "no such render"),
+            _ => error(StatusCode::CONFLICT, "the render is not awaiting approval"),
+        },
         Err(err) => error(StatusCode::SERVICE_UNAVAILABLE, err.to_string()),
     }
 }

@@ -357,8 +357,10 @@ async fn media(
             "missing, expired or invalid signature",
         );
     }
-    let Ok(path) = app.media.path(&key) else {
-        return error(StatusCode::NOT_FOUND, "no such media");
+    // Only files are media: a folder (`/media/videos/`) or a missing key is 404.
+    let path = match app.media.path(&key) {
+        Ok(path) if tokio::fs::metadata(&path).await.is_ok_and(|m| m.is_file()) => path,
+        _ => return error(StatusCode::NOT_FOUND, "no such media"),
     };
     match tower_http::services::ServeFile::new(path)
         .oneshot(request)
