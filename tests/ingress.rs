@@ -257,3 +257,116 @@ presenter_image = "{image}"
         .unwrap();
     assert_eq!(oversized.status(), 413, "the approval body is capped");
 }
+
+/// Every `/api` route needs a token and its role decides: 401 without one, 403 below the role,
+/// viewers never see signed parameters; tokens are made, listed and revoked with the CLI, and
+/// `/metrics` can be put behind a token.
+#[tokio::test(flavor = "multi_thread")]
+async fn api_tokens_have_roles_and_viewers_see_no_signed_urls() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        r#"
+listen = "127.0.0.1:0"
+data_dir = "{data}"
+metrics_need_token = true
+
+[sources.blog]
+cms = "standard-webhooks"
+secret = "{secret}"
+presenter_image = "{image}"
+"#,
+        data = dir.path().join("data").display(),
+        secret = support::SECRET,
+        image = support::presenter_png().display(),
+    );
+    let host = Host::start(dir.path(), &config).await;
+    let cfg = dir.path().join("vidhook.toml");
+    let cfg = cfg.to_str().unwrap();
+    let create = |role: &'static str, name: &'static str| async move {
+        support::vidhook(&[
+            "--config", cfg, "tokens", "create", "--role", role, "--name", name,
+        ])
+        .await
+        .trim()
+        .to_string()
+    };
+    let viewer = create("viewer", "wall-screen").await;
+    let editor = create("editor", "desk").await;
+    let body = published("r-1", "Hello", "<p>World.</p>");
+    assert_eq!(
+        host.post_signed("blog", "msg_r1", now_secs(), &body)
+            .await
+            .status(),
+        202
+    );
+    host.wait_for_state("done", Duration::from_secs(60)).await;
+
+    let client = reqwest::Client::new();
+    let get = |path: &str, token: Option<&str>| {
+        let mut request = client.get(format!("{}{path}", host.url));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send()
+    };
+    assert_eq!(get("/api/renders", None).await.unwrap().status(), 401);
+    assert_eq!(
+        get("/api/renders", Some("vht_0_x")).await.unwrap().status(),
+        401
+    );
+    assert_eq!(get("/metrics", None).await.unwrap().status(), 401);
+    assert_eq!(get("/metrics", Some(&viewer)).await.unwrap().status(), 200);
+
+    // What a viewer reads has no signatures; the admin's has them.
+    let seen = get("/api/renders", Some(&viewer)).await.unwrap();
+    assert_eq!(seen.status(), 200);
+    let seen = seen.text().await.unwrap();
+    assert!(
+        seen.contains("sig=redacted") && !seen.contains("sig=0"),
+        "{seen}"
+    );
+    let id = host.renders().await[0]["render"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let full = serde_json::to_string(&host.render(&id).await).unwrap();
+    assert!(full.contains("sig=") && !full.contains("sig=redacted"));
+
+    let post = |path: String, token: &str| {
+        client
+            .post(format!("{}{path}", host.url))
+            .bearer_auth(token)
+            .json(&serde_json::json!({"reason": "test"}))
+            .send()
+    };
+    let approve = format!("/api/renders/{id}/approve");
+    let retry = format!("/api/renders/{id}/retry");
+    assert_eq!(post(approve.clone(), &viewer).await.unwrap().status(), 403);
+    assert_eq!(
+        post(approve, &editor).await.unwrap().status(),
+        409,
+        "not awaiting approval"
+    );
+    assert_eq!(post(retry.clone(), &editor).await.unwrap().status(), 403);
+    assert_eq!(
+        post(retry, &host.token).await.unwrap().status(),
+        409,
+        "done: nothing to retry"
+    );
+    assert_eq!(
+        get("/api/audit", Some(&editor)).await.unwrap().status(),
+        403
+    );
+
+    let listed = support::vidhook(&["--config", cfg, "tokens", "list"]).await;
+    assert!(
+        listed.contains("wall-screen") && listed.contains("viewer"),
+        "{listed}"
+    );
+    assert!(!listed.contains(&viewer), "tokens are never shown again");
+    support::vidhook(&["--config", cfg, "tokens", "revoke", "wall-screen"]).await;
+    assert_eq!(
+        get("/api/renders", Some(&viewer)).await.unwrap().status(),
+        401
+    );
+}

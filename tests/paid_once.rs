@@ -256,7 +256,7 @@ async fn operators_adopt_a_parked_job_and_resubmit_only_when_they_accept_a_doubl
         "{audit}"
     );
     assert!(
-        audit.contains("admin-token") && audit.contains("resubmit"),
+        audit.contains("config:admin_token") && audit.contains("resubmit"),
         "{audit}"
     );
     assert!(audit.contains("customer asked"), "{audit}");

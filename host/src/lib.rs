@@ -11,6 +11,7 @@
 //! - [`metrics`]: Prometheus counters, histograms and queue gauges. [`telemetry`]: logs.
 
 pub mod app;
+pub mod auth;
 pub mod checks;
 pub mod cli;
 pub mod cms;

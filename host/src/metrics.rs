@@ -82,6 +82,12 @@ pub fn provider_webhook(outcome: &'static str, reason: &'static str) {
         .increment(1);
 }
 
+/// An `/api` request refused by the role gate (`unauthenticated` or `forbidden`): counted, not
+/// logged line by line.
+pub fn api_refused(reason: &'static str) {
+    counter!("vidhook_api_refused_total", "reason" => reason).increment(1);
+}
+
 /// A status poll of a provider job (the fallback when no webhook has arrived yet).
 pub fn provider_poll(result: &'static str) {
     counter!("vidhook_provider_polls_total", "result" => result).increment(1);

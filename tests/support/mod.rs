@@ -68,6 +68,8 @@ pub struct Host {
     pub url: String,
     pub dir: PathBuf,
     stderr: Arc<Mutex<String>>,
+    /// An admin API token made with `vidhook tokens create` before the host started.
+    pub token: String,
 }
 
 impl Host {
@@ -86,6 +88,20 @@ impl Host {
             database_line(dir).await + config
         };
         std::fs::write(&config_path, config).unwrap();
+        let name = format!("harness-{}", uuid_like());
+        let token = vidhook(&[
+            "--config",
+            config_path.to_str().unwrap(),
+            "tokens",
+            "create",
+            "--role",
+            "admin",
+            "--name",
+            &name,
+        ])
+        .await
+        .trim()
+        .to_string();
         let mut child = Command::new(env!("CARGO_BIN_EXE_vidhook"))
             .arg("serve")
             .arg("--config")
@@ -131,6 +147,7 @@ impl Host {
             url,
             dir: dir.to_path_buf(),
             stderr,
+            token,
         }
     }
 
@@ -190,9 +207,12 @@ impl Host {
             .unwrap()
     }
 
-    /// All renders, newest first, as the API shows them.
-    pub async fn renders(&self) -> Vec<serde_json::Value> {
-        reqwest::get(format!("{}/api/renders", self.url))
+    /// `GET {path}` on the API with this host's admin token.
+    pub async fn api(&self, path: &str) -> serde_json::Value {
+        reqwest::Client::new()
+            .get(format!("{}{path}", self.url))
+            .bearer_auth(&self.token)
+            .send()
             .await
             .unwrap()
             .json()
@@ -200,14 +220,14 @@ impl Host {
             .unwrap()
     }
 
+    /// All renders, newest first, as the API shows them.
+    pub async fn renders(&self) -> Vec<serde_json::Value> {
+        serde_json::from_value(self.api("/api/renders").await).unwrap()
+    }
+
     /// One render with its steps.
     pub async fn render(&self, id: &str) -> serde_json::Value {
-        reqwest::get(format!("{}/api/renders/{id}", self.url))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+        self.api(&format!("/api/renders/{id}")).await
     }
 
     /// Waits until the (only) render reaches `state`; panics with the logs after `timeout`.
@@ -284,6 +304,11 @@ pub fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// A fresh random name part.
+fn uuid_like() -> String {
+    hex::encode(rand::random::<[u8; 8]>())
 }
 
 pub fn now_secs() -> i64 {

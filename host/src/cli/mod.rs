@@ -4,6 +4,7 @@ mod demo;
 mod estimate;
 mod jobs;
 mod plugin;
+mod tokens;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -58,6 +59,11 @@ enum Command {
         /// How many renders to list.
         #[arg(long, default_value_t = 50)]
         limit: i64,
+    },
+    /// API tokens with roles: create (shown once), list, revoke.
+    Tokens {
+        #[command(subcommand)]
+        action: tokens::TokensAction,
     },
     /// Operator actions on renders (retry, adopt, resubmit): who, when, what, why.
     Audit {
@@ -127,6 +133,10 @@ impl Cli {
             } => {
                 let config = load_config(self.config.as_deref())?;
                 estimate::run(&config, folder.as_deref(), source.as_deref(), events).await
+            }
+            Command::Tokens { action } => {
+                let config = load_config(self.config.as_deref())?;
+                tokens::run(&open_store(&config).await?, action).await
             }
             Command::Audit { limit } => {
                 let config = load_config(self.config.as_deref())?;

@@ -68,6 +68,9 @@ pub struct Config {
     /// queued in memory (the sender retries; nothing was acknowledged).
     #[serde(default = "default_max_inflight")]
     pub max_inflight_webhooks: usize,
+    /// Put `/metrics` behind a (viewer) API token.
+    #[serde(default)]
+    pub metrics_need_token: bool,
     /// On SIGTERM: how long in-flight steps get to commit before their leases are released.
     #[serde(default = "default_grace")]
     pub shutdown_grace_secs: u64,
@@ -356,6 +359,7 @@ impl Config {
             workers: default_workers(),
             max_body_bytes: default_max_body(),
             max_inflight_webhooks: default_max_inflight(),
+            metrics_need_token: false,
             shutdown_grace_secs: default_grace(),
             media: MediaConfig::default(),
             tts: TtsConfig::default(),

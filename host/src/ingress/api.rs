@@ -1,38 +1,105 @@
-//! The JSON API under `/api`: renders (read), approval, operator actions, plugins. Every write
-//! checks the admin token before it reads a body.
+//! The JSON API under `/api`: renders (read), approval, operator actions, plugins, the audit
+//! log. Every route passes the role gate first (`crate::auth`): no token → 401, a role too low →
+//! 403, before any body is read. Viewers get signed parameters cut out of what they read.
 
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 
 use super::{error, read_body};
 use crate::app::App;
+use crate::auth::{AuthError, Caller, Role};
 use crate::jobs::operator::{self, Operator, OperatorError};
 
-pub fn routes() -> Router<Arc<App>> {
-    Router::new()
+pub fn routes(app: Arc<App>) -> Router<Arc<App>> {
+    let read = Router::new()
         .route("/api/renders", get(list_renders))
         .route("/api/renders/{id}", get(show_render))
-        .route("/api/plugins", post(install_plugin).get(list_plugins))
+        .route("/api/plugins", get(list_plugins))
+        .route_layer(middleware::from_fn_with_state(app.clone(), viewer));
+    let decide = Router::new()
         .route("/api/renders/{id}/approve", post(approve_render))
         .route("/api/renders/{id}/reject", post(reject_render))
+        .route_layer(middleware::from_fn_with_state(app.clone(), editor));
+    let operate = Router::new()
+        .route("/api/plugins", post(install_plugin))
         .route("/api/renders/{id}/{action}", post(operator_action))
         .route("/api/audit", get(audit))
+        .route_layer(middleware::from_fn_with_state(app, admin));
+    read.merge(decide).merge(operate)
 }
 
-async fn list_renders(State(app): State<Arc<App>>) -> Response {
+async fn viewer(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
+    gate(&app, request, next, Role::Viewer).await
+}
+
+async fn editor(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
+    gate(&app, request, next, Role::Editor).await
+}
+
+async fn admin(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
+    gate(&app, request, next, Role::Admin).await
+}
+
+/// Lets the request through (with its [`Caller`]) if its token's role reaches `need`.
+pub(super) async fn gate(app: &App, mut request: Request, next: Next, need: Role) -> Response {
+    let token = app.config.plugins.admin_token.as_deref();
+    match crate::auth::authorize(&app.store, token, request.headers(), need).await {
+        Ok(caller) => {
+            request.extensions_mut().insert(caller);
+            next.run(request).await
+        }
+        Err(err @ AuthError::Unauthenticated) => {
+            crate::metrics::api_refused("unauthenticated");
+            let mut response = error(StatusCode::UNAUTHORIZED, err.to_string());
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer"),
+            );
+            response
+        }
+        Err(err @ AuthError::Forbidden { .. }) => {
+            crate::metrics::api_refused("forbidden");
+            error(StatusCode::FORBIDDEN, err.to_string())
+        }
+        Err(AuthError::Store(err)) => error(StatusCode::SERVICE_UNAVAILABLE, err.to_string()),
+    }
+}
+
+/// A render as a caller may see it: viewers get no unapproved preview and no signed parameters.
+fn visible(render: crate::store::RenderRow, caller: &Caller) -> crate::store::RenderRow {
+    if caller.role > Role::Viewer {
+        return render;
+    }
+    let redact = |text: Option<String>| text.map(|t| crate::auth::redact_signed(&t));
+    crate::store::RenderRow {
+        preview_url: render.preview_url.filter(|_| render.approved_at.is_some()),
+        plan_json: redact(render.plan_json),
+        provenance_json: redact(render.provenance_json),
+        error: redact(render.error),
+        ..render
+    }
+}
+
+async fn list_renders(
+    State(app): State<Arc<App>>,
+    Extension(caller): Extension<Caller>,
+) -> Response {
     match app.store.list_renders(200).await {
         Ok(rows) => {
             let rows: Vec<_> = rows
                 .into_iter()
-                .map(|(render, source, entry)| json!({"source": source, "entry": entry, "render": render}))
+                .map(|(render, source, entry)| {
+                    json!({"source": source, "entry": entry, "render": visible(render, &caller)})
+                })
                 .collect();
             Json(rows).into_response()
         }
@@ -40,10 +107,19 @@ async fn list_renders(State(app): State<Arc<App>>) -> Response {
     }
 }
 
-async fn show_render(State(app): State<Arc<App>>, Path(id): Path<String>) -> Response {
+async fn show_render(
+    State(app): State<Arc<App>>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Response {
     match (app.store.render(&id).await, app.store.steps(&id).await) {
-        (Ok(Some(render)), Ok(steps)) => {
-            Json(json!({"render": render, "steps": steps})).into_response()
+        (Ok(Some(render)), Ok(mut steps)) => {
+            if caller.role == Role::Viewer {
+                for step in &mut steps {
+                    step.detail = crate::auth::redact_signed(&step.detail);
+                }
+            }
+            Json(json!({"render": visible(render, &caller), "steps": steps})).into_response()
         }
         (Ok(None), _) => error(StatusCode::NOT_FOUND, "no such render"),
         (Err(err), _) | (_, Err(err)) => error(StatusCode::SERVICE_UNAVAILABLE, err.to_string()),
@@ -61,27 +137,6 @@ struct InstallRequest {
     grant: bool,
 }
 
-/// The admin API's guard: `Authorization: Bearer <plugins.admin_token>`, compared in constant
-/// time; no token configured = the admin API is off. `Some` is the refusal to send.
-fn admin_refusal(app: &App, headers: &HeaderMap) -> Option<Response> {
-    let Some(expected) = app.config.plugins.admin_token.as_deref() else {
-        return Some(error(
-            StatusCode::FORBIDDEN,
-            "the admin API is disabled (set plugins.admin_token)",
-        ));
-    };
-    let presented = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
-    if !crate::cms::signing::same(expected.as_bytes(), presented.as_bytes()) {
-        tracing::warn!("admin request rejected: bad token");
-        return Some(error(StatusCode::UNAUTHORIZED, "invalid admin token"));
-    }
-    None
-}
-
 #[derive(Deserialize, Default)]
 struct ApprovalNote {
     #[serde(default)]
@@ -90,28 +145,34 @@ struct ApprovalNote {
 
 async fn approve_render(
     State(app): State<Arc<App>>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    decide(&app, &id, &headers, body, true).await
+    decide(&app, &caller, &id, &headers, body, true).await
 }
 
 async fn reject_render(
     State(app): State<Arc<App>>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    decide(&app, &id, &headers, body, false).await
+    decide(&app, &caller, &id, &headers, body, false).await
 }
 
 /// An editor approves (→ the paid generation goes ahead) or rejects a previewed render.
-async fn decide(app: &App, id: &str, headers: &HeaderMap, body: Body, approved: bool) -> Response {
-    // The token first; only then is a (small) body read.
-    if let Some(response) = admin_refusal(app, headers) {
-        return response;
-    }
+async fn decide(
+    app: &App,
+    caller: &Caller,
+    id: &str,
+    headers: &HeaderMap,
+    body: Body,
+    approved: bool,
+) -> Response {
+    // The gate checked the token; only now is a (small) body read.
     let body = match read_body(headers, body, 16 << 10, "admin").await {
         Ok(body) => body,
         Err(response) => return response,
@@ -137,7 +198,7 @@ async fn decide(app: &App, id: &str, headers: &HeaderMap, body: Body, approved: 
         Ok(true) => {
             tracing::info!(render = %id, approved, note = %decision.note, "approval decided");
             let audit = crate::store::Audit {
-                actor: ADMIN_ACTOR,
+                actor: &caller.name,
                 action: if approved { "approve" } else { "reject" },
                 reason: &decision.note,
             };
@@ -158,9 +219,6 @@ async fn decide(app: &App, id: &str, headers: &HeaderMap, body: Body, approved: 
 
 /// Admin API: install a plugin version.
 async fn install_plugin(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
-    if let Some(response) = admin_refusal(&app, &headers) {
-        return response;
-    }
     let body = match read_body(&headers, body, 64 << 20, "admin").await {
         Ok(body) => body,
         Err(response) => return response,
@@ -227,15 +285,8 @@ struct OperatorRequest {
     accept_double_charge: bool,
 }
 
-/// The admin token, then a small JSON body with a non-blank reason; `Err` is the response.
-async fn operator_request(
-    app: &App,
-    headers: &HeaderMap,
-    body: Body,
-) -> Result<OperatorRequest, Response> {
-    if let Some(response) = admin_refusal(app, headers) {
-        return Err(response);
-    }
+/// A small JSON body with a non-blank reason (the gate checked the token); `Err` is the response.
+async fn operator_request(headers: &HeaderMap, body: Body) -> Result<OperatorRequest, Response> {
     let body = read_body(headers, body, 16 << 10, "admin").await?;
     let request: OperatorRequest = serde_json::from_slice(&body).map_err(|e| {
         error(
@@ -248,9 +299,6 @@ async fn operator_request(
     }
     Ok(request)
 }
-
-/// Who the admin API's caller is, for the audit log (one admin token today).
-const ADMIN_ACTOR: &str = "admin-token";
 
 fn operator_answer(app: &App, result: Result<String, OperatorError>) -> Response {
     match result {
@@ -267,16 +315,17 @@ fn operator_answer(app: &App, result: Result<String, OperatorError>) -> Response
 /// `POST /api/renders/{id}/{retry|adopt|resubmit}`: the token, then the body, then the action.
 async fn operator_action(
     State(app): State<Arc<App>>,
+    Extension(caller): Extension<Caller>,
     Path((id, action)): Path<(String, String)>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let request = match operator_request(&app, &headers, body).await {
+    let request = match operator_request(&headers, body).await {
         Ok(request) => request,
         Err(response) => return response,
     };
     let who = Operator {
-        actor: ADMIN_ACTOR,
+        actor: &caller.name,
         reason: &request.reason,
     };
     let result = match action.as_str() {
@@ -293,10 +342,7 @@ async fn operator_action(
     operator_answer(&app, result)
 }
 
-async fn audit(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
-    if let Some(response) = admin_refusal(&app, &headers) {
-        return response;
-    }
+async fn audit(State(app): State<Arc<App>>) -> Response {
     match app.store.audit_entries(200).await {
         Ok(entries) => Json(entries).into_response(),
         Err(err) => error(StatusCode::SERVICE_UNAVAILABLE, err.to_string()),

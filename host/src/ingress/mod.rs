@@ -34,8 +34,11 @@ pub fn router(app: Arc<App>) -> Router {
     Router::new()
         .merge(webhooks)
         .route("/media/{*key}", get(media))
-        .merge(api::routes())
-        .route("/metrics", get(metrics))
+        .merge(api::routes(app.clone()))
+        .route(
+            "/metrics",
+            get(metrics).route_layer(middleware::from_fn_with_state(app.clone(), metrics_gate)),
+        )
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
         // Bodies are read with our own limit (to log and answer 413 ourselves).
@@ -381,6 +384,15 @@ async fn ready(State(app): State<Arc<App>>) -> Response {
 
 /// Prometheus text exposition, computed from the database at scrape time (so every instance
 /// reports the same, whole-system figures): renders by state and error category, credits today.
+/// `/metrics` is open unless `metrics_need_token` puts it behind a viewer token.
+async fn metrics_gate(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
+    if app.config.metrics_need_token {
+        api::gate(&app, request, next, crate::auth::Role::Viewer).await
+    } else {
+        next.run(request).await
+    }
+}
+
 /// Prometheus exposition: this process's counters and histograms, plus the queue's depth and
 /// today's credits read from the database now (left out, with a log line, if it is down).
 async fn metrics(State(app): State<Arc<App>>) -> Response {

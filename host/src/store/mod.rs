@@ -9,6 +9,7 @@ mod operator;
 mod plugins;
 mod renders;
 mod templates;
+mod tokens;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -22,6 +23,7 @@ pub use operator::{Audit, AuditEntry};
 pub use plugins::PluginRow;
 pub use renders::{RenderRow, StepRecord, StepRow, Transition};
 pub use templates::TemplateRow;
+pub use tokens::TokenRow;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
