@@ -41,6 +41,8 @@ pub struct App {
     pub inputs: crate::checks::Fetcher,
     /// Every URL content or a plugin names passes it.
     pub guard: crate::outbound::Guard,
+    /// Authenticated webhook work in flight (`max_inflight_webhooks`); see `ingress`.
+    pub webhook_slots: tokio::sync::Semaphore,
     /// Wakes idle workers when new work is committed.
     pub wake: Notify,
     /// The URL at which providers and browsers reach this host.
@@ -101,6 +103,7 @@ impl App {
             PluginHost::new(store.clone(), config.data_dir.join("plugins"), policy).await?;
         let mut hook_key = b"provider-webhook\n".to_vec();
         hook_key.extend_from_slice(&secret);
+        let webhook_slots = tokio::sync::Semaphore::new(config.max_inflight_webhooks);
         Ok(Arc::new(App {
             config,
             store,
@@ -112,6 +115,7 @@ impl App {
             sources,
             inputs,
             guard,
+            webhook_slots,
             wake: Notify::new(),
             public_url,
             hook_key,

@@ -20,6 +20,7 @@ pub mod content;
 pub mod generation;
 pub mod ingress;
 pub mod jobs;
+pub mod listener;
 pub mod media;
 pub mod metrics;
 pub mod outbound;

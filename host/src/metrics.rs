@@ -82,6 +82,16 @@ pub fn provider_webhook(outcome: &'static str, reason: &'static str) {
         .increment(1);
 }
 
+/// A connection closed to make room for a new one (it had no request in flight).
+pub fn connection_evicted() {
+    counter!("vidhook_connections_evicted_total").increment(1);
+}
+
+/// A connection refused because every open one had a request in flight.
+pub fn connection_refused() {
+    counter!("vidhook_connections_refused_total").increment(1);
+}
+
 /// An `/api` request refused by the role gate (`unauthenticated` or `forbidden`): counted, not
 /// logged line by line.
 pub fn api_refused(reason: &'static str) {

@@ -45,13 +45,8 @@ impl Server {
             .await?;
         let router = crate::ingress::router(app.clone());
         let (stop_http, stopped) = tokio::sync::oneshot::channel::<()>();
-        let http = tokio::spawn(async move {
-            axum::serve(listener, router)
-                .with_graceful_shutdown(async {
-                    let _ = stopped.await;
-                })
-                .await
-        });
+        let limits = app.config.listener.clone();
+        let http = tokio::spawn(crate::listener::serve(listener, router, limits, stopped));
         let workers = spawn_workers(app.clone(), workers);
         Ok(Server {
             app,

@@ -82,6 +82,9 @@ pub struct Config {
     pub provider: ProviderConfig,
     #[serde(default)]
     pub checks: ChecksConfig,
+    /// Connection limits (`crate::listener`).
+    #[serde(default)]
+    pub listener: crate::listener::Config,
     /// The outbound guard's development allowlist (`crate::outbound`).
     #[serde(default)]
     pub outbound: crate::outbound::Config,
@@ -366,6 +369,7 @@ impl Config {
             provider: ProviderConfig::default(),
             checks: ChecksConfig::default(),
             outbound: crate::outbound::Config::default(),
+            listener: crate::listener::Config::default(),
             retry: RetryConfig::default(),
             plugins: PluginsConfig::default(),
             budgets: BudgetsConfig::default(),

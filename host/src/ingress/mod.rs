@@ -15,7 +15,6 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
-use tokio::sync::Semaphore;
 use tower::ServiceExt;
 
 use crate::app::App;
@@ -25,14 +24,9 @@ use crate::store::Ingested;
 mod api;
 
 pub fn router(app: Arc<App>) -> Router {
-    // Webhooks beyond this many at once are refused rather than queued in memory.
-    let webhook_slots = Arc::new(Semaphore::new(app.config.max_inflight_webhooks));
-    let webhooks = Router::new()
+    Router::new()
         .route("/hooks/{source}", post(receive_hook))
         .route("/provider-hooks/{provider}/{render}", post(provider_hook))
-        .route_layer(middleware::from_fn_with_state(webhook_slots, shed_load));
-    Router::new()
-        .merge(webhooks)
         .route("/media/{*key}", get(media))
         .merge(api::routes(app.clone()))
         .route(
@@ -59,18 +53,22 @@ fn unavailable(message: &str) -> Response {
     response
 }
 
-/// Runs the request if a slot is free, else answers 503 at once (bounded work in memory).
-async fn shed_load(State(slots): State<Arc<Semaphore>>, request: Request, next: Next) -> Response {
-    let Ok(_slot) = slots.try_acquire() else {
-        if request.uri().path().starts_with("/provider-hooks/") {
-            crate::metrics::provider_webhook("rejected", "overloaded");
-        } else {
-            crate::metrics::cms_webhook("", "rejected", "overloaded");
-        }
-        tracing::warn!(path = %request.uri().path(), "webhook refused: too many in flight");
-        return unavailable("too many webhooks in flight, retry later");
-    };
-    next.run(request).await
+/// A slot for authenticated webhook work (committing it): more than `max_inflight_webhooks` at
+/// once are refused ([`overloaded`]) rather than queued in memory. Taken only after the delivery
+/// is authenticated, so unauthenticated (or slow) requests cannot use the slots up.
+fn webhook_slot(app: &App) -> Option<tokio::sync::SemaphorePermit<'_>> {
+    app.webhook_slots.try_acquire().ok()
+}
+
+/// 503 + `Retry-After` for a webhook that found no free slot.
+fn overloaded(provider: bool) -> Response {
+    if provider {
+        crate::metrics::provider_webhook("rejected", "overloaded");
+    } else {
+        crate::metrics::cms_webhook("", "rejected", "overloaded");
+    }
+    tracing::warn!(provider, "webhook refused: too many in flight");
+    unavailable("too many webhooks in flight, retry later")
 }
 
 /// The rejection reason a [`read_body`] refusal stands for, as a metric label.
@@ -188,6 +186,9 @@ async fn receive_hook(
         )
             .into_response();
     }
+    let Some(_slot) = webhook_slot(&app) else {
+        return overloaded(false);
+    };
     accept(&app, &source, delivery_id.as_deref(), &contents).await
 }
 
@@ -306,6 +307,9 @@ async fn provider_hook(
         tracing::warn!(provider, render = %render_id, reason, "provider webhook rejected: signature");
         return error(StatusCode::UNAUTHORIZED, reason);
     }
+    let Some(_slot) = webhook_slot(&app) else {
+        return overloaded(true);
+    };
     let job_id = serde_json::from_slice::<ProviderEvent>(&body)
         .ok()
         .and_then(|e| e.job_id);
