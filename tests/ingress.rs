@@ -458,3 +458,51 @@ presenter_image = "{image}"
     );
     drop(attackers);
 }
+
+/// A flood of forged deliveries: each is refused (401) and counted in the metrics, but the log
+/// gets a bounded number of lines, not one per request.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_flood_of_rejections_is_counted_not_logged_line_by_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = host(dir.path()).await;
+    let other =
+        vidhook::cms::standard_webhooks::Secret::parse("whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
+            .unwrap();
+    let body = published("flood", "Hello", "<p>World.</p>");
+    let started = std::time::Instant::now();
+    for n in 0..600 {
+        let id = format!("msg_flood_{n}");
+        let ts = now_secs();
+        let headers = vec![
+            ("content-type", "application/json".to_string()),
+            ("webhook-id", id.clone()),
+            ("webhook-timestamp", ts.to_string()),
+            ("webhook-signature", other.sign(&id, ts, body.as_bytes())),
+        ];
+        let status = post_raw(&host, "blog", &headers, body.clone().into_bytes())
+            .await
+            .status();
+        assert_eq!(status, 401);
+    }
+    let seconds = started.elapsed().as_secs() + 1;
+    let lines = host.logs().matches("webhook rejected").count() as u64;
+    assert!(
+        lines <= 20 + 10 * seconds + 5,
+        "{lines} lines in {seconds} s"
+    );
+    let metrics = reqwest::get(format!("{}/metrics", host.url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let refused = metrics
+        .lines()
+        .find(|l| l.starts_with("vidhook_cms_webhooks_total") && l.contains("unauthorized"))
+        .unwrap_or_default();
+    assert!(refused.ends_with(" 600"), "{refused}");
+    assert!(
+        metrics.contains("vidhook_log_lines_suppressed_total"),
+        "{metrics}"
+    );
+}

@@ -368,3 +368,39 @@ async fn a_revert_to_earlier_content_writes_its_existing_video_back_at_no_cost()
     assert_eq!(cms.received().len(), 3);
     assert_eq!(seedance.jobs().len(), 2);
 }
+
+/// The per-render webhook token: a job's callback URL used for another render, with an empty
+/// or a truncated token, is refused and changes nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_provider_webhook_token_works_only_for_its_own_render() {
+    let (_dir, seedance, cms, host) = publish_into(
+        Fault::RateLimited {
+            retry_after_secs: 1,
+        },
+        true,
+    )
+    .await;
+    cms.wait_for_write_backs(1, Duration::from_secs(60)).await;
+    host.wait_for_state("done", Duration::from_secs(10)).await;
+    let url = seedance.jobs()[0].webhook_url.clone().unwrap();
+    let (path, token) = url.split_once("?token=").unwrap();
+    let (base, render) = path.rsplit_once('/').unwrap();
+    let client = reqwest::Client::new();
+    let body = serde_json::json!({"job_id": seedance.jobs()[0].id}).to_string();
+    for forged in [
+        format!("{base}/01a00000-0000-7000-8000-000000000000?token={token}"),
+        format!("{base}/{render}?token="),
+        format!("{base}/{render}?token={}", &token[..token.len() - 2]),
+        format!("{base}/{render}"),
+    ] {
+        let status = client
+            .post(&forged)
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, 401, "{forged}");
+    }
+    assert_eq!(seedance.jobs().len(), 1);
+}

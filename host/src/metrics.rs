@@ -82,6 +82,11 @@ pub fn provider_webhook(outcome: &'static str, reason: &'static str) {
         .increment(1);
 }
 
+/// A log line about a refused request left out under a flood (the refusal itself is counted).
+pub fn log_line_suppressed() {
+    counter!("vidhook_log_lines_suppressed_total").increment(1);
+}
+
 /// A connection closed to make room for a new one (it had no request in flight).
 pub fn connection_evicted() {
     counter!("vidhook_connections_evicted_total").increment(1);

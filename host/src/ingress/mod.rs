@@ -67,7 +67,7 @@ fn overloaded(provider: bool) -> Response {
     } else {
         crate::metrics::cms_webhook("", "rejected", "overloaded");
     }
-    tracing::warn!(provider, "webhook refused: too many in flight");
+    crate::telemetry::warn_rejected!(provider, "webhook refused: too many in flight");
     unavailable("too many webhooks in flight, retry later")
 }
 
@@ -88,7 +88,11 @@ pub(super) async fn read_body(
     source: &str,
 ) -> Result<axum::body::Bytes, Response> {
     let too_large = || {
-        tracing::warn!(source, limit, "webhook rejected: body over the size limit");
+        crate::telemetry::warn_rejected!(
+            source,
+            limit,
+            "webhook rejected: body over the size limit"
+        );
         error(
             StatusCode::PAYLOAD_TOO_LARGE,
             format!("body larger than {limit} bytes"),
@@ -107,7 +111,7 @@ pub(super) async fn read_body(
         if over {
             too_large()
         } else {
-            tracing::warn!(source, error = %err, "webhook rejected: body unreadable");
+            crate::telemetry::warn_rejected!(source, error = %err, "webhook rejected: body unreadable");
             error(StatusCode::BAD_REQUEST, format!("body unreadable: {err}"))
         }
     })
@@ -122,7 +126,7 @@ async fn receive_hook(
 ) -> Response {
     let Some(adapter) = app.sources.get(&source).cloned() else {
         crate::metrics::cms_webhook("", "rejected", "unknown_source");
-        tracing::warn!(source, "webhook rejected: unknown source");
+        crate::telemetry::warn_rejected!(source, "webhook rejected: unknown source");
         return error(StatusCode::NOT_FOUND, format!("no source named {source:?}"));
     };
     let body = match read_body(&headers, body, app.config.max_body_bytes, &source).await {
@@ -165,7 +169,7 @@ async fn receive_hook(
                 }
             };
             crate::metrics::cms_webhook(&source, "rejected", reason);
-            tracing::warn!(source, status = status.as_u16(), reason = %err, "webhook rejected");
+            crate::telemetry::warn_rejected!(source, status = status.as_u16(), reason = %err, "webhook rejected");
             if status == StatusCode::SERVICE_UNAVAILABLE {
                 return unavailable(&err.to_string());
             }
@@ -174,7 +178,7 @@ async fn receive_hook(
     };
     if let Some(reason) = invalid_delivery(delivery_id.as_deref(), &contents) {
         crate::metrics::cms_webhook(&source, "rejected", "malformed");
-        tracing::warn!(source, reason, "webhook rejected: invalid content");
+        crate::telemetry::warn_rejected!(source, reason, "webhook rejected: invalid content");
         return error(StatusCode::BAD_REQUEST, reason);
     }
     if contents.is_empty() {
@@ -280,7 +284,7 @@ async fn provider_hook(
 ) -> Response {
     if provider != app.provider.name() {
         crate::metrics::provider_webhook("rejected", "unknown_provider");
-        tracing::warn!(provider, render = %render_id, "provider webhook rejected: unknown provider");
+        crate::telemetry::warn_rejected!(provider, render = %render_id, "provider webhook rejected: unknown provider");
         return error(
             StatusCode::NOT_FOUND,
             format!("no provider named {provider:?}"),
@@ -292,7 +296,7 @@ async fn provider_hook(
         .is_some_and(|t| app.verify_provider_token(&render_id, t))
     {
         crate::metrics::provider_webhook("rejected", "bad_token");
-        tracing::warn!(provider, render = %render_id, "provider webhook rejected: bad token");
+        crate::telemetry::warn_rejected!(provider, render = %render_id, "provider webhook rejected: bad token");
         return error(StatusCode::UNAUTHORIZED, "invalid token");
     }
     let body = match read_body(&headers, body, 64 << 10, &provider).await {
@@ -304,7 +308,7 @@ async fn provider_hook(
     };
     if let Err(reason) = app.provider.verify_webhook(&headers, &body) {
         crate::metrics::provider_webhook("rejected", "signature");
-        tracing::warn!(provider, render = %render_id, reason, "provider webhook rejected: signature");
+        crate::telemetry::warn_rejected!(provider, render = %render_id, reason, "provider webhook rejected: signature");
         return error(StatusCode::UNAUTHORIZED, reason);
     }
     let Some(_slot) = webhook_slot(&app) else {
@@ -355,7 +359,7 @@ async fn media(
         .media
         .authorize(&key, query.expires, query.sig.as_deref())
     {
-        tracing::warn!(
+        crate::telemetry::warn_rejected!(
             key,
             "media request refused: missing, expired or invalid signature"
         );
