@@ -506,3 +506,49 @@ async fn a_flood_of_rejections_is_counted_not_logged_line_by_line() {
         "{metrics}"
     );
 }
+
+/// A source over its delivery rate is answered 429 with `Retry-After` (authenticated deliveries
+/// only: a forged one is 401 and spends nothing of the source's allowance).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_source_over_its_rate_gets_429_with_retry_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        r#"
+listen = "127.0.0.1:0"
+data_dir = "{data}"
+
+[listener]
+deliveries_per_source_per_second = 2
+
+[sources.blog]
+cms = "standard-webhooks"
+secret = "{secret}"
+presenter_image = "{image}"
+"#,
+        data = dir.path().join("data").display(),
+        secret = support::SECRET,
+        image = support::presenter_png().display(),
+    );
+    let host = Host::start(dir.path(), &config).await;
+    let mut statuses = Vec::new();
+    let mut retry_after = None;
+    for n in 0..10 {
+        let body = published(&format!("rate-{n}"), "Hello", "<p>World.</p>");
+        let response = host
+            .post_signed("blog", &format!("msg_rate_{n}"), now_secs(), &body)
+            .await;
+        if response.status() == 429 {
+            retry_after = response
+                .headers()
+                .get("retry-after")
+                .map(|v| v.to_str().unwrap().to_string());
+        }
+        statuses.push(response.status().as_u16());
+    }
+    assert!(
+        statuses.iter().filter(|s| **s == 202).count() >= 4,
+        "{statuses:?}"
+    );
+    assert!(statuses.contains(&429), "{statuses:?}");
+    assert!(retry_after.is_some_and(|s| s.parse::<u64>().unwrap() >= 1));
+}

@@ -43,6 +43,8 @@ pub struct App {
     pub guard: crate::outbound::Guard,
     /// Authenticated webhook work in flight (`max_inflight_webhooks`); see `ingress`.
     pub webhook_slots: tokio::sync::Semaphore,
+    /// Authenticated deliveries per source per second (`[listener]`); `None`: no limit.
+    pub delivery_rate: Option<governor::DefaultKeyedRateLimiter<String>>,
     /// Wakes idle workers when new work is committed.
     pub wake: Notify,
     /// The URL at which providers and browsers reach this host.
@@ -104,6 +106,13 @@ impl App {
         let mut hook_key = b"provider-webhook\n".to_vec();
         hook_key.extend_from_slice(&secret);
         let webhook_slots = tokio::sync::Semaphore::new(config.max_inflight_webhooks);
+        let delivery_rate = std::num::NonZeroU32::new(
+            config.listener.deliveries_per_source_per_second,
+        )
+        .map(|per_second| {
+            let burst = per_second.saturating_mul(std::num::NonZeroU32::new(2).expect("2"));
+            governor::RateLimiter::keyed(governor::Quota::per_second(per_second).allow_burst(burst))
+        });
         Ok(Arc::new(App {
             config,
             store,
@@ -116,6 +125,7 @@ impl App {
             inputs,
             guard,
             webhook_slots,
+            delivery_rate,
             wake: Notify::new(),
             public_url,
             hook_key,

@@ -28,6 +28,9 @@ pub struct Config {
     pub max_header_bytes: usize,
     /// Time a client gets to send a request's body.
     pub body_read_timeout_secs: u64,
+    /// Authenticated deliveries a second per source (twice that in a burst); more are answered
+    /// 429 + `Retry-After`. 0 turns the limit off.
+    pub deliveries_per_source_per_second: u32,
 }
 
 impl Default for Config {
@@ -37,6 +40,7 @@ impl Default for Config {
             header_read_timeout_secs: 10,
             max_header_bytes: 16 << 10,
             body_read_timeout_secs: 15,
+            deliveries_per_source_per_second: 200,
         }
     }
 }

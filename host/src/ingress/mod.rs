@@ -60,6 +60,18 @@ fn webhook_slot(app: &App) -> Option<tokio::sync::SemaphorePermit<'_>> {
     app.webhook_slots.try_acquire().ok()
 }
 
+/// How long until `source` may deliver again, if it is over its rate (authenticated deliveries
+/// only, so a forged flood cannot spend a CMS's allowance).
+fn over_rate(app: &App, source: &str) -> Option<std::time::Duration> {
+    let limiter = app.delivery_rate.as_ref()?;
+    let key = source.to_string();
+    limiter.check_key(&key).err().map(|not_until| {
+        not_until.wait_time_from(governor::clock::Clock::now(
+            &governor::clock::DefaultClock::default(),
+        ))
+    })
+}
+
 /// 503 + `Retry-After` for a webhook that found no free slot.
 fn overloaded(provider: bool) -> Response {
     if provider {
@@ -189,6 +201,20 @@ async fn receive_hook(
             Json(json!({"status": "ignored", "reason": "no content"})),
         )
             .into_response();
+    }
+    if let Some(wait) = over_rate(&app, &source) {
+        crate::metrics::cms_webhook(&source, "rejected", "rate_limited");
+        crate::telemetry::warn_rejected!(source, ?wait, "webhook refused: over the source's rate");
+        let mut response = error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many deliveries, retry later",
+        );
+        let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;
+        response.headers_mut().insert(
+            header::RETRY_AFTER,
+            header::HeaderValue::from_str(&seconds.to_string()).expect("digits"),
+        );
+        return response;
     }
     let Some(_slot) = webhook_slot(&app) else {
         return overloaded(false);
