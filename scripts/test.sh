@@ -14,7 +14,7 @@ pg="${VIDHOOK_TEST_POSTGRES:-postgres://postgres@127.0.0.1:5432}"
 if command -v pg_isready >/dev/null && pg_isready -q -d "$pg/postgres"; then
   echo "== the integration suites again, on PostgreSQL ($pg)"
   VIDHOOK_TEST_POSTGRES="$pg" cargo test --locked -p vidhook \
-    --test e2e --test ingress --test plugins --test generation --test paid_once --test content_reach --test durability \
+    --test e2e --test ingress --test plugins --test generation --test paid_once --test content_reach --test secrets --test durability \
     --test cms --test wordpress "$@"
   echo "== the chaos run: 3 processes on one PostgreSQL, 1,000 events, SIGKILLs (tests/chaos.rs)"
   VIDHOOK_TEST_POSTGRES="$pg" cargo test --locked -p vidhook --test chaos -- --seed 1 --events 1000
