@@ -121,6 +121,11 @@ impl CmsAdapter for Directus {
             });
         }
         let payload = &trigger["payload"];
+        if !payload.is_object() {
+            return Err(InboundError::Malformed(
+                "\"payload\" must be an object".into(),
+            ));
+        }
         let status = &self.config.status_field;
         if payload[status].as_str() != Some(self.config.published_value.as_str()) {
             return Ok(Inbound::Ignored {
@@ -271,5 +276,19 @@ mod tests {
             directus().receive(&delivery).await,
             Err(InboundError::Unauthorized(_))
         ));
+    }
+
+    #[tokio::test]
+    async fn a_payload_of_the_wrong_shape_is_malformed() {
+        for body in [
+            r#"{"event": "items.create", "collection": "articles", "key": 1, "payload": []}"#,
+            r#"{"event": "items.create", "collection": "articles", "key": 1, "payload": "x"}"#,
+            r#"{"event": "items.create", "collection": 5, "key": 1, "payload": {}}"#,
+        ] {
+            assert!(
+                matches!(receive(body).await, Err(InboundError::Malformed(_))),
+                "{body}"
+            );
+        }
     }
 }
