@@ -31,6 +31,19 @@ folder = "{folder}"
     Host::start(dir, &config).await
 }
 
+/// A host with the Standard Webhooks source `blog`; `top` goes before the source (top-level keys
+/// and tables such as `[listener]`).
+async fn blog_host(dir: &std::path::Path, top: &str) -> Host {
+    let config = format!(
+        "listen = \"127.0.0.1:0\"\ndata_dir = \"{data}\"\n{top}\n\n\
+         [sources.blog]\ncms = \"standard-webhooks\"\nsecret = \"{secret}\"\npresenter_image = \"{image}\"\n",
+        data = dir.join("data").display(),
+        secret = support::SECRET,
+        image = support::presenter_png().display(),
+    );
+    Host::start(dir, &config).await
+}
+
 async fn post_raw(
     host: &Host,
     source: &str,
@@ -208,24 +221,11 @@ async fn refuses_malformed_json_400_oversized_413_unknown_source_404() {
 #[tokio::test(flavor = "multi_thread")]
 async fn edges_answer_precisely_and_the_token_comes_before_the_body() {
     let dir = tempfile::tempdir().unwrap();
-    let config = format!(
-        r#"
-listen = "127.0.0.1:0"
-data_dir = "{data}"
-
-[plugins]
-admin_token = "admin-token-0123456789"
-
-[sources.blog]
-cms = "standard-webhooks"
-secret = "{secret}"
-presenter_image = "{image}"
-"#,
-        data = dir.path().join("data").display(),
-        secret = support::SECRET,
-        image = support::presenter_png().display(),
-    );
-    let host = Host::start(dir.path(), &config).await;
+    let host = blog_host(
+        dir.path(),
+        "[plugins]\nadmin_token = \"admin-token-0123456789\"",
+    )
+    .await;
     std::fs::create_dir_all(dir.path().join("data/media/videos")).unwrap();
     let client = reqwest::Client::new();
     let folder = client
@@ -276,22 +276,7 @@ presenter_image = "{image}"
 #[tokio::test(flavor = "multi_thread")]
 async fn api_tokens_have_roles_and_viewers_see_no_signed_urls() {
     let dir = tempfile::tempdir().unwrap();
-    let config = format!(
-        r#"
-listen = "127.0.0.1:0"
-data_dir = "{data}"
-metrics_need_token = true
-
-[sources.blog]
-cms = "standard-webhooks"
-secret = "{secret}"
-presenter_image = "{image}"
-"#,
-        data = dir.path().join("data").display(),
-        secret = support::SECRET,
-        image = support::presenter_png().display(),
-    );
-    let host = Host::start(dir.path(), &config).await;
+    let host = blog_host(dir.path(), "metrics_need_token = true").await;
     let cfg = dir.path().join("vidhook.toml");
     let cfg = cfg.to_str().unwrap();
     let create = |role: &'static str, name: &'static str| async move {
@@ -392,25 +377,11 @@ presenter_image = "{image}"
 async fn slow_clients_cannot_lock_out_a_cms() {
     use tokio::io::AsyncWriteExt;
     let dir = tempfile::tempdir().unwrap();
-    let config = format!(
-        r#"
-listen = "127.0.0.1:0"
-data_dir = "{data}"
-max_inflight_webhooks = 100
-
-[listener]
-max_connections = 600
-
-[sources.blog]
-cms = "standard-webhooks"
-secret = "{secret}"
-presenter_image = "{image}"
-"#,
-        data = dir.path().join("data").display(),
-        secret = support::SECRET,
-        image = support::presenter_png().display(),
-    );
-    let host = Host::start(dir.path(), &config).await;
+    let host = blog_host(
+        dir.path(),
+        "max_inflight_webhooks = 100\n\n[listener]\nmax_connections = 600",
+    )
+    .await;
     let addr = host.url.trim_start_matches("http://").to_string();
     let mut attackers = Vec::new();
     for n in 0..2100 {
@@ -512,24 +483,11 @@ async fn a_flood_of_rejections_is_counted_not_logged_line_by_line() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_source_over_its_rate_gets_429_with_retry_after() {
     let dir = tempfile::tempdir().unwrap();
-    let config = format!(
-        r#"
-listen = "127.0.0.1:0"
-data_dir = "{data}"
-
-[listener]
-deliveries_per_source_per_second = 2
-
-[sources.blog]
-cms = "standard-webhooks"
-secret = "{secret}"
-presenter_image = "{image}"
-"#,
-        data = dir.path().join("data").display(),
-        secret = support::SECRET,
-        image = support::presenter_png().display(),
-    );
-    let host = Host::start(dir.path(), &config).await;
+    let host = blog_host(
+        dir.path(),
+        "[listener]\ndeliveries_per_source_per_second = 2",
+    )
+    .await;
     let mut statuses = Vec::new();
     let mut retry_after = None;
     for n in 0..10 {

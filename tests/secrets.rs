@@ -56,19 +56,8 @@ plugins = [{{ name = "hostile", config = {{ behaviour = "panic" }} }}]
     let config = config.replace("[retry]\n", "[retry]\nmax_attempts = 2\n");
     std::fs::create_dir_all(dir.path()).unwrap();
     std::fs::write(dir.path().join("vidhook.toml"), &config).unwrap();
-    let manifest = dir.path().join("hostile.toml");
-    std::fs::write(&manifest, "name = \"hostile\"\nversion = \"1.0.0\"\n").unwrap();
     let cfg = dir.path().join("vidhook.toml");
-    support::vidhook(&[
-        "plugin",
-        "install",
-        support::wasm("hostile").to_str().unwrap(),
-        "--manifest",
-        manifest.to_str().unwrap(),
-        "--config",
-        cfg.to_str().unwrap(),
-    ])
-    .await;
+    support::install_hostile(&cfg).await;
     let host = Host::start(dir.path(), &config).await;
 
     let publish = |source: &'static str, id: &'static str| {

@@ -291,6 +291,23 @@ pub async fn vidhook(args: &[&str]) -> String {
     stdout
 }
 
+/// Installs the hostile test program (`plugins/test-programs/hostile`) as plugin `hostile` 1.0.0
+/// into the host configured by `config`.
+pub async fn install_hostile(config: &Path) {
+    let manifest = config.with_file_name("hostile.toml");
+    std::fs::write(&manifest, "name = \"hostile\"\nversion = \"1.0.0\"\n").unwrap();
+    vidhook(&[
+        "plugin",
+        "install",
+        wasm("hostile").to_str().unwrap(),
+        "--manifest",
+        manifest.to_str().unwrap(),
+        "--config",
+        config.to_str().unwrap(),
+    ])
+    .await;
+}
+
 /// A test program or plugin component built from plugins/.
 pub fn wasm(name: &str) -> PathBuf {
     Path::new(env!("VIDHOOK_TEST_WASM_DIR")).join(format!("{name}.wasm"))
