@@ -54,11 +54,11 @@ plugins = [{{ name = "hostile", config = {{ behaviour = "panic" }} }}]
         image = support::presenter_png().display(),
     );
     let config = config.replace("[retry]\n", "[retry]\nmax_attempts = 2\n");
-    std::fs::create_dir_all(dir.path()).unwrap();
-    std::fs::write(dir.path().join("vidhook.toml"), &config).unwrap();
+    // The host writes its config (with the test database); the plugin goes into that database
+    // while it runs, and serves the next event.
+    let host = Host::start(dir.path(), &config).await;
     let cfg = dir.path().join("vidhook.toml");
     support::install_hostile(&cfg).await;
-    let host = Host::start(dir.path(), &config).await;
 
     let publish = |source: &'static str, id: &'static str| {
         let body = published(id, "Quarterly results", "<p>Revenue rose.</p>");
