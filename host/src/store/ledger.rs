@@ -99,6 +99,7 @@ impl Store {
         .await?
         .rows_affected();
         if marked != 1 {
+            tx.rollback().await?;
             return Ok(Reservation::LeaseLost);
         }
         let already: i64 = sqlx::query(

@@ -103,6 +103,8 @@ impl Store {
         .await?
         .rows_affected();
         if moved != 1 {
+            // Released now, not when the dropped transaction gets round to it.
+            tx.rollback().await?;
             return Ok(false);
         }
         let detail = format!("{from} → {to}");

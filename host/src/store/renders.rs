@@ -157,6 +157,8 @@ impl Store {
             query = query.bind(note);
         }
         if query.execute(&mut *tx).await?.rows_affected() != 1 {
+            // Released now, not when the dropped transaction gets round to it.
+            tx.rollback().await?;
             return Ok(false);
         }
         let step = StepRecord {
@@ -185,6 +187,8 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() != 1 {
+            // Released now, not when the dropped transaction gets round to it.
+            tx.rollback().await?;
             return Ok(false);
         }
         let step = StepRecord {
@@ -282,6 +286,8 @@ impl Store {
         .await?
         .rows_affected();
         if updated != 1 {
+            // Released now, not when the dropped transaction gets round to it.
+            tx.rollback().await?;
             return Ok(false);
         }
         insert_step(&mut tx, id, step, now).await?;
@@ -434,8 +440,14 @@ impl Store {
     }
 }
 
-/// A render's state, read in `tx` (None: no such render).
+/// A render's state, read in `tx` (None: no such render), after taking the write lock on it: on
+/// SQLite a transaction that reads first and writes later fails at once ("database is locked")
+/// if another writer committed in between, instead of waiting its turn.
 async fn state_of(tx: &mut sqlx::Transaction<'_, sqlx::Any>, id: &str) -> Result<Option<String>> {
+    sqlx::query("UPDATE renders SET updated_at = updated_at WHERE id = $1")
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
     let found = sqlx::query("SELECT state FROM renders WHERE id = $1")
         .bind(id)
         .fetch_optional(&mut **tx)
