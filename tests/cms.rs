@@ -242,6 +242,34 @@ async fn storyblok_fetches_the_story_and_republishes_it_without_a_loop() {
     assert_eq!(api.entry()["content"]["video_url"], render["video_url"]);
 }
 
+/// The story PUT replaces the whole content and Storyblok checks no version: an editor saves a
+/// field right after vidhook's read for its write-back; vidhook reads again before writing, sees
+/// the change, and writes from the editor's version, so both the edit and the video survive.
+#[tokio::test(flavor = "multi_thread")]
+async fn storyblok_keeps_an_editors_save_made_between_our_read_and_our_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let api = CmsApi::start(Kind::Storyblok).await;
+    // Read 1: the webhook's fetch of the working story; read 2: the write-back's.
+    api.editor_saves_after_read(2, "subtitle", "Added by an editor meanwhile");
+    let host = host(dir.path(), &api).await;
+    let status = api
+        .publish(&format!("{}/hooks/cms", host.url), "Solar", BODY)
+        .await;
+    assert_eq!(status, 202, "{}", host.logs());
+    let render = host.wait_for_state("done", Duration::from_secs(60)).await;
+    let content = &api.entry()["content"];
+    assert_eq!(
+        content["subtitle"], "Added by an editor meanwhile",
+        "{content}"
+    );
+    assert_eq!(content["video_url"], render["video_url"], "{content}");
+    assert_eq!(
+        api.writes().len(),
+        1,
+        "one write, from the editor's version"
+    );
+}
+
 /// An editor saved changes without publishing them: the published story is rendered (read from
 /// the Content Delivery API), and the write-back saves our field without publishing the draft.
 #[tokio::test(flavor = "multi_thread")]

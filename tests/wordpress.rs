@@ -98,3 +98,95 @@ allow_private = ["127.0.0.0/8"]
         .collect();
     assert_eq!(events.len(), 1, "{logs}");
 }
+
+/// The companion plugin's delivery meets a stopped vidhook (its first retry is a minute away,
+/// and only when WordPress's cron runs): the catch-up sweep lists the post through the REST API
+/// at start-up, renders it once and writes the video back.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_post_published_while_vidhook_is_down_is_caught_up_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (wordpress_port, vidhook_port) = (free_port(), free_port());
+    let endpoint = format!("http://127.0.0.1:{vidhook_port}/hooks/wp");
+    let wordpress =
+        WordPress::start(&dir.path().join("wp"), wordpress_port, &endpoint, SECRET).await;
+    let config = format!(
+        r#"
+listen = "127.0.0.1:{vidhook_port}"
+data_dir = "{data}"
+workers = 2
+
+[sources.wp]
+cms = "wordpress"
+secret = "{SECRET}"
+rest_url = "{site}/?rest_route="
+username = "admin"
+application_password = "{password}"
+presenter_image = "{image}"
+catch_up_secs = 1
+
+[outbound]
+# Loopback test servers: the development allowlist, turned on explicitly.
+allow_private = ["127.0.0.0/8"]
+"#,
+        data = dir.path().join("data").display(),
+        site = wordpress.url,
+        password = wordpress.app_password,
+        image = presenter_png().display(),
+    );
+    // A first run starts the source's watermark.
+    let host = Host::start(dir.path(), &config).await;
+    let sweeps = "vidhook_catch_up_sweeps_total{source=\"wp\",result=\"ok\"}";
+    host.wait_for_metric(sweeps, 1.0).await;
+    host.terminate(Duration::from_secs(20)).await;
+
+    let created = wordpress
+        .authed(reqwest::Method::POST, "/wp/v2/posts")
+        .json(&serde_json::json!({
+            "title": "Wind farms off every coast",
+            "content": "<p>The government will build wind farms off every coast by 2030.</p>",
+            "status": "publish",
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201, "{}", created.text().await.unwrap());
+    let post_id = created.json::<serde_json::Value>().await.unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    // A draft is never rendered.
+    let draft = wordpress
+        .authed(reqwest::Method::POST, "/wp/v2/posts")
+        .json(
+            &serde_json::json!({"title": "Not yet", "content": "<p>Draft.</p>", "status": "draft"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(draft.status(), 201);
+
+    let host = Host::start(dir.path(), &config).await;
+    let render = host.wait_for_state("done", Duration::from_secs(120)).await;
+    let stored: serde_json::Value = wordpress
+        .authed(
+            reqwest::Method::GET,
+            &format!("/wp/v2/posts/{post_id}&context=edit"),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        stored["meta"]["video_url"], render["video_url"],
+        "{stored:#}"
+    );
+    let found = "vidhook_catch_up_found_total{source=\"wp\"}";
+    host.wait_for_metric(found, 1.0).await;
+    // More sweeps (the post again, its write-back's modification): nothing new.
+    let done = host.metric(sweeps).await;
+    host.wait_for_metric(sweeps, done + 2.0).await;
+    let renders = host.renders().await;
+    assert_eq!(renders.len(), 1, "{renders:#?}\n{}", host.logs());
+    assert_eq!(host.metric(found).await, 1.0);
+}

@@ -191,7 +191,10 @@ mod tests {
             authorize(&store, None, &headers, Role::Admin).await,
             Err(AuthError::Forbidden { .. })
         ));
-        let forged = format!("{}0", &token[..token.len() - 1]);
+        // The token with its last character changed (to another one: a fixed '0' was the
+        // same token one time in sixteen).
+        let last = if token.ends_with('0') { '1' } else { '0' };
+        let forged = format!("{}{last}", &token[..token.len() - 1]);
         headers.insert(
             header::AUTHORIZATION,
             format!("Bearer {forged}").parse().unwrap(),

@@ -8,10 +8,12 @@
 //! - [`tts`]: text to speech. [`media`]: where audio/video bytes live, and their URLs.
 //! - [`generation`]: the video providers. [`checks`]: input checks before a paid call.
 //! - [`jobs`]: the durable render state machine and its workers. [`store`]: the database.
+//! - [`catch_up`]: the sweep that lists what was published while no webhook arrived.
 //! - [`metrics`]: Prometheus counters, histograms and queue gauges. [`telemetry`]: logs.
 
 pub mod app;
 pub mod auth;
+pub mod catch_up;
 pub mod checks;
 pub mod cli;
 pub mod cms;

@@ -54,6 +54,14 @@ fn describe() {
         "vidhook_credits_consumed_total",
         "Provider credits reported consumed by finished jobs."
     );
+    describe_counter!(
+        "vidhook_catch_up_found_total",
+        "Items the catch-up sweep found that no webhook had delivered (accepted as new), by source."
+    );
+    describe_counter!(
+        "vidhook_catch_up_sweeps_total",
+        "Catch-up sweeps by source and result (ok, failed: the CMS did not answer its listing)."
+    );
     describe_histogram!("vidhook_step_seconds", "Time one step took in a worker.");
     describe_histogram!(
         "vidhook_generation_seconds",
@@ -73,6 +81,17 @@ fn describe() {
 /// A CMS webhook's outcome: `accepted`, `duplicate`, `ignored` or `rejected` (with a reason).
 pub fn cms_webhook(source: &str, outcome: &'static str, reason: &'static str) {
     counter!("vidhook_cms_webhooks_total", "source" => source.to_string(), "outcome" => outcome, "reason" => reason)
+        .increment(1);
+}
+
+/// Items a catch-up sweep of `source` accepted as new: no webhook had delivered them.
+pub fn catch_up_found(source: &str, items: u64) {
+    counter!("vidhook_catch_up_found_total", "source" => source.to_string()).increment(items);
+}
+
+/// A catch-up sweep of `source` ended: `ok` or `failed`.
+pub fn catch_up_sweep(source: &str, result: &'static str) {
+    counter!("vidhook_catch_up_sweeps_total", "source" => source.to_string(), "result" => result)
         .increment(1);
 }
 

@@ -15,6 +15,7 @@ pub struct Server {
     http: tokio::task::JoinHandle<std::io::Result<()>>,
     stop_http: tokio::sync::oneshot::Sender<()>,
     workers: Workers,
+    sweeps: crate::catch_up::Sweeps,
 }
 
 impl Server {
@@ -34,6 +35,7 @@ impl Server {
         if app.store.backend() == Backend::Sqlite {
             // One process owns an SQLite queue: any lease still recorded belongs to a process
             // that died, and its render resumes now from its last committed step.
+            app.store.release_catch_up_leases().await?;
             let released = app.store.release_all_leases().await?;
             if released > 0 {
                 tracing::info!(released, "resuming renders interrupted by a previous stop");
@@ -48,12 +50,14 @@ impl Server {
         let limits = app.config.listener.clone();
         let http = tokio::spawn(crate::listener::serve(listener, router, limits, stopped));
         let workers = spawn_workers(app.clone(), workers);
+        let sweeps = crate::catch_up::spawn(app.clone());
         Ok(Server {
             app,
             addr,
             http,
             stop_http,
             workers,
+            sweeps,
         })
     }
 
@@ -61,6 +65,7 @@ impl Server {
     /// are abandoned with their leases released (see [`Workers::shutdown`]).
     pub async fn shutdown(self, grace: Duration) {
         let _ = self.stop_http.send(());
+        self.sweeps.shutdown().await;
         self.workers.shutdown(grace).await;
         // Requests in flight finish within the same grace; open keep-alive connections close.
         let _ = tokio::time::timeout(grace, self.http).await;

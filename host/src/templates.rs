@@ -62,20 +62,32 @@ pub struct TemplateSet {
 
 impl TemplateSet {
     pub async fn load(store: &Store) -> Result<TemplateSet, TemplateError> {
+        let rows = store.latest_templates().await?;
+        TemplateSet::compile(
+            rows.iter()
+                .map(|r| (r.name.as_str(), r.version, r.body.as_str())),
+        )
+    }
+
+    /// Compiles `(name, version, body)` templates: what [`TemplateSet::load`] does with the
+    /// stored ones, and what the fuzz target feeds editor-written text to.
+    pub fn compile<'t>(
+        templates: impl IntoIterator<Item = (&'t str, i64, &'t str)>,
+    ) -> Result<TemplateSet, TemplateError> {
         let mut registry = Handlebars::new();
         registry.set_strict_mode(true);
         // Narration is spoken, not HTML: "&" must stay "&".
         registry.register_escape_fn(handlebars::no_escape);
         let mut versions = BTreeMap::new();
-        for row in store.latest_templates().await? {
+        for (name, version, body) in templates {
             registry
-                .register_template_string(&row.name, &row.body)
+                .register_template_string(name, body)
                 .map_err(|e| TemplateError::Render {
-                    name: row.name.clone(),
-                    version: row.version,
+                    name: name.to_string(),
+                    version,
                     message: e.to_string(),
                 })?;
-            versions.insert(row.name, row.version);
+            versions.insert(name.to_string(), version);
         }
         Ok(TemplateSet {
             registry,

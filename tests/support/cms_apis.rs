@@ -2,7 +2,12 @@
 //! Sanity mutations, Strapi REST, Directus items, Storyblok Management), following the documented
 //! requests and their faults (version conflicts, 5xx, refusals). Like the real CMS, each one
 //! fires its webhook again after vidhook writes the video URL — signed as that CMS signs — so a
-//! test can check that the echo makes no second render. Each also sends the first publish webhook.
+//! test can check that the echo makes no second render. Each also sends the first publish webhook,
+//! exactly once: like Ghost and Strapi, it never retries a delivery that failed.
+//!
+//! Each also lists its content as its documented listing endpoint does (the catch-up sweep's
+//! input), honouring the documented filters: a draft item it holds is listed only to a caller
+//! that forgets the published filter, and only items changed since the caller's time come back.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -52,6 +57,16 @@ struct Inner {
     draft_title: Option<String>,
     /// Ghost: text an editor appends to the footer just before vidhook's next write lands.
     footer_edit: Option<String>,
+    /// When the entry last changed (unix ms): what the listing's time filter and order use.
+    changed_at: i64,
+    /// An unpublished item (another id) the CMS also holds.
+    draft_item: Value,
+    /// Listing requests answered so far, and how many of the next ones answer 503.
+    lists: usize,
+    list_failures: usize,
+    /// Storyblok: a content field an editor saves right after vidhook's nth next read of the
+    /// story through the Management API (reads left, field, value).
+    edit_after_read: Option<(usize, String, String)>,
 }
 
 #[derive(Clone)]
@@ -96,14 +111,16 @@ impl CmsApi {
                  project_id = \"proj1\"\ncdn_url = \"{url}\"\n"
             ),
             Kind::Strapi => format!(
-                "cms = \"strapi\"\ntoken = \"{TOKEN}\"\napi_url = \"{url}\"\napi_token = \"{API_TOKEN}\"\n"
+                "cms = \"strapi\"\ntoken = \"{TOKEN}\"\napi_url = \"{url}\"\napi_token = \"{API_TOKEN}\"\n\
+                 collections = {{ article = \"articles\" }}\n"
             ),
             Kind::Directus => format!(
-                "cms = \"directus\"\ntoken = \"{TOKEN}\"\napi_url = \"{url}\"\napi_token = \"{API_TOKEN}\"\n"
+                "cms = \"directus\"\ntoken = \"{TOKEN}\"\napi_url = \"{url}\"\napi_token = \"{API_TOKEN}\"\n\
+                 collections = [\"articles\"]\n"
             ),
             Kind::Storyblok => format!(
                 "cms = \"storyblok\"\nsecret = \"{SECRET}\"\napi_url = \"{url}\"\nmanagement_token = \"{API_TOKEN}\"\n\
-                 delivery_token = \"{CDN_TOKEN}\"\ndelivery_url = \"{url}\"\n"
+                 delivery_token = \"{CDN_TOKEN}\"\ndelivery_url = \"{url}\"\nspace_id = 123\n"
             ),
         }
     }
@@ -168,9 +185,12 @@ impl CmsApi {
             }
             _ => Value::Null,
         };
+        let draft_item = draft_item(self.kind, &entry);
         {
             let mut inner = self.inner.lock().unwrap();
             inner.entry = entry;
+            inner.draft_item = draft_item;
+            inner.changed_at = now_ms();
             inner.hook = hook.to_string();
             if let Some(title) = inner.draft_title.take() {
                 let mut draft = inner.entry["content"].clone();
@@ -179,6 +199,23 @@ impl CmsApi {
             }
         }
         fire(&self.inner, self.kind, first).await
+    }
+
+    /// The next `n` listing requests answer 503 (the CMS is down).
+    pub fn fail_lists(&self, n: usize) {
+        self.inner.lock().unwrap().list_failures = n;
+    }
+
+    /// Listing requests received so far (failed ones included).
+    pub fn lists(&self) -> usize {
+        self.inner.lock().unwrap().lists
+    }
+
+    /// Storyblok: right after vidhook's `nth` next read of the story (Management API), an
+    /// editor saves `value` into the content field `field`, so a write made from that read would
+    /// undo the editor's change.
+    pub fn editor_saves_after_read(&self, nth: usize, field: &str, value: &str) {
+        self.inner.lock().unwrap().edit_after_read = Some((nth, field.into(), value.into()));
     }
 
     /// The next `n` writes answer `status`.
@@ -384,6 +421,9 @@ async fn handle(
             .unwrap()
             .into_response();
     }
+    if method == Method::GET && api.kind == Kind::Storyblok && uri.path() == "/v2/cdn/stories" {
+        return list(&api, &uri);
+    }
     if method == Method::GET && api.kind == Kind::Storyblok && uri.path().starts_with("/v2/cdn/") {
         // The Content Delivery API: the published version, with a public token in the query.
         let query = uri.query().unwrap_or_default();
@@ -395,6 +435,9 @@ async fn handle(
     }
     if !authorized(api.kind, &headers) {
         return (StatusCode::UNAUTHORIZED, "bad credentials").into_response();
+    }
+    if method == Method::GET && is_listing(api.kind, uri.path()) {
+        return list(&api, &uri);
     }
     let kind = api.kind;
     let inner = &api.inner;
@@ -414,8 +457,17 @@ async fn handle(
         .into_response();
     }
     if method == Method::GET {
-        let state = inner.lock().unwrap();
+        let mut state = inner.lock().unwrap();
         let mut entry = state.entry.clone();
+        if let Some((reads_left, field, value)) = state.edit_after_read.take() {
+            if reads_left <= 1 {
+                // The editor's save lands after this read (the answer below is the old story).
+                state.entry["content"][field] = json!(value);
+                state.changed_at = now_ms();
+            } else {
+                state.edit_after_read = Some((reads_left - 1, field, value));
+            }
+        }
         if kind == Kind::Storyblok {
             // The Management API answers the working version.
             entry["unpublished_changes"] = json!(state.draft.is_some());
@@ -577,5 +629,188 @@ fn apply(
             state.draft = None;
             Ok(Value::Null)
         }
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+/// An unpublished item beside the entry: same shape, another id, this CMS's draft marker.
+fn draft_item(kind: Kind, entry: &Value) -> Value {
+    let mut draft = entry.clone();
+    match kind {
+        Kind::Contentful => draft["sys"]["id"] = json!("draft-entry"),
+        Kind::Ghost => {
+            draft["id"] = json!("draft-post");
+            draft["status"] = json!("draft");
+        }
+        Kind::Sanity => draft["_id"] = json!("drafts.post-123"),
+        Kind::Strapi => {
+            draft["documentId"] = json!("draftdocument0000000000");
+            draft["publishedAt"] = Value::Null;
+        }
+        Kind::Directus => {
+            draft["id"] = json!(13);
+            draft["status"] = json!("draft");
+        }
+        Kind::Storyblok => {
+            draft["id"] = json!(457);
+            draft["published_at"] = Value::Null;
+        }
+    }
+    draft["title"] = json!("An unpublished draft");
+    if let Some(content) = draft.get_mut("content").filter(|c| c.is_object()) {
+        content["title"] = json!("An unpublished draft");
+    }
+    if let Some(fields) = draft.get_mut("fields").filter(|f| f.is_object()) {
+        fields["title"] = json!({"en-US": "An unpublished draft"});
+    }
+    draft
+}
+
+/// Whether `path` is this CMS's listing endpoint (rather than one entry's).
+fn is_listing(kind: Kind, path: &str) -> bool {
+    match kind {
+        Kind::Ghost => path == "/ghost/api/admin/posts/",
+        Kind::Contentful => path.ends_with("/entries"),
+        Kind::Sanity => path.contains("/data/query/"),
+        Kind::Strapi => path == "/api/articles",
+        Kind::Directus => path == "/items/articles",
+        Kind::Storyblok => path == "/v2/cdn/stories",
+    }
+}
+
+/// The CMS's listing: the entry (with its change time in this CMS's field) and the draft when
+/// the request's filters let it through, in this CMS's envelope.
+fn list(api: &CmsApi, uri: &Uri) -> Response {
+    let query: std::collections::HashMap<String, String> =
+        url::form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes())
+            .into_owned()
+            .collect();
+    let mut state = api.inner.lock().unwrap();
+    state.lists += 1;
+    if state.list_failures > 0 {
+        state.list_failures -= 1;
+        return (StatusCode::SERVICE_UNAVAILABLE, "down for maintenance").into_response();
+    }
+    if state.entry.is_null() {
+        return Json(envelope(api.kind, vec![])).into_response();
+    }
+    let time = |ms: i64| {
+        jiff::Timestamp::from_millisecond(ms)
+            .unwrap()
+            .strftime("%Y-%m-%dT%H:%M:%S%.3fZ")
+            .to_string()
+    };
+    let changed = time(state.changed_at);
+    let mut entry = state.entry.clone();
+    let mut draft = state.draft_item.clone();
+    // (time field, the filter's lower bound as the request gives it, published-only?)
+    let (since, published_only) = match api.kind {
+        Kind::Ghost => {
+            entry["updated_at"] = json!(changed);
+            draft["updated_at"] = json!(changed);
+            let filter = query.get("filter").cloned().unwrap_or_default();
+            let since = filter
+                .split("updated_at:>='")
+                .nth(1)
+                .and_then(|rest| rest.split('\'').next())
+                .map(str::to_owned);
+            (since, filter.contains("status:published"))
+        }
+        Kind::Contentful => {
+            entry["sys"]["updatedAt"] = json!(changed);
+            draft["sys"]["updatedAt"] = json!(changed);
+            // `/public/entries` holds published entries only; `/entries` drafts too.
+            (
+                query.get("sys.updatedAt[gte]").cloned(),
+                uri.path().ends_with("/public/entries"),
+            )
+        }
+        Kind::Sanity => {
+            entry["_updatedAt"] = json!(changed);
+            draft["_updatedAt"] = json!(changed);
+            let groq = query.get("query").cloned().unwrap_or_default();
+            let since = groq
+                .contains("_updatedAt >= $since")
+                .then(|| query.get("$since").map(|s| s.trim_matches('"').to_string()))
+                .flatten();
+            (since, groq.contains("!(_id in path(\"drafts.**\"))"))
+        }
+        Kind::Strapi => {
+            entry["updatedAt"] = json!(changed);
+            draft["updatedAt"] = json!(changed);
+            // Strapi 5's REST API answers published versions unless asked for `status=draft`.
+            (
+                query.get("filters[updatedAt][$gte]").cloned(),
+                query.get("status").is_none_or(|s| s == "published"),
+            )
+        }
+        Kind::Directus => {
+            entry["date_updated"] = json!(changed);
+            draft["date_updated"] = json!(changed);
+            let filter: Value = query
+                .get("filter")
+                .and_then(|f| serde_json::from_str(f).ok())
+                .unwrap_or(Value::Null);
+            let text = filter.to_string();
+            let since = text
+                .split("\"date_updated\":{\"_gte\":\"")
+                .nth(1)
+                .and_then(|rest| rest.split('"').next())
+                .map(str::to_owned);
+            (since, text.contains("\"status\":{\"_eq\":\"published\"}"))
+        }
+        Kind::Storyblok => {
+            if query.get("token").map(String::as_str) != Some(CDN_TOKEN) {
+                return (StatusCode::UNAUTHORIZED, "bad token").into_response();
+            }
+            entry["published_at"] = json!(changed);
+            // Minutes, as Storyblok's date filters take them: "2026-11-25 10:00".
+            let since = query
+                .get("published_at_gt")
+                .map(|s| format!("{}T{}:00.000Z", &s[..10], &s[11..16]));
+            (
+                since,
+                query.get("version").map(String::as_str) == Some("published"),
+            )
+        }
+    };
+    let since_ms = since.as_deref().and_then(|s| {
+        s.parse::<jiff::Timestamp>()
+            .ok()
+            .or_else(|| format!("{s}Z").parse().ok())
+            .map(|t| t.as_millisecond())
+    });
+    let fresh = since_ms.is_none_or(|since| state.changed_at >= since);
+    let mut items = Vec::new();
+    if fresh {
+        items.push(entry);
+        if !published_only {
+            items.push(draft);
+        }
+    }
+    Json(envelope(api.kind, items)).into_response()
+}
+
+/// A listing's answer in this CMS's envelope (one page: the contract server holds two items).
+fn envelope(kind: Kind, items: Vec<Value>) -> Value {
+    let total = items.len();
+    match kind {
+        Kind::Ghost => {
+            json!({"posts": items, "meta": {"pagination": {"page": 1, "pages": 1, "next": null}}})
+        }
+        Kind::Contentful => {
+            json!({"sys": {"type": "Array"}, "total": total, "skip": 0, "limit": 100, "items": items})
+        }
+        Kind::Sanity => json!({"result": items}),
+        Kind::Strapi => json!({"data": items,
+            "meta": {"pagination": {"page": 1, "pageSize": 100, "pageCount": 1, "total": total}}}),
+        Kind::Directus => json!({"data": items}),
+        Kind::Storyblok => json!({"stories": items}),
     }
 }

@@ -220,6 +220,34 @@ impl Host {
             .unwrap()
     }
 
+    /// The value of the first `/metrics` line that starts with `prefix` (0 when absent).
+    pub async fn metric(&self, prefix: &str) -> f64 {
+        let text = reqwest::get(format!("{}/metrics", self.url))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.lines()
+            .find(|l| l.starts_with(prefix))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0)
+    }
+
+    /// Waits (up to a minute) until `prefix`'s metric reaches `at_least`.
+    pub async fn wait_for_metric(&self, prefix: &str, at_least: f64) {
+        let started = Instant::now();
+        while self.metric(prefix).await < at_least {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "{prefix} stayed below {at_least}:\n{}",
+                self.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// All renders, newest first, as the API shows them.
     pub async fn renders(&self) -> Vec<serde_json::Value> {
         serde_json::from_value(self.api("/api/renders").await).unwrap()

@@ -92,6 +92,9 @@ impl WordPress {
             .env("PHP_CLI_SERVER_WORKERS", "4")
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(dir.join("php-server.log")).unwrap())
+            // Its own process group: PHP's server forks its workers, and ending the group (on
+            // drop) ends them too; killing only the parent left four workers running.
+            .process_group(0)
             .kill_on_drop(true)
             .spawn()
             .unwrap();
@@ -127,6 +130,11 @@ impl WordPress {
 
 impl Drop for WordPress {
     fn drop(&mut self) {
+        if let Some(pid) = self.child.id() {
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", "--", &format!("-{pid}")])
+                .status();
+        }
         let _ = self.child.start_kill();
         let _ = std::fs::remove_file(&self.config_file);
         let _ = std::process::Command::new("mariadb")

@@ -20,7 +20,9 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::mapping::{Defaults, Entry};
-use super::{signing, CmsAdapter, Delivery, Inbound, InboundError, WriteBackError};
+use super::{
+    signing, CmsAdapter, Delivery, Inbound, InboundError, ListError, Listed, Page, WriteBackError,
+};
 use crate::content::Content;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -55,6 +57,9 @@ impl Config {
         Ok(())
     }
 }
+
+/// Entries per listing page.
+const LIST_LIMIT: u64 = 100;
 
 fn default_tolerance_ms() -> u64 {
     30_000
@@ -138,6 +143,23 @@ impl Contentful {
         }
         let entry: Value = serde_json::from_slice(delivery.body)
             .map_err(|e| InboundError::Malformed(format!("not a Contentful entry: {e}")))?;
+        let delivery_id = delivery
+            .headers
+            .get("x-contentful-idempotency-key")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        Ok(match self.entry_contents(&entry)? {
+            Ok(contents) => Inbound::Publish {
+                delivery_id,
+                contents,
+            },
+            Err(reason) => Inbound::Ignored { reason },
+        })
+    }
+
+    /// An entry (as the webhook and the Management API write it, fields keyed by locale): one
+    /// content per locale of its title, or why its content type makes no videos.
+    fn entry_contents(&self, entry: &Value) -> Result<Result<Vec<Content>, String>, InboundError> {
         let sys = &entry["sys"];
         let id = sys["id"]
             .as_str()
@@ -147,9 +169,7 @@ impl Contentful {
             .unwrap_or_default()
             .to_string();
         if !self.fields.counts(&kind) {
-            return Ok(Inbound::Ignored {
-                reason: format!("content type {kind:?} does not make videos"),
-            });
+            return Ok(Err(format!("content type {kind:?} does not make videos")));
         }
         let fields = entry["fields"].as_object().cloned().unwrap_or_default();
         let title_field = self.fields.title.as_deref().unwrap_or(DEFAULTS.title);
@@ -163,11 +183,6 @@ impl Contentful {
                 "entry {id} has no {title_field:?} field"
             )));
         }
-        let delivery_id = delivery
-            .headers
-            .get("x-contentful-idempotency-key")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
         let contents = locales
             .iter()
             .map(|locale| {
@@ -197,10 +212,17 @@ impl Contentful {
                 )
             })
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Inbound::Publish {
-            delivery_id,
-            contents,
-        })
+        Ok(Ok(contents))
+    }
+
+    /// Each content's image link, resolved to its asset's file URL.
+    async fn resolve_images(&self, contents: &mut [Content]) -> Result<(), InboundError> {
+        for content in contents.iter_mut() {
+            if let Some(raw) = content.image.take() {
+                content.image = Some(self.asset_url(&raw, &content.locale).await?);
+            }
+        }
+        Ok(())
     }
 
     /// An image field is a link to an asset: its file's URL for this locale (`//images.ctfassets.net/…`,
@@ -310,13 +332,54 @@ impl CmsAdapter for Contentful {
         }
         let mut inbound = self.parse(delivery)?;
         if let Inbound::Publish { contents, .. } = &mut inbound {
-            for content in contents.iter_mut() {
-                if let Some(raw) = content.image.take() {
-                    content.image = Some(self.asset_url(&raw, &content.locale).await?);
-                }
-            }
+            self.resolve_images(contents).await?;
         }
         Ok(inbound)
+    }
+
+    /// The published entries changed since `since_ms`: the Management API's published-entries
+    /// collection (`…/public/entries`, the published version, never a draft), ordered by
+    /// `sys.updatedAt`, paged with `skip`.
+    async fn list_published(
+        &self,
+        since_ms: i64,
+        cursor: Option<&str>,
+    ) -> Result<Option<Page>, ListError> {
+        let (Some(space), Some(token)) = (&self.config.space_id, &self.config.management_token)
+        else {
+            return Ok(None);
+        };
+        let skip: u64 = cursor.and_then(|c| c.parse().ok()).unwrap_or(0);
+        let url = format!(
+            "{}/spaces/{}/environments/{}/public/entries",
+            self.config.api_url.trim_end_matches('/'),
+            super::http::segment(space),
+            super::http::segment(&self.config.environment),
+        );
+        let request = self.http.get(&url).bearer_auth(token).query(&[
+            ("sys.updatedAt[gte]", super::format_time(since_ms)),
+            ("order", "sys.updatedAt".into()),
+            ("limit", LIST_LIMIT.to_string()),
+            ("skip", skip.to_string()),
+        ]);
+        let answer = super::http::send(request, &format!("GET {url}")).await?;
+        let entries = answer["items"]
+            .as_array()
+            .ok_or_else(|| ListError(format!("GET {url}: no \"items\" list")))?;
+        let mut items = Vec::with_capacity(entries.len());
+        for entry in entries {
+            if let Ok(mut contents) = self.entry_contents(entry)? {
+                self.resolve_images(&mut contents).await?;
+                items.push(Listed {
+                    changed_ms: super::parse_time(&entry["sys"]["updatedAt"]).unwrap_or(since_ms),
+                    contents,
+                });
+            }
+        }
+        let total = answer["total"].as_u64().unwrap_or(0);
+        let seen = skip + entries.len() as u64;
+        let next = (seen < total && !entries.is_empty()).then(|| seen.to_string());
+        Ok(Some(Page { items, next }))
     }
 
     async fn write_back(

@@ -14,7 +14,9 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::mapping::{Defaults, Entry};
-use super::{signing, CmsAdapter, Delivery, Inbound, InboundError, WriteBackError};
+use super::{
+    signing, CmsAdapter, Delivery, Inbound, InboundError, ListError, Listed, Page, WriteBackError,
+};
 use crate::content::Content;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -33,6 +35,10 @@ pub struct Config {
     pub status_field: String,
     #[serde(default = "default_published")]
     pub published_value: String,
+    /// The collections the catch-up sweep lists (none: no sweep). Each needs Directus's
+    /// `date_created` / `date_updated` fields, which its filter and order use.
+    #[serde(default)]
+    pub collections: Vec<String>,
 }
 
 fn default_status_field() -> String {
@@ -41,6 +47,9 @@ fn default_status_field() -> String {
 fn default_published() -> String {
     "published".into()
 }
+
+/// Items per listing page (as Directus's `limit` parameter).
+const LIST_LIMIT: &str = "100";
 
 const DEFAULTS: Defaults = Defaults {
     title: "title",
@@ -66,6 +75,31 @@ impl Directus {
             ),
             _ => absolute,
         }
+    }
+
+    /// A full item of `collection` as content.
+    fn item_content(
+        &self,
+        collection: &str,
+        key: &str,
+        item: &Value,
+    ) -> Result<Content, InboundError> {
+        let mut content = self.fields.content(
+            &DEFAULTS,
+            Entry {
+                source: &self.source,
+                cms: "directus",
+                id: format!("{collection}/{key}"),
+                revision: item["date_updated"].as_str().unwrap_or_default().into(),
+                kind: collection.to_string(),
+                locale: None,
+                url: None,
+            },
+            item,
+        )?;
+        // A file field holds the file's id; the file is served at `/assets/{id}`.
+        content.image = content.image.map(|raw| self.asset_url(&raw));
+        Ok(content)
     }
 
     /// The full item: from the API when configured (an update's payload is partial).
@@ -151,27 +185,71 @@ impl CmsAdapter for Directus {
         let mut contents = Vec::with_capacity(keys.len());
         for key in keys {
             let item = self.item(collection, &key, payload).await?;
-            let mut content = self.fields.content(
-                &DEFAULTS,
-                Entry {
-                    source: &self.source,
-                    cms: "directus",
-                    id: format!("{collection}/{key}"),
-                    revision: item["date_updated"].as_str().unwrap_or_default().into(),
-                    kind: collection.to_string(),
-                    locale: None,
-                    url: None,
-                },
-                &item,
-            )?;
-            // A file field holds the file's id; the file is served at `/assets/{id}`.
-            content.image = content.image.map(|raw| self.asset_url(&raw));
-            contents.push(content);
+            contents.push(self.item_content(collection, &key, &item)?);
         }
         Ok(Inbound::Publish {
             delivery_id: None,
             contents,
         })
+    }
+
+    /// `GET /items/{collection}?filter=…&sort=date_updated` for each collection in
+    /// `collections`: items whose status field is the published value, created or updated
+    /// since `since_ms`; merged in time order.
+    async fn list_published(
+        &self,
+        since_ms: i64,
+        _cursor: Option<&str>,
+    ) -> Result<Option<Page>, ListError> {
+        let (Some(api), Some(token)) = (&self.config.api_url, &self.config.api_token) else {
+            return Ok(None);
+        };
+        if self.config.collections.is_empty() {
+            return Ok(None);
+        }
+        let since = super::format_time(since_ms);
+        let filter = json!({"_and": [
+            {self.config.status_field.as_str(): {"_eq": self.config.published_value}},
+            {"_or": [{"date_updated": {"_gte": since}}, {"date_created": {"_gte": since}}]},
+        ]})
+        .to_string();
+        let mut streams = Vec::new();
+        for collection in &self.config.collections {
+            if !self.fields.counts(collection) {
+                continue;
+            }
+            let url = format!(
+                "{}/items/{}",
+                api.trim_end_matches('/'),
+                super::http::segment(collection)
+            );
+            let request = self.http.get(&url).bearer_auth(token).query(&[
+                ("filter", filter.as_str()),
+                ("sort", "date_updated,date_created"),
+                ("limit", LIST_LIMIT),
+            ]);
+            let answer = super::http::send(request, &format!("GET {url}")).await?;
+            let rows = answer["data"]
+                .as_array()
+                .ok_or_else(|| ListError(format!("GET {url}: no \"data\" list")))?;
+            let mut items = Vec::with_capacity(rows.len());
+            for item in rows {
+                let key = super::mapping::id(&item["id"], "id")?;
+                let changed = [&item["date_updated"], &item["date_created"]]
+                    .into_iter()
+                    .filter_map(super::parse_time)
+                    .max();
+                items.push(Listed {
+                    changed_ms: changed.unwrap_or(since_ms),
+                    contents: vec![self.item_content(collection, &key, item)?],
+                });
+            }
+            // Items created but never updated sort first (a null date_updated): re-sort by the
+            // time that counts.
+            items.sort_by_key(|i| i.changed_ms);
+            streams.push((items, rows.len().to_string() == LIST_LIMIT));
+        }
+        Ok(Some(super::merge_streams(streams)))
     }
 
     async fn write_back(
@@ -217,6 +295,7 @@ mod tests {
             api_token: None,
             status_field: default_status_field(),
             published_value: default_published(),
+            collections: Vec::new(),
         };
         Directus::new("docs".into(), &config, &FieldMap::default())
     }

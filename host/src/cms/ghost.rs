@@ -25,7 +25,9 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::mapping::{Defaults, Entry};
-use super::{signing, CmsAdapter, Delivery, Inbound, InboundError, WriteBackError};
+use super::{
+    signing, CmsAdapter, Delivery, Inbound, InboundError, ListError, Listed, Page, WriteBackError,
+};
 use crate::content::Content;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -117,26 +119,30 @@ impl Ghost {
         if !self.fields.counts(kind) {
             return Ok(ignored(format!("{kind}s do not make videos")));
         }
-        let id = current["id"]
+        Ok(Inbound::Publish {
+            delivery_id: None,
+            contents: vec![self.post_content(kind, current)?],
+        })
+    }
+
+    /// A post (or page) as the Admin API and the webhook both write it, as content.
+    fn post_content(&self, kind: &str, post: &Value) -> Result<Content, InboundError> {
+        let id = post["id"]
             .as_str()
-            .ok_or_else(|| InboundError::Malformed("no current.id".into()))?;
-        let content = self.fields.content(
+            .ok_or_else(|| InboundError::Malformed(format!("a {kind} without an id")))?;
+        self.fields.content(
             &DEFAULTS,
             Entry {
                 source: &self.source,
                 cms: "ghost",
                 id: id.to_string(),
-                revision: current["updated_at"].as_str().unwrap_or_default().into(),
+                revision: post["updated_at"].as_str().unwrap_or_default().into(),
                 kind: kind.to_string(),
                 locale: None,
-                url: current["url"].as_str().map(str::to_owned),
+                url: post["url"].as_str().map(str::to_owned),
             },
-            current,
-        )?;
-        Ok(Inbound::Publish {
-            delivery_id: None,
-            contents: vec![content],
-        })
+            post,
+        )
     }
 
     /// An Admin API token: HS256 JWT, `kid` = key id, valid 5 minutes for `/admin/`.
@@ -215,6 +221,53 @@ impl CmsAdapter for Ghost {
     async fn receive(&self, delivery: &Delivery<'_>) -> Result<Inbound, InboundError> {
         self.verify(delivery, crate::store::now_ms())?;
         self.parse(delivery.body)
+    }
+
+    /// `GET {admin}/posts/?filter=status:published+updated_at:>='…'&order=updated_at asc`
+    /// (the Admin API's NQL filter and page paging; `formats=html` as the webhook carries it).
+    async fn list_published(
+        &self,
+        since_ms: i64,
+        cursor: Option<&str>,
+    ) -> Result<Option<Page>, ListError> {
+        let (Some(admin), Some(key)) = (&self.config.admin_url, &self.config.admin_api_key) else {
+            return Ok(None);
+        };
+        if !self.fields.counts("post") {
+            return Ok(Some(Page::default()));
+        }
+        let page = cursor.unwrap_or("1");
+        let url = format!("{}/posts/", admin.trim_end_matches('/'));
+        let filter = format!(
+            "status:published+updated_at:>='{}'",
+            super::format_time(since_ms)
+        );
+        let request = self
+            .http
+            .get(&url)
+            .header("authorization", format!("Ghost {}", self.token(key)?))
+            .query(&[
+                ("filter", filter.as_str()),
+                ("order", "updated_at asc"),
+                ("limit", "50"),
+                ("page", page),
+                ("formats", "html"),
+            ]);
+        let answer = super::http::send(request, &format!("GET {url}")).await?;
+        let posts = answer["posts"]
+            .as_array()
+            .ok_or_else(|| ListError(format!("GET {url}: no \"posts\" list")))?;
+        let mut items = Vec::with_capacity(posts.len());
+        for post in posts {
+            items.push(Listed {
+                changed_ms: super::parse_time(&post["updated_at"]).unwrap_or(since_ms),
+                contents: vec![self.post_content("post", post)?],
+            });
+        }
+        let next = answer["meta"]["pagination"]["next"]
+            .as_i64()
+            .map(|n| n.to_string());
+        Ok(Some(Page { items, next }))
     }
 
     async fn write_back(

@@ -9,7 +9,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{CmsAdapter, Inbound, InboundError, WriteBackError};
+use super::{CmsAdapter, Inbound, InboundError, ListError, Listed, Page, WriteBackError};
 use crate::content::{markdown_to_html_and_text, Content};
 
 pub struct MarkdownFolder {
@@ -27,11 +27,27 @@ impl MarkdownFolder {
         let (path, id) = self.locate(file)?;
         let text = std::fs::read_to_string(&path)
             .map_err(|e| InboundError::Malformed(format!("{}: {e}", path.display())))?;
-        let (front, body) = split_front_matter(&text);
+        self.parse(
+            &text,
+            id,
+            modified_revision(&path),
+            &path.display().to_string(),
+        )
+    }
+
+    /// Parses a file's text (front matter + Markdown) as content; `origin` names the file in
+    /// errors. Separate from [`MarkdownFolder::load`] so that it can be fuzzed without a disk.
+    pub fn parse(
+        &self,
+        text: &str,
+        id: String,
+        revision: String,
+        origin: &str,
+    ) -> Result<Content, InboundError> {
+        let (front, body) = split_front_matter(text);
         let fields: serde_json::Value = match front {
-            Some(yaml) => serde_yaml_ng::from_str(yaml).map_err(|e| {
-                InboundError::Malformed(format!("{}: front matter: {e}", path.display()))
-            })?,
+            Some(yaml) => serde_yaml_ng::from_str(yaml)
+                .map_err(|e| InboundError::Malformed(format!("{origin}: front matter: {e}")))?,
             None => serde_json::json!({}),
         };
         let fields = if fields.is_null() {
@@ -41,8 +57,7 @@ impl MarkdownFolder {
         };
         if !fields.is_object() {
             return Err(InboundError::Malformed(format!(
-                "{}: front matter is not a mapping",
-                path.display()
+                "{origin}: front matter is not a mapping"
             )));
         }
         let get = |key: &str| fields.get(key).and_then(|v| v.as_str()).map(str::to_owned);
@@ -52,14 +67,14 @@ impl MarkdownFolder {
                 body.lines()
                     .find_map(|l| l.strip_prefix("# ").map(|t| t.trim().to_owned()))
             })
-            .ok_or_else(|| InboundError::Malformed(format!("{}: no title", path.display())))?;
+            .ok_or_else(|| InboundError::Malformed(format!("{origin}: no title")))?;
         // Passed on as written; the plan step accepts only URLs the outbound guard allows.
         let image = get("presenter_image");
         Ok(Content {
             source: self.source.clone(),
             cms: self.kind().into(),
             id: get("id").unwrap_or(id),
-            revision: modified_revision(&path),
+            revision,
             kind: get("kind").unwrap_or_else(|| "article".into()),
             locale: get("locale").unwrap_or_else(|| "en-US".into()),
             title,
@@ -148,6 +163,27 @@ pub fn set_front_matter_field(text: &str, field: &str, value: &str) -> String {
 }
 
 /// The file's modification time: informational only (dedup uses the fingerprint).
+/// Every `.md` file under `dir` (recursively) with its modification time in unix ms.
+fn markdown_files(dir: &Path, out: &mut Vec<(PathBuf, i64)>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let kind = entry.file_type()?;
+        let path = entry.path();
+        if kind.is_dir() {
+            markdown_files(&path, out)?;
+        } else if kind.is_file() && path.extension().is_some_and(|e| e == "md") {
+            let modified = entry
+                .metadata()?
+                .modified()?
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis() as i64)
+                .unwrap_or_default();
+            out.push((path, modified));
+        }
+    }
+    Ok(())
+}
+
 fn modified_revision(path: &Path) -> String {
     std::fs::metadata(path)
         .and_then(|m| m.modified())
@@ -168,6 +204,37 @@ impl CmsAdapter for MarkdownFolder {
             "source {:?} is a Markdown folder: publish with `vidhook publish --source {} FILE`",
             self.source, self.source
         )))
+    }
+
+    /// The folder's `.md` files modified since `since_ms`, oldest first, except those whose
+    /// front matter says `draft: true`. A file that does not parse is skipped with a log line
+    /// (`vidhook publish` shows its error), not a failed sweep.
+    async fn list_published(
+        &self,
+        since_ms: i64,
+        _cursor: Option<&str>,
+    ) -> Result<Option<Page>, ListError> {
+        let mut files = Vec::new();
+        markdown_files(&self.folder, &mut files)
+            .map_err(|e| ListError(format!("{}: {e}", self.folder.display())))?;
+        let mut items = Vec::new();
+        for (file, modified_ms) in files {
+            if modified_ms < since_ms {
+                continue;
+            }
+            match self.load(&file) {
+                Ok(content) if content.fields["draft"] == serde_json::json!(true) => {}
+                Ok(content) => items.push(Listed {
+                    changed_ms: modified_ms,
+                    contents: vec![content],
+                }),
+                Err(err) => {
+                    tracing::warn!(file = %file.display(), error = %err, "catch-up: skipped a file")
+                }
+            }
+        }
+        items.sort_by_key(|i| i.changed_ms);
+        Ok(Some(Page { items, next: None }))
     }
 
     async fn write_back(

@@ -20,6 +20,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::http::HeaderMap;
+use serde_json::Value;
 
 use crate::config::{CmsConfig, SourceConfig};
 use crate::content::Content;
@@ -92,6 +93,41 @@ impl<'a> Delivery<'a> {
     }
 }
 
+/// One page of a CMS's listing of published items (the catch-up sweep's and backfill's input).
+#[derive(Debug, Default)]
+pub struct Page {
+    /// Published items, oldest change first.
+    pub items: Vec<Listed>,
+    /// Where the next page starts; none on the last page.
+    pub next: Option<String>,
+}
+
+/// One published item as listed: its contents (one per locale, built by the same code as the
+/// webhook's, so that deduplication recognises an item a webhook already delivered) and when
+/// the CMS last changed it.
+#[derive(Debug)]
+pub struct Listed {
+    pub changed_ms: i64,
+    pub contents: Vec<Content>,
+}
+
+/// Why a listing failed (the CMS is down, refuses, or answered something else).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ListError(pub String);
+
+impl From<WriteBackError> for ListError {
+    fn from(err: WriteBackError) -> Self {
+        ListError(err.to_string())
+    }
+}
+
+impl From<InboundError> for ListError {
+    fn from(err: InboundError) -> Self {
+        ListError(err.to_string())
+    }
+}
+
 #[async_trait::async_trait]
 pub trait CmsAdapter: Send + Sync {
     /// The CMS kind, as written in `Content::cms`.
@@ -106,6 +142,57 @@ pub trait CmsAdapter: Send + Sync {
         field: &str,
         video_url: &str,
     ) -> Result<(), WriteBackError>;
+    /// One page of the items published (or changed while published) at or after `since_ms`
+    /// (unix ms), oldest first, using the CMS's own filters and paging; `cursor` is the previous
+    /// page's `next`. Drafts are never listed. `Ok(None)`: this source cannot be listed (the
+    /// CMS has no listing, or the config lacks the API credentials it needs).
+    async fn list_published(
+        &self,
+        _since_ms: i64,
+        _cursor: Option<&str>,
+    ) -> Result<Option<Page>, ListError> {
+        Ok(None)
+    }
+}
+
+/// One page from several listings that are each in time order (a CMS listed per collection):
+/// the items of all, in time order, cut where a stream that has more pages ends, so that no
+/// item before the cut is still unseen; `next` is set when something was cut. The sweep then
+/// lists again from the newest item it got.
+pub fn merge_streams(streams: Vec<(Vec<Listed>, bool)>) -> Page {
+    let cut = streams
+        .iter()
+        .filter(|(items, more)| *more && !items.is_empty())
+        .filter_map(|(items, _)| items.last().map(|i| i.changed_ms))
+        .min();
+    let mut items: Vec<Listed> = streams.into_iter().flat_map(|(items, _)| items).collect();
+    items.sort_by_key(|i| i.changed_ms);
+    let before = items.len();
+    if let Some(cut) = cut {
+        items.retain(|i| i.changed_ms <= cut);
+    }
+    let next = (cut.is_some() || items.len() < before).then(|| "more".to_string());
+    Page { items, next }
+}
+
+/// A timestamp as CMS APIs write it (RFC 3339) in unix ms.
+pub fn parse_time(value: &Value) -> Option<i64> {
+    let text = value.as_str()?;
+    text.parse::<jiff::Timestamp>()
+        .ok()
+        .or_else(|| {
+            // WordPress's `modified_gmt` has no offset: it is UTC.
+            format!("{text}Z").parse::<jiff::Timestamp>().ok()
+        })
+        .map(|t| t.as_millisecond())
+}
+
+/// Unix ms as an RFC 3339 UTC timestamp with milliseconds (what CMS filters take).
+pub fn format_time(ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(ms)
+        .unwrap_or(jiff::Timestamp::UNIX_EPOCH)
+        .strftime("%Y-%m-%dT%H:%M:%S%.3fZ")
+        .to_string()
 }
 
 /// What a hosted-CMS adapter holds: its source's name, its CMS's config (`C`), the source's field
@@ -159,4 +246,49 @@ pub fn build(
         adapters.insert(name, adapter);
     }
     Ok(adapters)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn listed(changed_ms: i64) -> Listed {
+        Listed {
+            changed_ms,
+            contents: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn merged_streams_stop_where_a_stream_with_more_pages_ends() {
+        // Collection A has more pages after 30; B is complete. Items after 30 wait for the next
+        // listing (from 30), so A's unseen items between 30 and 50 cannot be skipped.
+        let page = merge_streams(vec![
+            (vec![listed(10), listed(30)], true),
+            (vec![listed(20), listed(50)], false),
+        ]);
+        let times: Vec<i64> = page.items.iter().map(|i| i.changed_ms).collect();
+        assert_eq!(times, [10, 20, 30]);
+        assert!(page.next.is_some());
+        let last = merge_streams(vec![(vec![listed(5)], false), (vec![], false)]);
+        assert_eq!(last.items.len(), 1);
+        assert!(last.next.is_none());
+    }
+
+    #[test]
+    fn cms_timestamps_round_trip_in_milliseconds() {
+        let ms = parse_time(&Value::from("2026-11-25T10:00:01.250Z")).unwrap();
+        assert_eq!(format_time(ms), "2026-11-25T10:00:01.250Z");
+        assert_eq!(
+            parse_time(&Value::from("2026-11-25T11:00:01.250+01:00")),
+            Some(ms)
+        );
+        // WordPress's `modified_gmt` carries no offset.
+        assert_eq!(
+            parse_time(&Value::from("2026-11-25T10:00:01")),
+            Some(ms - 250)
+        );
+        assert_eq!(parse_time(&Value::from("yesterday")), None);
+        assert_eq!(parse_time(&Value::Null), None);
+    }
 }

@@ -18,7 +18,9 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::mapping::{Defaults, Entry};
-use super::{signing, CmsAdapter, Delivery, Inbound, InboundError, WriteBackError};
+use super::{
+    signing, CmsAdapter, Delivery, Inbound, InboundError, ListError, Listed, Page, WriteBackError,
+};
 use crate::content::Content;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -56,6 +58,9 @@ fn default_api_version() -> String {
 fn default_dataset() -> String {
     "production".into()
 }
+
+/// Documents per listing page.
+const LIST_LIMIT: u64 = 100;
 
 const DEFAULTS: Defaults = Defaults {
     title: "title",
@@ -120,19 +125,32 @@ impl Sanity {
     fn parse(&self, delivery: &Delivery<'_>) -> Result<Inbound, InboundError> {
         let document: Value = serde_json::from_slice(delivery.body)
             .map_err(|e| InboundError::Malformed(format!("not a Sanity document: {e}")))?;
+        let delivery_id = delivery
+            .headers
+            .get("idempotency-key")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        Ok(match self.document_content(&document)? {
+            Ok(content) => Inbound::Publish {
+                delivery_id,
+                contents: vec![content],
+            },
+            Err(reason) => Inbound::Ignored { reason },
+        })
+    }
+
+    /// A document (the webhook's projection, or a query's result) as content, or why it makes
+    /// no video.
+    fn document_content(&self, document: &Value) -> Result<Result<Content, String>, InboundError> {
         let id = document["_id"]
             .as_str()
             .ok_or_else(|| InboundError::Malformed("the projection has no _id".into()))?;
         if id.starts_with("drafts.") {
-            return Ok(Inbound::Ignored {
-                reason: "a draft, not a published document".into(),
-            });
+            return Ok(Err("a draft, not a published document".into()));
         }
         let kind = document["_type"].as_str().unwrap_or_default().to_string();
         if !self.fields.counts(&kind) {
-            return Ok(Inbound::Ignored {
-                reason: format!("_type {kind:?} does not make videos"),
-            });
+            return Ok(Err(format!("_type {kind:?} does not make videos")));
         }
         let content = self.fields.content(
             &DEFAULTS,
@@ -145,19 +163,10 @@ impl Sanity {
                 locale: None,
                 url: None,
             },
-            &document,
+            document,
         )?;
         let image = content.image.as_deref().map(|raw| self.image_url(raw));
-        let content = Content { image, ..content };
-        let delivery_id = delivery
-            .headers
-            .get("idempotency-key")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        Ok(Inbound::Publish {
-            delivery_id,
-            contents: vec![content],
-        })
+        Ok(Ok(Content { image, ..content }))
     }
 }
 
@@ -170,6 +179,53 @@ impl CmsAdapter for Sanity {
     async fn receive(&self, delivery: &Delivery<'_>) -> Result<Inbound, InboundError> {
         self.verify(delivery, crate::store::now_ms())?;
         self.parse(delivery)
+    }
+
+    /// `GET {api}/{version}/data/query/{dataset}` with a GROQ query for published documents
+    /// (drafts' `drafts.` ids excluded) changed since `since_ms`, ordered by `_updatedAt`, sliced.
+    async fn list_published(
+        &self,
+        since_ms: i64,
+        cursor: Option<&str>,
+    ) -> Result<Option<Page>, ListError> {
+        let (Some(api), Some(token)) = (&self.config.api_url, &self.config.api_token) else {
+            return Ok(None);
+        };
+        let start: u64 = cursor.and_then(|c| c.parse().ok()).unwrap_or(0);
+        let end = start + LIST_LIMIT;
+        let url = format!(
+            "{}/{}/data/query/{}",
+            api.trim_end_matches('/'),
+            self.config.api_version,
+            super::http::segment(&self.config.dataset)
+        );
+        let query = format!(
+            "*[!(_id in path(\"drafts.**\")) && _updatedAt >= $since] | order(_updatedAt asc) [{start}...{end}]"
+        );
+        let since = format!("\"{}\"", super::format_time(since_ms));
+        let request = self
+            .http
+            .get(&url)
+            .bearer_auth(token)
+            .query(&[("query", query.as_str()), ("$since", since.as_str())]);
+        let answer = super::http::send(request, &format!("GET {url}")).await?;
+        let documents = answer["result"]
+            .as_array()
+            .ok_or_else(|| ListError(format!("GET {url}: no \"result\" list")))?;
+        let mut items = Vec::with_capacity(documents.len());
+        for document in documents {
+            if let Ok(content) = self.document_content(document)? {
+                items.push(Listed {
+                    changed_ms: super::parse_time(&document["_updatedAt"]).unwrap_or(since_ms),
+                    contents: vec![content],
+                });
+            }
+        }
+        let full = documents.len() as u64 == LIST_LIMIT;
+        Ok(Some(Page {
+            items,
+            next: full.then(|| end.to_string()),
+        }))
     }
 
     async fn write_back(

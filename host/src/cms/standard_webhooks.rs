@@ -309,7 +309,17 @@ fn parse(source: &str, cms: &'static str, body: &[u8]) -> Result<Option<Content>
     if envelope.kind != "content.published" {
         return Ok(None);
     }
-    let entry: Entry = serde_json::from_value(envelope.data.clone())
+    content_from_data(source, cms, envelope.data).map(Some)
+}
+
+/// The `data` of a `content.published` message as content (the WordPress adapter's listing
+/// builds the same `data` from the REST API, so that both paths make the same content).
+pub fn content_from_data(
+    source: &str,
+    cms: &'static str,
+    data: serde_json::Value,
+) -> Result<Content, InboundError> {
+    let entry: Entry = serde_json::from_value(data.clone())
         .map_err(|e| InboundError::Malformed(format!("data: {e}")))?;
     let id = super::mapping::id(&entry.id, "data.id")?;
     let body_html = entry.body_html.unwrap_or_default();
@@ -317,7 +327,7 @@ fn parse(source: &str, cms: &'static str, body: &[u8]) -> Result<Option<Content>
         Some(text) => text,
         None => html_to_text(&body_html),
     };
-    Ok(Some(Content {
+    Ok(Content {
         source: source.to_string(),
         cms: cms.into(),
         id,
@@ -329,8 +339,8 @@ fn parse(source: &str, cms: &'static str, body: &[u8]) -> Result<Option<Content>
         body_text,
         url: entry.url,
         image: entry.image_url,
-        fields: envelope.data,
-    }))
+        fields: data,
+    })
 }
 
 #[async_trait::async_trait]

@@ -23,7 +23,9 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::mapping::{Defaults, Entry};
-use super::{signing, CmsAdapter, Delivery, Inbound, InboundError, WriteBackError};
+use super::{
+    signing, CmsAdapter, Delivery, Inbound, InboundError, ListError, Listed, Page, WriteBackError,
+};
 use crate::content::Content;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -41,6 +43,9 @@ pub struct Config {
     /// Content Delivery API; `https://api.storyblok.com` unless testing (or another region).
     #[serde(default = "default_delivery")]
     pub delivery_url: String,
+    /// The space's id: with `delivery_token`, lets the catch-up sweep list published stories
+    /// (webhooks name their space; a listing does not).
+    pub space_id: Option<u64>,
 }
 
 fn default_api() -> String {
@@ -50,6 +55,11 @@ fn default_api() -> String {
 fn default_delivery() -> String {
     "https://api.storyblok.com".into()
 }
+
+/// Stories per listing page (the Delivery API's `per_page`, at most 100).
+const LIST_LIMIT: &str = "100";
+/// Write-back attempts while an editor keeps saving the story between our reads.
+const COLLISION_RETRIES: usize = 3;
 
 const DEFAULTS: Defaults = Defaults {
     title: "title",
@@ -106,6 +116,44 @@ impl Storyblok {
         Ok(Some(published))
     }
 
+    /// A published story (as the Delivery API writes it) as content, or why it makes no video.
+    fn story_content(
+        &self,
+        space: &str,
+        story_id: &str,
+        story: &Value,
+    ) -> Result<Result<Content, String>, InboundError> {
+        let document = &story["content"];
+        let kind = document["component"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        if !self.fields.counts(&kind) {
+            return Ok(Err(format!("component {kind:?} does not make videos")));
+        }
+        let mut content = self.fields.content(
+            &DEFAULTS,
+            Entry {
+                source: &self.source,
+                cms: "storyblok",
+                id: format!("{space}/{story_id}"),
+                revision: story["published_at"].as_str().unwrap_or_default().into(),
+                kind,
+                locale: story["lang"]
+                    .as_str()
+                    .filter(|l| *l != "default")
+                    .map(str::to_owned),
+                url: story["full_slug"].as_str().map(str::to_owned),
+            },
+            document,
+        )?;
+        // An asset field is `{filename: "https://a.storyblok.com/f/…"}`.
+        content.image = content
+            .image
+            .map(|raw| super::mapping::absolute_image(&raw, "https", None));
+        Ok(Ok(content))
+    }
+
     async fn story(&self, url: &str) -> Result<Value, WriteBackError> {
         let request = self
             .http
@@ -145,40 +193,61 @@ impl CmsAdapter for Storyblok {
             }
             Err(e) => return Err(InboundError::Unavailable(e.to_string())),
         };
-        let document = &story["content"];
-        let kind = document["component"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        if !self.fields.counts(&kind) {
-            return Ok(Inbound::Ignored {
-                reason: format!("component {kind:?} does not make videos"),
-            });
-        }
-        let mut content = self.fields.content(
-            &DEFAULTS,
-            Entry {
-                source: &self.source,
-                cms: "storyblok",
-                id: format!("{space}/{story_id}"),
-                revision: story["published_at"].as_str().unwrap_or_default().into(),
-                kind,
-                locale: story["lang"]
-                    .as_str()
-                    .filter(|l| *l != "default")
-                    .map(str::to_owned),
-                url: story["full_slug"].as_str().map(str::to_owned),
+        Ok(match self.story_content(&space, &story_id, &story)? {
+            Ok(content) => Inbound::Publish {
+                delivery_id: None,
+                contents: vec![content],
             },
-            document,
-        )?;
-        // An asset field is `{filename: "https://a.storyblok.com/f/…"}`.
-        content.image = content
-            .image
-            .map(|raw| super::mapping::absolute_image(&raw, "https", None));
-        Ok(Inbound::Publish {
-            delivery_id: None,
-            contents: vec![content],
+            Err(reason) => Inbound::Ignored { reason },
         })
+    }
+
+    /// `GET {delivery}/v2/cdn/stories?version=published&published_at_gt=…&sort_by=published_at:asc`
+    /// (the Content Delivery API: published versions only), paged by `page`.
+    async fn list_published(
+        &self,
+        since_ms: i64,
+        cursor: Option<&str>,
+    ) -> Result<Option<Page>, ListError> {
+        let (Some(token), Some(space)) = (&self.config.delivery_token, self.config.space_id) else {
+            return Ok(None);
+        };
+        let page: u64 = cursor.and_then(|c| c.parse().ok()).unwrap_or(1);
+        let url = format!(
+            "{}/v2/cdn/stories",
+            self.config.delivery_url.trim_end_matches('/')
+        );
+        // Storyblok's date filters take minutes ("2026-11-25 10:00"): floor, so nothing in the
+        // minute is missed.
+        let since = super::format_time(since_ms - 60_000);
+        let since = format!("{} {}", &since[..10], &since[11..16]);
+        let request = self.http.get(&url).query(&[
+            ("version", "published"),
+            ("token", token.as_str()),
+            ("published_at_gt", since.as_str()),
+            ("sort_by", "published_at:asc"),
+            ("per_page", LIST_LIMIT),
+            ("page", &page.to_string()),
+        ]);
+        let answer = super::http::send(request, &format!("GET {url}")).await?;
+        let stories = answer["stories"]
+            .as_array()
+            .ok_or_else(|| ListError(format!("GET {url}: no \"stories\" list")))?;
+        let mut items = Vec::with_capacity(stories.len());
+        for story in stories {
+            let id = super::mapping::numeric_id(&story["id"], "id")?;
+            if let Ok(content) = self.story_content(&space.to_string(), &id, story)? {
+                items.push(Listed {
+                    changed_ms: super::parse_time(&story["published_at"]).unwrap_or(since_ms),
+                    contents: vec![content],
+                });
+            }
+        }
+        let full = stories.len().to_string() == LIST_LIMIT;
+        Ok(Some(Page {
+            items,
+            next: full.then(|| (page + 1).to_string()),
+        }))
     }
 
     async fn write_back(
@@ -191,22 +260,36 @@ impl CmsAdapter for Storyblok {
             WriteBackError::Permanent(format!("{} is not space/story", content.id))
         })?;
         let url = self.story_url(space, story);
-        let working = self.story(&url).await?;
-        let mut document = working["content"].clone();
-        document[self.fields.video_field(field)] = json!(video_url);
-        // Publishing now would publish an editor's unsaved draft along with our field.
-        let mut body = json!({"story": {"content": document}});
-        if working["unpublished_changes"] != json!(true) {
-            body["publish"] = json!(1);
+        for _ in 0..COLLISION_RETRIES {
+            let working = self.story(&url).await?;
+            let mut document = working["content"].clone();
+            document[self.fields.video_field(field)] = json!(video_url);
+            // Publishing now would publish an editor's unsaved draft along with our field.
+            let mut body = json!({"story": {"content": document}});
+            if working["unpublished_changes"] != json!(true) {
+                body["publish"] = json!(1);
+            }
+            // The story PUT replaces the whole content and takes no version to check: read the
+            // story again just before writing, and if an editor saved in between, start over
+            // from their version so that their change is kept.
+            let again = self.story(&url).await?;
+            if again["updated_at"] != working["updated_at"]
+                || again["content"] != working["content"]
+            {
+                continue;
+            }
+            let request = self
+                .http
+                .put(&url)
+                .header("authorization", &self.config.management_token)
+                .json(&body);
+            return super::http::send(request, &format!("PUT {url}"))
+                .await
+                .map(drop);
         }
-        let request = self
-            .http
-            .put(&url)
-            .header("authorization", &self.config.management_token)
-            .json(&body);
-        super::http::send(request, &format!("PUT {url}"))
-            .await
-            .map(drop)
+        Err(WriteBackError::Transient(format!(
+            "the story kept changing between reads ({COLLISION_RETRIES} attempts)"
+        )))
     }
 }
 
@@ -227,6 +310,7 @@ mod tests {
             management_token: "t".into(),
             delivery_token: None,
             delivery_url: default_delivery(),
+            space_id: None,
         };
         Storyblok::new("sb".into(), &config, &FieldMap::default())
     }

@@ -18,7 +18,9 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::mapping::{Defaults, Entry};
-use super::{signing, CmsAdapter, Delivery, Inbound, InboundError, WriteBackError};
+use super::{
+    signing, CmsAdapter, Delivery, Inbound, InboundError, ListError, Listed, Page, WriteBackError,
+};
 use crate::content::Content;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -37,6 +39,9 @@ pub struct Config {
     #[serde(default)]
     pub collections: BTreeMap<String, String>,
 }
+
+/// Entries per listing page.
+const LIST_LIMIT: u64 = 100;
 
 const DEFAULTS: Defaults = Defaults {
     title: "title",
@@ -68,6 +73,14 @@ impl Strapi {
                 "entry.publish with \"entry\": null (a Strapi v5 race); nothing to render".into(),
             ));
         }
+        Ok(Inbound::Publish {
+            delivery_id: None,
+            contents: vec![self.entry_content(model, entry)?],
+        })
+    }
+
+    /// An entry of `model` (as the webhook and the REST API write it) as content.
+    fn entry_content(&self, model: String, entry: &Value) -> Result<Content, InboundError> {
         let id = match (&entry["documentId"], &entry["id"]) {
             (Value::String(document), _) => document.clone(),
             (_, Value::Number(n)) => n.to_string(),
@@ -95,10 +108,7 @@ impl Strapi {
         let image = content.image.as_deref().map(|raw| {
             super::mapping::absolute_image(raw, api.map_or("https", super::mapping::scheme_of), api)
         });
-        Ok(Inbound::Publish {
-            delivery_id: None,
-            contents: vec![Content { image, ..content }],
-        })
+        Ok(Content { image, ..content })
     }
 }
 
@@ -119,6 +129,56 @@ impl CmsAdapter for Strapi {
         }
         .check(delivery.headers)?;
         self.parse(delivery.body)
+    }
+
+    /// `GET /api/{pluralApiId}?status=published&filters[updatedAt][$gte]=…&sort=updatedAt:asc`
+    /// for each model named in `collections`, merged in time order (REST paging by page).
+    async fn list_published(
+        &self,
+        since_ms: i64,
+        _cursor: Option<&str>,
+    ) -> Result<Option<Page>, ListError> {
+        let (Some(api), Some(token)) = (&self.config.api_url, &self.config.api_token) else {
+            return Ok(None);
+        };
+        if self.config.collections.is_empty() {
+            return Ok(None);
+        }
+        let mut streams = Vec::new();
+        for (model, plural) in &self.config.collections {
+            if !self.fields.counts(model) {
+                continue;
+            }
+            let url = format!(
+                "{}/api/{}",
+                api.trim_end_matches('/'),
+                super::http::segment(plural)
+            );
+            let request = self.http.get(&url).bearer_auth(token).query(&[
+                ("status", "published".to_string()),
+                ("filters[updatedAt][$gte]", super::format_time(since_ms)),
+                ("sort", "updatedAt:asc".into()),
+                ("pagination[pageSize]", LIST_LIMIT.to_string()),
+                ("populate", "*".into()),
+            ]);
+            let answer = super::http::send(request, &format!("GET {url}")).await?;
+            let entries = answer["data"]
+                .as_array()
+                .ok_or_else(|| ListError(format!("GET {url}: no \"data\" list")))?;
+            let mut items = Vec::with_capacity(entries.len());
+            for entry in entries {
+                items.push(Listed {
+                    changed_ms: super::parse_time(&entry["updatedAt"]).unwrap_or(since_ms),
+                    contents: vec![self.entry_content(model.clone(), entry)?],
+                });
+            }
+            let more = answer["meta"]["pagination"]["pageCount"]
+                .as_u64()
+                .unwrap_or(1)
+                > 1;
+            streams.push((items, more));
+        }
+        Ok(Some(super::merge_streams(streams)))
     }
 
     async fn write_back(

@@ -15,8 +15,8 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::mapping::FieldMap;
-use super::standard_webhooks::{receive_signed, Secret};
-use super::{CmsAdapter, Delivery, Inbound, InboundError, WriteBackError};
+use super::standard_webhooks::{content_from_data, receive_signed, Secret};
+use super::{CmsAdapter, Delivery, Inbound, InboundError, ListError, Listed, Page, WriteBackError};
 use crate::content::Content;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -32,6 +32,9 @@ pub struct Config {
     pub username: Option<String>,
     pub application_password: Option<String>,
 }
+
+/// Posts per listing page (the REST API allows up to 100).
+const LIST_LIMIT: &str = "100";
 
 fn default_tolerance() -> u64 {
     300
@@ -81,6 +84,84 @@ impl CmsAdapter for WordPress {
             }
             other => other,
         })
+    }
+
+    /// `GET {rest}/wp/v2/posts?status=publish&modified_after=…&orderby=modified&order=asc`
+    /// with the featured image embedded; each post becomes the same `data` the companion plugin
+    /// sends, so a post its webhook delivered is recognised as a duplicate.
+    async fn list_published(
+        &self,
+        since_ms: i64,
+        cursor: Option<&str>,
+    ) -> Result<Option<Page>, ListError> {
+        let (Some(rest), Some(user), Some(password)) = (
+            &self.config.rest_url,
+            &self.config.username,
+            &self.config.application_password,
+        ) else {
+            return Ok(None);
+        };
+        if !self.fields.counts("post") {
+            return Ok(Some(Page::default()));
+        }
+        let rest = rest.trim_end_matches('/');
+        let settings_url = format!("{rest}/wp/v2/settings");
+        let settings = super::http::send(
+            self.http
+                .get(&settings_url)
+                .basic_auth(user, Some(password)),
+            &format!("GET {settings_url}"),
+        )
+        .await?;
+        let locale = settings["language"]
+            .as_str()
+            .filter(|l| !l.is_empty())
+            .unwrap_or("en_US")
+            .replace('_', "-");
+        let page: u64 = cursor.and_then(|c| c.parse().ok()).unwrap_or(1);
+        let url = format!("{rest}/wp/v2/posts");
+        // `modified_after` is exclusive and in whole seconds: a second earlier misses nothing.
+        let since = super::format_time(since_ms - 1000);
+        let request = self
+            .http
+            .get(&url)
+            .basic_auth(user, Some(password))
+            .query(&[
+                ("status", "publish"),
+                ("modified_after", &since[..19]),
+                ("orderby", "modified"),
+                ("order", "asc"),
+                ("per_page", LIST_LIMIT),
+                ("page", &page.to_string()),
+                ("_embed", "wp:featuredmedia"),
+            ]);
+        let answer = super::http::send(request, &format!("GET {url}")).await?;
+        let posts = answer
+            .as_array()
+            .ok_or_else(|| ListError(format!("GET {url}: not a list of posts")))?;
+        let mut items = Vec::with_capacity(posts.len());
+        for post in posts {
+            let data = json!({
+                "id": post["id"],
+                "title": super::mapping::html_to_text(post["title"]["rendered"].as_str().unwrap_or_default()),
+                "body_html": post["content"]["rendered"],
+                "locale": locale,
+                "kind": post["type"],
+                "revision": post["modified_gmt"],
+                "url": post["link"],
+                "image_url": post["_embedded"]["wp:featuredmedia"][0]["source_url"],
+                "rest_base": "posts",
+            });
+            items.push(Listed {
+                changed_ms: super::parse_time(&post["modified_gmt"]).unwrap_or(since_ms),
+                contents: vec![content_from_data(&self.source, "wordpress", data)?],
+            });
+        }
+        let full = posts.len().to_string() == LIST_LIMIT;
+        Ok(Some(Page {
+            items,
+            next: full.then(|| (page + 1).to_string()),
+        }))
     }
 
     async fn write_back(

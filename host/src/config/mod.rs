@@ -384,11 +384,15 @@ impl Config {
             path: path.into(),
             source,
         })?;
-        let mut value: toml::Value =
-            toml::from_str(&text).map_err(|source| ConfigError::Parse {
-                path: path.into(),
-                source,
-            })?;
+        Config::parse(&text, path)
+    }
+
+    /// Parses a config file's text; `path` names it in errors and anchors relative paths.
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let mut value: toml::Value = toml::from_str(text).map_err(|source| ConfigError::Parse {
+            path: path.into(),
+            source,
+        })?;
         expand_env(&mut value, "").map_err(|err| match err {
             EnvError::Missing(name) => ConfigError::MissingEnv {
                 path: path.into(),

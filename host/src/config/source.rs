@@ -59,6 +59,14 @@ pub struct SourceSettings {
     /// Which CMS fields feed title/body/image/locale, where the URL goes, which types count.
     #[serde(default)]
     pub fields: crate::cms::mapping::FieldMap,
+    /// How often the catch-up sweep lists what was published since its watermark (and once at
+    /// start-up), for publishes whose webhook never arrived; 0 turns it off.
+    #[serde(default = "default_catch_up_secs")]
+    pub catch_up_secs: u64,
+}
+
+fn default_catch_up_secs() -> u64 {
+    300
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -96,6 +104,7 @@ impl Default for SourceSettings {
             approval: false,
             ambiguous_submit: AmbiguousSubmitPolicy::default(),
             fields: crate::cms::mapping::FieldMap::default(),
+            catch_up_secs: default_catch_up_secs(),
         }
     }
 }

@@ -129,6 +129,18 @@ pub trait Provider: Send + Sync {
     async fn status(&self, job_id: &str) -> Result<JobStatus, ProviderError>;
 }
 
+/// The job id a provider's webhook body announces, if it names one. Nothing else in the body is
+/// believed: the worker confirms the job's state with the provider's status read.
+pub fn announced_job(body: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct ProviderEvent {
+        job_id: Option<String>,
+    }
+    serde_json::from_slice::<ProviderEvent>(body)
+        .ok()
+        .and_then(|e| e.job_id)
+}
+
 /// The provider the configuration selects, behind its rate limiter and concurrency cap.
 pub fn build(
     config: &Config,

@@ -294,11 +294,6 @@ struct TokenQuery {
     token: Option<String>,
 }
 
-#[derive(Deserialize)]
-struct ProviderEvent {
-    job_id: Option<String>,
-}
-
 /// A provider says a job changed. Nothing in the body is believed except the job id: the render
 /// is made due and its worker confirms the state with `GET /jobs/{id}`.
 async fn provider_hook(
@@ -340,9 +335,7 @@ async fn provider_hook(
     let Some(_slot) = webhook_slot(&app) else {
         return overloaded(true);
     };
-    let job_id = serde_json::from_slice::<ProviderEvent>(&body)
-        .ok()
-        .and_then(|e| e.job_id);
+    let job_id = crate::generation::announced_job(&body);
     let recorded = match job_id.as_deref() {
         Some(job) => {
             let detail = format!("the provider's webhook announced job {job}");

@@ -27,8 +27,8 @@ pub enum MediaError {
     },
 }
 
-/// Prefix of keys that are served without a signature.
-const PUBLIC_PREFIX: &str = "videos/";
+/// Keys under this prefix (finished videos the CMS embeds) are served without a signature.
+pub const PUBLIC_PREFIX: &str = "videos/";
 
 #[derive(Clone)]
 pub struct MediaStore {

@@ -2,6 +2,7 @@
 //! code path (sqlx's `Any` driver and portable SQL). Owns every SQL statement; the rest of the
 //! host calls typed functions.
 
+mod catch_up;
 mod events;
 mod heads;
 pub mod ledger;
@@ -17,6 +18,7 @@ use std::time::Duration;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions};
 
+pub use catch_up::CatchUpState;
 pub use events::Ingested;
 pub use heads::WriteBackGate;
 pub use operator::{Audit, AuditEntry};

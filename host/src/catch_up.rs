@@ -1,0 +1,235 @@
+//! The catch-up sweep: publishes whose webhook never arrived still get their video.
+//!
+//! Ghost never retries a webhook, Strapi's runner makes one attempt, WordPress's plugin fires and
+//! forgets: a publish made while vidhook is down (a deploy, a crash) is otherwise lost. So, per
+//! source whose CMS can be listed, at start-up and every `catch_up_secs`, the sweep asks the CMS
+//! for the items published or changed since the source's watermark (less [`OVERLAP_MS`], for
+//! clock skew and for CMS transactions that commit after their timestamp) and hands each to
+//! [`crate::jobs::accept`], the webhook's own accept path. Deduplication there makes the sweep
+//! idempotent: an item a webhook already delivered, or an earlier sweep accepted, is a duplicate
+//! and costs nothing. Drafts are never listed (each adapter uses its CMS's published filter).
+//!
+//! The watermark moves only after the items up to it are committed, and only forward; a sweep
+//! that meets the CMS down keeps it and tries again with backoff. With several instances on one
+//! database a lease (`catch_up` table) lets one sweep run per source at a time. On a source's
+//! first sweep the watermark starts at "now": what was published before vidhook knew the source
+//! is backfill's business (an explicit, estimated, confirmed run), not an automatic spend.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::app::App;
+use crate::store::{now_ms, Ingested, StoreError};
+
+/// How far before the watermark each listing starts.
+pub const OVERLAP_MS: i64 = 120_000;
+/// How long a sweep may hold its source before another instance may take over.
+const LEASE: Duration = Duration::from_secs(600);
+/// The first retry after a failed sweep; doubled per failure up to `catch_up_secs`.
+const FIRST_BACKOFF: Duration = Duration::from_secs(1);
+
+/// What one sweep did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Swept {
+    /// Listed everything since the watermark; `found` items were new (no webhook had delivered
+    /// them), `listed` in all.
+    Done { listed: u64, found: u64 },
+    /// Another instance is sweeping this source now.
+    Busy,
+    /// This source's CMS (or its config) cannot list.
+    Unlisted,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SweepError {
+    /// The CMS's listing failed: the watermark stays, the sweep is tried again.
+    #[error("listing failed: {0}")]
+    Cms(#[from] crate::cms::ListError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The running sweeps, one task per listed source.
+pub struct Sweeps {
+    stop: watch::Sender<bool>,
+    tasks: JoinSet<()>,
+}
+
+impl Sweeps {
+    /// Stops every sweep between pages (a sweep's commits are each whole; an interrupted one
+    /// leaves its watermark where its last committed page put it).
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        while self.tasks.join_next().await.is_some() {}
+    }
+}
+
+/// Starts a sweep loop for every source with `catch_up_secs` > 0.
+pub fn spawn(app: Arc<App>) -> Sweeps {
+    let (stop, stopped) = watch::channel(false);
+    let mut tasks = JoinSet::new();
+    for (source, config) in &app.config.sources {
+        let period = Duration::from_secs(config.settings.catch_up_secs);
+        if !period.is_zero() {
+            tasks.spawn(run(app.clone(), source.clone(), period, stopped.clone()));
+        }
+    }
+    Sweeps { stop, tasks }
+}
+
+async fn run(app: Arc<App>, source: String, period: Duration, mut stopped: watch::Receiver<bool>) {
+    let owner = format!("{}/catch-up", crate::store::new_id());
+    let mut failures = 0u32;
+    loop {
+        let wait = match sweep(&app, &source, &owner).await {
+            Ok(Swept::Unlisted) => {
+                tracing::info!(
+                    source,
+                    "this source's CMS cannot be listed (or its API is not configured): no catch-up sweep"
+                );
+                return;
+            }
+            Ok(swept) => {
+                if let Swept::Done { listed, found } = swept {
+                    tracing::debug!(source, listed, found, "catch-up sweep done");
+                }
+                failures = 0;
+                period
+            }
+            Err(err) => {
+                failures += 1;
+                let wait = FIRST_BACKOFF
+                    .saturating_mul(2u32.saturating_pow(failures - 1))
+                    .min(period);
+                crate::telemetry::warn_rejected!(source, error = %err, retry_in = ?wait, "catch-up sweep failed; watermark kept");
+                wait
+            }
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = stopped.changed() => return,
+        }
+        if *stopped.borrow() {
+            return;
+        }
+    }
+}
+
+/// Sweeps `source` once as `owner`: lists since its watermark, accepts each item, advances the
+/// watermark page by page after each page's items are committed.
+pub async fn sweep(app: &App, source: &str, owner: &str) -> Result<Swept, SweepError> {
+    let Some(adapter) = app.sources.get(source) else {
+        return Ok(Swept::Unlisted);
+    };
+    let until = now_ms() + LEASE.as_millis() as i64;
+    let watermark = match app
+        .store
+        .claim_catch_up(source, owner, now_ms(), until)
+        .await?
+    {
+        None => return Ok(Swept::Busy),
+        Some(None) => {
+            // First sight: the watermark starts now; there is nothing before it to catch up.
+            app.store.finish_catch_up(source, owner, None).await?;
+            crate::metrics::catch_up_sweep(source, "ok");
+            return Ok(Swept::Done {
+                listed: 0,
+                found: 0,
+            });
+        }
+        Some(Some(watermark)) => watermark,
+    };
+    let result = sweep_pages(app, adapter.as_ref(), source, owner, watermark).await;
+    let error = result.as_ref().err().map(ToString::to_string);
+    app.store
+        .finish_catch_up(source, owner, error.as_deref())
+        .await?;
+    let outcome = if result.is_ok() { "ok" } else { "failed" };
+    if !matches!(result, Ok(Swept::Unlisted)) {
+        crate::metrics::catch_up_sweep(source, outcome);
+    }
+    result
+}
+
+/// Pages by time (keyset): each listing starts at the newest change the previous page held, so
+/// an item edited mid-sweep (which moves to the end of the CMS's order) never shifts another past
+/// a page boundary unseen. The CMS's own cursor is used only to step over a page whose items all
+/// share one timestamp.
+async fn sweep_pages(
+    app: &App,
+    adapter: &dyn crate::cms::CmsAdapter,
+    source: &str,
+    owner: &str,
+    watermark: i64,
+) -> Result<Swept, SweepError> {
+    let mut since = watermark - OVERLAP_MS;
+    let (mut listed, mut found) = (0u64, 0u64);
+    let mut cursor: Option<String> = None;
+    loop {
+        let Some(page) = adapter.list_published(since, cursor.as_deref()).await? else {
+            return Ok(Swept::Unlisted);
+        };
+        let mut newest = since;
+        for item in &page.items {
+            listed += 1;
+            newest = newest.max(item.changed_ms);
+            found += accept_listed(app, source, &item.contents).await?;
+        }
+        // Every item changed before `newest` (and after `since`) was on this page, and is
+        // committed now.
+        if !app.store.advance_catch_up(source, owner, newest).await? {
+            // Another instance took the lease over (ours ran out): it continues from the
+            // watermark; everything accepted here is committed and deduplicated.
+            return Ok(Swept::Busy);
+        }
+        cursor = match page.next {
+            None => return Ok(Swept::Done { listed, found }),
+            Some(_) if newest > since => {
+                since = newest;
+                None
+            }
+            // A page of one timestamp that the CMS cannot page past: stop here (the watermark
+            // stays at that timestamp; the next sweep starts there again).
+            Some(next) if cursor.as_deref() == Some(next.as_str()) => {
+                return Ok(Swept::Done { listed, found })
+            }
+            Some(next) => Some(next),
+        };
+    }
+}
+
+/// Hands one listed item to the webhook's accept path; returns how many of its contents were new.
+async fn accept_listed(
+    app: &App,
+    source: &str,
+    contents: &[crate::content::Content],
+) -> Result<u64, SweepError> {
+    if let Some(reason) = contents.iter().find_map(|c| c.validate().err()) {
+        crate::telemetry::warn_rejected!(
+            source,
+            reason,
+            "catch-up: a listed item is not valid content; skipped"
+        );
+        return Ok(0);
+    }
+    let outcomes = crate::jobs::accept(&app.store, &app.config, source, None, contents).await?;
+    let mut new = 0;
+    for outcome in &outcomes {
+        if let Ingested::Accepted {
+            event_id,
+            render_id,
+        } = outcome
+        {
+            new += 1;
+            tracing::info!(source, event = %event_id, render = %render_id, "catch-up: accepted a publish no webhook had delivered");
+        }
+    }
+    if new > 0 {
+        crate::metrics::catch_up_found(source, new);
+        app.wake.notify_waiters();
+    }
+    Ok(new)
+}

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Fuzzes every inbound parser and verifier (host/fuzz/fuzz_targets/: each CMS's webhook, Standard
+# Webhooks, the provider's webhook, the Markdown front matter, the config loader, templates, media
+# requests) for SECONDS each (default 60) with cargo-fuzz (libFuzzer + AddressSanitizer), and
+# prints executions and crashes per target. Needs rustup: the nightly toolchain, its wasm32-wasip2
+# target (the host's build.rs builds the bundled plugins) and cargo-fuzz are installed here if
+# missing. A crash leaves its input in host/fuzz/artifacts/TARGET/ and makes the script fail;
+# `cargo +nightly fuzz run TARGET FILE` (in host/fuzz) replays it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds="${1:-60}"
+
+command -v rustup >/dev/null || { echo "fuzzing needs rustup (for the nightly toolchain)" >&2; exit 1; }
+rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+rustup +nightly target list --installed | grep -qx wasm32-wasip2 || rustup +nightly target add wasm32-wasip2
+command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+
+cd host/fuzz
+cargo +nightly fuzz build
+mkdir -p logs
+printf '%-24s %14s %8s\n' target executions crashes > logs/summary.txt
+status=0
+for target in $(cargo +nightly fuzz list); do
+  mkdir -p "corpus/$target" "seeds/$target"
+  echo "== $target (${seconds} s)"
+  if cargo +nightly fuzz run "$target" "corpus/$target" "seeds/$target" -- \
+      -max_total_time="$seconds" -timeout=10 -print_final_stats=1 >"logs/$target.log" 2>&1; then
+    crashes=0
+  else
+    crashes=$(find "artifacts/$target" -type f 2>/dev/null | wc -l)
+    [ "$crashes" -gt 0 ] || crashes="error (logs/$target.log)"
+    status=1
+  fi
+  executions=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "logs/$target.log" | grep -o '[0-9]*$' | tail -1)
+  printf '%-24s %14s %8s\n' "$target" "${executions:-?}" "$crashes" >> logs/summary.txt
+done
+cat logs/summary.txt
+exit "$status"
