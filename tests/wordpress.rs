@@ -32,6 +32,7 @@ rest_url = "{site}/?rest_route="
 username = "admin"
 application_password = "{password}"
 presenter_image = "{image}"
+catch_up_secs = 1
 
 [outbound]
 # Loopback test servers: the development allowlist, turned on explicitly.
@@ -89,6 +90,18 @@ allow_private = ["127.0.0.0/8"]
         logs.lines()
             .any(|l| l.contains("webhook ignored") && l.contains("wp")),
         "the follow-up webhook did not arrive:\n{logs}"
+    );
+    // The sweeps that follow list the post (as the REST API shows it) and find the content the
+    // plugin's webhook delivered: nothing new.
+    let sweeps = "vidhook_catch_up_sweeps_total{source=\"wp\",result=\"ok\"}";
+    let done = host.metric(sweeps).await;
+    host.wait_for_metric(sweeps, done + 2.0).await;
+    assert_eq!(
+        host.metric("vidhook_catch_up_found_total{source=\"wp\"}")
+            .await,
+        0.0,
+        "{}",
+        host.logs()
     );
     let renders = host.renders().await;
     assert_eq!(renders.len(), 1, "{renders:#?}");

@@ -4,7 +4,8 @@
 //! forgets: a publish made while vidhook is down (a deploy, a crash) is otherwise lost. So, per
 //! source whose CMS can be listed, at start-up and every `catch_up_secs`, the sweep asks the CMS
 //! for the items published or changed since the source's watermark (less [`OVERLAP_MS`], for
-//! clock skew and for CMS transactions that commit after their timestamp) and hands each to
+//! clock skew and for CMS transactions that commit after their timestamp, but never before the
+//! source's first sweep) and hands each to
 //! [`crate::jobs::accept`], the webhook's own accept path. Deduplication there makes the sweep
 //! idempotent: an item a webhook already delivered, or an earlier sweep accepted, is a duplicate
 //! and costs nothing. Drafts are never listed (each adapter uses its CMS's published filter).
@@ -125,7 +126,7 @@ pub async fn sweep(app: &App, source: &str, owner: &str) -> Result<Swept, SweepE
         return Ok(Swept::Unlisted);
     };
     let until = now_ms() + LEASE.as_millis() as i64;
-    let watermark = match app
+    let since = match app
         .store
         .claim_catch_up(source, owner, now_ms(), until)
         .await?
@@ -140,9 +141,10 @@ pub async fn sweep(app: &App, source: &str, owner: &str) -> Result<Swept, SweepE
                 found: 0,
             });
         }
-        Some(Some(watermark)) => watermark,
+        // The overlap never reaches back before the source's first sweep.
+        Some(Some((watermark, started_at))) => (watermark - OVERLAP_MS).max(started_at),
     };
-    let result = sweep_pages(app, adapter.as_ref(), source, owner, watermark).await;
+    let result = sweep_pages(app, adapter.as_ref(), source, owner, since).await;
     let error = result.as_ref().err().map(ToString::to_string);
     app.store
         .finish_catch_up(source, owner, error.as_deref())
@@ -163,9 +165,8 @@ async fn sweep_pages(
     adapter: &dyn crate::cms::CmsAdapter,
     source: &str,
     owner: &str,
-    watermark: i64,
+    mut since: i64,
 ) -> Result<Swept, SweepError> {
-    let mut since = watermark - OVERLAP_MS;
     let (mut listed, mut found) = (0u64, 0u64);
     let mut cursor: Option<String> = None;
     loop {

@@ -17,19 +17,19 @@ pub struct CatchUpState {
 
 impl Store {
     /// Takes the sweep lease of `source` for `owner` until `until` if nobody holds it (or its
-    /// holder's lease ran out). Returns the watermark to sweep from, or `None` if another
-    /// instance is sweeping. On a source's first sight its row is created with the watermark
-    /// `start`, and `Some(None)` says there is nothing to sweep yet.
+    /// holder's lease ran out). Returns the watermark and the time of the source's first sweep,
+    /// or `None` if another instance is sweeping. On a source's first sight its row is created
+    /// with both at `start`, and `Some(None)` says there is nothing to sweep yet.
     pub async fn claim_catch_up(
         &self,
         source: &str,
         owner: &str,
         start: i64,
         until: i64,
-    ) -> Result<Option<Option<i64>>> {
+    ) -> Result<Option<Option<(i64, i64)>>> {
         let now = now_ms();
         let created = sqlx::query(
-            "INSERT INTO catch_up (source, watermark) VALUES ($1, $2)
+            "INSERT INTO catch_up (source, watermark, started_at) VALUES ($1, $2, $2)
              ON CONFLICT (source) DO NOTHING",
         )
         .bind(source)
@@ -54,11 +54,11 @@ impl Store {
         if claimed == 0 {
             return Ok(None);
         }
-        let row = sqlx::query("SELECT watermark FROM catch_up WHERE source = $1")
+        let row = sqlx::query("SELECT watermark, started_at FROM catch_up WHERE source = $1")
             .bind(source)
             .fetch_one(&self.pool)
             .await?;
-        Ok(Some(Some(row.try_get(0)?)))
+        Ok(Some(Some((row.try_get(0)?, row.try_get(1)?))))
     }
 
     /// Moves the watermark forward to `watermark` (never back), if `owner` still holds the
@@ -163,7 +163,7 @@ mod tests {
             Some(None),
             "first sight: the watermark starts where the caller says; nothing to sweep yet"
         );
-        assert_eq!(claim("a", 1_000, later).await, Some(Some(1_000)));
+        assert_eq!(claim("a", 1_000, later).await, Some(Some((1_000, 1_000))));
         assert_eq!(claim("b", 9_000, later).await, None, "a holds the lease");
         assert!(store.advance_catch_up("blog", "a", 5_000).await.unwrap());
         assert!(!store.advance_catch_up("blog", "b", 7_000).await.unwrap());
@@ -171,7 +171,7 @@ mod tests {
         store.finish_catch_up("blog", "a", None).await.unwrap();
         assert_eq!(
             claim("b", 9_000, later).await,
-            Some(Some(5_000)),
+            Some(Some((5_000, 1_000))),
             "released: b continues from a's committed watermark, never backwards"
         );
         store
@@ -179,8 +179,8 @@ mod tests {
             .await
             .unwrap();
         // A lease that ran out can be taken over.
-        assert_eq!(claim("a", 0, 0).await, Some(Some(5_000)));
-        assert_eq!(claim("b", 0, later).await, Some(Some(5_000)));
+        assert_eq!(claim("a", 0, 0).await, Some(Some((5_000, 1_000))));
+        assert_eq!(claim("b", 0, later).await, Some(Some((5_000, 1_000))));
         let states = store.catch_up_states().await.unwrap();
         assert_eq!(states[0].last_error.as_deref(), Some("GET …: 503"));
     }
