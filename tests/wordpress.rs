@@ -14,35 +14,7 @@ use support::{free_port, presenter_png, Host, SECRET};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_post_published_in_wordpress_gets_its_video_url_written_back_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let (wordpress_port, vidhook_port) = (free_port(), free_port());
-    let endpoint = format!("http://127.0.0.1:{vidhook_port}/hooks/wp");
-    let wordpress =
-        WordPress::start(&dir.path().join("wp"), wordpress_port, &endpoint, SECRET).await;
-    let config = format!(
-        r#"
-listen = "127.0.0.1:{vidhook_port}"
-data_dir = "{data}"
-workers = 2
-
-[sources.wp]
-cms = "wordpress"
-secret = "{SECRET}"
-rest_url = "{site}/?rest_route="
-username = "admin"
-application_password = "{password}"
-presenter_image = "{image}"
-catch_up_secs = 1
-
-[outbound]
-# Loopback test servers: the development allowlist, turned on explicitly.
-allow_private = ["127.0.0.0/8"]
-"#,
-        data = dir.path().join("data").display(),
-        site = wordpress.url,
-        password = wordpress.app_password,
-        image = presenter_png().display(),
-    );
+    let (dir, wordpress, config) = wordpress_and_config().await;
     let host = Host::start(dir.path(), &config).await;
 
     let created = wordpress
@@ -117,35 +89,7 @@ allow_private = ["127.0.0.0/8"]
 /// at start-up, renders it once and writes the video back.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_post_published_while_vidhook_is_down_is_caught_up_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let (wordpress_port, vidhook_port) = (free_port(), free_port());
-    let endpoint = format!("http://127.0.0.1:{vidhook_port}/hooks/wp");
-    let wordpress =
-        WordPress::start(&dir.path().join("wp"), wordpress_port, &endpoint, SECRET).await;
-    let config = format!(
-        r#"
-listen = "127.0.0.1:{vidhook_port}"
-data_dir = "{data}"
-workers = 2
-
-[sources.wp]
-cms = "wordpress"
-secret = "{SECRET}"
-rest_url = "{site}/?rest_route="
-username = "admin"
-application_password = "{password}"
-presenter_image = "{image}"
-catch_up_secs = 1
-
-[outbound]
-# Loopback test servers: the development allowlist, turned on explicitly.
-allow_private = ["127.0.0.0/8"]
-"#,
-        data = dir.path().join("data").display(),
-        site = wordpress.url,
-        password = wordpress.app_password,
-        image = presenter_png().display(),
-    );
+    let (dir, wordpress, config) = wordpress_and_config().await;
     // A first run starts the source's watermark.
     let host = Host::start(dir.path(), &config).await;
     let sweeps = "vidhook_catch_up_sweeps_total{source=\"wp\",result=\"ok\"}";
@@ -202,4 +146,39 @@ allow_private = ["127.0.0.0/8"]
     let renders = host.renders().await;
     assert_eq!(renders.len(), 1, "{renders:#?}\n{}", host.logs());
     assert_eq!(host.metric(found).await, 1.0);
+}
+
+/// A real WordPress whose plugin sends to vidhook's fixed port, and the vidhook config for it
+/// (sweeping every second). The folder lives as long as the test.
+async fn wordpress_and_config() -> (tempfile::TempDir, WordPress, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let (wordpress_port, vidhook_port) = (free_port(), free_port());
+    let endpoint = format!("http://127.0.0.1:{vidhook_port}/hooks/wp");
+    let wordpress =
+        WordPress::start(&dir.path().join("wp"), wordpress_port, &endpoint, SECRET).await;
+    let config = format!(
+        r#"
+listen = "127.0.0.1:{vidhook_port}"
+data_dir = "{data}"
+workers = 2
+
+[sources.wp]
+cms = "wordpress"
+secret = "{SECRET}"
+rest_url = "{site}/?rest_route="
+username = "admin"
+application_password = "{password}"
+presenter_image = "{image}"
+catch_up_secs = 1
+
+[outbound]
+# Loopback test servers: the development allowlist, turned on explicitly.
+allow_private = ["127.0.0.0/8"]
+"#,
+        data = dir.path().join("data").display(),
+        site = wordpress.url,
+        password = wordpress.app_password,
+        image = presenter_png().display(),
+    );
+    (dir, wordpress, config)
 }
