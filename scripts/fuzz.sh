@@ -5,7 +5,8 @@
 # prints executions and crashes per target. Needs rustup: the nightly toolchain, its wasm32-wasip2
 # target (the host's build.rs builds the bundled plugins) and cargo-fuzz are installed here if
 # missing. A crash leaves its input in host/fuzz/artifacts/TARGET/ and makes the script fail;
-# `cargo "+$toolchain" fuzz run TARGET FILE` (in host/fuzz) replays it.
+# `cargo +nightly fuzz run TARGET FILE` (in host/fuzz) replays it; each crash found becomes a unit
+# test beside the code it broke.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${1:-60}"
