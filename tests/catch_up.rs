@@ -27,19 +27,7 @@ fn config(dir: &Path, api: &CmsApi) -> String {
         std::fs::write(&port_file, &port).unwrap();
         port
     });
-    let source = api.source_config();
-    let (source, fields) = match source.split_once("[sources.cms.fields]") {
-        Some((source, fields)) => (source.to_string(), format!("[sources.cms.fields]{fields}")),
-        None => (source, String::new()),
-    };
-    format!(
-        "listen = \"127.0.0.1:{port}\"\ndata_dir = \"{data}\"\nworkers = 2\n\n[retry]\nbase_delay_ms = 50\nmax_delay_ms = 300\nmax_attempts = 4\n\n\
-         # Loopback contract servers: the outbound guard's development allowlist, explicitly.\n\
-         [outbound]\nallow_private = [\"127.0.0.0/8\"]\n[checks]\nallow_plain_http = true\n\n\
-         [sources.cms]\n{source}presenter_image = \"{image}\"\ncatch_up_secs = 1\n{fields}",
-        data = dir.join("data").display(),
-        image = presenter_png().display(),
-    )
+    api.host_config(dir, &format!("127.0.0.1:{port}"), "catch_up_secs = 1\n")
 }
 
 const SWEEPS_OK: &str = "vidhook_catch_up_sweeps_total{source=\"cms\",result=\"ok\"}";

@@ -9,7 +9,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use support::cms_apis::{CmsApi, Kind, GHOST_EDITOR_FOOTER};
+use support::cms_apis::{host_config, CmsApi, Kind, GHOST_EDITOR_FOOTER};
 use support::{presenter_png, vidhook, Host};
 
 const BODY: &str = "The council will fit solar panels to every school roof by next spring.";
@@ -21,20 +21,7 @@ async fn host(dir: &std::path::Path, api: &CmsApi) -> Host {
 
 /// A host whose source `cms` is configured by `source` (the lines after `[sources.cms]`).
 async fn host_with(dir: &std::path::Path, source: &str) -> Host {
-    let source = source.to_string();
-    let (source, fields) = match source.split_once("[sources.cms.fields]") {
-        Some((source, fields)) => (source.to_string(), format!("[sources.cms.fields]{fields}")),
-        None => (source, String::new()),
-    };
-    let config = format!(
-        "listen = \"127.0.0.1:0\"\ndata_dir = \"{data}\"\nworkers = 2\n\n[retry]\nbase_delay_ms = 50\nmax_delay_ms = 300\nmax_attempts = 4\n\n\
-         # Loopback contract servers: the outbound guard's development allowlist, explicitly.\n\
-         [outbound]\nallow_private = [\"127.0.0.0/8\"]\n[checks]\nallow_plain_http = true\n\n\
-         [sources.cms]\n{source}presenter_image = \"{image}\"\n{fields}",
-        data = dir.join("data").display(),
-        image = presenter_png().display(),
-    );
-    Host::start(dir, &config).await
+    Host::start(dir, &host_config(dir, "127.0.0.1:0", source, "")).await
 }
 
 /// Waits until the CMS has sent `n` webhooks (the publish and its echoes) and vidhook answered.

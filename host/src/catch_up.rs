@@ -133,8 +133,8 @@ pub async fn sweep(app: &App, source: &str, owner: &str) -> Result<Swept, SweepE
     {
         None => return Ok(Swept::Busy),
         Some(None) => {
-            // First sight: the watermark starts now; there is nothing before it to catch up.
-            app.store.finish_catch_up(source, owner, None).await?;
+            // First sight: the watermark starts now; there is nothing before it to catch up (and
+            // no lease was taken).
             crate::metrics::catch_up_sweep(source, "ok");
             return Ok(Swept::Done {
                 listed: 0,

@@ -125,6 +125,12 @@ impl CmsApi {
         }
     }
 
+    /// A vidhook config with one source `cms` for this server, listening at `listen`, with
+    /// `extra` lines in the source's table.
+    pub fn host_config(&self, dir: &std::path::Path, listen: &str, extra: &str) -> String {
+        host_config(dir, listen, &self.source_config(), extra)
+    }
+
     /// The presenter photo's URL as vidhook must resolve this CMS's own image reference.
     pub fn expected_image(&self) -> String {
         let url = &self.url;
@@ -190,7 +196,7 @@ impl CmsApi {
             let mut inner = self.inner.lock().unwrap();
             inner.entry = entry;
             inner.draft_item = draft_item;
-            inner.changed_at = now_ms();
+            inner.changed_at = vidhook::store::now_ms();
             inner.hook = hook.to_string();
             if let Some(title) = inner.draft_title.take() {
                 let mut draft = inner.entry["content"].clone();
@@ -271,6 +277,24 @@ impl CmsApi {
     pub fn entry(&self) -> Value {
         self.inner.lock().unwrap().entry.clone()
     }
+}
+
+/// A vidhook config with one source `cms` configured by `source` (the lines after
+/// `[sources.cms]`, a `[sources.cms.fields]` table last) and `extra` lines, listening at
+/// `listen`, fast retries, the loopback allowlist turned on explicitly.
+pub fn host_config(dir: &std::path::Path, listen: &str, source: &str, extra: &str) -> String {
+    let (source, fields) = match source.split_once("[sources.cms.fields]") {
+        Some((source, fields)) => (source.to_string(), format!("[sources.cms.fields]{fields}")),
+        None => (source.to_string(), String::new()),
+    };
+    format!(
+        "listen = \"{listen}\"\ndata_dir = \"{data}\"\nworkers = 2\n\n[retry]\nbase_delay_ms = 50\nmax_delay_ms = 300\nmax_attempts = 4\n\n\
+         # Loopback contract servers: the outbound guard's development allowlist, explicitly.\n\
+         [outbound]\nallow_private = [\"127.0.0.0/8\"]\n[checks]\nallow_plain_http = true\n\n\
+         [sources.cms]\n{source}presenter_image = \"{image}\"\n{extra}{fields}",
+        data = dir.join("data").display(),
+        image = super::presenter_png().display(),
+    )
 }
 
 /// What an editor keeps in a Ghost post's footer (exact bytes, CRLF included).
@@ -463,7 +487,7 @@ async fn handle(
             if reads_left <= 1 {
                 // The editor's save lands after this read (the answer below is the old story).
                 state.entry["content"][field] = json!(value);
-                state.changed_at = now_ms();
+                state.changed_at = vidhook::store::now_ms();
             } else {
                 state.edit_after_read = Some((reads_left - 1, field, value));
             }
@@ -632,13 +656,6 @@ fn apply(
     }
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
-
 /// An unpublished item beside the entry: same shape, another id, this CMS's draft marker.
 fn draft_item(kind: Kind, entry: &Value) -> Value {
     let mut draft = entry.clone();
@@ -700,13 +717,7 @@ fn list(api: &CmsApi, uri: &Uri) -> Response {
     if state.entry.is_null() {
         return Json(envelope(api.kind, vec![])).into_response();
     }
-    let time = |ms: i64| {
-        jiff::Timestamp::from_millisecond(ms)
-            .unwrap()
-            .strftime("%Y-%m-%dT%H:%M:%S%.3fZ")
-            .to_string()
-    };
-    let changed = time(state.changed_at);
+    let changed = vidhook::cms::format_time(state.changed_at);
     let mut entry = state.entry.clone();
     let mut draft = state.draft_item.clone();
     // (time field, the filter's lower bound as the request gives it, published-only?)
@@ -780,12 +791,7 @@ fn list(api: &CmsApi, uri: &Uri) -> Response {
             )
         }
     };
-    let since_ms = since.as_deref().and_then(|s| {
-        s.parse::<jiff::Timestamp>()
-            .ok()
-            .or_else(|| format!("{s}Z").parse().ok())
-            .map(|t| t.as_millisecond())
-    });
+    let since_ms = since.and_then(|s| vidhook::cms::parse_time(&Value::from(s)));
     let fresh = since_ms.is_none_or(|since| state.changed_at >= since);
     let mut items = Vec::new();
     if fresh {

@@ -155,17 +155,10 @@ impl Request {
     }
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or_default()
-}
-
 /// Signs `request` the way CMS `kind` does, with the fuzz config's secret.
 fn sign(kind: &str, path: &str, request: &mut Request) {
     let body = request.body.clone();
-    let t = now_ms().to_string();
+    let t = vidhook::store::now_ms().to_string();
     match kind {
         "ghost" => {
             let sig = signing::hmac_sha256(SECRET.as_bytes(), &[&body, t.as_bytes()]);
@@ -188,7 +181,7 @@ fn sign(kind: &str, path: &str, request: &mut Request) {
         "strapi" | "directus" => request.set("authorization", TOKEN.into()),
         "wordpress" | "standard_webhooks" => {
             let secret = cms::standard_webhooks::Secret::parse(WHSEC).expect("a whsec secret");
-            let now = now_ms() / 1000;
+            let now = vidhook::store::now_ms() / 1000;
             request.set("webhook-id", "msg_fuzz".into());
             request.set("webhook-timestamp", now.to_string());
             request.set("webhook-signature", secret.sign("msg_fuzz", now, &body));
@@ -244,7 +237,7 @@ pub fn provider_webhook(data: &[u8]) {
         .get_or_init(|| vidhook::generation::OmniHuman::new(settings.clone()).expect("omnihuman"));
     let mut request = Request::parse(data);
     if request.sign {
-        let t = (now_ms() / 1000).to_string();
+        let t = (vidhook::store::now_ms() / 1000).to_string();
         let sig = signing::hmac_sha256(SECRET.as_bytes(), &[t.as_bytes(), b".", &request.body]);
         request.set("x-seedance-signature", format!("t={t},v1={}", hex::encode(sig)));
     }

@@ -157,7 +157,7 @@ pub trait CmsAdapter: Send + Sync {
 
 /// One page from several listings that are each in time order (a CMS listed per collection):
 /// the items of all, in time order, cut where a stream that has more pages ends, so that no
-/// item before the cut is still unseen; `next` is set when something was cut. The sweep then
+/// item before the cut is still unseen; `next` is set when a stream has more pages. The sweep then
 /// lists again from the newest item it got.
 pub fn merge_streams(streams: Vec<(Vec<Listed>, bool)>) -> Page {
     let cut = streams
@@ -167,12 +167,13 @@ pub fn merge_streams(streams: Vec<(Vec<Listed>, bool)>) -> Page {
         .min();
     let mut items: Vec<Listed> = streams.into_iter().flat_map(|(items, _)| items).collect();
     items.sort_by_key(|i| i.changed_ms);
-    let before = items.len();
     if let Some(cut) = cut {
         items.retain(|i| i.changed_ms <= cut);
     }
-    let next = (cut.is_some() || items.len() < before).then(|| "more".to_string());
-    Page { items, next }
+    Page {
+        items,
+        next: cut.map(|_| "more".to_string()),
+    }
 }
 
 /// A timestamp as CMS APIs write it (RFC 3339) in unix ms.
