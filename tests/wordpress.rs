@@ -90,6 +90,14 @@ async fn a_post_published_in_wordpress_gets_its_video_url_written_back_once() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_post_published_while_vidhook_is_down_is_caught_up_once() {
     let (dir, wordpress, config) = wordpress_and_config().await;
+    // A site west of UTC: a date without an offset would be read five hours late.
+    let timezone = wordpress
+        .authed(reqwest::Method::POST, "/wp/v2/settings")
+        .json(&serde_json::json!({"timezone": "America/New_York"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(timezone.status(), 200, "{}", timezone.text().await.unwrap());
     // A first run starts the source's watermark.
     let host = Host::start(dir.path(), &config).await;
     let sweeps = "vidhook_catch_up_sweeps_total{source=\"wp\",result=\"ok\"}";

@@ -29,6 +29,8 @@ use crate::store::{now_ms, Ingested, StoreError};
 pub const OVERLAP_MS: i64 = 120_000;
 /// How long a sweep may hold its source before another instance may take over.
 const LEASE: Duration = Duration::from_secs(600);
+/// The coarsest CMS timestamp: WordPress writes whole seconds.
+const TIMESTAMP_GRAIN_MS: i64 = 1000;
 /// The first retry after a failed sweep; doubled per failure up to `catch_up_secs`.
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 
@@ -175,6 +177,13 @@ async fn sweep_pages(
         };
         let mut newest = since;
         for item in &page.items {
+            // A CMS filter coarser than ours (whole seconds or minutes, a site's local time)
+            // can list items changed before the window: never accept those (they may predate
+            // the source's first sweep). CMS timestamps may be cut to the second (WordPress), so
+            // an item stamped within the second before `since` may be newer than it: kept.
+            if item.changed_ms + TIMESTAMP_GRAIN_MS <= since {
+                continue;
+            }
             listed += 1;
             newest = newest.max(item.changed_ms);
             found += accept_listed(app, source, &item.contents).await?;

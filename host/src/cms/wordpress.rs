@@ -121,14 +121,15 @@ impl CmsAdapter for WordPress {
         let page: u64 = cursor.and_then(|c| c.parse().ok()).unwrap_or(1);
         let url = format!("{rest}/wp/v2/posts");
         // `modified_after` is exclusive and in whole seconds: a second earlier misses nothing.
-        let since = super::format_time(since_ms - 1000);
+        // The `Z` matters: a date without an offset is read in the site's own time zone.
+        let since = format!("{}Z", &super::format_time(since_ms - 1000)[..19]);
         let request = self
             .http
             .get(&url)
             .basic_auth(user, Some(password))
             .query(&[
                 ("status", "publish"),
-                ("modified_after", &since[..19]),
+                ("modified_after", since.as_str()),
                 ("orderby", "modified"),
                 ("order", "asc"),
                 ("per_page", LIST_LIMIT),
