@@ -249,3 +249,26 @@ async fn markdown_files_written_while_down_are_rendered_once() {
     host.wait_for_metric(ok, sweeps + 2.0).await;
     assert_eq!(host.renders().await.len(), 1, "{}", host.logs());
 }
+
+/// A malformed item in the listing (no id) is skipped with a log line; the missed publish listed
+/// after it is still rendered, once.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_malformed_listed_item_does_not_stop_the_sweep() {
+    for kind in [Kind::Ghost, Kind::Strapi, Kind::Contentful] {
+        let dir = tempfile::tempdir().unwrap();
+        let api = CmsApi::start(kind).await;
+        api.list_a_broken_item();
+        let hook = run_once_and_stop(dir.path(), &api).await;
+        assert_eq!(api.publish(&hook, "Solar panels", BODY).await, 0);
+        let host = Host::start(dir.path(), &config(dir.path(), &api)).await;
+        host.wait_for_state("done", Duration::from_secs(60)).await;
+        assert_eq!(host.renders().await.len(), 1, "{kind:?}");
+        assert_eq!(host.metric(SWEEPS_FAILED).await, 0.0, "{kind:?}");
+        assert!(
+            host.logs()
+                .contains("catch-up: a listed item is not valid content; skipped"),
+            "{kind:?}: {}",
+            host.logs()
+        );
+    }
+}

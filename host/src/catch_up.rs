@@ -186,7 +186,16 @@ async fn sweep_pages(
             }
             listed += 1;
             newest = newest.max(item.changed_ms);
-            found += accept_listed(app, source, &item.contents).await?;
+            match &item.contents {
+                Ok(contents) => found += accept_listed(app, source, contents).await?,
+                Err(reason) => {
+                    crate::telemetry::warn_rejected!(
+                        source,
+                        reason,
+                        "catch-up: a listed item is not valid content; skipped"
+                    );
+                }
+            }
         }
         // Every item changed before `newest` (and after `since`) was on this page, and is
         // committed now.

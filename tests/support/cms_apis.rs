@@ -64,6 +64,8 @@ struct Inner {
     /// Listing requests answered so far, and how many of the next ones answer 503.
     lists: usize,
     list_failures: usize,
+    /// Lists, before the entry, an item of the same shape without its id (a malformed entry).
+    broken_item: bool,
     /// Storyblok: a content field an editor saves right after vidhook's nth next read of the
     /// story through the Management API (reads left, field, value).
     edit_after_read: Option<(usize, String, String)>,
@@ -210,6 +212,11 @@ impl CmsApi {
     /// The next `n` listing requests answer 503 (the CMS is down).
     pub fn fail_lists(&self, n: usize) {
         self.inner.lock().unwrap().list_failures = n;
+    }
+
+    /// From now on the listing also holds a malformed item (no id) before the entry.
+    pub fn list_a_broken_item(&self) {
+        self.inner.lock().unwrap().broken_item = true;
     }
 
     /// Listing requests received so far (failed ones included).
@@ -795,6 +802,16 @@ fn list(api: &CmsApi, uri: &Uri) -> Response {
     let fresh = since_ms.is_none_or(|since| state.changed_at >= since);
     let mut items = Vec::new();
     if fresh {
+        if state.broken_item {
+            let mut broken = entry.clone();
+            for id in ["id", "documentId", "_id"] {
+                broken.as_object_mut().unwrap().remove(id);
+            }
+            if let Some(sys) = broken.get_mut("sys").and_then(Value::as_object_mut) {
+                sys.remove("id");
+            }
+            items.push(broken);
+        }
         items.push(entry);
         if !published_only {
             items.push(draft);

@@ -368,13 +368,14 @@ impl CmsAdapter for Contentful {
             .ok_or_else(|| ListError(format!("GET {url}: no \"items\" list")))?;
         let mut items = Vec::with_capacity(entries.len());
         for entry in entries {
-            if let Ok(mut contents) = self.entry_contents(entry)? {
-                self.resolve_images(&mut contents).await?;
-                items.push(Listed {
-                    changed_ms: super::parse_time(&entry["sys"]["updatedAt"]).unwrap_or(since_ms),
-                    contents,
-                });
+            let changed = super::parse_time(&entry["sys"]["updatedAt"]).unwrap_or(since_ms);
+            let mut contents = self.entry_contents(entry);
+            if let Ok(Ok(contents)) = &mut contents {
+                // An asset that cannot be read now is worth a retry: the sweep fails and the
+                // watermark stays.
+                self.resolve_images(contents).await?;
             }
+            items.extend(Listed::counted(changed, contents));
         }
         let total = answer["total"].as_u64().unwrap_or(0);
         let seen = skip + entries.len() as u64;

@@ -234,15 +234,14 @@ impl CmsAdapter for Directus {
                 .ok_or_else(|| ListError(format!("GET {url}: no \"data\" list")))?;
             let mut items = Vec::with_capacity(rows.len());
             for item in rows {
-                let key = super::mapping::id(&item["id"], "id")?;
                 let changed = [&item["date_updated"], &item["date_created"]]
                     .into_iter()
                     .filter_map(super::parse_time)
                     .max();
-                items.push(Listed {
-                    changed_ms: changed.unwrap_or(since_ms),
-                    contents: vec![self.item_content(collection, &key, item)?],
-                });
+                let contents = super::mapping::id(&item["id"], "id")
+                    .and_then(|key| self.item_content(collection, &key, item))
+                    .map(|c| vec![c]);
+                items.push(Listed::new(changed.unwrap_or(since_ms), contents));
             }
             // Items created but never updated sort first (a null date_updated): re-sort by the
             // time that counts.

@@ -259,10 +259,10 @@ impl CmsAdapter for Ghost {
             .ok_or_else(|| ListError(format!("GET {url}: no \"posts\" list")))?;
         let mut items = Vec::with_capacity(posts.len());
         for post in posts {
-            items.push(Listed {
-                changed_ms: super::parse_time(&post["updated_at"]).unwrap_or(since_ms),
-                contents: vec![self.post_content("post", post)?],
-            });
+            items.push(Listed::new(
+                super::parse_time(&post["updated_at"]).unwrap_or(since_ms),
+                self.post_content("post", post).map(|c| vec![c]),
+            ));
         }
         let next = answer["meta"]["pagination"]["next"]
             .as_i64()

@@ -224,10 +224,7 @@ impl CmsAdapter for MarkdownFolder {
             }
             match self.load(&file) {
                 Ok(content) if content.fields["draft"] == serde_json::json!(true) => {}
-                Ok(content) => items.push(Listed {
-                    changed_ms: modified_ms,
-                    contents: vec![content],
-                }),
+                Ok(content) => items.push(Listed::new(modified_ms, Ok(vec![content]))),
                 Err(err) => {
                     tracing::warn!(file = %file.display(), error = %err, "catch-up: skipped a file")
                 }

@@ -104,11 +104,34 @@ pub struct Page {
 
 /// One published item as listed: its contents (one per locale, built by the same code as the
 /// webhook's, so that deduplication recognises an item a webhook already delivered) and when
-/// the CMS last changed it.
+/// the CMS last changed it. An item that cannot be read as content carries why: the sweep skips
+/// it, so one malformed entry never stops the items after it.
 #[derive(Debug)]
 pub struct Listed {
     pub changed_ms: i64,
-    pub contents: Vec<Content>,
+    pub contents: Result<Vec<Content>, String>,
+}
+
+impl Listed {
+    pub fn new(changed_ms: i64, contents: Result<Vec<Content>, InboundError>) -> Listed {
+        Listed {
+            changed_ms,
+            contents: contents.map_err(|e| e.to_string()),
+        }
+    }
+
+    /// For an item that may not count at all (`Ok(Err(why))`: its type makes no videos): `None`
+    /// then, else the item as [`Listed::new`] makes it.
+    pub fn counted(
+        changed_ms: i64,
+        contents: Result<Result<Vec<Content>, String>, InboundError>,
+    ) -> Option<Listed> {
+        match contents {
+            Ok(Err(_not_counted)) => None,
+            Ok(Ok(contents)) => Some(Listed::new(changed_ms, Ok(contents))),
+            Err(malformed) => Some(Listed::new(changed_ms, Err(malformed))),
+        }
+    }
 }
 
 /// Why a listing failed (the CMS is down, refuses, or answered something else).
@@ -254,10 +277,7 @@ mod tests {
     use super::*;
 
     fn listed(changed_ms: i64) -> Listed {
-        Listed {
-            changed_ms,
-            contents: Vec::new(),
-        }
+        Listed::new(changed_ms, Ok(Vec::new()))
     }
 
     #[test]

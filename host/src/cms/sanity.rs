@@ -214,12 +214,11 @@ impl CmsAdapter for Sanity {
             .ok_or_else(|| ListError(format!("GET {url}: no \"result\" list")))?;
         let mut items = Vec::with_capacity(documents.len());
         for document in documents {
-            if let Ok(content) = self.document_content(document)? {
-                items.push(Listed {
-                    changed_ms: super::parse_time(&document["_updatedAt"]).unwrap_or(since_ms),
-                    contents: vec![content],
-                });
-            }
+            let changed = super::parse_time(&document["_updatedAt"]).unwrap_or(since_ms);
+            let contents = self
+                .document_content(document)
+                .map(|counted| counted.map(|c| vec![c]));
+            items.extend(Listed::counted(changed, contents));
         }
         let full = documents.len() as u64 == LIST_LIMIT;
         Ok(Some(Page {

@@ -235,13 +235,11 @@ impl CmsAdapter for Storyblok {
             .ok_or_else(|| ListError(format!("GET {url}: no \"stories\" list")))?;
         let mut items = Vec::with_capacity(stories.len());
         for story in stories {
-            let id = super::mapping::numeric_id(&story["id"], "id")?;
-            if let Ok(content) = self.story_content(&space.to_string(), &id, story)? {
-                items.push(Listed {
-                    changed_ms: super::parse_time(&story["published_at"]).unwrap_or(since_ms),
-                    contents: vec![content],
-                });
-            }
+            let changed = super::parse_time(&story["published_at"]).unwrap_or(since_ms);
+            let contents = super::mapping::numeric_id(&story["id"], "id")
+                .and_then(|id| self.story_content(&space.to_string(), &id, story))
+                .map(|counted| counted.map(|c| vec![c]));
+            items.extend(Listed::counted(changed, contents));
         }
         let full = stories.len().to_string() == LIST_LIMIT;
         Ok(Some(Page {

@@ -167,10 +167,10 @@ impl CmsAdapter for Strapi {
                 .ok_or_else(|| ListError(format!("GET {url}: no \"data\" list")))?;
             let mut items = Vec::with_capacity(entries.len());
             for entry in entries {
-                items.push(Listed {
-                    changed_ms: super::parse_time(&entry["updatedAt"]).unwrap_or(since_ms),
-                    contents: vec![self.entry_content(model.clone(), entry)?],
-                });
+                items.push(Listed::new(
+                    super::parse_time(&entry["updatedAt"]).unwrap_or(since_ms),
+                    self.entry_content(model.clone(), entry).map(|c| vec![c]),
+                ));
             }
             let more = answer["meta"]["pagination"]["pageCount"]
                 .as_u64()

@@ -153,10 +153,10 @@ impl CmsAdapter for WordPress {
                 "image_url": post["_embedded"]["wp:featuredmedia"][0]["source_url"],
                 "rest_base": "posts",
             });
-            items.push(Listed {
-                changed_ms: super::parse_time(&post["modified_gmt"]).unwrap_or(since_ms),
-                contents: vec![content_from_data(&self.source, "wordpress", data)?],
-            });
+            items.push(Listed::new(
+                super::parse_time(&post["modified_gmt"]).unwrap_or(since_ms),
+                content_from_data(&self.source, "wordpress", data).map(|c| vec![c]),
+            ));
         }
         let full = posts.len().to_string() == LIST_LIMIT;
         Ok(Some(Page {
