@@ -27,8 +27,9 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 use vidhook::cms::{self, signing, CmsAdapter};
 use vidhook::config::Config;
 
-/// The secrets every fuzzed source is configured with (the harness signs with them).
-const SECRET: &str = "fuzz-secret-0123456789abcdef0123456789abcdef";
+/// The secrets every fuzzed source is configured with (the harness signs with them); 64
+/// characters, as Contentful requires of its signing secrets.
+const SECRET: &str = "fuzz-secret-0123456789abcdef0123456789abcdef0123456789abcdef0123";
 const TOKEN: &str = "Bearer fuzz-token-0123456789abcdef";
 const WHSEC: &str = "whsec_ZnV6ei1zZWNyZXQtMDEyMzQ1Njc4OWFiY2RlZg==";
 
@@ -39,7 +40,7 @@ data_dir = "/tmp/vidhook-fuzz"
 [provider]
 kind = "omnihuman"
 api_key = "fuzz-api-key-0123456789"
-webhook_secret = "fuzz-secret-0123456789abcdef0123456789abcdef"
+webhook_secret = "fuzz-secret-0123456789abcdef0123456789abcdef0123456789abcdef0123"
 
 [sources.wordpress]
 cms = "wordpress"
@@ -53,7 +54,7 @@ presenter_image = "https://cdn.example.com/p.jpg"
 
 [sources.contentful]
 cms = "contentful"
-signing_secret = "fuzz-secret-0123456789abcdef0123456789abcdef"
+signing_secret = "fuzz-secret-0123456789abcdef0123456789abcdef0123456789abcdef0123"
 presenter_image = "https://cdn.example.com/p.jpg"
 
 [sources.strapi]
@@ -63,12 +64,12 @@ presenter_image = "https://cdn.example.com/p.jpg"
 
 [sources.sanity]
 cms = "sanity"
-secret = "fuzz-secret-0123456789abcdef0123456789abcdef"
+secret = "fuzz-secret-0123456789abcdef0123456789abcdef0123456789abcdef0123"
 presenter_image = "https://cdn.example.com/p.jpg"
 
 [sources.ghost]
 cms = "ghost"
-secret = "fuzz-secret-0123456789abcdef0123456789abcdef"
+secret = "fuzz-secret-0123456789abcdef0123456789abcdef0123456789abcdef0123"
 presenter_image = "https://cdn.example.com/p.jpg"
 
 [sources.directus]
@@ -80,7 +81,7 @@ presenter_image = "https://cdn.example.com/p.jpg"
 
 [sources.storyblok]
 cms = "storyblok"
-secret = "fuzz-secret-0123456789abcdef0123456789abcdef"
+secret = "fuzz-secret-0123456789abcdef0123456789abcdef0123456789abcdef0123"
 api_url = "http://127.0.0.1:9"
 management_token = "fuzz-management-token-0123456789"
 presenter_image = "https://cdn.example.com/p.jpg"
@@ -150,8 +151,10 @@ impl Request {
     }
 
     fn set(&mut self, name: &'static str, value: String) {
-        self.headers
-            .insert(name, HeaderValue::from_str(&value).expect("an ASCII header"));
+        self.headers.insert(
+            name,
+            HeaderValue::from_str(&value).expect("an ASCII header"),
+        );
     }
 }
 
@@ -239,7 +242,10 @@ pub fn provider_webhook(data: &[u8]) {
     if request.sign {
         let t = (vidhook::store::now_ms() / 1000).to_string();
         let sig = signing::hmac_sha256(SECRET.as_bytes(), &[t.as_bytes(), b".", &request.body]);
-        request.set("x-seedance-signature", format!("t={t},v1={}", hex::encode(sig)));
+        request.set(
+            "x-seedance-signature",
+            format!("t={t},v1={}", hex::encode(sig)),
+        );
     }
     use vidhook::generation::Provider;
     let verified = provider.verify_webhook(&request.headers, &request.body);

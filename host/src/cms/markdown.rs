@@ -140,26 +140,55 @@ pub fn set_front_matter_field(text: &str, field: &str, value: &str) -> String {
     let Some(front) = front else {
         return format!("---\n{line}---\n{text}");
     };
-    let prefix = format!("{field}:");
-    let mut out = String::from("---\n");
-    let mut replaced = false;
-    for existing in front.split_inclusive('\n') {
-        if existing.starts_with(&prefix) {
-            out.push_str(&line);
-            replaced = true;
-        } else {
-            out.push_str(existing);
-            if !existing.ends_with('\n') {
-                out.push('\n');
+    // The old value may span lines (a multi-line scalar, a block): take as many lines after the
+    // key's as make the front matter read exactly as before with only `field` changed (found by
+    // fuzzing: replacing the key's first line alone left the rest of a two-line value behind,
+    // and the file no longer parsed).
+    let lines: Vec<&str> = front.split_inclusive('\n').collect();
+    let expected = parse_mapping(front).map(|mut mapping| {
+        mapping.insert(field.to_string(), serde_json::Value::from(value));
+        mapping
+    });
+    let with = |continuation: usize| {
+        let prefix = format!("{field}:");
+        let mut out = String::from("---\n");
+        let mut replaced = false;
+        let mut skip = 0;
+        for existing in &lines {
+            if skip > 0 {
+                skip -= 1;
+            } else if !replaced && existing.starts_with(&prefix) {
+                out.push_str(&line);
+                replaced = true;
+                skip = continuation;
+            } else {
+                out.push_str(existing);
+                if !existing.ends_with('\n') {
+                    out.push('\n');
+                }
             }
         }
+        if !replaced {
+            out.push_str(&line);
+        }
+        out
+    };
+    let front = expected
+        .and_then(|expected| {
+            (0..lines.len()).map(&with).find(|candidate| {
+                parse_mapping(&candidate["---\n".len()..]) == Some(expected.clone())
+            })
+        })
+        .unwrap_or_else(|| with(0));
+    format!("{front}---\n{body}")
+}
+
+/// Front matter as a mapping, if it is one.
+fn parse_mapping(front: &str) -> Option<serde_json::Map<String, serde_json::Value>> {
+    match serde_yaml_ng::from_str(front).ok()? {
+        serde_json::Value::Object(mapping) => Some(mapping),
+        _ => None,
     }
-    if !replaced {
-        out.push_str(&line);
-    }
-    out.push_str("---\n");
-    out.push_str(body);
-    out
 }
 
 /// The file's modification time: informational only (dedup uses the fingerprint).
@@ -256,6 +285,24 @@ impl CmsAdapter for MarkdownFolder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_value_spanning_two_lines_is_replaced_whole() {
+        // The fuzzer's crash (tests/markdown_front_matter): a double-quoted video_url continued
+        // on the next line; replacing its first line alone left `Sld"` behind.
+        let text = "---\ntitle: \"Welcome: a start\"\nlocaee-G: 0bB\ntags: [a- b]\nvideo_url: \"httadin\nSld\"\n---\n# Headijg\n\nSome *text*h\n";
+        let out = set_front_matter_field(text, "video_url", "https://v/1.mp4");
+        assert_eq!(
+            out,
+            "---\ntitle: \"Welcome: a start\"\nlocaee-G: 0bB\ntags: [a- b]\nvideo_url: \"https://v/1.mp4\"\n---\n# Headijg\n\nSome *text*h\n"
+        );
+        // A block value's indented lines go with it; the key after it stays.
+        let block = "---\nvideo_url:\n  - old\n  - older\nlocale: de\n---\nBody\n";
+        assert_eq!(
+            set_front_matter_field(block, "video_url", "v"),
+            "---\nvideo_url: \"v\"\nlocale: de\n---\nBody\n"
+        );
+    }
 
     #[test]
     fn sets_a_field_without_touching_other_lines() {
