@@ -135,11 +135,18 @@ fn split_front_matter(text: &str) -> (Option<&str>, &str) {
 /// it last; every other line stays as it was. A file without front matter gets one.
 pub fn set_front_matter_field(text: &str, field: &str, value: &str) -> String {
     let quoted = serde_json::to_string(value).expect("strings serialise"); // JSON strings are YAML
-    let line = format!("{field}: {quoted}\n");
     let (front, body) = split_front_matter(text);
     let Some(front) = front else {
-        return format!("---\n{line}---\n{text}");
+        return format!("---\n{field}: {quoted}\n---\n{text}");
     };
+    // Our key goes at the mapping's own indentation (found by fuzzing: a front matter whose keys
+    // are indented by a space no longer parsed with ours appended at the margin).
+    let indent: String = front
+        .lines()
+        .find(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+        .map(|l| l.chars().take_while(|c| *c == ' ').collect())
+        .unwrap_or_default();
+    let line = format!("{indent}{field}: {quoted}\n");
     // The old value may span lines (a multi-line scalar, a block): take as many lines after the
     // key's as make the front matter read exactly as before with only `field` changed (found by
     // fuzzing: replacing the key's first line alone left the rest of a two-line value behind,
@@ -150,7 +157,7 @@ pub fn set_front_matter_field(text: &str, field: &str, value: &str) -> String {
         mapping
     });
     let with = |continuation: usize| {
-        let prefix = format!("{field}:");
+        let prefix = format!("{indent}{field}:");
         let mut out = String::from("---\n");
         let mut replaced = false;
         let mut skip = 0;
@@ -295,6 +302,18 @@ mod tests {
         assert_eq!(
             out,
             "---\ntitle: \"Welcome: a start\"\nlocaee-G: 0bB\ntags: [a- b]\nvideo_url: \"https://v/1.mp4\"\n---\n# Headijg\n\nSome *text*h\n"
+        );
+        // The fuzzer's second crash: keys indented by a space; ours is added at their indent.
+        let indented = "---\n cW#o---: ps/old\"\n---\n# \n";
+        let out = set_front_matter_field(indented, "video_url", "https://v/1.mp4");
+        assert_eq!(
+            out,
+            "---\n cW#o---: ps/old\"\n video_url: \"https://v/1.mp4\"\n---\n# \n"
+        );
+        let (front, _) = split_front_matter(&out);
+        assert_eq!(
+            parse_mapping(front.unwrap()).unwrap()["video_url"],
+            "https://v/1.mp4"
         );
         // A block value's indented lines go with it; the key after it stays.
         let block = "---\nvideo_url:\n  - old\n  - older\nlocale: de\n---\nBody\n";
