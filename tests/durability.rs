@@ -259,12 +259,7 @@ async fn metrics_and_logs_tell_what_happened_to_each_render() {
     let render_id = render["id"].as_str().unwrap();
     let job_id = render["provider_job_id"].as_str().unwrap();
 
-    let text = reqwest::get(format!("{}/metrics", host.url))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = host.metrics().await;
     let webhooks = "vidhook_cms_webhooks_total";
     assert_eq!(
         sample(

@@ -182,12 +182,7 @@ async fn narration_too_long_for_1080p_fails_before_any_paid_call_by_default() {
 
     let failed = host.wait_for_state("failed", Duration::from_secs(90)).await;
     assert_eq!(failed["error_category"], "input_invalid");
-    let metrics = reqwest::get(format!("{}/metrics", host.url))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = host.metrics().await;
     assert!(
         metrics.contains(r#"vidhook_renders{state="failed",category="input_invalid"} 1"#),
         "{metrics}"

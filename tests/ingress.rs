@@ -461,12 +461,7 @@ async fn a_flood_of_rejections_is_counted_not_logged_line_by_line() {
         lines <= 20 + 10 * seconds + 5,
         "{lines} lines in {seconds} s"
     );
-    let metrics = reqwest::get(format!("{}/metrics", host.url))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = host.metrics().await;
     let refused = metrics
         .lines()
         .find(|l| l.starts_with("vidhook_cms_webhooks_total") && l.contains("unauthorized"))

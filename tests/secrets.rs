@@ -91,14 +91,7 @@ plugins = [{{ name = "hostile", config = {{ behaviour = "panic" }} }}]
     }
     seen.push(serde_json::to_string(&host.api("/api/audit").await).unwrap());
     seen.push(serde_json::to_string(&host.api("/api/plugins").await).unwrap());
-    seen.push(
-        reqwest::get(format!("{}/metrics", host.url))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap(),
-    );
+    seen.push(host.metrics().await);
     let cfg = cfg.to_str().unwrap();
     seen.push(support::vidhook(&["--config", cfg, "jobs"]).await);
     for render in &renders {

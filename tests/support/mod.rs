@@ -220,15 +220,21 @@ impl Host {
             .unwrap()
     }
 
-    /// The value of the first `/metrics` line that starts with `prefix` (0 when absent).
-    pub async fn metric(&self, prefix: &str) -> f64 {
-        let text = reqwest::get(format!("{}/metrics", self.url))
+    /// `/metrics` as text.
+    pub async fn metrics(&self) -> String {
+        reqwest::get(format!("{}/metrics", self.url))
             .await
             .unwrap()
             .text()
             .await
-            .unwrap();
-        text.lines()
+            .unwrap()
+    }
+
+    /// The value of the first `/metrics` line that starts with `prefix` (0 when absent).
+    pub async fn metric(&self, prefix: &str) -> f64 {
+        self.metrics()
+            .await
+            .lines()
             .find(|l| l.starts_with(prefix))
             .and_then(|l| l.rsplit(' ').next())
             .and_then(|v| v.parse().ok())
