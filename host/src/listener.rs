@@ -5,11 +5,16 @@
 //! connection with no request in flight — one still trickling its headers, or idling on
 //! keep-alive — is closed to make room. A slowloris attack therefore costs the attacker its own
 //! connections, not a CMS's delivery.
+//!
+//! A connection accepted a moment ago is idle too (its request head is still on its way), so
+//! under a flood it could be closed by the next few newcomers before it is read. Connections
+//! younger than [`NEWCOMER_GRACE`] are therefore closed only when every idle connection is that
+//! young: a flood then evicts its own older connections first.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use hyper_util::rt::{TokioIo, TokioTimer};
 use serde::Deserialize;
@@ -45,8 +50,29 @@ impl Default for Config {
     }
 }
 
-/// One open connection: how many of its requests are in flight, and how to close it.
+/// How long a just-accepted connection is spared while older idle ones remain.
+const NEWCOMER_GRACE: Duration = Duration::from_millis(500);
+
+/// The listen backlog: connections the kernel completes before we accept them. A short backlog
+/// under a flood leaves handshakes half-done, to arrive seconds later behind real clients.
+const LISTEN_BACKLOG: u32 = 4096;
+
+/// Binds `addr` with [`LISTEN_BACKLOG`].
+pub fn bind(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
+/// One open connection: when it was accepted, how many of its requests are in flight, and how
+/// to close it.
 struct Open {
+    accepted: Instant,
     in_flight: Arc<AtomicUsize>,
     evict: oneshot::Sender<()>,
 }
@@ -59,18 +85,23 @@ struct Connections {
 }
 
 impl Connections {
-    /// Makes room for one more under `cap`: closes the oldest connection with nothing in flight.
+    /// Makes room for one more under `cap`: closes the oldest connection with nothing in flight,
+    /// sparing those accepted within [`NEWCOMER_GRACE`] of `now` while an older one is idle.
     /// False if every connection is busy (the new one is then refused).
-    fn make_room(&mut self, cap: usize) -> bool {
+    fn make_room(&mut self, cap: usize, now: Instant) -> bool {
         if self.open.len() < cap {
             return true;
         }
-        let idle = self
-            .open
-            .iter()
-            .find(|(_, c)| c.in_flight.load(Ordering::SeqCst) == 0)
+        let idle = || {
+            self.open
+                .iter()
+                .filter(|(_, c)| c.in_flight.load(Ordering::SeqCst) == 0)
+        };
+        let victim = idle()
+            .find(|(_, c)| now.duration_since(c.accepted) >= NEWCOMER_GRACE)
+            .or_else(|| idle().next())
             .map(|(id, _)| *id);
-        match idle.and_then(|id| self.open.remove(&id)) {
+        match victim.and_then(|id| self.open.remove(&id)) {
             Some(oldest) => {
                 let _ = oldest.evict.send(());
                 crate::metrics::connection_evicted();
@@ -112,7 +143,8 @@ pub async fn serve(
         let (evict, evicted) = oneshot::channel();
         let id = {
             let mut open = connections.lock().expect("never poisoned");
-            if !open.make_room(config.max_connections) {
+            let now = Instant::now();
+            if !open.make_room(config.max_connections, now) {
                 crate::metrics::connection_refused();
                 continue; // dropping the stream closes it
             }
@@ -121,6 +153,7 @@ pub async fn serve(
             open.open.insert(
                 id,
                 Open {
+                    accepted: now,
                     in_flight: in_flight.clone(),
                     evict,
                 },
@@ -200,17 +233,30 @@ impl tower::Service<hyper::Request<hyper::body::Incoming>> for Counted {
 mod tests {
     use super::*;
 
-    #[test]
-    fn at_the_cap_the_oldest_idle_connection_makes_room() {
+    /// Connections accepted at the given ages before `now`, busy where `busy`; with the
+    /// receivers that see each one's eviction.
+    fn open(now: Instant, ages_ms: &[(u64, bool)]) -> (Connections, Vec<oneshot::Receiver<()>>) {
         let mut connections = Connections::default();
         let mut evicted = Vec::new();
-        for id in 0..3 {
+        for (id, &(age_ms, busy)) in ages_ms.iter().enumerate() {
             let (evict, gone) = oneshot::channel();
-            let in_flight = Arc::new(AtomicUsize::new(usize::from(id == 0)));
-            connections.open.insert(id, Open { in_flight, evict });
+            let open = Open {
+                accepted: now - Duration::from_millis(age_ms),
+                in_flight: Arc::new(AtomicUsize::new(usize::from(busy))),
+                evict,
+            };
+            connections.open.insert(id as u64, open);
             evicted.push(gone);
         }
-        assert!(connections.make_room(3), "room made");
+        (connections, evicted)
+    }
+
+    #[test]
+    fn at_the_cap_the_oldest_idle_connection_makes_room() {
+        let now = Instant::now();
+        let (mut connections, mut evicted) =
+            open(now, &[(3000, true), (2000, false), (1000, false)]);
+        assert!(connections.make_room(3, now), "room made");
         assert!(
             evicted[1].try_recv().is_ok(),
             "the oldest idle one (0 is busy)"
@@ -223,8 +269,30 @@ mod tests {
             .in_flight
             .store(1, Ordering::SeqCst);
         assert!(
-            !connections.make_room(2),
+            !connections.make_room(2, now),
             "all busy: the newcomer is refused"
         );
+    }
+
+    #[test]
+    fn a_just_accepted_connection_is_spared_while_an_older_one_is_idle() {
+        let now = Instant::now();
+        // 0: accepted a moment ago (its request still on its way); 1: idle for seconds.
+        let (mut connections, mut evicted) = open(now, &[(10, false), (5000, false)]);
+        assert!(connections.make_room(2, now));
+        assert!(evicted[1].try_recv().is_ok(), "the one past its grace");
+        assert!(evicted[0].try_recv().is_err(), "the newcomer is spared");
+    }
+
+    #[test]
+    fn when_every_idle_connection_is_new_the_oldest_still_makes_room() {
+        let now = Instant::now();
+        let (mut connections, mut evicted) = open(now, &[(20, false), (10, false)]);
+        assert!(
+            connections.make_room(2, now),
+            "a flood is not refused outright"
+        );
+        assert!(evicted[0].try_recv().is_ok());
+        assert!(evicted[1].try_recv().is_err());
     }
 }

@@ -21,8 +21,7 @@ pub struct Server {
 impl Server {
     /// Binds, builds the app, resumes interrupted work, and starts serving.
     pub async fn start(config: Config) -> anyhow::Result<Server> {
-        let listener = tokio::net::TcpListener::bind(config.listen)
-            .await
+        let listener = crate::listener::bind(config.listen)
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
         let addr = listener.local_addr()?;
         let public_url = config
