@@ -10,7 +10,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use support::wordpress::WordPress;
-use support::{free_port, presenter_png, Host, SECRET};
+use support::{free_port, presenter_png, vidhook_result, Host, SECRET};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_post_published_in_wordpress_gets_its_video_url_written_back_once() {
@@ -154,6 +154,89 @@ async fn a_post_published_while_vidhook_is_down_is_caught_up_once() {
     let renders = host.renders().await;
     assert_eq!(renders.len(), 1, "{renders:#?}\n{}", host.logs());
     assert_eq!(host.metric(found).await, 1.0);
+}
+
+/// Posts that existed before vidhook knew the site: `vidhook backfill` lists them through the
+/// REST API (the site's own `page` paging, published posts only), renders each once and writes
+/// each video into its own post; the same command again renders nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn existing_posts_are_backfilled_once_each() {
+    let (dir, wordpress, config) = wordpress_and_config().await;
+    let mut posts = Vec::new();
+    for title in [
+        "Archive: the old bridge",
+        "Archive: the first library",
+        "Archive: the market",
+    ] {
+        let created = wordpress
+            .authed(reqwest::Method::POST, "/wp/v2/posts")
+            .json(&serde_json::json!({
+                "title": title,
+                "content": format!("<p>{title} is remembered by everyone in town.</p>"),
+                "status": "publish",
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(created.status(), 201, "{}", created.text().await.unwrap());
+        posts.push(
+            created.json::<serde_json::Value>().await.unwrap()["id"]
+                .as_i64()
+                .unwrap(),
+        );
+    }
+    let draft = wordpress
+        .authed(reqwest::Method::POST, "/wp/v2/posts")
+        .json(
+            &serde_json::json!({"title": "Not yet", "content": "<p>Draft.</p>", "status": "draft"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(draft.status(), 201);
+    // vidhook starts after them: its catch-up sweep leaves them to backfill.
+    let host = Host::start(dir.path(), &config).await;
+    let config_path = dir.path().join("vidhook.toml");
+    let backfill = [
+        "--config",
+        config_path.to_str().unwrap(),
+        "backfill",
+        "--source",
+        "wp",
+        "--yes",
+    ];
+    let (ok, out) = tokio::time::timeout(Duration::from_secs(300), vidhook_result(&backfill))
+        .await
+        .expect("the backfill finishes");
+    assert!(ok, "{out}\n{}", host.logs());
+    for post in &posts {
+        let stored: serde_json::Value = wordpress
+            .authed(
+                reqwest::Method::GET,
+                &format!("/wp/v2/posts/{post}&context=edit"),
+            )
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let url = stored["meta"]["video_url"].as_str().unwrap_or_default();
+        assert!(url.contains("/media/videos/"), "post {post}: {stored:#}");
+    }
+    let renders = host.renders().await;
+    assert!(
+        renders.iter().all(|r| r["render"]["state"] == "done"),
+        "{renders:#?}"
+    );
+    assert!(
+        !serde_json::to_string(&renders).unwrap().contains("Not yet"),
+        "the draft is not rendered"
+    );
+    let (ok, again) = vidhook_result(&backfill).await;
+    assert!(ok, "{again}");
+    assert!(again.contains(" 0 to render"), "{again}");
+    assert_eq!(host.renders().await.len(), renders.len());
 }
 
 /// A real WordPress whose plugin sends to vidhook's fixed port, and the vidhook config for it

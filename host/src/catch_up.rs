@@ -23,14 +23,13 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::app::App;
+use crate::cms::pager::{Paged, Pager};
 use crate::store::{now_ms, Ingested, StoreError};
 
 /// How far before the watermark each listing starts.
 pub const OVERLAP_MS: i64 = 120_000;
 /// How long a sweep may hold its source before another instance may take over.
 const LEASE: Duration = Duration::from_secs(600);
-/// The coarsest CMS timestamp: WordPress writes whole seconds.
-const TIMESTAMP_GRAIN_MS: i64 = 1000;
 /// The first retry after a failed sweep; doubled per failure up to `catch_up_secs`.
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 
@@ -158,34 +157,25 @@ pub async fn sweep(app: &App, source: &str, owner: &str) -> Result<Swept, SweepE
     result
 }
 
-/// Pages by time (keyset): each listing starts at the newest change the previous page held, so
-/// an item edited mid-sweep (which moves to the end of the CMS's order) never shifts another past
-/// a page boundary unseen. The CMS's own cursor is used only to step over a page whose items all
-/// share one timestamp.
+/// Lists by time (see [`Pager`]), accepting each page's items, then moving the watermark to the
+/// newest change the page held.
 async fn sweep_pages(
     app: &App,
     adapter: &dyn crate::cms::CmsAdapter,
     source: &str,
     owner: &str,
-    mut since: i64,
+    since: i64,
 ) -> Result<Swept, SweepError> {
     let (mut listed, mut found) = (0u64, 0u64);
-    let mut cursor: Option<String> = None;
+    let mut pager = Pager::new(adapter, since);
     loop {
-        let Some(page) = adapter.list_published(since, cursor.as_deref()).await? else {
-            return Ok(Swept::Unlisted);
+        let (items, newest) = match pager.next().await? {
+            Paged::Unlisted => return Ok(Swept::Unlisted),
+            Paged::End => return Ok(Swept::Done { listed, found }),
+            Paged::Items { items, newest } => (items, newest),
         };
-        let mut newest = since;
-        for item in &page.items {
-            // A CMS filter coarser than ours (whole seconds or minutes, a site's local time)
-            // can list items changed before the window: never accept those (they may predate
-            // the source's first sweep). CMS timestamps may be cut to the second (WordPress), so
-            // an item stamped within the second before `since` may be newer than it: kept.
-            if item.changed_ms + TIMESTAMP_GRAIN_MS <= since {
-                continue;
-            }
+        for item in &items {
             listed += 1;
-            newest = newest.max(item.changed_ms);
             match &item.contents {
                 Ok(contents) => found += accept_listed(app, source, contents).await?,
                 Err(reason) => {
@@ -197,26 +187,13 @@ async fn sweep_pages(
                 }
             }
         }
-        // Every item changed before `newest` (and after `since`) was on this page, and is
-        // committed now.
+        // Every item changed before `newest` (and after the window's start) was listed, and
+        // is committed now.
         if !app.store.advance_catch_up(source, owner, newest).await? {
             // Another instance took the lease over (ours ran out): it continues from the
             // watermark; everything accepted here is committed and deduplicated.
             return Ok(Swept::Busy);
         }
-        cursor = match page.next {
-            None => return Ok(Swept::Done { listed, found }),
-            Some(_) if newest > since => {
-                since = newest;
-                None
-            }
-            // A page of one timestamp that the CMS cannot page past: stop here (the watermark
-            // stays at that timestamp; the next sweep starts there again).
-            Some(next) if cursor.as_deref() == Some(next.as_str()) => {
-                return Ok(Swept::Done { listed, found })
-            }
-            Some(next) => Some(next),
-        };
     }
 }
 
@@ -234,7 +211,8 @@ async fn accept_listed(
         );
         return Ok(0);
     }
-    let outcomes = crate::jobs::accept(&app.store, &app.config, source, None, contents).await?;
+    let outcomes =
+        crate::jobs::accept(&app.store, &app.config, source, None, None, contents).await?;
     let mut new = 0;
     for outcome in &outcomes {
         if let Ingested::Accepted {

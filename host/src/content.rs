@@ -24,6 +24,10 @@ pub struct Content {
     pub fields: serde_json::Value,
 }
 
+/// The `cms` of a batch file's row (`vidhook batch`): it has no CMS entry to write back to; its
+/// video URL goes to the batch's output file.
+pub const BATCH_CMS: &str = "batch";
+
 /// The longest title accepted.
 pub const MAX_TITLE_CHARS: usize = 1_000;
 

@@ -69,6 +69,9 @@ struct Inner {
     /// Storyblok: a content field an editor saves right after vidhook's nth next read of the
     /// story through the Management API (reads left, field, value).
     edit_after_read: Option<(usize, String, String)>,
+    /// Entries published before the test began (backfill), by id: when each last changed, and
+    /// the entry (its time fields stamped). A request naming one's id reads or writes it.
+    others: std::collections::BTreeMap<String, (i64, Value)>,
 }
 
 #[derive(Clone)]
@@ -76,6 +79,8 @@ pub struct CmsApi {
     pub kind: Kind,
     pub url: String,
     inner: Arc<Mutex<Inner>>,
+    /// One entry request at a time: a request naming another entry swaps it in for its length.
+    serial: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl CmsApi {
@@ -88,6 +93,7 @@ impl CmsApi {
             kind,
             url: String::new(),
             inner,
+            serial: Arc::new(tokio::sync::Mutex::new(())),
         };
         let router = Router::new().fallback(handle).with_state(api.clone());
         CmsApi {
@@ -151,8 +157,84 @@ impl CmsApi {
     /// Creates the entry (with its image as this CMS references one) and sends its publish
     /// webhook to `hook`; returns vidhook's status.
     pub async fn publish(&self, hook: &str, title: &str, body: &str) -> u16 {
+        let entry = self.new_entry(title, body);
+        let first = match self.kind {
+            Kind::Ghost => json!({"post": {"current": entry, "previous": {"status": "draft"}}}),
+            Kind::Directus => {
+                json!({"event": "items.create", "collection": "articles", "key": 12, "payload": entry})
+            }
+            _ => Value::Null,
+        };
+        let draft_item = draft_item(self.kind, &entry);
+        {
+            let mut inner = self.inner.lock().unwrap();
+            inner.entry = entry;
+            inner.draft_item = draft_item;
+            inner.changed_at = vidhook::store::now_ms();
+            inner.hook = hook.to_string();
+            if let Some(title) = inner.draft_title.take() {
+                let mut draft = inner.entry["content"].clone();
+                draft["title"] = json!(title);
+                inner.draft = Some(draft);
+            }
+        }
+        let entry = self.entry();
+        fire(&self.inner, self.kind, first, entry).await
+    }
+
+    /// Ghost and Strapi: `n` entries published before the test began (no webhook is sent),
+    /// titled `Existing 1` …, changed one minute apart after `first_ms`; ids as
+    /// [`CmsApi::existing_id`] names them.
+    pub fn seed_existing(&self, n: usize, first_ms: i64) {
+        let mut others = std::collections::BTreeMap::new();
+        for i in 1..=n {
+            let mut entry = self.new_entry(
+                &format!("Existing {i}"),
+                &format!("Archive story number {i}."),
+            );
+            let changed = first_ms + 60_000 * i as i64;
+            let id = self.existing_id(i);
+            let time = vidhook::cms::format_time(changed);
+            match self.kind {
+                Kind::Ghost => {
+                    entry["id"] = json!(id);
+                    entry["updated_at"] = json!(time);
+                }
+                Kind::Strapi => {
+                    entry["documentId"] = json!(id);
+                    entry["id"] = json!(1000 + i);
+                    entry["updatedAt"] = json!(time);
+                    entry["publishedAt"] = json!(time);
+                }
+                other => panic!("{other:?}: existing entries are not modelled"),
+            }
+            others.insert(id, (changed, entry));
+        }
+        self.inner.lock().unwrap().others = others;
+    }
+
+    /// The id of the `i`th entry [`CmsApi::seed_existing`] made.
+    pub fn existing_id(&self, i: usize) -> String {
+        match self.kind {
+            Kind::Ghost => format!("65a1{i:020x}"),
+            _ => format!("existing{i:016}"),
+        }
+    }
+
+    /// An entry `seed_existing` made, as it is now.
+    pub fn existing(&self, id: &str) -> Value {
+        self.inner.lock().unwrap().others[id].1.clone()
+    }
+
+    /// Sets vidhook's webhook URL (for the echoes of its write-backs) without publishing.
+    pub fn set_hook(&self, hook: &str) {
+        self.inner.lock().unwrap().hook = hook.to_string();
+    }
+
+    /// The entry this CMS would hold for `title` and `body` (its image as the CMS references it).
+    fn new_entry(&self, title: &str, body: &str) -> Value {
         let url = &self.url;
-        let entry = match self.kind {
+        match self.kind {
             Kind::Contentful => json!({
                 "sys": {"id": "5KsDBWseXY6QegucYAoacS", "type": "Entry", "version": 1,
                         "contentType": {"sys": {"type": "Link", "linkType": "ContentType", "id": "article"}}},
@@ -185,28 +267,7 @@ impl CmsApi {
                             "image": {"id": 98765, "fieldtype": "asset", "alt": "",
                                       "filename": format!("{url}/f/12345/768x768/presenter.png")}}})
             }
-        };
-        let first = match self.kind {
-            Kind::Ghost => json!({"post": {"current": entry, "previous": {"status": "draft"}}}),
-            Kind::Directus => {
-                json!({"event": "items.create", "collection": "articles", "key": 12, "payload": entry})
-            }
-            _ => Value::Null,
-        };
-        let draft_item = draft_item(self.kind, &entry);
-        {
-            let mut inner = self.inner.lock().unwrap();
-            inner.entry = entry;
-            inner.draft_item = draft_item;
-            inner.changed_at = vidhook::store::now_ms();
-            inner.hook = hook.to_string();
-            if let Some(title) = inner.draft_title.take() {
-                let mut draft = inner.entry["content"].clone();
-                draft["title"] = json!(title);
-                inner.draft = Some(draft);
-            }
         }
-        fire(&self.inner, self.kind, first).await
     }
 
     /// The next `n` listing requests answer 503 (the CMS is down).
@@ -258,7 +319,8 @@ impl CmsApi {
             state.entry["updated_at"] = json!(format!("2026-11-25T10:02:{version:02}.000Z"));
             json!({"post": {"current": state.entry.clone(), "previous": previous}})
         };
-        fire(&self.inner, self.kind, payload).await
+        let entry = self.entry();
+        fire(&self.inner, self.kind, payload, entry).await
     }
 
     /// Ghost: the next time vidhook writes, an editor saves `addition` to the footer first (after
@@ -316,11 +378,8 @@ const DIRECTUS_FILE: &str = "4a3e5a1e-3b0f-4b5e-9a0e-6f8b2c1d7e90";
 
 /// Sends this CMS's webhook for the current entry (`payload` if given, else the CMS's default
 /// shape), signed as the CMS signs; records vidhook's status.
-async fn fire(inner: &Arc<Mutex<Inner>>, kind: Kind, payload: Value) -> u16 {
-    let (hook, entry) = {
-        let inner = inner.lock().unwrap();
-        (inner.hook.clone(), inner.entry.clone())
-    };
+async fn fire(inner: &Arc<Mutex<Inner>>, kind: Kind, payload: Value, entry: Value) -> u16 {
+    let hook = inner.lock().unwrap().hook.clone();
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -470,6 +529,42 @@ async fn handle(
     if method == Method::GET && is_listing(api.kind, uri.path()) {
         return list(&api, &uri);
     }
+    let _one_at_a_time = api.serial.lock().await;
+    let other = {
+        let state = api.inner.lock().unwrap();
+        let mut segments = uri.path().split('/');
+        segments
+            .find(|segment| state.others.contains_key(*segment))
+            .map(str::to_owned)
+    };
+    if let Some(id) = &other {
+        swap_in(&api, id);
+    }
+    let response = entry_request(&api, method, uri, headers, body).await;
+    if let Some(id) = &other {
+        swap_in(&api, id);
+    }
+    response
+}
+
+/// Exchanges the entry with the earlier entry `id` (twice puts both back).
+fn swap_in(api: &CmsApi, id: &str) {
+    let mut state = api.inner.lock().unwrap();
+    let state = &mut *state;
+    let (changed, entry) = state.others.get_mut(id).expect("an earlier entry");
+    std::mem::swap(&mut state.entry, entry);
+    std::mem::swap(&mut state.changed_at, changed);
+}
+
+/// A request about one entry: reads answer it; writes check auth, faults and versions, change
+/// it, then fire the CMS's webhook again as the real CMS would.
+async fn entry_request(
+    api: &CmsApi,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let kind = api.kind;
     let inner = &api.inner;
     let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
@@ -528,8 +623,8 @@ async fn handle(
             state.entry["sys"]["version"] = json!(version);
             version
         };
-        let inner = inner.clone();
-        tokio::spawn(async move { fire(&inner, kind, Value::Null).await });
+        let (inner, entry) = (inner.clone(), inner.lock().unwrap().entry.clone());
+        tokio::spawn(async move { fire(&inner, kind, Value::Null, entry).await });
         return Json(json!({"sys": {"version": version}})).into_response();
     }
     let echo = {
@@ -570,10 +665,11 @@ async fn handle(
             Err(status) => return (status, "refused").into_response(),
         }
     };
-    let answer = Json(inner.lock().unwrap().entry.clone()).into_response();
+    let entry = inner.lock().unwrap().entry.clone();
+    let answer = Json(entry.clone()).into_response();
     let inner = inner.clone();
     if kind != Kind::Contentful {
-        tokio::spawn(async move { fire(&inner, kind, echo).await });
+        tokio::spawn(async move { fire(&inner, kind, echo, entry).await });
     }
     answer
 }
@@ -721,9 +817,6 @@ fn list(api: &CmsApi, uri: &Uri) -> Response {
         state.list_failures -= 1;
         return (StatusCode::SERVICE_UNAVAILABLE, "down for maintenance").into_response();
     }
-    if state.entry.is_null() {
-        return Json(envelope(api.kind, vec![])).into_response();
-    }
     let changed = vidhook::cms::format_time(state.changed_at);
     let mut entry = state.entry.clone();
     let mut draft = state.draft_item.clone();
@@ -799,7 +892,7 @@ fn list(api: &CmsApi, uri: &Uri) -> Response {
         }
     };
     let since_ms = since.and_then(|s| vidhook::cms::parse_time(&Value::from(s)));
-    let fresh = since_ms.is_none_or(|since| state.changed_at >= since);
+    let fresh = !state.entry.is_null() && since_ms.is_none_or(|since| state.changed_at >= since);
     let mut items = Vec::new();
     if fresh {
         if state.broken_item {
@@ -817,22 +910,71 @@ fn list(api: &CmsApi, uri: &Uri) -> Response {
             items.push(draft);
         }
     }
-    Json(envelope(api.kind, items)).into_response()
+    // The entries published before the test, in the CMS's order (oldest change first), the
+    // newest entry after them.
+    let mut older: Vec<&(i64, Value)> = state
+        .others
+        .values()
+        .filter(|(changed, _)| since_ms.is_none_or(|since| *changed >= since))
+        .collect();
+    older.sort_by_key(|(changed, _)| *changed);
+    let items: Vec<Value> = older
+        .into_iter()
+        .map(|(_, e)| e.clone())
+        .chain(items)
+        .collect();
+    Json(envelope(api.kind, items, &query)).into_response()
 }
 
-/// A listing's answer in this CMS's envelope (one page: the contract server holds two items).
-fn envelope(kind: Kind, items: Vec<Value>) -> Value {
+/// The page the query asks for, in this CMS's parameters (1-based page, page size); Ghost and
+/// Strapi page, the others answer everything at once.
+fn page_asked(kind: Kind, query: &std::collections::HashMap<String, String>) -> (usize, usize) {
+    let number = |key: &str, default: usize| {
+        query
+            .get(key)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    match kind {
+        // Ghost's Admin API: `limit` (default 15) and `page`.
+        Kind::Ghost => (number("page", 1), number("limit", 15)),
+        // Strapi 5: `pagination[page]` and `pagination[pageSize]` (default 25).
+        Kind::Strapi => (
+            number("pagination[page]", 1),
+            number("pagination[pageSize]", 25),
+        ),
+        _ => (1, usize::MAX),
+    }
+}
+
+/// The page of `items` the query asks for, in this CMS's envelope.
+fn envelope(
+    kind: Kind,
+    items: Vec<Value>,
+    query: &std::collections::HashMap<String, String>,
+) -> Value {
     let total = items.len();
+    let (page, size) = page_asked(kind, query);
+    let size = size.max(1);
+    let pages = total.div_ceil(size).max(1);
+    let items: Vec<Value> = items
+        .into_iter()
+        .skip((page.max(1) - 1).saturating_mul(size))
+        .take(size)
+        .collect();
     match kind {
         Kind::Ghost => {
-            json!({"posts": items, "meta": {"pagination": {"page": 1, "pages": 1, "next": null}}})
+            let next = (page < pages).then_some(page + 1);
+            let prev = (page > 1).then(|| page - 1);
+            json!({"posts": items, "meta": {"pagination": {"page": page, "limit": size,
+                "pages": pages, "total": total, "next": next, "prev": prev}}})
         }
         Kind::Contentful => {
             json!({"sys": {"type": "Array"}, "total": total, "skip": 0, "limit": 100, "items": items})
         }
         Kind::Sanity => json!({"result": items}),
         Kind::Strapi => json!({"data": items,
-            "meta": {"pagination": {"page": 1, "pageSize": 100, "pageCount": 1, "total": total}}}),
+            "meta": {"pagination": {"page": page, "pageSize": size, "pageCount": pages, "total": total}}}),
         Kind::Directus => json!({"data": items}),
         Kind::Storyblok => json!({"stories": items}),
     }

@@ -297,6 +297,7 @@ async fn run_vidhook(args: &[&str]) -> std::process::Output {
         .args(args)
         .env("TEST_OPENAI_KEY", "sk-test-123")
         .env("SEEDANCE_TEST_KEY", seedance::API_KEY)
+        .kill_on_drop(true)
         .output()
         .await
         .unwrap()

@@ -8,15 +8,26 @@ use std::sync::Arc;
 
 use crate::cms::markdown::MarkdownFolder;
 use crate::config::Config;
+use crate::content::Content;
 use crate::generation::{CREDITS_PER_VIDEO, CREDIT_PACKS};
 use crate::plugins::Decision;
 
-/// Videos a folder would produce: (videos, files, skipped, errors).
-async fn count_folder(
+/// What a source's plugin chain makes of some contents, before anything is paid.
+pub struct Count {
+    /// Videos the contents would produce (a multi-locale plan counts each of its videos).
+    pub videos: i64,
+    /// Contents a plugin skipped.
+    pub skipped: usize,
+    /// Contents that failed to plan, each with its reason.
+    pub errors: Vec<String>,
+}
+
+/// Runs each of `contents` (each named by its label for errors) through `source`'s real plugin chain.
+pub async fn count_videos(
     config: &Config,
     source: &str,
-    folder: &Path,
-) -> anyhow::Result<(i64, usize, usize, Vec<String>)> {
+    contents: impl IntoIterator<Item = (String, Result<Content, String>)>,
+) -> anyhow::Result<Count> {
     let store = super::open_store(config).await?;
     crate::templates::seed_defaults(&store).await?;
     let host = crate::app::plugin_host(config, store.clone()).await?;
@@ -25,19 +36,16 @@ async fn count_folder(
     let chain = source_config
         .map(|s| s.settings.plugins.clone())
         .unwrap_or_default();
-    let adapter = MarkdownFolder::new(source.to_string(), folder.to_path_buf());
-    let mut files: Vec<_> = std::fs::read_dir(folder)?
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "md"))
-        .collect();
-    files.sort();
-    let (mut videos, mut skipped, mut errors) = (0i64, 0usize, Vec::new());
-    for file in &files {
-        let mut content = match adapter.load(file) {
+    let mut count = Count {
+        videos: 0,
+        skipped: 0,
+        errors: Vec::new(),
+    };
+    for (label, content) in contents {
+        let mut content = match content {
             Ok(content) => content,
             Err(e) => {
-                errors.push(format!("{}: {e}", file.display()));
+                count.errors.push(format!("{label}: {e}"));
                 continue;
             }
         };
@@ -67,12 +75,33 @@ async fn count_folder(
             }
         }
         match outcome {
-            Ok(true) => videos += draft.len() as i64,
-            Ok(false) => skipped += 1,
-            Err(e) => errors.push(format!("{}: {e}", file.display())),
+            Ok(true) => count.videos += draft.len() as i64,
+            Ok(false) => count.skipped += 1,
+            Err(e) => count.errors.push(format!("{label}: {e}")),
         }
     }
-    Ok((videos, files.len(), skipped, errors))
+    Ok(count)
+}
+
+/// Videos a folder's Markdown files would produce: (count, files).
+async fn count_folder(
+    config: &Config,
+    source: &str,
+    folder: &Path,
+) -> anyhow::Result<(Count, usize)> {
+    let adapter = MarkdownFolder::new(source.to_string(), folder.to_path_buf());
+    let mut files: Vec<_> = std::fs::read_dir(folder)?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "md"))
+        .collect();
+    files.sort();
+    let contents = files.iter().map(|file| {
+        let content = adapter.load(file).map_err(|e| e.to_string());
+        (file.display().to_string(), content)
+    });
+    let count = count_videos(config, source, contents).await?;
+    Ok((count, files.len()))
 }
 
 pub async fn run(
@@ -89,12 +118,18 @@ pub async fn run(
                     .map(|(name, _)| name)
                     .unwrap_or_else(|_| "content".into()),
             };
-            let (videos, files, skipped, errors) = count_folder(config, &source, folder).await?;
-            println!("{files} files in {} (source {source}): {videos} videos, {skipped} skipped, {} errors", folder.display(), errors.len());
-            for error in &errors {
+            let (count, files) = count_folder(config, &source, folder).await?;
+            println!(
+                "{files} files in {} (source {source}): {} videos, {} skipped, {} errors",
+                folder.display(),
+                count.videos,
+                count.skipped,
+                count.errors.len()
+            );
+            for error in &count.errors {
                 println!("  error: {error}");
             }
-            videos
+            count.videos
         }
         (None, Some(events)) => events,
         (None, None) => anyhow::bail!("give --folder DIR or --events N"),

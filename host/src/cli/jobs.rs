@@ -76,6 +76,7 @@ pub async fn run(
     store: &Store,
     action: Option<JobsAction>,
     limit: i64,
+    run: Option<&str>,
 ) -> anyhow::Result<()> {
     match action {
         Some(JobsAction::Retry { id, why }) => {
@@ -104,7 +105,7 @@ pub async fn run(
             println!("{done}");
             Ok(())
         }
-        None => list(store, limit).await,
+        None => list(store, limit, run).await,
         Some(JobsAction::Show { id }) => show(store, &id).await,
         Some(JobsAction::Approve { id, note }) => decide(store, &id, true, &note).await,
         Some(JobsAction::Reject { id, note }) => decide(store, &id, false, &note).await,
@@ -148,8 +149,8 @@ pub fn human_ms(ms: i64) -> String {
     }
 }
 
-async fn list(store: &Store, limit: i64) -> anyhow::Result<()> {
-    let rows = store.list_renders(limit).await?;
+async fn list(store: &Store, limit: i64, run: Option<&str>) -> anyhow::Result<()> {
+    let rows = store.list_renders(limit, run).await?;
     if rows.is_empty() {
         println!("no renders yet");
         return Ok(());

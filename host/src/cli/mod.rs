@@ -1,9 +1,12 @@
 //! The `vidhook` command line.
 
+mod backfill;
+mod batch;
 mod demo;
 mod estimate;
 mod jobs;
 mod plugin;
+mod runs;
 mod tokens;
 
 use std::path::{Path, PathBuf};
@@ -59,6 +62,18 @@ enum Command {
         /// How many renders to list.
         #[arg(long, default_value_t = 50)]
         limit: i64,
+        /// Only the renders of this run (a backfill or batch).
+        #[arg(long)]
+        run: Option<String>,
+    },
+    /// Render every existing item of a source that has no video for its current content.
+    Backfill(backfill::BackfillArgs),
+    /// One video per row of a CSV or JSON Lines file.
+    Batch(batch::BatchArgs),
+    /// Runs of many renders (backfills, batches): list, follow, pause, resume, cancel.
+    Runs {
+        #[command(subcommand)]
+        action: runs::RunsAction,
     },
     /// API tokens with roles: create (shown once), list, revoke.
     Tokens {
@@ -122,9 +137,17 @@ impl Cli {
                 )
                 .await
             }
-            Command::Jobs { action, limit } => {
+            Command::Jobs { action, limit, run } => {
                 let config = load_config(self.config.as_deref())?;
-                jobs::run(&config, &open_store(&config).await?, action, limit).await
+                let store = open_store(&config).await?;
+                jobs::run(&config, &store, action, limit, run.as_deref()).await
+            }
+            Command::Backfill(args) => {
+                backfill::run(&load_config(self.config.as_deref())?, args).await
+            }
+            Command::Batch(args) => batch::run(&load_config(self.config.as_deref())?, args).await,
+            Command::Runs { action } => {
+                runs::run(&load_config(self.config.as_deref())?, action).await
             }
             Command::Estimate {
                 folder,
@@ -277,7 +300,7 @@ pub async fn publish_files(
     let mut outcomes = Vec::new();
     for file in files {
         let content = adapter.load(file).map_err(|e| anyhow::anyhow!("{e}"))?;
-        outcomes.extend(crate::jobs::accept(store, config, source, None, &[content]).await?);
+        outcomes.extend(crate::jobs::accept(store, config, source, None, None, &[content]).await?);
     }
     Ok(outcomes)
 }

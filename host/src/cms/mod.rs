@@ -9,6 +9,7 @@ pub mod ghost;
 mod http;
 pub mod mapping;
 pub mod markdown;
+pub mod pager;
 pub mod sanity;
 pub mod signing;
 pub mod standard_webhooks;

@@ -63,6 +63,9 @@ pub struct SourceSettings {
     /// start-up), for publishes whose webhook never arrived; 0 turns it off.
     #[serde(default = "default_catch_up_secs")]
     pub catch_up_secs: u64,
+    /// The credit pack this source's spending is priced at in estimates (backfill, batch).
+    #[serde(default)]
+    pub credit_pack: crate::generation::CreditPack,
 }
 
 fn default_catch_up_secs() -> u64 {
@@ -105,6 +108,7 @@ impl Default for SourceSettings {
             ambiguous_submit: AmbiguousSubmitPolicy::default(),
             fields: crate::cms::mapping::FieldMap::default(),
             catch_up_secs: default_catch_up_secs(),
+            credit_pack: crate::generation::CreditPack::default(),
         }
     }
 }

@@ -9,7 +9,7 @@ mod throttle;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use omnihuman::{OmniHuman, CREDITS_PER_VIDEO, CREDIT_PACKS};
+pub use omnihuman::{CreditPack, OmniHuman, CREDITS_PER_VIDEO, CREDIT_PACKS};
 pub use preview::Preview;
 
 use crate::config::{Config, ProviderConfig};

@@ -28,6 +28,25 @@ pub const CREDIT_PACKS: [(&str, f64, i64); 4] = [
     ("Max", 100.0, 12000),
 ];
 
+/// The credit pack a source buys, which prices its estimates (`credit_pack = "pro"`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CreditPack {
+    #[default]
+    Starter,
+    Popular,
+    Pro,
+    Max,
+}
+
+impl CreditPack {
+    /// (name, dollars per credit) from [`CREDIT_PACKS`].
+    pub fn price(self) -> (&'static str, f64) {
+        let (name, dollars, credits) = CREDIT_PACKS[self as usize];
+        (name, dollars / credits as f64)
+    }
+}
+
 pub struct OmniHuman {
     settings: OmniHumanConfig,
     http: reqwest::Client,

@@ -37,7 +37,7 @@ pub fn routes(app: Arc<App>) -> Router<Arc<App>> {
     read.merge(decide).merge(operate)
 }
 
-async fn viewer(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
+pub(super) async fn viewer(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
     gate(&app, request, next, Role::Viewer).await
 }
 
@@ -45,7 +45,7 @@ async fn editor(State(app): State<Arc<App>>, request: Request, next: Next) -> Re
     gate(&app, request, next, Role::Editor).await
 }
 
-async fn admin(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
+pub(super) async fn admin(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
     gate(&app, request, next, Role::Admin).await
 }
 
@@ -89,11 +89,18 @@ fn visible(render: crate::store::RenderRow, caller: &Caller) -> crate::store::Re
     }
 }
 
+/// `?run=ID`: only that run's renders.
+#[derive(Deserialize)]
+struct RenderFilter {
+    run: Option<String>,
+}
+
 async fn list_renders(
     State(app): State<Arc<App>>,
     Extension(caller): Extension<Caller>,
+    axum::extract::Query(filter): axum::extract::Query<RenderFilter>,
 ) -> Response {
-    match app.store.list_renders(200).await {
+    match app.store.list_renders(200, filter.run.as_deref()).await {
         Ok(rows) => {
             let rows: Vec<_> = rows
                 .into_iter()

@@ -22,6 +22,7 @@ use crate::cms::{Inbound, InboundError};
 use crate::store::Ingested;
 
 mod api;
+mod runs;
 
 pub fn router(app: Arc<App>) -> Router {
     Router::new()
@@ -29,6 +30,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/provider-hooks/{provider}/{render}", post(provider_hook))
         .route("/media/{*key}", get(media))
         .merge(api::routes(app.clone()))
+        .merge(runs::routes(app.clone()))
         .route(
             "/metrics",
             get(metrics).route_layer(middleware::from_fn_with_state(app.clone(), metrics_gate)),
@@ -245,7 +247,7 @@ pub async fn accept(
     delivery_id: Option<&str>,
     contents: &[crate::content::Content],
 ) -> Response {
-    match crate::jobs::accept(&app.store, &app.config, source, delivery_id, contents).await {
+    match crate::jobs::accept(&app.store, &app.config, source, delivery_id, None, contents).await {
         Ok(outcomes) => {
             let any_new = outcomes
                 .iter()

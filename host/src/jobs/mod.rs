@@ -52,12 +52,14 @@ pub async fn pin_chain(store: &Store, chain: &[PluginRef]) -> Result<String, Sto
 }
 
 /// Accepts contents for `source`: pins its plugin chain and commits the event(s) with a render at
-/// its first step, in one transaction. Webhooks and `vidhook publish` both come through here.
+/// its first step, in one transaction. Webhooks, the catch-up sweep, `vidhook publish` and runs
+/// of many renders (`run_id`: a backfill or a batch) all come through here.
 pub async fn accept(
     store: &Store,
     config: &crate::config::Config,
     source: &str,
     delivery_id: Option<&str>,
+    run_id: Option<&str>,
     contents: &[crate::content::Content],
 ) -> Result<Vec<crate::store::Ingested>, StoreError> {
     let chain = config
@@ -67,7 +69,14 @@ pub async fn accept(
         .unwrap_or_default();
     let pinned = pin_chain(store, chain).await?;
     store
-        .ingest(source, delivery_id, contents, State::Plan.as_str(), &pinned)
+        .ingest(
+            source,
+            delivery_id,
+            contents,
+            State::Plan.as_str(),
+            &pinned,
+            run_id,
+        )
         .await
 }
 
@@ -168,6 +177,8 @@ pub enum Category {
     PluginError,
     TtsError,
     WritebackError,
+    /// Held before its paid call: the run it belongs to is paused or cancelled.
+    RunPaused,
     Internal,
 }
 
@@ -183,6 +194,7 @@ impl Category {
             Category::PluginError => "plugin_error",
             Category::TtsError => "tts_error",
             Category::WritebackError => "writeback_error",
+            Category::RunPaused => "run_paused",
             Category::Internal => "internal",
         }
     }

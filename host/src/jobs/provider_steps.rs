@@ -82,6 +82,14 @@ pub async fn submit(app: &App, lease: &Lease, render: &RenderRow) -> anyhow::Res
     match reservation {
         Reservation::Reserved => {}
         Reservation::LeaseLost => return Ok(Outcome::LeaseLost),
+        Reservation::RunNotActive => {
+            // Claimed again as soon as its run is active again (the claim skips it till then).
+            return Ok(Outcome::Held {
+                until: now_ms(),
+                category: Category::RunPaused,
+                reason: "its run is paused or cancelled: not submitted".into(),
+            });
+        }
         Reservation::OverBudget {
             scope,
             spent,

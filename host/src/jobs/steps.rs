@@ -426,6 +426,16 @@ async fn write_back(app: &App, render: &RenderRow) -> anyhow::Result<Outcome> {
         .video_url
         .as_deref()
         .ok_or_else(|| anyhow::anyhow!("no video url"))?;
+    if content.cms == crate::content::BATCH_CMS {
+        return Ok(advance(
+            State::Done,
+            Transition::default(),
+            format!(
+                "batch row {}: {video_url} (for the batch's output file)",
+                content.id
+            ),
+        ));
+    }
     let Some(adapter) = app.sources.get(&content.source) else {
         return Ok(fail(
             Category::WritebackError,

@@ -34,6 +34,7 @@ pub(super) struct Delivery {
     contents: Vec<Content>,
     first_state: String,
     plugins_json: String,
+    run_id: Option<String>,
     reply: oneshot::Sender<Result<Vec<Ingested>>>,
 }
 
@@ -121,9 +122,9 @@ async fn commit_batch(pool: &AnyPool, batch: &[Delivery]) -> Result<Vec<Vec<Inge
         .collect();
     if !new_rows.is_empty() {
         let sql = format!(
-            "INSERT INTO renders (id, event_id, plan_key, state, run_after, plugins_json, created_at, updated_at)
+            "INSERT INTO renders (id, event_id, plan_key, state, run_after, plugins_json, created_at, updated_at, run_id)
              VALUES {}",
-            placeholders(new_rows.len(), 8)
+            placeholders(new_rows.len(), 9)
         );
         let mut insert = sqlx::query(&sql);
         for (row, render_id) in &new_rows {
@@ -135,7 +136,8 @@ async fn commit_batch(pool: &AnyPool, batch: &[Delivery]) -> Result<Vec<Vec<Inge
                 .bind(now)
                 .bind(&row.delivery.plugins_json)
                 .bind(now)
-                .bind(now);
+                .bind(now)
+                .bind(&row.delivery.run_id);
         }
         insert.execute(&mut *tx).await?;
     }
@@ -174,6 +176,7 @@ async fn commit_batch(pool: &AnyPool, batch: &[Delivery]) -> Result<Vec<Vec<Inge
                         &row.json,
                         &row.delivery.first_state,
                         &row.delivery.plugins_json,
+                        row.delivery.run_id.as_deref(),
                         now,
                     )
                     .await?
@@ -210,6 +213,7 @@ impl Store {
         contents: &[Content],
         first_state: &str,
         plugins_json: &str,
+        run_id: Option<&str>,
     ) -> Result<Vec<Ingested>> {
         let (reply, committed) = oneshot::channel();
         let delivery = Delivery {
@@ -218,6 +222,7 @@ impl Store {
             contents: contents.to_vec(),
             first_state: first_state.to_string(),
             plugins_json: plugins_json.to_string(),
+            run_id: run_id.map(str::to_owned),
             reply,
         };
         let gone = || StoreError::Unavailable("the event committer has stopped".into());
@@ -273,7 +278,14 @@ mod tests {
             tasks.spawn(async move {
                 let delivery = format!("msg-{entry}");
                 let outcome = store
-                    .ingest("blog", Some(&delivery), &[content(entry)], "plan", "[]")
+                    .ingest(
+                        "blog",
+                        Some(&delivery),
+                        &[content(entry)],
+                        "plan",
+                        "[]",
+                        None,
+                    )
                     .await
                     .unwrap();
                 (entry, outcome.into_iter().next().unwrap())

@@ -56,6 +56,7 @@ pub(super) async fn resolve_duplicate(
     json: &str,
     first_state: &str,
     plugins_json: &str,
+    run_id: Option<&str>,
     now: i64,
 ) -> Result<Ingested> {
     if let Some(delivery_id) = delivery_id {
@@ -160,14 +161,15 @@ pub(super) async fn resolve_duplicate(
     } else {
         let render_id = new_id();
         sqlx::query(
-            "INSERT INTO renders (id, event_id, plan_key, state, run_after, plugins_json, created_at, updated_at)
-             VALUES ($1, $2, '', $3, $4, $5, $4, $4)",
+            "INSERT INTO renders (id, event_id, plan_key, state, run_after, plugins_json, created_at, updated_at, run_id)
+             VALUES ($1, $2, '', $3, $4, $5, $4, $4, $6)",
         )
         .bind(&render_id)
         .bind(&new_event)
         .bind(first_state)
         .bind(now)
         .bind(plugins_json)
+        .bind(run_id)
         .execute(&mut **tx)
         .await?;
         render_id

@@ -37,6 +37,9 @@ pub enum Reservation {
     },
     /// Another worker owns the render now.
     LeaseLost,
+    /// Nothing changed: the render's run was paused or cancelled (checked in the same statement
+    /// that marks it `submitting`, so a pause committed before it is never paid through).
+    RunNotActive,
 }
 
 #[derive(Debug, Clone, FromRow, serde::Serialize)]
@@ -88,7 +91,8 @@ impl Store {
         let marked = sqlx::query(
             "UPDATE renders SET state = 'submitting', submit_key = $1, submitted_at = $2, updated_at = $2,
                  lease_until = $5
-             WHERE id = $3 AND lease_owner = $4",
+             WHERE id = $3 AND lease_owner = $4
+               AND (run_id IS NULL OR run_id IN (SELECT id FROM runs WHERE state = 'active'))",
         )
         .bind(submit_key)
         .bind(now)
@@ -99,8 +103,18 @@ impl Store {
         .await?
         .rows_affected();
         if marked != 1 {
+            let ours = sqlx::query("SELECT 1 FROM renders WHERE id = $1 AND lease_owner = $2")
+                .bind(render_id)
+                .bind(owner)
+                .fetch_optional(&mut *tx)
+                .await?
+                .is_some();
             tx.rollback().await?;
-            return Ok(Reservation::LeaseLost);
+            return Ok(if ours {
+                Reservation::RunNotActive
+            } else {
+                Reservation::LeaseLost
+            });
         }
         let already: i64 = sqlx::query(
             "SELECT COUNT(*) FROM credit_ledger WHERE render_id = $1 AND kind = 'estimate'",

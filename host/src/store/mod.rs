@@ -9,6 +9,7 @@ pub mod ledger;
 mod operator;
 mod plugins;
 mod renders;
+mod runs;
 mod templates;
 mod tokens;
 
@@ -24,6 +25,7 @@ pub use heads::WriteBackGate;
 pub use operator::{Audit, AuditEntry};
 pub use plugins::PluginRow;
 pub use renders::{RenderRow, StepRecord, StepRow, Transition};
+pub use runs::{RunItem, RunProgress, RunRow, RunState, PREPAID_STATES};
 pub use templates::TemplateRow;
 pub use tokens::TokenRow;
 

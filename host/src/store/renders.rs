@@ -32,11 +32,13 @@ pub struct RenderRow {
     pub preview_url: Option<String>,
     pub approved_at: Option<i64>,
     pub adopted_at: Option<i64>,
+    /// The run of many renders this one belongs to (none: a live publish).
+    pub run_id: Option<String>,
 }
 
 const RENDER_COLUMNS: &str = "id, event_id, plan_key, state, attempts, run_after, plan_json, \
     provenance_json, audio_key, audio_seconds, submit_key, submitted_at, provider_job_id, \
-    video_url, error_category, error, created_at, updated_at, finished_at, plugins_json, preview_url, approved_at, adopted_at";
+    video_url, error_category, error, created_at, updated_at, finished_at, plugins_json, preview_url, approved_at, adopted_at, run_id";
 
 /// The outcome of one step, applied atomically. `None` fields keep their stored value.
 #[derive(Debug, Default, Clone)]
@@ -97,12 +99,19 @@ impl Store {
             Backend::Postgres => "FOR UPDATE SKIP LOCKED",
             Backend::Sqlite => "",
         };
+        // Live publishes first: a run's unpaid work waits behind them (its paid work is not
+        // held back), and only an active run's unpaid work is claimed at all.
+        let prepaid = super::PREPAID_STATES.map(|s| format!("'{s}'")).join(", ");
         let sql = format!(
             "UPDATE renders SET lease_owner = $1, lease_until = $2
              WHERE id = (SELECT id FROM renders
                          WHERE state IN ({states}) AND run_after <= $3
                            AND (lease_until IS NULL OR lease_until < $3)
-                         ORDER BY run_after LIMIT 1 {skip_locked})
+                           AND (run_id IS NULL OR state NOT IN ({prepaid})
+                                OR run_id IN (SELECT id FROM runs WHERE state = 'active'))
+                         ORDER BY CASE WHEN run_id IS NOT NULL AND state IN ({prepaid}) THEN 1 ELSE 0 END,
+                                  run_after
+                         LIMIT 1 {skip_locked})
                AND (lease_until IS NULL OR lease_until < $3)
              RETURNING {RENDER_COLUMNS}"
         );
@@ -299,8 +308,8 @@ impl Store {
                 .try_get(0)?;
             for (plan_key, plan_json, state) in siblings {
                 sqlx::query(
-                    "INSERT INTO renders (id, event_id, plan_key, state, run_after, plan_json, provenance_json, plugins_json, created_at, updated_at)
-                     SELECT $1, $2, $3, $4, $5, $6, $7, plugins_json, $5, $5 FROM renders WHERE id = $8
+                    "INSERT INTO renders (id, event_id, plan_key, state, run_after, plan_json, provenance_json, plugins_json, created_at, updated_at, run_id)
+                     SELECT $1, $2, $3, $4, $5, $6, $7, plugins_json, $5, $5, run_id FROM renders WHERE id = $8
                      ON CONFLICT DO NOTHING",
                 )
                 .bind(super::new_id())
@@ -395,8 +404,12 @@ impl Store {
         Ok(row.map(|r| RenderRow::from_row(&r)).transpose()?)
     }
 
-    /// The newest renders first, with the source and entry they belong to.
-    pub async fn list_renders(&self, limit: i64) -> Result<Vec<(RenderRow, String, String)>> {
+    /// The newest renders first (of one run, or all), with the source and entry they belong to.
+    pub async fn list_renders(
+        &self,
+        limit: i64,
+        run: Option<&str>,
+    ) -> Result<Vec<(RenderRow, String, String)>> {
         let columns = RENDER_COLUMNS
             .split(", ")
             .map(|c| format!("r.{c}"))
@@ -405,9 +418,14 @@ impl Store {
         let sql = format!(
             "SELECT {columns}, e.source AS source, e.entry_id AS entry_id
              FROM renders r JOIN events e ON e.id = r.event_id
+             WHERE $2 = '' OR r.run_id = $2
              ORDER BY r.created_at DESC LIMIT $1"
         );
-        let rows = sqlx::query(&sql).bind(limit).fetch_all(&self.pool).await?;
+        let rows = sqlx::query(&sql)
+            .bind(limit)
+            .bind(run.unwrap_or(""))
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter()
             .map(|r| {
                 Ok((
@@ -493,7 +511,7 @@ mod tests {
         }))
         .unwrap();
         let ingested = store
-            .ingest("blog", Some("m-1"), &[content], "submit", "[]")
+            .ingest("blog", Some("m-1"), &[content], "submit", "[]", None)
             .await
             .unwrap();
         let render = store

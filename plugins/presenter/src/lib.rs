@@ -45,6 +45,9 @@ impl Plugin for Presenter {
             "kind": content.kind,
             "url": content.url,
             "source": content.source,
+            // Every field the CMS (or a batch file's row) sent: `{{fields.first_name}}`.
+            "fields": serde_json::from_str::<serde_json::Value>(&content.fields_json)
+                .unwrap_or_default(),
         });
         let frame = render(&script_template, &context)?;
         let body_budget = budget - speaking_seconds(&frame, wpm);

@@ -1,0 +1,403 @@
+//! Runs of many renders from the command line: what `vidhook backfill` and `vidhook batch` share.
+//!
+//! A run is estimated and confirmed once, then queued in the database that `vidhook serve` works
+//! from, under one run id, and followed here with a live progress line. Its renders go through
+//! the same steps, budgets, rate limits and deduplication as a live publish; the workers claim
+//! live publishes first. Ctrl-C pauses the run (nothing new is submitted) and keeps following
+//! what it already paid for; the same command run again resumes it, and offers nothing already
+//! accepted a second time, so no row or item is paid twice.
+
+use std::collections::HashSet;
+use std::io::{IsTerminal, Write};
+use std::time::{Duration, Instant};
+
+use clap::Subcommand;
+
+use crate::config::Config;
+use crate::content::Content;
+use crate::generation::CREDITS_PER_VIDEO;
+use crate::store::{RunItem, RunProgress, RunRow, RunState, Store, PREPAID_STATES};
+
+/// Render states a run stops following: final, or waiting for a person.
+const SETTLED_STATES: [&str; 7] = [
+    "done",
+    "skipped",
+    "failed",
+    "dry_run",
+    "writeback_failed",
+    "needs_attention",
+    "awaiting_approval",
+];
+/// Contents per accept transaction while queueing.
+const QUEUE_CHUNK: usize = 200;
+/// After this long without any change, the progress line asks whether a host is running.
+const STALL_HINT: Duration = Duration::from_secs(30);
+
+/// What a backfill or batch asks for.
+pub struct Planned {
+    /// Names the run: the same command finds the same run again.
+    pub label: String,
+    pub kind: &'static str,
+    pub source: String,
+    /// Each content with a name for messages (a file, a row, an entry).
+    pub items: Vec<(String, Content)>,
+    /// At most this many items to render (items that already have their video do not count).
+    pub limit: Option<usize>,
+}
+
+/// Told of each of the run's renders once it settles (the batch's output file).
+pub trait Sink {
+    fn settled(&mut self, item: &RunItem) -> anyhow::Result<()>;
+}
+
+/// Estimates, confirms (unless `yes`), queues and follows `planned`.
+pub async fn execute(
+    config: &Config,
+    planned: Planned,
+    yes: bool,
+    sink: Option<&mut dyn Sink>,
+) -> anyhow::Result<()> {
+    let store = super::open_store(config).await?;
+    let source = planned.source.as_str();
+    let listed = planned.items.len();
+    let mut fresh = Vec::new();
+    let mut current = 0;
+    for (name, content) in planned.items {
+        if store.is_current(source, &content).await? {
+            current += 1;
+        } else {
+            fresh.push((name, content));
+        }
+    }
+    fresh.truncate(planned.limit.unwrap_or(usize::MAX));
+    println!(
+        "{listed} items listed; {} already have their video (or one on its way); {} to render",
+        current,
+        fresh.len()
+    );
+    let existing = store.run_labelled(&planned.label).await?;
+    let unpaid = match &existing {
+        Some(run) => unpaid_renders(&store.run_progress(&run.id).await?, run.state),
+        None => 0,
+    };
+    let count = super::estimate::count_videos(
+        config,
+        source,
+        fresh.iter().map(|(name, c)| (name.clone(), Ok(c.clone()))),
+    )
+    .await?;
+    for error in count.errors.iter().take(10) {
+        println!("  cannot plan: {error}");
+    }
+    let videos = count.videos + unpaid;
+    let credits = videos * credits_per_video(config, source);
+    let pack = config
+        .sources
+        .get(source)
+        .map(|s| s.settings.credit_pack)
+        .unwrap_or_default();
+    let (pack_name, per_credit) = pack.price();
+    println!(
+        "estimate: {videos} videos ({} new, {unpaid} queued earlier and unpaid), {} skipped by plugins, {credits} credits, ${:.2} at the {pack_name} pack",
+        count.videos,
+        count.skipped,
+        credits as f64 * per_credit
+    );
+    if let Some(left) = budget_left(config, &store, source).await? {
+        if credits > left {
+            anyhow::bail!(
+                "refused: this run needs {credits} credits, {} over the budget left today ({left} credits); raise the budget or use --limit",
+                credits - left
+            );
+        }
+    }
+    if videos == 0 && existing.is_none() {
+        println!("nothing to render");
+        return Ok(());
+    }
+    if videos > 0 && !yes && !confirm(videos, credits as f64 * per_credit)? {
+        anyhow::bail!("not confirmed; nothing queued");
+    }
+    let run = store
+        .open_run(&planned.label, planned.kind, source, videos, credits)
+        .await?;
+    for chunk in fresh.chunks(QUEUE_CHUNK) {
+        let contents: Vec<Content> = chunk.iter().map(|(_, c)| c.clone()).collect();
+        crate::jobs::accept(&store, config, source, None, Some(&run.id), &contents).await?;
+    }
+    println!(
+        "run {}: {} items queued; `vidhook serve` renders them (live publishes go first)",
+        run.id,
+        fresh.len()
+    );
+    follow(&store, config, &run, sink).await
+}
+
+/// What one video costs this source: nothing on the local preview provider or a dry run.
+fn credits_per_video(config: &Config, source: &str) -> i64 {
+    let dry_run = config.dry_run
+        || config
+            .sources
+            .get(source)
+            .is_some_and(|s| s.settings.dry_run);
+    match config.provider {
+        crate::config::ProviderConfig::Omnihuman(_) if !dry_run => CREDITS_PER_VIDEO,
+        _ => 0,
+    }
+}
+
+/// Renders of a run still before their paid call (counting cancelled ones, which resuming
+/// queues again).
+fn unpaid_renders(progress: &RunProgress, state: RunState) -> i64 {
+    let cancelled = if state == RunState::Cancelled {
+        progress.states.get("skipped").copied().unwrap_or(0)
+    } else {
+        0
+    };
+    PREPAID_STATES
+        .iter()
+        .filter_map(|s| progress.states.get(*s))
+        .sum::<i64>()
+        + cancelled
+}
+
+/// Credits left today under the global and the source's budget; none when neither is set.
+async fn budget_left(config: &Config, store: &Store, source: &str) -> anyhow::Result<Option<i64>> {
+    let mut left: Option<i64> = None;
+    if let Some(limit) = config.budgets.daily_credits {
+        left = Some(limit - store.spent_today("").await?);
+    }
+    if let Some(limit) = config
+        .sources
+        .get(source)
+        .and_then(|s| s.settings.daily_credits)
+    {
+        let source_left = limit - store.spent_today(source).await?;
+        left = Some(left.map_or(source_left, |l| l.min(source_left)));
+    }
+    Ok(left.map(|l| l.max(0)))
+}
+
+/// Asks on the terminal; refuses when there is none to ask (scripts pass `--yes`).
+fn confirm(videos: i64, dollars: f64) -> anyhow::Result<bool> {
+    if !std::io::stdin().is_terminal() {
+        anyhow::bail!("confirmation needed and no terminal to ask: pass --yes to go ahead");
+    }
+    print!("render {videos} videos for about ${dollars:.2}? [y/N] ");
+    std::io::stdout().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer)?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
+}
+
+/// Follows `run` until nothing in it moves without a person: prints a progress line as it
+/// changes and hands each settled render to `sink`. The first Ctrl-C pauses the run and keeps
+/// following what it paid for; a second stops following.
+pub async fn follow(
+    store: &Store,
+    config: &Config,
+    run: &RunRow,
+    mut sink: Option<&mut dyn Sink>,
+) -> anyhow::Result<()> {
+    let mut reported = HashSet::new();
+    let mut last_line = String::new();
+    let mut last_change = Instant::now();
+    let mut interrupted = false;
+    let terminal = std::io::stdout().is_terminal();
+    let mut ctrl_c = std::pin::pin!(tokio::signal::ctrl_c());
+    loop {
+        let state = store.run(&run.id).await?.map_or(run.state, |r| r.state);
+        let progress = store.run_progress(&run.id).await?;
+        let items = store.run_items(&run.id).await?;
+        if let Some(sink) = &mut sink {
+            for item in &items {
+                if SETTLED_STATES.contains(&item.state.as_str())
+                    && reported.insert(item.render_id.clone())
+                {
+                    sink.settled(item)?;
+                }
+            }
+        }
+        let unsettled: i64 = progress
+            .states
+            .iter()
+            .filter(|(s, _)| !SETTLED_STATES.contains(&s.as_str()))
+            .map(|(_, n)| n)
+            .sum();
+        let paid_in_flight = unsettled - unpaid_renders(&progress, RunState::Active);
+        let line = progress_line(run, state, &progress, &items, config, unsettled);
+        if line != last_line {
+            last_change = Instant::now();
+            if terminal {
+                print!("\r\x1b[2K{line}");
+                std::io::stdout().flush()?;
+            } else {
+                println!("{line}");
+            }
+            last_line = line;
+        } else if last_change.elapsed() > STALL_HINT && unsettled > 0 {
+            println!(
+                "\nnothing has moved for {} s: is `vidhook serve` running on this database?",
+                STALL_HINT.as_secs()
+            );
+            last_change = Instant::now();
+        }
+        if unsettled == 0 || (state != RunState::Active && paid_in_flight == 0) {
+            if terminal {
+                println!();
+            }
+            if state != RunState::Active && unsettled > 0 {
+                println!(
+                    "run {} is {}: {unsettled} unpaid renders wait; run the same command again (or `vidhook runs resume {}`) to go on",
+                    run.id,
+                    state.as_str(),
+                    run.id
+                );
+            }
+            return Ok(());
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+            _ = &mut ctrl_c => {
+                if interrupted {
+                    println!("\nstopped following; run {} goes on as it is", run.id);
+                    return Ok(());
+                }
+                interrupted = true;
+                store.set_run_state(&run.id, RunState::Paused).await?;
+                println!("\npaused: nothing new is submitted; following what is paid (Ctrl-C again to stop following)");
+                ctrl_c.set(tokio::signal::ctrl_c());
+            }
+        }
+    }
+}
+
+/// `run 0192…: 3 done, 1 await, 40 plan | 2880 credits | ETA 12 min`.
+fn progress_line(
+    run: &RunRow,
+    state: RunState,
+    progress: &RunProgress,
+    items: &[RunItem],
+    config: &Config,
+    unsettled: i64,
+) -> String {
+    let counts: Vec<String> = progress
+        .states
+        .iter()
+        .map(|(state, n)| format!("{n} {state}"))
+        .collect();
+    let paused = match state {
+        RunState::Active => String::new(),
+        other => format!(" [{}]", other.as_str()),
+    };
+    format!(
+        "run {}{paused}: {} | {} credits | {}",
+        run.id,
+        counts.join(", "),
+        progress.credits,
+        eta(items, config, unsettled)
+    )
+}
+
+/// Time left: the renders not yet settled, at the observed generation time spread over the
+/// provider's concurrency, and no faster than its rate limit allows (a submit and a status read
+/// a render at least).
+fn eta(items: &[RunItem], config: &Config, unsettled: i64) -> String {
+    if unsettled == 0 {
+        return "finished".into();
+    }
+    let took: Vec<i64> = items
+        .iter()
+        .filter_map(|i| Some(i.finished_at? - i.submitted_at?))
+        .filter(|ms| *ms >= 0)
+        .collect();
+    if took.is_empty() {
+        return "ETA: measuring".into();
+    }
+    let mean_secs = took.iter().sum::<i64>() as f64 / took.len() as f64 / 1000.0;
+    let (concurrency, per_minute) = match &config.provider {
+        crate::config::ProviderConfig::Omnihuman(o) => (
+            o.max_concurrent.max(1) as f64,
+            o.requests_per_minute.max(1) as f64,
+        ),
+        crate::config::ProviderConfig::Preview { .. } => (config.workers.max(1) as f64, f64::MAX),
+    };
+    let by_time = unsettled as f64 * mean_secs / concurrency;
+    let by_rate = unsettled as f64 * 2.0 * 60.0 / per_minute;
+    let secs = by_time.max(by_rate).ceil() as u64;
+    format!("ETA {}m{:02}s", secs / 60, secs % 60)
+}
+
+#[derive(Subcommand)]
+pub enum RunsAction {
+    /// Every run with its state and progress.
+    List,
+    /// Follow a run (as the command that started it does).
+    Follow { id: String },
+    /// Submit nothing new for the run; what it paid for is still followed.
+    Pause { id: String },
+    /// Let a paused or cancelled run go on.
+    Resume { id: String },
+    /// End the run's unpaid renders (`skipped`, category `cancelled`); its paid ones finish.
+    Cancel { id: String },
+}
+
+pub async fn run(config: &Config, action: RunsAction) -> anyhow::Result<()> {
+    let store = super::open_store(config).await?;
+    let set = |id: String, state: RunState| {
+        let store = store.clone();
+        async move {
+            if !store.set_run_state(&id, state).await? {
+                anyhow::bail!("no run {id}");
+            }
+            let actor = std::env::var("USER").unwrap_or_else(|_| "cli".into());
+            let action = match state {
+                RunState::Active => "resume",
+                RunState::Paused => "pause",
+                RunState::Cancelled => "cancel",
+            };
+            let audit = crate::store::Audit {
+                actor: &actor,
+                action,
+                reason: "",
+            };
+            store.audit(&audit, &id, "run").await?;
+            println!("run {id}: {}", state.as_str());
+            Ok(())
+        }
+    };
+    match action {
+        RunsAction::List => {
+            for run in store.runs().await? {
+                let progress = store.run_progress(&run.id).await?;
+                let counts: Vec<String> = progress
+                    .states
+                    .iter()
+                    .map(|(s, n)| format!("{n} {s}"))
+                    .collect();
+                println!(
+                    "{}  {:<9} {:<9} {:<12} {} | {} of {} credits | {}",
+                    run.id,
+                    run.kind,
+                    run.state.as_str(),
+                    run.source,
+                    counts.join(", "),
+                    progress.credits,
+                    run.credits,
+                    run.label
+                );
+            }
+            Ok(())
+        }
+        RunsAction::Follow { id } => {
+            let run = store
+                .run(&id)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("no run {id}"))?;
+            follow(&store, config, &run, None).await
+        }
+        RunsAction::Pause { id } => set(id, RunState::Paused).await,
+        RunsAction::Resume { id } => set(id, RunState::Active).await,
+        RunsAction::Cancel { id } => set(id, RunState::Cancelled).await,
+    }
+}

@@ -1,0 +1,409 @@
+//! Runs of many renders (issue #14): `vidhook backfill` and `vidhook batch` against a running
+//! host — estimated and confirmed first, refused over the budget left, queued under one run id,
+//! followed to the end, resumed without paying twice; paused and cancelled runs submit nothing
+//! new while live publishes go through.
+
+mod support;
+
+use std::path::Path;
+use std::time::Duration;
+
+use support::cms_apis::{CmsApi, Kind};
+use support::seedance::Seedance;
+use support::{presenter_png, vidhook, vidhook_result, Host};
+
+/// Three articles and a draft in `folder`.
+fn write_articles(folder: &Path) {
+    std::fs::create_dir_all(folder).unwrap();
+    for (file, title) in [
+        ("a.md", "Solar panels on every school"),
+        ("b.md", "A new bridge over the river"),
+        ("c.md", "Libraries open on Sundays"),
+    ] {
+        std::fs::write(
+            folder.join(file),
+            format!("---\ntitle: {title}\n---\nThe council decided it on Tuesday.\n"),
+        )
+        .unwrap();
+    }
+    std::fs::write(
+        folder.join("d.md"),
+        "---\ntitle: Not ready\ndraft: true\n---\nStill writing.\n",
+    )
+    .unwrap();
+}
+
+/// A host with the Markdown source `docs` (no catch-up sweep) and `extra` config lines.
+fn markdown_config(dir: &Path, provider: &str, source_extra: &str) -> String {
+    format!(
+        "listen = \"127.0.0.1:0\"\ndata_dir = \"{data}\"\nworkers = 2\n{provider}\n\
+         [retry]\nbase_delay_ms = 50\nmax_delay_ms = 300\n\n\
+         [sources.docs]\ncms = \"markdown\"\nfolder = \"{folder}\"\npresenter_image = \"{image}\"\ncatch_up_secs = 0\n{source_extra}",
+        data = dir.join("data").display(),
+        folder = dir.join("content").display(),
+        image = presenter_png().display(),
+    )
+}
+
+/// The OmniHuman provider at `seedance`, with the loopback allowlist turned on explicitly.
+fn omnihuman(seedance: &Seedance) -> String {
+    format!(
+        "[provider]\nkind = \"omnihuman\"\nbase_url = \"{}\"\napi_key = \"${{SEEDANCE_TEST_KEY}}\"\n\
+         webhooks = false\npoll_interval_secs = 1\n\n[checks]\nallow_plain_http = true\n\n\
+         [outbound]\nallow_private = [\"127.0.0.0/8\"]\n",
+        seedance.url
+    )
+}
+
+/// Runs `vidhook ARGS` with the host's config, for at most two minutes.
+async fn cli(host: &Host, args: &[&str]) -> (bool, String) {
+    let config = host.dir.join("vidhook.toml");
+    let mut all = vec!["--config", config.to_str().unwrap()];
+    all.extend_from_slice(args);
+    tokio::time::timeout(Duration::from_secs(120), vidhook_result(&all))
+        .await
+        .unwrap_or_else(|_| panic!("vidhook {args:?} did not finish\n{}", host.logs()))
+}
+
+/// The run id a backfill or batch printed (`run ID: N items queued`).
+fn run_id(output: &str) -> String {
+    output
+        .lines()
+        .find_map(|l| l.strip_prefix("run ")?.split(':').next())
+        .unwrap_or_else(|| panic!("no run id in:\n{output}"))
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_markdown_backfill_renders_what_has_no_video_and_resumes_without_rendering_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    write_articles(&dir.path().join("content"));
+    let host = Host::start(dir.path(), &markdown_config(dir.path(), "", "")).await;
+    let a = dir.path().join("content/a.md");
+    cli(&host, &["publish", "--source", "docs", a.to_str().unwrap()]).await;
+    host.wait_for_state("done", Duration::from_secs(60)).await;
+
+    // Without --yes and without a terminal: the estimate, then a refusal; nothing queued.
+    let (ok, out) = cli(&host, &["backfill", "--source", "docs"]).await;
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("3 items listed; 1 already have their video (or one on its way); 2 to render"),
+        "the draft is not listed, the published one is not offered again:\n{out}"
+    );
+    assert!(out.contains("estimate: 2 videos"), "{out}");
+    assert!(out.contains("pass --yes"), "{out}");
+    assert_eq!(host.renders().await.len(), 1);
+
+    let (ok, out) = cli(&host, &["backfill", "--source", "docs", "--yes"]).await;
+    assert!(ok, "{out}\n{}", host.logs());
+    let run = run_id(&out);
+    assert!(out.contains("2 done"), "followed to the end:\n{out}");
+    let renders = host.renders().await;
+    assert_eq!(renders.len(), 3, "{renders:#?}");
+    for file in ["b.md", "c.md"] {
+        let text = std::fs::read_to_string(dir.path().join("content").join(file)).unwrap();
+        assert!(text.contains("video_url:"), "{file} written back:\n{text}");
+    }
+    let listed = cli(&host, &["jobs", "--run", &run]).await.1;
+    assert_eq!(listed.matches(" done ").count(), 2, "{listed}");
+    let in_run: Vec<_> = host
+        .api(&format!("/api/renders?run={run}"))
+        .await
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(in_run.len(), 2);
+
+    // The same command again: everything has its video; the run is the same, nothing new.
+    let (ok, out) = cli(&host, &["backfill", "--source", "docs", "--yes"]).await;
+    assert!(ok, "{out}");
+    assert!(out.contains("3 already have their video"), "{out}");
+    assert_eq!(host.renders().await.len(), 3);
+    let runs = host.api("/api/runs").await;
+    assert_eq!(runs.as_array().unwrap().len(), 1, "{runs:#}");
+    assert_eq!(runs[0]["progress"]["states"]["done"], 2, "{runs:#}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_backfill_over_the_budget_left_is_refused_and_limit_keeps_it_under() {
+    let dir = tempfile::tempdir().unwrap();
+    write_articles(&dir.path().join("content"));
+    let seedance = Seedance::start(false).await;
+    let config = markdown_config(
+        dir.path(),
+        &omnihuman(&seedance),
+        "daily_credits = 1920\ncredit_pack = \"max\"\n",
+    );
+    let host = Host::start(dir.path(), &config).await;
+
+    let (ok, out) = cli(&host, &["backfill", "--source", "docs", "--yes"]).await;
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("estimate: 3 videos") && out.contains("2880 credits, $24.00 at the Max pack"),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "refused: this run needs 2880 credits, 960 over the budget left today (1920 credits)"
+        ),
+        "{out}"
+    );
+    assert!(seedance.attempts().is_empty(), "nothing submitted");
+
+    let (ok, out) = cli(
+        &host,
+        &["backfill", "--source", "docs", "--limit", "2", "--yes"],
+    )
+    .await;
+    assert!(ok, "{out}\n{}", host.logs());
+    assert!(out.contains("1920 credits"), "{out}");
+    assert_eq!(seedance.jobs().len(), 2, "two paid videos");
+
+    // What is left needs 960 credits and none are left today.
+    let (ok, out) = cli(&host, &["backfill", "--source", "docs", "--yes"]).await;
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("960 over the budget left today (0 credits)"),
+        "{out}"
+    );
+    assert_eq!(
+        seedance.attempts().len(),
+        2,
+        "never paid twice: {:?}",
+        seedance.attempts()
+    );
+}
+
+/// A paused run submits nothing; a live publish meanwhile goes through at once; resuming
+/// finishes the run; cancelling ends the unpaid renders, and resuming a cancelled run queues
+/// them again. Every operator action is audited.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_paused_run_waits_while_live_publishes_go_first_and_cancel_pays_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let content = dir.path().join("content");
+    write_articles(&content);
+    let seedance = Seedance::start(false).await;
+    let config = markdown_config(dir.path(), &omnihuman(&seedance), "");
+    // Queue a run with no host running, then pause it before any worker sees it.
+    let host = Host::start(dir.path(), &config).await;
+    let config_path = dir.path().join("vidhook.toml");
+    host.terminate(Duration::from_secs(20)).await;
+    let mut backfill = tokio::process::Command::new(env!("CARGO_BIN_EXE_vidhook"))
+        .args([
+            "--config",
+            config_path.to_str().unwrap(),
+            "backfill",
+            "--source",
+            "docs",
+            "--yes",
+        ])
+        .env("SEEDANCE_TEST_KEY", support::seedance::API_KEY)
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(
+        backfill.stdout.take().unwrap(),
+    ));
+    let mut run = None;
+    while let Some(line) = lines.next_line().await.unwrap() {
+        if line.contains("items queued") {
+            run = Some(run_id(&line));
+            break;
+        }
+    }
+    let run = run.expect("the run was queued");
+    backfill.kill().await.unwrap();
+    let config_arg = config_path.to_str().unwrap();
+    vidhook(&["--config", config_arg, "runs", "pause", &run]).await;
+
+    let host = Host::start(dir.path(), &config).await;
+    std::fs::write(
+        content.join("live.md"),
+        "---\ntitle: Breaking news\n---\nThe river bridge opens today.\n",
+    )
+    .unwrap();
+    let live = content.join("live.md");
+    cli(
+        &host,
+        &["publish", "--source", "docs", live.to_str().unwrap()],
+    )
+    .await;
+    host.wait_for_state("done", Duration::from_secs(60)).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(seedance.jobs().len(), 1, "only the live publish was paid");
+    let progress = host.api(&format!("/api/runs/{run}")).await;
+    assert_eq!(progress["run"]["state"], "paused", "{progress:#}");
+    assert_eq!(progress["progress"]["states"]["plan"], 3, "{progress:#}");
+
+    // Cancel: its three unpaid renders end skipped; nothing is paid.
+    let cancelled = reqwest::Client::new()
+        .post(format!("{}/api/runs/{run}/cancel", host.url))
+        .bearer_auth(&host.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cancelled.status(), 200);
+    let progress = host.api(&format!("/api/runs/{run}")).await;
+    assert_eq!(progress["progress"]["states"]["skipped"], 3, "{progress:#}");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(seedance.jobs().len(), 1);
+
+    // The same command again resumes the cancelled run: its renders are queued again and paid
+    // once each.
+    let (ok, out) = cli(&host, &["backfill", "--source", "docs", "--yes"]).await;
+    assert!(ok, "{out}\n{}", host.logs());
+    assert!(out.contains("3 queued earlier and unpaid"), "{out}");
+    assert!(out.contains("3 done"), "{out}");
+    assert_eq!(seedance.jobs().len(), 4, "each paid once");
+    let audit = cli(&host, &["audit"]).await.1;
+    assert!(
+        audit.contains("pause") && audit.contains("cancel"),
+        "{audit}"
+    );
+}
+
+/// One video per CSV row, the columns as template variables; the output file gets a line per
+/// row as it settles; running the same command again adds nothing and pays nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_batch_file_makes_one_video_per_row_and_writes_each_outcome_once() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("content")).unwrap();
+    let seedance = Seedance::start(false).await;
+    let config = markdown_config(
+        dir.path(),
+        &omnihuman(&seedance),
+        "plugins = [{ name = \"presenter\", config = { script_template = \"outreach\" } }]\n",
+    );
+    let host = Host::start(dir.path(), &config).await;
+    let template = dir.path().join("outreach.hbs");
+    std::fs::write(
+        &template,
+        "Hi {{fields.first_name}}! I saw that {{fields.company}} {{fields.trigger}}.",
+    )
+    .unwrap();
+    cli(
+        &host,
+        &[
+            "templates",
+            "set",
+            "outreach",
+            "--file",
+            template.to_str().unwrap(),
+        ],
+    )
+    .await;
+    let rows = dir.path().join("prospects.csv");
+    std::fs::write(
+        &rows,
+        "id,first_name,company,trigger\n\
+         p1,Ada,Analytical Engines,\"opened an office in Paris, France\"\n\
+         p2,Grace,Compilers Inc,raised a seed round\n\
+         p3,Alan,Enigma Ltd,hired a new CTO\n",
+    )
+    .unwrap();
+    let (ok, out) = cli(
+        &host,
+        &["batch", rows.to_str().unwrap(), "--source", "docs", "--yes"],
+    )
+    .await;
+    assert!(ok, "{out}\n{}", host.logs());
+    assert!(out.contains("estimate: 3 videos"), "{out}");
+    let results = std::fs::read_to_string(dir.path().join("prospects.csv.results.csv")).unwrap();
+    let lines: Vec<&str> = results.lines().collect();
+    assert_eq!(lines[0], "row,id,locale,render,state,video_url,reason");
+    assert_eq!(lines.len(), 4, "{results}");
+    for id in ["p1", "p2", "p3"] {
+        let line = lines
+            .iter()
+            .find(|l| l.contains(&format!(",{id},")))
+            .unwrap();
+        assert!(line.contains(",done,http"), "{line}");
+    }
+    assert_eq!(seedance.jobs().len(), 3);
+    // The row's columns reached the narration.
+    let renders = host.renders().await;
+    let scripts: String = renders
+        .iter()
+        .map(|r| r["render"]["plan_json"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert!(
+        scripts
+            .contains("Hi Ada! I saw that Analytical Engines opened an office in Paris, France."),
+        "{scripts}"
+    );
+
+    let (ok, out) = cli(
+        &host,
+        &["batch", rows.to_str().unwrap(), "--source", "docs", "--yes"],
+    )
+    .await;
+    assert!(ok, "{out}");
+    assert!(out.contains("3 already have their video"), "{out}");
+    assert_eq!(seedance.attempts().len(), 3, "nothing paid twice");
+    let again = std::fs::read_to_string(dir.path().join("prospects.csv.results.csv")).unwrap();
+    assert_eq!(again, results, "no line written twice");
+}
+
+/// Ghost and Strapi hold more existing entries than one page of their API: the backfill lists
+/// them all through the CMS's own paging, renders the ones asked for, writes each video into its
+/// own entry, and a second run goes on where the first stopped.
+#[tokio::test(flavor = "multi_thread")]
+async fn ghost_and_strapi_backfills_page_through_every_existing_entry() {
+    for (kind, existing) in [(Kind::Ghost, 120), (Kind::Strapi, 130)] {
+        let dir = tempfile::tempdir().unwrap();
+        let api = CmsApi::start(kind).await;
+        let first_ms = vidhook::store::now_ms() - 30 * 86_400_000;
+        api.seed_existing(existing, first_ms);
+        let listen = format!("127.0.0.1:{}", support::free_port());
+        let config = api.host_config(dir.path(), &listen, "catch_up_secs = 0\n");
+        let host = Host::start(dir.path(), &config).await;
+        api.set_hook(&format!("{}/hooks/cms", host.url));
+
+        let (ok, out) = cli(&host, &["backfill", "--source", "cms"]).await;
+        assert!(!ok, "{kind:?}: {out}");
+        assert!(
+            out.contains(&format!("{existing} items listed; 0 already have their video (or one on its way); {existing} to render")),
+            "{kind:?}: every page listed:\n{out}"
+        );
+        // More entries than a page holds (Ghost 50, Strapi 100): more than one listing.
+        assert!(
+            api.lists() >= 2,
+            "{kind:?}: paged ({} listings)",
+            api.lists()
+        );
+
+        let (ok, out) = cli(
+            &host,
+            &["backfill", "--source", "cms", "--limit", "2", "--yes"],
+        )
+        .await;
+        assert!(ok, "{kind:?}: {out}\n{}", host.logs());
+        let (ok, out) = cli(
+            &host,
+            &["backfill", "--source", "cms", "--limit", "1", "--yes"],
+        )
+        .await;
+        assert!(ok, "{kind:?}: {out}\n{}", host.logs());
+        assert!(
+            out.contains("2 already have their video"),
+            "{kind:?}: {out}"
+        );
+        let renders = host.renders().await;
+        assert_eq!(renders.len(), 3, "{kind:?}: {renders:#?}");
+        for i in 1..=3 {
+            let entry = api.existing(&api.existing_id(i)).to_string();
+            assert!(
+                entry.contains("/media/videos/"),
+                "{kind:?} entry {i} has its video: {entry}"
+            );
+        }
+        let untouched = api.existing(&api.existing_id(4)).to_string();
+        assert!(!untouched.contains("/media/videos/"), "{kind:?}");
+
+        // Only what changed since a time: the last ten minutes hold the last ten entries.
+        let since = vidhook::cms::format_time(first_ms + (existing as i64 - 10) * 60_000 + 1);
+        let (_, out) = cli(&host, &["backfill", "--source", "cms", "--since", &since]).await;
+        assert!(out.contains("10 items listed"), "{kind:?}: {out}");
+    }
+}
