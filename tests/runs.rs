@@ -407,3 +407,255 @@ async fn ghost_and_strapi_backfills_page_through_every_existing_entry() {
         assert!(out.contains("10 items listed"), "{kind:?}: {out}");
     }
 }
+
+/// A `vidhook ARGS` process with the host's config, its stdout read line by line.
+struct Running {
+    child: tokio::process::Child,
+    lines: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+    seen: String,
+    stderr: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Running {
+    fn start(host: &Host, args: &[&str]) -> Running {
+        let config = host.dir.join("vidhook.toml");
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_vidhook"))
+            .arg("--config")
+            .arg(&config)
+            .args(args)
+            .env("SEEDANCE_TEST_KEY", support::seedance::API_KEY)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(
+            child.stdout.take().unwrap(),
+        ));
+        let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let sink = stderr.clone();
+        let mut errors = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(
+            child.stderr.take().unwrap(),
+        ));
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = errors.next_line().await {
+                let mut all = sink.lock().unwrap();
+                all.push_str(&line);
+                all.push('\n');
+            }
+        });
+        Running {
+            child,
+            lines,
+            seen: String::new(),
+            stderr,
+        }
+    }
+
+    /// Reads lines until one contains `text`; returns it.
+    async fn wait_for_line(&mut self, text: &str) -> String {
+        let found = tokio::time::timeout(Duration::from_secs(90), async {
+            while let Some(line) = self.lines.next_line().await.unwrap() {
+                self.seen.push_str(&line);
+                self.seen.push('\n');
+                if line.contains(text) {
+                    return Some(line);
+                }
+            }
+            None
+        })
+        .await;
+        match found {
+            Ok(Some(line)) => line,
+            _ => panic!(
+                "no line with {text:?} in:\n{}\nstderr:\n{}",
+                self.seen,
+                self.stderr.lock().unwrap()
+            ),
+        }
+    }
+
+    fn signal(&self, signal: &str) {
+        let pid = self.child.id().unwrap().to_string();
+        let sent = std::process::Command::new("kill")
+            .args([signal, &pid])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+    }
+
+    /// Waits for the process to exit; its success and everything it printed.
+    async fn finish(mut self) -> (bool, String) {
+        while let Ok(Ok(Some(line))) =
+            tokio::time::timeout(Duration::from_secs(90), self.lines.next_line()).await
+        {
+            self.seen.push_str(&line);
+            self.seen.push('\n');
+        }
+        let status = tokio::time::timeout(Duration::from_secs(30), self.child.wait())
+            .await
+            .expect("it exits")
+            .unwrap();
+        let stderr = self.stderr.lock().unwrap().clone();
+        (status.success(), format!("{}{stderr}", self.seen))
+    }
+}
+
+/// Ctrl-C pauses the run: nothing is submitted after it, what was paid is followed to the end,
+/// and the command says how to go on.
+#[tokio::test(flavor = "multi_thread")]
+async fn ctrl_c_stops_submitting_and_keeps_following_what_is_paid() {
+    let dir = tempfile::tempdir().unwrap();
+    let content = dir.path().join("content");
+    write_articles(&content);
+    for n in 0..5 {
+        std::fs::write(
+            content.join(format!("more-{n}.md")),
+            format!("---\ntitle: Story {n}\n---\nSomething happened, part {n}.\n"),
+        )
+        .unwrap();
+    }
+    let seedance = Seedance::start(true).await;
+    let host = Host::start(
+        dir.path(),
+        &markdown_config(dir.path(), &omnihuman(&seedance), ""),
+    )
+    .await;
+    let mut backfill = Running::start(&host, &["backfill", "--source", "docs", "--yes"]);
+    let run = run_id(&backfill.wait_for_line("items queued").await);
+    while seedance.jobs().is_empty() {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    backfill.signal("-INT");
+    backfill
+        .wait_for_line("paused: nothing new is submitted")
+        .await;
+    // Renders marked `submitting` (or further) when the pause committed are paid: their calls
+    // may still be waiting on the provider's rate limit. No other render may be submitted.
+    let at_pause = host.api(&format!("/api/runs/{run}")).await;
+    assert_eq!(at_pause["run"]["state"], "paused");
+    let paid = at_pause["progress"]["states"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(state, _)| !["plan", "speak", "check", "submit"].contains(&state.as_str()))
+        .map(|(_, n)| n.as_u64().unwrap() as usize)
+        .sum::<usize>();
+    assert!(paid >= 1, "{at_pause:#}");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        seedance.jobs().len(),
+        paid,
+        "nothing submitted after Ctrl-C: {at_pause:#}"
+    );
+    seedance.release().await;
+    let (ok, out) = backfill.finish().await;
+    assert!(ok, "{out}");
+    let progress = host.api(&format!("/api/runs/{run}")).await;
+    assert_eq!(
+        progress["progress"]["states"]["done"], paid as i64,
+        "{progress:#}\n{out}"
+    );
+    assert_eq!(seedance.jobs().len(), paid, "{out}");
+    if paid < 8 {
+        assert!(out.contains("run the same command again"), "{out}");
+    }
+}
+
+/// While a run's renders are queued, a live publish is claimed before them: with one worker, it
+/// is done while most of the run still waits.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_live_publish_goes_before_a_queued_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let content = dir.path().join("content");
+    std::fs::create_dir_all(&content).unwrap();
+    for n in 0..8 {
+        std::fs::write(
+            content.join(format!("old-{n}.md")),
+            format!("---\ntitle: Old story {n}\n---\nSomething happened long ago, part {n}.\n"),
+        )
+        .unwrap();
+    }
+    let config = markdown_config(dir.path(), "", "").replace("workers = 2", "workers = 1");
+    let host = Host::start(dir.path(), &config).await;
+    let mut backfill = Running::start(&host, &["backfill", "--source", "docs", "--yes"]);
+    let run = run_id(&backfill.wait_for_line("items queued").await);
+    let live = content.join("live.md");
+    std::fs::write(
+        &live,
+        "---\ntitle: Breaking news\n---\nThe bridge opens today.\n",
+    )
+    .unwrap();
+    cli(
+        &host,
+        &["publish", "--source", "docs", live.to_str().unwrap()],
+    )
+    .await;
+    let live_done = loop {
+        let renders = host.renders().await;
+        let live = renders
+            .iter()
+            .find(|r| r["render"]["run_id"].is_null())
+            .cloned();
+        if let Some(live) = live.filter(|r| r["render"]["state"] == "done") {
+            break live;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let progress = host.api(&format!("/api/runs/{run}")).await;
+    let run_done = progress["progress"]["states"]["done"].as_i64().unwrap_or(0);
+    assert!(
+        run_done <= 3,
+        "the live publish waited for {run_done} of the run's 8 renders: {progress:#}\n{live_done:#}"
+    );
+    let (ok, out) = backfill.finish().await;
+    assert!(ok, "{out}");
+    assert!(out.contains("8 done"), "{out}");
+}
+
+/// The batch command is killed after its first result lines: nothing written is lost, and the
+/// same command again completes the file with each render's line once.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_batch_killed_midway_loses_no_written_line_and_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("content")).unwrap();
+    let config = markdown_config(dir.path(), "", "").replace("workers = 2", "workers = 1");
+    let host = Host::start(dir.path(), &config).await;
+    let rows = dir.path().join("rows.jsonl");
+    let lines: Vec<String> = (0..6)
+        .map(|n| {
+            format!("{{\"id\":\"r{n}\",\"title\":\"Row {n}\",\"body\":\"Hello number {n}.\"}}")
+        })
+        .collect();
+    std::fs::write(&rows, lines.join("\n")).unwrap();
+    let results = dir.path().join("rows.jsonl.results.csv");
+    let batch = ["batch", rows.to_str().unwrap(), "--source", "docs", "--yes"];
+    let mut first = Running::start(&host, &batch);
+    first.wait_for_line("items queued").await;
+    let written = loop {
+        let text = std::fs::read_to_string(&results).unwrap_or_default();
+        if text.lines().count() >= 2 {
+            break text;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    first.signal("-KILL");
+    let _ = first.finish().await;
+    let before_kill: Vec<String> = written.lines().map(str::to_owned).collect();
+
+    let (ok, out) = cli(&host, &batch).await;
+    assert!(ok, "{out}");
+    let text = std::fs::read_to_string(&results).unwrap();
+    let all: Vec<&str> = text.lines().collect();
+    assert_eq!(all.len(), 7, "a header and six rows, each once:\n{text}");
+    for line in &before_kill {
+        assert!(all.contains(&line.as_str()), "{line} kept:\n{text}");
+    }
+    let mut renders: Vec<&str> = all[1..]
+        .iter()
+        .map(|l| l.split(',').nth(3).unwrap())
+        .collect();
+    renders.sort();
+    renders.dedup();
+    assert_eq!(renders.len(), 6, "{text}");
+}

@@ -118,6 +118,8 @@ pub async fn execute(
     if videos > 0 && !yes && !confirm(videos, credits as f64 * per_credit)? {
         anyhow::bail!("not confirmed; nothing queued");
     }
+    // Listening before the first word about Ctrl-C is printed.
+    let interrupt = Interrupt::listen()?;
     let run = store
         .open_run(&planned.label, planned.kind, source, videos, credits)
         .await?;
@@ -130,7 +132,7 @@ pub async fn execute(
         run.id,
         fresh.len()
     );
-    follow(&store, config, &run, sink).await
+    follow(&store, config, &run, sink, interrupt).await
 }
 
 /// What one video costs this source: nothing on the local preview provider or a dry run.
@@ -193,18 +195,18 @@ fn confirm(videos: i64, dollars: f64) -> anyhow::Result<bool> {
 /// Follows `run` until nothing in it moves without a person: prints a progress line as it
 /// changes and hands each settled render to `sink`. The first Ctrl-C pauses the run and keeps
 /// following what it paid for; a second stops following.
-pub async fn follow(
+async fn follow(
     store: &Store,
     config: &Config,
     run: &RunRow,
     mut sink: Option<&mut dyn Sink>,
+    mut interrupt: Interrupt,
 ) -> anyhow::Result<()> {
     let mut reported = HashSet::new();
     let mut last_line = String::new();
     let mut last_change = Instant::now();
     let mut interrupted = false;
     let terminal = std::io::stdout().is_terminal();
-    let mut ctrl_c = std::pin::pin!(tokio::signal::ctrl_c());
     loop {
         let state = store.run(&run.id).await?.map_or(run.state, |r| r.state);
         let progress = store.run_progress(&run.id).await?;
@@ -258,7 +260,7 @@ pub async fn follow(
         }
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_millis(500)) => {}
-            _ = &mut ctrl_c => {
+            _ = interrupt.recv() => {
                 if interrupted {
                     println!("\nstopped following; run {} goes on as it is", run.id);
                     return Ok(());
@@ -266,9 +268,31 @@ pub async fn follow(
                 interrupted = true;
                 store.set_run_state(&run.id, RunState::Paused).await?;
                 println!("\npaused: nothing new is submitted; following what is paid (Ctrl-C again to stop following)");
-                ctrl_c.set(tokio::signal::ctrl_c());
             }
         }
+    }
+}
+
+/// Ctrl-C, listened for from the moment this is made: a Ctrl-C pressed right after the
+/// command says what it does is not missed (tokio's `ctrl_c()` listens only once polled).
+struct Interrupt {
+    #[cfg(unix)]
+    signal: tokio::signal::unix::Signal,
+}
+
+impl Interrupt {
+    fn listen() -> std::io::Result<Interrupt> {
+        Ok(Interrupt {
+            #[cfg(unix)]
+            signal: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?,
+        })
+    }
+
+    async fn recv(&mut self) {
+        #[cfg(unix)]
+        self.signal.recv().await;
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
     }
 }
 
@@ -394,7 +418,7 @@ pub async fn run(config: &Config, action: RunsAction) -> anyhow::Result<()> {
                 .run(&id)
                 .await?
                 .ok_or_else(|| anyhow::anyhow!("no run {id}"))?;
-            follow(&store, config, &run, None).await
+            follow(&store, config, &run, None, Interrupt::listen()?).await
         }
         RunsAction::Pause { id } => set(id, RunState::Paused).await,
         RunsAction::Resume { id } => set(id, RunState::Active).await,

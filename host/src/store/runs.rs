@@ -172,15 +172,24 @@ impl Store {
     pub async fn set_run_state(&self, id: &str, state: RunState) -> Result<bool> {
         let now = now_ms();
         let mut tx = self.pool.begin().await?;
-        let before: Option<String> = sqlx::query("SELECT state FROM runs WHERE id = $1")
+        // The write comes first: on SQLite it takes the write lock for the whole transaction (a
+        // read first would make the later write fail at once with `database is locked` when a
+        // worker commits in between).
+        let touched = sqlx::query("UPDATE runs SET updated_at = $1 WHERE id = $2")
+            .bind(now)
             .bind(id)
-            .fetch_optional(&mut *tx)
+            .execute(&mut *tx)
             .await?
-            .map(|r| r.try_get(0))
-            .transpose()?;
-        let Some(before) = before.map(|s| RunState::parse(&s)) else {
+            .rows_affected();
+        if touched == 0 {
             return Ok(false);
-        };
+        }
+        let before: String = sqlx::query("SELECT state FROM runs WHERE id = $1")
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
+        let before = RunState::parse(&before);
         sqlx::query("UPDATE runs SET state = $1, updated_at = $2 WHERE id = $3")
             .bind(state.as_str())
             .bind(now)
