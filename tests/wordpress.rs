@@ -17,34 +17,20 @@ async fn a_post_published_in_wordpress_gets_its_video_url_written_back_once() {
     let (dir, wordpress, config) = wordpress_and_config().await;
     let host = Host::start(dir.path(), &config).await;
 
-    let created = wordpress
-        .authed(reqwest::Method::POST, "/wp/v2/posts")
-        .json(&serde_json::json!({
-            "title": "Solar panels on every school",
-            "content": "<p>The council will fit solar panels to every school roof by next spring. \
-                        It expects to save a third of the schools' electricity bills.</p>",
-            "status": "publish",
-        }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(created.status(), 201, "{}", created.text().await.unwrap());
-    let post: serde_json::Value = created.json().await.unwrap();
-    let post_id = post["id"].as_i64().unwrap();
+    let post_id = wordpress
+        .create_post(
+            "Solar panels on every school",
+            "<p>The council will fit solar panels to every school roof by next spring. \
+             It expects to save a third of the schools' electricity bills.</p>",
+            "publish",
+        )
+        .await;
 
     let render = host.wait_for_state("done", Duration::from_secs(120)).await;
     let video_url = render["video_url"].as_str().unwrap().to_string();
 
     // Read back through WordPress's own REST API.
-    let read = |id: i64| {
-        wordpress
-            .authed(
-                reqwest::Method::GET,
-                &format!("/wp/v2/posts/{id}&context=edit"),
-            )
-            .send()
-    };
-    let stored: serde_json::Value = read(post_id).await.unwrap().json().await.unwrap();
+    let stored = wordpress.post(post_id).await;
     assert_eq!(
         stored["meta"]["video_url"],
         video_url.as_str(),
@@ -104,44 +90,21 @@ async fn a_post_published_while_vidhook_is_down_is_caught_up_once() {
     host.wait_for_metric(sweeps, 1.0).await;
     host.terminate(Duration::from_secs(20)).await;
 
-    let created = wordpress
-        .authed(reqwest::Method::POST, "/wp/v2/posts")
-        .json(&serde_json::json!({
-            "title": "Wind farms off every coast",
-            "content": "<p>The government will build wind farms off every coast by 2030.</p>",
-            "status": "publish",
-        }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(created.status(), 201, "{}", created.text().await.unwrap());
-    let post_id = created.json::<serde_json::Value>().await.unwrap()["id"]
-        .as_i64()
-        .unwrap();
-    // A draft is never rendered.
-    let draft = wordpress
-        .authed(reqwest::Method::POST, "/wp/v2/posts")
-        .json(
-            &serde_json::json!({"title": "Not yet", "content": "<p>Draft.</p>", "status": "draft"}),
+    let post_id = wordpress
+        .create_post(
+            "Wind farms off every coast",
+            "<p>The government will build wind farms off every coast by 2030.</p>",
+            "publish",
         )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(draft.status(), 201);
+        .await;
+    // A draft is never rendered.
+    wordpress
+        .create_post("Not yet", "<p>Draft.</p>", "draft")
+        .await;
 
     let host = Host::start(dir.path(), &config).await;
     let render = host.wait_for_state("done", Duration::from_secs(120)).await;
-    let stored: serde_json::Value = wordpress
-        .authed(
-            reqwest::Method::GET,
-            &format!("/wp/v2/posts/{post_id}&context=edit"),
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stored = wordpress.post(post_id).await;
     assert_eq!(
         stored["meta"]["video_url"], render["video_url"],
         "{stored:#}"
@@ -168,32 +131,12 @@ async fn existing_posts_are_backfilled_once_each() {
         "Archive: the first library",
         "Archive: the market",
     ] {
-        let created = wordpress
-            .authed(reqwest::Method::POST, "/wp/v2/posts")
-            .json(&serde_json::json!({
-                "title": title,
-                "content": format!("<p>{title} is remembered by everyone in town.</p>"),
-                "status": "publish",
-            }))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(created.status(), 201, "{}", created.text().await.unwrap());
-        posts.push(
-            created.json::<serde_json::Value>().await.unwrap()["id"]
-                .as_i64()
-                .unwrap(),
-        );
+        let html = format!("<p>{title} is remembered by everyone in town.</p>");
+        posts.push(wordpress.create_post(title, &html, "publish").await);
     }
-    let draft = wordpress
-        .authed(reqwest::Method::POST, "/wp/v2/posts")
-        .json(
-            &serde_json::json!({"title": "Not yet", "content": "<p>Draft.</p>", "status": "draft"}),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(draft.status(), 201);
+    wordpress
+        .create_post("Not yet", "<p>Draft.</p>", "draft")
+        .await;
     // vidhook starts after them: its catch-up sweep leaves them to backfill.
     let host = Host::start(dir.path(), &config).await;
     let config_path = dir.path().join("vidhook.toml");
@@ -210,17 +153,7 @@ async fn existing_posts_are_backfilled_once_each() {
         .expect("the backfill finishes");
     assert!(ok, "{out}\n{}", host.logs());
     for post in &posts {
-        let stored: serde_json::Value = wordpress
-            .authed(
-                reqwest::Method::GET,
-                &format!("/wp/v2/posts/{post}&context=edit"),
-            )
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let stored = wordpress.post(*post).await;
         let url = stored["meta"]["video_url"].as_str().unwrap_or_default();
         assert!(url.contains("/media/videos/"), "post {post}: {stored:#}");
     }

@@ -126,6 +126,34 @@ impl WordPress {
             .request(method, self.rest(route))
             .basic_auth("admin", Some(&self.app_password))
     }
+
+    /// Creates a post through the REST API (`status` "publish" or "draft"); its id.
+    pub async fn create_post(&self, title: &str, content_html: &str, status: &str) -> i64 {
+        let created = self
+            .authed(reqwest::Method::POST, "/wp/v2/posts")
+            .json(&serde_json::json!({"title": title, "content": content_html, "status": status}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(created.status(), 201, "{}", created.text().await.unwrap());
+        created.json::<serde_json::Value>().await.unwrap()["id"]
+            .as_i64()
+            .unwrap()
+    }
+
+    /// A post as the REST API shows it to an editor (its meta included).
+    pub async fn post(&self, id: i64) -> serde_json::Value {
+        self.authed(
+            reqwest::Method::GET,
+            &format!("/wp/v2/posts/{id}&context=edit"),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+    }
 }
 
 impl Drop for WordPress {
