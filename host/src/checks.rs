@@ -132,6 +132,15 @@ pub async fn check(fetcher: &Fetcher, inputs: &Inputs) -> Result<String, CheckEr
     ))
 }
 
+/// `[checks]`.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ChecksConfig {
+    /// Accept plain-http image/audio URLs (loopback development). Default: only with the local
+    /// preview provider.
+    pub allow_plain_http: Option<bool>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

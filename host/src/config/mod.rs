@@ -14,6 +14,14 @@ mod secrets;
 mod source;
 mod unknown_keys;
 
+// Each module owns its section; this file composes them into the one `Config`.
+pub use crate::checks::ChecksConfig;
+pub use crate::generation::config::{BudgetsConfig, OmniHumanConfig, ProviderConfig};
+pub use crate::jobs::RetryConfig;
+pub use crate::media::MediaConfig;
+pub use crate::plugins::config::{PluginRef, PluginsConfig};
+pub use crate::tts::TtsConfig;
+
 pub use source::{AmbiguousSubmitPolicy, CmsConfig, SourceConfig, SourceSettings, TooLongPolicy};
 
 #[derive(Debug, thiserror::Error)]
@@ -101,190 +109,6 @@ pub struct Config {
     pub sources: BTreeMap<String, SourceConfig>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct MediaConfig {
-    /// Key for signed media URLs; default: a random key kept in `<data_dir>/media.key`.
-    pub signing_secret: Option<String>,
-    /// How long a signed URL (audio, photo) stays valid.
-    pub url_ttl_secs: u64,
-}
-
-impl Default for MediaConfig {
-    fn default() -> Self {
-        Self {
-            signing_secret: None,
-            url_ttl_secs: 6 * 3600,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct TtsConfig {
-    /// The espeak-ng executable.
-    pub espeak_binary: String,
-    /// Speaking rate; keep it equal to the plugins' `words_per_minute`.
-    pub words_per_minute: u32,
-    /// Longest a synthesis may take.
-    pub timeout_secs: u64,
-}
-
-impl Default for TtsConfig {
-    fn default() -> Self {
-        Self {
-            espeak_binary: "espeak-ng".into(),
-            words_per_minute: 175,
-            timeout_secs: 60,
-        }
-    }
-}
-
-/// Which video provider makes the videos.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
-pub enum ProviderConfig {
-    /// Local, free: ffmpeg renders the photo with the narration into an MP4.
-    Preview {
-        #[serde(default = "default_ffmpeg")]
-        ffmpeg_binary: String,
-    },
-    /// The OmniHuman v1.5 API (Seedance REST API).
-    Omnihuman(OmniHumanConfig),
-}
-
-impl Default for ProviderConfig {
-    fn default() -> Self {
-        ProviderConfig::Preview {
-            ffmpeg_binary: default_ffmpeg(),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct OmniHumanConfig {
-    #[serde(default = "default_omnihuman_url")]
-    pub base_url: String,
-    /// Bearer key; write `api_key = "${SEEDANCE_API_KEY}"`.
-    pub api_key: String,
-    /// Ask the provider to call us back (recommended); polling still runs as the fallback.
-    #[serde(default = "yes")]
-    pub webhooks: bool,
-    #[serde(default = "default_poll_secs")]
-    pub poll_interval_secs: u64,
-    /// A job still unfinished after this long fails with category `timeout`.
-    #[serde(default = "default_max_wait")]
-    pub max_wait_secs: u64,
-    #[serde(default = "default_request_timeout")]
-    pub request_timeout_secs: u64,
-    /// How long a paid submit whose outcome is unknown waits in `reconciling` for its job to
-    /// announce itself (webhook) before the source's `ambiguous_submit` policy applies; default
-    /// `max_wait_secs`.
-    pub reconcile_window_secs: Option<u64>,
-    /// If the provider signs its webhooks: the shared secret. Scheme (the one resellers of this
-    /// model use): `<header>: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<raw body>")>`,
-    /// 300 s window. Checked in addition to the per-render token.
-    pub webhook_secret: Option<String>,
-    #[serde(default = "default_signature_header")]
-    pub webhook_signature_header: String,
-    /// Calls a minute to the API (submits and status reads), for all workers of this process.
-    #[serde(default = "default_requests_per_minute")]
-    pub requests_per_minute: u32,
-    /// Calls in flight at once.
-    #[serde(default = "default_max_concurrent")]
-    pub max_concurrent: usize,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ChecksConfig {
-    /// Accept plain-http image/audio URLs (loopback development). Default: only with the local
-    /// preview provider.
-    pub allow_plain_http: Option<bool>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RetryConfig {
-    /// Attempts per step before a transient failure becomes final.
-    pub max_attempts: u32,
-    pub base_delay_ms: u64,
-    pub max_delay_ms: u64,
-}
-
-impl Default for RetryConfig {
-    fn default() -> Self {
-        Self {
-            max_attempts: 6,
-            base_delay_ms: 500,
-            max_delay_ms: 60_000,
-        }
-    }
-}
-
-/// Spending limits, in provider credits per UTC day.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct BudgetsConfig {
-    /// All sources together; none = unlimited.
-    pub daily_credits: Option<i64>,
-}
-
-/// The plugin host's maxima and grants. A plugin's manifest asks; these bound what it gets.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct PluginsConfig {
-    pub max_fuel: u64,
-    pub max_deadline_ms: u64,
-    pub max_memory_mb: u64,
-    pub max_output_kb: u64,
-    pub max_http_calls: u32,
-    /// Let manifests allow loopback hosts (127.0.0.0/8, ::1, localhost): development and tests.
-    pub allow_loopback_hosts: bool,
-    /// Secrets a plugin may read if its manifest names them: `OPENAI_API_KEY = "${OPENAI_API_KEY}"`.
-    pub secrets: BTreeMap<String, String>,
-    /// Bearer token for the admin API (`POST /api/plugins`); none = admin API disabled.
-    pub admin_token: Option<String>,
-}
-
-impl Default for PluginsConfig {
-    fn default() -> Self {
-        PluginsConfig {
-            max_fuel: 5_000_000_000,
-            max_deadline_ms: 30_000,
-            max_memory_mb: 128,
-            max_output_kb: 1024,
-            max_http_calls: 16,
-            allow_loopback_hosts: false,
-            secrets: BTreeMap::new(),
-            admin_token: None,
-        }
-    }
-}
-
-impl PluginsConfig {
-    /// The host maxima as run limits.
-    pub fn max_limits(&self) -> crate::plugins::Limits {
-        crate::plugins::Limits {
-            fuel: self.max_fuel,
-            deadline: std::time::Duration::from_millis(self.max_deadline_ms),
-            memory_bytes: (self.max_memory_mb as usize) << 20,
-            output_bytes: (self.max_output_kb as usize) << 10,
-            http_calls: self.max_http_calls,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PluginRef {
-    /// `name` (the latest installed version) or `name@version`.
-    pub name: String,
-    #[serde(default)]
-    pub config: BTreeMap<String, String>,
-}
-
 fn default_listen() -> SocketAddr {
     ([127, 0, 0, 1], 8640).into()
 }
@@ -305,33 +129,6 @@ fn default_grace() -> u64 {
 }
 fn default_database_timeout() -> u64 {
     10
-}
-fn default_ffmpeg() -> String {
-    "ffmpeg".into()
-}
-fn default_omnihuman_url() -> String {
-    "https://api.seedance.it.com/v1".into()
-}
-fn yes() -> bool {
-    true
-}
-fn default_poll_secs() -> u64 {
-    15
-}
-fn default_max_wait() -> u64 {
-    30 * 60
-}
-fn default_request_timeout() -> u64 {
-    30
-}
-fn default_signature_header() -> String {
-    "x-seedance-signature".into()
-}
-fn default_requests_per_minute() -> u32 {
-    120
-}
-fn default_max_concurrent() -> usize {
-    4
 }
 
 impl Config {

@@ -1,6 +1,7 @@
 //! Video providers: submit a generation (the paid call), then follow the job to its end.
 //! One file per provider behind the [`Provider`] trait; `build` is the one registry line.
 
+pub mod config;
 mod omnihuman;
 pub mod outcome;
 mod preview;
@@ -12,8 +13,9 @@ use std::time::Duration;
 pub use omnihuman::{CreditPack, OmniHuman, CREDITS_PER_VIDEO, CREDIT_PACKS};
 pub use preview::Preview;
 
-use crate::config::{Config, ProviderConfig};
+use crate::config::Config;
 use crate::media::MediaStore;
+use config::ProviderConfig;
 
 /// Output resolution; it also bounds the audio length the model accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

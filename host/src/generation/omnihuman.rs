@@ -11,9 +11,9 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::json;
 
+use super::config::OmniHumanConfig;
 use super::outcome::{self, Call};
 use super::{JobStatus, Provider, ProviderError, SubmitRequest, Submitted};
-use crate::config::OmniHumanConfig;
 
 pub const MODEL: &str = "omnihuman-v1.5";
 

@@ -24,7 +24,7 @@ mod worker;
 
 pub use worker::{spawn_workers, Workers};
 
-use crate::config::PluginRef;
+use crate::plugins::config::PluginRef;
 use crate::store::{Store, StoreError};
 
 /// The plugin versions a new render keeps: each chain entry resolved to `name@version` when the
@@ -196,6 +196,26 @@ impl Category {
             Category::WritebackError => "writeback_error",
             Category::RunPaused => "run_paused",
             Category::Internal => "internal",
+        }
+    }
+}
+
+/// `[retry]`.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetryConfig {
+    /// Attempts per step before a transient failure becomes final.
+    pub max_attempts: u32,
+    pub base_delay_ms: u64,
+    pub max_delay_ms: u64,
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        Self {
+            max_attempts: 6,
+            base_delay_ms: 500,
+            max_delay_ms: 60_000,
         }
     }
 }

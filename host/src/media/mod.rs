@@ -210,6 +210,25 @@ impl MediaStore {
     }
 }
 
+/// `[media]`.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MediaConfig {
+    /// Key for signed media URLs; default: a random key kept in `<data_dir>/media.key`.
+    pub signing_secret: Option<String>,
+    /// How long a signed URL (audio, photo) stays valid.
+    pub url_ttl_secs: u64,
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        Self {
+            signing_secret: None,
+            url_ttl_secs: 6 * 3600,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -42,3 +42,25 @@ pub struct Audio {
 pub trait Tts: Send + Sync {
     async fn synthesize(&self, request: &SpeechRequest) -> Result<Audio, TtsError>;
 }
+
+/// `[tts]`.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TtsConfig {
+    /// The espeak-ng executable.
+    pub espeak_binary: String,
+    /// Speaking rate; keep it equal to the plugins' `words_per_minute`.
+    pub words_per_minute: u32,
+    /// Longest a synthesis may take.
+    pub timeout_secs: u64,
+}
+
+impl Default for TtsConfig {
+    fn default() -> Self {
+        Self {
+            espeak_binary: "espeak-ng".into(),
+            words_per_minute: 175,
+            timeout_secs: 60,
+        }
+    }
+}

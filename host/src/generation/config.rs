@@ -1,0 +1,95 @@
+//! `[provider]` and `[budgets]`: which provider makes the videos, and how much it may spend.
+
+use serde::Deserialize;
+
+/// Which video provider makes the videos.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum ProviderConfig {
+    /// Local, free: ffmpeg renders the photo with the narration into an MP4.
+    Preview {
+        #[serde(default = "default_ffmpeg")]
+        ffmpeg_binary: String,
+    },
+    /// The OmniHuman v1.5 API (Seedance REST API).
+    Omnihuman(OmniHumanConfig),
+}
+
+impl Default for ProviderConfig {
+    fn default() -> Self {
+        ProviderConfig::Preview {
+            ffmpeg_binary: default_ffmpeg(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OmniHumanConfig {
+    #[serde(default = "default_omnihuman_url")]
+    pub base_url: String,
+    /// Bearer key; write `api_key = "${SEEDANCE_API_KEY}"`.
+    pub api_key: String,
+    /// Ask the provider to call us back (recommended); polling still runs as the fallback.
+    #[serde(default = "yes")]
+    pub webhooks: bool,
+    #[serde(default = "default_poll_secs")]
+    pub poll_interval_secs: u64,
+    /// A job still unfinished after this long fails with category `timeout`.
+    #[serde(default = "default_max_wait")]
+    pub max_wait_secs: u64,
+    #[serde(default = "default_request_timeout")]
+    pub request_timeout_secs: u64,
+    /// How long a paid submit whose outcome is unknown waits in `reconciling` for its job to
+    /// announce itself (webhook) before the source's `ambiguous_submit` policy applies; default
+    /// `max_wait_secs`.
+    pub reconcile_window_secs: Option<u64>,
+    /// If the provider signs its webhooks: the shared secret. Scheme (the one resellers of this
+    /// model use): `<header>: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<raw body>")>`,
+    /// 300 s window. Checked in addition to the per-render token.
+    pub webhook_secret: Option<String>,
+    #[serde(default = "default_signature_header")]
+    pub webhook_signature_header: String,
+    /// Calls a minute to the API (submits and status reads), for all workers of this process.
+    #[serde(default = "default_requests_per_minute")]
+    pub requests_per_minute: u32,
+    /// Calls in flight at once.
+    #[serde(default = "default_max_concurrent")]
+    pub max_concurrent: usize,
+}
+
+/// Spending limits, in provider credits per UTC day.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BudgetsConfig {
+    /// All sources together; none = unlimited.
+    pub daily_credits: Option<i64>,
+}
+
+fn default_ffmpeg() -> String {
+    "ffmpeg".into()
+}
+fn default_omnihuman_url() -> String {
+    "https://api.seedance.it.com/v1".into()
+}
+fn yes() -> bool {
+    true
+}
+fn default_poll_secs() -> u64 {
+    15
+}
+fn default_max_wait() -> u64 {
+    30 * 60
+}
+fn default_request_timeout() -> u64 {
+    30
+}
+fn default_signature_header() -> String {
+    "x-seedance-signature".into()
+}
+fn default_requests_per_minute() -> u32 {
+    120
+}
+fn default_max_concurrent() -> usize {
+    4
+}
