@@ -14,6 +14,11 @@ use crate::store::{Store, StoreError};
 pub const DEFAULTS: &[(&str, &str)] = &[
     ("script", "{{title}}.\n\n{{body}}"),
     (
+        "digest",
+        "Good morning. Here is what was published since the last digest. \
+         {{#each items}}{{this.title}}. {{this.summary}} {{/each}}That is all for now.",
+    ),
+    (
         "prompt",
         "A friendly presenter speaks directly to the camera in a bright, modern studio. Soft \
          key lighting, shallow depth of field, medium close-up framing, subtle natural gestures. \

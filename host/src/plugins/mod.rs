@@ -43,13 +43,26 @@ mod bindings {
     });
 }
 
+/// The `digest` world (since 0.1.1), sharing the `plugin` world's types and host functions.
+mod digest_bindings {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "digest",
+        exports: { default: async },
+        with: {
+            "vidhook:plugin/types": super::bindings::vidhook::plugin::types,
+            "vidhook:plugin/host": super::bindings::vidhook::plugin::host,
+        },
+    });
+}
+
 // The plugins built from `plugins/` by build.rs: `BUNDLED: &[(name, component, manifest)]`.
 include!(concat!(env!("OUT_DIR"), "/bundled_plugins.rs"));
 
 /// The WIT package the host implements; components built for another major (or, below 1.0,
 /// minor) version are refused by name.
 pub const WIT_PACKAGE: &str = "vidhook:plugin";
-pub const WIT_VERSION: &str = "0.1.0";
+pub const WIT_VERSION: &str = "0.1.1";
 
 /// The version of a plugin bundled in this binary, if it is one.
 pub fn bundled_version(name: &str) -> Option<String> {
@@ -139,7 +152,24 @@ pub struct LoadedPlugin {
     pub manifest: Manifest,
     /// sha256 of the component bytes, hex.
     pub digest: String,
-    pre: bindings::PluginPre<PluginState>,
+    pre: Entry,
+}
+
+/// What a component exports: a chain plugin's `plan`, or a digest plugin's `digest`.
+enum Entry {
+    Plan(bindings::PluginPre<PluginState>),
+    Digest(digest_bindings::DigestPre<PluginState>),
+}
+
+/// One call into a plugin.
+enum Call<'a> {
+    Plan {
+        content: &'a Content,
+        draft: &'a [Plan],
+    },
+    Digest {
+        items: &'a [Content],
+    },
 }
 
 impl LoadedPlugin {
@@ -230,6 +260,29 @@ impl PluginHost {
         templates: Arc<TemplateSet>,
         config: &BTreeMap<String, String>,
     ) -> Result<Run, PluginFailure> {
+        self.run(plugin, Call::Plan { content, draft }, templates, config)
+            .await
+    }
+
+    /// Runs a digest plugin's `digest(items)` in a fresh sandbox.
+    pub async fn digest(
+        &self,
+        plugin: &LoadedPlugin,
+        items: &[Content],
+        templates: Arc<TemplateSet>,
+        config: &BTreeMap<String, String>,
+    ) -> Result<Run, PluginFailure> {
+        self.run(plugin, Call::Digest { items }, templates, config)
+            .await
+    }
+
+    async fn run(
+        &self,
+        plugin: &LoadedPlugin,
+        call: Call<'_>,
+        templates: Arc<TemplateSet>,
+        config: &BTreeMap<String, String>,
+    ) -> Result<Run, PluginFailure> {
         let manifest = &plugin.manifest;
         let limits = manifest.limits(&self.policy.max);
         let mut settings = manifest.config.clone();
@@ -254,13 +307,26 @@ impl PluginHost {
 
         let name = plugin.id();
         let started = Instant::now();
-        let wit_content = plan::to_wit_content(content);
-        let wit_draft: Vec<_> = draft.iter().map(Plan::to_wit).collect();
         let call = async {
-            let instance = plugin.pre.instantiate_async(&mut store).await?;
-            instance
-                .call_plan(&mut store, &wit_content, &wit_draft)
-                .await
+            match (&plugin.pre, call) {
+                (Entry::Plan(pre), Call::Plan { content, draft }) => {
+                    let content = plan::to_wit_content(content);
+                    let draft: Vec<_> = draft.iter().map(Plan::to_wit).collect();
+                    let instance = pre.instantiate_async(&mut store).await?;
+                    instance.call_plan(&mut store, &content, &draft).await
+                }
+                (Entry::Digest(pre), Call::Digest { items }) => {
+                    let items: Vec<_> = items.iter().map(plan::to_wit_content).collect();
+                    let instance = pre.instantiate_async(&mut store).await?;
+                    instance.call_digest(&mut store, &items).await
+                }
+                (Entry::Plan(_), Call::Digest { .. }) => Err(wasmtime::Error::msg(
+                    "it is a chain plugin (it exports `plan`, not `digest`)",
+                )),
+                (Entry::Digest(_), Call::Plan { .. }) => Err(wasmtime::Error::msg(
+                    "it is a digest plugin (it exports `digest`, not `plan`): name it in a source's `digest` table, not its chain",
+                )),
+            }
         };
         // Epochs stop guest code; this also bounds time spent inside host calls (HTTP, sleeps).
         let result = tokio::time::timeout(limits.deadline + Duration::from_secs(1), call).await;

@@ -12,7 +12,10 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::Component;
 
 use super::manifest::{Manifest, ManifestError};
-use super::{bindings, LoadedPlugin, PluginFailure, PluginHost, WIT_PACKAGE, WIT_VERSION};
+use super::{
+    bindings, digest_bindings, Entry, LoadedPlugin, PluginFailure, PluginHost, WIT_PACKAGE,
+    WIT_VERSION,
+};
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -219,11 +222,18 @@ impl PluginHost {
         manifest: Manifest,
     ) -> Result<Arc<LoadedPlugin>, InstallError> {
         check_wit_version(&self.engine, &component)?;
+        let incompatible = |e: wasmtime::Error| InstallError::Incompatible(format!("{e:#}"));
         let pre = self
             .linker
             .instantiate_pre(&component)
-            .and_then(bindings::PluginPre::new)
-            .map_err(|e| InstallError::Incompatible(format!("{e:#}")))?;
+            .map_err(incompatible)?;
+        let pre = match bindings::PluginPre::new(pre.clone()) {
+            Ok(plan) => Entry::Plan(plan),
+            // Not a chain plugin: a digest plugin, or neither (the first error says why).
+            Err(not_plan) => digest_bindings::DigestPre::new(pre)
+                .map(Entry::Digest)
+                .map_err(|_| incompatible(not_plan))?,
+        };
         Ok(Arc::new(LoadedPlugin {
             manifest,
             digest,

@@ -343,7 +343,7 @@ async fn refuses_other_wit_versions_and_unasked_capabilities() {
         .unwrap();
     let message = err.to_string();
     assert!(
-        message.contains("vidhook:plugin@9.0.0") && message.contains("vidhook:plugin@0.1.0"),
+        message.contains("vidhook:plugin@9.0.0") && message.contains("vidhook:plugin@0.1.1"),
         "{message}"
     );
 
@@ -394,4 +394,80 @@ async fn refuses_other_wit_versions_and_unasked_capabilities() {
         err.contains("already installed with other contents"),
         "{err}"
     );
+}
+
+/// A component built against `vidhook:plugin@0.1.0` (before the digest world existed) installs
+/// and plans on this 0.1.1 host.
+#[tokio::test]
+async fn a_plugin_built_for_an_older_minor_version_keeps_working() {
+    let (_dir, host, set) = fresh(&[]).await;
+    let installed = host
+        .install(&test_program("legacy_wit"), manifest("legacy", ""), false)
+        .await
+        .unwrap();
+    let run = host
+        .plan(&installed.plugin, &article(16), &[], set, &config(&[]))
+        .await
+        .unwrap();
+    let Decision::Generate(plans) = run.decision else {
+        panic!("expected a plan")
+    };
+    assert_eq!(plans[0].script, "legacy: A long read");
+}
+
+/// The bundled digest plugin reads many items as one video within the audio limit, skips an
+/// empty day, and is refused where a chain plugin is expected (and the other way round).
+#[tokio::test]
+async fn the_digest_plugin_makes_one_plan_of_many_items() {
+    let (_dir, host, set) = fresh(&[]).await;
+    let digest = host.resolve("digest").await.unwrap();
+    let items: Vec<Content> = (1..=30)
+        .map(|n| Content {
+            id: format!("story-{n}"),
+            title: format!("Story number {n}"),
+            ..article(40)
+        })
+        .collect();
+    let run = host
+        .digest(&digest, &items, set.clone(), &config(&[]))
+        .await
+        .unwrap();
+    let Decision::Generate(plans) = run.decision else {
+        panic!("expected a plan")
+    };
+    assert_eq!(plans.len(), 1);
+    let script = &plans[0].script;
+    assert!(
+        script.starts_with("Good morning.") && script.contains("Story number 1."),
+        "{script}"
+    );
+    assert!(
+        !script.contains("Story number 30."),
+        "trimmed to the limit: {script}"
+    );
+    let words = script.split_whitespace().count();
+    assert!(words <= 149, "60 s × 0.85 at 175 wpm: {words} words");
+    assert_eq!(set.used().get("digest"), Some(&1));
+
+    let run = host
+        .digest(&digest, &[], set.clone(), &config(&[]))
+        .await
+        .unwrap();
+    assert!(
+        matches!(run.decision, Decision::Skip(_)),
+        "{:?}",
+        run.decision
+    );
+
+    let err = host
+        .plan(&digest, &article(16), &[], set.clone(), &config(&[]))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("it is a digest plugin"), "{err}");
+    let presenter = host.resolve("presenter").await.unwrap();
+    let err = host
+        .digest(&presenter, &items, set, &config(&[]))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("it is a chain plugin"), "{err}");
 }

@@ -13,6 +13,9 @@
 //! }
 //! vidhook_plugin_sdk::export_plugin!(Mine);
 //! ```
+//!
+//! A digest plugin (many items, one video, on a source's schedule) implements [`Digest`] and
+//! exports it with `export_digest!`.
 
 pub mod http;
 pub mod locale;
@@ -28,6 +31,26 @@ pub mod bindings {
         default_bindings_module: "vidhook_plugin_sdk::bindings",
     });
 }
+
+/// Bindings for the `digest` world (since 0.1.1), sharing the `plugin` world's types and host.
+pub mod digest_bindings {
+    wit_bindgen::generate!({
+        path: "../../wit",
+        world: "digest",
+        with: {
+            "vidhook:plugin/types@0.1.1": crate::bindings::vidhook::plugin::types,
+            "vidhook:plugin/host@0.1.1": crate::bindings::vidhook::plugin::host,
+        },
+        pub_export_macro: true,
+        export_macro_name: "export_digest",
+        default_bindings_module: "vidhook_plugin_sdk::digest_bindings",
+    });
+}
+
+/// `export_digest!(MyDigest);` exports a [`Digest`] implementation as the component's `digest`.
+pub use digest_bindings::export_digest;
+/// The trait a digest plugin implements: many items in, one plan out.
+pub use digest_bindings::Guest as Digest;
 
 /// `export_plugin!(MyPlugin);` exports a [`Plugin`] implementation as the component's `plan`.
 pub use bindings::export_plugin;
