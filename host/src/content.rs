@@ -28,6 +28,10 @@ pub struct Content {
 /// video URL goes to the batch's output file.
 pub const BATCH_CMS: &str = "batch";
 
+/// The `cms` of a scheduled digest's event (`crate::digests`): its items are in `fields.items`,
+/// and it has no CMS entry to write back to.
+pub const DIGEST_CMS: &str = "digest";
+
 /// The longest title accepted.
 pub const MAX_TITLE_CHARS: usize = 1_000;
 
@@ -60,6 +64,12 @@ impl Content {
             return Err("the entry has neither a title nor a body: nothing to narrate".into());
         }
         Ok(())
+    }
+
+    /// True for content that stands for a CMS entry (a write-back target); false for a batch row
+    /// or a digest.
+    pub fn has_cms_entry(&self) -> bool {
+        self.cms != BATCH_CMS && self.cms != DIGEST_CMS
     }
 
     /// Hash of the fields that drive the video (title, body, locale, kind, image). Not the CMS

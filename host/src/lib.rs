@@ -19,6 +19,7 @@ pub mod cli;
 pub mod cms;
 pub mod config;
 pub mod content;
+pub mod digests;
 pub mod generation;
 pub mod ingress;
 pub mod jobs;

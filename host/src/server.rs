@@ -16,6 +16,7 @@ pub struct Server {
     stop_http: tokio::sync::oneshot::Sender<()>,
     workers: Workers,
     sweeps: crate::catch_up::Sweeps,
+    digests: crate::digests::Digests,
 }
 
 impl Server {
@@ -50,6 +51,7 @@ impl Server {
         let http = tokio::spawn(crate::listener::serve(listener, router, limits, stopped));
         let workers = spawn_workers(app.clone(), workers);
         let sweeps = crate::catch_up::spawn(app.clone());
+        let digests = crate::digests::spawn(app.clone());
         Ok(Server {
             app,
             addr,
@@ -57,6 +59,7 @@ impl Server {
             stop_http,
             workers,
             sweeps,
+            digests,
         })
     }
 
@@ -65,6 +68,7 @@ impl Server {
     pub async fn shutdown(self, grace: Duration) {
         let _ = self.stop_http.send(());
         self.sweeps.shutdown().await;
+        self.digests.shutdown().await;
         self.workers.shutdown(grace).await;
         // Requests in flight finish within the same grace; open keep-alive connections close.
         let _ = tokio::time::timeout(grace, self.http).await;

@@ -3,6 +3,7 @@
 mod backfill;
 mod batch;
 mod demo;
+mod digests;
 mod estimate;
 mod jobs;
 mod plugin;
@@ -70,6 +71,11 @@ enum Command {
     Backfill(backfill::BackfillArgs),
     /// One video per row of a CSV or JSON Lines file.
     Batch(batch::BatchArgs),
+    /// Scheduled digests: list their state, or check a schedule as of a time (`tick --at`).
+    Digests {
+        #[command(subcommand)]
+        action: digests::DigestsAction,
+    },
     /// Runs of many renders (backfills, batches): list, follow, pause, resume, cancel.
     Runs {
         #[command(subcommand)]
@@ -146,6 +152,9 @@ impl Cli {
                 backfill::run(&load_config(self.config.as_deref())?, args).await
             }
             Command::Batch(args) => batch::run(&load_config(self.config.as_deref())?, args).await,
+            Command::Digests { action } => {
+                digests::run(&load_config(self.config.as_deref())?, action).await
+            }
             Command::Runs { action } => {
                 runs::run(&load_config(self.config.as_deref())?, action).await
             }

@@ -263,6 +263,11 @@ impl Config {
                     "source {name}: empty plugin chain"
                 )));
             }
+            if let Some(digest) = &source.settings.digest {
+                digest
+                    .schedule()
+                    .map_err(|e| ConfigError::Invalid(format!("[sources.{name}.digest] {e}")))?;
+            }
         }
         secrets::check(self)?;
         if self.workers == 0 {

@@ -66,6 +66,8 @@ pub struct SourceSettings {
     /// The credit pack this source's spending is priced at in estimates (backfill, batch).
     #[serde(default)]
     pub credit_pack: crate::generation::CreditPack,
+    /// A scheduled digest of what this source publishes (`[sources.NAME.digest]`).
+    pub digest: Option<crate::digests::DigestConfig>,
 }
 
 fn default_catch_up_secs() -> u64 {
@@ -109,6 +111,7 @@ impl Default for SourceSettings {
             fields: crate::cms::mapping::FieldMap::default(),
             catch_up_secs: default_catch_up_secs(),
             credit_pack: crate::generation::CreditPack::default(),
+            digest: None,
         }
     }
 }

@@ -143,27 +143,12 @@ async fn plan(app: &App, render: &RenderRow) -> anyhow::Result<Outcome> {
             format!("source {:?} is no longer configured", content.source),
         ));
     };
-    // Content may name only URLs the outbound guard allows; a local file comes only from the
-    // operator's config (`presenter_image`), copied into the media store.
-    let mut presenter_key = None;
-    content.image = match (&content.image, &source.settings.presenter_image) {
-        (Some(named), _) => match app.guard.parse_url(named) {
-            Ok(url) => Some(url.to_string()),
-            Err(err) => {
-                return Ok(fail(
-                    Category::InputInvalid,
-                    format!("the entry's image: {err}; content may name only https URLs"),
-                ))
-            }
-        },
-        (None, Some(configured)) => match app.presenter_image(configured).await {
-            Ok((url, key)) => {
-                presenter_key = key;
-                Some(url)
-            }
-            Err(err) => return Ok(fail(Category::InputInvalid, err)),
-        },
-        (None, None) => None,
+    if content.cms == crate::content::DIGEST_CMS {
+        return plan_digest(app, content, source).await;
+    }
+    let presenter_key = match resolve_image(app, source, &mut content).await {
+        Ok(key) => key,
+        Err(reason) => return Ok(fail(Category::InputInvalid, reason)),
     };
     let templates = std::sync::Arc::new(crate::templates::TemplateSet::load(&app.store).await?);
     // The versions pinned when the event was accepted; the source's chain for older renders.
@@ -204,13 +189,9 @@ async fn plan(app: &App, render: &RenderRow) -> anyhow::Result<Outcome> {
         }));
         match run.decision {
             Decision::Skip(reason) => {
-                let set = Transition {
-                    provenance_json: Some(provenance(&content, &runs, &templates).to_string()),
-                    ..Default::default()
-                };
-                return Ok(advance(
-                    State::Skipped,
-                    set,
+                let provenance = provenance(&content, &runs, &templates);
+                return Ok(skipped(
+                    provenance,
                     format!("{} skipped: {reason}", plugin.id()),
                 ));
             }
@@ -221,8 +202,103 @@ async fn plan(app: &App, render: &RenderRow) -> anyhow::Result<Outcome> {
     if let Some(key) = presenter_key {
         provenance["presenter_image_key"] = json!(key);
     }
+    generate(draft, provenance)
+}
+
+/// The photo a content names (an https URL the outbound guard allows), else the source's
+/// `presenter_image` (a local file is copied into the media store: its key is returned). Content
+/// may never name a local file.
+async fn resolve_image(
+    app: &App,
+    source: &crate::config::SourceConfig,
+    content: &mut Content,
+) -> Result<Option<String>, String> {
+    let mut presenter_key = None;
+    content.image = match (&content.image, &source.settings.presenter_image) {
+        (Some(named), _) => match app.guard.parse_url(named) {
+            Ok(url) => Some(url.to_string()),
+            Err(err) => {
+                return Err(format!(
+                    "the entry's image: {err}; content may name only https URLs"
+                ))
+            }
+        },
+        (None, Some(configured)) => {
+            let (url, key) = app.presenter_image(configured).await?;
+            presenter_key = key;
+            Some(url)
+        }
+        (None, None) => None,
+    };
+    Ok(presenter_key)
+}
+
+/// A scheduled digest: its items (in the event's fields) go to the source's digest plugin.
+async fn plan_digest(
+    app: &App,
+    content: Content,
+    source: &crate::config::SourceConfig,
+) -> anyhow::Result<Outcome> {
+    let Some(digest) = &source.settings.digest else {
+        return Ok(fail(
+            Category::Internal,
+            format!("source {:?} no longer has a [digest] table", content.source),
+        ));
+    };
+    let mut items: Vec<Content> = serde_json::from_value(content.fields["items"].clone())?;
+    let mut presenter_key = None;
+    for item in &mut items {
+        match resolve_image(app, source, item).await {
+            Ok(key) => presenter_key = presenter_key.or(key),
+            Err(reason) => {
+                tracing::warn!(source = %content.source, entry = %item.id, reason, "digest item's image left out");
+                item.image = None;
+            }
+        }
+    }
+    let templates = std::sync::Arc::new(crate::templates::TemplateSet::load(&app.store).await?);
+    let plugin = match app.plugins.resolve(&digest.plugin).await {
+        Ok(plugin) => plugin,
+        Err(err) => return Ok(fail(Category::PluginError, err)),
+    };
+    let run = match app
+        .plugins
+        .digest(&plugin, &items, templates.clone(), &digest.config)
+        .await
+    {
+        Ok(run) => run,
+        Err(err) => return Ok(fail(Category::PluginError, err)),
+    };
+    let runs = [json!({
+        "plugin": plugin.id(), "digest": plugin.digest, "usage": run.usage, "logs": run.logs,
+    })];
+    let mut provenance = provenance(&content, &runs, &templates);
+    provenance["items"] = items.iter().map(|i| json!(i.id)).collect();
+    if let Some(key) = presenter_key {
+        provenance["presenter_image_key"] = json!(key);
+    }
+    match run.decision {
+        Decision::Skip(reason) => Ok(skipped(
+            provenance,
+            format!("{} skipped: {reason}", plugin.id()),
+        )),
+        Decision::Generate(plans) => generate(plans, provenance),
+    }
+}
+
+/// A plugin decided there is no video to make.
+fn skipped(provenance: serde_json::Value, detail: String) -> Outcome {
+    let set = Transition {
+        provenance_json: Some(provenance.to_string()),
+        ..Default::default()
+    };
+    advance(State::Skipped, set, detail)
+}
+
+/// The plans the last plugin returned: this render takes the first, a sibling render each other.
+fn generate(plans: Vec<Plan>, provenance: serde_json::Value) -> anyhow::Result<Outcome> {
     let provenance = provenance.to_string();
-    let mut plans = draft.into_iter();
+    let mut plans = plans.into_iter();
     let first = plans
         .next()
         .expect("the last plugin returned at least one plan");
@@ -426,13 +502,13 @@ async fn write_back(app: &App, render: &RenderRow) -> anyhow::Result<Outcome> {
         .video_url
         .as_deref()
         .ok_or_else(|| anyhow::anyhow!("no video url"))?;
-    if content.cms == crate::content::BATCH_CMS {
+    if !content.has_cms_entry() {
         return Ok(advance(
             State::Done,
             Transition::default(),
             format!(
-                "batch row {}: {video_url} (for the batch's output file)",
-                content.id
+                "{} {}: {video_url} (no CMS entry to write to)",
+                content.cms, content.id
             ),
         ));
     }

@@ -3,6 +3,7 @@
 //! host calls typed functions.
 
 mod catch_up;
+mod digests;
 mod events;
 mod heads;
 pub mod ledger;

@@ -1,0 +1,81 @@
+//! `vidhook digests`: the scheduled digests' state, and one check of a schedule run by hand at
+//! any time (`tick --at`), which is also how the tests drive the schedule's clock.
+
+use clap::Subcommand;
+
+use crate::config::Config;
+use crate::digests::Ticked;
+
+#[derive(Subcommand)]
+pub enum DigestsAction {
+    /// Each source's schedule, its last tick and how far its events are covered.
+    List,
+    /// Check a source's schedule as of `--at` (default: now) and queue its digest if a tick is
+    /// due; a running `serve` renders it.
+    Tick {
+        #[arg(long)]
+        source: String,
+        /// An RFC 3339 time (`2030-01-01T07:00:30+01:00`).
+        #[arg(long)]
+        at: Option<String>,
+    },
+}
+
+pub async fn run(config: &Config, action: DigestsAction) -> anyhow::Result<()> {
+    let store = super::open_store(config).await?;
+    match action {
+        DigestsAction::List => {
+            for (name, source) in &config.sources {
+                let Some(digest) = &source.settings.digest else {
+                    continue;
+                };
+                let state = match store.digest_state(name).await? {
+                    Some((tick, covered)) => format!(
+                        "last tick {}, events covered to {}",
+                        crate::cms::format_time(tick),
+                        crate::cms::format_time(covered)
+                    ),
+                    None => "not started".into(),
+                };
+                println!(
+                    "{name}: \"{}\" in {} with {}; {state}",
+                    digest.schedule, digest.time_zone, digest.plugin
+                );
+            }
+        }
+        DigestsAction::Tick { source, at } => {
+            let now = match at {
+                Some(at) => at
+                    .parse::<jiff::Timestamp>()
+                    .map_err(|e| anyhow::anyhow!("--at {at:?}: {e}"))?
+                    .as_millisecond(),
+                None => crate::store::now_ms(),
+            };
+            match crate::digests::tick(&store, config, &source, now).await? {
+                Ticked::NotDue => println!("{source}: no new tick since the last digest"),
+                Ticked::Started { tick } => {
+                    println!("{source}: schedule started at tick {tick}; the next tick makes the first digest")
+                }
+                Ticked::Empty { tick } => {
+                    println!("{source}: tick {tick}: nothing published since the last digest")
+                }
+                Ticked::Queued {
+                    tick,
+                    items,
+                    event_id,
+                    duplicate,
+                } => {
+                    let how = if duplicate {
+                        "already queued by another instance"
+                    } else {
+                        "queued"
+                    };
+                    println!(
+                        "{source}: tick {tick}: digest of {items} items {how} (event {event_id})"
+                    )
+                }
+            }
+        }
+    }
+    Ok(())
+}

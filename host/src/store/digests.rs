@@ -1,0 +1,67 @@
+//! Scheduled digests' state per source: the last tick one was queued for, and how far the
+//! source's events are covered. Both only move forward, so instances that run the same tick
+//! (the queueing itself is deduplicated by the tick's delivery id) leave the same state.
+
+use sqlx::Row;
+
+use super::{Result, Store};
+use crate::content::Content;
+
+impl Store {
+    /// (last tick, events covered up to), if the source has had a tick.
+    pub async fn digest_state(&self, source: &str) -> Result<Option<(i64, i64)>> {
+        let row = sqlx::query("SELECT last_tick, covered_to FROM digests WHERE source = $1")
+            .bind(source)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row
+            .map(|r| Ok::<_, sqlx::Error>((r.try_get(0)?, r.try_get(1)?)))
+            .transpose()?)
+    }
+
+    /// Moves the source's tick and coverage forward (never back).
+    pub async fn record_digest(&self, source: &str, tick: i64, covered_to: i64) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO digests (source, last_tick, covered_to) VALUES ($1, $2, $3)
+             ON CONFLICT (source) DO UPDATE SET
+               last_tick = CASE WHEN excluded.last_tick > digests.last_tick
+                                THEN excluded.last_tick ELSE digests.last_tick END,
+               covered_to = CASE WHEN excluded.covered_to > digests.covered_to
+                                 THEN excluded.covered_to ELSE digests.covered_to END",
+        )
+        .bind(source)
+        .bind(tick)
+        .bind(covered_to)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The source's accepted contents received after `after` (unix ms), oldest first, at most
+    /// `limit`, each with when it was received; digests themselves are left out.
+    pub async fn received_since(
+        &self,
+        source: &str,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<(i64, Content)>> {
+        let rows = sqlx::query(
+            "SELECT received_at, content_json FROM events
+             WHERE source = $1 AND received_at > $2 AND entry_id NOT LIKE 'digest-%'
+             ORDER BY received_at, id LIMIT $3",
+        )
+        .bind(source)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let json: String = r.try_get(1)?;
+                let content = serde_json::from_str(&json)
+                    .map_err(|e| super::StoreError::Corrupt(format!("event content: {e}")))?;
+                Ok((r.try_get(0)?, content))
+            })
+            .collect()
+    }
+}
