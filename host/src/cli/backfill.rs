@@ -23,9 +23,8 @@ pub struct BackfillArgs {
     /// At most this many items to render (already rendered items do not count).
     #[arg(long)]
     limit: Option<usize>,
-    /// Go ahead without asking after the estimate.
-    #[arg(long)]
-    yes: bool,
+    #[command(flatten)]
+    go: super::runs::Go,
 }
 
 pub async fn run(config: &Config, args: BackfillArgs) -> anyhow::Result<()> {
@@ -91,7 +90,7 @@ pub async fn run(config: &Config, args: BackfillArgs) -> anyhow::Result<()> {
             .collect(),
         limit: args.limit,
     };
-    super::runs::execute(config, planned, args.yes, None).await
+    super::runs::execute(config, planned, &args.go, None).await
 }
 
 /// `2026-01-31` (midnight UTC) or an RFC 3339 time, as unix ms.

@@ -29,9 +29,8 @@ pub struct BatchArgs {
     /// At most this many rows to render (rows already rendered do not count).
     #[arg(long)]
     limit: Option<usize>,
-    /// Go ahead without asking after the estimate.
-    #[arg(long)]
-    yes: bool,
+    #[command(flatten)]
+    go: super::runs::Go,
 }
 
 pub async fn run(config: &Config, args: BatchArgs) -> anyhow::Result<()> {
@@ -67,7 +66,7 @@ pub async fn run(config: &Config, args: BatchArgs) -> anyhow::Result<()> {
         items,
         limit: args.limit,
     };
-    super::runs::execute(config, planned, args.yes, Some(&mut sink)).await?;
+    super::runs::execute(config, planned, &args.go, Some(&mut sink)).await?;
     println!("results: {}", output.display());
     Ok(())
 }

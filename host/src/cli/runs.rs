@@ -45,6 +45,19 @@ pub struct Planned {
     pub limit: Option<usize>,
 }
 
+/// How far a backfill or batch goes without a person: `--yes` skips the confirmation,
+/// `--detach` queues and returns (the same command run again follows the run, and a batch then
+/// completes its results file).
+#[derive(clap::Args)]
+pub struct Go {
+    /// Go ahead without asking after the estimate.
+    #[arg(long)]
+    yes: bool,
+    /// Queue the run and return without following it.
+    #[arg(long)]
+    detach: bool,
+}
+
 /// Told of each of the run's renders once it settles (the batch's output file).
 pub trait Sink {
     fn settled(&mut self, item: &RunItem) -> anyhow::Result<()>;
@@ -54,7 +67,7 @@ pub trait Sink {
 pub async fn execute(
     config: &Config,
     planned: Planned,
-    yes: bool,
+    go: &Go,
     sink: Option<&mut dyn Sink>,
 ) -> anyhow::Result<()> {
     let store = super::open_store(config).await?;
@@ -115,7 +128,7 @@ pub async fn execute(
         println!("nothing to render");
         return Ok(());
     }
-    if videos > 0 && !yes && !confirm(videos, credits as f64 * per_credit)? {
+    if videos > 0 && !go.yes && !confirm(videos, credits as f64 * per_credit)? {
         anyhow::bail!("not confirmed; nothing queued");
     }
     // Listening before the first word about Ctrl-C is printed.
@@ -132,6 +145,10 @@ pub async fn execute(
         run.id,
         fresh.len()
     );
+    if go.detach {
+        println!("detached: `vidhook runs follow {}` follows it", run.id);
+        return Ok(());
+    }
     follow(&store, config, &run, sink, interrupt).await
 }
 
