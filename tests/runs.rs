@@ -659,3 +659,31 @@ async fn a_batch_killed_midway_loses_no_written_line_and_resumes() {
     renders.dedup();
     assert_eq!(renders.len(), 6, "{text}");
 }
+
+/// `--detach` queues the run and returns at once; the host renders it; the same command again
+/// follows it (nothing new queued) to the end.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_detached_backfill_returns_at_once_and_the_same_command_follows_it() {
+    let dir = tempfile::tempdir().unwrap();
+    write_articles(&dir.path().join("content"));
+    let host = Host::start(dir.path(), &markdown_config(dir.path(), "", "")).await;
+    let (ok, out) = cli(
+        &host,
+        &["backfill", "--source", "docs", "--yes", "--detach"],
+    )
+    .await;
+    assert!(ok, "{out}");
+    let run = run_id(&out);
+    assert!(
+        out.contains(&format!("detached: `vidhook runs follow {run}`")),
+        "{out}"
+    );
+    assert!(!out.contains(" done"), "it did not follow: {out}");
+    let (ok, out) = cli(&host, &["backfill", "--source", "docs", "--yes"]).await;
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("0 to render") && out.contains("3 done"),
+        "{out}"
+    );
+    assert_eq!(host.renders().await.len(), 3);
+}
