@@ -94,6 +94,15 @@ impl RandomFaults {
 
 #[derive(Default)]
 struct Inner {
+    /// Calls (generate and status) admitted in any 60 s, as an account's plan allows; past it
+    /// a call answers 429 with the seconds until the window has room.
+    per_minute: Option<usize>,
+    /// When each call was admitted under `per_minute` (all calls when no limit is set).
+    admitted: VecDeque<std::time::Instant>,
+    /// Every admission, kept for the report.
+    admitted_log: Vec<std::time::Instant>,
+    /// Calls answered 429 by the per-minute limit.
+    over_limit: usize,
     faults: VecDeque<Fault>,
     /// Statuses the next `GET /jobs/{id}` calls answer instead of the job (404, 401, 503…).
     status_faults: VecDeque<u16>,
@@ -135,6 +144,17 @@ impl Seedance {
             url: format!("{base}/v1"),
             inner,
         }
+    }
+
+    /// From now on at most `n` calls (generate and status reads together) in any 60 s.
+    pub fn limit_per_minute(&self, n: usize) {
+        self.inner.lock().unwrap().per_minute = Some(n);
+    }
+
+    /// When each call was admitted, and how many the per-minute limit refused with 429.
+    pub fn admissions(&self) -> (Vec<std::time::Instant>, usize) {
+        let inner = self.inner.lock().unwrap();
+        (inner.admitted_log.clone(), inner.over_limit)
     }
 
     pub fn push_fault(&self, fault: Fault) {
@@ -248,6 +268,10 @@ async fn generate(
     if !authorized(&headers) {
         record(StatusCode::UNAUTHORIZED);
         return reject(StatusCode::UNAUTHORIZED, "invalid API key");
+    }
+    if let Some(retry_after_secs) = admit(&inner) {
+        record(StatusCode::TOO_MANY_REQUESTS);
+        return rate_limited(retry_after_secs);
     }
     let fault = {
         let mut state = inner.lock().unwrap();
@@ -431,6 +455,31 @@ pub fn sign(secret: &str, t: i64, body: &[u8]) -> String {
     format!("t={t},v1={}", hex::encode(mac.finalize().into_bytes()))
 }
 
+/// Applies the per-minute limit: `None` when the call is admitted, else the seconds to wait.
+fn admit(inner: &Mutex<Inner>) -> Option<u64> {
+    let mut state = inner.lock().unwrap();
+    let now = std::time::Instant::now();
+    let window = Duration::from_secs(60);
+    while state
+        .admitted
+        .front()
+        .is_some_and(|t| now.duration_since(*t) >= window)
+    {
+        state.admitted.pop_front();
+    }
+    if let Some(limit) = state.per_minute {
+        if state.admitted.len() >= limit {
+            state.over_limit += 1;
+            let oldest = *state.admitted.front().expect("the window is full");
+            let wait = window.saturating_sub(now.duration_since(oldest));
+            return Some(wait.as_secs().max(1));
+        }
+    }
+    state.admitted.push_back(now);
+    state.admitted_log.push(now);
+    None
+}
+
 async fn job(
     State(inner): State<Arc<Mutex<Inner>>>,
     Path(id): Path<String>,
@@ -438,6 +487,9 @@ async fn job(
 ) -> Response {
     if !authorized(&headers) {
         return reject(StatusCode::UNAUTHORIZED, "invalid API key");
+    }
+    if let Some(retry_after_secs) = admit(&inner) {
+        return rate_limited(retry_after_secs);
     }
     let mut state = inner.lock().unwrap();
     if let Some(status) = state.status_faults.pop_front() {
