@@ -20,7 +20,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
-use tokio::task::JoinSet;
 
 use crate::app::App;
 use crate::cms::pager::{Paged, Pager};
@@ -54,32 +53,15 @@ pub enum SweepError {
     Store(#[from] StoreError),
 }
 
-/// The running sweeps, one task per listed source.
-pub struct Sweeps {
-    stop: watch::Sender<bool>,
-    tasks: JoinSet<()>,
-}
-
-impl Sweeps {
-    /// Stops every sweep between pages (a sweep's commits are each whole; an interrupted one
-    /// leaves its watermark where its last committed page put it).
-    pub async fn shutdown(mut self) {
-        let _ = self.stop.send(true);
-        while self.tasks.join_next().await.is_some() {}
-    }
-}
-
 /// Starts a sweep loop for every source with `catch_up_secs` > 0.
-pub fn spawn(app: Arc<App>) -> Sweeps {
-    let (stop, stopped) = watch::channel(false);
-    let mut tasks = JoinSet::new();
+pub fn spawn(app: &Arc<App>, loops: &mut crate::background::Loops) {
     for (source, config) in &app.config.sources {
         let period = Duration::from_secs(config.settings.catch_up_secs);
         if !period.is_zero() {
-            tasks.spawn(run(app.clone(), source.clone(), period, stopped.clone()));
+            let (app, source) = (app.clone(), source.clone());
+            loops.spawn(move |stopped| run(app, source, period, stopped));
         }
     }
-    Sweeps { stop, tasks }
 }
 
 async fn run(app: Arc<App>, source: String, period: Duration, mut stopped: watch::Receiver<bool>) {

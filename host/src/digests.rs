@@ -19,8 +19,6 @@ use std::time::Duration;
 use jiff::tz::TimeZone;
 use jiff::{Timestamp, Zoned};
 use serde::Deserialize;
-use tokio::sync::watch;
-use tokio::task::JoinSet;
 
 use crate::config::Config;
 use crate::content::{Content, DIGEST_CMS};
@@ -207,49 +205,33 @@ fn digest_content(source: &str, tick: &Zoned, tick_text: &str, items: &[Content]
     }
 }
 
-/// The running schedule checks, one task per source with a digest.
-pub struct Digests {
-    stop: watch::Sender<bool>,
-    tasks: JoinSet<()>,
-}
-
-impl Digests {
-    pub async fn shutdown(mut self) {
-        let _ = self.stop.send(true);
-        while self.tasks.join_next().await.is_some() {}
-    }
-}
-
 /// Starts a check loop for every source with a `[digest]` table.
-pub fn spawn(app: Arc<crate::app::App>) -> Digests {
-    let (stop, stopped) = watch::channel(false);
-    let mut tasks = JoinSet::new();
+pub fn spawn(app: &Arc<crate::app::App>, loops: &mut crate::background::Loops) {
     for (source, settings) in &app.config.sources {
-        if settings.settings.digest.is_some() {
-            let app = app.clone();
-            let (source, mut stopped) = (source.clone(), stopped.clone());
-            tasks.spawn(async move {
-                loop {
-                    let now = crate::store::now_ms();
-                    match tick(&app.store, &app.config, &source, now).await {
-                        Ok(Ticked::Queued { tick, items, .. }) => {
-                            tracing::info!(source, tick, items, "digest queued");
-                            app.wake.notify_waiters();
-                        }
-                        Ok(_) => {}
-                        Err(err) => {
-                            crate::telemetry::warn_rejected!(source, error = %err, "digest check failed")
-                        }
+        if settings.settings.digest.is_none() {
+            continue;
+        }
+        let (app, source) = (app.clone(), source.clone());
+        loops.spawn(move |mut stopped| async move {
+            loop {
+                let now = crate::store::now_ms();
+                match tick(&app.store, &app.config, &source, now).await {
+                    Ok(Ticked::Queued { tick, items, .. }) => {
+                        tracing::info!(source, tick, items, "digest queued");
+                        app.wake.notify_waiters();
                     }
-                    tokio::select! {
-                        _ = tokio::time::sleep(CHECK_EVERY) => {}
-                        _ = stopped.changed() => return,
+                    Ok(_) => {}
+                    Err(err) => {
+                        crate::telemetry::warn_rejected!(source, error = %err, "digest check failed")
                     }
                 }
-            });
-        }
+                tokio::select! {
+                    _ = tokio::time::sleep(CHECK_EVERY) => {}
+                    _ = stopped.changed() => return,
+                }
+            }
+        });
     }
-    Digests { stop, tasks }
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod background;
 pub mod catch_up;
 pub mod checks;
 pub mod cli;

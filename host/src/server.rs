@@ -15,8 +15,8 @@ pub struct Server {
     http: tokio::task::JoinHandle<std::io::Result<()>>,
     stop_http: tokio::sync::oneshot::Sender<()>,
     workers: Workers,
-    sweeps: crate::catch_up::Sweeps,
-    digests: crate::digests::Digests,
+    /// Catch-up sweeps and digest schedule checks.
+    loops: crate::background::Loops,
 }
 
 impl Server {
@@ -50,16 +50,16 @@ impl Server {
         let limits = app.config.listener.clone();
         let http = tokio::spawn(crate::listener::serve(listener, router, limits, stopped));
         let workers = spawn_workers(app.clone(), workers);
-        let sweeps = crate::catch_up::spawn(app.clone());
-        let digests = crate::digests::spawn(app.clone());
+        let mut loops = crate::background::Loops::default();
+        crate::catch_up::spawn(&app, &mut loops);
+        crate::digests::spawn(&app, &mut loops);
         Ok(Server {
             app,
             addr,
             http,
             stop_http,
             workers,
-            sweeps,
-            digests,
+            loops,
         })
     }
 
@@ -67,8 +67,7 @@ impl Server {
     /// are abandoned with their leases released (see [`Workers::shutdown`]).
     pub async fn shutdown(self, grace: Duration) {
         let _ = self.stop_http.send(());
-        self.sweeps.shutdown().await;
-        self.digests.shutdown().await;
+        self.loops.shutdown().await;
         self.workers.shutdown(grace).await;
         // Requests in flight finish within the same grace; open keep-alive connections close.
         let _ = tokio::time::timeout(grace, self.http).await;
