@@ -64,29 +64,37 @@ async fn main() {
     .await;
     assert!(ok, "{out}");
 
+    let run = out
+        .lines()
+        .find_map(|l| l.strip_prefix("run ")?.split(':').next())
+        .expect("the batch printed its run id")
+        .to_string();
+
     // Every render settles; the least time the limit allows is two calls a render.
     let least = Duration::from_secs_f64(renders as f64 * 2.0 * 60.0 / per_minute as f64);
     let started = Instant::now();
     loop {
-        let renders_now = host.renders().await;
-        let done = renders_now
+        let progress = host.api(&format!("/api/runs/{run}")).await;
+        let states = progress["progress"]["states"]
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        let count = |state: &str| states.get(state).and_then(|n| n.as_u64()).unwrap_or(0);
+        let settled: u64 = ["done", "failed", "skipped", "needs_attention"]
             .iter()
-            .filter(|r| r["render"]["state"] == "done")
-            .count();
-        let settled = renders_now.iter().all(|r| {
-            ["done", "failed", "skipped", "needs_attention"]
-                .contains(&r["render"]["state"].as_str().unwrap_or(""))
-        });
-        if renders_now.len() >= renders && settled {
+            .map(|s| count(s))
+            .sum();
+        if settled >= renders as u64 {
             println!(
-                "{done} of {renders} renders done in {:.0} s",
+                "{} of {renders} renders done in {:.0} s",
+                count("done"),
                 started.elapsed().as_secs_f64()
             );
             break;
         }
         assert!(
             started.elapsed() < least * 3 + Duration::from_secs(120),
-            "the run did not settle: {done} done"
+            "the run did not settle: {progress:#}"
         );
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
