@@ -20,7 +20,9 @@ struct Daily;
 impl Digest for Daily {
     fn digest(items: Vec<Content>) -> Result<Decision, PluginError> {
         if items.is_empty() {
-            return Ok(Decision::Skip("nothing was published since the last digest".into()));
+            return Ok(Decision::Skip(
+                "nothing was published since the last digest".into(),
+            ));
         }
         let Some(image_url) = items.iter().find_map(|i| i.image_url.clone()) else {
             return Err(PluginError::Config(
