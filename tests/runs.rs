@@ -687,3 +687,51 @@ async fn a_detached_backfill_returns_at_once_and_the_same_command_follows_it() {
     );
     assert_eq!(host.renders().await.len(), 3);
 }
+
+/// On a terminal (a pseudo-terminal from util-linux `script`), the estimate is followed by a
+/// question: "n" queues nothing, "y" queues and follows the run.
+#[tokio::test(flavor = "multi_thread")]
+async fn on_a_terminal_the_estimate_asks_and_only_yes_goes_ahead() {
+    let dir = tempfile::tempdir().unwrap();
+    write_articles(&dir.path().join("content"));
+    let host = Host::start(dir.path(), &markdown_config(dir.path(), "", "")).await;
+    let command = format!(
+        "{} --config {} backfill --source docs",
+        env!("CARGO_BIN_EXE_vidhook"),
+        host.dir.join("vidhook.toml").display()
+    );
+    let answer = |reply: &'static str| {
+        let command = command.clone();
+        async move {
+            let mut child = tokio::process::Command::new("script")
+                .args(["-qec", &command, "/dev/null"])
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .kill_on_drop(true)
+                .spawn()
+                .expect("util-linux script");
+            let mut stdin = child.stdin.take().unwrap();
+            tokio::io::AsyncWriteExt::write_all(&mut stdin, reply.as_bytes())
+                .await
+                .unwrap();
+            let output = tokio::time::timeout(Duration::from_secs(120), child.wait_with_output())
+                .await
+                .expect("it finishes")
+                .unwrap();
+            drop(stdin);
+            String::from_utf8_lossy(&output.stdout).to_string()
+        }
+    };
+    let out = answer("n\n").await;
+    assert!(
+        out.contains("render 3 videos for about $0.00? [y/N]"),
+        "{out}"
+    );
+    assert!(out.contains("not confirmed; nothing queued"), "{out}");
+    assert!(host.renders().await.is_empty());
+
+    let out = answer("y\n").await;
+    assert!(out.contains("items queued"), "{out}");
+    assert!(out.contains("3 done"), "{out}");
+    assert_eq!(host.renders().await.len(), 3);
+}
