@@ -735,3 +735,58 @@ async fn on_a_terminal_the_estimate_asks_and_only_yes_goes_ahead() {
     assert!(out.contains("3 done"), "{out}");
     assert_eq!(host.renders().await.len(), 3);
 }
+
+/// A render a worker holds when its run is cancelled is not swept with the others; it is ended
+/// `skipped` (cancelled) at its next claim instead of waiting in its unpaid state for ever.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_render_leased_when_its_run_is_cancelled_still_ends_skipped() {
+    use sqlx::Connection;
+    let dir = tempfile::tempdir().unwrap();
+    write_articles(&dir.path().join("content"));
+    let seedance = Seedance::start(false).await;
+    let config = markdown_config(dir.path(), &omnihuman(&seedance), "");
+    let host = Host::start(dir.path(), &config).await;
+    host.terminate(Duration::from_secs(20)).await;
+    let config_path = dir.path().join("vidhook.toml");
+    let config_arg = config_path.to_str().unwrap();
+    let out = vidhook(&[
+        "--config", config_arg, "backfill", "--source", "docs", "--yes", "--detach",
+    ])
+    .await;
+    let run = run_id(&out);
+
+    // One render is held by a worker (of a process that is gone) when the run is cancelled.
+    sqlx::any::install_default_drivers();
+    let mut db = sqlx::AnyConnection::connect(&support::database_url(dir.path()).await)
+        .await
+        .unwrap();
+    sqlx::query(
+        "UPDATE renders SET lease_owner = 'elsewhere', lease_until = $1
+         WHERE id = (SELECT id FROM renders WHERE run_id = $2 ORDER BY id LIMIT 1)",
+    )
+    .bind(vidhook::store::now_ms() + 3_000)
+    .bind(&run)
+    .execute(&mut db)
+    .await
+    .unwrap();
+    vidhook(&["--config", config_arg, "runs", "cancel", &run]).await;
+
+    let host = Host::start(dir.path(), &config).await;
+    let started = std::time::Instant::now();
+    loop {
+        let progress = host.api(&format!("/api/runs/{run}")).await;
+        if progress["progress"]["states"]["skipped"] == 3 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{progress:#}\n{}",
+            host.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        seedance.jobs().is_empty(),
+        "nothing of a cancelled run is paid"
+    );
+}

@@ -72,6 +72,22 @@ pub(super) fn fail(category: Category, error: impl ToString) -> Outcome {
     }
 }
 
+/// True for an unpaid render of a cancelled run: the cancel found it mid-step (leased), so it
+/// ends here instead (the claim picks such renders up for this).
+async fn run_cancelled(app: &App, render: &RenderRow) -> anyhow::Result<bool> {
+    let Some(run) = &render.run_id else {
+        return Ok(false);
+    };
+    if !crate::store::PREPAID_STATES.contains(&render.state.as_str()) {
+        return Ok(false);
+    }
+    Ok(app
+        .store
+        .run(run)
+        .await?
+        .is_some_and(|r| r.state == crate::store::RunState::Cancelled))
+}
+
 /// Runs the step the render is at.
 pub async fn run(app: &App, lease: &Lease, render: &RenderRow) -> Outcome {
     let Some(state) = State::parse(&render.state) else {
@@ -80,6 +96,25 @@ pub async fn run(app: &App, lease: &Lease, render: &RenderRow) -> Outcome {
             format!("unknown state {:?}", render.state),
         );
     };
+    match run_cancelled(app, render).await {
+        Ok(true) => {
+            let set = Transition {
+                error_category: Some("cancelled".into()),
+                error: Some("its run was cancelled before its paid call".into()),
+                ..Default::default()
+            };
+            return advance(State::Skipped, set, "its run was cancelled: nothing paid");
+        }
+        Ok(false) => {}
+        Err(err) => {
+            return Outcome::Retry {
+                to: state,
+                category: Category::Internal,
+                error: format!("{err:#}"),
+                delay: None,
+            }
+        }
+    }
     let result = match state {
         State::Plan => plan(app, render).await,
         State::Speak => speak(app, render).await,

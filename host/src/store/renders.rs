@@ -100,7 +100,8 @@ impl Store {
             Backend::Sqlite => "",
         };
         // Live publishes first: a run's unpaid work waits behind them (its paid work is not
-        // held back), and only an active run's unpaid work is claimed at all.
+        // held back); a paused run's unpaid work is not claimed, a cancelled run's only to be
+        // ended (see `jobs::steps::run`).
         let prepaid = super::PREPAID_STATES.map(|s| format!("'{s}'")).join(", ");
         let sql = format!(
             "UPDATE renders SET lease_owner = $1, lease_until = $2
@@ -108,7 +109,7 @@ impl Store {
                          WHERE state IN ({states}) AND run_after <= $3
                            AND (lease_until IS NULL OR lease_until < $3)
                            AND (run_id IS NULL OR state NOT IN ({prepaid})
-                                OR run_id IN (SELECT id FROM runs WHERE state = 'active'))
+                                OR run_id IN (SELECT id FROM runs WHERE state IN ('active', 'cancelled')))
                          ORDER BY CASE WHEN run_id IS NOT NULL AND state IN ({prepaid}) THEN 1 ELSE 0 END,
                                   run_after
                          LIMIT 1 {skip_locked})

@@ -199,8 +199,8 @@ impl Store {
         let prepaid = PREPAID_STATES.map(|s| format!("'{s}'")).join(", ");
         if state == RunState::Cancelled {
             // Fenced by the lease: a render a worker holds right now finishes its step first and
-            // is then held before its paid call (the reservation refuses a cancelled run's
-            // render); cancelling again ends it too.
+            // is ended `skipped` at its next claim (`jobs::steps::run`); the reservation refuses
+            // a cancelled run's paid call in any case.
             let sql = format!(
                 "UPDATE renders SET state = 'skipped', error_category = 'cancelled',
                         error = 'its run was cancelled before its paid call', finished_at = $1, updated_at = $1
