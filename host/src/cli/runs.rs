@@ -16,18 +16,13 @@ use clap::Subcommand;
 use crate::config::Config;
 use crate::content::Content;
 use crate::generation::CREDITS_PER_VIDEO;
+use crate::jobs::State;
 use crate::store::{RunItem, RunProgress, RunRow, RunState, Store, PREPAID_STATES};
 
-/// Render states a run stops following: final, or waiting for a person.
-const SETTLED_STATES: [&str; 7] = [
-    "done",
-    "skipped",
-    "failed",
-    "dry_run",
-    "writeback_failed",
-    "needs_attention",
-    "awaiting_approval",
-];
+/// A render state a run stops following: one no worker picks up (final, or waiting for a person).
+fn settled(state: &str) -> bool {
+    State::parse(state).is_some_and(|s| !s.is_runnable())
+}
 /// Contents per accept transaction while queueing.
 const QUEUE_CHUNK: usize = 200;
 /// After this long without any change, the progress line asks whether a host is running.
@@ -116,7 +111,8 @@ pub async fn execute(
         count.skipped,
         credits as f64 * per_credit
     );
-    if let Some(left) = budget_left(config, &store, source).await? {
+    let budgets = config.budgets_for(source);
+    if let Some(left) = store.credits_left_today(source, budgets).await? {
         if credits > left {
             anyhow::bail!(
                 "refused: this run needs {credits} credits, {} over the budget left today ({left} credits); raise the budget or use --limit",
@@ -154,22 +150,19 @@ pub async fn execute(
 
 /// What one video costs this source: nothing on the local preview provider or a dry run.
 fn credits_per_video(config: &Config, source: &str) -> i64 {
-    let dry_run = config.dry_run
-        || config
-            .sources
-            .get(source)
-            .is_some_and(|s| s.settings.dry_run);
     match config.provider {
-        crate::config::ProviderConfig::Omnihuman(_) if !dry_run => CREDITS_PER_VIDEO,
+        crate::config::ProviderConfig::Omnihuman(_) if !config.is_dry_run(source) => {
+            CREDITS_PER_VIDEO
+        }
         _ => 0,
     }
 }
 
-/// Renders of a run still before their paid call (counting cancelled ones, which resuming
-/// queues again).
+/// Renders of a run still before their paid call (counting, of a cancelled run, the ones its
+/// cancellation ended: resuming queues them again; not those a plugin skipped).
 fn unpaid_renders(progress: &RunProgress, state: RunState) -> i64 {
     let cancelled = if state == RunState::Cancelled {
-        progress.states.get("skipped").copied().unwrap_or(0)
+        progress.cancelled
     } else {
         0
     };
@@ -178,23 +171,6 @@ fn unpaid_renders(progress: &RunProgress, state: RunState) -> i64 {
         .filter_map(|s| progress.states.get(*s))
         .sum::<i64>()
         + cancelled
-}
-
-/// Credits left today under the global and the source's budget; none when neither is set.
-async fn budget_left(config: &Config, store: &Store, source: &str) -> anyhow::Result<Option<i64>> {
-    let mut left: Option<i64> = None;
-    if let Some(limit) = config.budgets.daily_credits {
-        left = Some(limit - store.spent_today("").await?);
-    }
-    if let Some(limit) = config
-        .sources
-        .get(source)
-        .and_then(|s| s.settings.daily_credits)
-    {
-        let source_left = limit - store.spent_today(source).await?;
-        left = Some(left.map_or(source_left, |l| l.min(source_left)));
-    }
-    Ok(left.map(|l| l.max(0)))
 }
 
 /// Asks on the terminal; refuses when there is none to ask (scripts pass `--yes`).
@@ -230,9 +206,7 @@ async fn follow(
         let items = store.run_items(&run.id).await?;
         if let Some(sink) = &mut sink {
             for item in &items {
-                if SETTLED_STATES.contains(&item.state.as_str())
-                    && reported.insert(item.render_id.clone())
-                {
+                if settled(&item.state) && reported.insert(item.render_id.clone()) {
                     sink.settled(item)?;
                 }
             }
@@ -240,7 +214,7 @@ async fn follow(
         let unsettled: i64 = progress
             .states
             .iter()
-            .filter(|(s, _)| !SETTLED_STATES.contains(&s.as_str()))
+            .filter(|(s, _)| !settled(s))
             .map(|(_, n)| n)
             .sum();
         let paid_in_flight = unsettled - unpaid_renders(&progress, RunState::Active);

@@ -281,6 +281,22 @@ impl Config {
         Ok(())
     }
 
+    /// True when `source`'s renders run every step except the paid call.
+    pub fn is_dry_run(&self, source: &str) -> bool {
+        self.dry_run || self.sources.get(source).is_some_and(|s| s.settings.dry_run)
+    }
+
+    /// The daily credit limits a submit of `source` is held to.
+    pub fn budgets_for(&self, source: &str) -> crate::store::ledger::Budgets {
+        crate::store::ledger::Budgets {
+            all_sources: self.budgets.daily_credits,
+            this_source: self
+                .sources
+                .get(source)
+                .and_then(|s| s.settings.daily_credits),
+        }
+    }
+
     /// The database URL in effect.
     pub fn database_url(&self) -> String {
         self.database_url.clone().unwrap_or_else(|| {

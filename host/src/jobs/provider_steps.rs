@@ -13,7 +13,7 @@ use super::{Category, State};
 use crate::app::App;
 use crate::config::AmbiguousSubmitPolicy;
 use crate::generation::{JobStatus, ProviderError, SubmitRequest};
-use crate::store::ledger::{self, Budgets, Reservation};
+use crate::store::ledger::{self, Reservation};
 use crate::store::{now_ms, RenderRow, Transition};
 
 /// The paid call. `submitting` (with the idempotency key and a fresh lease) is committed first;
@@ -29,7 +29,6 @@ pub async fn submit(app: &App, lease: &Lease, render: &RenderRow) -> anyhow::Res
         .clone()
         .unwrap_or_else(crate::store::new_id);
     let source = app.store.event_content(&render.event_id).await?.source;
-    let source_config = app.config.sources.get(&source);
     let provider = &app.provider;
     let request = SubmitRequest {
         render_id: render.id.clone(),
@@ -46,7 +45,7 @@ pub async fn submit(app: &App, lease: &Lease, render: &RenderRow) -> anyhow::Res
             .then(|| app.provider_webhook_url(&render.id)),
         idempotency_key: submit_key.clone(),
     };
-    if app.config.dry_run || source_config.is_some_and(|s| s.settings.dry_run) {
+    if app.config.is_dry_run(&source) {
         let detail = format!(
             "dry run: would submit to {} ({}): {} at {}{}, image {}, audio {} ({:.1} s), prompt {:?}",
             provider.name(),
@@ -61,10 +60,7 @@ pub async fn submit(app: &App, lease: &Lease, render: &RenderRow) -> anyhow::Res
         );
         return Ok(advance(State::DryRun, Transition::default(), detail));
     }
-    let budgets = Budgets {
-        all_sources: app.config.budgets.daily_credits,
-        this_source: source_config.and_then(|s| s.settings.daily_credits),
-    };
+    let budgets = app.config.budgets_for(&source);
     let credits = provider.estimated_credits(&request);
     let reservation = app
         .store

@@ -53,14 +53,24 @@ pub struct LedgerRow {
     pub at: i64,
 }
 
-/// Credits counted against a budget: a render's actual figure once known, else its estimate;
-/// nothing for a render that failed (or was a dry run) without the provider ever taking a job.
-const SPENT_SQL: &str = "
-    SELECT CAST(COALESCE(SUM(l.credits), 0) AS BIGINT) FROM credit_ledger l JOIN renders r ON r.id = l.render_id
-    WHERE l.day = $1 AND ($2 = '' OR l.source = $2)
-      AND NOT (r.state = 'failed' AND r.provider_job_id IS NULL)
-      AND (l.kind = 'actual' OR NOT EXISTS (
-            SELECT 1 FROM credit_ledger a WHERE a.render_id = l.render_id AND a.kind = 'actual'))";
+/// The credits of the ledger rows `l` (joined to their renders `r`) that count: a render's actual
+/// figure once known, else its estimate; nothing for a render that failed (or was a dry run)
+/// without the provider ever taking a job. The budgets and a run's progress both count this way.
+pub(super) fn counted_credits_sql(filter: &str) -> String {
+    format!(
+        "SELECT CAST(COALESCE(SUM(l.credits), 0) AS BIGINT) FROM credit_ledger l
+         JOIN renders r ON r.id = l.render_id
+         WHERE {filter}
+           AND NOT (r.state = 'failed' AND r.provider_job_id IS NULL)
+           AND (l.kind = 'actual' OR NOT EXISTS (
+                SELECT 1 FROM credit_ledger a WHERE a.render_id = l.render_id AND a.kind = 'actual'))"
+    )
+}
+
+/// Credits counted against a budget today ($1: the day, $2: the source or '' for all).
+fn spent_sql() -> String {
+    counted_credits_sql("l.day = $1 AND ($2 = '' OR l.source = $2)")
+}
 
 impl Store {
     /// Atomically: mark the render `submitting` with its idempotency key (fenced by the lease),
@@ -129,7 +139,7 @@ impl Store {
                 (format!("source {source}"), source, budgets.this_source),
             ] {
                 let Some(limit) = limit else { continue };
-                let spent: i64 = sqlx::query(SPENT_SQL)
+                let spent: i64 = sqlx::query(&spent_sql())
                     .bind(day)
                     .bind(filter)
                     .fetch_one(&mut *tx)
@@ -210,12 +220,25 @@ impl Store {
 
     /// Credits counted against today's budget (`source` = "" for all sources).
     pub async fn spent_today(&self, source: &str) -> Result<i64> {
-        Ok(sqlx::query(SPENT_SQL)
+        Ok(sqlx::query(&spent_sql())
             .bind(today())
             .bind(source)
             .fetch_one(&self.pool)
             .await?
             .try_get(0)?)
+    }
+
+    /// Credits left today under `budgets` for `source` (the tighter of the two limits, never
+    /// below 0); none when neither limit is set.
+    pub async fn credits_left_today(&self, source: &str, budgets: Budgets) -> Result<Option<i64>> {
+        let mut left: Option<i64> = None;
+        for (filter, limit) in [("", budgets.all_sources), (source, budgets.this_source)] {
+            if let Some(limit) = limit {
+                let scope_left = limit - self.spent_today(filter).await?;
+                left = Some(left.map_or(scope_left, |l| l.min(scope_left)));
+            }
+        }
+        Ok(left.map(|l| l.max(0)))
     }
 
     /// Ledger rows, newest first.

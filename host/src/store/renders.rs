@@ -102,7 +102,7 @@ impl Store {
         // Live publishes first: a run's unpaid work waits behind them (its paid work is not
         // held back); a paused run's unpaid work is not claimed, a cancelled run's only to be
         // ended (see `jobs::steps::run`).
-        let prepaid = super::PREPAID_STATES.map(|s| format!("'{s}'")).join(", ");
+        let prepaid = super::runs::prepaid_sql_list();
         let sql = format!(
             "UPDATE renders SET lease_owner = $1, lease_until = $2
              WHERE id = (SELECT id FROM renders

@@ -11,6 +11,11 @@ use crate::content::Content;
 /// Render states before the paid call: the only ones a paused or cancelled run holds back.
 pub const PREPAID_STATES: [&str; 4] = ["plan", "speak", "check", "submit"];
 
+/// [`PREPAID_STATES`] as an SQL list: `'plan', 'speak', …`.
+pub(super) fn prepaid_sql_list() -> String {
+    PREPAID_STATES.map(|s| format!("'{s}'")).join(", ")
+}
+
 /// A run's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -91,6 +96,8 @@ pub struct RunItem {
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct RunProgress {
     pub states: std::collections::BTreeMap<String, i64>,
+    /// Of the `skipped` ones, those its cancellation ended (resuming queues them again).
+    pub cancelled: i64,
     pub credits: i64,
 }
 
@@ -196,7 +203,7 @@ impl Store {
             .bind(id)
             .execute(&mut *tx)
             .await?;
-        let prepaid = PREPAID_STATES.map(|s| format!("'{s}'")).join(", ");
+        let prepaid = prepaid_sql_list();
         if state == RunState::Cancelled {
             // Fenced by the lease: a render a worker holds right now finishes its step first and
             // is ended `skipped` at its next claim (`jobs::steps::run`); the reservation refuses
@@ -234,25 +241,25 @@ impl Store {
     pub async fn run_progress(&self, id: &str) -> Result<RunProgress> {
         let mut progress = RunProgress::default();
         let rows = sqlx::query(
-            "SELECT state, COUNT(*) AS n FROM renders WHERE run_id = $1 GROUP BY state",
+            "SELECT state, COALESCE(error_category, '') AS category, COUNT(*) AS n FROM renders
+             WHERE run_id = $1 GROUP BY state, COALESCE(error_category, '')",
         )
         .bind(id)
         .fetch_all(&self.pool)
         .await?;
         for row in rows {
-            progress.states.insert(row.try_get(0)?, row.try_get(1)?);
+            let (state, category, n): (String, String, i64) =
+                (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
+            if state == "skipped" && category == "cancelled" {
+                progress.cancelled += n;
+            }
+            *progress.states.entry(state).or_default() += n;
         }
-        progress.credits = sqlx::query(
-            "SELECT CAST(COALESCE(SUM(l.credits), 0) AS BIGINT) FROM credit_ledger l
-             JOIN renders r ON r.id = l.render_id
-             WHERE r.run_id = $1 AND NOT (r.state = 'failed' AND r.provider_job_id IS NULL)
-               AND (l.kind = 'actual' OR NOT EXISTS (
-                    SELECT 1 FROM credit_ledger a WHERE a.render_id = l.render_id AND a.kind = 'actual'))",
-        )
-        .bind(id)
-        .fetch_one(&self.pool)
-        .await?
-        .try_get(0)?;
+        progress.credits = sqlx::query(&super::ledger::counted_credits_sql("r.run_id = $1"))
+            .bind(id)
+            .fetch_one(&self.pool)
+            .await?
+            .try_get(0)?;
         Ok(progress)
     }
 
