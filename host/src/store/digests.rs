@@ -47,21 +47,24 @@ impl Store {
     ) -> Result<Vec<(i64, Content)>> {
         let rows = sqlx::query(
             "SELECT received_at, content_json FROM events
-             WHERE source = $1 AND received_at > $2 AND entry_id NOT LIKE 'digest-%'
-             ORDER BY received_at, id LIMIT $3",
+             WHERE source = $1 AND received_at > $2 ORDER BY received_at, id LIMIT $3",
         )
         .bind(source)
         .bind(after)
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                let json: String = r.try_get(1)?;
-                let content = serde_json::from_str(&json)
-                    .map_err(|e| super::StoreError::Corrupt(format!("event content: {e}")))?;
-                Ok((r.try_get(0)?, content))
-            })
-            .collect()
+        let mut received = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let json: String = row.try_get(1)?;
+            let content: Content = serde_json::from_str(&json)
+                .map_err(|e| super::StoreError::Corrupt(format!("event content: {e}")))?;
+            // A digest's own event is not an item (told by its kind of content, not its id: a
+            // CMS entry may well be called `digest-…`).
+            if content.cms != crate::content::DIGEST_CMS {
+                received.push((row.try_get(0)?, content));
+            }
+        }
+        Ok(received)
     }
 }
