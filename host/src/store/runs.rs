@@ -305,3 +305,72 @@ impl Store {
         Ok(row.is_some())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn content(id: &str) -> Content {
+        Content {
+            source: "blog".into(),
+            cms: "markdown".into(),
+            id: id.into(),
+            revision: "1".into(),
+            kind: "article".into(),
+            locale: "en-US".into(),
+            title: format!("Title of {id}"),
+            body_html: String::new(),
+            body_text: "Body.".into(),
+            url: None,
+            image: None,
+            fields: serde_json::json!({}),
+        }
+    }
+
+    /// Cancelling ends the unpaid renders as `cancelled`; a render a plugin skipped stays a plain
+    /// skip, and only the cancelled ones count as what resuming would queue again.
+    #[tokio::test]
+    async fn cancel_counts_apart_from_plugin_skips_and_resume_queues_only_those() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        let store = Store::connect(&url, std::time::Duration::from_secs(10))
+            .await
+            .unwrap();
+        let run = store
+            .open_run("backfill blog", "backfill", "blog", 2, 0)
+            .await
+            .unwrap();
+        let contents = [content("a"), content("b")];
+        store
+            .ingest("blog", None, &contents, "plan", "[]", Some(&run.id))
+            .await
+            .unwrap();
+        let items = store.run_items(&run.id).await.unwrap();
+        sqlx::query("UPDATE renders SET state = 'skipped' WHERE id = $1")
+            .bind(&items[0].render_id)
+            .execute(&store.pool)
+            .await
+            .unwrap();
+
+        assert!(store
+            .set_run_state(&run.id, RunState::Cancelled)
+            .await
+            .unwrap());
+        let progress = store.run_progress(&run.id).await.unwrap();
+        assert_eq!(progress.states.get("skipped"), Some(&2));
+        assert_eq!(progress.cancelled, 1);
+
+        assert!(store
+            .set_run_state(&run.id, RunState::Active)
+            .await
+            .unwrap());
+        let progress = store.run_progress(&run.id).await.unwrap();
+        assert_eq!(
+            progress.states.get("skipped"),
+            Some(&1),
+            "the plugin's skip stays"
+        );
+        assert_eq!(progress.states.get("plan"), Some(&1));
+        assert_eq!(progress.cancelled, 0);
+    }
+}
