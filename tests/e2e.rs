@@ -43,13 +43,16 @@ async fn signed_publish_becomes_a_video_written_back_once() {
     let job = &jobs[0];
     assert_eq!(written[0]["data"]["id"], "post-1");
     assert_eq!(written[0]["data"]["field"], "video_url");
+    // The provider's MP4, kept in our media store: the CMS gets a link that does not expire.
+    let kept = written[0]["data"]["video_url"].as_str().unwrap();
+    assert!(
+        kept.starts_with(&format!("{}/media/videos/", host.url)),
+        "{kept}"
+    );
+    let bytes = reqwest::get(kept).await.unwrap().bytes().await.unwrap();
     assert_eq!(
-        written[0]["data"]["video_url"].as_str().unwrap(),
-        format!(
-            "{}/videos/{}.mp4",
-            seedance.url.trim_end_matches("/v1"),
-            job.id
-        )
+        bytes.as_ref(),
+        support::seedance::sample_mp4().await.as_slice()
     );
     assert!(
         job.audio_seconds > 1.0 && job.audio_seconds <= 60.0,
@@ -150,7 +153,15 @@ async fn killed_mid_job_the_host_resumes_without_redoing_steps() {
         .collect();
     assert_eq!(
         ok_steps,
-        ["plan", "speak", "check", "submit", "await", "write_back"],
+        [
+            "plan",
+            "speak",
+            "check",
+            "submit",
+            "await",
+            "keep",
+            "write_back"
+        ],
         "each step once"
     );
 

@@ -3,7 +3,6 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -15,7 +14,7 @@ use crate::generation::Provider;
 use crate::media::MediaStore;
 use crate::plugins::{PluginHost, Policy};
 use crate::store::Store;
-use crate::tts::{Espeak, Tts};
+use crate::tts::Speakers;
 
 /// The plugin host the configuration describes (also used by the `plugin` commands).
 pub async fn plugin_host(config: &Config, store: Store) -> anyhow::Result<PluginHost> {
@@ -31,7 +30,8 @@ pub struct App {
     pub config: Config,
     pub store: Store,
     pub plugins: PluginHost,
-    pub tts: Arc<dyn Tts>,
+    /// The speech engines, by name.
+    pub tts: Speakers,
     pub media: MediaStore,
     pub provider: Arc<dyn Provider>,
     /// The local $0 preview provider, for the approval gate whatever the paid provider is.
@@ -49,6 +49,8 @@ pub struct App {
     pub wake: Notify,
     /// The URL at which providers and browsers reach this host.
     pub public_url: String,
+    /// The ffmpeg executable (previews, posters).
+    pub ffmpeg: String,
     hook_key: Vec<u8>,
 }
 
@@ -75,15 +77,11 @@ impl App {
         let store = Store::connect(&config.database_url(), config.database_timeout()).await?;
         crate::templates::seed_defaults(&store).await?;
         let (media, secret) = media_store(&config, &public_url)?;
-        let tts: Arc<dyn Tts> = Arc::new(Espeak::new(
-            config.tts.espeak_binary.clone(),
-            config.tts.words_per_minute,
-            Duration::from_secs(config.tts.timeout_secs),
-        ));
         let guard = crate::outbound::Guard::new(&config.outbound, config.allow_plain_http())
             .map_err(anyhow::Error::msg)?;
         // CMS clients (built next) and plugins' requests go through the same guard.
         guard.install();
+        let tts = Speakers::build(&config.tts, &guard).map_err(anyhow::Error::msg)?;
         let inputs = crate::checks::Fetcher::new(guard.clone(), media.clone());
         let provider = crate::generation::build(&config, media.clone(), inputs.clone())?;
         let ffmpeg = match &config.provider {
@@ -91,7 +89,7 @@ impl App {
             crate::config::ProviderConfig::Omnihuman(_) => "ffmpeg".to_string(),
         };
         let preview: Arc<dyn Provider> = Arc::new(crate::generation::Preview::new(
-            ffmpeg,
+            ffmpeg.clone(),
             media.clone(),
             inputs.clone(),
         )?);
@@ -128,6 +126,7 @@ impl App {
             delivery_rate,
             wake: Notify::new(),
             public_url,
+            ffmpeg,
             hook_key,
         }))
     }

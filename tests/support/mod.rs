@@ -6,6 +6,7 @@ pub mod cms;
 pub mod cms_apis;
 pub mod llm;
 pub mod seedance;
+pub mod tts;
 pub mod wordpress;
 
 use std::path::{Path, PathBuf};
@@ -109,6 +110,7 @@ impl Host {
             .env("RUST_LOG", "info")
             .env("SEEDANCE_TEST_KEY", seedance::API_KEY)
             .env("TEST_OPENAI_KEY", "sk-test-123")
+            .env("TEST_ELEVENLABS_KEY", tts::ELEVENLABS_KEY)
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -296,6 +298,7 @@ async fn run_vidhook(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_vidhook"))
         .args(args)
         .env("TEST_OPENAI_KEY", "sk-test-123")
+        .env("TEST_ELEVENLABS_KEY", tts::ELEVENLABS_KEY)
         .env("SEEDANCE_TEST_KEY", seedance::API_KEY)
         .kill_on_drop(true)
         .output()

@@ -6,7 +6,8 @@
 //! API honours one): every generate call that gets past validation is a new, billed job. Status
 //! reads can glitch (404 right after creation, 401, 503). Like the real service it fetches the
 //! image and audio it is given and refuses inputs outside the documented limits, and it keeps its
-//! own ledger of what it was paid for, which is what the tests assert against.
+//! own ledger of what it was paid for, which is what the tests assert against. Its video links
+//! are real MP4s behind signed links that expire (403 after), as a CDN's do.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -118,6 +119,12 @@ struct Inner {
     signing_secret: Option<String>,
     /// The last webhook delivered: (url, body, signature header).
     last_webhook: Option<(String, String, Option<String>)>,
+    /// How long a video link stays valid (a fresh one with every job read and webhook).
+    link_ttl_secs: u64,
+    /// Every video download: (job id, status).
+    downloads: Vec<(String, u16)>,
+    /// The next this many links are handed out already expired.
+    expired_links: usize,
 }
 
 #[derive(Clone)]
@@ -131,12 +138,13 @@ impl Seedance {
     pub async fn start(hold: bool) -> Seedance {
         let inner = Arc::new(Mutex::new(Inner {
             hold,
+            link_ttl_secs: 3600,
             ..Inner::default()
         }));
         let router = Router::new()
             .route("/v1/omnihuman/generate", post(generate))
             .route("/v1/jobs/{id}", get(job))
-            .route("/videos/{file}", get(|| async { "not really an mp4" }))
+            .route("/videos/{file}", get(video))
             .with_state(inner.clone());
         let base = super::serve(router).await;
         inner.lock().unwrap().base_url = base.clone();
@@ -155,6 +163,21 @@ impl Seedance {
     pub fn admissions(&self) -> (Vec<std::time::Instant>, usize) {
         let inner = self.inner.lock().unwrap();
         (inner.admitted_log.clone(), inner.over_limit)
+    }
+
+    /// Video links handed out from now on expire after `secs`.
+    pub fn expire_links_after(&self, secs: u64) {
+        self.inner.lock().unwrap().link_ttl_secs = secs;
+    }
+
+    /// The next `n` video links handed out have already expired when they arrive.
+    pub fn expire_next_links(&self, n: usize) {
+        self.inner.lock().unwrap().expired_links = n;
+    }
+
+    /// Every video download as (job id, status answered).
+    pub fn downloads(&self) -> Vec<(String, u16)> {
+        self.inner.lock().unwrap().downloads.clone()
     }
 
     pub fn push_fault(&self, fault: Fault) {
@@ -219,8 +242,94 @@ impl Seedance {
     }
 }
 
-fn video_url(base: &str, job_id: &str) -> String {
-    format!("{base}/videos/{job_id}.mp4")
+/// A download link signed like a CDN's (query `expires`, `sig`), valid for the configured time
+/// (or already expired, while `expired_links` lasts).
+fn issue_link(state: &mut Inner, job_id: &str) -> String {
+    let expires = if state.expired_links > 0 {
+        state.expired_links -= 1;
+        super::now_secs() - 1
+    } else {
+        super::now_secs() + state.link_ttl_secs as i64
+    };
+    let base = &state.base_url;
+    format!(
+        "{base}/videos/{job_id}.mp4?expires={expires}&sig={}",
+        link_sig(job_id, expires)
+    )
+}
+
+fn link_sig(job_id: &str, expires: i64) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(format!(
+        "cdn-secret/{job_id}/{expires}"
+    )))
+}
+
+/// A real MP4 (2 s, 320×240, H.264 + AAC), made once per test process by ffmpeg.
+pub async fn sample_mp4() -> Vec<u8> {
+    static MP4: tokio::sync::OnceCell<Vec<u8>> = tokio::sync::OnceCell::const_new();
+    MP4.get_or_init(|| async {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("sample.mp4");
+        let status = tokio::process::Command::new("ffmpeg")
+            .args(["-nostdin", "-y", "-loglevel", "error"])
+            .args([
+                "-f",
+                "lavfi",
+                "-i",
+                "testsrc=size=320x240:rate=25:duration=2",
+            ])
+            .args(["-f", "lavfi", "-i", "sine=frequency=440:duration=2"])
+            .args([
+                "-c:v",
+                "libx264",
+                "-preset",
+                "ultrafast",
+                "-pix_fmt",
+                "yuv420p",
+            ])
+            .args(["-c:a", "aac", "-shortest", "-movflags", "+faststart"])
+            .arg(&out)
+            .status()
+            .await
+            .unwrap();
+        assert!(status.success(), "ffmpeg made the sample video");
+        std::fs::read(out).unwrap()
+    })
+    .await
+    .clone()
+}
+
+/// `GET /videos/{job}.mp4?expires&sig`: the video while the link is valid; 403 as a CDN
+/// answers an expired or altered signed link; 404 for a job that does not exist.
+async fn video(
+    State(inner): State<Arc<Mutex<Inner>>>,
+    Path(file): Path<String>,
+    axum::extract::Query(query): axum::extract::Query<HashMap<String, String>>,
+) -> Response {
+    let job_id = file.trim_end_matches(".mp4").to_string();
+    let expires: i64 = query
+        .get("expires")
+        .and_then(|e| e.parse().ok())
+        .unwrap_or(0);
+    {
+        let mut state = inner.lock().unwrap();
+        if !state.jobs.get(&job_id).is_some_and(|j| j.completed) {
+            return reject(StatusCode::NOT_FOUND, "no such video");
+        }
+        let valid = query.get("sig") == Some(&link_sig(&job_id, expires));
+        if !valid || expires < super::now_secs() {
+            state.downloads.push((job_id, 403));
+            return (
+                StatusCode::FORBIDDEN,
+                [("content-type", "application/xml")],
+                "<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>",
+            )
+                .into_response();
+        }
+        state.downloads.push((job_id, 200));
+    }
+    ([("content-type", "video/mp4")], sample_mp4().await).into_response()
 }
 
 fn reject(status: StatusCode, message: &str) -> Response {
@@ -410,7 +519,15 @@ async fn complete(inner: Arc<Mutex<Inner>>, id: String) {
         if state.hold {
             return;
         }
-        let base = state.base_url.clone();
+        let Some(wants_webhook) = state.jobs.get(&id).map(|j| j.webhook_url.is_some()) else {
+            return;
+        };
+        // A link is handed out only with a webhook that carries it.
+        let link = if wants_webhook {
+            issue_link(&mut state, &id)
+        } else {
+            String::new()
+        };
         let Some(job) = state.jobs.get_mut(&id) else {
             return;
         };
@@ -420,7 +537,7 @@ async fn complete(inner: Arc<Mutex<Inner>>, id: String) {
         job.completed = true;
         let payload = json!({
             "event": "job.completed", "job_id": id, "status": "completed",
-            "result": {"video_url": video_url(&base, &id), "resolution": job.resolution,
+            "result": {"video_url": link, "resolution": job.resolution,
                        "duration_seconds": job.audio_seconds},
             "credits_used": 960, "completed_at": "2026-11-25T10:01:00Z",
         });
@@ -500,7 +617,11 @@ async fn job(
         Some(_) => return reject(StatusCode::INTERNAL_SERVER_ERROR, "internal error"),
         None => {}
     }
-    let base = state.base_url.clone();
+    let link = state
+        .jobs
+        .get(&id)
+        .is_some_and(|j| j.completed)
+        .then(|| issue_link(&mut state, &id));
     let Some(job) = state.jobs.get_mut(&id) else {
         return reject(StatusCode::NOT_FOUND, "job not found");
     };
@@ -508,7 +629,7 @@ async fn job(
     if job.completed {
         Json(json!({
             "job_id": id, "status": "completed",
-            "result": {"video_url": video_url(&base, &id), "resolution": job.resolution,
+            "result": {"video_url": link, "resolution": job.resolution,
                        "duration_seconds": job.audio_seconds},
             "credits_used": 960,
         }))

@@ -6,6 +6,7 @@ mod demo;
 mod digests;
 mod estimate;
 mod jobs;
+mod lexicon;
 mod plugin;
 mod runs;
 mod tokens;
@@ -111,6 +112,11 @@ enum Command {
         #[command(subcommand)]
         action: plugin::PluginAction,
     },
+    /// The pronunciation lexicon of a source: list, set, remove.
+    Lexicon {
+        #[command(subcommand)]
+        action: lexicon::LexiconAction,
+    },
     /// Editor templates (Handlebars, strict mode, versioned).
     Templates {
         #[command(subcommand)]
@@ -177,6 +183,11 @@ impl Cli {
             Command::Credits { limit } => {
                 let config = load_config(self.config.as_deref())?;
                 credits(&config, limit).await
+            }
+            Command::Lexicon { action } => {
+                let config = load_config(self.config.as_deref())?;
+                let store = open_store(&config).await?;
+                lexicon::run(&config, &store, action).await
             }
             Command::Plugin { action } => {
                 plugin::run(&load_config(self.config.as_deref())?, action).await

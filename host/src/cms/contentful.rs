@@ -394,7 +394,6 @@ impl CmsAdapter for Contentful {
             return Ok(());
         };
         let url = self.entry_url(space, &content.id);
-        let field = self.fields.video_field(field);
         let mut last = String::new();
         for _ in 0..CONFLICT_RETRIES {
             match self

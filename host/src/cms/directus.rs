@@ -273,7 +273,7 @@ impl CmsAdapter for Directus {
             .http
             .patch(&url)
             .bearer_auth(token)
-            .json(&json!({self.fields.video_field(field): video_url}));
+            .json(&json!({field: video_url}));
         super::http::send(request, &format!("PATCH {url}"))
             .await
             .map(drop)

@@ -19,6 +19,10 @@ pub struct FieldMap {
     pub locale: Option<String>,
     /// The field the video URL is written into (default: the plan's `target_field`).
     pub video: Option<String>,
+    /// Fields for the kept video's captions (WebVTT URL) and poster image URL; unset: not
+    /// written.
+    pub captions: Option<String>,
+    pub poster: Option<String>,
     /// Content types (models, collections, `_type`s) that make videos; empty = all.
     #[serde(default)]
     pub content_types: Vec<String>,
@@ -286,6 +290,7 @@ mod tests {
             locale: Some("lang".into()),
             video: Some("clip".into()),
             content_types: vec!["news".into()],
+            ..FieldMap::default()
         };
         let defaults = Defaults {
             title: "title",

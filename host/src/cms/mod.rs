@@ -159,7 +159,8 @@ pub trait CmsAdapter: Send + Sync {
     /// Authenticates and parses one webhook delivery. Async because a thin payload (Storyblok,
     /// Directus updates) names an entry that must be fetched.
     async fn receive(&self, delivery: &Delivery<'_>) -> Result<Inbound, InboundError>;
-    /// Writes `video_url` into `field` of the entry `content` came from.
+    /// Writes `video_url` (or a companion's URL: captions, poster) into `field` of the entry
+    /// `content` came from; the field is already mapped (`FieldMap::video_field`).
     async fn write_back(
         &self,
         content: &Content,

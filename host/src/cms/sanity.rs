@@ -243,7 +243,7 @@ impl CmsAdapter for Sanity {
             self.config.dataset
         );
         let mutation = json!({"mutations": [{"patch": {
-            "id": content.id, "set": {self.fields.video_field(field): video_url}}}]});
+            "id": content.id, "set": {field: video_url}}}]});
         let request = self.http.post(&url).bearer_auth(token).json(&mutation);
         super::http::send(request, &format!("POST {url}"))
             .await

@@ -261,7 +261,7 @@ impl CmsAdapter for Storyblok {
         for _ in 0..COLLISION_RETRIES {
             let working = self.story(&url).await?;
             let mut document = working["content"].clone();
-            document[self.fields.video_field(field)] = json!(video_url);
+            document[field] = json!(video_url);
             // Publishing now would publish an editor's unsaved draft along with our field.
             let mut body = json!({"story": {"content": document}});
             if working["unpublished_changes"] != json!(true) {

@@ -206,7 +206,7 @@ impl CmsAdapter for Strapi {
             .http
             .put(&url)
             .bearer_auth(token)
-            .json(&json!({"data": {self.fields.video_field(field): video_url}}));
+            .json(&json!({"data": {field: video_url}}));
         if content.fields.get("locale").is_some() {
             request = request.query(&[("locale", &content.locale)]);
         }

@@ -189,7 +189,7 @@ impl CmsAdapter for WordPress {
             .http
             .post(&url)
             .basic_auth(user, Some(password))
-            .json(&json!({"meta": {self.fields.video_field(field): video_url}}));
+            .json(&json!({"meta": {field: video_url}}));
         super::http::send(request, &format!("POST {url}"))
             .await
             .map(drop)

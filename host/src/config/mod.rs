@@ -263,6 +263,18 @@ impl Config {
                     "source {name}: empty plugin chain"
                 )));
             }
+            let engines = source
+                .settings
+                .tts
+                .iter()
+                .chain(source.settings.tts_locales.values());
+            for engine in engines {
+                if engine != crate::tts::ESPEAK && !self.tts.providers.contains_key(engine) {
+                    return Err(ConfigError::Invalid(format!(
+                        "source {name}: no TTS provider {engine:?}; configure [tts.providers.{engine}] or use \"espeak\""
+                    )));
+                }
+            }
             if let Some(digest) = &source.settings.digest {
                 digest
                     .schedule()

@@ -30,6 +30,13 @@ fn secrets(config: &Config) -> Vec<Secret<'_>> {
             all.push(("provider.webhook_secret".into(), secret, MIN_SECRET_BYTES));
         }
     }
+    for (name, engine) in &config.tts.providers {
+        all.push((
+            format!("tts.providers.{name}.api_key"),
+            engine.engine.api_key(),
+            1,
+        ));
+    }
     for (source, settings) in &config.sources {
         for (key, value, min) in cms_secrets(&settings.cms) {
             all.push((format!("sources.{source}.{key}"), value, min));

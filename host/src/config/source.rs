@@ -68,6 +68,25 @@ pub struct SourceSettings {
     pub credit_pack: crate::generation::CreditPack,
     /// A scheduled digest of what this source publishes (`[sources.NAME.digest]`).
     pub digest: Option<crate::digests::DigestConfig>,
+    /// The speech engine (a `[tts.providers.NAME]`, or "espeak", the default) ...
+    pub tts: Option<String>,
+    /// ... and per locale ("de" or "de-at" → engine name), which wins over `tts`.
+    #[serde(default)]
+    pub tts_locales: BTreeMap<String, String>,
+}
+
+impl SourceSettings {
+    /// The speech engine for `language`: by exact locale, else by its language, else the
+    /// source's engine, else espeak-ng. A plan that names an engine overrides all of these.
+    pub fn tts_engine(&self, language: &str) -> &str {
+        let locale = language.to_ascii_lowercase();
+        let primary = locale.split(['-', '_']).next().unwrap_or_default();
+        self.tts_locales
+            .get(&locale)
+            .or_else(|| self.tts_locales.get(primary))
+            .or(self.tts.as_ref())
+            .map_or(crate::tts::ESPEAK, String::as_str)
+    }
 }
 
 fn default_catch_up_secs() -> u64 {
@@ -112,6 +131,8 @@ impl Default for SourceSettings {
             catch_up_secs: default_catch_up_secs(),
             credit_pack: crate::generation::CreditPack::default(),
             digest: None,
+            tts: None,
+            tts_locales: BTreeMap::new(),
         }
     }
 }

@@ -41,7 +41,7 @@ pub(super) async fn viewer(State(app): State<Arc<App>>, request: Request, next: 
     gate(&app, request, next, Role::Viewer).await
 }
 
-async fn editor(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
+pub(super) async fn editor(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
     gate(&app, request, next, Role::Editor).await
 }
 

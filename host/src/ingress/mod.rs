@@ -22,6 +22,7 @@ use crate::cms::{Inbound, InboundError};
 use crate::store::Ingested;
 
 mod api;
+mod lexicon;
 mod runs;
 
 pub fn router(app: Arc<App>) -> Router {
@@ -31,6 +32,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/media/{*key}", get(media))
         .merge(api::routes(app.clone()))
         .merge(runs::routes(app.clone()))
+        .merge(lexicon::routes(app.clone()))
         .route(
             "/metrics",
             get(metrics).route_layer(middleware::from_fn_with_state(app.clone(), metrics_gate)),

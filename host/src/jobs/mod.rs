@@ -16,6 +16,7 @@
 //! intermediate commit (`submitting`, with its idempotency key) so that an interrupted submit is
 //! reconciled rather than repeated.
 
+mod bundle;
 mod lease;
 pub mod operator;
 mod provider_steps;
@@ -92,6 +93,8 @@ pub enum State {
     /// job to announce itself through the per-render webhook, until the reconcile window ends.
     Reconciling,
     Await,
+    /// The video is ready: copy it into our media store (with poster and captions).
+    Keep,
     WriteBack,
     Done,
     Skipped,
@@ -107,7 +110,7 @@ pub enum State {
 }
 
 impl State {
-    pub const ALL: [State; 15] = [
+    pub const ALL: [State; 16] = [
         State::Plan,
         State::Speak,
         State::Check,
@@ -115,6 +118,7 @@ impl State {
         State::Submitting,
         State::Reconciling,
         State::Await,
+        State::Keep,
         State::WriteBack,
         State::Done,
         State::Skipped,
@@ -134,6 +138,7 @@ impl State {
             State::Submitting => "submitting",
             State::Reconciling => "reconciling",
             State::Await => "await",
+            State::Keep => "keep",
             State::WriteBack => "write_back",
             State::Done => "done",
             State::Skipped => "skipped",
@@ -177,6 +182,8 @@ pub enum Category {
     PluginError,
     TtsError,
     WritebackError,
+    /// Keeping the finished video (copy, poster, captions) failed.
+    MediaError,
     /// Held before its paid call: the run it belongs to is paused or cancelled.
     RunPaused,
     Internal,
@@ -194,6 +201,7 @@ impl Category {
             Category::PluginError => "plugin_error",
             Category::TtsError => "tts_error",
             Category::WritebackError => "writeback_error",
+            Category::MediaError => "media_error",
             Category::RunPaused => "run_paused",
             Category::Internal => "internal",
         }

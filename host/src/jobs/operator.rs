@@ -64,7 +64,7 @@ pub async fn retry(store: &Store, id: &str, who: &Operator<'_>) -> Result<String
         )));
     }
     let to = if render.video_url.is_some() {
-        State::WriteBack
+        State::Keep
     } else if let Some(job) = &render.provider_job_id {
         if render.error_category.as_deref() != Some(super::Category::Timeout.as_str()) {
             return Err(OperatorError::Refused(format!(

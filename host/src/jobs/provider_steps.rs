@@ -293,7 +293,7 @@ pub async fn await_job(app: &App, render: &RenderRow) -> anyhow::Result<Outcome>
             };
             let credits = credits_used.map_or("?".into(), |c| c.to_string());
             advance(
-                State::WriteBack,
+                State::Keep,
                 set,
                 format!("video ready after {waited:?}: {video_url} (credits used: {credits})"),
             )

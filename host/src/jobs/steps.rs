@@ -16,7 +16,7 @@ use crate::content::Content;
 use crate::generation::{JobStatus, Resolution, SubmitRequest};
 use crate::plugins::{Decision, Plan};
 use crate::store::{RenderRow, Transition, WriteBackGate};
-use crate::tts::{SpeechRequest, TtsError};
+use crate::tts::{narration, Lexicon};
 
 /// What a step wants committed.
 pub enum Outcome {
@@ -124,6 +124,7 @@ pub async fn run(app: &App, lease: &Lease, render: &RenderRow) -> Outcome {
             provider_steps::reconcile(app, lease, render).await
         }
         State::Await => provider_steps::await_job(app, render).await,
+        State::Keep => super::bundle::keep_video(app, render).await,
         State::WriteBack => write_back(app, render).await,
         State::Done
         | State::Skipped
@@ -383,19 +384,36 @@ fn provenance(
     })
 }
 
-/// Synthesises the narration and measures it by decoding.
+/// Synthesises the narration with the source's engine for the plan's language (chunked, joined,
+/// measured by decoding) and keeps its caption cues beside the audio.
 async fn speak(app: &App, render: &RenderRow) -> anyhow::Result<Outcome> {
     let plan = stored_plan(render)?;
-    let request = SpeechRequest {
-        text: plan.speech_text.clone(),
-        voice: plan.voice.clone(),
+    let source = app.store.event_content(&render.event_id).await?.source;
+    let engine_name = match (plan.tts_provider.as_str(), app.config.sources.get(&source)) {
+        ("", Some(source)) => source.settings.tts_engine(&plan.language).to_string(),
+        ("", None) => crate::tts::ESPEAK.to_string(),
+        (named, _) => named.to_string(),
     };
-    let audio = match app.tts.synthesize(&request).await {
-        Ok(audio) => audio,
-        Err(err @ (TtsError::InvalidVoice(_) | TtsError::EmptyText)) => {
-            return Ok(fail(Category::TtsError, err))
-        }
-        Err(err) => {
+    let (engine, voice) = match app.tts.pick(&engine_name, &plan.voice, &plan.language) {
+        Ok(picked) => picked,
+        Err(err) => return Ok(fail(Category::TtsError, err)),
+    };
+    let lexicon = Lexicon::for_language(&app.store.lexicon(&source).await?, &plan.language);
+    let (_, pronounced) = lexicon.apply(&plan.speech_text);
+    let options = narration::Options::from(&app.config.tts);
+    let spoken = narration::narrate(
+        engine.as_ref(),
+        &voice,
+        &plan.language,
+        &plan.speech_text,
+        &lexicon,
+        options,
+        Some(&app.media),
+    )
+    .await;
+    let narration = match spoken {
+        Ok(narration) => narration,
+        Err(err) if err.is_transient() => {
             return Ok(Outcome::Retry {
                 to: State::Speak,
                 category: Category::TtsError,
@@ -403,26 +421,22 @@ async fn speak(app: &App, render: &RenderRow) -> anyhow::Result<Outcome> {
                 delay: None,
             })
         }
+        Err(err) => return Ok(fail(Category::TtsError, err)),
     };
-    let bytes = audio.bytes.clone();
-    let info =
-        match tokio::task::spawn_blocking(move || crate::media::probe::audio_info(bytes)).await? {
-            Ok(info) => info,
-            Err(err) => {
-                return Ok(fail(
-                    Category::TtsError,
-                    format!("the TTS output is not playable: {err}"),
-                ))
-            }
-        };
-    let key = format!("audio/{}.{}", render.id, audio.extension);
-    app.media.put(&key, &audio.bytes).await?;
+    let key = format!("audio/{}.wav", render.id);
+    app.media.put(&key, &narration.wav).await?;
+    let cues = serde_json::to_vec(&narration.cues)?;
+    app.media.put(&cues_key(&render.id), &cues).await?;
     let mut provenance: serde_json::Value =
         serde_json::from_str(render.provenance_json.as_deref().unwrap_or("{}"))?;
-    provenance["voice"] = json!(audio.voice_id);
+    provenance["voice"] = json!(narration.voice_id);
+    provenance["speech"] = json!({
+        "engine": engine_name, "chunks": narration.cues.len(), "retries": narration.retries,
+        "lexicon": pronounced,
+    });
     let set = Transition {
         audio_key: Some(key),
-        audio_seconds: Some(info.seconds),
+        audio_seconds: Some(narration.seconds),
         provenance_json: Some(provenance.to_string()),
         ..Default::default()
     };
@@ -430,10 +444,18 @@ async fn speak(app: &App, render: &RenderRow) -> anyhow::Result<Outcome> {
         State::Check,
         set,
         format!(
-            "{:.2} s of {} audio ({})",
-            info.seconds, info.format, audio.voice_id
+            "{:.2} s of audio in {} chunk(s) ({}, {} retried)",
+            narration.seconds,
+            narration.cues.len(),
+            narration.voice_id,
+            narration.retries
         ),
     ))
+}
+
+/// Where a render's caption cues are kept until its video is bundled.
+pub(super) fn cues_key(render_id: &str) -> String {
+    format!("audio/{render_id}.cues.json")
 }
 
 /// The inputs exactly as the provider will fetch them: costs nothing, catches what would be a
@@ -529,7 +551,8 @@ async fn check(app: &App, render: &RenderRow) -> anyhow::Result<Outcome> {
     Ok(advance(State::Submit, set, detail))
 }
 
-/// Writes the video URL into the CMS entry.
+/// Writes the (kept) video's URL into the CMS entry, with the captions' and poster's URLs where
+/// the source's field map names fields for them.
 async fn write_back(app: &App, render: &RenderRow) -> anyhow::Result<Outcome> {
     let plan = stored_plan(render)?;
     let content = app.store.event_content(&render.event_id).await?;
@@ -564,28 +587,65 @@ async fn write_back(app: &App, render: &RenderRow) -> anyhow::Result<Outcome> {
             ),
         ));
     }
-    Ok(
-        match adapter
-            .write_back(&content, &plan.target_field, video_url)
-            .await
-        {
-            Ok(()) => advance(
-                State::Done,
-                Transition::default(),
-                format!(
-                    "{} {} ← {}: {video_url}",
-                    content.source, content.id, plan.target_field
-                ),
-            ),
+    // Companions first, the video last: a video URL in the entry means all of it is there.
+    let mut writes = companion_writes(app, render, &content.source)?;
+    let video_field = app
+        .config
+        .sources
+        .get(&content.source)
+        .map_or(plan.target_field.as_str(), |s| {
+            s.settings.fields.video_field(&plan.target_field)
+        });
+    writes.push((video_field.to_string(), video_url.to_string()));
+    for (field, url) in &writes {
+        match adapter.write_back(&content, field, url).await {
+            Ok(()) => {}
             Err(WriteBackError::Transient(error) | WriteBackError::Conflict(error)) => {
-                Outcome::Retry {
+                return Ok(Outcome::Retry {
                     to: State::WriteBack,
                     category: Category::WritebackError,
                     error,
                     delay: None,
-                }
+                })
             }
-            Err(WriteBackError::Permanent(error)) => fail(Category::WritebackError, error),
-        },
-    )
+            Err(WriteBackError::Permanent(error)) => {
+                return Ok(fail(Category::WritebackError, error))
+            }
+        }
+    }
+    let written: Vec<String> = writes.iter().map(|(field, _)| field.clone()).collect();
+    Ok(advance(
+        State::Done,
+        Transition::default(),
+        format!(
+            "{} {} ← {}: {video_url}",
+            content.source,
+            content.id,
+            written.join(", ")
+        ),
+    ))
+}
+
+/// (field, URL) for the kept captions and poster the source's field map has fields for.
+fn companion_writes(
+    app: &App,
+    render: &RenderRow,
+    source: &str,
+) -> anyhow::Result<Vec<(String, String)>> {
+    let Some(fields) = app.config.sources.get(source).map(|s| &s.settings.fields) else {
+        return Ok(Vec::new());
+    };
+    let provenance: serde_json::Value =
+        serde_json::from_str(render.provenance_json.as_deref().unwrap_or("{}"))?;
+    let kept = &provenance["bundle"];
+    let mut writes = Vec::new();
+    for (field, key) in [
+        (&fields.captions, "captions_vtt"),
+        (&fields.poster, "poster"),
+    ] {
+        if let (Some(field), Some(key)) = (field, kept[key].as_str()) {
+            writes.push((field.clone(), app.media.url(key)));
+        }
+    }
+    Ok(writes)
 }

@@ -98,6 +98,51 @@ impl MediaStore {
         Ok(path)
     }
 
+    /// A folder for work files on the store's own file system, so [`MediaStore::put_file`]
+    /// moves them in place instead of copying.
+    pub async fn scratch(&self) -> Result<tempfile::TempDir, MediaError> {
+        let dir = self.root.join(".scratch");
+        let io = |source| MediaError::Io {
+            path: dir.clone(),
+            source,
+        };
+        tokio::fs::create_dir_all(&dir).await.map_err(io)?;
+        tempfile::Builder::new()
+            .prefix("work-")
+            .tempdir_in(&dir)
+            .map_err(io)
+    }
+
+    /// Stores the file at `file` under `key` (moved when it is on the same file system, else
+    /// copied and then removed), without reading it into memory.
+    pub async fn put_file(&self, key: &str, file: &Path) -> Result<(), MediaError> {
+        let path = self.path(key)?;
+        let io = |source| MediaError::Io {
+            path: path.clone(),
+            source,
+        };
+        if let Some(parent) = path.parent() {
+            tokio::fs::create_dir_all(parent).await.map_err(io)?;
+        }
+        if tokio::fs::rename(file, &path).await.is_err() {
+            let tmp = path.with_extension(format!("tmp-{}", crate::store::new_id()));
+            tokio::fs::copy(file, &tmp).await.map_err(io)?;
+            tokio::fs::rename(&tmp, &path).await.map_err(io)?;
+            let _ = tokio::fs::remove_file(file).await;
+        }
+        Ok(())
+    }
+
+    /// The bytes under `key`, or `None` if there are none.
+    pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, MediaError> {
+        let path = self.path(key)?;
+        match tokio::fs::read(&path).await {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(MediaError::Io { path, source }),
+        }
+    }
+
     /// The URL of a key: public for videos, signed and expiring for everything else.
     pub fn url(&self, key: &str) -> String {
         if key.starts_with(PUBLIC_PREFIX) {
@@ -112,7 +157,7 @@ impl MediaStore {
     }
 
     /// The key of one of our own media URLs, if `url` is one.
-    fn own_key<'u>(&self, url: &'u str) -> Option<&'u str> {
+    pub fn own_key<'u>(&self, url: &'u str) -> Option<&'u str> {
         let rest = url
             .strip_prefix(&self.public_base)?
             .strip_prefix("/media/")?;
@@ -218,6 +263,11 @@ pub struct MediaConfig {
     pub signing_secret: Option<String>,
     /// How long a signed URL (audio, photo) stays valid.
     pub url_ttl_secs: u64,
+    /// Copy each finished video into this store (with captions and a poster) and write that
+    /// lasting URL back, instead of the provider's, which expires.
+    pub keep_videos: bool,
+    /// The largest video copied; a larger one is refused.
+    pub max_video_bytes: u64,
 }
 
 impl Default for MediaConfig {
@@ -225,6 +275,8 @@ impl Default for MediaConfig {
         Self {
             signing_secret: None,
             url_ttl_secs: 6 * 3600,
+            keep_videos: true,
+            max_video_bytes: 2 * 1024 * 1024 * 1024,
         }
     }
 }

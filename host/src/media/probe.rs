@@ -84,6 +84,45 @@ pub fn image_info(bytes: &[u8]) -> Result<ImageInfo, ProbeError> {
 
 /// Decodes the whole audio stream and returns its container and exact duration.
 pub fn audio_info(bytes: Vec<u8>) -> Result<AudioInfo, ProbeError> {
+    let mut frames: u64 = 0;
+    let (format, sample_rate) = decode(bytes, |decoded| frames += decoded.frames() as u64)?;
+    Ok(AudioInfo {
+        format,
+        seconds: frames as f64 / f64::from(sample_rate),
+    })
+}
+
+/// Decoded audio: mono samples in -1.0..=1.0 at `rate` per second.
+#[derive(Debug, Clone)]
+pub struct Pcm {
+    pub rate: u32,
+    pub samples: Vec<f32>,
+}
+
+/// Decodes the whole audio stream into mono samples (channels averaged).
+pub fn decode_mono(bytes: Vec<u8>) -> Result<Pcm, ProbeError> {
+    use symphonia::core::audio::SampleBuffer;
+    let mut samples = Vec::new();
+    let (_, rate) = decode(bytes, |decoded| {
+        let channels = decoded.spec().channels.count().max(1);
+        let mut buffer = SampleBuffer::<f32>::new(decoded.capacity() as u64, *decoded.spec());
+        buffer.copy_interleaved_ref(decoded);
+        samples.extend(
+            buffer
+                .samples()
+                .chunks(channels)
+                .map(|frame| frame.iter().sum::<f32>() / channels as f32),
+        );
+    })?;
+    Ok(Pcm { rate, samples })
+}
+
+/// Decodes every packet of the audio track, handing each decoded buffer to `each`; returns the
+/// container and the sample rate. Fails when nothing decodes.
+fn decode(
+    bytes: Vec<u8>,
+    mut each: impl FnMut(symphonia::core::audio::AudioBufferRef<'_>),
+) -> Result<(&'static str, u32), ProbeError> {
     let not_audio = |e: SymphoniaError| ProbeError::NotAudio(e.to_string());
     let Some(format) = container_of(&bytes) else {
         return Err(ProbeError::NotAudio("not an MP3, WAV or M4A file".into()));
@@ -113,7 +152,7 @@ pub fn audio_info(bytes: Vec<u8>) -> Result<AudioInfo, ProbeError> {
     let mut decoder = symphonia::default::get_codecs()
         .make(&track.codec_params, &Default::default())
         .map_err(not_audio)?;
-    let mut frames: u64 = 0;
+    let mut any = false;
     loop {
         let packet = match reader.next_packet() {
             Ok(packet) => packet,
@@ -126,19 +165,19 @@ pub fn audio_info(bytes: Vec<u8>) -> Result<AudioInfo, ProbeError> {
             continue;
         }
         match decoder.decode(&packet) {
-            Ok(decoded) => frames += decoded.frames() as u64,
+            Ok(decoded) => {
+                any |= decoded.frames() > 0;
+                each(decoded);
+            }
             // A damaged packet is skipped, as players do; the duration counts what plays.
             Err(SymphoniaError::DecodeError(_)) => continue,
             Err(e) => return Err(not_audio(e)),
         }
     }
-    if frames == 0 {
+    if !any {
         return Err(ProbeError::NotAudio("no decodable audio frames".into()));
     }
-    Ok(AudioInfo {
-        format,
-        seconds: frames as f64 / f64::from(sample_rate),
-    })
+    Ok((format, sample_rate))
 }
 
 /// The container, by magic bytes: RIFF/WAVE, an ISO-BMFF `ftyp` box, or MP3 (ID3 tag or frame

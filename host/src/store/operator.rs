@@ -121,7 +121,7 @@ impl Store {
     }
 }
 
-async fn insert_audit(
+pub(super) async fn insert_audit(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     audit: &Audit<'_>,
     target: &str,

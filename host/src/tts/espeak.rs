@@ -95,6 +95,15 @@ fn valid_voice(voice: &str) -> bool {
 
 #[async_trait::async_trait]
 impl Tts for Espeak {
+    /// Text goes in on stdin: no limit of its own; chunks stay at `[tts] chunk_chars`.
+    fn max_chars(&self) -> usize {
+        usize::MAX
+    }
+
+    fn identity(&self) -> String {
+        format!("{ENGINE}|{}|{}", self.binary, self.words_per_minute)
+    }
+
     async fn synthesize(&self, request: &SpeechRequest) -> Result<Audio, TtsError> {
         if request.text.trim().is_empty() {
             return Err(TtsError::EmptyText);
@@ -182,6 +191,7 @@ mod tests {
             .synthesize(&SpeechRequest {
                 text: "Hello from vidhook.".into(),
                 voice: "en-us".into(),
+                ..Default::default()
             })
             .await
             .expect("espeak-ng is installed by scripts/setup.sh");
@@ -192,6 +202,7 @@ mod tests {
             .synthesize(&SpeechRequest {
                 text: "x".into(),
                 voice: "no-such-voice".into(),
+                ..Default::default()
             })
             .await;
         assert!(matches!(bad, Err(TtsError::InvalidVoice(_))), "{bad:?}");

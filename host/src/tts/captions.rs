@@ -1,0 +1,105 @@
+//! Caption cues and their two file formats. Each cue is one narration chunk, timed by where its
+//! synthesised audio sits in the joined file (measured in samples, not estimated from words).
+
+use serde::{Deserialize, Serialize};
+
+/// Longest caption line, the usual broadcast figure.
+const LINE_CHARS: usize = 42;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Cue {
+    /// Seconds from the start of the audio.
+    pub start: f64,
+    pub end: f64,
+    pub text: String,
+}
+
+/// WebVTT (what `<track>` plays).
+pub fn to_vtt(cues: &[Cue]) -> String {
+    let mut out = String::from("WEBVTT\n");
+    for cue in cues {
+        // A cue's text may not hold "-->", and `<`/`&` start markup.
+        let text = wrap(&cue.text)
+            .replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace("-->", "->");
+        out.push_str(&format!(
+            "\n{} --> {}\n{text}\n",
+            timestamp(cue.start, '.'),
+            timestamp(cue.end, '.')
+        ));
+    }
+    out
+}
+
+/// SubRip (what most editors and players import).
+pub fn to_srt(cues: &[Cue]) -> String {
+    let mut out = String::new();
+    for (i, cue) in cues.iter().enumerate() {
+        out.push_str(&format!(
+            "{}\n{} --> {}\n{}\n\n",
+            i + 1,
+            timestamp(cue.start, ','),
+            timestamp(cue.end, ','),
+            wrap(&cue.text)
+        ));
+    }
+    out
+}
+
+/// `HH:MM:SS.mmm` (VTT) or `HH:MM:SS,mmm` (SRT).
+fn timestamp(seconds: f64, separator: char) -> String {
+    let ms = (seconds.max(0.0) * 1000.0).round() as u64;
+    format!(
+        "{:02}:{:02}:{:02}{separator}{:03}",
+        ms / 3_600_000,
+        ms / 60_000 % 60,
+        ms / 1000 % 60,
+        ms % 1000
+    )
+}
+
+/// Breaks a cue's text into lines of at most [`LINE_CHARS`] at spaces.
+fn wrap(text: &str) -> String {
+    let mut lines: Vec<String> = Vec::new();
+    for word in text.split_whitespace() {
+        match lines.last_mut() {
+            Some(line) if line.chars().count() + 1 + word.chars().count() <= LINE_CHARS => {
+                line.push(' ');
+                line.push_str(word);
+            }
+            _ => lines.push(word.to_string()),
+        }
+    }
+    lines.join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vtt_and_srt() {
+        let cues = [
+            Cue {
+                start: 0.0,
+                end: 1.5,
+                text: "Hello & welcome <b>".into(),
+            },
+            Cue {
+                start: 61.25,
+                end: 3725.0,
+                text: "A line that is a good deal longer than forty-two characters in all.".into(),
+            },
+        ];
+        assert_eq!(
+            to_vtt(&cues),
+            "WEBVTT\n\n00:00:00.000 --> 00:00:01.500\nHello &amp; welcome &lt;b>\n\n\
+             00:01:01.250 --> 01:02:05.000\nA line that is a good deal longer than\n\
+             forty-two characters in all.\n"
+        );
+        assert!(to_srt(&cues).starts_with(
+            "1\n00:00:00,000 --> 00:00:01,500\nHello & welcome <b>\n\n2\n00:01:01,250"
+        ));
+    }
+}

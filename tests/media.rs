@@ -1,0 +1,134 @@
+//! Media that lasts: the provider's MP4 is copied into our store before its signed link expires
+//! (asking the provider for a fresh link when the first has expired), served with Range support,
+//! with a poster and captions beside it; a video that cannot be copied still reaches the CMS by
+//! the provider's own link. Real binary, real ffmpeg, the OmniHuman contract server's real MP4.
+
+mod support;
+
+use std::time::Duration;
+
+use support::cms::Cms;
+use support::seedance::{sample_mp4, Seedance};
+use support::{now_secs, omnihuman_config, published, Host};
+
+const BODY_HTML: &str = "<p>Our spring collection is here. It is made from recycled fibres.</p>\
+    <p>Visit a store near you this weekend.</p>";
+
+/// Polling every second, no webhooks: the job read is where the video link comes from.
+async fn start(dir: &std::path::Path, seedance: &Seedance, cms: &Cms, fields: &str) -> Host {
+    let config = omnihuman_config(dir, seedance, cms, false, 1, 30) + fields;
+    Host::start(dir, &config).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_video_is_kept_with_poster_and_captions_even_when_its_first_link_has_expired() {
+    let dir = tempfile::tempdir().unwrap();
+    let seedance = Seedance::start(false).await;
+    // The link the job read hands out has already expired, as a CDN's signed link does later.
+    seedance.expire_next_links(1);
+    let cms = Cms::start().await;
+    let fields = "\n[sources.blog.fields]\ncaptions = \"captions\"\nposter = \"poster\"\n";
+    let host = start(dir.path(), &seedance, &cms, fields).await;
+    let body = published("post-1", "Spring collection", BODY_HTML);
+    assert_eq!(
+        host.post_signed("blog", "msg_1", now_secs(), &body)
+            .await
+            .status(),
+        202
+    );
+    let written = cms.wait_for_write_backs(3, Duration::from_secs(90)).await;
+    assert_eq!(written.len(), 3, "{}", host.logs());
+    let job = &seedance.jobs()[0];
+    // 403 for the expired link, then the fresh one from reading the job again.
+    assert_eq!(
+        seedance.downloads(),
+        [(job.id.clone(), 403), (job.id.clone(), 200)]
+    );
+    let url = |field: &str| {
+        written
+            .iter()
+            .find(|w| w["data"]["field"] == field)
+            .map(|w| w["data"]["video_url"].as_str().unwrap().to_string())
+            .unwrap()
+    };
+    let video = url("video_url");
+    assert!(
+        video.starts_with(&format!("{}/media/videos/", host.url)),
+        "{video}"
+    );
+    let client = reqwest::Client::new();
+    let whole = client
+        .get(&video)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(whole.as_ref(), sample_mp4().await.as_slice());
+    // Players seek with Range requests.
+    let part = client
+        .get(&video)
+        .header("range", "bytes=0-99")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(part.status(), 206);
+    assert_eq!(part.bytes().await.unwrap().as_ref(), &whole[..100]);
+    let poster = client.get(url("poster")).send().await.unwrap();
+    assert!(poster
+        .bytes()
+        .await
+        .unwrap()
+        .starts_with(&[0xFF, 0xD8, 0xFF]));
+    let captions = client.get(url("captions")).send().await.unwrap();
+    let vtt = captions.text().await.unwrap();
+    assert!(
+        vtt.starts_with("WEBVTT") && vtt.contains("spring collection"),
+        "{vtt}"
+    );
+    let srt_url = url("captions").replace(".vtt", ".srt");
+    let srt = client
+        .get(srt_url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(srt.starts_with("1\n00:00:00,"), "{srt}");
+
+    let render = host.wait_for_state("done", Duration::from_secs(10)).await;
+    let provenance: serde_json::Value =
+        serde_json::from_str(render["provenance_json"].as_str().unwrap()).unwrap();
+    assert!(provenance["bundle"]["provider_video_url"]
+        .as_str()
+        .unwrap()
+        .starts_with(seedance.url.trim_end_matches("/v1")));
+    assert_eq!(seedance.jobs().len(), 1, "paid once");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_video_that_cannot_be_kept_still_reaches_the_cms_by_the_providers_link() {
+    let dir = tempfile::tempdir().unwrap();
+    let seedance = Seedance::start(false).await;
+    // Every link has expired by the time it arrives: there is nothing to copy.
+    seedance.expire_next_links(1000);
+    let cms = Cms::start().await;
+    let host = start(dir.path(), &seedance, &cms, "").await;
+    let body = published("post-2", "Spring collection", BODY_HTML);
+    host.post_signed("blog", "msg_2", now_secs(), &body).await;
+    let written = cms.wait_for_write_backs(1, Duration::from_secs(90)).await;
+    assert_eq!(written.len(), 1, "{}", host.logs());
+    let link = written[0]["data"]["video_url"].as_str().unwrap();
+    assert!(
+        link.starts_with(seedance.url.trim_end_matches("/v1")),
+        "{link}"
+    );
+    let render = host.wait_for_state("done", Duration::from_secs(10)).await;
+    let provenance: serde_json::Value =
+        serde_json::from_str(render["provenance_json"].as_str().unwrap()).unwrap();
+    let error = provenance["bundle"]["error"].as_str().unwrap();
+    assert!(error.contains("403"), "{error}");
+    assert_eq!(seedance.jobs().len(), 1, "paid once");
+}

@@ -1,0 +1,368 @@
+//! Speech: hosted engines (OpenAI-compatible, ElevenLabs) against loopback contract servers that
+//! answer as the real ones do, faults included; long scripts chunked and retried chunk by chunk;
+//! the joined narration decoded and checked for gaps and clicks; captions timed from it; five
+//! locales from one event, each in its own voice. All with the real binary, espeak-ng and ffmpeg.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use support::cms::Cms;
+use support::tts::{Fault, TtsServer, ELEVEN_VOICES};
+use support::{now_secs, presenter_png, Host, SECRET};
+use vidhook::media::probe::decode_mono;
+use vidhook::tts::narration::gaps_and_steps;
+
+const ARTICLE: &str = "<p>Our spring collection is here. Every piece is made from recycled \
+    fibres, spun and dyed within two hundred kilometres of the shop.</p>\
+    <p>The jackets come in four colours. The trousers come in three cuts, and every cut has a \
+    tall and a short length.</p><p>Visit a store near you this weekend. Bring an old coat and we \
+    will recycle it for you, whatever brand it is.</p><p>Opening hours are longer on Saturday. \
+    Coffee is on us.</p>";
+
+/// A host on the local preview provider with source `blog` (Standard Webhooks) writing back to
+/// `cms`; `tts` and `source` are appended to the `[tts]` table and the source's table.
+fn config(dir: &std::path::Path, cms: &Cms, tts: &str, source: &str, plugins: &str) -> String {
+    format!(
+        r#"
+listen = "127.0.0.1:0"
+data_dir = "{data}"
+workers = 2
+
+[outbound]
+# Loopback contract servers: the development allowlist, turned on explicitly.
+allow_private = ["127.0.0.0/8"]
+
+[retry]
+base_delay_ms = 50
+max_delay_ms = 500
+
+[tts]
+chunk_chars = 120
+{tts}
+
+[sources.blog]
+cms = "standard-webhooks"
+secret = "{secret}"
+writeback_url = "{cms}"
+presenter_image = "{image}"
+{source}
+
+{plugins}
+"#,
+        data = dir.join("data").display(),
+        secret = SECRET,
+        cms = cms.url,
+        image = presenter_png().display(),
+    )
+}
+
+const PRESENTER_720P: &str = r#"
+[[sources.blog.plugins]]
+name = "presenter"
+config = { resolution = "720p" }
+"#;
+
+fn publish_body(id: &str, title: &str, locale: &str, extra: serde_json::Value) -> String {
+    let mut data = serde_json::json!({"id": id, "title": title, "body_html": ARTICLE,
+                                      "locale": locale, "revision": 1});
+    if let serde_json::Value::Object(extra) = extra {
+        data.as_object_mut().unwrap().extend(extra);
+    }
+    serde_json::json!({"type": "content.published", "timestamp": "2026-11-25T10:00:00Z", "data": data})
+        .to_string()
+}
+
+fn provenance(render: &serde_json::Value) -> serde_json::Value {
+    serde_json::from_str(render["provenance_json"].as_str().unwrap()).unwrap()
+}
+
+/// The render's narration as the store holds it, decoded.
+fn narration(host: &Host, render: &serde_json::Value) -> vidhook::media::probe::Pcm {
+    let key = render["audio_key"].as_str().unwrap();
+    let bytes = std::fs::read(host.dir.join("data/media").join(key)).unwrap();
+    decode_mono(bytes).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hosted_engine_narrates_in_chunks_retrying_only_the_chunks_that_failed() {
+    let dir = tempfile::tempdir().unwrap();
+    let openai = TtsServer::openai().await;
+    // Three chunks meet a fault each: a 429 with Retry-After, a 503, and a body cut short.
+    openai.push_fault(Fault::RateLimited {
+        retry_after_secs: 1,
+    });
+    openai.push_fault(Fault::ServerError(503));
+    openai.push_fault(Fault::Truncated);
+    let cms = Cms::start().await;
+    let tts = format!(
+        r#"parallel = 3
+
+[tts.providers.openai]
+kind = "openai"
+base_url = "{}"
+api_key = "${{TEST_OPENAI_KEY}}"
+voice = "alloy""#,
+        openai.url
+    );
+    let source = "tts = \"openai\"\n\n[sources.blog.fields]\ncaptions = \"captions_url\"\nposter = \"poster_url\"";
+    let host = Host::start(
+        dir.path(),
+        &config(dir.path(), &cms, &tts, source, PRESENTER_720P),
+    )
+    .await;
+    let body = publish_body(
+        "post-1",
+        "Spring collection",
+        "en-US",
+        serde_json::json!({}),
+    );
+    let response = host.post_signed("blog", "msg_1", now_secs(), &body).await;
+    assert_eq!(response.status(), 202);
+    let render = host.wait_for_state("done", Duration::from_secs(120)).await;
+
+    // Each chunk was paid for once: the faults were retried chunk by chunk, not per article.
+    let provenance = provenance(&render);
+    let chunks = provenance["speech"]["chunks"].as_u64().unwrap() as usize;
+    assert!(
+        chunks >= 5,
+        "a 60 s script in 120-character chunks: {chunks}"
+    );
+    assert_eq!(provenance["speech"]["engine"], "openai");
+    assert_eq!(provenance["speech"]["retries"], 3);
+    assert!(provenance["voice"].as_str().unwrap().ends_with(":alloy"));
+    let calls = openai.calls();
+    assert_eq!(calls.len(), chunks + 3, "{calls:#?}");
+    let answered: Vec<&str> = calls
+        .iter()
+        .filter(|c| c.status == 200)
+        .map(|c| c.text.as_str())
+        .collect();
+    // The truncated answer was a 200 the client could not use: one chunk twice, no more.
+    assert_eq!(answered.len(), chunks + 1);
+    assert_eq!(
+        answered.iter().collect::<BTreeSet<_>>().len(),
+        chunks,
+        "every chunk text asked for"
+    );
+    assert!(calls.iter().all(|c| c.text.chars().count() <= 120));
+    let in_flight = openai.max_in_flight();
+    assert!(
+        (2..=3).contains(&in_flight),
+        "parallel, bounded: {in_flight}"
+    );
+
+    // The joined narration: measured by decoding, no gap longer than a paragraph pause, no click.
+    let pcm = narration(&host, &render);
+    let seconds = pcm.samples.len() as f64 / f64::from(pcm.rate);
+    assert!((seconds - render["audio_seconds"].as_f64().unwrap()).abs() < 0.01);
+    assert!(seconds <= 60.0, "{seconds}");
+    let (longest_silence, largest_step) = gaps_and_steps(&pcm);
+    assert!(longest_silence < 1.0, "a gap of {longest_silence:.2} s");
+    assert!(largest_step < 1.0, "a click: step {largest_step}");
+
+    // The CMS got the captions and poster beside the video, the video last.
+    let written = cms.wait_for_write_backs(3, Duration::from_secs(10)).await;
+    let fields: Vec<&str> = written
+        .iter()
+        .map(|w| w["data"]["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["captions_url", "poster_url", "video_url"]);
+    let url = |i: usize| {
+        written[i]["data"]["video_url"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let vtt = reqwest::get(url(0)).await.unwrap().text().await.unwrap();
+    assert!(vtt.starts_with("WEBVTT\n"), "{vtt}");
+    assert_eq!(vtt.matches(" --> ").count(), chunks, "one cue per chunk");
+    let last_end = vtt
+        .lines()
+        .filter_map(|l| l.split_once(" --> "))
+        .next_back()
+        .map(|(_, end)| end.to_string())
+        .unwrap();
+    let (minutes_and_seconds, millis) = last_end.rsplit_once('.').unwrap();
+    let secs: f64 = minutes_and_seconds
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .parse::<f64>()
+        .unwrap()
+        + minutes_and_seconds
+            .split(':')
+            .nth(1)
+            .unwrap()
+            .parse::<f64>()
+            .unwrap()
+            * 60.0
+        + millis.parse::<f64>().unwrap() / 1000.0;
+    assert!(
+        (secs - seconds).abs() < 0.01,
+        "captions end with the audio: {secs} vs {seconds}"
+    );
+    let poster = reqwest::get(url(1)).await.unwrap().bytes().await.unwrap();
+    assert!(poster.starts_with(&[0xFF, 0xD8, 0xFF]), "a JPEG poster");
+    assert!(url(2).starts_with(&format!("{}/media/videos/", host.url)));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn elevenlabs_by_locale_keeps_intonation_and_its_concurrency_limit_and_a_bad_key_fails_once()
+{
+    let dir = tempfile::tempdir().unwrap();
+    let eleven = TtsServer::elevenlabs().await;
+    // The plan allows one request at a time; vidhook sends up to three.
+    eleven.limit_concurrency(1);
+    let cms = Cms::start().await;
+    let tts = format!(
+        r#"parallel = 3
+
+[tts.providers.eleven]
+kind = "elevenlabs"
+base_url = "{url}"
+api_key = "${{TEST_ELEVENLABS_KEY}}"
+voices = {{ en = "{voice}" }}
+
+[tts.providers.eleven-wrong-key]
+kind = "elevenlabs"
+base_url = "{url}"
+api_key = "not-the-key"
+voice = "{voice}""#,
+        url = eleven.url,
+        voice = ELEVEN_VOICES[0]
+    );
+    // English goes to ElevenLabs, German to the wrong key.
+    let source = "tts_locales = { en = \"eleven\", de = \"eleven-wrong-key\" }";
+    let host = Host::start(
+        dir.path(),
+        &config(dir.path(), &cms, &tts, source, PRESENTER_720P),
+    )
+    .await;
+    let body = publish_body(
+        "post-en",
+        "Spring collection",
+        "en-GB",
+        serde_json::json!({}),
+    );
+    assert_eq!(
+        host.post_signed("blog", "msg_en", now_secs(), &body)
+            .await
+            .status(),
+        202
+    );
+    let render = host.wait_for_state("done", Duration::from_secs(120)).await;
+    let chunks = provenance(&render)["speech"]["chunks"].as_u64().unwrap() as usize;
+    let calls = eleven.calls();
+    let ok: Vec<_> = calls.iter().filter(|c| c.status == 200).collect();
+    assert_eq!(ok.len(), chunks, "each chunk synthesised once");
+    assert!(calls.iter().any(|c| c.status == 429), "the limit was met");
+    assert_eq!(eleven.max_in_flight(), 1);
+    // Neighbouring text went with each chunk (ElevenLabs' continuity), the voice by locale.
+    let cues = ok.iter().filter(|c| c.previous_text.is_some()).count();
+    assert_eq!(cues, chunks - 1);
+    assert!(ok.iter().all(|c| c.voice == ELEVEN_VOICES[0]));
+    let pcm = narration(&host, &render);
+    let (longest_silence, _) = gaps_and_steps(&pcm);
+    assert!(longest_silence < 1.0, "{longest_silence}");
+
+    // A wrong key is a 401: the render fails at once, saying so, after one request.
+    let before = eleven.calls().len();
+    let body = publish_body(
+        "post-de",
+        "Frühjahrskollektion",
+        "de-DE",
+        serde_json::json!({}),
+    );
+    host.post_signed("blog", "msg_de", now_secs(), &body).await;
+    let failed = host.wait_for_state("failed", Duration::from_secs(60)).await;
+    assert_eq!(failed["error_category"], "tts_error");
+    let error = failed["error"].as_str().unwrap();
+    assert!(
+        error.contains("401") && error.contains("Invalid API key"),
+        "{error}"
+    );
+    assert_eq!(
+        eleven.calls().len() - before,
+        1,
+        "a refused key is not retried"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn five_locales_make_five_renders_each_in_its_own_voice_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let cms = Cms::start().await;
+    let plugins = r#"
+[[sources.blog.plugins]]
+name = "presenter"
+config = { resolution = "720p" }
+
+[[sources.blog.plugins]]
+name = "multilingual"
+"#;
+    let host = Host::start(dir.path(), &config(dir.path(), &cms, "", "", plugins)).await;
+    let translations = serde_json::json!({"translations": {
+        "de-DE": {"title": "Frühjahrskollektion", "body": "Unsere Frühjahrskollektion ist da. Jedes Stück ist aus recycelten Fasern."},
+        "fr-FR": {"title": "Collection de printemps", "body": "Notre collection de printemps est arrivée. Chaque pièce est faite de fibres recyclées."},
+        "es-ES": {"title": "Colección de primavera", "body": "Nuestra colección de primavera ya está aquí. Cada prenda está hecha de fibras recicladas."},
+        "it-IT": {"title": "Collezione primavera", "body": "La nostra collezione primavera è arrivata. Ogni capo è fatto di fibre riciclate."},
+    }});
+    let body = publish_body("post-ml", "Spring collection", "en-US", translations);
+    assert_eq!(
+        host.post_signed("blog", "msg_ml", now_secs(), &body)
+            .await
+            .status(),
+        202
+    );
+    let written = cms.wait_for_write_backs(5, Duration::from_secs(180)).await;
+    assert_eq!(written.len(), 5, "{}", host.logs());
+    let fields: BTreeSet<&str> = written
+        .iter()
+        .map(|w| w["data"]["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        fields,
+        BTreeSet::from([
+            "video_url",
+            "video_url_de_de",
+            "video_url_fr_fr",
+            "video_url_es_es",
+            "video_url_it_it"
+        ])
+    );
+    let renders = host.renders().await;
+    assert_eq!(renders.len(), 5);
+    let mut voices = BTreeSet::new();
+    let mut images = BTreeSet::new();
+    let mut narrations: Vec<Vec<i16>> = Vec::new();
+    for listed in &renders {
+        let render = &listed["render"];
+        assert_eq!(render["state"], "done");
+        let provenance = provenance(render);
+        voices.insert(provenance["voice"].as_str().unwrap().to_string());
+        let plan: serde_json::Value =
+            serde_json::from_str(render["plan_json"].as_str().unwrap()).unwrap();
+        images.insert(
+            plan["image_url"]
+                .as_str()
+                .unwrap()
+                .split('?')
+                .next()
+                .unwrap()
+                .to_string(),
+        );
+        let pcm = narration(&host, render);
+        let seconds = pcm.samples.len() as f64 / f64::from(pcm.rate);
+        assert!(seconds > 1.0 && seconds <= 60.0, "{seconds}");
+        narrations.push(pcm.samples.iter().map(|s| (s * 32767.0) as i16).collect());
+    }
+    assert_eq!(voices.len(), 5, "one voice per locale: {voices:?}");
+    assert_eq!(images.len(), 1, "the same photo");
+    for (i, a) in narrations.iter().enumerate() {
+        for b in &narrations[i + 1..] {
+            assert_ne!(a, b, "two locales sound the same");
+        }
+    }
+}
