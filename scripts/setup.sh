@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what vidhook needs on a fresh Debian machine, idempotently: the wasm32-wasip2 Rust
-# target (plugins), espeak-ng (local TTS) and ffmpeg/ffprobe (local preview video).
+# target (plugins), espeak-ng (local TTS) and ffmpeg/ffprobe (local preview video), and for the
+# tests moto's S3-compatible server (PyPI) that the media-store tests start on loopback.
 # Safe to run again: each step first checks whether its work is already done.
 set -euo pipefail
 
@@ -23,4 +24,10 @@ if [ ${#missing[@]} -gt 0 ]; then
     exit 1
   fi
   rm -f "$log"
+fi
+
+# The media-store tests' S3-compatible server: moto in server mode, a pip install (no compile).
+if ! python3 -c 'import moto.server, flask, flask_cors' >/dev/null 2>&1; then
+  echo "setup: installing moto[server] from PyPI (the S3 server the media tests start)"
+  python3 -m pip install --quiet 'moto[server]==5.2.1'
 fi

@@ -219,12 +219,12 @@ async fn demo_writes_a_real_mp4_as_long_as_the_narration() {
         .trim_end_matches('"');
     let video = demo_dir.join("data/media").join(video_key);
     let audio_dir = demo_dir.join("data/media/audio");
+    // The narration (its caption cues lie beside it).
     let audio = std::fs::read_dir(&audio_dir)
         .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "wav"))
+        .unwrap();
     let audio_seconds = vidhook::media::probe::audio_info(std::fs::read(audio).unwrap())
         .unwrap()
         .seconds;

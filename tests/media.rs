@@ -132,3 +132,159 @@ async fn a_video_that_cannot_be_kept_still_reaches_the_cms_by_the_providers_link
     assert!(error.contains("403"), "{error}");
     assert_eq!(seedance.jobs().len(), 1, "paid once");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_an_s3_bucket_inputs_go_by_presigned_urls_and_the_lasting_link_redirects() {
+    let dir = tempfile::tempdir().unwrap();
+    let s3 = support::s3::S3Server::start(dir.path()).await;
+    let seedance = Seedance::start(false).await;
+    let cms = Cms::start().await;
+    let fields = "\n[sources.blog.fields]\nposter = \"poster\"\n".to_string() + &s3.config();
+    let host = start(dir.path(), &seedance, &cms, &fields).await;
+    let body = published("post-s3", "Spring collection", BODY_HTML);
+    host.post_signed("blog", "msg_s3", now_secs(), &body).await;
+    let written = cms.wait_for_write_backs(2, Duration::from_secs(90)).await;
+    assert_eq!(written.len(), 2, "{}", host.logs());
+    let render = host.wait_for_state("done", Duration::from_secs(10)).await;
+    let id = render["id"].as_str().unwrap();
+
+    // Everything is in the bucket, nothing in the local folder.
+    let keys = s3.keys().await;
+    for key in [
+        format!("vh/audio/{id}.wav"),
+        format!("vh/audio/{id}.cues.json"),
+        format!("vh/videos/{id}.mp4"),
+        format!("vh/videos/{id}.jpg"),
+        format!("vh/videos/{id}.vtt"),
+    ] {
+        assert!(keys.contains(&key), "{key} not in {keys:?}");
+    }
+    assert!(!dir.path().join("data/media/audio").exists());
+    // The provider fetched the narration from the bucket by a presigned URL, not from us.
+    let job = &seedance.jobs()[0];
+    assert!(
+        job.audio_url
+            .starts_with(&format!("{}/{}/vh/audio/", s3.url, support::s3::BUCKET))
+            && job.audio_url.contains("X-Amz-Signature="),
+        "{}",
+        job.audio_url
+    );
+
+    // The CMS got our lasting link; it redirects to a fresh presigned URL that serves Range.
+    let video = written
+        .iter()
+        .find(|w| w["data"]["field"] == "video_url")
+        .unwrap()["data"]["video_url"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        video.starts_with(&format!("{}/media/videos/", host.url)),
+        "{video}"
+    );
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let answer = no_redirects.get(&video).send().await.unwrap();
+    assert_eq!(answer.status(), 302);
+    let location = answer.headers()["location"].to_str().unwrap().to_string();
+    assert!(location.contains("X-Amz-Expires="), "{location}");
+    let whole = reqwest::get(&video).await.unwrap().bytes().await.unwrap();
+    assert_eq!(whole.as_ref(), sample_mp4().await.as_slice());
+    let part = reqwest::Client::new()
+        .get(&location)
+        .header("range", "bytes=0-99")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(part.status(), 206);
+    assert_eq!(part.bytes().await.unwrap().as_ref(), &whole[..100]);
+}
+
+/// Sets a file's modification time `days` ago (as if it had been there that long).
+fn age(path: &std::path::Path, days: u32) {
+    let status = std::process::Command::new("touch")
+        .arg("-d")
+        .arg(format!("{days} days ago"))
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn retention_removes_old_media_but_not_what_the_entry_shows() {
+    let dir = tempfile::tempdir().unwrap();
+    let seedance = Seedance::start(false).await;
+    let cms = Cms::start().await;
+    let host = start(dir.path(), &seedance, &cms, "").await;
+    // Two versions of one article: the entry shows the second one's video.
+    host.post_signed(
+        "blog",
+        "msg_v1",
+        now_secs(),
+        &published("post-r", "Spring", BODY_HTML),
+    )
+    .await;
+    cms.wait_for_write_backs(1, Duration::from_secs(90)).await;
+    let second = "<p>Our summer collection is here.</p>";
+    host.post_signed(
+        "blog",
+        "msg_v2",
+        now_secs(),
+        &published("post-r", "Summer", second),
+    )
+    .await;
+    let written = cms.wait_for_write_backs(2, Duration::from_secs(90)).await;
+    assert_eq!(written.len(), 2, "{}", host.logs());
+    let first_video = written[0]["data"]["video_url"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let shown_video = written[1]["data"]["video_url"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let media = dir.path().join("data/media");
+    let mut files = Vec::new();
+    for folder in ["audio", "videos", "speech"] {
+        for entry in std::fs::read_dir(media.join(folder)).unwrap() {
+            let path = entry.unwrap().path();
+            age(&path, 40);
+            files.push(path);
+        }
+    }
+    let config = dir.path().join("vidhook.toml");
+    let config = config.to_str().unwrap();
+    let dry = support::vidhook(&[
+        "--config",
+        config,
+        "prune",
+        "--older-than-days",
+        "30",
+        "--dry-run",
+    ])
+    .await;
+    assert!(dry.contains("would remove"), "{dry}");
+    assert!(
+        files.iter().all(|f| f.exists()),
+        "a dry run removes nothing"
+    );
+    let done = support::vidhook(&["--config", config, "prune", "--older-than-days", "30"]).await;
+    assert!(
+        done.contains("kept 4"),
+        "the shown video, poster and captions: {done}"
+    );
+    let status = |url: String| async move { reqwest::get(url).await.unwrap().status().as_u16() };
+    assert_eq!(status(shown_video.clone()).await, 200);
+    assert_eq!(status(shown_video.replace(".mp4", ".jpg")).await, 200);
+    assert_eq!(status(first_video.clone()).await, 404, "{done}");
+    assert_eq!(status(first_video.replace(".mp4", ".vtt")).await, 404);
+    let left: Vec<_> = files.iter().filter(|f| f.exists()).collect();
+    assert_eq!(left.len(), 4, "{left:?}");
+    assert!(left.iter().all(|f| f.starts_with(media.join("videos"))));
+    // Young media is left alone.
+    let again = support::vidhook(&["--config", config, "prune", "--older-than-days", "50"]).await;
+    assert!(again.contains("removed 0 file(s)"), "{again}");
+}

@@ -366,3 +366,118 @@ name = "multilingual"
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_lexicon_says_brand_names_as_editors_set_them_and_captions_keep_the_spelling() {
+    let dir = tempfile::tempdir().unwrap();
+    let openai = TtsServer::openai().await;
+    let cms = Cms::start().await;
+    let tts = format!(
+        "[tts.providers.openai]\nkind = \"openai\"\nbase_url = \"{}\"\napi_key = \"${{TEST_OPENAI_KEY}}\"\nvoice = \"alloy\"",
+        openai.url
+    );
+    let source = "tts = \"openai\"\n\n[sources.blog.fields]\ncaptions = \"captions_url\"";
+    let host = Host::start(
+        dir.path(),
+        &config(dir.path(), &cms, &tts, source, PRESENTER_720P),
+    )
+    .await;
+    let config_path = dir.path().join("vidhook.toml");
+    let config_arg = config_path.to_str().unwrap();
+    // An editor sets one term through the API, an operator another with the CLI.
+    let client = reqwest::Client::new();
+    let set = |token: String, body: serde_json::Value| {
+        client
+            .put(format!("{}/api/sources/blog/lexicon", host.url))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+    };
+    let editor = support::vidhook(&[
+        "--config", config_arg, "tokens", "create", "--role", "editor", "--name", "ed",
+    ])
+    .await;
+    let viewer = support::vidhook(&[
+        "--config", config_arg, "tokens", "create", "--role", "viewer", "--name", "vi",
+    ])
+    .await;
+    let term = serde_json::json!({"term": "Vidhook", "spoken": "vid hook"});
+    let refused = set(viewer.trim().to_string(), term.clone()).await.unwrap();
+    assert_eq!(refused.status(), 403);
+    let saved = set(editor.trim().to_string(), term).await.unwrap();
+    assert_eq!(saved.status(), 200);
+    let invalid = set(
+        editor.trim().to_string(),
+        serde_json::json!({"term": "", "spoken": "x"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(invalid.status(), 422);
+    support::vidhook(&[
+        "--config",
+        config_arg,
+        "lexicon",
+        "set",
+        "--source",
+        "blog",
+        "--locale",
+        "en",
+        "SQLite",
+        "S Q L ite",
+    ])
+    .await;
+    let listed = support::vidhook(&[
+        "--config", config_arg, "lexicon", "list", "--source", "blog",
+    ])
+    .await;
+    assert!(
+        listed.contains("Vidhook") && listed.contains("S Q L ite"),
+        "{listed}"
+    );
+    let audit = support::vidhook(&["--config", config_arg, "audit"]).await;
+    assert!(
+        audit.contains("lexicon-set") && audit.contains("ed"),
+        "{audit}"
+    );
+
+    let body = serde_json::json!({"type": "content.published", "timestamp": "2026-11-25T10:00:00Z",
+        "data": {"id": "post-lex", "title": "Vidhook now on SQLite", "locale": "en-US", "revision": 1,
+                 "body_html": "<p>Vidhook keeps every render in SQLite. Ask vidhook how.</p>"}})
+    .to_string();
+    host.post_signed("blog", "msg_lex", now_secs(), &body).await;
+    let render = host.wait_for_state("done", Duration::from_secs(120)).await;
+    let said: String = openai
+        .calls()
+        .iter()
+        .map(|c| c.text.clone() + " ")
+        .collect();
+    assert!(
+        said.contains("vid hook") && said.contains("S Q L ite"),
+        "{said}"
+    );
+    assert!(
+        !said.to_lowercase().contains("vidhook") && !said.contains("SQLite"),
+        "{said}"
+    );
+    let lexicon = &provenance(&render)["speech"]["lexicon"];
+    assert_eq!(lexicon["Vidhook"]["spoken"], "vid hook");
+    assert!(
+        lexicon["Vidhook"]["times"].as_u64().unwrap() >= 2,
+        "{lexicon}"
+    );
+    let written = cms.wait_for_write_backs(2, Duration::from_secs(10)).await;
+    let captions = written
+        .iter()
+        .find(|w| w["data"]["field"] == "captions_url")
+        .unwrap();
+    let vtt = reqwest::get(captions["data"]["video_url"].as_str().unwrap())
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        vtt.contains("SQLite") && !vtt.contains("S Q L ite"),
+        "{vtt}"
+    );
+}

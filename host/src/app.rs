@@ -54,18 +54,41 @@ pub struct App {
     hook_key: Vec<u8>,
 }
 
-/// The media store the configuration names, serving under `public_url`, and its signing key.
+/// The media store the configuration names (a local folder, or `[media.s3]`'s bucket), serving
+/// under `public_url`, and its signing key.
 pub fn media_store(config: &Config, public_url: &str) -> anyhow::Result<(MediaStore, Vec<u8>)> {
     let secret = match &config.media.signing_secret {
         Some(secret) => secret.as_bytes().to_vec(),
         None => MediaStore::load_or_create_key(&config.data_dir.join("media.key"))?,
     };
-    let store = MediaStore::new(
-        config.data_dir.join("media"),
-        public_url.to_string(),
-        secret.clone(),
-        config.media.url_ttl_secs,
-    );
+    let folder = config.data_dir.join("media");
+    let store = match &config.media.s3 {
+        None => MediaStore::local(
+            folder,
+            public_url.to_string(),
+            secret.clone(),
+            config.media.url_ttl_secs,
+        ),
+        Some(s3) => {
+            // The endpoint is the operator's, like a CMS's API: checked once against the guard.
+            if let Some(endpoint) = &s3.endpoint {
+                let url = reqwest::Url::parse(endpoint)
+                    .map_err(|e| anyhow::anyhow!("[media.s3] endpoint: {e}"))?;
+                crate::outbound::Guard::new(&config.outbound, true)
+                    .map_err(anyhow::Error::msg)?
+                    .check_address(&url)
+                    .map_err(|e| anyhow::anyhow!("[media.s3] endpoint: {e}"))?;
+            }
+            let backend = crate::media::S3::new(s3, config.allow_plain_http())?;
+            MediaStore::new(
+                Arc::new(backend),
+                folder.join(".scratch"),
+                public_url.to_string(),
+                secret.clone(),
+                config.media.url_ttl_secs,
+            )
+        }
+    };
     Ok((store, secret))
 }
 

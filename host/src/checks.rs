@@ -201,7 +201,7 @@ mod tests {
         let dev = crate::outbound::Config {
             allow_private: vec!["127.0.0.0/8".into()],
         };
-        let media = MediaStore::new("/nonexistent".into(), "http://h:1".into(), vec![0; 32], 60);
+        let media = MediaStore::local("/nonexistent".into(), "http://h:1".into(), vec![0; 32], 60);
         Fetcher::new(Guard::new(&dev, true).unwrap(), media)
     }
 
@@ -268,7 +268,7 @@ mod tests {
     async fn content_cannot_make_the_host_read_local_files_or_internal_addresses() {
         let strict = Fetcher::new(
             Guard::strict(),
-            MediaStore::new("/nonexistent".into(), "http://h:1".into(), vec![0; 32], 60),
+            MediaStore::local("/nonexistent".into(), "http://h:1".into(), vec![0; 32], 60),
         );
         for url in [
             "/etc/passwd",

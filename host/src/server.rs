@@ -53,6 +53,7 @@ impl Server {
         let mut loops = crate::background::Loops::default();
         crate::catch_up::spawn(&app, &mut loops);
         crate::digests::spawn(&app, &mut loops);
+        crate::media::retention::spawn(&app, &mut loops);
         Ok(Server {
             app,
             addr,

@@ -51,6 +51,8 @@ pub struct Job {
     pub webhook_url: Option<String>,
     pub resolution: String,
     pub audio_seconds: f64,
+    /// The `audio_url` it was given (and fetched).
+    pub audio_url: String,
     pub completed: bool,
     pub polls: u32,
 }
@@ -434,6 +436,10 @@ async fn generate(
                 webhook_url,
                 resolution,
                 audio_seconds,
+                audio_url: serde_json::from_slice::<serde_json::Value>(&body)
+                    .ok()
+                    .and_then(|b| b["audio_url"].as_str().map(str::to_string))
+                    .unwrap_or_default(),
                 completed: false,
                 polls: 0,
             },

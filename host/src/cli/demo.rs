@@ -72,12 +72,12 @@ pub async fn run(dir: &Path, timeout: Duration) -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
 
-    let result = report(&app, &render, &article, started.elapsed());
+    let result = report(&app, &render, &article, started.elapsed()).await;
     server.shutdown(Duration::from_secs(10)).await;
     result
 }
 
-fn report(
+async fn report(
     app: &crate::app::App,
     render: &crate::store::RenderRow,
     article: &Path,
@@ -97,7 +97,10 @@ fn report(
         "the article's front matter does not hold the video URL"
     );
     let key = video_url.split("/media/").nth(1).unwrap_or_default();
-    let video_file = app.media.path(key)?;
+    let video_file = match app.media.serve(key).await? {
+        crate::media::Serve::File(path) => path.display().to_string(),
+        _ => "(not a local file)".to_string(),
+    };
     println!("\ndone in {:.1} s", took.as_secs_f64());
     println!(
         "article  {}  (front matter now has video_url)",
@@ -106,7 +109,7 @@ fn report(
     println!("video    {video_url}");
     println!(
         "file     {}  ({:.2} s of narration)",
-        video_file.display(),
+        video_file,
         render.audio_seconds.unwrap_or_default()
     );
     Ok(())

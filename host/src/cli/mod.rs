@@ -112,6 +112,15 @@ enum Command {
         #[command(subcommand)]
         action: plugin::PluginAction,
     },
+    /// Media retention: remove media of renders older than N days, except what entries show.
+    Prune {
+        /// Age in days; default: `[media] retention_days`.
+        #[arg(long)]
+        older_than_days: Option<u64>,
+        /// Only list what would be removed.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// The pronunciation lexicon of a source: list, set, remove.
     Lexicon {
         #[command(subcommand)]
@@ -184,6 +193,13 @@ impl Cli {
                 let config = load_config(self.config.as_deref())?;
                 credits(&config, limit).await
             }
+            Command::Prune {
+                older_than_days,
+                dry_run,
+            } => {
+                let config = load_config(self.config.as_deref())?;
+                prune(&config, older_than_days, dry_run).await
+            }
             Command::Lexicon { action } => {
                 let config = load_config(self.config.as_deref())?;
                 let store = open_store(&config).await?;
@@ -225,6 +241,28 @@ fn load_config(path: Option<&Path>) -> anyhow::Result<Config> {
         .map_err(anyhow::Error::msg)?
         .install();
     Ok(config)
+}
+
+async fn prune(config: &Config, days: Option<u64>, dry_run: bool) -> anyhow::Result<()> {
+    let days = days.unwrap_or(config.media.retention_days);
+    anyhow::ensure!(
+        days > 0,
+        "give --older-than-days N (or set [media] retention_days)"
+    );
+    let store = open_store(config).await?;
+    let (media, _) = crate::app::media_store(config, "http://127.0.0.1/")?;
+    let cutoff = crate::store::now_ms() - (days * 86_400_000) as i64;
+    let pruned = crate::media::retention::prune(&store, &media, cutoff, dry_run).await?;
+    let verb = if dry_run { "would remove" } else { "removed" };
+    for key in &pruned.removed {
+        println!("{verb} {key}");
+    }
+    println!(
+        "{verb} {} file(s) older than {days} day(s); kept {} that entries show or unfinished renders need",
+        pruned.removed.len(),
+        pruned.kept
+    );
+    Ok(())
 }
 
 async fn open_store(config: &Config) -> anyhow::Result<Store> {

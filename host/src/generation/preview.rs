@@ -144,7 +144,11 @@ impl Provider for Preview {
 
     async fn status(&self, job_id: &str) -> Result<JobStatus, ProviderError> {
         let key = Self::video_key(job_id);
-        let exists = self.media.path(&key).map(|p| p.exists()).unwrap_or(false);
+        let exists = self
+            .media
+            .exists(&key)
+            .await
+            .map_err(|e| ProviderError::Unavailable(e.to_string()))?;
         Ok(if exists {
             JobStatus::Completed {
                 video_url: self.media.url(&key),

@@ -392,16 +392,24 @@ async fn media(
         );
     }
     // Only files are media: a folder (`/media/videos/`) or a missing key is 404.
-    let path = match app.media.path(&key) {
-        Ok(path) if tokio::fs::metadata(&path).await.is_ok_and(|m| m.is_file()) => path,
-        _ => return error(StatusCode::NOT_FOUND, "no such media"),
-    };
-    match tower_http::services::ServeFile::new(path)
-        .oneshot(request)
-        .await
-    {
-        Ok(response) => response.into_response(),
-        Err(err) => error(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()),
+    match app.media.serve(&key).await {
+        Ok(crate::media::Serve::File(path)) => {
+            match tower_http::services::ServeFile::new(path)
+                .oneshot(request)
+                .await
+            {
+                Ok(response) => response.into_response(),
+                Err(err) => error(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()),
+            }
+        }
+        // A bucket serves the bytes (and Range) itself, by a fresh presigned URL.
+        Ok(crate::media::Serve::Redirect(url)) => {
+            (StatusCode::FOUND, [(header::LOCATION, url)]).into_response()
+        }
+        Ok(crate::media::Serve::Missing) | Err(crate::media::MediaError::InvalidKey(_)) => {
+            error(StatusCode::NOT_FOUND, "no such media")
+        }
+        Err(err) => error(StatusCode::SERVICE_UNAVAILABLE, err.to_string()),
     }
 }
 

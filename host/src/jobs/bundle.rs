@@ -71,18 +71,20 @@ pub(super) async fn keep_video(app: &App, render: &RenderRow) -> anyhow::Result<
     let keys = Keys::of(&render.id);
     let work = app.media.scratch().await?;
     let mp4 = work.path().join("video.mp4");
+    let poster = work.path().join("poster.jpg");
     // The local preview's video is already ours: keep it where it is.
-    let video_key = match app.media.own_key(&provider_url) {
+    let (video_key, poster_made) = match app.media.own_key(&provider_url) {
         Some(own) => {
             let own = own.to_string();
-            tokio::fs::copy(app.media.path(&own)?, &mp4).await?;
-            own
+            app.media.get_file(&own, &mp4).await?;
+            (own, make_poster(&app.ffmpeg, &mp4, &poster).await)
         }
         None => match fetch_with_fresh_link(app, render, &provider_url, &mp4).await {
             Ok(bytes) => {
+                let poster_made = make_poster(&app.ffmpeg, &mp4, &poster).await;
                 app.media.put_file(&keys.video, &mp4).await?;
                 tracing::info!(render = %render.id, bytes, "kept the provider's video");
-                keys.video.clone()
+                (keys.video.clone(), poster_made)
             }
             // The last attempt does not fail the render: its paid video goes out by its link.
             Err(FetchError::Transient(error))
@@ -109,10 +111,8 @@ pub(super) async fn keep_video(app: &App, render: &RenderRow) -> anyhow::Result<
             }
         },
     };
-    let video_path = app.media.path(&video_key)?;
-    let poster = work.path().join("poster.jpg");
     let mut kept = json!({"provider_video_url": provider_url, "video": video_key});
-    match make_poster(&app.ffmpeg, &video_path, &poster).await {
+    match poster_made {
         Ok(()) => {
             app.media.put_file(&keys.poster, &poster).await?;
             kept["poster"] = json!(keys.poster);

@@ -20,22 +20,17 @@ use crate::store::{now_ms, RenderRow, Transition};
 /// the answer's job id is committed after (and kept even if that commit is refused).
 pub async fn submit(app: &App, lease: &Lease, render: &RenderRow) -> anyhow::Result<Outcome> {
     let plan = stored_plan(render)?;
-    let audio_key = render
-        .audio_key
-        .as_deref()
-        .ok_or_else(|| anyhow::anyhow!("no audio"))?;
     let submit_key = render
         .submit_key
         .clone()
         .unwrap_or_else(crate::store::new_id);
     let source = app.store.event_content(&render.event_id).await?.source;
     let provider = &app.provider;
+    let (image_url, audio_url) = super::steps::input_urls(app, render, &plan).await?;
     let request = SubmitRequest {
         render_id: render.id.clone(),
-        image_url: app
-            .media
-            .refresh(&plan.image_url, &super::steps::own_media_keys(render)),
-        audio_url: app.media.url(audio_key),
+        image_url,
+        audio_url,
         audio_seconds: render.audio_seconds.unwrap_or_default(),
         prompt: plan.prompt.clone(),
         resolution: plan.resolution,

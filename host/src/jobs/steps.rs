@@ -162,6 +162,25 @@ pub(super) fn own_media_keys(render: &RenderRow) -> Vec<String> {
         .collect()
 }
 
+/// The image and audio URLs a provider is given for `plan`: our own re-signed, and with a
+/// bucket as the media store, presigned bucket URLs (the provider fetches them there).
+pub(super) async fn input_urls(
+    app: &App,
+    render: &RenderRow,
+    plan: &Plan,
+) -> anyhow::Result<(String, String)> {
+    let audio_key = render
+        .audio_key
+        .as_deref()
+        .ok_or_else(|| anyhow::anyhow!("no audio"))?;
+    let image = app.media.refresh(&plan.image_url, &own_media_keys(render));
+    let audio = app.media.url(audio_key);
+    Ok((
+        app.media.external_url(&image).await?,
+        app.media.external_url(&audio).await?,
+    ))
+}
+
 pub(super) fn stored_plan(render: &RenderRow) -> anyhow::Result<Plan> {
     let json = render
         .plan_json
@@ -462,10 +481,6 @@ pub(super) fn cues_key(render_id: &str) -> String {
 /// wasted credit.
 async fn check(app: &App, render: &RenderRow) -> anyhow::Result<Outcome> {
     let mut plan = stored_plan(render)?;
-    let audio_key = render
-        .audio_key
-        .as_deref()
-        .ok_or_else(|| anyhow::anyhow!("no audio"))?;
     // Too long for 1080p but fine at 720p: the source's policy decides.
     let seconds = render.audio_seconds.unwrap_or_default();
     let source = app.store.event_content(&render.event_id).await?.source;
@@ -482,9 +497,10 @@ async fn check(app: &App, render: &RenderRow) -> anyhow::Result<Outcome> {
         plan.resolution = Resolution::P720;
         fell_back = Some(serde_json::to_string(&plan)?);
     }
+    let (image_url, audio_url) = input_urls(app, render, &plan).await?;
     let inputs = checks::Inputs {
-        image_url: app.media.refresh(&plan.image_url, &own_media_keys(render)),
-        audio_url: app.media.url(audio_key),
+        image_url,
+        audio_url,
         prompt: plan.prompt.clone(),
         resolution: plan.resolution,
     };

@@ -1,16 +1,28 @@
 //! Where audio, photos and videos live, and the URLs by which a provider fetches them.
 //!
-//! The default is a local folder served by this host. Inputs (audio, photos) are reachable only
-//! through signed URLs that expire (HMAC-SHA256 over key and expiry), because they are unpublished
-//! material; finished videos (`videos/…`) are public, because their URL is written into the CMS
-//! and embedded in pages.
+//! The bytes live in a [`Backend`]: a local folder served by this host (the default) or an
+//! S3-compatible bucket. Inputs (audio, photos) are reachable only through signed URLs that
+//! expire (HMAC-SHA256 over key and expiry), because they are unpublished material; finished
+//! videos and their companions (`videos/…`) are public, because their URL is written into the
+//! CMS and embedded in pages. With a bucket, the provider gets presigned bucket URLs for inputs,
+//! and our lasting video links redirect to a fresh presigned URL.
 
+mod backend;
+mod local;
 pub mod probe;
+pub mod retention;
+mod s3;
 
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
+
+pub use backend::{Backend, Serve};
+pub use local::Local;
+pub use s3::{S3Config, S3};
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -20,11 +32,15 @@ pub enum MediaError {
     InvalidKey(String),
     #[error("media {0:?}: missing, expired or invalid signature")]
     Unauthorized(String),
+    #[error("media {0:?} does not exist")]
+    NotFound(String),
     #[error("media I/O on {path}: {source}")]
     Io {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("object storage: {0}")]
+    Remote(String),
 }
 
 /// Keys under this prefix (finished videos the CMS embeds) are served without a signature.
@@ -32,7 +48,9 @@ pub const PUBLIC_PREFIX: &str = "videos/";
 
 #[derive(Clone)]
 pub struct MediaStore {
-    root: PathBuf,
+    backend: Arc<dyn Backend>,
+    /// Work files (downloads, posters) on local disk, beside a local backend's folder.
+    scratch_root: PathBuf,
     public_base: String,
     secret: Vec<u8>,
     ttl_secs: u64,
@@ -40,13 +58,32 @@ pub struct MediaStore {
 
 impl MediaStore {
     /// `public_base` is the URL prefix at which this host is reached (no trailing slash).
-    pub fn new(root: PathBuf, public_base: String, secret: Vec<u8>, ttl_secs: u64) -> Self {
+    pub fn new(
+        backend: Arc<dyn Backend>,
+        scratch_root: PathBuf,
+        public_base: String,
+        secret: Vec<u8>,
+        ttl_secs: u64,
+    ) -> Self {
         MediaStore {
-            root,
+            backend,
+            scratch_root,
             public_base: public_base.trim_end_matches('/').to_string(),
             secret,
             ttl_secs,
         }
+    }
+
+    /// A store on the local folder `root` (scratch files in `root/.scratch`).
+    pub fn local(root: PathBuf, public_base: String, secret: Vec<u8>, ttl_secs: u64) -> Self {
+        let scratch = root.join(".scratch");
+        MediaStore::new(
+            Arc::new(Local::new(root)),
+            scratch,
+            public_base,
+            secret,
+            ttl_secs,
+        )
     }
 
     /// Loads the signing key from `path`, creating a random one on first use, so signed URLs
@@ -69,78 +106,75 @@ impl MediaStore {
         }
     }
 
-    /// The file behind a key. Keys are relative paths without `..`.
-    pub fn path(&self, key: &str) -> Result<PathBuf, MediaError> {
+    /// `key` if it is a relative path without `..` (and not a scratch file).
+    pub fn check_key(key: &str) -> Result<&str, MediaError> {
         let relative = Path::new(key);
         let safe = !key.is_empty()
+            && !key.starts_with(".scratch")
             && relative
                 .components()
                 .all(|c| matches!(c, Component::Normal(_)));
-        if !safe {
-            return Err(MediaError::InvalidKey(key.to_string()));
+        if safe {
+            Ok(key)
+        } else {
+            Err(MediaError::InvalidKey(key.to_string()))
         }
-        Ok(self.root.join(relative))
     }
 
-    /// Writes bytes under `key` (atomically: temp file + rename).
-    pub async fn put(&self, key: &str, bytes: &[u8]) -> Result<PathBuf, MediaError> {
-        let path = self.path(key)?;
-        let io = |source| MediaError::Io {
-            path: path.clone(),
-            source,
-        };
-        if let Some(parent) = path.parent() {
-            tokio::fs::create_dir_all(parent).await.map_err(io)?;
-        }
-        let tmp = path.with_extension(format!("tmp-{}", crate::store::new_id()));
-        tokio::fs::write(&tmp, bytes).await.map_err(io)?;
-        tokio::fs::rename(&tmp, &path).await.map_err(io)?;
-        Ok(path)
+    pub async fn put(&self, key: &str, bytes: &[u8]) -> Result<(), MediaError> {
+        self.backend
+            .put(Self::check_key(key)?, bytes.to_vec())
+            .await
     }
 
-    /// A folder for work files on the store's own file system, so [`MediaStore::put_file`]
-    /// moves them in place instead of copying.
-    pub async fn scratch(&self) -> Result<tempfile::TempDir, MediaError> {
-        let dir = self.root.join(".scratch");
-        let io = |source| MediaError::Io {
-            path: dir.clone(),
-            source,
-        };
-        tokio::fs::create_dir_all(&dir).await.map_err(io)?;
-        tempfile::Builder::new()
-            .prefix("work-")
-            .tempdir_in(&dir)
-            .map_err(io)
-    }
-
-    /// Stores the file at `file` under `key` (moved when it is on the same file system, else
-    /// copied and then removed), without reading it into memory.
+    /// Stores a local file without reading it into memory; the file is consumed.
     pub async fn put_file(&self, key: &str, file: &Path) -> Result<(), MediaError> {
-        let path = self.path(key)?;
-        let io = |source| MediaError::Io {
-            path: path.clone(),
-            source,
-        };
-        if let Some(parent) = path.parent() {
-            tokio::fs::create_dir_all(parent).await.map_err(io)?;
-        }
-        if tokio::fs::rename(file, &path).await.is_err() {
-            let tmp = path.with_extension(format!("tmp-{}", crate::store::new_id()));
-            tokio::fs::copy(file, &tmp).await.map_err(io)?;
-            tokio::fs::rename(&tmp, &path).await.map_err(io)?;
-            let _ = tokio::fs::remove_file(file).await;
-        }
-        Ok(())
+        self.backend.put_file(Self::check_key(key)?, file).await
     }
 
     /// The bytes under `key`, or `None` if there are none.
     pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, MediaError> {
-        let path = self.path(key)?;
-        match tokio::fs::read(&path).await {
-            Ok(bytes) => Ok(Some(bytes)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(source) => Err(MediaError::Io { path, source }),
+        self.backend.get(Self::check_key(key)?).await
+    }
+
+    /// Streams `key` into the local file `dest`.
+    pub async fn get_file(&self, key: &str, dest: &Path) -> Result<(), MediaError> {
+        match self.backend.get_file(Self::check_key(key)?, dest).await? {
+            true => Ok(()),
+            false => Err(MediaError::NotFound(key.to_string())),
         }
+    }
+
+    pub async fn exists(&self, key: &str) -> Result<bool, MediaError> {
+        self.backend.exists(Self::check_key(key)?).await
+    }
+
+    pub async fn delete(&self, key: &str) -> Result<(), MediaError> {
+        self.backend.delete(Self::check_key(key)?).await
+    }
+
+    /// Keys under `prefix` with their last modification (unix ms).
+    pub async fn list(&self, prefix: &str) -> Result<Vec<(String, i64)>, MediaError> {
+        self.backend.list(prefix).await
+    }
+
+    /// How the media route answers for `key`.
+    pub async fn serve(&self, key: &str) -> Result<Serve, MediaError> {
+        self.backend.serve(Self::check_key(key)?).await
+    }
+
+    /// A folder for work files, removed when dropped.
+    pub async fn scratch(&self) -> Result<tempfile::TempDir, MediaError> {
+        let dir = &self.scratch_root;
+        let io = |source| MediaError::Io {
+            path: dir.clone(),
+            source,
+        };
+        tokio::fs::create_dir_all(dir).await.map_err(io)?;
+        tempfile::Builder::new()
+            .prefix("work-")
+            .tempdir_in(dir)
+            .map_err(io)
     }
 
     /// The URL of a key: public for videos, signed and expiring for everything else.
@@ -154,6 +188,24 @@ impl MediaStore {
             "{}/media/{key}?expires={expires}&sig={sig}",
             self.public_base
         )
+    }
+
+    /// The URL a provider should fetch one of our (signed, valid) media URLs by: with a bucket,
+    /// a presigned bucket URL valid as long as ours; otherwise `url` itself.
+    pub async fn external_url(&self, url: &str) -> Result<String, MediaError> {
+        let Some(key) = self.own_key(url) else {
+            return Ok(url.to_string());
+        };
+        let (expires, sig) = signature_of(url);
+        if !self.authorize(key, expires, sig.as_deref()) {
+            return Ok(url.to_string());
+        }
+        let ttl = Duration::from_secs(self.ttl_secs.max(60));
+        Ok(self
+            .backend
+            .direct_url(Self::check_key(key)?, ttl)
+            .await?
+            .unwrap_or_else(|| url.to_string()))
     }
 
     /// The key of one of our own media URLs, if `url` is one.
@@ -180,28 +232,15 @@ impl MediaStore {
     /// never go out to the network and back.
     pub async fn read_own(&self, url: &str) -> Option<Result<Vec<u8>, MediaError>> {
         let key = self.own_key(url)?;
-        let query = url.split_once('?').map_or("", |(_, q)| q);
-        let mut expires = None;
-        let mut sig = None;
-        for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
-            match name.as_ref() {
-                "expires" => expires = value.parse::<i64>().ok(),
-                "sig" => sig = Some(value.into_owned()),
-                _ => {}
-            }
-        }
+        let (expires, sig) = signature_of(url);
         if !self.authorize(key, expires, sig.as_deref()) {
             return Some(Err(MediaError::Unauthorized(key.to_string())));
         }
-        let path = match self.path(key) {
-            Ok(path) => path,
-            Err(err) => return Some(Err(err)),
-        };
-        Some(
-            tokio::fs::read(&path)
-                .await
-                .map_err(|source| MediaError::Io { path, source }),
-        )
+        Some(match self.get(key).await {
+            Ok(Some(bytes)) => Ok(bytes),
+            Ok(None) => Err(MediaError::NotFound(key.to_string())),
+            Err(err) => Err(err),
+        })
     }
 
     /// Copies a local file into the store under a content-addressed key and returns that key.
@@ -222,7 +261,7 @@ impl MediaStore {
             "{prefix}/{}.{ext}",
             hex::encode(sha2::Sha256::digest(&bytes))
         );
-        if !self.path(&key)?.exists() {
+        if !self.exists(&key).await? {
             self.put(&key, &bytes).await?;
         }
         Ok(key)
@@ -255,6 +294,21 @@ impl MediaStore {
     }
 }
 
+/// The `expires` and `sig` query parameters of one of our media URLs.
+fn signature_of(url: &str) -> (Option<i64>, Option<String>) {
+    let query = url.split_once('?').map_or("", |(_, q)| q);
+    let mut expires = None;
+    let mut sig = None;
+    for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
+        match name.as_ref() {
+            "expires" => expires = value.parse::<i64>().ok(),
+            "sig" => sig = Some(value.into_owned()),
+            _ => {}
+        }
+    }
+    (expires, sig)
+}
+
 /// `[media]`.
 #[derive(Debug, Clone, serde::Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -268,6 +322,11 @@ pub struct MediaConfig {
     pub keep_videos: bool,
     /// The largest video copied; a larger one is refused.
     pub max_video_bytes: u64,
+    /// Remove media of renders older than this many days (0: keep everything), except what a
+    /// CMS entry still shows.
+    pub retention_days: u64,
+    /// An S3-compatible bucket instead of the local folder (`[media.s3]`).
+    pub s3: Option<S3Config>,
 }
 
 impl Default for MediaConfig {
@@ -277,6 +336,8 @@ impl Default for MediaConfig {
             url_ttl_secs: 6 * 3600,
             keep_videos: true,
             max_video_bytes: 2 * 1024 * 1024 * 1024,
+            retention_days: 0,
+            s3: None,
         }
     }
 }
@@ -286,21 +347,7 @@ mod tests {
     use super::*;
 
     fn store() -> MediaStore {
-        MediaStore::new("/tmp/m".into(), "http://h:1/".into(), b"k".repeat(32), 60)
-    }
-
-    fn query(url: &str) -> (Option<i64>, Option<String>) {
-        let q = url.split_once('?').unwrap().1;
-        let mut expires = None;
-        let mut sig = None;
-        for pair in q.split('&') {
-            match pair.split_once('=').unwrap() {
-                ("expires", v) => expires = v.parse().ok(),
-                ("sig", v) => sig = Some(v.to_string()),
-                _ => {}
-            }
-        }
-        (expires, sig)
+        MediaStore::local("/tmp/m".into(), "http://h:1/".into(), b"k".repeat(32), 60)
     }
 
     #[test]
@@ -308,7 +355,7 @@ mod tests {
         let media = store();
         let url = media.url("audio/a.wav");
         assert!(url.starts_with("http://h:1/media/audio/a.wav?expires="));
-        let (expires, sig) = query(&url);
+        let (expires, sig) = signature_of(&url);
         assert!(media.authorize("audio/a.wav", expires, sig.as_deref()));
         assert!(!media.authorize("audio/b.wav", expires, sig.as_deref()));
         assert!(!media.authorize("audio/a.wav", expires.map(|e| e + 1), sig.as_deref()));
@@ -327,7 +374,7 @@ mod tests {
         let media = store();
         let old = "http://h:1/media/audio/a.wav?expires=1&sig=00";
         let fresh = media.refresh(old, &["audio/a.wav"]);
-        let (expires, sig) = query(&fresh);
+        let (expires, sig) = signature_of(&fresh);
         assert!(media.authorize("audio/a.wav", expires, sig.as_deref()));
         assert_eq!(
             media.refresh("https://cdn/x.png", &["audio/a.wav"]),
@@ -341,7 +388,7 @@ mod tests {
     #[tokio::test]
     async fn our_own_urls_are_read_from_the_store_only_when_signed() {
         let dir = tempfile::tempdir().unwrap();
-        let media = MediaStore::new(dir.path().into(), "http://h:1".into(), b"k".repeat(32), 60);
+        let media = MediaStore::local(dir.path().into(), "http://h:1".into(), b"k".repeat(32), 60);
         media.put("audio/a.wav", b"RIFF").await.unwrap();
         let signed = media.url("audio/a.wav");
         assert_eq!(media.read_own(&signed).await.unwrap().unwrap(), b"RIFF");
@@ -360,8 +407,9 @@ mod tests {
         let media = store();
         assert_eq!(media.url("videos/r.mp4"), "http://h:1/media/videos/r.mp4");
         assert!(media.authorize("videos/r.mp4", None, None));
-        assert!(media.path("../etc/passwd").is_err());
-        assert!(media.path("/etc/passwd").is_err());
-        assert!(media.path("a/./b").is_ok());
+        assert!(MediaStore::check_key("../etc/passwd").is_err());
+        assert!(MediaStore::check_key("/etc/passwd").is_err());
+        assert!(MediaStore::check_key(".scratch/work-1/video.mp4").is_err());
+        assert!(MediaStore::check_key("a/./b").is_ok());
     }
 }

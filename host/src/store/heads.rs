@@ -226,3 +226,23 @@ impl Store {
         Ok(WriteBackGate::Current)
     }
 }
+
+impl Store {
+    /// The video URLs entries show now: of done renders whose content is what the entry was last
+    /// written with.
+    pub async fn shown_video_urls(&self) -> Result<Vec<String>> {
+        let rows = sqlx::query(
+            "SELECT DISTINCT r.video_url FROM renders r
+             JOIN events e ON e.id = r.event_id
+             JOIN entry_heads h ON h.source = e.source AND h.entry_id = e.entry_id
+                               AND h.locale = e.locale
+             WHERE r.state = 'done' AND r.video_url IS NOT NULL
+               AND h.written_fingerprint = e.fingerprint",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok(r.try_get(0)?))
+            .collect::<Result<_>>()
+    }
+}

@@ -438,6 +438,19 @@ impl Store {
             .collect()
     }
 
+    /// Renders that may still use their inputs: every state but done, skipped, failed and
+    /// dry run (a parked or gated render, a failed write-back, work in progress).
+    pub async fn unfinished_render_ids(&self) -> Result<Vec<String>> {
+        let rows = sqlx::query(
+            "SELECT id FROM renders WHERE state NOT IN ('done', 'skipped', 'failed', 'dry_run')",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok(r.try_get(0)?))
+            .collect::<Result<_>>()
+    }
+
     pub async fn render_ids_for_event(&self, event_id: &str) -> Result<Vec<String>> {
         let rows = sqlx::query("SELECT id FROM renders WHERE event_id = $1 ORDER BY created_at")
             .bind(event_id)

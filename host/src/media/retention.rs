@@ -1,0 +1,117 @@
+//! Retention: media of renders older than `[media] retention_days` is removed, except what a CMS
+//! entry still shows (the video, poster and captions of the render whose content the entry was
+//! last written with) and what unfinished renders still need (their narration, their preview).
+//! It works from what the store holds (listing `audio/`, `videos/`, `speech/` by age), so it
+//! touches only media that exists, however many renders the database remembers. Presenter photos
+//! (`images/`) are the operator's and never removed.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use super::{MediaError, MediaStore, PUBLIC_PREFIX};
+use crate::store::Store;
+
+/// How often the service prunes, when retention is on.
+const EVERY: Duration = Duration::from_secs(6 * 3600);
+/// The folders retention looks in.
+const PRUNED: [&str; 3] = [
+    "audio/",
+    PUBLIC_PREFIX,
+    crate::tts::narration::SPEECH_CACHE_PREFIX,
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum PruneError {
+    #[error(transparent)]
+    Media(#[from] MediaError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+}
+
+/// What a prune did (or, dry, would do).
+#[derive(Debug, Default, PartialEq)]
+pub struct Pruned {
+    pub removed: Vec<String>,
+    /// Old media kept because an entry shows it or an unfinished render needs it.
+    pub kept: usize,
+}
+
+/// Removes media last modified before `cutoff_ms` that nothing needs; `dry` only lists it.
+pub async fn prune(
+    store: &Store,
+    media: &MediaStore,
+    cutoff_ms: i64,
+    dry: bool,
+) -> Result<Pruned, PruneError> {
+    let protected = protected_keys(store).await?;
+    let mut pruned = Pruned::default();
+    for prefix in PRUNED {
+        for (key, modified) in media.list(prefix).await? {
+            if modified >= cutoff_ms {
+                continue;
+            }
+            if protected.contains(&key) {
+                pruned.kept += 1;
+                continue;
+            }
+            if !dry {
+                media.delete(&key).await?;
+            }
+            pruned.removed.push(key);
+        }
+    }
+    pruned.removed.sort();
+    Ok(pruned)
+}
+
+/// The keys that must stay: every file of a video an entry shows, and unfinished renders' inputs.
+async fn protected_keys(store: &Store) -> Result<BTreeSet<String>, PruneError> {
+    let mut keys = BTreeSet::new();
+    for url in store.shown_video_urls().await? {
+        if let Some(video) = media_key(&url) {
+            let base = video.strip_suffix(".mp4").unwrap_or(video);
+            for ext in ["mp4", "jpg", "vtt", "srt"] {
+                keys.insert(format!("{base}.{ext}"));
+            }
+        }
+    }
+    for id in store.unfinished_render_ids().await? {
+        keys.insert(format!("audio/{id}.wav"));
+        keys.insert(format!("audio/{id}.cues.json"));
+        keys.insert(format!("{PUBLIC_PREFIX}preview-{id}.mp4"));
+    }
+    Ok(keys)
+}
+
+/// The key in one of our media URLs, whatever host name it was written with (the service's
+/// public URL may have changed since, and `vidhook prune` runs without one).
+fn media_key(url: &str) -> Option<&str> {
+    let (_, rest) = url.split_once("/media/")?;
+    Some(rest.split('?').next().unwrap_or(rest))
+}
+
+/// Prunes every [`EVERY`] while the service runs, if `retention_days` is set.
+pub fn spawn(app: &std::sync::Arc<crate::app::App>, loops: &mut crate::background::Loops) {
+    let days = app.config.media.retention_days;
+    if days == 0 {
+        return;
+    }
+    let app = app.clone();
+    loops.spawn(move |mut stopped| async move {
+        loop {
+            let cutoff = crate::store::now_ms() - (days * 86_400_000) as i64;
+            match prune(&app.store, &app.media, cutoff, false).await {
+                Ok(pruned) => tracing::info!(
+                    removed = pruned.removed.len(),
+                    kept = pruned.kept,
+                    "media retention"
+                ),
+                Err(err) => tracing::warn!(error = %err, "media retention failed"),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(EVERY) => {}
+                _ = stopped.changed() => return,
+            }
+        }
+    });
+}
