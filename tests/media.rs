@@ -288,3 +288,145 @@ async fn retention_removes_old_media_but_not_what_the_entry_shows() {
     let again = support::vidhook(&["--config", config, "prune", "--older-than-days", "50"]).await;
     assert!(again.contains("removed 0 file(s)"), "{again}");
 }
+
+/// One frame at `seconds` as 8-bit grey pixels.
+fn frame(video: &std::path::Path, seconds: f64) -> Vec<u8> {
+    let out = std::process::Command::new("ffmpeg")
+        .args([
+            "-nostdin",
+            "-loglevel",
+            "error",
+            "-ss",
+            &format!("{seconds:.3}"),
+            "-i",
+        ])
+        .arg(video)
+        .args(["-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "gray", "-"])
+        .output()
+        .unwrap();
+    assert!(
+        !out.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// Mean absolute difference of two frames.
+fn difference(a: &[u8], b: &[u8]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| f64::from(x.abs_diff(*y)))
+        .sum::<f64>()
+        / a.len() as f64
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_preview_burns_in_captions_at_even_dimensions_faststart_and_the_audios_length() {
+    let dir = tempfile::tempdir().unwrap();
+    let cms = Cms::start().await;
+    // An odd-sized photo: the video must still have even dimensions.
+    let photo = dir.path().join("odd.png");
+    let made = std::process::Command::new("ffmpeg")
+        .args(["-nostdin", "-loglevel", "error", "-f", "lavfi", "-i"])
+        .args(["color=c=0x336699:size=601x777", "-frames:v", "1"])
+        .arg(&photo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let config = format!(
+        r#"
+listen = "127.0.0.1:0"
+data_dir = "{data}"
+
+[provider]
+kind = "preview"
+burn_captions = true
+
+[outbound]
+allow_private = ["127.0.0.0/8"]
+
+[sources.blog]
+cms = "standard-webhooks"
+secret = "{secret}"
+writeback_url = "{cms}"
+presenter_image = "{photo}"
+"#,
+        data = dir.path().join("data").display(),
+        secret = support::SECRET,
+        cms = cms.url,
+        photo = photo.display(),
+    );
+    let host = Host::start(dir.path(), &config).await;
+    let body = published(
+        "post-cc",
+        "Captions",
+        "<p>The first sentence is spoken here.</p><p>A second paragraph follows it.</p>",
+    );
+    host.post_signed("blog", "msg_cc", now_secs(), &body).await;
+    let render = host.wait_for_state("done", Duration::from_secs(90)).await;
+    let video_url = render["video_url"].as_str().unwrap();
+    let key = video_url.split("/media/").nth(1).unwrap();
+    let video = dir.path().join("data/media").join(key);
+
+    let probe = std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0"])
+        .args([
+            "-show_entries",
+            "stream=width,height,pix_fmt:format=duration",
+            "-of",
+            "json",
+        ])
+        .arg(&video)
+        .output()
+        .unwrap();
+    let info: serde_json::Value = serde_json::from_slice(&probe.stdout).unwrap();
+    let stream = &info["streams"][0];
+    assert_eq!(stream["height"], 720);
+    assert_eq!(stream["width"].as_u64().unwrap() % 2, 0, "{stream}");
+    assert_eq!(stream["pix_fmt"], "yuv420p");
+    let duration: f64 = info["format"]["duration"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let audio = render["audio_seconds"].as_f64().unwrap();
+    assert!(
+        (duration - audio).abs() <= 0.2,
+        "video {duration} s, audio {audio} s"
+    );
+    // Faststart: the index (moov) comes before the media data (mdat).
+    let bytes = std::fs::read(&video).unwrap();
+    let at = |atom: &[u8]| bytes.windows(4).position(|w| w == atom).unwrap();
+    assert!(at(b"moov") < at(b"mdat"), "moov after mdat");
+
+    // The captions are in the picture while a cue is spoken, and gone in the pause after it.
+    let vtt = reqwest::get(video_url.replace(".mp4", ".vtt").replace("preview-", ""))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let seconds = |stamp: &str| -> f64 {
+        let parts: Vec<f64> = stamp.split(':').map(|p| p.parse().unwrap()).collect();
+        parts[0] * 3600.0 + parts[1] * 60.0 + parts[2]
+    };
+    let cues: Vec<(f64, f64)> = vtt
+        .lines()
+        .filter_map(|l| l.split_once(" --> "))
+        .map(|(a, b)| (seconds(a), seconds(b)))
+        .collect();
+    assert!(cues.len() >= 2, "{vtt}");
+    let spoken = frame(&video, (cues[0].0 + cues[0].1) / 2.0);
+    let (gap_start, gap_end) = (cues[0].1, cues[1].0);
+    assert!(gap_end - gap_start >= 0.4, "a paragraph pause: {vtt}");
+    let pause = frame(&video, gap_start + 0.1);
+    let later_in_the_pause = frame(&video, gap_end - 0.1);
+    let noise = difference(&pause, &later_in_the_pause);
+    let caption = difference(&spoken, &pause);
+    assert!(
+        caption > 0.5 && caption > noise * 5.0,
+        "caption {caption:.3} vs encoding noise {noise:.3}"
+    );
+}

@@ -481,3 +481,79 @@ async fn the_lexicon_says_brand_names_as_editors_set_them_and_captions_keep_the_
         "{vtt}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_narration_over_the_limit_is_shortened_once_by_the_plugin_or_fails_with_its_seconds() {
+    let dir = tempfile::tempdir().unwrap();
+    let cms = Cms::start().await;
+    // The plugin believes espeak-ng speaks 400 words a minute; it speaks 175: the script it
+    // plans for 1080p's 30 s comes out longer, which only decoding the audio shows.
+    let fast =
+        "config = { resolution = \"1080p\", words_per_minute = \"400\", safety_margin = \"0.9\" }";
+    let plugins = format!(
+        r#"
+[[sources.blog.plugins]]
+name = "presenter"
+{fast}
+
+[sources.strict]
+cms = "standard-webhooks"
+secret = "{SECRET}"
+writeback_url = "{cms}"
+presenter_image = "{image}"
+
+[[sources.strict.plugins]]
+name = "presenter"
+{fast}
+"#,
+        cms = cms.url,
+        image = presenter_png().display()
+    );
+    let source = "too_long_for_1080p = \"shorten\"";
+    let host = Host::start(dir.path(), &config(dir.path(), &cms, "", source, &plugins)).await;
+    // Three times the article: more than the plugin's 30 s at the pace it believes in.
+    let long = serde_json::json!({"body_html": ARTICLE.repeat(3)});
+    let body = publish_body("post-long", "Spring collection", "en-US", long);
+    host.post_signed("blog", "msg_long", now_secs(), &body)
+        .await;
+    let render = host.wait_for_state("done", Duration::from_secs(120)).await;
+    let shortened = &provenance(&render)["shortened"];
+    let measured = shortened["measured_seconds"].as_f64().unwrap();
+    assert!(
+        measured > 30.0,
+        "the first narration was over the limit: {shortened}"
+    );
+    assert_eq!(shortened["limit_seconds"], 30.0);
+    assert!(shortened["plugin"]
+        .as_str()
+        .unwrap()
+        .starts_with("presenter@"));
+    let seconds = render["audio_seconds"].as_f64().unwrap();
+    assert!(seconds <= 30.0, "the second narration fits: {seconds}");
+    let pcm = narration(&host, &render);
+    assert!((pcm.samples.len() as f64 / f64::from(pcm.rate) - seconds).abs() < 0.01);
+    let steps: Vec<String> = host.render(render["id"].as_str().unwrap()).await["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["step"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        steps[..5],
+        ["plan", "speak", "check", "speak", "check"],
+        "spoken, measured, shortened, spoken again: {steps:?}"
+    );
+
+    // The default policy fails the render, saying the measured and the allowed seconds.
+    let long = serde_json::json!({"body_html": ARTICLE.repeat(3)});
+    let body = publish_body("post-strict", "Spring collection", "en-US", long);
+    host.post_signed("strict", "msg_strict", now_secs(), &body)
+        .await;
+    let failed = host.wait_for_state("failed", Duration::from_secs(60)).await;
+    assert_eq!(failed["error_category"], "input_invalid");
+    let error = failed["error"].as_str().unwrap();
+    assert!(
+        error.contains(" s; at 1080p") && error.contains("at most 30 s"),
+        "{error}"
+    );
+}

@@ -108,7 +108,7 @@ impl App {
         let inputs = crate::checks::Fetcher::new(guard.clone(), media.clone());
         let provider = crate::generation::build(&config, media.clone(), inputs.clone())?;
         let ffmpeg = match &config.provider {
-            crate::config::ProviderConfig::Preview { ffmpeg_binary } => ffmpeg_binary.clone(),
+            crate::config::ProviderConfig::Preview { ffmpeg_binary, .. } => ffmpeg_binary.clone(),
             crate::config::ProviderConfig::Omnihuman(_) => "ffmpeg".to_string(),
         };
         let preview: Arc<dyn Provider> = Arc::new(crate::generation::Preview::new(

@@ -42,7 +42,8 @@ pub struct SourceSettings {
     pub plugins: Vec<PluginRef>,
     /// Default presenter photo: an https URL or a local file.
     pub presenter_image: Option<String>,
-    /// When the narration is longer than 1080p allows (30 s) but fits 720p (60 s).
+    /// When the narration is longer than 1080p allows (30 s) but fits 720p (60 s); "shorten"
+    /// applies whenever a narration is over its resolution's limit.
     #[serde(default)]
     pub too_long_for_1080p: TooLongPolicy,
     /// This source's daily credit limit; none = only the global one.
@@ -102,6 +103,9 @@ pub enum TooLongPolicy {
     /// Make the video at 720p instead.
     #[serde(rename = "fallback_720p")]
     Fallback720p,
+    /// At any resolution: ask the chain's last plugin that exports `shorten` (WIT 0.1.2), once,
+    /// for a shorter script, given the limit and the measured duration.
+    Shorten,
 }
 
 /// The source's choice for a paid submit that may or may not have created a job.

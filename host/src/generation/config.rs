@@ -10,6 +10,9 @@ pub enum ProviderConfig {
     Preview {
         #[serde(default = "default_ffmpeg")]
         ffmpeg_binary: String,
+        /// Burn the narration's captions into the preview (from the same cues as the `.vtt`).
+        #[serde(default)]
+        burn_captions: bool,
     },
     /// The OmniHuman v1.5 API (Seedance REST API).
     Omnihuman(OmniHumanConfig),
@@ -19,6 +22,7 @@ impl Default for ProviderConfig {
     fn default() -> Self {
         ProviderConfig::Preview {
             ffmpeg_binary: default_ffmpeg(),
+            burn_captions: false,
         }
     }
 }

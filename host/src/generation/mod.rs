@@ -150,9 +150,12 @@ pub fn build(
     inputs: crate::checks::Fetcher,
 ) -> anyhow::Result<Arc<dyn Provider>> {
     Ok(match &config.provider {
-        ProviderConfig::Preview { ffmpeg_binary } => {
-            Arc::new(Preview::new(ffmpeg_binary.clone(), media, inputs)?)
-        }
+        ProviderConfig::Preview {
+            ffmpeg_binary,
+            burn_captions,
+        } => Arc::new(
+            Preview::new(ffmpeg_binary.clone(), media, inputs)?.with_captions(*burn_captions),
+        ),
         ProviderConfig::Omnihuman(settings) => Arc::new(throttle::Throttled::new(
             Arc::new(OmniHuman::new(settings.clone())?),
             settings.requests_per_minute,

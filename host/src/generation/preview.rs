@@ -1,6 +1,9 @@
 //! The local preview provider: a real MP4 of the presenter photo with the narration, made by
 //! ffmpeg, at no cost. It fetches its inputs through the same URLs a hosted provider would, so a
-//! preview exercises the whole path. The "job" is done when `submit` returns.
+//! preview exercises the whole path. The "job" is done when `submit` returns. The MP4 is H.264
+//! (yuv420p, even width and height as players require) + AAC, with its index at the front
+//! (faststart) so it plays while it downloads, exactly as long as the narration; optionally with
+//! the narration's captions burned in, from the same cues as the `.vtt` file.
 
 use std::time::Duration;
 
@@ -12,6 +15,7 @@ pub struct Preview {
     ffmpeg: String,
     media: MediaStore,
     inputs: Fetcher,
+    burn_captions: bool,
 }
 
 impl Preview {
@@ -22,7 +26,28 @@ impl Preview {
             ffmpeg,
             media,
             inputs,
+            burn_captions: false,
         })
+    }
+
+    /// Burns the narration's captions into the video (when the render has cues).
+    pub fn with_captions(mut self, burn: bool) -> Self {
+        self.burn_captions = burn;
+        self
+    }
+
+    /// The video filter: scaled to the resolution's height with an even width, 4:2:0, and the
+    /// captions of `srt` burned in when given.
+    fn video_filter(height: u32, srt: Option<&std::path::Path>) -> String {
+        let mut filter = format!("scale=-2:{height},format=yuv420p");
+        if let Some(srt) = srt {
+            // The path goes inside a filter argument: quoted, and our temp paths hold no quote.
+            filter.push_str(&format!(
+                ",subtitles='{}':force_style='FontSize=22,Outline=2'",
+                srt.display()
+            ));
+        }
+        filter
     }
 
     fn video_key(job_id: &str) -> String {
@@ -37,6 +62,24 @@ impl Preview {
             },
             CheckError::Unreachable(message) => ProviderError::Unavailable(message),
         })
+    }
+}
+
+impl Preview {
+    /// The render's captions as an SRT file in `dir`, if its narration has cues.
+    async fn captions(&self, render_id: &str, dir: &std::path::Path) -> Option<std::path::PathBuf> {
+        let cues = self
+            .media
+            .get(&crate::jobs::cues_key(render_id))
+            .await
+            .ok()
+            .flatten()?;
+        let cues: Vec<crate::tts::captions::Cue> = serde_json::from_slice(&cues).ok()?;
+        let path = dir.join("captions.srt");
+        tokio::fs::write(&path, crate::tts::captions::to_srt(&cues))
+            .await
+            .ok()?;
+        Some(path)
     }
 }
 
@@ -85,7 +128,11 @@ impl Provider for Preview {
         let out_path = work.path().join("out.mp4");
         tokio::fs::write(&image_path, &image).await.map_err(io)?;
         tokio::fs::write(&audio_path, &audio).await.map_err(io)?;
-        let scale = format!("scale=-2:{},format=yuv420p", request.resolution.height());
+        let srt = match self.burn_captions {
+            true => self.captions(&request.render_id, work.path()).await,
+            false => None,
+        };
+        let scale = Self::video_filter(request.resolution.height(), srt.as_deref());
         let seconds = format!("{:.3}", request.audio_seconds);
         let output = tokio::process::Command::new(&self.ffmpeg)
             .args([

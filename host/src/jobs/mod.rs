@@ -21,6 +21,8 @@ mod lease;
 pub mod operator;
 mod provider_steps;
 mod steps;
+
+pub use steps::cues_key;
 mod worker;
 
 pub use worker::{spawn_workers, Workers};

@@ -189,6 +189,37 @@ pub(super) fn stored_plan(render: &RenderRow) -> anyhow::Result<Plan> {
     Ok(serde_json::from_str(json)?)
 }
 
+/// The plugin chain a render runs, each with the source's settings for it: the versions pinned
+/// when its event was accepted (the source's chain for older renders).
+fn chain(
+    render: &RenderRow,
+    source: &crate::config::SourceConfig,
+) -> anyhow::Result<Vec<(String, std::collections::BTreeMap<String, String>)>> {
+    let references: Vec<String> = match &render.plugins_json {
+        Some(json) => serde_json::from_str(json)?,
+        None => source
+            .settings
+            .plugins
+            .iter()
+            .map(|p| p.name.clone())
+            .collect(),
+    };
+    Ok(references
+        .into_iter()
+        .map(|reference| {
+            let name = reference.split('@').next().unwrap_or(&reference);
+            let config = source
+                .settings
+                .plugins
+                .iter()
+                .find(|p| p.name.split('@').next() == Some(name))
+                .map(|p| p.config.clone())
+                .unwrap_or_default();
+            (reference, config)
+        })
+        .collect())
+}
+
 /// Runs the source's plugin chain over the content; one render per plan it returns.
 async fn plan(app: &App, render: &RenderRow) -> anyhow::Result<Outcome> {
     let mut content = app.store.event_content(&render.event_id).await?;
@@ -206,31 +237,13 @@ async fn plan(app: &App, render: &RenderRow) -> anyhow::Result<Outcome> {
         Err(reason) => return Ok(fail(Category::InputInvalid, reason)),
     };
     let templates = std::sync::Arc::new(crate::templates::TemplateSet::load(&app.store).await?);
-    // The versions pinned when the event was accepted; the source's chain for older renders.
-    let chain: Vec<String> = match &render.plugins_json {
-        Some(json) => serde_json::from_str(json)?,
-        None => source
-            .settings
-            .plugins
-            .iter()
-            .map(|p| p.name.clone())
-            .collect(),
-    };
     let mut draft: Vec<Plan> = Vec::new();
     let mut runs = Vec::new();
-    for reference in &chain {
-        let plugin = match app.plugins.resolve(reference).await {
+    for (reference, config) in chain(render, source)? {
+        let plugin = match app.plugins.resolve(&reference).await {
             Ok(plugin) => plugin,
             Err(err) => return Ok(fail(Category::PluginError, err)),
         };
-        let name = reference.split('@').next().unwrap_or(reference);
-        let config = source
-            .settings
-            .plugins
-            .iter()
-            .find(|p| p.name.split('@').next() == Some(name))
-            .map(|p| p.config.clone())
-            .unwrap_or_default();
         let run = match app
             .plugins
             .plan(&plugin, &content, &draft, templates.clone(), &config)
@@ -472,9 +485,88 @@ async fn speak(app: &App, render: &RenderRow) -> anyhow::Result<Outcome> {
     ))
 }
 
-/// Where a render's caption cues are kept until its video is bundled.
-pub(super) fn cues_key(render_id: &str) -> String {
+/// Where a render's caption cues are kept (beside its narration).
+pub fn cues_key(render_id: &str) -> String {
     format!("audio/{render_id}.cues.json")
+}
+
+/// Over the limit, with the source's policy "shorten": the last plugin of the chain that exports
+/// `shorten` (WIT 0.1.2) is asked, once per render, for a shorter plan with the limit and the
+/// measured duration; the new plan is then spoken (and measured) again. Asked before, or no
+/// plugin can: the render fails with the measured and allowed seconds.
+async fn shorten(
+    app: &App,
+    render: &RenderRow,
+    plan: &Plan,
+    limit: f64,
+    measured: f64,
+) -> anyhow::Result<Outcome> {
+    let too_long = |why: &str| {
+        fail(
+            Category::InputInvalid,
+            format!(
+                "the narration is {measured:.1} s; at {} the provider accepts at most {limit:.0} s \
+                 ({why})",
+                plan.resolution.as_str()
+            ),
+        )
+    };
+    let mut provenance: serde_json::Value =
+        serde_json::from_str(render.provenance_json.as_deref().unwrap_or("{}"))?;
+    if provenance.get("shortened").is_some() {
+        return Ok(too_long("still, after the plugin shortened it once"));
+    }
+    let content = app.store.event_content(&render.event_id).await?;
+    let Some(source) = app.config.sources.get(&content.source) else {
+        return Ok(too_long("its source is no longer configured"));
+    };
+    let templates = std::sync::Arc::new(crate::templates::TemplateSet::load(&app.store).await?);
+    for (reference, config) in chain(render, source)?.into_iter().rev() {
+        let plugin = match app.plugins.resolve(&reference).await {
+            Ok(plugin) => plugin,
+            Err(err) => return Ok(fail(Category::PluginError, err)),
+        };
+        if !plugin.can_shorten() {
+            continue;
+        }
+        let asked = (limit, measured);
+        let run = match app
+            .plugins
+            .shorten(&plugin, &content, plan, asked, templates.clone(), &config)
+            .await
+        {
+            Ok(run) => run,
+            Err(err) => return Ok(fail(Category::PluginError, err)),
+        };
+        provenance["shortened"] = json!({
+            "plugin": plugin.id(), "measured_seconds": measured, "limit_seconds": limit,
+            "usage": run.usage, "logs": run.logs,
+        });
+        let shorter = match run.decision {
+            Decision::Skip(reason) => {
+                let detail = format!("{} skipped while shortening: {reason}", plugin.id());
+                return Ok(skipped(provenance, detail));
+            }
+            Decision::Generate(plans) => plans.into_iter().next(),
+        };
+        let Some(mut shorter) = shorter else {
+            return Ok(too_long("the plugin returned no plan"));
+        };
+        shorter.key = plan.key.clone();
+        let detail = format!(
+            "{measured:.1} s is over the {limit:.0} s limit: {} shortened the script to {} words; \
+             speaking it again",
+            plugin.id(),
+            shorter.speech_text.split_whitespace().count()
+        );
+        let set = Transition {
+            plan_json: Some(serde_json::to_string(&shorter)?),
+            provenance_json: Some(provenance.to_string()),
+            ..Default::default()
+        };
+        return Ok(advance(State::Speak, set, detail));
+    }
+    Ok(too_long("no plugin of the chain exports `shorten`"))
 }
 
 /// The inputs exactly as the provider will fetch them: costs nothing, catches what would be a
@@ -488,6 +580,10 @@ async fn check(app: &App, render: &RenderRow) -> anyhow::Result<Outcome> {
     let policy = source_config
         .map(|s| s.settings.too_long_for_1080p)
         .unwrap_or_default();
+    let limit = plan.resolution.max_audio_seconds();
+    if seconds > limit && policy == TooLongPolicy::Shorten {
+        return shorten(app, render, &plan, limit, seconds).await;
+    }
     let mut fell_back = None;
     if plan.resolution == Resolution::P1080
         && seconds > Resolution::P1080.max_audio_seconds()

@@ -56,13 +56,26 @@ mod digest_bindings {
     });
 }
 
+/// The `shortening-plugin` world (since 0.1.2): a chain plugin that also exports `shorten`.
+mod shortening_bindings {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "shortening-plugin",
+        exports: { default: async },
+        with: {
+            "vidhook:plugin/types": super::bindings::vidhook::plugin::types,
+            "vidhook:plugin/host": super::bindings::vidhook::plugin::host,
+        },
+    });
+}
+
 // The plugins built from `plugins/` by build.rs: `BUNDLED: &[(name, component, manifest)]`.
 include!(concat!(env!("OUT_DIR"), "/bundled_plugins.rs"));
 
 /// The WIT package the host implements; components built for another major (or, below 1.0,
 /// minor) version are refused by name.
 pub const WIT_PACKAGE: &str = "vidhook:plugin";
-pub const WIT_VERSION: &str = "0.1.1";
+pub const WIT_VERSION: &str = "0.1.2";
 
 /// The version of a plugin bundled in this binary, if it is one.
 pub fn bundled_version(name: &str) -> Option<String> {
@@ -155,9 +168,11 @@ pub struct LoadedPlugin {
     pre: Entry,
 }
 
-/// What a component exports: a chain plugin's `plan`, or a digest plugin's `digest`.
+/// What a component exports: a chain plugin's `plan` (and perhaps `shorten`), or a digest
+/// plugin's `digest`.
 enum Entry {
     Plan(bindings::PluginPre<PluginState>),
+    Shortening(shortening_bindings::ShorteningPluginPre<PluginState>),
     Digest(digest_bindings::DigestPre<PluginState>),
 }
 
@@ -166,6 +181,12 @@ enum Call<'a> {
     Plan {
         content: &'a Content,
         draft: &'a [Plan],
+    },
+    Shorten {
+        content: &'a Content,
+        plan: &'a Plan,
+        limit_seconds: f64,
+        measured_seconds: f64,
     },
     Digest {
         items: &'a [Content],
@@ -176,6 +197,11 @@ impl LoadedPlugin {
     /// `name@version`.
     pub fn id(&self) -> String {
         format!("{}@{}", self.manifest.name, self.manifest.version)
+    }
+
+    /// Whether it exports `shorten` (WIT 0.1.2).
+    pub fn can_shorten(&self) -> bool {
+        matches!(self.pre, Entry::Shortening(_))
     }
 }
 
@@ -264,6 +290,26 @@ impl PluginHost {
             .await
     }
 
+    /// Asks a plugin that [`LoadedPlugin::can_shorten`] for a shorter version of `plan`, whose
+    /// narration measured `measured_seconds` against `limit_seconds`.
+    pub async fn shorten(
+        &self,
+        plugin: &LoadedPlugin,
+        content: &Content,
+        plan: &Plan,
+        (limit_seconds, measured_seconds): (f64, f64),
+        templates: Arc<TemplateSet>,
+        config: &BTreeMap<String, String>,
+    ) -> Result<Run, PluginFailure> {
+        let call = Call::Shorten {
+            content,
+            plan,
+            limit_seconds,
+            measured_seconds,
+        };
+        self.run(plugin, call, templates, config).await
+    }
+
     /// Runs a digest plugin's `digest(items)` in a fresh sandbox.
     pub async fn digest(
         &self,
@@ -315,12 +361,40 @@ impl PluginHost {
                     let instance = pre.instantiate_async(&mut store).await?;
                     instance.call_plan(&mut store, &content, &draft).await
                 }
+                (Entry::Shortening(pre), Call::Plan { content, draft }) => {
+                    let content = plan::to_wit_content(content);
+                    let draft: Vec<_> = draft.iter().map(Plan::to_wit).collect();
+                    let instance = pre.instantiate_async(&mut store).await?;
+                    instance.call_plan(&mut store, &content, &draft).await
+                }
+                (
+                    Entry::Shortening(pre),
+                    Call::Shorten {
+                        content,
+                        plan,
+                        limit_seconds,
+                        measured_seconds,
+                    },
+                ) => {
+                    let content = plan::to_wit_content(content);
+                    let too_long = bindings::vidhook::plugin::types::TooLong {
+                        limit_seconds,
+                        measured_seconds,
+                    };
+                    let instance = pre.instantiate_async(&mut store).await?;
+                    instance
+                        .call_shorten(&mut store, &content, &plan.to_wit(), too_long)
+                        .await
+                }
+                (Entry::Plan(_) | Entry::Digest(_), Call::Shorten { .. }) => Err(
+                    wasmtime::Error::msg("it does not export `shorten` (WIT 0.1.2)"),
+                ),
                 (Entry::Digest(pre), Call::Digest { items }) => {
                     let items: Vec<_> = items.iter().map(plan::to_wit_content).collect();
                     let instance = pre.instantiate_async(&mut store).await?;
                     instance.call_digest(&mut store, &items).await
                 }
-                (Entry::Plan(_), Call::Digest { .. }) => Err(wasmtime::Error::msg(
+                (Entry::Plan(_) | Entry::Shortening(_), Call::Digest { .. }) => Err(wasmtime::Error::msg(
                     "it is a chain plugin (it exports `plan`, not `digest`)",
                 )),
                 (Entry::Digest(_), Call::Plan { .. }) => Err(wasmtime::Error::msg(

@@ -13,8 +13,8 @@ use wasmtime::component::Component;
 
 use super::manifest::{Manifest, ManifestError};
 use super::{
-    bindings, digest_bindings, Entry, LoadedPlugin, PluginFailure, PluginHost, WIT_PACKAGE,
-    WIT_VERSION,
+    bindings, digest_bindings, shortening_bindings, Entry, LoadedPlugin, PluginFailure, PluginHost,
+    WIT_PACKAGE, WIT_VERSION,
 };
 use crate::store::StoreError;
 
@@ -227,12 +227,17 @@ impl PluginHost {
             .linker
             .instantiate_pre(&component)
             .map_err(incompatible)?;
-        let pre = match bindings::PluginPre::new(pre.clone()) {
-            Ok(plan) => Entry::Plan(plan),
-            // Not a chain plugin: a digest plugin, or neither (the first error says why).
-            Err(not_plan) => digest_bindings::DigestPre::new(pre)
-                .map(Entry::Digest)
-                .map_err(|_| incompatible(not_plan))?,
+        let pre = if let Ok(shortening) = shortening_bindings::ShorteningPluginPre::new(pre.clone())
+        {
+            Entry::Shortening(shortening)
+        } else {
+            match bindings::PluginPre::new(pre.clone()) {
+                Ok(plan) => Entry::Plan(plan),
+                // Not a chain plugin: a digest plugin, or neither (the first error says why).
+                Err(not_plan) => digest_bindings::DigestPre::new(pre)
+                    .map(Entry::Digest)
+                    .map_err(|_| incompatible(not_plan))?,
+            }
         };
         Ok(Arc::new(LoadedPlugin {
             manifest,

@@ -343,7 +343,7 @@ async fn refuses_other_wit_versions_and_unasked_capabilities() {
         .unwrap();
     let message = err.to_string();
     assert!(
-        message.contains("vidhook:plugin@9.0.0") && message.contains("vidhook:plugin@0.1.1"),
+        message.contains("vidhook:plugin@9.0.0") && message.contains("vidhook:plugin@0.1.2"),
         "{message}"
     );
 
@@ -396,8 +396,9 @@ async fn refuses_other_wit_versions_and_unasked_capabilities() {
     );
 }
 
-/// A component built against `vidhook:plugin@0.1.0` (before the digest world existed) installs
-/// and plans on this 0.1.1 host.
+/// A component built against `vidhook:plugin@0.1.0` (before the digest and shortening worlds
+/// existed) installs and plans on this 0.1.2 host; it is not one that can shorten, so a too-long
+/// narration is never sent to it.
 #[tokio::test]
 async fn a_plugin_built_for_an_older_minor_version_keeps_working() {
     let (_dir, host, set) = fresh(&[]).await;
@@ -405,6 +406,8 @@ async fn a_plugin_built_for_an_older_minor_version_keeps_working() {
         .install(&test_program("legacy_wit"), manifest("legacy", ""), false)
         .await
         .unwrap();
+    assert!(!installed.plugin.can_shorten());
+    assert!(host.resolve("presenter").await.unwrap().can_shorten());
     let run = host
         .plan(&installed.plugin, &article(16), &[], set, &config(&[]))
         .await

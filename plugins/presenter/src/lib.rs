@@ -9,17 +9,55 @@
 //! locale), `words_per_minute` (175, espeak-ng's default rate), `safety_margin` (0.85 of the limit,
 //! because a TTS engine's real pace varies), `turbo` (false), `target_field` (video_url),
 //! `script_template` (script), `prompt_template` (prompt).
+//!
+//! It also exports `shorten` (WIT 0.1.2): when the synthesised narration came out over the limit
+//! (the engine speaks slower than `words_per_minute` said), it cuts the plan's script at a
+//! sentence to fit, at the pace the host actually measured.
 
 use serde_json::json;
 use vidhook_plugin_sdk::text::{fit_to_seconds, speaking_seconds};
 use vidhook_plugin_sdk::{
     config_number, config_or, info, max_audio_seconds, parse_resolution, render, Content, Decision,
-    Plugin, PluginError, Speech, VideoPlan,
+    PluginError, Shortening, Speech, TooLong, VideoPlan,
 };
 
 struct Presenter;
 
-impl Plugin for Presenter {
+impl Shortening for Presenter {
+    /// Keeps whole sentences of the script that fit the limit (with the safety margin) at the
+    /// measured pace: words per second = the script's words / the measured seconds.
+    fn shorten(
+        _content: Content,
+        mut plan: VideoPlan,
+        too_long: TooLong,
+    ) -> Result<Decision, PluginError> {
+        let words = plan.speech.text.split_whitespace().count() as f64;
+        if words == 0.0 || too_long.measured_seconds <= 0.0 {
+            return Err(PluginError::InvalidContent("nothing to shorten".into()));
+        }
+        let measured_wpm = words * 60.0 / too_long.measured_seconds;
+        let margin = config_number("safety_margin", 0.85)?;
+        let script = fit_to_seconds(
+            &plan.speech.text,
+            too_long.limit_seconds * margin,
+            measured_wpm,
+        );
+        if script.trim().is_empty() {
+            return Err(PluginError::InvalidContent(
+                "not even one sentence fits the limit".into(),
+            ));
+        }
+        info(&format!(
+            "shortened: {:.1} s measured, {:.0} s allowed; {} of {words} words kept at {measured_wpm:.0} wpm",
+            too_long.measured_seconds,
+            too_long.limit_seconds,
+            script.split_whitespace().count()
+        ));
+        plan.speech.text = script.clone();
+        plan.script = script;
+        Ok(Decision::Generate(vec![plan]))
+    }
+
     fn plan(content: Content, _draft: Vec<VideoPlan>) -> Result<Decision, PluginError> {
         if content.body_text.trim().is_empty() && content.title.trim().is_empty() {
             return Err(PluginError::InvalidContent(
@@ -94,4 +132,4 @@ fn voice_for(locale: &str) -> String {
     }
 }
 
-vidhook_plugin_sdk::export_plugin!(Presenter);
+vidhook_plugin_sdk::export_shortening_plugin!(Presenter);

@@ -15,7 +15,9 @@
 //! ```
 //!
 //! A digest plugin (many items, one video, on a source's schedule) implements [`Digest`] and
-//! exports it with `export_digest!`.
+//! exports it with `export_digest!`. A plugin that can also shorten a plan whose narration came
+//! out too long implements [`Shortening`] (`plan` and `shorten`) and exports it with
+//! `export_shortening_plugin!`.
 
 pub mod http;
 pub mod locale;
@@ -38,14 +40,35 @@ pub mod digest_bindings {
         path: "../../wit",
         world: "digest",
         with: {
-            "vidhook:plugin/types@0.1.1": crate::bindings::vidhook::plugin::types,
-            "vidhook:plugin/host@0.1.1": crate::bindings::vidhook::plugin::host,
+            "vidhook:plugin/types@0.1.2": crate::bindings::vidhook::plugin::types,
+            "vidhook:plugin/host@0.1.2": crate::bindings::vidhook::plugin::host,
         },
         pub_export_macro: true,
         export_macro_name: "export_digest",
         default_bindings_module: "vidhook_plugin_sdk::digest_bindings",
     });
 }
+
+/// Bindings for the `shortening-plugin` world (since 0.1.2): `plan` and `shorten`.
+pub mod shortening_bindings {
+    wit_bindgen::generate!({
+        path: "../../wit",
+        world: "shortening-plugin",
+        with: {
+            "vidhook:plugin/types@0.1.2": crate::bindings::vidhook::plugin::types,
+            "vidhook:plugin/host@0.1.2": crate::bindings::vidhook::plugin::host,
+        },
+        pub_export_macro: true,
+        export_macro_name: "export_shortening_plugin",
+        default_bindings_module: "vidhook_plugin_sdk::shortening_bindings",
+    });
+}
+
+/// `export_shortening_plugin!(MyPlugin);` exports a [`Shortening`] implementation: `plan` and
+/// `shorten` (asked when a narration came out over the limit).
+pub use shortening_bindings::export_shortening_plugin;
+/// The trait of a plugin that can also shorten its plans.
+pub use shortening_bindings::Guest as Shortening;
 
 /// `export_digest!(MyDigest);` exports a [`Digest`] implementation as the component's `digest`.
 pub use digest_bindings::export_digest;
@@ -56,7 +79,7 @@ pub use digest_bindings::Guest as Digest;
 pub use bindings::export_plugin;
 pub use bindings::vidhook::plugin::host::{self, Level};
 pub use bindings::vidhook::plugin::types::{
-    Content, Decision, PluginError, Resolution, Speech, VideoPlan,
+    Content, Decision, PluginError, Resolution, Speech, TooLong, VideoPlan,
 };
 /// The trait a plugin implements.
 pub use bindings::Guest as Plugin;
