@@ -557,3 +557,122 @@ name = "presenter"
         "{error}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_retried_step_pays_only_for_the_chunks_that_failed() {
+    let dir = tempfile::tempdir().unwrap();
+    let openai = TtsServer::openai().await;
+    // One try per chunk: the third request's 500 fails the whole step, which is retried.
+    openai.push_fault(Fault::Pass);
+    openai.push_fault(Fault::Pass);
+    openai.push_fault(Fault::ServerError(500));
+    let cms = Cms::start().await;
+    let tts = format!(
+        "parallel = 2\nchunk_attempts = 1\n\n[tts.providers.openai]\nkind = \"openai\"\nbase_url = \"{}\"\napi_key = \"${{TEST_OPENAI_KEY}}\"\nvoice = \"alloy\"",
+        openai.url
+    );
+    let host = Host::start(
+        dir.path(),
+        &config(dir.path(), &cms, &tts, "tts = \"openai\"", PRESENTER_720P),
+    )
+    .await;
+    let body = publish_body(
+        "post-cache",
+        "Spring collection",
+        "en-US",
+        serde_json::json!({}),
+    );
+    host.post_signed("blog", "msg_cache", now_secs(), &body)
+        .await;
+    let render = host.wait_for_state("done", Duration::from_secs(120)).await;
+    let chunks = provenance(&render)["speech"]["chunks"].as_u64().unwrap() as usize;
+    let calls = openai.calls();
+    let answered = calls.iter().filter(|c| c.status == 200).count();
+    assert_eq!(answered, chunks, "every chunk paid for once: {calls:#?}");
+    assert_eq!(calls.len(), chunks + 1);
+    let steps = host.render(render["id"].as_str().unwrap()).await["steps"].clone();
+    let speak_failures = steps
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["step"] == "speak" && s["outcome"] != "ok")
+        .count();
+    assert_eq!(speak_failures, 1, "{steps:#}");
+}
+
+/// The engines' answers as the contract servers give them, classified: a refusal is final, a
+/// rate limit carries its Retry-After, a 5xx and a body cut short are worth another try.
+#[tokio::test(flavor = "multi_thread")]
+async fn engine_errors_are_classified_as_their_documentation_says() {
+    use vidhook::tts::{SpeechRequest, TtsError};
+    let openai = TtsServer::openai().await;
+    let eleven = TtsServer::elevenlabs().await;
+    let config: vidhook::tts::TtsConfig = toml::from_str(&format!(
+        r#"
+[providers.good]
+kind = "openai"
+base_url = "{o}"
+api_key = "{key}"
+[providers.wrong-key]
+kind = "openai"
+base_url = "{o}"
+api_key = "sk-wrong"
+[providers.eleven]
+kind = "elevenlabs"
+base_url = "{e}"
+api_key = "{ekey}"
+"#,
+        o = openai.url,
+        e = eleven.url,
+        key = support::tts::OPENAI_KEY,
+        ekey = support::tts::ELEVENLABS_KEY,
+    ))
+    .unwrap();
+    let dev = vidhook::outbound::Config {
+        allow_private: vec!["127.0.0.0/8".into()],
+    };
+    let guard = vidhook::outbound::Guard::new(&dev, true).unwrap();
+    let speakers = vidhook::tts::Speakers::build(&config, &guard).unwrap();
+    let say = |engine: &str, voice: &str| {
+        let (engine, _) = speakers.pick(engine, voice, "en").unwrap();
+        let request = SpeechRequest {
+            text: "Hello there.".into(),
+            voice: voice.into(),
+            language: "en".into(),
+            ..Default::default()
+        };
+        async move { engine.synthesize(&request).await }
+    };
+    let refused = say("wrong-key", "alloy").await.unwrap_err();
+    assert!(
+        matches!(&refused, TtsError::Rejected { status: 401, message, .. } if message.contains("Incorrect API key")),
+        "{refused:?}"
+    );
+    assert!(!refused.is_transient());
+    openai.push_fault(Fault::RateLimited {
+        retry_after_secs: 7,
+    });
+    let limited = say("good", "alloy").await.unwrap_err();
+    assert!(
+        matches!(limited, TtsError::RateLimited { retry_after: Some(d), .. } if d.as_secs() == 7),
+        "{limited:?}"
+    );
+    openai.push_fault(Fault::ServerError(503));
+    let unavailable = say("good", "alloy").await.unwrap_err();
+    assert!(unavailable.is_transient(), "{unavailable:?}");
+    let audio = say("good", "alloy").await.unwrap();
+    assert_eq!(audio.extension, "wav");
+    let no_voice = say("eleven", "NoSuchVoice").await.unwrap_err();
+    assert!(
+        matches!(&no_voice, TtsError::Rejected { status: 404, message, .. } if message.contains("voice_id")),
+        "{no_voice:?}"
+    );
+    eleven.push_fault(Fault::Truncated);
+    let cut = say("eleven", ELEVEN_VOICES[1]).await;
+    // A body cut short is a transport error (or, read whole but short, audio that will not
+    // decode: the narration retries both).
+    match cut {
+        Err(err) => assert!(err.is_transient(), "{err:?}"),
+        Ok(audio) => assert!(vidhook::media::probe::decode_mono(audio.bytes).is_err()),
+    }
+}

@@ -109,7 +109,9 @@ fn main() {
             .send()
             .await
             .unwrap()
-            .content_length();
+            .headers()
+            .get("content-length")
+            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
         (before, after, took, stored)
     });
     let _ = moto.kill();

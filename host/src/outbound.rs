@@ -298,6 +298,16 @@ fn forbidden_v6(ip: Ipv6Addr) -> Option<&'static str> {
     })
 }
 
+/// A `Retry-After` given in seconds (the form rate-limited APIs use), if the answer has one.
+pub fn retry_after(response: &reqwest::Response) -> Option<Duration> {
+    response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs)
+}
+
 /// Reads a body up to `max` bytes while it streams: an endless body is cut off, not buffered.
 pub async fn read_capped(
     mut response: reqwest::Response,

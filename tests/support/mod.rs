@@ -433,6 +433,17 @@ presenter_image = "{image}"
     )
 }
 
+/// Ends a child started with `.process_group(0)` and everything it forked (its group), so a
+/// test leaves nothing running.
+pub fn end_group(child: &mut Child) {
+    if let Some(pid) = child.id() {
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", "--", &format!("-{pid}")])
+            .status();
+    }
+    let _ = child.start_kill();
+}
+
 /// Binds a router on a random loopback port and returns its base URL.
 pub async fn serve(router: axum::Router) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

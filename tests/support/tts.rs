@@ -25,6 +25,8 @@ pub const ELEVEN_VOICES: [&str; 2] = ["21m00Tcm4TlvDq8ikWAM", "pNInz6obpgDQGcFma
 
 #[derive(Debug, Clone, Copy)]
 pub enum Fault {
+    /// Answer this request normally (to place the next fault further on).
+    Pass,
     /// 429 with `Retry-After`.
     RateLimited { retry_after_secs: u64 },
     /// A 5xx from the service or its gateway.
@@ -283,7 +285,17 @@ async fn speak(shared: &Shared, mut call: Call, format: &str, engine_voice: &str
                 "Too many concurrent requests for your plan",
             );
         }
-        inner.faults.pop_front()
+        let fault = inner.faults.pop_front();
+        // Admitted: counted in flight in the same critical section as the check, so two
+        // requests cannot both pass a limit of one.
+        if !matches!(
+            fault,
+            Some(Fault::RateLimited { .. } | Fault::ServerError(_))
+        ) {
+            inner.in_flight += 1;
+            inner.max_in_flight = inner.max_in_flight.max(inner.in_flight);
+        }
+        fault
     };
     match fault {
         Some(Fault::RateLimited { retry_after_secs }) => {
@@ -313,11 +325,6 @@ async fn speak(shared: &Shared, mut call: Call, format: &str, engine_voice: &str
             return (StatusCode::from_u16(status).unwrap(), "upstream error").into_response();
         }
         _ => {}
-    }
-    {
-        let mut inner = shared.inner.lock().unwrap();
-        inner.in_flight += 1;
-        inner.max_in_flight = inner.max_in_flight.max(inner.in_flight);
     }
     let audio = synthesise(&call.text, engine_voice, format).await;
     {

@@ -158,12 +158,7 @@ impl WordPress {
 
 impl Drop for WordPress {
     fn drop(&mut self) {
-        if let Some(pid) = self.child.id() {
-            let _ = std::process::Command::new("kill")
-                .args(["-KILL", "--", &format!("-{pid}")])
-                .status();
-        }
-        let _ = self.child.start_kill();
+        super::end_group(&mut self.child);
         let _ = std::fs::remove_file(&self.config_file);
         let _ = std::process::Command::new("mariadb")
             .args(["-h127.0.0.1", "-P3306", "-uroot", "-e"])

@@ -88,12 +88,7 @@ struct JobResult {
 /// Turns a non-success answer into the error that says what to do next ([`outcome`] decides).
 async fn error_for(call: Call, response: reqwest::Response) -> ProviderError {
     let status = response.status();
-    let retry_after = response
-        .headers()
-        .get(reqwest::header::RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(Duration::from_secs);
+    let retry_after = crate::outbound::retry_after(&response);
     let body = response.text().await.unwrap_or_default();
     let message: String = body.chars().take(500).collect();
     outcome::answer(call, status, retry_after, message)

@@ -433,6 +433,9 @@ async fn speak(app: &App, render: &RenderRow) -> anyhow::Result<Outcome> {
     let lexicon = Lexicon::for_language(&app.store.lexicon(&source).await?, &plan.language);
     let (_, pronounced) = lexicon.apply(&plan.speech_text);
     let options = narration::Options::from(&app.config.tts);
+    // Hosted engines bill per character: their chunks are kept so a retry pays only for the
+    // chunks that failed. The local engine costs nothing to ask again.
+    let cache = (engine_name != crate::tts::ESPEAK).then_some(&app.media);
     let spoken = narration::narrate(
         engine.as_ref(),
         &voice,
@@ -440,7 +443,7 @@ async fn speak(app: &App, render: &RenderRow) -> anyhow::Result<Outcome> {
         &plan.speech_text,
         &lexicon,
         options,
-        Some(&app.media),
+        cache,
     )
     .await;
     let narration = match spoken {

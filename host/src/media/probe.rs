@@ -99,6 +99,31 @@ pub struct Pcm {
     pub samples: Vec<f32>,
 }
 
+impl Pcm {
+    /// As a mono 16-bit PCM WAV file.
+    pub fn to_wav(&self) -> Vec<u8> {
+        let data_len = (self.samples.len() * 2) as u32;
+        let mut out = Vec::with_capacity(44 + self.samples.len() * 2);
+        out.extend_from_slice(b"RIFF");
+        out.extend_from_slice(&(36 + data_len).to_le_bytes());
+        out.extend_from_slice(b"WAVEfmt ");
+        out.extend_from_slice(&16u32.to_le_bytes());
+        out.extend_from_slice(&1u16.to_le_bytes()); // PCM
+        out.extend_from_slice(&1u16.to_le_bytes()); // mono
+        out.extend_from_slice(&self.rate.to_le_bytes());
+        out.extend_from_slice(&(self.rate * 2).to_le_bytes());
+        out.extend_from_slice(&2u16.to_le_bytes());
+        out.extend_from_slice(&16u16.to_le_bytes());
+        out.extend_from_slice(b"data");
+        out.extend_from_slice(&data_len.to_le_bytes());
+        for s in &self.samples {
+            let v = (s.clamp(-1.0, 1.0) * f32::from(i16::MAX)).round() as i16;
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        out
+    }
+}
+
 /// Decodes the whole audio stream into mono samples (channels averaged).
 pub fn decode_mono(bytes: Vec<u8>) -> Result<Pcm, ProbeError> {
     use symphonia::core::audio::SampleBuffer;
@@ -202,23 +227,8 @@ pub(crate) mod tests {
 
     /// A mono 16-bit PCM WAV of `seconds` of silence.
     pub fn wav(seconds: f64, rate: u32) -> Vec<u8> {
-        let samples = (seconds * rate as f64) as u32;
-        let data_len = samples * 2;
-        let mut out = Vec::new();
-        out.extend_from_slice(b"RIFF");
-        out.extend_from_slice(&(36 + data_len).to_le_bytes());
-        out.extend_from_slice(b"WAVEfmt ");
-        out.extend_from_slice(&16u32.to_le_bytes());
-        out.extend_from_slice(&1u16.to_le_bytes());
-        out.extend_from_slice(&1u16.to_le_bytes());
-        out.extend_from_slice(&rate.to_le_bytes());
-        out.extend_from_slice(&(rate * 2).to_le_bytes());
-        out.extend_from_slice(&2u16.to_le_bytes());
-        out.extend_from_slice(&16u16.to_le_bytes());
-        out.extend_from_slice(b"data");
-        out.extend_from_slice(&data_len.to_le_bytes());
-        out.resize(out.len() + data_len as usize, 0);
-        out
+        let samples = vec![0.0; (seconds * rate as f64) as usize];
+        Pcm { rate, samples }.to_wav()
     }
 
     #[test]

@@ -2,8 +2,6 @@
 //! (401/403/422 refuse the request, 429 says when to come back, 5xx and network faults are
 //! worth another try). Each engine's file builds its own request.
 
-use std::time::Duration;
-
 use super::TtsError;
 use crate::outbound::{read_capped, ReadError};
 
@@ -42,12 +40,7 @@ pub(super) async fn fetch_audio(
                 ReadError::Transport(_) => engine_error(err.to_string()),
             });
     }
-    let retry_after = response
-        .headers()
-        .get(reqwest::header::RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(Duration::from_secs);
+    let retry_after = crate::outbound::retry_after(&response);
     let body = read_capped(response, 64 * 1024).await.unwrap_or_default();
     let message = error_message(&body);
     Err(match status.as_u16() {

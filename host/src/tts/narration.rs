@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use futures_util::{stream, FutureExt, StreamExt, TryStreamExt};
+use futures_util::{stream, FutureExt, StreamExt};
 
 use super::captions::Cue;
 use super::chunk::{self, Chunk};
@@ -90,10 +90,13 @@ pub async fn narrate(
         .iter()
         .map(|request| cached_chunk(engine, request, options.attempts, cache).boxed())
         .collect();
-    let rest: Vec<(Pcm, String, u32)> = stream::iter(jobs)
+    // Every chunk is let finish, even after one has failed: what the others bring is paid for
+    // and, cached, is not asked for again when the step is retried.
+    let finished: Vec<Result<(Pcm, String, u32), TtsError>> = stream::iter(jobs)
         .buffered(options.parallel.max(1))
-        .try_collect()
-        .await?;
+        .collect()
+        .await;
+    let rest = finished.into_iter().collect::<Result<Vec<_>, _>>()?;
     let spoken: Vec<(Pcm, String, u32)> = std::iter::once(first).chain(rest).collect();
     let voice_id = spoken[0].1.clone();
     let retries = spoken.iter().map(|s| s.2).sum();
@@ -101,7 +104,7 @@ pub async fn narrate(
     let (samples, rate, cues) = join(&chunks, pcm);
     Ok(Narration {
         seconds: samples.len() as f64 / f64::from(rate),
-        wav: wav(&samples, rate),
+        wav: Pcm { rate, samples }.to_wav(),
         cues,
         voice_id,
         retries,
@@ -279,29 +282,6 @@ fn fade(samples: &mut [f32], len: usize) {
         samples[i] *= gain;
         samples[total - 1 - i] *= gain;
     }
-}
-
-/// A mono 16-bit PCM WAV file of `samples`.
-fn wav(samples: &[f32], rate: u32) -> Vec<u8> {
-    let data_len = (samples.len() * 2) as u32;
-    let mut out = Vec::with_capacity(44 + samples.len() * 2);
-    out.extend_from_slice(b"RIFF");
-    out.extend_from_slice(&(36 + data_len).to_le_bytes());
-    out.extend_from_slice(b"WAVEfmt ");
-    out.extend_from_slice(&16u32.to_le_bytes());
-    out.extend_from_slice(&1u16.to_le_bytes()); // PCM
-    out.extend_from_slice(&1u16.to_le_bytes()); // mono
-    out.extend_from_slice(&rate.to_le_bytes());
-    out.extend_from_slice(&(rate * 2).to_le_bytes());
-    out.extend_from_slice(&2u16.to_le_bytes());
-    out.extend_from_slice(&16u16.to_le_bytes());
-    out.extend_from_slice(b"data");
-    out.extend_from_slice(&data_len.to_le_bytes());
-    for s in samples {
-        let v = (s.clamp(-1.0, 1.0) * f32::from(i16::MAX)).round() as i16;
-        out.extend_from_slice(&v.to_le_bytes());
-    }
-    out
 }
 
 /// The longest run of silence in `pcm`, in seconds, and the largest step between two
