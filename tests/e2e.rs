@@ -81,7 +81,7 @@ async fn signed_publish_becomes_a_video_written_back_once() {
     let provenance: serde_json::Value =
         serde_json::from_str(render["provenance_json"].as_str().unwrap()).unwrap();
     assert_eq!(provenance["content"]["id"], "post-1");
-    assert_eq!(provenance["wit"], "vidhook:plugin@0.1.1");
+    assert_eq!(provenance["wit"], "vidhook:plugin@0.1.2");
     assert_eq!(provenance["plugins"][0]["plugin"], "presenter@0.1.0");
     assert_eq!(
         provenance["plugins"][0]["digest"].as_str().unwrap().len(),

@@ -308,17 +308,24 @@ pub fn media(data: &[u8]) {
         parts.next(),
     );
     let root = Path::new("/srv/media");
-    let store = vidhook::media::MediaStore::new(
+    let store = vidhook::media::MediaStore::local(
         root.into(),
         "https://v.example.com".into(),
         SECRET.as_bytes().to_vec(),
         60,
     );
-    if let Ok(path) = store.path(key) {
+    if let Ok(key) = vidhook::media::MediaStore::check_key(key) {
+        let path = root.join(key);
         assert!(
-            path.starts_with(root) && path != root,
+            path.starts_with(root) && path != root && !key.starts_with(".scratch"),
             "{key:?} maps to {}",
             path.display()
+        );
+        assert!(
+            Path::new(key)
+                .components()
+                .all(|c| matches!(c, std::path::Component::Normal(_))),
+            "{key:?} is not a plain relative path"
         );
     }
     if store.authorize(key, expires, sig) {

@@ -29,15 +29,15 @@ enum FetchError {
 }
 
 /// The keys of a render's kept video and its companions.
-pub struct Keys {
-    pub video: String,
-    pub poster: String,
-    pub vtt: String,
-    pub srt: String,
+struct Keys {
+    video: String,
+    poster: String,
+    vtt: String,
+    srt: String,
 }
 
 impl Keys {
-    pub fn of(render_id: &str) -> Keys {
+    fn of(render_id: &str) -> Keys {
         let base = format!("{PUBLIC_PREFIX}{render_id}");
         Keys {
             video: format!("{base}.mp4"),
@@ -72,8 +72,13 @@ pub(super) async fn keep_video(app: &App, render: &RenderRow) -> anyhow::Result<
     let work = app.media.scratch().await?;
     let mp4 = work.path().join("video.mp4");
     let poster = work.path().join("poster.jpg");
-    // The local preview's video is already ours: keep it where it is.
-    let (video_key, poster_made) = match app.media.own_key(&provider_url) {
+    // The local preview's video is already ours: keep it where it is. Only a public video key
+    // counts as ours: a link naming our private inputs is fetched like any other (and refused).
+    let own_video = app
+        .media
+        .own_key(&provider_url)
+        .filter(|key| key.starts_with(PUBLIC_PREFIX));
+    let (video_key, poster_made) = match own_video {
         Some(own) => {
             let own = own.to_string();
             app.media.get_file(&own, &mp4).await?;
