@@ -10,7 +10,8 @@ use std::path::Path;
 
 use serde_json::json;
 
-use super::steps::{advance, cues_key, Outcome};
+use super::speech_steps::cues_key;
+use super::steps::{advance, Outcome};
 use super::{Category, State};
 use crate::app::App;
 use crate::generation::JobStatus;

@@ -19,11 +19,13 @@
 mod bundle;
 mod lease;
 pub mod operator;
+mod plan_steps;
 mod provider_steps;
+mod speech_steps;
 mod steps;
-
-pub use steps::cues_key;
 mod worker;
+
+pub use speech_steps::cues_key;
 
 pub use worker::{spawn_workers, Workers};
 

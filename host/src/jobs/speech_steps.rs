@@ -1,0 +1,266 @@
+//! The speak and check steps: the narration synthesised and measured, then every input checked
+//! as the provider will fetch it (and a narration over its limit handled by the source's policy)
+//! before anything is paid.
+
+use serde_json::json;
+
+use super::plan_steps::{chain, skipped};
+use super::steps::{advance, fail, input_urls, stored_plan, Outcome};
+use super::{Category, State};
+use crate::app::App;
+use crate::checks::{self, CheckError};
+use crate::config::TooLongPolicy;
+use crate::generation::{JobStatus, Resolution, SubmitRequest};
+use crate::plugins::{Decision, Plan};
+use crate::store::{RenderRow, Transition};
+use crate::tts::{narration, Lexicon};
+
+/// Synthesises the narration with the source's engine for the plan's language (chunked, joined,
+/// measured by decoding) and keeps its caption cues beside the audio.
+pub(super) async fn speak(app: &App, render: &RenderRow) -> anyhow::Result<Outcome> {
+    let plan = stored_plan(render)?;
+    let source = app.store.event_content(&render.event_id).await?.source;
+    let engine_name = match (plan.tts_provider.as_str(), app.config.sources.get(&source)) {
+        ("", Some(source)) => source.settings.tts_engine(&plan.language).to_string(),
+        ("", None) => crate::tts::ESPEAK.to_string(),
+        (named, _) => named.to_string(),
+    };
+    let (engine, voice) = match app.tts.pick(&engine_name, &plan.voice, &plan.language) {
+        Ok(picked) => picked,
+        Err(err) => return Ok(fail(Category::TtsError, err)),
+    };
+    let lexicon = Lexicon::for_language(&app.store.lexicon(&source).await?, &plan.language);
+    let (_, pronounced) = lexicon.apply(&plan.speech_text);
+    let options = narration::Options::from(&app.config.tts);
+    // Hosted engines bill per character: their chunks are kept so a retry pays only for the
+    // chunks that failed. The local engine costs nothing to ask again.
+    let cache = (engine_name != crate::tts::ESPEAK).then_some(&app.media);
+    let spoken = narration::narrate(
+        engine.as_ref(),
+        &voice,
+        &plan.language,
+        &plan.speech_text,
+        &lexicon,
+        options,
+        cache,
+    )
+    .await;
+    let narration = match spoken {
+        Ok(narration) => narration,
+        Err(err) if err.is_transient() => {
+            return Ok(Outcome::Retry {
+                to: State::Speak,
+                category: Category::TtsError,
+                error: err.to_string(),
+                delay: None,
+            })
+        }
+        Err(err) => return Ok(fail(Category::TtsError, err)),
+    };
+    let key = format!("audio/{}.wav", render.id);
+    app.media.put(&key, &narration.wav).await?;
+    let cues = serde_json::to_vec(&narration.cues)?;
+    app.media.put(&cues_key(&render.id), &cues).await?;
+    let mut provenance: serde_json::Value =
+        serde_json::from_str(render.provenance_json.as_deref().unwrap_or("{}"))?;
+    provenance["voice"] = json!(narration.voice_id);
+    provenance["speech"] = json!({
+        "engine": engine_name, "chunks": narration.cues.len(), "retries": narration.retries,
+        "lexicon": pronounced,
+    });
+    let set = Transition {
+        audio_key: Some(key),
+        audio_seconds: Some(narration.seconds),
+        provenance_json: Some(provenance.to_string()),
+        ..Default::default()
+    };
+    Ok(advance(
+        State::Check,
+        set,
+        format!(
+            "{:.2} s of audio in {} chunk(s) ({}, {} retried)",
+            narration.seconds,
+            narration.cues.len(),
+            narration.voice_id,
+            narration.retries
+        ),
+    ))
+}
+
+/// Where a render's caption cues are kept (beside its narration).
+pub fn cues_key(render_id: &str) -> String {
+    format!("audio/{render_id}.cues.json")
+}
+
+/// Over the limit, with the source's policy "shorten": the last plugin of the chain that exports
+/// `shorten` (WIT 0.1.2) is asked, once per render, for a shorter plan with the limit and the
+/// measured duration; the new plan is then spoken (and measured) again. Asked before, or no
+/// plugin can: the render fails with the measured and allowed seconds.
+async fn shorten(
+    app: &App,
+    render: &RenderRow,
+    plan: &Plan,
+    limit: f64,
+    measured: f64,
+) -> anyhow::Result<Outcome> {
+    let too_long = |why: &str| {
+        fail(
+            Category::InputInvalid,
+            format!(
+                "the narration is {measured:.1} s; at {} the provider accepts at most {limit:.0} s \
+                 ({why})",
+                plan.resolution.as_str()
+            ),
+        )
+    };
+    let mut provenance: serde_json::Value =
+        serde_json::from_str(render.provenance_json.as_deref().unwrap_or("{}"))?;
+    if provenance.get("shortened").is_some() {
+        return Ok(too_long("still, after the plugin shortened it once"));
+    }
+    let content = app.store.event_content(&render.event_id).await?;
+    let Some(source) = app.config.sources.get(&content.source) else {
+        return Ok(too_long("its source is no longer configured"));
+    };
+    let templates = std::sync::Arc::new(crate::templates::TemplateSet::load(&app.store).await?);
+    for (reference, config) in chain(render, source)?.into_iter().rev() {
+        let plugin = match app.plugins.resolve(&reference).await {
+            Ok(plugin) => plugin,
+            Err(err) => return Ok(fail(Category::PluginError, err)),
+        };
+        if !plugin.can_shorten() {
+            continue;
+        }
+        let asked = (limit, measured);
+        let run = match app
+            .plugins
+            .shorten(&plugin, &content, plan, asked, templates.clone(), &config)
+            .await
+        {
+            Ok(run) => run,
+            Err(err) => return Ok(fail(Category::PluginError, err)),
+        };
+        provenance["shortened"] = json!({
+            "plugin": plugin.id(), "measured_seconds": measured, "limit_seconds": limit,
+            "usage": run.usage, "logs": run.logs,
+        });
+        let shorter = match run.decision {
+            Decision::Skip(reason) => {
+                let detail = format!("{} skipped while shortening: {reason}", plugin.id());
+                return Ok(skipped(provenance, detail));
+            }
+            Decision::Generate(plans) => plans.into_iter().next(),
+        };
+        let Some(mut shorter) = shorter else {
+            return Ok(too_long("the plugin returned no plan"));
+        };
+        shorter.key = plan.key.clone();
+        let detail = format!(
+            "{measured:.1} s is over the {limit:.0} s limit: {} shortened the script to {} words; \
+             speaking it again",
+            plugin.id(),
+            shorter.speech_text.split_whitespace().count()
+        );
+        let set = Transition {
+            plan_json: Some(serde_json::to_string(&shorter)?),
+            provenance_json: Some(provenance.to_string()),
+            ..Default::default()
+        };
+        return Ok(advance(State::Speak, set, detail));
+    }
+    Ok(too_long("no plugin of the chain exports `shorten`"))
+}
+
+/// The inputs exactly as the provider will fetch them: costs nothing, catches what would be a
+/// wasted credit.
+pub(super) async fn check(app: &App, render: &RenderRow) -> anyhow::Result<Outcome> {
+    let mut plan = stored_plan(render)?;
+    // Too long for 1080p but fine at 720p: the source's policy decides.
+    let seconds = render.audio_seconds.unwrap_or_default();
+    let source = app.store.event_content(&render.event_id).await?.source;
+    let source_config = app.config.sources.get(&source);
+    let policy = source_config
+        .map(|s| s.settings.too_long_for_1080p)
+        .unwrap_or_default();
+    let limit = plan.resolution.max_audio_seconds();
+    if seconds > limit && policy == TooLongPolicy::Shorten {
+        return shorten(app, render, &plan, limit, seconds).await;
+    }
+    let mut fell_back = None;
+    if plan.resolution == Resolution::P1080
+        && seconds > Resolution::P1080.max_audio_seconds()
+        && seconds <= Resolution::P720.max_audio_seconds()
+        && policy == TooLongPolicy::Fallback720p
+    {
+        plan.resolution = Resolution::P720;
+        fell_back = Some(serde_json::to_string(&plan)?);
+    }
+    let (image_url, audio_url) = input_urls(app, render, &plan).await?;
+    let inputs = checks::Inputs {
+        image_url,
+        audio_url,
+        prompt: plan.prompt.clone(),
+        resolution: plan.resolution,
+    };
+    let report = match checks::check(&app.inputs, &inputs).await {
+        Ok(report) => report,
+        Err(CheckError::Invalid(message)) => return Ok(fail(Category::InputInvalid, message)),
+        Err(CheckError::Unreachable(message)) => {
+            let category = Category::InputInvalid;
+            return Ok(Outcome::Retry {
+                to: State::Check,
+                category,
+                error: message,
+                delay: None,
+            });
+        }
+    };
+    let detail = match &fell_back {
+        Some(_) => format!(
+            "{seconds:.1} s is too long for 1080p: falling back to 720p (source policy); {report}"
+        ),
+        None => report,
+    };
+    let mut set = Transition {
+        plan_json: fell_back,
+        ..Default::default()
+    };
+    if source_config.is_some_and(|s| s.settings.approval) && render.approved_at.is_none() {
+        // The approval gate: a $0 local preview from the very same inputs, for an editor.
+        let request = SubmitRequest {
+            render_id: render.id.clone(),
+            image_url: inputs.image_url.clone(),
+            audio_url: inputs.audio_url.clone(),
+            audio_seconds: seconds,
+            prompt: inputs.prompt.clone(),
+            resolution: inputs.resolution,
+            turbo: plan.turbo,
+            webhook_url: None,
+            idempotency_key: String::new(),
+        };
+        let preview = match app.preview.submit(&request).await {
+            Ok(job) => app.preview.status(&job.job_id).await,
+            Err(err) => Err(err),
+        };
+        let url = match preview {
+            Ok(JobStatus::Completed { video_url, .. }) => video_url,
+            Ok(other) => return Ok(fail(Category::Internal, format!("preview: {other:?}"))),
+            Err(err) => {
+                let error = format!("preview: {err}");
+                return Ok(Outcome::Retry {
+                    to: State::Check,
+                    category: Category::Internal,
+                    error,
+                    delay: None,
+                });
+            }
+        };
+        set.preview_url = Some(url.clone());
+        return Ok(advance(
+            State::AwaitingApproval,
+            set,
+            format!("{detail}; preview for approval: {url}"),
+        ));
+    }
+    Ok(advance(State::Submit, set, detail))
+}
