@@ -88,7 +88,12 @@ fn main() {
             secret_access_key: "bench".into(),
             prefix: String::new(),
         };
-        let backend = S3::new(&config, true).unwrap();
+        // The loopback server passes the outbound guard only by its development allowlist.
+        let dev = vidhook::outbound::Config {
+            allow_private: vec!["127.0.0.0/8".into()],
+        };
+        let guard = vidhook::outbound::Guard::new(&dev, true).unwrap();
+        let backend = S3::new(&config, &guard).unwrap();
         let media = MediaStore::new(
             Arc::new(backend),
             dir.path().join("scratch"),

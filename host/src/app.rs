@@ -70,16 +70,9 @@ pub fn media_store(config: &Config, public_url: &str) -> anyhow::Result<(MediaSt
             config.media.url_ttl_secs,
         ),
         Some(s3) => {
-            // The endpoint is the operator's, like a CMS's API: checked once against the guard.
-            if let Some(endpoint) = &s3.endpoint {
-                let url = reqwest::Url::parse(endpoint)
-                    .map_err(|e| anyhow::anyhow!("[media.s3] endpoint: {e}"))?;
-                crate::outbound::Guard::new(&config.outbound, true)
-                    .map_err(anyhow::Error::msg)?
-                    .check_address(&url)
-                    .map_err(|e| anyhow::anyhow!("[media.s3] endpoint: {e}"))?;
-            }
-            let backend = crate::media::S3::new(s3, config.allow_plain_http())?;
+            let guard = crate::outbound::Guard::new(&config.outbound, config.allow_plain_http())
+                .map_err(anyhow::Error::msg)?;
+            let backend = crate::media::S3::new(s3, &guard)?;
             MediaStore::new(
                 Arc::new(backend),
                 folder.join(".scratch"),

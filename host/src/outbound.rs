@@ -141,6 +141,16 @@ impl Guard {
         self.check_address(url)
     }
 
+    /// Parses a URL the operator configured (an API's base) and checks its address, whatever
+    /// the scheme: a literal private address is refused unless allowed; names are checked where
+    /// they resolve, by this guard's clients.
+    pub fn configured_url(&self, text: &str) -> Result<reqwest::Url, GuardError> {
+        let url = reqwest::Url::parse(text)
+            .map_err(|_| GuardError::BadUrl(text.chars().take(200).collect(), "not a URL"))?;
+        self.check_address(&url)?;
+        Ok(url)
+    }
+
     /// Parses and checks a URL someone else named.
     pub fn parse_url(&self, text: &str) -> Result<reqwest::Url, GuardError> {
         let url = reqwest::Url::parse(text)

@@ -1,21 +1,25 @@
 //! S3-compatible object storage through the `object_store` crate (AWS S3, MinIO, Ceph, R2, …).
 //! Uploads are multipart in fixed-size parts, so memory stays flat whatever the file's size; the
 //! provider fetches inputs by presigned GET URLs; our lasting video links redirect to a fresh
-//! presigned URL on each request, so they outlive any one signature.
+//! presigned URL on each request, so they outlive any one signature. Requests to the bucket go
+//! through the outbound guard's client, like every request vidhook makes.
 
 use std::path::Path;
 use std::time::Duration;
 
 use futures_util::StreamExt;
 use object_store::aws::{AmazonS3, AmazonS3Builder};
+use object_store::client::{HttpClient, HttpConnector};
 use object_store::path::Path as ObjectPath;
 use object_store::signer::Signer;
+use object_store::ClientOptions;
 use object_store::{ObjectStore, PutPayload, WriteMultipart};
 use serde::Deserialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::backend::{Backend, Serve};
 use super::MediaError;
+use crate::outbound::Guard;
 
 /// Parts of a multipart upload: S3's minimum is 5 MiB (but for the last).
 const PART_BYTES: usize = 8 << 20;
@@ -23,6 +27,18 @@ const PART_BYTES: usize = 8 << 20;
 const PARTS_IN_FLIGHT: usize = 2;
 /// How long a redirect from one of our lasting links stays valid.
 const REDIRECT_TTL: Duration = Duration::from_secs(3600);
+/// Longest one request to the bucket may take (a part is 8 MiB).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Hands `object_store` the outbound guard's client instead of one of its own.
+#[derive(Debug)]
+struct Guarded(reqwest::Client);
+
+impl HttpConnector for Guarded {
+    fn connect(&self, _options: &ClientOptions) -> object_store::Result<HttpClient> {
+        Ok(HttpClient::new(self.0.clone()))
+    }
+}
 
 /// `[media.s3]`.
 #[derive(Debug, Clone, Deserialize)]
@@ -55,18 +71,23 @@ fn s3_error(key: &str) -> impl FnOnce(object_store::Error) -> MediaError + '_ {
 }
 
 impl S3 {
-    /// A plain-http endpoint (a test server on loopback) is accepted only with `allow_http`.
-    pub fn new(config: &S3Config, allow_http: bool) -> Result<S3, MediaError> {
+    /// The endpoint passes `guard` (https, or plain http where the guard allows it; a private
+    /// address only where allowed), and every request goes through the guard's client.
+    pub fn new(config: &S3Config, guard: &Guard) -> Result<S3, MediaError> {
         let mut builder = AmazonS3Builder::new()
             .with_bucket_name(&config.bucket)
             .with_region(&config.region)
             .with_access_key_id(&config.access_key_id)
-            .with_secret_access_key(&config.secret_access_key);
+            .with_secret_access_key(&config.secret_access_key)
+            .with_http_connector(Guarded(guard.client(REQUEST_TIMEOUT)));
         if let Some(endpoint) = &config.endpoint {
+            let url = guard
+                .parse_url(endpoint)
+                .map_err(|e| MediaError::Remote(format!("[media.s3] endpoint: {e}")))?;
             builder = builder
                 .with_endpoint(endpoint)
                 .with_virtual_hosted_style_request(false)
-                .with_allow_http(allow_http);
+                .with_allow_http(url.scheme() == "http");
         }
         let store = builder
             .build()
@@ -199,5 +220,40 @@ impl Backend for S3 {
             .await
             .map_err(s3_error(key))?;
         Ok(Some(url.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(endpoint: &str) -> S3Config {
+        S3Config {
+            bucket: "b".into(),
+            region: default_region(),
+            endpoint: Some(endpoint.into()),
+            access_key_id: "k".into(),
+            secret_access_key: "s".into(),
+            prefix: String::new(),
+        }
+    }
+
+    #[test]
+    fn the_endpoint_passes_the_outbound_guard() {
+        let strict = Guard::strict();
+        let err = S3::new(&config("https://127.0.0.1:9"), &strict)
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("loopback"), "{err}");
+        let err = S3::new(&config("http://s3.example.com"), &strict)
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("plain http"), "{err}");
+        assert!(S3::new(&config("https://s3.example.com"), &strict).is_ok());
+        let dev = crate::outbound::Config {
+            allow_private: vec!["127.0.0.0/8".into()],
+        };
+        let guard = Guard::new(&dev, true).unwrap();
+        assert!(S3::new(&config("http://127.0.0.1:9"), &guard).is_ok());
     }
 }

@@ -81,12 +81,9 @@ impl Speakers {
         ));
         let mut engines = BTreeMap::from([(ESPEAK.to_string(), (espeak, None))]);
         for (name, hosted) in &config.providers {
-            let refused = |e: String| format!("[tts.providers.{name}] base_url: {e}");
-            let url = reqwest::Url::parse(hosted.engine.base_url())
-                .map_err(|e| refused(e.to_string()))?;
             guard
-                .check_address(&url)
-                .map_err(|e| refused(e.to_string()))?;
+                .configured_url(hosted.engine.base_url())
+                .map_err(|e| format!("[tts.providers.{name}] base_url: {e}"))?;
             let engine = hosted.engine.build(guard.client(timeout));
             engines.insert(name.clone(), (engine, Some(hosted.clone())));
         }
