@@ -80,11 +80,7 @@ impl SourceSettings {
     /// The speech engine for `language`: by exact locale, else by its language, else the
     /// source's engine, else espeak-ng. A plan that names an engine overrides all of these.
     pub fn tts_engine(&self, language: &str) -> &str {
-        let locale = language.to_ascii_lowercase();
-        let primary = locale.split(['-', '_']).next().unwrap_or_default();
-        self.tts_locales
-            .get(&locale)
-            .or_else(|| self.tts_locales.get(primary))
+        crate::tts::by_locale(&self.tts_locales, language)
             .or(self.tts.as_ref())
             .map_or(crate::tts::ESPEAK, String::as_str)
     }

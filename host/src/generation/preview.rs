@@ -68,13 +68,10 @@ impl Preview {
 impl Preview {
     /// The render's captions as an SRT file in `dir`, if its narration has cues.
     async fn captions(&self, render_id: &str, dir: &std::path::Path) -> Option<std::path::PathBuf> {
-        let cues = self
-            .media
-            .get(&crate::jobs::cues_key(render_id))
+        let cues = crate::tts::captions::load_cues(&self.media, render_id)
             .await
             .ok()
             .flatten()?;
-        let cues: Vec<crate::tts::captions::Cue> = serde_json::from_slice(&cues).ok()?;
         let path = dir.join("captions.srt");
         tokio::fs::write(&path, crate::tts::captions::to_srt(&cues))
             .await

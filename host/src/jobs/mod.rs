@@ -25,8 +25,6 @@ mod speech_steps;
 mod steps;
 mod worker;
 
-pub use speech_steps::cues_key;
-
 pub use worker::{spawn_workers, Workers};
 
 use crate::plugins::config::PluginRef;

@@ -59,8 +59,7 @@ pub(super) async fn speak(app: &App, render: &RenderRow) -> anyhow::Result<Outco
     };
     let key = format!("audio/{}.wav", render.id);
     app.media.put(&key, &narration.wav).await?;
-    let cues = serde_json::to_vec(&narration.cues)?;
-    app.media.put(&cues_key(&render.id), &cues).await?;
+    crate::tts::captions::save_cues(&app.media, &render.id, &narration.cues).await?;
     let mut provenance: serde_json::Value =
         serde_json::from_str(render.provenance_json.as_deref().unwrap_or("{}"))?;
     provenance["voice"] = json!(narration.voice_id);
@@ -85,11 +84,6 @@ pub(super) async fn speak(app: &App, render: &RenderRow) -> anyhow::Result<Outco
             narration.retries
         ),
     ))
-}
-
-/// Where a render's caption cues are kept (beside its narration).
-pub fn cues_key(render_id: &str) -> String {
-    format!("audio/{render_id}.cues.json")
 }
 
 /// Over the limit, with the source's policy "shorten": the last plugin of the chain that exports

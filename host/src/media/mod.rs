@@ -193,13 +193,9 @@ impl MediaStore {
     /// The URL a provider should fetch one of our (signed, valid) media URLs by: with a bucket,
     /// a presigned bucket URL valid as long as ours; otherwise `url` itself.
     pub async fn external_url(&self, url: &str) -> Result<String, MediaError> {
-        let Some(key) = self.own_key(url) else {
+        let Some(Ok(key)) = self.signed_own_key(url) else {
             return Ok(url.to_string());
         };
-        let (expires, sig) = signature_of(url);
-        if !self.authorize(key, expires, sig.as_deref()) {
-            return Ok(url.to_string());
-        }
         let ttl = Duration::from_secs(self.ttl_secs.max(60));
         Ok(self
             .backend
@@ -231,15 +227,26 @@ impl MediaStore {
     /// signature exactly as the media route does (`None` if the URL is not ours). Our own inputs
     /// never go out to the network and back.
     pub async fn read_own(&self, url: &str) -> Option<Result<Vec<u8>, MediaError>> {
-        let key = self.own_key(url)?;
-        let (expires, sig) = signature_of(url);
-        if !self.authorize(key, expires, sig.as_deref()) {
-            return Some(Err(MediaError::Unauthorized(key.to_string())));
-        }
+        let key = match self.signed_own_key(url)? {
+            Ok(key) => key,
+            Err(err) => return Some(Err(err)),
+        };
         Some(match self.get(key).await {
             Ok(Some(bytes)) => Ok(bytes),
             Ok(None) => Err(MediaError::NotFound(key.to_string())),
             Err(err) => Err(err),
+        })
+    }
+
+    /// For one of our own media URLs (`None` otherwise): its key if its signature holds, as the
+    /// media route checks it.
+    fn signed_own_key<'u>(&self, url: &'u str) -> Option<Result<&'u str, MediaError>> {
+        let key = self.own_key(url)?;
+        let (expires, sig) = signature_of(url);
+        Some(if self.authorize(key, expires, sig.as_deref()) {
+            Ok(key)
+        } else {
+            Err(MediaError::Unauthorized(key.to_string()))
         })
     }
 

@@ -77,7 +77,7 @@ async fn protected_keys(store: &Store) -> Result<BTreeSet<String>, PruneError> {
     }
     for id in store.unfinished_render_ids().await? {
         keys.insert(format!("audio/{id}.wav"));
-        keys.insert(format!("audio/{id}.cues.json"));
+        keys.insert(crate::tts::captions::cues_key(&id));
         keys.insert(format!("{PUBLIC_PREFIX}preview-{id}.mp4"));
     }
     Ok(keys)

@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::media::{MediaError, MediaStore};
+
 /// Longest caption line, the usual broadcast figure.
 const LINE_CHARS: usize = 42;
 
@@ -12,6 +14,35 @@ pub struct Cue {
     pub start: f64,
     pub end: f64,
     pub text: String,
+}
+
+/// Where a render's cues are kept (beside its narration, as private media).
+pub fn cues_key(render_id: &str) -> String {
+    format!("audio/{render_id}.cues.json")
+}
+
+/// Keeps a render's cues for its captions (the keep step, the preview).
+pub async fn save_cues(
+    media: &MediaStore,
+    render_id: &str,
+    cues: &[Cue],
+) -> Result<(), MediaError> {
+    let key = cues_key(render_id);
+    let json = serde_json::to_vec(cues).map_err(|e| MediaError::Remote(format!("{key}: {e}")))?;
+    media.put(&key, &json).await
+}
+
+/// A render's cues, if its narration has any (renders spoken before captions existed do not).
+pub async fn load_cues(
+    media: &MediaStore,
+    render_id: &str,
+) -> Result<Option<Vec<Cue>>, MediaError> {
+    let Some(json) = media.get(&cues_key(render_id)).await? else {
+        return Ok(None);
+    };
+    serde_json::from_slice(&json)
+        .map(Some)
+        .map_err(|e| MediaError::Remote(format!("{}: {e}", cues_key(render_id))))
 }
 
 /// WebVTT (what `<track>` plays).

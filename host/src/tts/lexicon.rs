@@ -47,12 +47,7 @@ pub struct Lexicon {
 impl Lexicon {
     /// The terms of `entries` that apply to `language`.
     pub fn for_language(entries: &[LexiconEntry], language: &str) -> Lexicon {
-        let locale = language.to_ascii_lowercase();
-        let primary = locale
-            .split(['-', '_'])
-            .next()
-            .unwrap_or_default()
-            .to_string();
+        let (locale, primary) = super::locale_and_language(language);
         let rank = |entry_locale: &str| match entry_locale {
             "" => Some(0),
             l if l == primary => Some(1),

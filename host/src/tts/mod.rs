@@ -68,6 +68,23 @@ impl TtsError {
     }
 }
 
+/// A BCP 47 tag as (locale, language), lower case: "de-AT" → ("de-at", "de").
+pub fn locale_and_language(tag: &str) -> (String, String) {
+    let locale = tag.to_ascii_lowercase();
+    let language = locale
+        .split(['-', '_'])
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    (locale, language)
+}
+
+/// The entry of a per-locale table for `tag`: its exact locale's, else its language's.
+pub fn by_locale<'m, V>(table: &'m BTreeMap<String, V>, tag: &str) -> Option<&'m V> {
+    let (locale, language) = locale_and_language(tag);
+    table.get(&locale).or_else(|| table.get(&language))
+}
+
 /// What to synthesise: one chunk of a narration.
 #[derive(Debug, Clone, Default)]
 pub struct SpeechRequest {

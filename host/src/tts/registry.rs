@@ -103,11 +103,7 @@ impl Speakers {
             .get(name)
             .ok_or_else(|| TtsError::UnknownProvider(name.to_string()))?;
         let voice = hosted.as_ref().and_then(|h| {
-            let locale = language.to_ascii_lowercase();
-            let primary = locale.split(['-', '_']).next().unwrap_or_default();
-            h.voices
-                .get(&locale)
-                .or_else(|| h.voices.get(primary))
+            super::by_locale(&h.voices, language)
                 .or(h.voice.as_ref())
                 .cloned()
         });
