@@ -403,7 +403,7 @@ async fn the_approval_gate_shows_a_free_preview_and_pays_only_after_approval() {
         (id(1), id(0))
     };
     let client = reqwest::Client::new();
-    let url = format!("{}/api/renders/{approve}/approve", host.url);
+    let url = format!("{}/api/v1/renders/{approve}/approve", host.url);
     assert_eq!(
         client.post(&url).send().await.unwrap().status(),
         401,

@@ -235,7 +235,10 @@ async fn edges_answer_precisely_and_the_token_comes_before_the_body() {
         .unwrap();
     assert_eq!(folder.status(), 404);
     let unknown = client
-        .post(format!("{}/api/renders/no-such-render/approve", host.url))
+        .post(format!(
+            "{}/api/v1/renders/no-such-render/approve",
+            host.url
+        ))
         .bearer_auth("admin-token-0123456789")
         .send()
         .await
@@ -247,7 +250,7 @@ async fn edges_answer_precisely_and_the_token_comes_before_the_body() {
         let addr = host.url.trim_start_matches("http://");
         let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
         let head = format!(
-            "POST /api/renders/no-such-render/approve HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+            "POST /api/v1/renders/no-such-render/approve HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
             8 << 20
         );
         stream.write_all(head.as_bytes()).await.unwrap();
@@ -261,7 +264,10 @@ async fn edges_answer_precisely_and_the_token_comes_before_the_body() {
     };
     assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
     let oversized = client
-        .post(format!("{}/api/renders/no-such-render/approve", host.url))
+        .post(format!(
+            "{}/api/v1/renders/no-such-render/approve",
+            host.url
+        ))
         .bearer_auth("admin-token-0123456789")
         .body(vec![b'x'; 1 << 20])
         .send()
@@ -306,16 +312,19 @@ async fn api_tokens_have_roles_and_viewers_see_no_signed_urls() {
         }
         request.send()
     };
-    assert_eq!(get("/api/renders", None).await.unwrap().status(), 401);
+    assert_eq!(get("/api/v1/renders", None).await.unwrap().status(), 401);
     assert_eq!(
-        get("/api/renders", Some("vht_0_x")).await.unwrap().status(),
+        get("/api/v1/renders", Some("vht_0_x"))
+            .await
+            .unwrap()
+            .status(),
         401
     );
     assert_eq!(get("/metrics", None).await.unwrap().status(), 401);
     assert_eq!(get("/metrics", Some(&viewer)).await.unwrap().status(), 200);
 
     // What a viewer reads has no signatures; the admin's has them.
-    let seen = get("/api/renders", Some(&viewer)).await.unwrap();
+    let seen = get("/api/v1/renders", Some(&viewer)).await.unwrap();
     assert_eq!(seen.status(), 200);
     let seen = seen.text().await.unwrap();
     assert!(
@@ -336,8 +345,8 @@ async fn api_tokens_have_roles_and_viewers_see_no_signed_urls() {
             .json(&serde_json::json!({"reason": "test"}))
             .send()
     };
-    let approve = format!("/api/renders/{id}/approve");
-    let retry = format!("/api/renders/{id}/retry");
+    let approve = format!("/api/v1/renders/{id}/approve");
+    let retry = format!("/api/v1/renders/{id}/retry");
     assert_eq!(post(approve.clone(), &viewer).await.unwrap().status(), 403);
     assert_eq!(
         post(approve, &editor).await.unwrap().status(),
@@ -351,7 +360,7 @@ async fn api_tokens_have_roles_and_viewers_see_no_signed_urls() {
         "done: nothing to retry"
     );
     assert_eq!(
-        get("/api/audit", Some(&editor)).await.unwrap().status(),
+        get("/api/v1/audit", Some(&editor)).await.unwrap().status(),
         403
     );
 
@@ -363,7 +372,10 @@ async fn api_tokens_have_roles_and_viewers_see_no_signed_urls() {
     assert!(!listed.contains(&viewer), "tokens are never shown again");
     support::vidhook(&["--config", cfg, "tokens", "revoke", "wall-screen"]).await;
     assert_eq!(
-        get("/api/renders", Some(&viewer)).await.unwrap().status(),
+        get("/api/v1/renders", Some(&viewer))
+            .await
+            .unwrap()
+            .status(),
         401
     );
 }

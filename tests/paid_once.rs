@@ -231,7 +231,7 @@ async fn operators_adopt_a_parked_job_and_resubmit_only_when_they_accept_a_doubl
     assert!(!ok && out.contains("--accept-double-charge"), "{out}");
     assert_eq!(seedance.jobs().len(), 2);
     // Through the admin API this time: the token first, then the body.
-    let url = format!("{}/api/renders/{second}/resubmit", host.url);
+    let url = format!("{}/api/v1/renders/{second}/resubmit", host.url);
     let client = reqwest::Client::new();
     let anonymous = client.post(&url).json(&serde_json::json!({"reason": "x"}));
     assert_eq!(anonymous.send().await.unwrap().status(), 401);

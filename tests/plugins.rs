@@ -147,7 +147,7 @@ async fn installs_take_effect_without_restart_and_jobs_keep_their_pinned_version
     let client = reqwest::Client::new();
     let post = |token: &'static str, grant: bool| {
         client
-            .post(format!("{}/api/plugins", host.url))
+            .post(format!("{}/api/v1/plugins", host.url))
             .bearer_auth(token)
             .json(&serde_json::json!({"manifest": wider, "component": component, "grant": grant}))
             .send()

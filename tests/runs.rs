@@ -106,9 +106,7 @@ async fn a_markdown_backfill_renders_what_has_no_video_and_resumes_without_rende
     }
     let listed = cli(&host, &["jobs", "--run", &run]).await.1;
     assert_eq!(listed.matches(" done ").count(), 2, "{listed}");
-    let in_run: Vec<_> = host
-        .api(&format!("/api/renders?run={run}"))
-        .await
+    let in_run: Vec<_> = host.api(&format!("/api/v1/renders?run={run}")).await["items"]
         .as_array()
         .unwrap()
         .clone();
@@ -119,7 +117,7 @@ async fn a_markdown_backfill_renders_what_has_no_video_and_resumes_without_rende
     assert!(ok, "{out}");
     assert!(out.contains("3 already have their video"), "{out}");
     assert_eq!(host.renders().await.len(), 3);
-    let runs = host.api("/api/runs").await;
+    let runs = host.api("/api/v1/runs").await;
     assert_eq!(runs.as_array().unwrap().len(), 1, "{runs:#}");
     assert_eq!(runs[0]["progress"]["states"]["done"], 2, "{runs:#}");
 }
@@ -232,19 +230,19 @@ async fn a_paused_run_waits_while_live_publishes_go_first_and_cancel_pays_nothin
     host.wait_for_state("done", Duration::from_secs(60)).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(seedance.jobs().len(), 1, "only the live publish was paid");
-    let progress = host.api(&format!("/api/runs/{run}")).await;
+    let progress = host.api(&format!("/api/v1/runs/{run}")).await;
     assert_eq!(progress["run"]["state"], "paused", "{progress:#}");
     assert_eq!(progress["progress"]["states"]["plan"], 3, "{progress:#}");
 
     // Cancel: its three unpaid renders end skipped; nothing is paid.
     let cancelled = reqwest::Client::new()
-        .post(format!("{}/api/runs/{run}/cancel", host.url))
+        .post(format!("{}/api/v1/runs/{run}/cancel", host.url))
         .bearer_auth(&host.token)
         .send()
         .await
         .unwrap();
     assert_eq!(cancelled.status(), 200);
-    let progress = host.api(&format!("/api/runs/{run}")).await;
+    let progress = host.api(&format!("/api/v1/runs/{run}")).await;
     assert_eq!(progress["progress"]["states"]["skipped"], 3, "{progress:#}");
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(seedance.jobs().len(), 1);
@@ -532,7 +530,7 @@ async fn ctrl_c_stops_submitting_and_keeps_following_what_is_paid() {
         .await;
     // Renders marked `submitting` (or further) when the pause committed are paid: their calls
     // may still be waiting on the provider's rate limit. No other render may be submitted.
-    let at_pause = host.api(&format!("/api/runs/{run}")).await;
+    let at_pause = host.api(&format!("/api/v1/runs/{run}")).await;
     assert_eq!(at_pause["run"]["state"], "paused");
     let paid = at_pause["progress"]["states"]
         .as_object()
@@ -551,7 +549,7 @@ async fn ctrl_c_stops_submitting_and_keeps_following_what_is_paid() {
     seedance.release().await;
     let (ok, out) = backfill.finish().await;
     assert!(ok, "{out}");
-    let progress = host.api(&format!("/api/runs/{run}")).await;
+    let progress = host.api(&format!("/api/v1/runs/{run}")).await;
     assert_eq!(
         progress["progress"]["states"]["done"], paid as i64,
         "{progress:#}\n{out}"
@@ -602,7 +600,7 @@ async fn a_live_publish_goes_before_a_queued_run() {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
-    let progress = host.api(&format!("/api/runs/{run}")).await;
+    let progress = host.api(&format!("/api/v1/runs/{run}")).await;
     let run_done = progress["progress"]["states"]["done"].as_i64().unwrap_or(0);
     assert!(
         run_done <= 3,
@@ -774,7 +772,7 @@ async fn a_render_leased_when_its_run_is_cancelled_still_ends_skipped() {
     let host = Host::start(dir.path(), &config).await;
     let started = std::time::Instant::now();
     loop {
-        let progress = host.api(&format!("/api/runs/{run}")).await;
+        let progress = host.api(&format!("/api/v1/runs/{run}")).await;
         if progress["progress"]["states"]["skipped"] == 3 {
             break;
         }

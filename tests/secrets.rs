@@ -89,8 +89,8 @@ plugins = [{{ name = "hostile", config = {{ behaviour = "panic" }} }}]
         let id = render["render"]["id"].as_str().unwrap();
         seen.push(serde_json::to_string(&host.render(id).await).unwrap());
     }
-    seen.push(serde_json::to_string(&host.api("/api/audit").await).unwrap());
-    seen.push(serde_json::to_string(&host.api("/api/plugins").await).unwrap());
+    seen.push(serde_json::to_string(&host.api("/api/v1/audit").await).unwrap());
+    seen.push(serde_json::to_string(&host.api("/api/v1/plugins").await).unwrap());
     seen.push(host.metrics().await);
     let cfg = cfg.to_str().unwrap();
     seen.push(support::vidhook(&["--config", cfg, "jobs"]).await);

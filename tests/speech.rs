@@ -388,7 +388,7 @@ async fn the_lexicon_says_brand_names_as_editors_set_them_and_captions_keep_the_
     let client = reqwest::Client::new();
     let set = |token: String, body: serde_json::Value| {
         client
-            .put(format!("{}/api/sources/blog/lexicon", host.url))
+            .put(format!("{}/api/v1/sources/blog/lexicon", host.url))
             .bearer_auth(token)
             .json(&body)
             .send()

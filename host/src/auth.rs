@@ -1,12 +1,18 @@
-//! Who may call `/api`, and what they may do. Every `/api` route needs a bearer token; its role
-//! decides what it may do — `viewer` reads, `editor` also approves and rejects previews, `admin`
-//! does everything (operator actions on paid renders, plugin installs, the audit log). The token
-//! is checked before any body is read. Tokens are created with `vidhook tokens create`, shown
-//! once, and stored as the SHA-256 of their secret part (they are 256 random bits, so a fast hash
-//! is enough); the config's `plugins.admin_token`, if set, is an admin token named
-//! `config:admin_token`. The editors' web workspace builds on this module.
+//! Who may call `/api/v1`, and what they may do. Every API route needs a token; its role
+//! decides what it may do — `viewer` reads, `editor` also edits templates, previews with speech,
+//! approves and rejects, `admin` does everything (operator actions on paid renders, plugin
+//! installs and per-source switches, the audit log). The token is checked before any body is
+//! read. Tokens are created with `vidhook tokens create`, shown once, and stored as the SHA-256
+//! of their secret part (they are 256 random bits, so a fast hash is enough); the config's
+//! `plugins.admin_token`, if set, is an admin token named `config:admin_token`.
+//!
+//! A token arrives as `Authorization: Bearer …` (scripts) or, for the web workspace, in the
+//! session cookie its sign-in set ([`SESSION_COOKIE`]: HttpOnly, so page scripts never hold it;
+//! SameSite=Strict, so other sites' pages do not send it). A write by cookie must also carry
+//! [`CSRF_HEADER`]: a page on another origin cannot add a custom header without a CORS
+//! preflight, which this host never grants, and a form cannot add one at all.
 
-use axum::http::{header, HeaderMap};
+use axum::http::{header, HeaderMap, Method};
 use sha2::{Digest, Sha256};
 
 use crate::store::{Store, StoreError};
@@ -53,9 +59,20 @@ pub enum AuthError {
         have: &'static str,
         need: &'static str,
     },
+    /// A write by session cookie without [`CSRF_HEADER`], or sent from another site: 403.
+    #[error(
+        "a write by session cookie must come from the workspace itself (header {CSRF_HEADER})"
+    )]
+    CrossSite,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
+
+/// The cookie that carries a signed-in workspace's token.
+pub const SESSION_COOKIE: &str = "vidhook_session";
+
+/// The header every cookie-authenticated write must carry (any value).
+pub const CSRF_HEADER: &str = "x-vidhook-csrf";
 
 /// Every token starts with this, so a leaked one is recognisable (e.g. by secret scanners).
 const PREFIX: &str = "vht_";
@@ -84,14 +101,48 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
         .map(str::trim)
 }
 
-/// Who is calling, and whether their role reaches `need`.
+/// The session cookie's token, if any.
+fn session_cookie(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .find_map(|pair| pair.trim().strip_prefix(SESSION_COOKIE)?.strip_prefix('='))
+        .filter(|token| !token.is_empty())
+}
+
+/// Whether a cookie-borne request may change something: safe methods always; writes only with
+/// [`CSRF_HEADER`] and, where the browser says where it was sent from, from this origin.
+pub fn same_site_write(method: &Method, headers: &HeaderMap) -> bool {
+    if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
+        return true;
+    }
+    let from_elsewhere = headers
+        .get("sec-fetch-site")
+        .is_some_and(|site| site != "same-origin");
+    headers.contains_key(CSRF_HEADER) && !from_elsewhere
+}
+
+/// Who is calling (by bearer token, else by session cookie), and whether their role reaches
+/// `need`.
 pub async fn authorize(
     store: &Store,
     config_admin_token: Option<&str>,
+    method: &Method,
     headers: &HeaderMap,
     need: Role,
 ) -> Result<Caller, AuthError> {
-    let presented = bearer(headers).ok_or(AuthError::Unauthenticated)?;
+    let presented = match bearer(headers) {
+        Some(token) => token,
+        None => {
+            let token = session_cookie(headers).ok_or(AuthError::Unauthenticated)?;
+            if !same_site_write(method, headers) {
+                return Err(AuthError::CrossSite);
+            }
+            token
+        }
+    };
     let caller = identify(store, config_admin_token, presented).await?;
     if caller.role < need {
         return Err(AuthError::Forbidden {
@@ -102,7 +153,7 @@ pub async fn authorize(
     Ok(caller)
 }
 
-async fn identify(
+pub async fn identify(
     store: &Store,
     config_admin_token: Option<&str>,
     presented: &str,
@@ -183,12 +234,12 @@ mod tests {
             header::AUTHORIZATION,
             format!("Bearer {token}").parse().unwrap(),
         );
-        let caller = authorize(&store, None, &headers, Role::Editor)
+        let caller = authorize(&store, None, &Method::GET, &headers, Role::Editor)
             .await
             .unwrap();
         assert_eq!((caller.name.as_str(), caller.role), ("ed", Role::Editor));
         assert!(matches!(
-            authorize(&store, None, &headers, Role::Admin).await,
+            authorize(&store, None, &Method::GET, &headers, Role::Admin).await,
             Err(AuthError::Forbidden { .. })
         ));
         // The token with its last character changed (to another one: a fixed '0' was the
@@ -200,7 +251,7 @@ mod tests {
             format!("Bearer {forged}").parse().unwrap(),
         );
         assert!(matches!(
-            authorize(&store, None, &headers, Role::Viewer).await,
+            authorize(&store, None, &Method::GET, &headers, Role::Viewer).await,
             Err(AuthError::Unauthenticated)
         ));
         assert!(store.revoke_token("ed").await.unwrap());
@@ -209,13 +260,47 @@ mod tests {
             format!("Bearer {token}").parse().unwrap(),
         );
         assert!(matches!(
-            authorize(&store, None, &headers, Role::Viewer).await,
+            authorize(&store, None, &Method::GET, &headers, Role::Viewer).await,
             Err(AuthError::Unauthenticated)
         ));
         assert!(matches!(
-            authorize(&store, None, &HeaderMap::new(), Role::Viewer).await,
+            authorize(&store, None, &Method::GET, &HeaderMap::new(), Role::Viewer).await,
             Err(AuthError::Unauthenticated)
         ));
+    }
+
+    #[tokio::test]
+    async fn a_session_cookie_signs_in_but_writes_need_the_csrf_header() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        let store = Store::connect(&url, Duration::from_secs(5)).await.unwrap();
+        let token = create(&store, "ed", Role::Editor).await.unwrap().unwrap();
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::COOKIE,
+            format!("theme=dark; {SESSION_COOKIE}={token}")
+                .parse()
+                .unwrap(),
+        );
+        let read = authorize(&store, None, &Method::GET, &headers, Role::Viewer).await;
+        assert_eq!(read.unwrap().name, "ed");
+        let write = authorize(&store, None, &Method::POST, &headers, Role::Editor).await;
+        assert!(matches!(write, Err(AuthError::CrossSite)), "{write:?}");
+        headers.insert(CSRF_HEADER, "1".parse().unwrap());
+        headers.insert("sec-fetch-site", "cross-site".parse().unwrap());
+        let write = authorize(&store, None, &Method::POST, &headers, Role::Editor).await;
+        assert!(matches!(write, Err(AuthError::CrossSite)), "{write:?}");
+        headers.insert("sec-fetch-site", "same-origin".parse().unwrap());
+        let write = authorize(&store, None, &Method::POST, &headers, Role::Editor).await;
+        assert_eq!(write.unwrap().role, Role::Editor);
+        // A bearer token needs no CSRF header: nothing sends it on its own.
+        let mut bearer = HeaderMap::new();
+        bearer.insert(
+            header::AUTHORIZATION,
+            format!("Bearer {token}").parse().unwrap(),
+        );
+        let write = authorize(&store, None, &Method::POST, &bearer, Role::Editor).await;
+        assert!(write.is_ok());
     }
 
     #[test]

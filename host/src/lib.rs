@@ -34,3 +34,4 @@ pub mod store;
 pub mod telemetry;
 pub mod templates;
 pub mod tts;
+pub mod web;

@@ -154,6 +154,25 @@ impl Host {
         }
     }
 
+    /// A new API token with `role` (viewer, editor, admin), made by `vidhook tokens create`.
+    pub async fn token_for(&self, role: &str) -> String {
+        let config = self.dir.join("vidhook.toml");
+        let name = format!("{role}-{}", uuid_like());
+        vidhook(&[
+            "--config",
+            config.to_str().unwrap(),
+            "tokens",
+            "create",
+            "--role",
+            role,
+            "--name",
+            &name,
+        ])
+        .await
+        .trim()
+        .to_string()
+    }
+
     /// Everything the host logged so far.
     pub fn logs(&self) -> String {
         self.stderr.lock().unwrap().clone()
@@ -257,14 +276,27 @@ impl Host {
         }
     }
 
-    /// All renders, newest first, as the API shows them.
+    /// All renders, newest first, as the API shows them: `{source, entry, render}`, the render
+    /// as `GET /api/v1/renders/{id}` shows it (every stored column).
     pub async fn renders(&self) -> Vec<serde_json::Value> {
-        serde_json::from_value(self.api("/api/renders").await).unwrap()
+        let page = self.api("/api/v1/renders?limit=200").await;
+        let items = page["items"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{page:#}"));
+        let mut renders = Vec::with_capacity(items.len());
+        for item in items {
+            let id = item["id"].as_str().unwrap();
+            let detail = self.render(id).await;
+            renders.push(serde_json::json!({
+                "source": item["source"], "entry": item["entry"], "render": detail["render"],
+            }));
+        }
+        renders
     }
 
     /// One render with its steps.
     pub async fn render(&self, id: &str) -> serde_json::Value {
-        self.api(&format!("/api/renders/{id}")).await
+        self.api(&format!("/api/v1/renders/{id}")).await
     }
 
     /// Waits until the (only) render reaches `state`; panics with the logs after `timeout`.

@@ -33,9 +33,12 @@ pub async fn count_videos(
     let host = crate::app::plugin_host(config, store.clone()).await?;
     let templates = Arc::new(crate::templates::TemplateSet::load(&store).await?);
     let source_config = config.sources.get(source);
-    let chain = source_config
-        .map(|s| s.settings.plugins.clone())
-        .unwrap_or_default();
+    let chain: Vec<_> = source_config
+        .map(|s| s.settings.plugins.as_slice())
+        .unwrap_or_default()
+        .iter()
+        .map(|p| (p.name.clone(), p.config.clone()))
+        .collect();
     let mut count = Count {
         videos: 0,
         skipped: 0,
@@ -52,31 +55,14 @@ pub async fn count_videos(
         if let Some(source) = source_config {
             content.image = source.image_for(&content);
         }
-        let mut draft = Vec::new();
-        let mut outcome: Result<bool, String> = Ok(true);
-        for entry in &chain {
-            let run = match host.resolve(&entry.name).await {
-                Ok(plugin) => {
-                    host.plan(&plugin, &content, &draft, templates.clone(), &entry.config)
-                        .await
-                }
-                Err(e) => Err(e),
-            };
-            match run.map(|r| r.decision) {
-                Ok(Decision::Generate(plans)) => draft = plans,
-                Ok(Decision::Skip(_)) => {
-                    outcome = Ok(false);
-                    break;
-                }
-                Err(e) => {
-                    outcome = Err(e.to_string());
-                    break;
-                }
-            }
-        }
+        let outcome = match host.run_chain(&chain, &content, templates.clone()).await {
+            Ok(Decision::Generate(plans)) => Ok(Some(plans.len() as i64)),
+            Ok(Decision::Skip(_)) => Ok(None),
+            Err(e) => Err(e.to_string()),
+        };
         match outcome {
-            Ok(true) => count.videos += draft.len() as i64,
-            Ok(false) => count.skipped += 1,
+            Ok(None) => count.skipped += 1,
+            Ok(Some(videos)) => count.videos += videos,
             Err(e) => count.errors.push(format!("{label}: {e}")),
         }
     }

@@ -9,7 +9,7 @@ use crate::store::Store;
 pub enum TokensAction {
     /// Create a token; it is printed once and stored hashed.
     Create {
-        /// viewer (read), editor (also approve/reject), admin (everything).
+        /// viewer (read), editor (also templates, approve/reject), admin (everything).
         #[arg(long)]
         role: String,
         /// A unique name: it appears in the audit log as who did what.

@@ -1,7 +1,7 @@
 //! The HTTP surface: CMS webhooks in, provider webhooks in, media out, a small JSON API, health.
 //!
 //! Every rejection answers a precise status (401 signature, 400 malformed, 404 unknown, 413 too
-//! large, 503 database unavailable) with a JSON `{"error": …}` and a log line with the reason.
+//! large, 503 database unavailable) with an RFC 9457 problem detail and a log line with the reason.
 //! A 2xx to a CMS is sent only after the event is committed.
 
 use std::sync::Arc;
@@ -21,18 +21,16 @@ use crate::app::App;
 use crate::cms::{Inbound, InboundError};
 use crate::store::Ingested;
 
-mod api;
-mod lexicon;
-mod runs;
+mod problem;
+pub mod v1;
 
 pub fn router(app: Arc<App>) -> Router {
     Router::new()
         .route("/hooks/{source}", post(receive_hook))
         .route("/provider-hooks/{provider}/{render}", post(provider_hook))
         .route("/media/{*key}", get(media))
-        .merge(api::routes(app.clone()))
-        .merge(runs::routes(app.clone()))
-        .merge(lexicon::routes(app.clone()))
+        .merge(v1::routes(app.clone()))
+        .merge(crate::web::routes())
         .route(
             "/metrics",
             get(metrics).route_layer(middleware::from_fn_with_state(app.clone(), metrics_gate)),
@@ -44,8 +42,9 @@ pub fn router(app: Arc<App>) -> Router {
         .with_state(app)
 }
 
+/// An RFC 9457 problem detail, as every route answers its errors.
 pub(super) fn error(status: StatusCode, message: impl Into<String>) -> Response {
-    (status, Json(json!({ "error": message.into() }))).into_response()
+    problem::Problem::new(status, message).into_response()
 }
 
 /// 503 + `Retry-After`: nothing was acknowledged, so the sender keeps the event and retries.
@@ -426,7 +425,7 @@ async fn ready(State(app): State<Arc<App>>) -> Response {
 /// `/metrics` is open unless `metrics_need_token` puts it behind a viewer token.
 async fn metrics_gate(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
     if app.config.metrics_need_token {
-        api::gate(&app, request, next, crate::auth::Role::Viewer).await
+        v1::gate(&app, request, next, crate::auth::Role::Viewer).await
     } else {
         next.run(request).await
     }

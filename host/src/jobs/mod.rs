@@ -25,6 +25,7 @@ mod speech_steps;
 mod steps;
 mod worker;
 
+pub use speech_steps::{narrate, Spoken};
 pub use worker::{spawn_workers, Workers};
 
 use crate::plugins::config::PluginRef;
@@ -34,10 +35,19 @@ use crate::store::{Store, StoreError};
 /// event is accepted, so a version installed later does not change a job already in flight.
 /// A bundled plugin not registered yet (no host has started on this database) pins to the
 /// bundled version; an entry that is not installed at all stays as written (the plan step then
-/// says so).
-pub async fn pin_chain(store: &Store, chain: &[PluginRef]) -> Result<String, StoreError> {
+/// says so). Plugins an admin switched off for `source` are left out.
+pub async fn pin_chain(
+    store: &Store,
+    source: &str,
+    chain: &[PluginRef],
+) -> Result<String, StoreError> {
+    let disabled = store.disabled_plugins(source).await?;
     let mut pinned = Vec::with_capacity(chain.len());
     for entry in chain {
+        let name = entry.name.split('@').next().unwrap_or(&entry.name);
+        if disabled.iter().any(|off| off == name) {
+            continue;
+        }
         let id = if entry.name.contains('@') {
             entry.name.clone()
         } else {
@@ -70,7 +80,7 @@ pub async fn accept(
         .get(source)
         .map(|s| s.settings.plugins.as_slice())
         .unwrap_or_default();
-    let pinned = pin_chain(store, chain).await?;
+    let pinned = pin_chain(store, source, chain).await?;
     store
         .ingest(
             source,

@@ -195,3 +195,31 @@ pub async fn resubmit(
         .await?;
     moved(ok, id, State::Submit.as_str())
 }
+
+/// Stops a render before anything is paid: from plan, speak, check, submit (the paid call not
+/// yet made: moving to `submitting` is fenced by the worker's lease, which this clears) or
+/// awaiting approval, to `skipped`. A render whose job may exist is not cancelled here: the
+/// provider has it, and its video is paid for either way.
+pub async fn cancel(store: &Store, id: &str, who: &Operator<'_>) -> Result<String, OperatorError> {
+    let render = load(store, id).await?;
+    let from = render.state.as_str();
+    if !matches!(
+        State::parse(from),
+        Some(State::Plan | State::Speak | State::Check | State::Submit | State::AwaitingApproval)
+    ) {
+        return Err(OperatorError::Refused(format!(
+            "{id} is {from}; only renders before their paid call (plan, speak, check, submit, \
+             awaiting_approval) can be cancelled"
+        )));
+    }
+    if render.provider_job_id.is_some() || store.count_steps(id, "ambiguous").await? > 0 {
+        return Err(OperatorError::Refused(format!(
+            "a submit of {id} may have created a job already; follow it instead"
+        )));
+    }
+    let to = State::Skipped.as_str();
+    let ok = store
+        .operator_move(id, from, to, None, &who.audit("cancel"))
+        .await?;
+    moved(ok, id, to)
+}

@@ -20,31 +20,11 @@ use crate::tts::{narration, Lexicon};
 pub(super) async fn speak(app: &App, render: &RenderRow) -> anyhow::Result<Outcome> {
     let plan = stored_plan(render)?;
     let source = app.store.event_content(&render.event_id).await?.source;
-    let engine_name = match (plan.tts_provider.as_str(), app.config.sources.get(&source)) {
-        ("", Some(source)) => source.settings.tts_engine(&plan.language).to_string(),
-        ("", None) => crate::tts::ESPEAK.to_string(),
-        (named, _) => named.to_string(),
-    };
-    let (engine, voice) = match app.tts.pick(&engine_name, &plan.voice, &plan.language) {
-        Ok(picked) => picked,
-        Err(err) => return Ok(fail(Category::TtsError, err)),
-    };
-    let lexicon = Lexicon::for_language(&app.store.lexicon(&source).await?, &plan.language);
-    let (_, pronounced) = lexicon.apply(&plan.speech_text);
-    let options = narration::Options::from(&app.config.tts);
-    // Hosted engines bill per character: their chunks are kept so a retry pays only for the
-    // chunks that failed. The local engine costs nothing to ask again.
-    let cache = (engine_name != crate::tts::ESPEAK).then_some(&app.media);
-    let spoken = narration::narrate(
-        engine.as_ref(),
-        &voice,
-        &plan.language,
-        &plan.speech_text,
-        &lexicon,
-        options,
-        cache,
-    )
-    .await;
+    let Spoken {
+        engine: engine_name,
+        pronounced,
+        narration: spoken,
+    } = narrate(app, &source, &plan).await?;
     let narration = match spoken {
         Ok(narration) => narration,
         Err(err) if err.is_transient() => {
@@ -84,6 +64,52 @@ pub(super) async fn speak(app: &App, render: &RenderRow) -> anyhow::Result<Outco
             narration.retries
         ),
     ))
+}
+
+/// A plan's narration as `source` says it.
+pub struct Spoken {
+    /// The engine that spoke (or was to speak) it.
+    pub engine: String,
+    /// The lexicon's replacements, for provenance.
+    pub pronounced: serde_json::Value,
+    pub narration: Result<narration::Narration, crate::tts::TtsError>,
+}
+
+/// Synthesises `plan`'s speech with `source`'s engine for its language (or the one the plan
+/// names), in its voice, through the source's lexicon: the speak step and the workspace's
+/// preview hear the same thing.
+pub async fn narrate(app: &App, source: &str, plan: &Plan) -> anyhow::Result<Spoken> {
+    let engine_name = match (plan.tts_provider.as_str(), app.config.sources.get(source)) {
+        ("", Some(source)) => source.settings.tts_engine(&plan.language).to_string(),
+        ("", None) => crate::tts::ESPEAK.to_string(),
+        (named, _) => named.to_string(),
+    };
+    let lexicon = Lexicon::for_language(&app.store.lexicon(source).await?, &plan.language);
+    let (_, pronounced) = lexicon.apply(&plan.speech_text);
+    let narration = match app.tts.pick(&engine_name, &plan.voice, &plan.language) {
+        Ok((engine, voice)) => {
+            let options = narration::Options::from(&app.config.tts);
+            // Hosted engines bill per character: their chunks are kept so a retry pays only
+            // for the chunks that failed. The local engine costs nothing to ask again.
+            let cache = (engine_name != crate::tts::ESPEAK).then_some(&app.media);
+            narration::narrate(
+                engine.as_ref(),
+                &voice,
+                &plan.language,
+                &plan.speech_text,
+                &lexicon,
+                options,
+                cache,
+            )
+            .await
+        }
+        Err(err) => Err(err),
+    };
+    Ok(Spoken {
+        engine: engine_name,
+        pronounced: serde_json::to_value(pronounced)?,
+        narration,
+    })
 }
 
 /// Over the limit, with the source's policy "shorten": the last plugin of the chain that exports

@@ -290,6 +290,30 @@ impl PluginHost {
             .await
     }
 
+    /// Runs a chain of `(plugin reference, settings)` over `content`, each plugin getting the
+    /// draft so far, until one skips: what a source does with content, for estimates and
+    /// previews (the plan step also records each run's usage and logs).
+    pub async fn run_chain(
+        &self,
+        chain: &[(String, BTreeMap<String, String>)],
+        content: &Content,
+        templates: Arc<TemplateSet>,
+    ) -> Result<Decision, PluginFailure> {
+        let mut draft = Vec::new();
+        for (reference, config) in chain {
+            let plugin = self.resolve(reference).await?;
+            match self
+                .plan(&plugin, content, &draft, templates.clone(), config)
+                .await?
+                .decision
+            {
+                Decision::Generate(plans) => draft = plans,
+                skip @ Decision::Skip(_) => return Ok(skip),
+            }
+        }
+        Ok(Decision::Generate(draft))
+    }
+
     /// Asks a plugin that [`LoadedPlugin::can_shorten`] for a shorter version of `plan`, whose
     /// narration measured `measured_seconds` against `limit_seconds`.
     pub async fn shorten(

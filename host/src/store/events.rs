@@ -232,13 +232,43 @@ impl Store {
 
     /// The content an event carried.
     pub async fn event_content(&self, event_id: &str) -> Result<Content> {
-        let json: String = sqlx::query("SELECT content_json FROM events WHERE id = $1")
-            .bind(event_id)
-            .fetch_one(&self.pool)
+        self.find_event_content(event_id)
             .await?
-            .try_get(0)?;
+            .ok_or_else(|| StoreError::Corrupt(format!("no event {event_id}")))
+    }
+
+    /// The content an event carried, if there is such an event.
+    pub async fn find_event_content(&self, event_id: &str) -> Result<Option<Content>> {
+        let row = sqlx::query("SELECT content_json FROM events WHERE id = $1")
+            .bind(event_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        let json: String = row.try_get(0)?;
         serde_json::from_str(&json)
+            .map(Some)
             .map_err(|e| StoreError::Corrupt(format!("event {event_id}: {e}")))
+    }
+
+    /// A source's most recent events (id, content), newest first: what a preview can use.
+    pub async fn recent_events(&self, source: &str, limit: i64) -> Result<Vec<(String, Content)>> {
+        let rows = sqlx::query(
+            "SELECT id, content_json FROM events WHERE source = $1
+             ORDER BY received_at DESC LIMIT $2",
+        )
+        .bind(source)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let id: String = r.try_get(0)?;
+                let json: String = r.try_get(1)?;
+                let content = serde_json::from_str(&json)
+                    .map_err(|e| StoreError::Corrupt(format!("event {id}: {e}")))?;
+                Ok((id, content))
+            })
+            .collect()
     }
 }
 

@@ -57,13 +57,23 @@ pub struct LedgerRow {
 /// figure once known, else its estimate; nothing for a render that failed (or was a dry run)
 /// without the provider ever taking a job. The budgets and a run's progress both count this way.
 pub(super) fn counted_credits_sql(filter: &str) -> String {
+    counted_sql("", filter, "")
+}
+
+/// [`counted_credits_sql`] with `keys` (columns of `l`) selected before the sum and grouped by.
+fn counted_sql(keys: &str, filter: &str, order: &str) -> String {
+    let (select, group) = if keys.is_empty() {
+        (String::new(), String::new())
+    } else {
+        (format!("{keys}, "), format!(" GROUP BY {keys}{order}"))
+    };
     format!(
-        "SELECT CAST(COALESCE(SUM(l.credits), 0) AS BIGINT) FROM credit_ledger l
+        "SELECT {select}CAST(COALESCE(SUM(l.credits), 0) AS BIGINT) FROM credit_ledger l
          JOIN renders r ON r.id = l.render_id
          WHERE {filter}
            AND NOT (r.state = 'failed' AND r.provider_job_id IS NULL)
            AND (l.kind = 'actual' OR NOT EXISTS (
-                SELECT 1 FROM credit_ledger a WHERE a.render_id = l.render_id AND a.kind = 'actual'))"
+                SELECT 1 FROM credit_ledger a WHERE a.render_id = l.render_id AND a.kind = 'actual')){group}"
     )
 }
 
@@ -239,6 +249,31 @@ impl Store {
             }
         }
         Ok(left.map(|l| l.max(0)))
+    }
+
+    /// Credits counted per day (days since the epoch, UTC) and source, from `since_day` on.
+    pub async fn credits_by_day(&self, since_day: i64) -> Result<Vec<(i64, String, i64)>> {
+        let sql = counted_sql(
+            "l.day, l.source",
+            "l.day >= $1",
+            " ORDER BY l.day, l.source",
+        );
+        let rows = sqlx::query(&sql)
+            .bind(since_day)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+            .collect()
+    }
+
+    /// Credits counted for one render (its actual figure, else its estimate).
+    pub async fn render_credits(&self, render_id: &str) -> Result<i64> {
+        Ok(sqlx::query(&counted_credits_sql("l.render_id = $1"))
+            .bind(render_id)
+            .fetch_one(&self.pool)
+            .await?
+            .try_get(0)?)
     }
 
     /// Ledger rows, newest first.

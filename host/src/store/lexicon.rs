@@ -6,7 +6,9 @@ use super::operator::{insert_audit, Audit};
 use super::{now_ms, Result, Store};
 
 /// One term of a source's lexicon.
-#[derive(Debug, Clone, PartialEq, FromRow, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, FromRow, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
 pub struct LexiconEntry {
     pub source: String,
     /// "" for every locale, else a language ("de") or locale ("de-at"), lower case.

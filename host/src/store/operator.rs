@@ -8,7 +8,7 @@ use super::renders::{insert_step, StepRecord};
 use super::{new_id, now_ms, Result, Store};
 
 /// One operator action, as `vidhook audit` shows it.
-#[derive(Debug, Clone, FromRow, serde::Serialize)]
+#[derive(Debug, Clone, FromRow, serde::Serialize, utoipa::ToSchema)]
 pub struct AuditEntry {
     pub at: i64,
     pub actor: String,
@@ -86,7 +86,8 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         let moved = sqlx::query(
             "UPDATE renders SET state = $1, attempts = 0, run_after = $2, error = NULL,
-                 error_category = NULL, finished_at = NULL, updated_at = $2,
+                 error_category = NULL, updated_at = $2,
+                 finished_at = CASE WHEN $1 = 'skipped' THEN $2 ELSE NULL END,
                  lease_owner = NULL, lease_until = NULL,
                  adopted_at = CASE WHEN $1 = 'await' THEN $2 ELSE adopted_at END,
                  submit_key = COALESCE($3, submit_key),

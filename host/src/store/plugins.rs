@@ -2,9 +2,10 @@
 
 use sqlx::{FromRow, Row};
 
+use super::operator::{insert_audit, Audit};
 use super::{now_ms, Result, Store};
 
-#[derive(Debug, Clone, FromRow, serde::Serialize)]
+#[derive(Debug, Clone, FromRow, serde::Serialize, utoipa::ToSchema)]
 pub struct PluginRow {
     pub name: String,
     pub version: String,
@@ -84,6 +85,46 @@ impl Store {
                 .bind(limit)
                 .fetch_all(&self.pool)
                 .await?;
+        rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+    }
+
+    /// Turns plugin `plugin` of `source`'s chain on or off, with its audit entry.
+    pub async fn switch_source_plugin(
+        &self,
+        source: &str,
+        plugin: &str,
+        enabled: bool,
+        audit: &Audit<'_>,
+    ) -> Result<()> {
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO source_plugins (source, plugin, enabled, changed_at, changed_by)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (source, plugin) DO UPDATE SET enabled = excluded.enabled,
+                 changed_at = excluded.changed_at, changed_by = excluded.changed_by",
+        )
+        .bind(source)
+        .bind(plugin)
+        .bind(i64::from(enabled))
+        .bind(now)
+        .bind(audit.actor)
+        .execute(&mut *tx)
+        .await?;
+        let detail = format!("{plugin} {}", if enabled { "on" } else { "off" });
+        insert_audit(&mut tx, audit, source, &detail, now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The plugins of `source`'s chain that an admin switched off.
+    pub async fn disabled_plugins(&self, source: &str) -> Result<Vec<String>> {
+        let rows = sqlx::query(
+            "SELECT plugin FROM source_plugins WHERE source = $1 AND enabled = 0 ORDER BY plugin",
+        )
+        .bind(source)
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
     }
 }

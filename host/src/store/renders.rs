@@ -7,7 +7,7 @@ use sqlx::{FromRow, Row};
 use super::{now_ms, Backend, Result, Store};
 
 /// A render as stored.
-#[derive(Debug, Clone, FromRow, serde::Serialize)]
+#[derive(Debug, Clone, FromRow, serde::Serialize, utoipa::ToSchema)]
 pub struct RenderRow {
     pub id: String,
     pub event_id: String,
@@ -36,7 +36,7 @@ pub struct RenderRow {
     pub run_id: Option<String>,
 }
 
-const RENDER_COLUMNS: &str = "id, event_id, plan_key, state, attempts, run_after, plan_json, \
+pub(super) const RENDER_COLUMNS: &str = "id, event_id, plan_key, state, attempts, run_after, plan_json, \
     provenance_json, audio_key, audio_seconds, submit_key, submitted_at, provider_job_id, \
     video_url, error_category, error, created_at, updated_at, finished_at, plugins_json, preview_url, approved_at, adopted_at, run_id";
 
@@ -71,7 +71,7 @@ pub struct StepRecord {
     pub detail: String,
 }
 
-#[derive(Debug, Clone, FromRow, serde::Serialize)]
+#[derive(Debug, Clone, FromRow, serde::Serialize, utoipa::ToSchema)]
 pub struct StepRow {
     pub render_id: String,
     pub step: String,
@@ -403,39 +403,6 @@ impl Store {
             .fetch_optional(&self.pool)
             .await?;
         Ok(row.map(|r| RenderRow::from_row(&r)).transpose()?)
-    }
-
-    /// The newest renders first (of one run, or all), with the source and entry they belong to.
-    pub async fn list_renders(
-        &self,
-        limit: i64,
-        run: Option<&str>,
-    ) -> Result<Vec<(RenderRow, String, String)>> {
-        let columns = RENDER_COLUMNS
-            .split(", ")
-            .map(|c| format!("r.{c}"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let sql = format!(
-            "SELECT {columns}, e.source AS source, e.entry_id AS entry_id
-             FROM renders r JOIN events e ON e.id = r.event_id
-             WHERE $2 = '' OR r.run_id = $2
-             ORDER BY r.created_at DESC LIMIT $1"
-        );
-        let rows = sqlx::query(&sql)
-            .bind(limit)
-            .bind(run.unwrap_or(""))
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter()
-            .map(|r| {
-                Ok((
-                    RenderRow::from_row(r)?,
-                    r.try_get("source")?,
-                    r.try_get("entry_id")?,
-                ))
-            })
-            .collect()
     }
 
     /// Renders that may still use their inputs: every state but done, skipped, failed and

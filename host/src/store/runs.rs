@@ -17,7 +17,7 @@ pub(super) fn prepaid_sql_list() -> String {
 }
 
 /// A run's state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RunState {
     Active,
@@ -45,7 +45,7 @@ impl RunState {
     }
 }
 
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct RunRow {
     pub id: String,
     /// What was asked (`backfill blog type=post …`, `batch blog /path/rows.csv`): the same
@@ -93,7 +93,7 @@ pub struct RunItem {
 }
 
 /// Where a run stands: renders per state and credits counted so far.
-#[derive(Debug, Clone, Default, serde::Serialize)]
+#[derive(Debug, Clone, Default, serde::Serialize, utoipa::ToSchema)]
 pub struct RunProgress {
     pub states: std::collections::BTreeMap<String, i64>,
     /// Of the `skipped` ones, those its cancellation ended (resuming queues them again).

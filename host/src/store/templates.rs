@@ -4,7 +4,7 @@ use sqlx::{FromRow, Row};
 
 use super::{now_ms, Result, Store};
 
-#[derive(Debug, Clone, FromRow, serde::Serialize)]
+#[derive(Debug, Clone, FromRow, serde::Serialize, utoipa::ToSchema)]
 pub struct TemplateRow {
     pub name: String,
     pub version: i64,
@@ -23,6 +23,30 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(|r| Ok(TemplateRow::from_row(r)?)).collect()
+    }
+
+    /// Every version of `name`, newest first (none: no such template).
+    pub async fn template_versions(&self, name: &str) -> Result<Vec<TemplateRow>> {
+        let rows = sqlx::query(
+            "SELECT name, version, body, created_at FROM templates WHERE name = $1
+             ORDER BY version DESC",
+        )
+        .bind(name)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| Ok(TemplateRow::from_row(r)?)).collect()
+    }
+
+    /// Version `version` of `name`, if it exists.
+    pub async fn template_version(&self, name: &str, version: i64) -> Result<Option<TemplateRow>> {
+        let row = sqlx::query(
+            "SELECT name, version, body, created_at FROM templates WHERE name = $1 AND version = $2",
+        )
+        .bind(name)
+        .bind(version)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|r| TemplateRow::from_row(&r)).transpose()?)
     }
 
     /// Saves a new version of `name` and returns its number.

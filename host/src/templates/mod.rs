@@ -2,6 +2,9 @@
 //! string that would be read aloud as nothing), stored in the database with versions and seeded
 //! with defaults. A plan step takes a [`TemplateSet`] snapshot, so every template a plugin renders
 //! in one run comes from the same versions, and the versions used are recorded with the render.
+//! [`preview`] runs an editor's draft through a source's real plugin chain before it is saved.
+
+pub mod preview;
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -30,18 +33,34 @@ pub const DEFAULTS: &[(&str, &str)] = &[
 pub enum TemplateError {
     #[error("no template named {0:?}")]
     Unknown(String),
-    #[error("template {name:?} v{version}: {message}")]
-    Render {
-        name: String,
-        version: i64,
-        message: String,
-    },
+    #[error("{0}")]
+    Render(RenderFailure),
     #[error("the context is not a JSON object: {0}")]
     Context(String),
-    #[error("template does not compile: {0}")]
-    Invalid(String),
+    #[error("template does not compile: {message}")]
+    Invalid {
+        message: String,
+        /// Line and column (from 1) of the problem, when the parser says.
+        at: Option<(usize, usize)>,
+    },
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// A template that failed to compile or render, and where (line and column, from 1).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("template {name:?} v{version}: {message}")]
+pub struct RenderFailure {
+    pub name: String,
+    /// 0: an unsaved draft.
+    pub version: i64,
+    pub message: String,
+    pub at: Option<(usize, usize)>,
+}
+
+/// Where handlebars says a render failed.
+fn render_position(err: &handlebars::RenderError) -> Option<(usize, usize)> {
+    Some((err.line_no?, err.column_no?))
 }
 
 /// Saves the defaults that are not in the database yet.
@@ -54,8 +73,17 @@ pub async fn seed_defaults(store: &Store) -> Result<(), TemplateError> {
 
 /// Saves a new version after checking that it compiles.
 pub async fn save(store: &Store, name: &str, body: &str) -> Result<i64, TemplateError> {
-    handlebars::Template::compile(body).map_err(|e| TemplateError::Invalid(e.to_string()))?;
+    check(body)?;
     Ok(store.save_template(name, body).await?)
+}
+
+/// Whether `body` compiles; `Err` says what and where.
+pub fn check(body: &str) -> Result<(), TemplateError> {
+    handlebars::Template::compile(body).map_err(|e| TemplateError::Invalid {
+        message: e.to_string(),
+        at: e.pos(),
+    })?;
+    Ok(())
 }
 
 /// The latest version of every template, compiled once, plus a record of which were used.
@@ -63,15 +91,27 @@ pub struct TemplateSet {
     registry: Handlebars<'static>,
     versions: BTreeMap<String, i64>,
     used: Mutex<BTreeMap<String, i64>>,
+    /// The first render that failed (a plugin sees only its message; a preview shows where).
+    failure: Mutex<Option<RenderFailure>>,
 }
 
 impl TemplateSet {
     pub async fn load(store: &Store) -> Result<TemplateSet, TemplateError> {
+        TemplateSet::load_with(store, None).await
+    }
+
+    /// The latest templates, with `draft` (name, version, body) in place of its stored one: what
+    /// a preview renders.
+    pub async fn load_with(
+        store: &Store,
+        draft: Option<(&str, i64, &str)>,
+    ) -> Result<TemplateSet, TemplateError> {
         let rows = store.latest_templates().await?;
-        TemplateSet::compile(
-            rows.iter()
-                .map(|r| (r.name.as_str(), r.version, r.body.as_str())),
-        )
+        let stored = rows
+            .iter()
+            .filter(|r| draft.is_none_or(|(name, _, _)| r.name != name))
+            .map(|r| (r.name.as_str(), r.version, r.body.as_str()));
+        TemplateSet::compile(stored.chain(draft))
     }
 
     /// Compiles `(name, version, body)` templates: what [`TemplateSet::load`] does with the
@@ -85,19 +125,21 @@ impl TemplateSet {
         registry.register_escape_fn(handlebars::no_escape);
         let mut versions = BTreeMap::new();
         for (name, version, body) in templates {
-            registry
-                .register_template_string(name, body)
-                .map_err(|e| TemplateError::Render {
+            registry.register_template_string(name, body).map_err(|e| {
+                TemplateError::Render(RenderFailure {
                     name: name.to_string(),
                     version,
                     message: e.to_string(),
-                })?;
+                    at: e.pos(),
+                })
+            })?;
             versions.insert(name.to_string(), version);
         }
         Ok(TemplateSet {
             registry,
             versions,
             used: Mutex::new(BTreeMap::new()),
+            failure: Mutex::new(None),
         })
     }
 
@@ -112,19 +154,32 @@ impl TemplateSet {
         if !context.is_object() {
             return Err(TemplateError::Context("expected an object".into()));
         }
-        let out = self
-            .registry
-            .render(name, &context)
-            .map_err(|e| TemplateError::Render {
+        let out = self.registry.render(name, &context).map_err(|e| {
+            let failure = RenderFailure {
                 name: name.to_string(),
                 version,
                 message: e.to_string(),
-            })?;
+                at: render_position(&e),
+            };
+            self.failure
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get_or_insert_with(|| failure.clone());
+            TemplateError::Render(failure)
+        })?;
         self.used
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(name.to_string(), version);
         Ok(out)
+    }
+
+    /// The first render of this set that failed, if one did.
+    pub fn failure(&self) -> Option<RenderFailure> {
+        self.failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Templates rendered so far, with their versions (for provenance).

@@ -1,0 +1,402 @@
+//! Renders: the filtered, paged list, one render's step timeline and provenance, and the actions
+//! on them — approve or reject a previewed render (editors), retry, adopt, resubmit or cancel
+//! (admins, audited, with a reason). Viewers see no unapproved preview and no signed parameters.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::{json_body, optional_json_body, problem, store_down};
+use crate::app::App;
+use crate::auth::{Caller, Role};
+use crate::ingress::problem::Problem;
+use crate::jobs::operator::{self, Operator, OperatorError};
+use crate::store::{ListedRender, RenderQuery, RenderRow, StepRow};
+
+/// A render as lists show it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RenderSummary {
+    pub id: String,
+    pub source: String,
+    pub entry: String,
+    /// Which video of the entry (its locale, or a plan's key).
+    pub key: String,
+    /// The next step to run, or where it ended.
+    pub state: String,
+    pub error_category: Option<String>,
+    pub error: Option<String>,
+    /// Credits counted for it (the actual figure once known, else the estimate).
+    pub credits: i64,
+    pub audio_seconds: Option<f64>,
+    pub video_url: Option<String>,
+    /// The $0 preview, for a render that waits for approval.
+    pub preview_url: Option<String>,
+    pub run_id: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl RenderSummary {
+    pub(super) async fn of(
+        app: &App,
+        (render, source, entry): ListedRender,
+        caller: &Caller,
+    ) -> Result<RenderSummary, crate::store::StoreError> {
+        let credits = app.store.render_credits(&render.id).await?;
+        let render = visible(render, caller);
+        Ok(RenderSummary {
+            credits,
+            source,
+            entry,
+            id: render.id,
+            key: render.plan_key,
+            state: render.state,
+            error_category: render.error_category,
+            error: render.error,
+            audio_seconds: render.audio_seconds,
+            video_url: render.video_url,
+            preview_url: render.preview_url,
+            run_id: render.run_id,
+            created_at: render.created_at,
+            updated_at: render.updated_at,
+        })
+    }
+}
+
+/// A render as a caller may see it: viewers get no unapproved preview and no signed parameters.
+fn visible(render: RenderRow, caller: &Caller) -> RenderRow {
+    if caller.role > Role::Viewer {
+        return render;
+    }
+    let redact = |text: Option<String>| text.map(|t| crate::auth::redact_signed(&t));
+    RenderRow {
+        preview_url: render.preview_url.filter(|_| render.approved_at.is_some()),
+        plan_json: redact(render.plan_json),
+        provenance_json: redact(render.provenance_json),
+        error: redact(render.error),
+        ..render
+    }
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// Only renders in this state (`done`, `failed`, `awaiting_approval`…).
+    state: Option<String>,
+    /// Only this source's renders.
+    source: Option<String>,
+    /// Only this run's renders (a backfill or batch).
+    run: Option<String>,
+    /// Page size, 1-200 (default 50).
+    limit: Option<i64>,
+    /// The `next` of the previous page.
+    after: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RenderPage {
+    items: Vec<RenderSummary>,
+    /// Pass as `after` for the next page; none: this was the last.
+    next: Option<String>,
+}
+
+/// List renders, newest first.
+#[utoipa::path(
+    get, path = "/renders", tag = "renders", params(ListQuery),
+    responses(
+        (status = 200, body = RenderPage),
+        (status = 400, description = "A filter or cursor is malformed", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn list(
+    State(app): State<Arc<App>>,
+    Extension(caller): Extension<Caller>,
+    Query(query): Query<ListQuery>,
+) -> Response {
+    let limit = query.limit.unwrap_or(50);
+    if !(1..=200).contains(&limit) {
+        return problem(StatusCode::BAD_REQUEST, "limit must be 1-200");
+    }
+    if let Some(state) = query.state.as_deref().filter(|s| !s.is_empty()) {
+        if crate::jobs::State::parse(state).is_none() {
+            return problem(
+                StatusCode::BAD_REQUEST,
+                format!("no render state {state:?}"),
+            );
+        }
+    }
+    let after = match query.after.as_deref().filter(|a| !a.is_empty()) {
+        None => None,
+        Some(cursor) => match cursor
+            .split_once('.')
+            .and_then(|(at, id)| Some((at.parse::<i64>().ok()?, id)))
+        {
+            Some(after) => Some(after),
+            None => return problem(StatusCode::BAD_REQUEST, "after: not a cursor from `next`"),
+        },
+    };
+    let found = app
+        .store
+        .find_renders(&RenderQuery {
+            state: query.state.as_deref().unwrap_or(""),
+            source: query.source.as_deref().unwrap_or(""),
+            run: query.run.as_deref().unwrap_or(""),
+            limit,
+            after,
+        })
+        .await;
+    let rows = match found {
+        Ok(rows) => rows,
+        Err(err) => return store_down(err),
+    };
+    let next = (rows.len() as i64 == limit)
+        .then(|| {
+            rows.last()
+                .map(|(r, _, _)| format!("{}.{}", r.created_at, r.id))
+        })
+        .flatten();
+    let mut items = Vec::with_capacity(rows.len());
+    for row in rows {
+        match RenderSummary::of(&app, row, &caller).await {
+            Ok(item) => items.push(item),
+            Err(err) => return store_down(err),
+        }
+    }
+    Json(RenderPage { items, next }).into_response()
+}
+
+/// A render with its step timeline and provenance.
+#[derive(Serialize, ToSchema)]
+pub struct RenderDetail {
+    render: RenderRow,
+    /// Oldest first.
+    steps: Vec<StepRow>,
+    credits: i64,
+}
+
+/// One render: its row, step timeline and provenance.
+#[utoipa::path(
+    get, path = "/renders/{id}", tag = "renders",
+    params(("id" = String, Path, description = "The render's id")),
+    responses(
+        (status = 200, body = RenderDetail),
+        (status = 404, description = "No such render", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn show(
+    State(app): State<Arc<App>>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Response {
+    let store = &app.store;
+    match (
+        store.render(&id).await,
+        store.steps(&id).await,
+        store.render_credits(&id).await,
+    ) {
+        (Ok(Some(render)), Ok(mut steps), Ok(credits)) => {
+            if caller.role == Role::Viewer {
+                for step in &mut steps {
+                    step.detail = crate::auth::redact_signed(&step.detail);
+                }
+            }
+            let render = visible(render, &caller);
+            Json(RenderDetail {
+                render,
+                steps,
+                credits,
+            })
+            .into_response()
+        }
+        (Ok(None), _, _) => problem(StatusCode::NOT_FOUND, "no such render"),
+        (Err(err), _, _) | (_, Err(err), _) | (_, _, Err(err)) => store_down(err),
+    }
+}
+
+#[derive(Deserialize, Default, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Decision {
+    /// Why (kept in the audit log).
+    #[serde(default)]
+    note: String,
+}
+
+/// The new state after an action.
+#[derive(Serialize, ToSchema)]
+pub struct Moved {
+    render: String,
+    /// What happened, in words.
+    result: String,
+}
+
+/// Approve a previewed render: its paid generation goes ahead.
+#[utoipa::path(
+    post, path = "/renders/{id}/approve", tag = "renders",
+    params(("id" = String, Path)), request_body(content = Option<Decision>),
+    responses(
+        (status = 200, body = Moved),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not awaiting approval", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn approve(
+    State(app): State<Arc<App>>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    decide(&app, &caller, &id, &headers, body, true).await
+}
+
+/// Reject a previewed render: nothing is paid, the render is skipped.
+#[utoipa::path(
+    post, path = "/renders/{id}/reject", tag = "renders",
+    params(("id" = String, Path)), request_body(content = Option<Decision>),
+    responses(
+        (status = 200, body = Moved),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not awaiting approval", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn reject(
+    State(app): State<Arc<App>>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    decide(&app, &caller, &id, &headers, body, false).await
+}
+
+async fn decide(
+    app: &App,
+    caller: &Caller,
+    id: &str,
+    headers: &HeaderMap,
+    body: Body,
+    approved: bool,
+) -> Response {
+    let decision: Decision = match optional_json_body(headers, body, 16 << 10).await {
+        Ok(decision) => decision,
+        Err(response) => return response,
+    };
+    match app
+        .store
+        .decide_approval(id, approved, &decision.note)
+        .await
+    {
+        Ok(true) => {
+            tracing::info!(render = %id, approved, note = %decision.note, "approval decided");
+            let audit = crate::store::Audit {
+                actor: &caller.name,
+                action: if approved { "approve" } else { "reject" },
+                reason: &decision.note,
+            };
+            if let Err(err) = app.store.audit(&audit, id, "").await {
+                tracing::error!(render = %id, error = %err, "approval not audited");
+            }
+            app.wake.notify_waiters();
+            let result = if approved {
+                "approved: submit"
+            } else {
+                "rejected: skipped"
+            };
+            Json(Moved {
+                render: id.to_string(),
+                result: result.into(),
+            })
+            .into_response()
+        }
+        Ok(false) => match app.store.render(id).await {
+            Ok(None) => problem(StatusCode::NOT_FOUND, "no such render"),
+            Ok(Some(_)) => problem(StatusCode::CONFLICT, "the render is not awaiting approval"),
+            Err(err) => store_down(err),
+        },
+        Err(err) => store_down(err),
+    }
+}
+
+/// An operator action's body: why (required), and what it needs.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OperatorRequest {
+    /// Why (kept in the audit log); must not be blank.
+    reason: String,
+    /// For `adopt`: the provider's job id.
+    #[serde(default)]
+    job_id: Option<String>,
+    /// For `resubmit`: the previous attempt may have made a job that is billed too.
+    #[serde(default)]
+    accept_double_charge: bool,
+}
+
+/// An operator action: `retry`, `adopt`, `resubmit` or `cancel`.
+#[utoipa::path(
+    post, path = "/renders/{id}/{action}", tag = "renders",
+    params(
+        ("id" = String, Path),
+        ("action" = String, Path, description = "retry, adopt, resubmit or cancel"),
+    ),
+    request_body = OperatorRequest,
+    responses(
+        (status = 200, body = Moved),
+        (status = 400, description = "No reason, or no job id for adopt", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such render or action", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The action does not apply, or could pay twice", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn act(
+    State(app): State<Arc<App>>,
+    Extension(caller): Extension<Caller>,
+    Path((id, action)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    if !["retry", "adopt", "resubmit", "cancel"].contains(&action.as_str()) {
+        return problem(StatusCode::NOT_FOUND, format!("no action {action:?}"));
+    }
+    let request: OperatorRequest = match json_body(&headers, body, 16 << 10).await {
+        Ok(request) => request,
+        Err(response) => return response,
+    };
+    if request.reason.trim().is_empty() {
+        return problem(StatusCode::BAD_REQUEST, "reason must not be blank");
+    }
+    let who = Operator {
+        actor: &caller.name,
+        reason: &request.reason,
+    };
+    let result = match action.as_str() {
+        "retry" => operator::retry(&app.store, &id, &who).await,
+        "adopt" => {
+            let Some(job_id) = request.job_id.as_deref() else {
+                return problem(StatusCode::BAD_REQUEST, "job_id is required");
+            };
+            operator::adopt(&app.store, app.provider.as_ref(), &id, job_id, &who).await
+        }
+        "resubmit" => operator::resubmit(&app.store, &id, request.accept_double_charge, &who).await,
+        _ => operator::cancel(&app.store, &id, &who).await,
+    };
+    match result {
+        Ok(message) => {
+            app.wake.notify_waiters();
+            Json(Moved {
+                render: id,
+                result: message,
+            })
+            .into_response()
+        }
+        Err(err @ OperatorError::NoSuchRender(_)) => {
+            problem(StatusCode::NOT_FOUND, err.to_string())
+        }
+        Err(err @ OperatorError::Refused(_)) => problem(StatusCode::CONFLICT, err.to_string()),
+        Err(OperatorError::Store(err)) => store_down(err),
+    }
+}

@@ -1,0 +1,109 @@
+//! `GET /renders/stream`: server-sent events, one `render` event (a [`RenderSummary`]) each time
+//! a render changes, so the workspace's list updates without reloading. Changes are read from
+//! the database (every instance's workers write there), once a second; a change in the same
+//! millisecond as the last one sent is not lost (the cursor is inclusive) nor sent twice.
+
+use std::collections::HashSet;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Query, State};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::Extension;
+use futures_util::{stream, Stream, StreamExt};
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use super::renders::RenderSummary;
+use crate::app::App;
+use crate::auth::Caller;
+
+/// How often the database is asked what changed.
+const POLL: Duration = Duration::from_secs(1);
+
+/// At most this many changes per poll (the next poll continues from the last).
+const BATCH: i64 = 200;
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct StreamQuery {
+    /// Send changes from this time on (ms since the epoch); default: from now.
+    since: Option<i64>,
+}
+
+/// Where a stream is: the cursor, and what was sent at exactly that millisecond.
+struct Cursor {
+    app: Arc<App>,
+    caller: Caller,
+    since: i64,
+    sent_at_since: HashSet<String>,
+    first: bool,
+}
+
+/// Live render changes, as server-sent events named `render`.
+#[utoipa::path(
+    get, path = "/renders/stream", tag = "renders", params(StreamQuery),
+    responses((
+        status = 200, content_type = "text/event-stream", body = RenderSummary,
+        description = "One `render` event per change, data: the render's summary as JSON"
+    ))
+)]
+pub async fn renders(
+    State(app): State<Arc<App>>,
+    Extension(caller): Extension<Caller>,
+    Query(query): Query<StreamQuery>,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let cursor = Cursor {
+        app,
+        caller,
+        since: query.since.unwrap_or_else(crate::store::now_ms),
+        sent_at_since: HashSet::new(),
+        first: true,
+    };
+    let changes = stream::unfold(cursor, |mut cursor| async move {
+        if !cursor.first {
+            tokio::time::sleep(POLL).await;
+        }
+        cursor.first = false;
+        let events = next_changes(&mut cursor).await;
+        Some((stream::iter(events), cursor))
+    })
+    .flatten();
+    Sse::new(changes).keep_alive(KeepAlive::default())
+}
+
+async fn next_changes(cursor: &mut Cursor) -> Vec<Result<Event, Infallible>> {
+    let changed = match cursor
+        .app
+        .store
+        .renders_changed_since(cursor.since, BATCH)
+        .await
+    {
+        Ok(changed) => changed,
+        Err(err) => {
+            tracing::warn!(error = %err, "render stream: database unavailable; trying again");
+            return Vec::new();
+        }
+    };
+    let mut events = Vec::new();
+    for listed in changed {
+        let (id, at) = (listed.0.id.clone(), listed.0.updated_at);
+        if at == cursor.since && cursor.sent_at_since.contains(&id) {
+            continue;
+        }
+        if at > cursor.since {
+            cursor.since = at;
+            cursor.sent_at_since.clear();
+        }
+        cursor.sent_at_since.insert(id);
+        match RenderSummary::of(&cursor.app, listed, &cursor.caller).await {
+            Ok(summary) => {
+                let event = Event::default().event("render").json_data(&summary);
+                events.extend(event.ok().map(Ok));
+            }
+            Err(err) => tracing::warn!(error = %err, "render stream: render skipped"),
+        }
+    }
+    events
+}

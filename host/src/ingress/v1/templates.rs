@@ -1,0 +1,316 @@
+//! Editor templates: the latest of each, a template's versions, one version, the line diff
+//! between two, a new version (checked to compile first) and a rollback (a new version with an
+//! old body: history is never rewritten). Writes need an editor and are audited.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::{json_body, problem, store_down};
+use crate::app::App;
+use crate::auth::Caller;
+use crate::ingress::problem::{Problem, TemplateLocation};
+use crate::store::TemplateRow;
+use crate::templates::TemplateError;
+
+/// The longest template body accepted.
+pub const MAX_TEMPLATE_BYTES: usize = 64 << 10;
+
+/// The latest version of every template.
+#[utoipa::path(
+    get, path = "/templates", tag = "templates",
+    responses((status = 200, body = Vec<TemplateRow>))
+)]
+pub async fn list(State(app): State<Arc<App>>) -> Response {
+    match app.store.latest_templates().await {
+        Ok(rows) => Json(rows).into_response(),
+        Err(err) => store_down(err),
+    }
+}
+
+async fn versions_of(app: &App, name: &str) -> Result<Vec<TemplateRow>, Response> {
+    match app.store.template_versions(name).await {
+        Ok(rows) if rows.is_empty() => Err(problem(
+            StatusCode::NOT_FOUND,
+            format!("no template named {name:?}"),
+        )),
+        Ok(rows) => Ok(rows),
+        Err(err) => Err(store_down(err)),
+    }
+}
+
+/// Every version of a template, newest first.
+#[utoipa::path(
+    get, path = "/templates/{name}/versions", tag = "templates",
+    params(("name" = String, Path)),
+    responses(
+        (status = 200, body = Vec<TemplateRow>),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn versions(State(app): State<Arc<App>>, Path(name): Path<String>) -> Response {
+    match versions_of(&app, &name).await {
+        Ok(rows) => Json(rows).into_response(),
+        Err(response) => response,
+    }
+}
+
+async fn version_of(app: &App, name: &str, version: i64) -> Result<TemplateRow, Response> {
+    match app.store.template_version(name, version).await {
+        Ok(Some(row)) => Ok(row),
+        Ok(None) => Err(problem(
+            StatusCode::NOT_FOUND,
+            format!("template {name:?} has no version {version}"),
+        )),
+        Err(err) => Err(store_down(err)),
+    }
+}
+
+/// One version of a template.
+#[utoipa::path(
+    get, path = "/templates/{name}/versions/{version}", tag = "templates",
+    params(("name" = String, Path), ("version" = i64, Path)),
+    responses(
+        (status = 200, body = TemplateRow),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn version(
+    State(app): State<Arc<App>>,
+    Path((name, version)): Path<(String, i64)>,
+) -> Response {
+    match version_of(&app, &name, version).await {
+        Ok(row) => Json(row).into_response(),
+        Err(response) => response,
+    }
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DiffQuery {
+    from: i64,
+    to: i64,
+}
+
+/// One line of a diff: `op` is " " (both), "-" (only in `from`) or "+" (only in `to`).
+#[derive(Serialize, ToSchema, Debug, PartialEq)]
+pub struct DiffLine {
+    op: String,
+    text: String,
+}
+
+/// The line diff between two versions of a template.
+#[utoipa::path(
+    get, path = "/templates/{name}/diff", tag = "templates",
+    params(("name" = String, Path), DiffQuery),
+    responses(
+        (status = 200, body = Vec<DiffLine>),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn diff(
+    State(app): State<Arc<App>>,
+    Path(name): Path<String>,
+    Query(query): Query<DiffQuery>,
+) -> Response {
+    let from = match version_of(&app, &name, query.from).await {
+        Ok(row) => row,
+        Err(response) => return response,
+    };
+    let to = match version_of(&app, &name, query.to).await {
+        Ok(row) => row,
+        Err(response) => return response,
+    };
+    Json(line_diff(&from.body, &to.body)).into_response()
+}
+
+/// A longest-common-subsequence line diff (templates are short: at most a few hundred lines).
+fn line_diff(from: &str, to: &str) -> Vec<DiffLine> {
+    let (a, b): (Vec<&str>, Vec<&str>) = (from.lines().collect(), to.lines().collect());
+    // lcs[i][j]: the common lines of a[i..] and b[j..].
+    let mut lcs = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for i in (0..a.len()).rev() {
+        for j in (0..b.len()).rev() {
+            lcs[i][j] = if a[i] == b[j] {
+                lcs[i + 1][j + 1] + 1
+            } else {
+                lcs[i + 1][j].max(lcs[i][j + 1])
+            };
+        }
+    }
+    let line = |op: &str, text: &str| DiffLine {
+        op: op.into(),
+        text: text.into(),
+    };
+    let (mut i, mut j, mut out) = (0, 0, Vec::new());
+    while i < a.len() || j < b.len() {
+        if i < a.len() && j < b.len() && a[i] == b[j] {
+            out.push(line(" ", a[i]));
+            (i, j) = (i + 1, j + 1);
+        } else if i < a.len() && (j == b.len() || lcs[i + 1][j] >= lcs[i][j + 1]) {
+            out.push(line("-", a[i]));
+            i += 1;
+        } else {
+            out.push(line("+", b[j]));
+            j += 1;
+        }
+    }
+    out
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewVersion {
+    /// The template's Handlebars text.
+    body: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Saved {
+    name: String,
+    version: i64,
+}
+
+/// 422 with the line and column where a template does not compile.
+pub(super) fn invalid_template(err: TemplateError) -> Response {
+    match err {
+        TemplateError::Invalid { message, at } => {
+            Problem::new(StatusCode::UNPROCESSABLE_ENTITY, message)
+                .at(at.map(|(line, column)| TemplateLocation { line, column }))
+                .into_response()
+        }
+        TemplateError::Store(err) => store_down(err),
+        other => problem(StatusCode::UNPROCESSABLE_ENTITY, other.to_string()),
+    }
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_".contains(c))
+}
+
+async fn save_version(
+    app: &App,
+    caller: &Caller,
+    name: &str,
+    body: &str,
+    action: &str,
+) -> Response {
+    if !valid_name(name) {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            "a template name is 1-64 letters, digits, - or _",
+        );
+    }
+    if body.len() > MAX_TEMPLATE_BYTES {
+        return problem(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("a template is at most {MAX_TEMPLATE_BYTES} bytes"),
+        );
+    }
+    match crate::templates::save(&app.store, name, body).await {
+        Ok(version) => {
+            let audit = crate::store::Audit {
+                actor: &caller.name,
+                action,
+                reason: "",
+            };
+            if let Err(err) = app.store.audit(&audit, name, &format!("v{version}")).await {
+                tracing::error!(template = name, error = %err, "template change not audited");
+            }
+            tracing::info!(template = name, version, by = %caller.name, action, "template saved");
+            (
+                StatusCode::CREATED,
+                Json(Saved {
+                    name: name.into(),
+                    version,
+                }),
+            )
+                .into_response()
+        }
+        Err(err) => invalid_template(err),
+    }
+}
+
+/// Save a new version of a template (it must compile).
+#[utoipa::path(
+    post, path = "/templates/{name}/versions", tag = "templates",
+    params(("name" = String, Path)), request_body = NewVersion,
+    responses(
+        (status = 201, body = Saved),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 413, body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Does not compile; `location` says where", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn create(
+    State(app): State<Arc<App>>,
+    Extension(caller): Extension<Caller>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let request: NewVersion = match json_body(&headers, body, MAX_TEMPLATE_BYTES + 1024).await {
+        Ok(request) => request,
+        Err(response) => return response,
+    };
+    save_version(&app, &caller, &name, &request.body, "template-save").await
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Rollback {
+    /// The version whose body becomes the new latest version.
+    version: i64,
+}
+
+/// Roll back: the body of an older version is saved as the newest version.
+#[utoipa::path(
+    post, path = "/templates/{name}/rollback", tag = "templates",
+    params(("name" = String, Path)), request_body = Rollback,
+    responses(
+        (status = 201, body = Saved),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn rollback(
+    State(app): State<Arc<App>>,
+    Extension(caller): Extension<Caller>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let request: Rollback = match json_body(&headers, body, 1024).await {
+        Ok(request) => request,
+        Err(response) => return response,
+    };
+    let old = match version_of(&app, &name, request.version).await {
+        Ok(row) => row,
+        Err(response) => return response,
+    };
+    save_version(&app, &caller, &name, &old.body, "template-rollback").await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_diff_marks_kept_removed_and_added_lines() {
+        let ops: Vec<String> = line_diff("a\nb\nc", "a\nc\nd")
+            .into_iter()
+            .map(|l| format!("{}{}", l.op, l.text))
+            .collect();
+        assert_eq!(ops, [" a", "-b", " c", "+d"]);
+        assert!(line_diff("", "").is_empty());
+    }
+}

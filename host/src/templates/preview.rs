@@ -1,0 +1,176 @@
+//! A template draft against real content, before anything is saved or paid: the source's own
+//! plugin chain (minus the plugins switched off for it) plans with the draft in place of the
+//! stored version, and each planned video's script and prompt come back with a duration
+//! estimate (at the engines' pace) against its resolution's limit — and, when asked, the duration of the narration
+//! actually synthesised with the source's engine and lexicon (what the speak step would hear).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use super::{RenderFailure, TemplateError, TemplateSet};
+use crate::app::App;
+use crate::content::Content;
+use crate::plugins::Decision;
+
+/// The template being edited: its name, body and version (0: not saved yet).
+pub struct Draft<'a> {
+    pub name: &'a str,
+    pub version: i64,
+    pub body: &'a str,
+}
+
+/// What the chain made of the content with the draft.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Preview {
+    /// One per video the content would make (several for a multilingual chain).
+    pub videos: Vec<PreviewVideo>,
+    /// Set when a plugin skipped the content (no video would be made).
+    pub skipped: Option<String>,
+    /// The template versions used (0: the draft).
+    pub templates: BTreeMap<String, i64>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PreviewVideo {
+    pub key: String,
+    pub language: String,
+    pub script: String,
+    pub prompt: String,
+    /// "720p" or "1080p".
+    pub resolution: String,
+    pub words: usize,
+    /// Words at the speech engines' pace (`[tts] words_per_minute`): what the narration will
+    /// take when spoken, whatever pace the plugins assumed when they fitted the script.
+    pub estimated_seconds: f64,
+    /// The provider's limit for this resolution (60 s at 720p, 30 s at 1080p).
+    pub limit_seconds: f64,
+    /// Measured from synthesised audio, when asked for.
+    pub synthesized_seconds: Option<f64>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PreviewError {
+    /// The draft (or a template it uses) does not compile or render (strict mode).
+    #[error(transparent)]
+    Template(RenderFailure),
+    #[error("no source named {0:?}")]
+    UnknownSource(String),
+    /// A plugin failed for another reason (its message says why).
+    #[error("the plugin chain failed: {0}")]
+    Plugin(String),
+    #[error("speech synthesis failed: {0}")]
+    Speech(String),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<TemplateError> for PreviewError {
+    fn from(err: TemplateError) -> Self {
+        match err {
+            TemplateError::Render(failure) => PreviewError::Template(failure),
+            TemplateError::Invalid { message, at } => PreviewError::Template(RenderFailure {
+                name: String::new(),
+                version: 0,
+                message,
+                at,
+            }),
+            other => PreviewError::Internal(other.into()),
+        }
+    }
+}
+
+/// Runs `source`'s chain over `content` with `draft` in place of its stored template.
+pub async fn preview(
+    app: &App,
+    source: &str,
+    mut content: Content,
+    draft: Draft<'_>,
+    synthesize: bool,
+) -> Result<Preview, PreviewError> {
+    let settings = &app
+        .config
+        .sources
+        .get(source)
+        .ok_or_else(|| PreviewError::UnknownSource(source.to_string()))?
+        .settings;
+    let templates =
+        TemplateSet::load_with(&app.store, Some((draft.name, draft.version, draft.body)))
+            .await
+            .map_err(|err| match err {
+                TemplateError::Render(failure) => PreviewError::Template(failure),
+                other => other.into(),
+            })?;
+    let templates = Arc::new(templates);
+    content.source = source.to_string();
+    if content.image.is_none() {
+        content.image = settings.presenter_image.clone();
+    }
+    let disabled = app
+        .store
+        .disabled_plugins(source)
+        .await
+        .map_err(anyhow::Error::from)?;
+    let chain: Vec<_> = settings
+        .plugins
+        .iter()
+        .filter(|p| {
+            !disabled
+                .iter()
+                .any(|off| Some(off.as_str()) == p.name.split('@').next())
+        })
+        .map(|p| (p.name.clone(), p.config.clone()))
+        .collect();
+    let decision = app
+        .plugins
+        .run_chain(&chain, &content, templates.clone())
+        .await;
+    let plans = match decision {
+        Ok(Decision::Generate(plans)) => plans,
+        Ok(Decision::Skip(reason)) => {
+            return Ok(Preview {
+                videos: Vec::new(),
+                skipped: Some(reason),
+                templates: templates.used(),
+            })
+        }
+        // A template failure reaches a plugin as a message; the set knows where it was.
+        Err(err) => {
+            return Err(match templates.failure() {
+                Some(failure) => PreviewError::Template(failure),
+                None => PreviewError::Plugin(err.to_string()),
+            })
+        }
+    };
+    let pace = f64::from(app.config.tts.words_per_minute.max(1));
+    let mut videos = Vec::with_capacity(plans.len());
+    for plan in &plans {
+        let words = plan.speech_text.split_whitespace().count();
+        let synthesized_seconds = if synthesize {
+            let spoken = crate::jobs::narrate(app, source, plan).await?;
+            let narration = spoken
+                .narration
+                .map_err(|e| PreviewError::Speech(e.to_string()))?;
+            Some(narration.seconds)
+        } else {
+            None
+        };
+        videos.push(PreviewVideo {
+            key: plan.key.clone(),
+            language: plan.language.clone(),
+            script: plan.script.clone(),
+            prompt: plan.prompt.clone(),
+            resolution: plan.resolution.as_str().to_string(),
+            words,
+            estimated_seconds: words as f64 * 60.0 / pace,
+            limit_seconds: plan.resolution.max_audio_seconds(),
+            synthesized_seconds,
+        });
+    }
+    Ok(Preview {
+        videos,
+        skipped: None,
+        templates: templates.used(),
+    })
+}

@@ -1,0 +1,207 @@
+// The editors' workspace in Debian's headless Chromium, driven by playwright-core over CDP.
+// tests/workspace.rs starts vidhook and runs this with BASE (the host), EDITOR and VIEWER tokens,
+// SECRET (the sources' Standard Webhooks secret) and SHOTS (where the screenshots go).
+// Exits non-zero with the failed step's message; each step logs one line.
+import { chromium } from "playwright-core";
+import { createHmac } from "node:crypto";
+import { mkdirSync } from "node:fs";
+
+const { BASE, EDITOR, VIEWER, SECRET, SHOTS } = process.env;
+const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
+mkdirSync(SHOTS, { recursive: true });
+const step = (text) => console.log(`step: ${text}`);
+
+function check(condition, message) {
+  if (!condition) throw new Error(message);
+}
+
+/** A signed Standard Webhooks publish, as a CMS sends it. */
+async function publish(source, id, title) {
+  const body = JSON.stringify({
+    type: "content.published", timestamp: new Date().toISOString(),
+    data: { id, title, body_html: `<p>${title} is published today. It has a short body.</p>`, locale: "en-US", revision: 1 },
+  });
+  const msgId = `msg_${id}`;
+  const timestamp = Math.floor(Date.now() / 1000).toString();
+  const key = Buffer.from(SECRET.replace(/^whsec_/, ""), "base64");
+  const signature = createHmac("sha256", key).update(`${msgId}.${timestamp}.${body}`).digest("base64");
+  const response = await fetch(`${BASE}/hooks/${source}`, {
+    method: "POST", body,
+    headers: { "content-type": "application/json", "webhook-id": msgId, "webhook-timestamp": timestamp, "webhook-signature": `v1,${signature}` },
+  });
+  check(response.status === 202, `publish ${id}: ${response.status} ${await response.text()}`);
+}
+
+/** No horizontal scrolling at the page's width. */
+async function fits(page, label) {
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+  check(overflow <= 0, `${label}: ${overflow}px of horizontal scrolling`);
+}
+
+async function shot(page, name) {
+  await page.screenshot({ path: `${SHOTS}/${name}.png`, fullPage: true });
+}
+
+/** Waits until a render of `entry` is in the list in `state`, without reloading the page. */
+async function renderIn(page, entry, state, timeout = 90_000) {
+  const item = page.locator(`li.render[data-state="${state}"]`, { hasText: `/ ${entry}` });
+  await item.first().waitFor({ timeout });
+  return item.first();
+}
+
+async function videoPlays(item, label) {
+  const video = item.locator("video");
+  await video.waitFor();
+  const ready = await video.evaluate(async (element) => {
+    element.muted = true;
+    await element.play().catch(() => {});
+    const started = Date.now();
+    while (element.readyState < 2 && Date.now() - started < 20_000) await new Promise((r) => setTimeout(r, 100));
+    return { readyState: element.readyState, error: element.error && element.error.message, src: element.currentSrc };
+  });
+  check(ready.readyState >= 2, `${label}: the video did not load: ${JSON.stringify(ready)}`);
+}
+
+const browser = await chromium.launch({
+  executablePath: CHROMIUM,
+  headless: true,
+  args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+         "--autoplay-policy=no-user-gesture-required"],
+});
+try {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await context.newPage();
+  const problems = [];
+  page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
+  // Answers the steps provoke on purpose (401: the session check before sign-in; 422: the
+  // strict-mode error) are not problems; anything else the console reports is.
+  const expected = /Failed to load resource: .* status of (401|422) /;
+  page.on("console", (message) => {
+    if (message.type() === "error" && !expected.test(message.text())) problems.push(`console: ${message.text()}`);
+  });
+
+  step("sign in with an editor token, by keyboard");
+  await page.goto(BASE);
+  await page.locator("#token").waitFor();
+  await shot(page, "1-sign-in");
+  await page.locator("#token").focus();
+  await page.keyboard.type(EDITOR);
+  await page.keyboard.press("Enter");
+  await page.locator("#who", { hasText: "(editor)" }).waitFor();
+  const cookies = await context.cookies();
+  const session = cookies.find((c) => c.name === "vidhook_session");
+  check(session && session.httpOnly && session.sameSite === "Strict", `session cookie: ${JSON.stringify(session)}`);
+  check(await page.evaluate(() => document.cookie) === "", "page scripts cannot read the session");
+
+  step("edit a template and watch the preview follow");
+  const script = page.getByTestId("script").first();
+  await script.waitFor();
+  const before = await script.textContent();
+  const body = page.locator("#tpl-body");
+  await body.click();
+  await page.keyboard.press("Control+A");
+  await page.keyboard.type("Breaking news: {{title}}. {{body}}");
+  await page.waitForFunction(() => document.querySelector("[data-testid=script]")?.textContent.startsWith("Breaking news:"));
+  check((await script.textContent()) !== before, "the preview changed");
+  check(await page.locator("#tpl-highlight .hb-expr").count() >= 2, "{{…}} are highlighted");
+  check(!(await page.locator(".bar.over").count()), "a short script fits");
+  await fits(page, "templates at 1280px");
+  await shot(page, "2-templates");
+
+  step("a script past the limit turns the duration bar red");
+  // A chain that assumes 400 words a minute fits 300 words into its 51 s; the engine speaks 175.
+  await page.locator("#tpl-source").selectOption("paced");
+  await body.click();
+  await page.keyboard.press("Control+A");
+  await page.keyboard.type(`{{title}}. ${"This sentence makes the narration much longer than a minute. ".repeat(30)}`);
+  await page.locator(".bar.over").waitFor();
+  check((await page.getByTestId("duration").textContent()).includes("too long"), "says too long");
+  await shot(page, "3-templates-too-long");
+
+  step("a strict-mode error says where");
+  await page.keyboard.press("Control+A");
+  await page.keyboard.type("{{title}}\n{{nosuchfield}}");
+  await page.locator("#tpl-error", { hasText: "Line 2, column 1" }).waitFor();
+
+  step("save a version");
+  await page.keyboard.press("Control+A");
+  await page.keyboard.type("{{title}}. {{body}}");
+  await page.locator("#tpl-error:empty").waitFor();
+  await page.locator("#tpl-save").click();
+  await page.locator("#tpl-saved", { hasText: "Saved as v2" }).waitFor();
+
+  step("publish a sample event and watch its render reach done without reloading");
+  await page.locator("#nav a[data-page=renders]").click();
+  await page.locator("#live", { hasText: "live" }).waitFor();
+  const loads = await page.evaluate(() => performance.getEntriesByType("navigation").length);
+  await publish("blog", "browser-1", "A browser test article");
+  const done = await renderIn(page, "browser-1", "done");
+  check(await page.evaluate(() => performance.getEntriesByType("navigation").length) === loads, "no reload");
+  await videoPlays(done, "the finished video");
+  await fits(page, "renders at 1280px");
+  await shot(page, "4-renders-done");
+
+  step("approve a gated render after watching its preview");
+  await publish("gated", "browser-2", "An article that needs approval");
+  const waiting = await renderIn(page, "browser-2", "awaiting_approval");
+  await videoPlays(waiting, "the $0 preview");
+  await shot(page, "5-renders-awaiting-approval");
+  await waiting.getByRole("button", { name: "Approve and pay" }).click();
+  await renderIn(page, "browser-2", "done");
+  await shot(page, "6-renders-approved-done");
+
+  step("costs: a chart of credits per day and the budget left");
+  await page.locator("#nav a[data-page=costs]").click();
+  await page.locator("#c-chart rect").first().waitFor({ state: "attached" });
+  check(await page.locator("#c-chart rect").count() === 30, "30 days of bars");
+  check((await page.locator("#c-left").textContent()).includes("credits"), "budget left is shown");
+  await fits(page, "costs at 1280px");
+  await shot(page, "7-costs");
+
+  step("200 % zoom (a 640 px wide viewport at twice the pixels): still no horizontal scrolling");
+  const zoomed = await browser.newContext({ viewport: { width: 640, height: 450 }, deviceScaleFactor: 2, storageState: await context.storageState() });
+  const big = await zoomed.newPage();
+  for (const name of ["templates", "renders", "costs"]) {
+    await big.goto(`${BASE}/#/${name}`);
+    await big.locator(`#page-${name}:not([hidden])`).waitFor();
+    await big.waitForTimeout(500);
+    await fits(big, `${name} at 200 %`);
+    await shot(big, `8-zoom-200-${name}`);
+  }
+  await zoomed.close();
+
+  step("a viewer cannot save a template: the button is disabled and the API answers 403");
+  const viewerContext = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const viewerPage = await viewerContext.newPage();
+  await viewerPage.goto(BASE);
+  await viewerPage.locator("#token").fill(VIEWER);
+  await viewerPage.getByRole("button", { name: "Sign in" }).click();
+  await viewerPage.locator("#who", { hasText: "(viewer)" }).waitFor();
+  await viewerPage.getByTestId("script").first().waitFor();
+  check(await viewerPage.locator("#tpl-save").isDisabled(), "the save button is disabled for viewers");
+  const status = await viewerPage.evaluate(async () => (await fetch("/api/v1/templates/script/versions", {
+    method: "POST", credentials: "same-origin",
+    headers: { "content-type": "application/json", "x-vidhook-csrf": "1" },
+    body: JSON.stringify({ body: "{{title}}" }),
+  })).status);
+  check(status === 403, `a viewer's save answered ${status}`);
+  await shot(viewerPage, "9-viewer-templates");
+  await viewerContext.close();
+
+  check(problems.length === 0, `the page reported problems:\n${problems.join("\n")}`);
+  console.log("browser: all steps passed");
+} catch (error) {
+  console.error(`browser: FAILED: ${error.stack || error}`);
+  process.exitCode = 1;
+  // What the page showed when it failed: a screenshot and its messages.
+  for (const [i, context] of browser.contexts().entries()) {
+    for (const [j, page] of context.pages().entries()) {
+      await page.screenshot({ path: `${SHOTS}/failed-${i}-${j}.png`, fullPage: true }).catch(() => {});
+      const said = await page.evaluate(() => [...document.querySelectorAll(".error, #preview, #preview-state")]
+        .map((e) => `${e.id || e.className}: ${e.textContent}`).join("\n")).catch(() => "");
+      console.error(`page ${i}-${j}:\n${said}`);
+    }
+  }
+} finally {
+  await browser.close();
+}
