@@ -49,27 +49,21 @@ impl Store {
         Ok(row.map(|r| TemplateRow::from_row(&r)).transpose()?)
     }
 
-    /// Saves a new version of `name` and returns its number.
+    /// Saves a new version of `name` and returns its number. One statement: on SQLite it takes
+    /// the write lock at once (a read-then-write transaction would fail with "database is
+    /// locked" instead of waiting while a worker writes).
     pub async fn save_template(&self, name: &str, body: &str) -> Result<i64> {
-        let mut tx = self.pool.begin().await?;
-        let current: i64 =
-            sqlx::query("SELECT COALESCE(MAX(version), 0) FROM templates WHERE name = $1")
-                .bind(name)
-                .fetch_one(&mut *tx)
-                .await?
-                .try_get(0)?;
-        let version = current + 1;
-        sqlx::query(
-            "INSERT INTO templates (name, version, body, created_at) VALUES ($1, $2, $3, $4)",
+        let row = sqlx::query(
+            "INSERT INTO templates (name, version, body, created_at)
+             SELECT $1, COALESCE(MAX(version), 0) + 1, $2, $3 FROM templates WHERE name = $1
+             RETURNING version",
         )
         .bind(name)
-        .bind(version)
         .bind(body)
         .bind(now_ms())
-        .execute(&mut *tx)
+        .fetch_one(&self.pool)
         .await?;
-        tx.commit().await?;
-        Ok(version)
+        Ok(row.try_get(0)?)
     }
 
     /// Saves version 1 of `name` unless the template exists already.

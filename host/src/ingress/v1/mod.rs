@@ -209,6 +209,7 @@ fn operations(document: &utoipa::openapi::OpenApi) -> BTreeSet<(String, String)>
 
 /// Refuses (500, logged) a request whose route the OpenAPI document does not list: a route was
 /// added without its `#[utoipa::path]`. Such a route never works, so its tests say so at once.
+/// A documented path asked with a method it does not take is a 405 with `Allow`.
 async fn documented_only(
     State(listed): State<Arc<BTreeSet<(String, String)>>>,
     matched: Option<MatchedPath>,
@@ -217,20 +218,30 @@ async fn documented_only(
 ) -> Response {
     let method = request.method().as_str().to_string();
     let path = matched.map(|m| m.as_str().to_string()).unwrap_or_default();
-    let head_of_get = method == "HEAD" && listed.contains(&("GET".to_string(), path.clone()));
-    if head_of_get || listed.contains(&(method.clone(), path.clone())) {
+    let documented = |method: &str| listed.contains(&(method.to_string(), path.clone()));
+    if documented(&method) || (method == "HEAD" && documented("GET")) {
         return next.run(request).await;
     }
-    tracing::error!(
-        method,
-        path,
-        "API route missing from the OpenAPI document: refused"
-    );
-    Problem::new(
+    let allowed: Vec<&str> = listed
+        .iter()
+        .filter(|(_, p)| *p == path)
+        .map(|(m, _)| m.as_str())
+        .collect();
+    if !allowed.is_empty() {
+        let mut response = problem(
+            StatusCode::METHOD_NOT_ALLOWED,
+            format!("{path} takes {}", allowed.join(", ")),
+        );
+        if let Ok(allow) = HeaderValue::from_str(&allowed.join(", ")) {
+            response.headers_mut().insert(header::ALLOW, allow);
+        }
+        return response;
+    }
+    tracing::error!(method, path, "API route missing from the OpenAPI document: refused");
+    problem(
         StatusCode::INTERNAL_SERVER_ERROR,
         format!("{method} {path} is not in the API's OpenAPI document"),
     )
-    .into_response()
 }
 
 async fn not_an_api_route(uri: axum::http::Uri) -> Response {
@@ -333,4 +344,32 @@ fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Box<Res
             format!("the body is not what this route takes: {e}"),
         ))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use tower::ServiceExt;
+
+    /// A route registered without its documentation answers 500 (and so fails its own tests);
+    /// a documented path asked with another method answers 405.
+    #[tokio::test]
+    async fn a_route_missing_from_the_document_is_refused() {
+        let listed: BTreeSet<(String, String)> =
+            [("GET".to_string(), "/api/v1/documented".to_string())].into();
+        let router: Router = Router::new()
+            .route("/api/v1/documented", get(|| async { "ok" }).post(|| async { "ok" }))
+            .route("/api/v1/forgotten", get(|| async { "ok" }))
+            .layer(middleware::from_fn_with_state(Arc::new(listed), documented_only));
+        let status = |method: &str, uri: &str| {
+            let request = Request::builder().method(method).uri(uri).body(Body::empty()).unwrap();
+            let router = router.clone();
+            async move { router.oneshot(request).await.unwrap().status() }
+        };
+        assert_eq!(status("GET", "/api/v1/documented").await, StatusCode::OK);
+        assert_eq!(status("HEAD", "/api/v1/documented").await, StatusCode::OK);
+        assert_eq!(status("POST", "/api/v1/documented").await, StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(status("GET", "/api/v1/forgotten").await, StatusCode::INTERNAL_SERVER_ERROR);
+    }
 }
