@@ -191,7 +191,7 @@ async fn malformed_ids_titles_and_delivery_ids_are_refused_with_400() {
         let status = response.status();
         let answer: serde_json::Value = response.json().await.unwrap();
         assert_eq!(status, 400, "{body}: {answer}");
-        assert!(answer["error"].as_str().is_some_and(|e| !e.is_empty()));
+        assert!(answer["detail"].as_str().is_some_and(|e| !e.is_empty()));
     }
     // A correctly signed delivery whose webhook-id is 1 KiB is 400; at 64 KiB the listener's
     // header cap answers 431 before anything is parsed. Neither is stored.

@@ -9,6 +9,7 @@ pub mod s3;
 pub mod seedance;
 pub mod tts;
 pub mod wordpress;
+pub mod workspace;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;

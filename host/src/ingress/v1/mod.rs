@@ -237,7 +237,11 @@ async fn documented_only(
         }
         return response;
     }
-    tracing::error!(method, path, "API route missing from the OpenAPI document: refused");
+    tracing::error!(
+        method,
+        path,
+        "API route missing from the OpenAPI document: refused"
+    );
     problem(
         StatusCode::INTERNAL_SERVER_ERROR,
         format!("{method} {path} is not in the API's OpenAPI document"),
@@ -359,17 +363,33 @@ mod tests {
         let listed: BTreeSet<(String, String)> =
             [("GET".to_string(), "/api/v1/documented".to_string())].into();
         let router: Router = Router::new()
-            .route("/api/v1/documented", get(|| async { "ok" }).post(|| async { "ok" }))
+            .route(
+                "/api/v1/documented",
+                get(|| async { "ok" }).post(|| async { "ok" }),
+            )
             .route("/api/v1/forgotten", get(|| async { "ok" }))
-            .layer(middleware::from_fn_with_state(Arc::new(listed), documented_only));
+            .layer(middleware::from_fn_with_state(
+                Arc::new(listed),
+                documented_only,
+            ));
         let status = |method: &str, uri: &str| {
-            let request = Request::builder().method(method).uri(uri).body(Body::empty()).unwrap();
+            let request = Request::builder()
+                .method(method)
+                .uri(uri)
+                .body(Body::empty())
+                .unwrap();
             let router = router.clone();
             async move { router.oneshot(request).await.unwrap().status() }
         };
         assert_eq!(status("GET", "/api/v1/documented").await, StatusCode::OK);
         assert_eq!(status("HEAD", "/api/v1/documented").await, StatusCode::OK);
-        assert_eq!(status("POST", "/api/v1/documented").await, StatusCode::METHOD_NOT_ALLOWED);
-        assert_eq!(status("GET", "/api/v1/forgotten").await, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(
+            status("POST", "/api/v1/documented").await,
+            StatusCode::METHOD_NOT_ALLOWED
+        );
+        assert_eq!(
+            status("GET", "/api/v1/forgotten").await,
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
     }
 }

@@ -1,0 +1,118 @@
+//! The editors' workspace in a real headless Chromium (Debian's, driven by the Node runner in
+//! `tests/browser/` with playwright-core), and `/api/v1` fuzzed by schemathesis from its own
+//! OpenAPI document. Both are separate programs run under a time limit in their own process
+//! group, ended with everything they started.
+
+mod support;
+
+use std::time::Duration;
+
+use reqwest::Method;
+use support::workspace::{call, config, run_bounded};
+use support::{cms::Cms, now_secs, published, Host};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn editors_work_in_a_real_headless_chromium() {
+    let dir = tempfile::tempdir().unwrap();
+    let cms = Cms::start().await;
+    let host = Host::start(dir.path(), &config(dir.path(), &cms)).await;
+    let editor = host.token_for("editor").await;
+    let viewer = host.token_for("viewer").await;
+    let shots = format!("{}/workspace-screenshots", env!("CARGO_TARGET_TMPDIR"));
+    let _ = std::fs::remove_dir_all(&shots);
+    let env = [
+        ("BASE", host.url.as_str()),
+        ("EDITOR", editor.as_str()),
+        ("VIEWER", viewer.as_str()),
+        ("SECRET", support::SECRET),
+        ("SHOTS", shots.as_str()),
+    ];
+    let (ok, output) = run_bounded(
+        "node",
+        &["../tests/browser/workspace.mjs"],
+        &env,
+        Duration::from_secs(300),
+    )
+    .await;
+    assert!(ok, "{output}\n--- host logs ---\n{}", host.logs());
+    assert!(output.contains("browser: all steps passed"), "{output}");
+    for shot in [
+        "1-sign-in",
+        "2-templates",
+        "4-renders-done",
+        "5-renders-awaiting-approval",
+        "7-costs",
+        "9-viewer-templates",
+    ] {
+        let png = std::fs::read(format!("{shots}/{shot}.png")).unwrap();
+        assert!(
+            png.starts_with(b"\x89PNG") && png.len() > 5_000,
+            "{shot}.png"
+        );
+    }
+    // What the browser did happened: a template version by the editor, a render approved.
+    let (_, _, audit) = call(&host, Method::GET, "/api/v1/audit", Some(&host.token), None).await;
+    let actions: Vec<&str> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["action"].as_str().unwrap())
+        .collect();
+    assert!(
+        actions.contains(&"template-save") && actions.contains(&"approve"),
+        "{actions:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn schemathesis_finds_no_server_error_in_a_bounded_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let cms = Cms::start().await;
+    let host = Host::start(dir.path(), &config(dir.path(), &cms)).await;
+    let body = published(
+        "post-1",
+        "Spring collection",
+        "<p>Our spring collection is here.</p>",
+    );
+    assert_eq!(
+        host.post_signed("blog", "msg_1", now_secs(), &body)
+            .await
+            .status(),
+        202
+    );
+    let document = format!("{}/api/v1/openapi.json", host.url);
+    let auth = format!("Authorization: Bearer {}", host.token);
+    let args = [
+        "-m",
+        "schemathesis.cli",
+        "run",
+        &document,
+        "--header",
+        &auth,
+        "--checks",
+        "not_a_server_error",
+        "--max-examples",
+        "25",
+        "--max-time",
+        "120",
+        "--workers",
+        "1",
+        "--request-timeout",
+        "30",
+        "--seed",
+        "15",
+        // An endless event stream is not a request/response pair to fuzz.
+        "--exclude-path",
+        "/api/v1/renders/stream",
+    ];
+    let (ok, output) = run_bounded(
+        "python3",
+        &args,
+        &[("NO_COLOR", "1")],
+        Duration::from_secs(420),
+    )
+    .await;
+    assert!(ok, "{output}\n--- host logs ---\n{}", host.logs());
+    assert!(!output.contains("Server error"), "{output}");
+    assert!(!host.logs().contains("panicked"), "{}", host.logs());
+}
