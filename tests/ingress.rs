@@ -324,25 +324,33 @@ async fn api_tokens_have_roles_and_viewers_see_no_signed_urls() {
     assert_eq!(get("/metrics", Some(&viewer)).await.unwrap().status(), 200);
 
     // What a viewer reads has no signatures; the admin's has them.
-    let seen = get("/api/v1/renders", Some(&viewer)).await.unwrap();
+    let id = host.renders().await[0]["render"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let seen = get(&format!("/api/v1/renders/{id}"), Some(&viewer))
+        .await
+        .unwrap();
     assert_eq!(seen.status(), 200);
     let seen = seen.text().await.unwrap();
     assert!(
         seen.contains("sig=redacted") && !seen.contains("sig=0"),
         "{seen}"
     );
-    let id = host.renders().await[0]["render"]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
     let full = serde_json::to_string(&host.render(&id).await).unwrap();
     assert!(full.contains("sig=") && !full.contains("sig=redacted"));
 
+    // An operator action takes a reason; an approval a note.
     let post = |path: String, token: &str| {
+        let body = if path.ends_with("/approve") {
+            serde_json::json!({"note": "test"})
+        } else {
+            serde_json::json!({"reason": "test"})
+        };
         client
             .post(format!("{}{path}", host.url))
             .bearer_auth(token)
-            .json(&serde_json::json!({"reason": "test"}))
+            .json(&body)
             .send()
     };
     let approve = format!("/api/v1/renders/{id}/approve");
