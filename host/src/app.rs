@@ -43,6 +43,8 @@ pub struct App {
     pub guard: crate::outbound::Guard,
     /// Authenticated webhook work in flight (`max_inflight_webhooks`); see `ingress`.
     pub webhook_slots: tokio::sync::Semaphore,
+    /// Workspace previews running at once (each runs the plugin chain; see `crate::preview`).
+    pub preview_slots: tokio::sync::Semaphore,
     /// Authenticated deliveries per source per second (`[listener]`); `None`: no limit.
     pub delivery_rate: Option<governor::DefaultKeyedRateLimiter<String>>,
     /// Wakes idle workers when new work is committed.
@@ -139,6 +141,7 @@ impl App {
             inputs,
             guard,
             webhook_slots,
+            preview_slots: tokio::sync::Semaphore::new(crate::preview::MAX_AT_ONCE),
             delivery_rate,
             wake: Notify::new(),
             public_url,

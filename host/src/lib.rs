@@ -29,6 +29,7 @@ pub mod media;
 pub mod metrics;
 pub mod outbound;
 pub mod plugins;
+pub mod preview;
 pub mod server;
 pub mod store;
 pub mod telemetry;

@@ -18,7 +18,7 @@ use crate::app::App;
 use crate::auth::{Caller, Role};
 use crate::content::Content;
 use crate::ingress::problem::{Problem, TemplateLocation};
-use crate::templates::preview::{self, Draft, Preview, PreviewError};
+use crate::preview::{self, Draft, Preview, PreviewError};
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -176,6 +176,17 @@ pub async fn preview(
         }
         Err(err @ (PreviewError::Plugin(_) | PreviewError::Speech(_))) => {
             problem(StatusCode::UNPROCESSABLE_ENTITY, err.to_string())
+        }
+        Err(PreviewError::Busy) => {
+            let mut response = problem(
+                StatusCode::SERVICE_UNAVAILABLE,
+                PreviewError::Busy.to_string(),
+            );
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("1"),
+            );
+            response
         }
         Err(PreviewError::Internal(err)) => {
             tracing::error!(error = %err, "preview failed");

@@ -2,9 +2,7 @@
 //! string that would be read aloud as nothing), stored in the database with versions and seeded
 //! with defaults. A plan step takes a [`TemplateSet`] snapshot, so every template a plugin renders
 //! in one run comes from the same versions, and the versions used are recorded with the render.
-//! [`preview`] runs an editor's draft through a source's real plugin chain before it is saved.
-
-pub mod preview;
+//! `crate::preview` runs an editor's draft through a source's real plugin chain before it is saved.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;

@@ -1,18 +1,26 @@
 //! A template draft against real content, before anything is saved or paid: the source's own
 //! plugin chain (minus the plugins switched off for it) plans with the draft in place of the
-//! stored version, and each planned video's script and prompt come back with a duration
-//! estimate (at the engines' pace) against its resolution's limit — and, when asked, the duration of the narration
-//! actually synthesised with the source's engine and lexicon (what the speak step would hear).
+//! stored version, and each planned video's script and prompt come back with a duration estimate
+//! (at the engines' pace) against its resolution's limit — and, when asked, the duration of the
+//! narration actually synthesised with the source's engine and lexicon (what the speak step
+//! would hear).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::{RenderFailure, TemplateError, TemplateSet};
 use crate::app::App;
 use crate::content::Content;
 use crate::plugins::Decision;
+use crate::templates::{RenderFailure, TemplateError, TemplateSet};
+
+/// Previews run at once across all callers; more wait up to [`WAIT`] for a slot, then are told to
+/// retry (503): typing in several tabs must not take the workers' CPU.
+pub const MAX_AT_ONCE: usize = 4;
+
+/// How long a preview waits for a slot.
+pub const WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The template being edited: its name, body and version (0: not saved yet).
 pub struct Draft<'a> {
@@ -62,6 +70,9 @@ pub enum PreviewError {
     Plugin(String),
     #[error("speech synthesis failed: {0}")]
     Speech(String),
+    /// Every preview slot stayed busy for [`WAIT`].
+    #[error("too many previews at once; retry in a moment")]
+    Busy,
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -89,6 +100,10 @@ pub async fn preview(
     draft: Draft<'_>,
     synthesize: bool,
 ) -> Result<Preview, PreviewError> {
+    let _slot = tokio::time::timeout(WAIT, app.preview_slots.acquire())
+        .await
+        .map_err(|_| PreviewError::Busy)?
+        .map_err(|_| PreviewError::Busy)?;
     let settings = &app
         .config
         .sources
