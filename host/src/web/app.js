@@ -328,7 +328,8 @@ async function decide(id, action) {
   try {
     await api(`/renders/${encodeURIComponent(id)}/${action}`, { method: "POST", body: { note: "from the workspace" } });
   } catch (error) {
-    alert(error.message);
+    const item = $(`render-${id}`);
+    if (item) item.append(el("p", { class: "error", role: "alert" }, `${action}: ${error.message}`));
   }
 }
 
