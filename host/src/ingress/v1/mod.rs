@@ -16,7 +16,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::Router;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -85,14 +85,17 @@ impl utoipa::Modify for Security {
 pub fn routes(app: Arc<App>) -> Router<Arc<App>> {
     let (router, document) = documented(app);
     let listed: Arc<BTreeSet<(String, String)>> = Arc::new(operations(&document));
-    let document = Arc::new(document);
+    // Written once: the document does not change while the process runs.
+    let text = axum::body::Bytes::from(
+        serde_json::to_vec(&document).expect("the OpenAPI document serialises"),
+    );
     router
         .layer(middleware::from_fn_with_state(listed, documented_only))
         .route(
             &format!("{PREFIX}/openapi.json"),
             get(move || {
-                let document = document.clone();
-                async move { Json(document.as_ref().clone()) }
+                let text = text.clone();
+                async move { ([(header::CONTENT_TYPE, "application/json")], text) }
             }),
         )
         // `/api/v1/…` that names no route, and the pre-v1 `/api/…` routes, which are gone.
@@ -100,7 +103,7 @@ pub fn routes(app: Arc<App>) -> Router<Arc<App>> {
 }
 
 /// The routes, each with its documentation, behind the gate of the role it needs.
-pub fn documented(app: Arc<App>) -> (Router<Arc<App>>, utoipa::openapi::OpenApi) {
+fn documented(app: Arc<App>) -> (Router<Arc<App>>, utoipa::openapi::OpenApi) {
     let gate = |role| middleware::from_fn_with_state((app.clone(), role), gate_layer);
     let open = OpenApiRouter::new().routes(routes!(session::sign_in, session::sign_out));
     let viewer = OpenApiRouter::new()
