@@ -398,6 +398,18 @@ async fn a_preview_runs_a_draft_through_the_real_chain_and_says_where_it_fails()
         (status, shown["videos"][0]["prompt"].as_str()),
         (StatusCode::OK, Some("Scene for Pasted"))
     );
+    // Pasted content is checked like any content: a control character in the title is refused.
+    let bad = json!({"source": "blog", "template": "script", "body": "{{title}}",
+                     "content": {"title": "Bell\u{7}", "body": "Text."}});
+    let (status, _, problem) = call(
+        host,
+        Method::POST,
+        "/api/v1/preview",
+        Some(viewer),
+        Some(bad),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -740,4 +752,29 @@ async fn the_render_stream_sends_each_change_as_it_is_committed() {
             .all(|s| ["plan", "speak", "check"].contains(&s.as_str())),
         "{seen:?}"
     );
+    // Revoking the viewer's token ends its stream at the next check of its credential.
+    let config = host.dir.join("vidhook.toml");
+    let who: Value = reqwest::Client::new()
+        .get(format!("{}/api/v1/session", host.url))
+        .bearer_auth(&viewer)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let name = who["name"].as_str().unwrap();
+    support::vidhook(&[
+        "--config",
+        config.to_str().unwrap(),
+        "tokens",
+        "revoke",
+        name,
+    ])
+    .await;
+    let ended = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Ok(Some(_)) = stream.chunk().await {}
+    })
+    .await;
+    assert!(ended.is_ok(), "the stream outlived its token");
 }

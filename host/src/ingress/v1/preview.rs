@@ -124,7 +124,13 @@ pub async fn preview(
             }
             Err(err) => return store_down(err),
         },
-        (None, Some(pasted)) => pasted.into_content(&request.source),
+        (None, Some(pasted)) => {
+            let content = pasted.into_content(&request.source);
+            if let Err(why) = content.validate() {
+                return problem(StatusCode::UNPROCESSABLE_ENTITY, format!("content: {why}"));
+            }
+            content
+        }
         _ => {
             return problem(
                 StatusCode::BAD_REQUEST,

@@ -45,6 +45,15 @@ impl Session {
     }
 }
 
+/// Whether a token can travel in a cookie as it is (`vht_…` tokens always can; a configured
+/// `admin_token` might hold spaces, `;` or non-ASCII characters).
+fn cookie_safe(token: &str) -> bool {
+    !token.is_empty()
+        && token
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.~+/=".contains(c))
+}
+
 fn cookie(app: &App, value: &str, max_age: u64) -> HeaderValue {
     let secure = if app.public_url.starts_with("https://") {
         "; Secure"
@@ -53,7 +62,7 @@ fn cookie(app: &App, value: &str, max_age: u64) -> HeaderValue {
     };
     let text =
         format!("{SESSION_COOKIE}={value}; Path=/api/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}");
-    HeaderValue::from_str(&text).expect("tokens are ASCII")
+    HeaderValue::from_str(&text).expect("cookie_safe values are visible ASCII")
 }
 
 /// Sign in: the token is checked and kept in the session cookie.
@@ -65,6 +74,7 @@ fn cookie(app: &App, value: &str, max_age: u64) -> HeaderValue {
         (status = 400, description = "Not a sign-in body", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Unknown or revoked token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not sent by the workspace (no CSRF header)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A configured admin token with characters a cookie cannot carry", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn sign_in(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
@@ -78,6 +88,11 @@ pub async fn sign_in(State(app): State<Arc<App>>, headers: HeaderMap, body: Body
     };
     let admin_token = app.config.plugins.admin_token.as_deref();
     match crate::auth::identify(&app.store, admin_token, request.token.trim()).await {
+        Ok(_) if !cookie_safe(request.token.trim()) => problem(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "this token cannot be kept in a browser cookie; sign in with a token made by \
+             `vidhook tokens create`",
+        ),
         Ok(caller) => {
             tracing::info!(name = %caller.name, role = caller.role.as_str(), "workspace sign-in");
             let mut response = Json(Session::of(&caller)).into_response();
@@ -115,4 +130,19 @@ pub async fn sign_out(State(app): State<Arc<App>>) -> Response {
 )]
 pub async fn who(Extension(caller): Extension<Caller>) -> Json<Session> {
     Json(Session::of(&caller))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn only_tokens_a_cookie_can_carry_as_they_are_sign_in() {
+        assert!(super::cookie_safe(&format!(
+            "vht_{}_{}",
+            "a".repeat(32),
+            "0".repeat(64)
+        )));
+        for unsafe_token in ["", "has space", "semi;colon", "quote\"", "naïve", "comma,"] {
+            assert!(!super::cookie_safe(unsafe_token), "{unsafe_token:?}");
+        }
+    }
 }

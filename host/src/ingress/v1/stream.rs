@@ -1,7 +1,8 @@
 //! `GET /renders/stream`: server-sent events, one `render` event (a [`RenderSummary`]) each time
 //! a render changes, so the workspace's list updates without reloading. Changes are read from
 //! the database (every instance's workers write there), once a second; a change in the same
-//! millisecond as the last one sent is not lost (the cursor is inclusive) nor sent twice.
+//! millisecond as the last one sent is not lost (the cursor is inclusive) nor sent twice. The
+//! caller's credential is checked again every [`RECHECK`] polls: a revoked token's stream ends.
 
 use std::collections::HashSet;
 use std::convert::Infallible;
@@ -9,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{Query, State};
+use axum::http::{HeaderMap, Method};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::Extension;
 use futures_util::{stream, Stream, StreamExt};
@@ -17,13 +19,16 @@ use utoipa::IntoParams;
 
 use super::renders::RenderSummary;
 use crate::app::App;
-use crate::auth::Caller;
+use crate::auth::{AuthError, Caller, Role};
 
 /// How often the database is asked what changed.
 const POLL: Duration = Duration::from_secs(1);
 
 /// At most this many changes per poll (the next poll continues from the last).
 const BATCH: i64 = 200;
+
+/// Polls between two checks of the caller's credential.
+const RECHECK: u32 = 10;
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -36,9 +41,11 @@ pub struct StreamQuery {
 struct Cursor {
     app: Arc<App>,
     caller: Caller,
+    /// The request's headers, to check its credential again.
+    headers: HeaderMap,
     since: i64,
     sent_at_since: HashSet<String>,
-    first: bool,
+    polls: u32,
 }
 
 /// Live render changes, as server-sent events named `render`.
@@ -53,24 +60,47 @@ pub async fn renders(
     State(app): State<Arc<App>>,
     Extension(caller): Extension<Caller>,
     Query(query): Query<StreamQuery>,
+    headers: HeaderMap,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let cursor = Cursor {
         app,
         caller,
+        headers,
         since: query.since.unwrap_or_else(crate::store::now_ms),
         sent_at_since: HashSet::new(),
-        first: true,
+        polls: 0,
     };
     let changes = stream::unfold(cursor, |mut cursor| async move {
-        if !cursor.first {
+        if cursor.polls > 0 {
             tokio::time::sleep(POLL).await;
         }
-        cursor.first = false;
+        cursor.polls += 1;
+        if cursor.polls % RECHECK == 0 && !still_allowed(&cursor).await {
+            return None;
+        }
         let events = next_changes(&mut cursor).await;
         Some((stream::iter(events), cursor))
     })
     .flatten();
     Sse::new(changes).keep_alive(KeepAlive::default())
+}
+
+/// Whether the credential that opened the stream still reaches a viewer (a database error keeps
+/// the stream: the next check decides).
+async fn still_allowed(cursor: &Cursor) -> bool {
+    let admin_token = cursor.app.config.plugins.admin_token.as_deref();
+    let checked = crate::auth::authorize(
+        &cursor.app.store,
+        admin_token,
+        &Method::GET,
+        &cursor.headers,
+        Role::Viewer,
+    )
+    .await;
+    !matches!(
+        checked,
+        Err(AuthError::Unauthenticated | AuthError::Forbidden { .. } | AuthError::CrossSite)
+    )
 }
 
 async fn next_changes(cursor: &mut Cursor) -> Vec<Result<Event, Infallible>> {
