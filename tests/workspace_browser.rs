@@ -29,8 +29,9 @@ async fn editors_work_in_a_real_headless_chromium() {
     ];
     let (ok, output) = run_bounded(
         "node",
-        &["../tests/browser/workspace.mjs"],
+        &["tests/browser/workspace.mjs"],
         &env,
+        std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/..")),
         Duration::from_secs(300),
     )
     .await;
@@ -109,6 +110,8 @@ async fn schemathesis_finds_no_server_error_in_a_bounded_run() {
         "python3",
         &args,
         &[("NO_COLOR", "1")],
+        // Its example database and cache go to the test's folder, not the checkout.
+        dir.path(),
         Duration::from_secs(420),
     )
     .await;

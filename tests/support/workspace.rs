@@ -88,18 +88,19 @@ pub async fn call(
     )
 }
 
-/// Runs `program` with `args` and `env` in its own process group, ended (with anything it
-/// started) when done or after `limit`; returns whether it succeeded and what it printed.
+/// Runs `program` with `args` and `env` in `cwd`, in its own process group, ended (with anything
+/// it started) when done or after `limit`; returns whether it succeeded and what it printed.
 pub async fn run_bounded(
     program: &str,
     args: &[&str],
     env: &[(&str, &str)],
+    cwd: &std::path::Path,
     limit: Duration,
 ) -> (bool, String) {
     let mut child = tokio::process::Command::new(program)
         .args(args)
         .envs(env.iter().copied())
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .current_dir(cwd)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .process_group(0)
