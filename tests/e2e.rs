@@ -110,6 +110,15 @@ async fn signed_publish_becomes_a_video_written_back_once() {
     assert_eq!(host.renders().await.len(), 1);
     assert_eq!(seedance.jobs().len(), 1);
     assert_eq!(cms.received().len(), 1);
+
+    // The workspace's figures: the render's credits in the list and detail, today's spend.
+    let page = host.api("/api/v1/renders").await;
+    assert_eq!(page["items"][0]["credits"], 960, "{page:#}");
+    let id = page["items"][0]["id"].as_str().unwrap();
+    assert_eq!(host.render(id).await["credits"], 960);
+    let costs = host.api("/api/v1/costs?days=1").await;
+    assert_eq!(costs["spent_today"], 960, "{costs:#}");
+    assert_eq!(costs["days"][0]["by_source"]["blog"], 960, "{costs:#}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

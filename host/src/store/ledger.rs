@@ -267,13 +267,25 @@ impl Store {
             .collect()
     }
 
-    /// Credits counted for one render (its actual figure, else its estimate).
-    pub async fn render_credits(&self, render_id: &str) -> Result<i64> {
-        Ok(sqlx::query(&counted_credits_sql("l.render_id = $1"))
-            .bind(render_id)
-            .fetch_one(&self.pool)
-            .await?
-            .try_get(0)?)
+    /// Credits counted for each of `render_ids` that has any (one query).
+    pub async fn credits_of_renders(
+        &self,
+        render_ids: &[&str],
+    ) -> Result<std::collections::HashMap<String, i64>> {
+        if render_ids.is_empty() {
+            return Ok(Default::default());
+        }
+        let placeholders: Vec<String> = (1..=render_ids.len()).map(|i| format!("${i}")).collect();
+        let filter = format!("l.render_id IN ({})", placeholders.join(", "));
+        let sql = counted_sql("l.render_id", &filter, "");
+        let mut query = sqlx::query(&sql);
+        for id in render_ids {
+            query = query.bind(*id);
+        }
+        let rows = query.fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect()
     }
 
     /// Ledger rows, newest first.

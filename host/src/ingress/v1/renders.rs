@@ -43,29 +43,37 @@ pub struct RenderSummary {
 }
 
 impl RenderSummary {
-    pub(super) async fn of(
+    /// The summaries of `rows` as `caller` may see them, their credits read in one query.
+    pub(super) async fn all(
         app: &App,
-        (render, source, entry): ListedRender,
+        rows: Vec<ListedRender>,
         caller: &Caller,
-    ) -> Result<RenderSummary, crate::store::StoreError> {
-        let credits = app.store.render_credits(&render.id).await?;
-        let render = visible(render, caller);
-        Ok(RenderSummary {
-            credits,
-            source,
-            entry,
-            id: render.id,
-            key: render.plan_key,
-            state: render.state,
-            error_category: render.error_category,
-            error: render.error,
-            audio_seconds: render.audio_seconds,
-            video_url: render.video_url,
-            preview_url: render.preview_url,
-            run_id: render.run_id,
-            created_at: render.created_at,
-            updated_at: render.updated_at,
-        })
+    ) -> Result<Vec<RenderSummary>, crate::store::StoreError> {
+        let ids: Vec<&str> = rows.iter().map(|(r, _, _)| r.id.as_str()).collect();
+        let credits = app.store.credits_of_renders(&ids).await?;
+        Ok(rows
+            .into_iter()
+            .map(|(render, source, entry)| {
+                let credits = credits.get(&render.id).copied().unwrap_or(0);
+                let render = visible(render, caller);
+                RenderSummary {
+                    credits,
+                    source,
+                    entry,
+                    id: render.id,
+                    key: render.plan_key,
+                    state: render.state,
+                    error_category: render.error_category,
+                    error: render.error,
+                    audio_seconds: render.audio_seconds,
+                    video_url: render.video_url,
+                    preview_url: render.preview_url,
+                    run_id: render.run_id,
+                    created_at: render.created_at,
+                    updated_at: render.updated_at,
+                }
+            })
+            .collect())
     }
 }
 
@@ -161,14 +169,10 @@ pub async fn list(
                 .map(|(r, _, _)| format!("{}.{}", r.created_at, r.id))
         })
         .flatten();
-    let mut items = Vec::with_capacity(rows.len());
-    for row in rows {
-        match RenderSummary::of(&app, row, &caller).await {
-            Ok(item) => items.push(item),
-            Err(err) => return store_down(err),
-        }
+    match RenderSummary::all(&app, rows, &caller).await {
+        Ok(items) => Json(RenderPage { items, next }).into_response(),
+        Err(err) => store_down(err),
     }
-    Json(RenderPage { items, next }).into_response()
 }
 
 /// A render with its step timeline and provenance.
@@ -198,9 +202,10 @@ pub async fn show(
     match (
         store.render(&id).await,
         store.steps(&id).await,
-        store.render_credits(&id).await,
+        store.credits_of_renders(&[id.as_str()]).await,
     ) {
         (Ok(Some(render)), Ok(mut steps), Ok(credits)) => {
+            let credits = credits.get(&id).copied().unwrap_or(0);
             if caller.role == Role::Viewer {
                 for step in &mut steps {
                     step.detail = crate::auth::redact_signed(&step.detail);

@@ -104,36 +104,41 @@ async fn still_allowed(cursor: &Cursor) -> bool {
 }
 
 async fn next_changes(cursor: &mut Cursor) -> Vec<Result<Event, Infallible>> {
-    let changed = match cursor
-        .app
-        .store
-        .renders_changed_since(cursor.since, BATCH)
-        .await
-    {
+    let store = &cursor.app.store;
+    let changed = match store.renders_changed_since(cursor.since, BATCH).await {
         Ok(changed) => changed,
         Err(err) => {
             tracing::warn!(error = %err, "render stream: database unavailable; trying again");
             return Vec::new();
         }
     };
-    let mut events = Vec::new();
+    // The cursor moves only once the changes are read in full, so a failure repeats the poll.
+    let (mut since, mut sent_at_since) = (cursor.since, cursor.sent_at_since.clone());
+    let mut fresh = Vec::with_capacity(changed.len());
     for listed in changed {
         let (id, at) = (listed.0.id.clone(), listed.0.updated_at);
-        if at == cursor.since && cursor.sent_at_since.contains(&id) {
+        if at == since && sent_at_since.contains(&id) {
             continue;
         }
-        if at > cursor.since {
-            cursor.since = at;
-            cursor.sent_at_since.clear();
+        if at > since {
+            since = at;
+            sent_at_since.clear();
         }
-        cursor.sent_at_since.insert(id);
-        match RenderSummary::of(&cursor.app, listed, &cursor.caller).await {
-            Ok(summary) => {
-                let event = Event::default().event("render").json_data(&summary);
-                events.extend(event.ok().map(Ok));
-            }
-            Err(err) => tracing::warn!(error = %err, "render stream: render skipped"),
+        sent_at_since.insert(id);
+        fresh.push(listed);
+    }
+    match RenderSummary::all(&cursor.app, fresh, &cursor.caller).await {
+        Ok(summaries) => {
+            (cursor.since, cursor.sent_at_since) = (since, sent_at_since);
+            summaries
+                .iter()
+                .filter_map(|summary| Event::default().event("render").json_data(summary).ok())
+                .map(Ok)
+                .collect()
+        }
+        Err(err) => {
+            tracing::warn!(error = %err, "render stream: credits unavailable; trying again");
+            Vec::new()
         }
     }
-    events
 }
