@@ -413,7 +413,10 @@ function chart(costs) {
   if (costs.daily_limit) {
     const y = 220 - (costs.daily_limit / top) * 200;
     box.append(svg("line", { x1: 0, x2: 800, y1: y, y2: y, class: "limit" }));
-    box.append(svg("text", { x: 4, y: Math.max(12, y - 4), class: "limit-label" }, `daily limit ${costs.daily_limit}`));
+    box.append(svg("text", { x: 4, y: Math.max(16, y - 4), class: "limit-label" }, `daily limit ${costs.daily_limit}`));
+  }
+  if (days.every((day) => day.credits === 0)) {
+    box.append(svg("text", { x: 400, y: 120, class: "empty-note", "text-anchor": "middle" }, "No credits spent in this period"));
   }
   box.append(svg("text", { x: 4, y: 236, class: "axis" }, days[0].date));
   box.append(svg("text", { x: 796, y: 236, class: "axis", "text-anchor": "end" }, days[days.length - 1].date));
