@@ -124,3 +124,14 @@ pub async fn run_bounded(
     super::end_group(&mut child);
     outcome.unwrap_or_else(|_| (false, format!("{program} ran over {limit:?}")))
 }
+
+/// The actions of the audit log, newest first (read with the admin token).
+pub async fn audit_actions(host: &Host) -> Vec<String> {
+    let (_, _, audit) = call(host, Method::GET, "/api/v1/audit", Some(&host.token), None).await;
+    audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["action"].as_str().unwrap().to_string())
+        .collect()
+}
