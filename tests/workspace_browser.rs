@@ -110,5 +110,8 @@ async fn schemathesis_finds_no_server_error_in_a_bounded_run() {
     .await;
     assert!(ok, "{output}\n--- host logs ---\n{}", host.logs());
     assert!(!output.contains("Server error"), "{output}");
+    // Its summary, for `--nocapture` runs (the README quotes one).
+    let summary: Vec<&str> = output.lines().filter(|l| !l.trim().is_empty()).collect();
+    println!("{}", summary[summary.len().saturating_sub(25)..].join("\n"));
     assert!(!host.logs().contains("panicked"), "{}", host.logs());
 }

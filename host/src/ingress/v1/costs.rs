@@ -21,6 +21,7 @@ use crate::store::ledger::{day_start_ms, today};
 #[into_params(parameter_in = Query)]
 pub struct CostQuery {
     /// How many days back, today included (1-366, default 30).
+    #[param(minimum = 1, maximum = 366)]
     days: Option<i64>,
 }
 

@@ -102,6 +102,7 @@ pub struct ListQuery {
     /// Only this run's renders (a backfill or batch).
     run: Option<String>,
     /// Page size, 1-200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<i64>,
     /// The `next` of the previous page.
     after: Option<String>,
