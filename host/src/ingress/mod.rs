@@ -48,7 +48,7 @@ pub(super) fn error(status: StatusCode, message: impl Into<String>) -> Response 
 }
 
 /// 503 + `Retry-After`: nothing was acknowledged, so the sender keeps the event and retries.
-fn unavailable(message: &str) -> Response {
+pub(super) fn unavailable(message: &str) -> Response {
     let mut response = error(StatusCode::SERVICE_UNAVAILABLE, message);
     response
         .headers_mut()

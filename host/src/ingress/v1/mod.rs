@@ -302,24 +302,14 @@ pub async fn gate(app: &App, mut request: Request, next: Next, need: Role) -> Re
     }
 }
 
-/// 503: the database did not answer (nothing was changed).
+/// 503 + `Retry-After`: the database did not answer (nothing was changed).
 pub(super) fn store_down(err: impl std::fmt::Display) -> Response {
     tracing::warn!(error = %err, "API: database unavailable");
-    let mut response = Problem::new(
-        StatusCode::SERVICE_UNAVAILABLE,
-        format!("database unavailable: {err}"),
-    )
-    .into_response();
-    response
-        .headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
-    response
+    super::unavailable(&format!("database unavailable: {err}"))
 }
 
-/// A problem answer in one call.
-pub(super) fn problem(status: StatusCode, detail: impl Into<String>) -> Response {
-    Problem::new(status, detail).into_response()
-}
+/// A problem answer in one call: the same as every other route's errors.
+pub(super) use super::error as problem;
 
 /// A JSON body of at most `limit` bytes, parsed as `T`; `Err` is the 400/413 to send.
 pub(super) async fn json_body<T: serde::de::DeserializeOwned>(
