@@ -122,19 +122,10 @@ pub async fn preview(
     if content.image.is_none() {
         content.image = settings.presenter_image.clone();
     }
-    let disabled = app
-        .store
-        .disabled_plugins(source)
+    let chain: Vec<_> = crate::jobs::enabled_chain(&app.store, source, &settings.plugins)
         .await
-        .map_err(anyhow::Error::from)?;
-    let chain: Vec<_> = settings
-        .plugins
-        .iter()
-        .filter(|p| {
-            !disabled
-                .iter()
-                .any(|off| Some(off.as_str()) == p.name.split('@').next())
-        })
+        .map_err(anyhow::Error::from)?
+        .into_iter()
         .map(|p| (p.name.clone(), p.config.clone()))
         .collect();
     let decision = app

@@ -234,9 +234,7 @@ async fn operate(
                     .get(&content.source)
                     .map(|s| s.settings.plugins.clone())
                     .unwrap_or_default();
-                let position = chain
-                    .iter()
-                    .position(|p| p.name.split('@').next() == Some(name.as_str()));
+                let position = chain.iter().position(|p| p.plugin() == name);
                 let mut draft_chain = Vec::new();
                 for entry in &chain[..position.unwrap_or(0)] {
                     draft_chain.push((host.resolve(&entry.name).await?, entry.config.clone()));

@@ -41,13 +41,8 @@ pub async fn pin_chain(
     source: &str,
     chain: &[PluginRef],
 ) -> Result<String, StoreError> {
-    let disabled = store.disabled_plugins(source).await?;
     let mut pinned = Vec::with_capacity(chain.len());
-    for entry in chain {
-        let name = entry.name.split('@').next().unwrap_or(&entry.name);
-        if disabled.iter().any(|off| off == name) {
-            continue;
-        }
+    for entry in enabled_chain(store, source, chain).await? {
         let id = if entry.name.contains('@') {
             entry.name.clone()
         } else {
@@ -62,6 +57,20 @@ pub async fn pin_chain(
         pinned.push(id);
     }
     Ok(serde_json::to_string(&pinned).expect("strings serialise"))
+}
+
+/// `source`'s chain without the plugins an admin switched off for it: what a new render pins and
+/// what a preview runs.
+pub async fn enabled_chain<'c>(
+    store: &Store,
+    source: &str,
+    chain: &'c [PluginRef],
+) -> Result<Vec<&'c PluginRef>, StoreError> {
+    let disabled = store.disabled_plugins(source).await?;
+    Ok(chain
+        .iter()
+        .filter(|entry| !disabled.iter().any(|off| off == entry.plugin()))
+        .collect())
 }
 
 /// Accepts contents for `source`: pins its plugin chain and commits the event(s) with a render at

@@ -28,12 +28,12 @@ pub(super) fn chain(
     Ok(references
         .into_iter()
         .map(|reference| {
-            let name = reference.split('@').next().unwrap_or(&reference);
+            let name = crate::plugins::config::plugin_name(&reference);
             let config = source
                 .settings
                 .plugins
                 .iter()
-                .find(|p| p.name.split('@').next() == Some(name))
+                .find(|p| p.plugin() == name)
                 .map(|p| p.config.clone())
                 .unwrap_or_default();
             (reference, config)

@@ -57,3 +57,15 @@ pub struct PluginRef {
     #[serde(default)]
     pub config: BTreeMap<String, String>,
 }
+
+impl PluginRef {
+    /// The plugin's name, without a pinned version.
+    pub fn plugin(&self) -> &str {
+        plugin_name(&self.name)
+    }
+}
+
+/// The plugin a reference (`name` or `name@version`) names.
+pub fn plugin_name(reference: &str) -> &str {
+    reference.split('@').next().unwrap_or(reference)
+}

@@ -132,11 +132,7 @@ pub async fn switch(
     let Some(config) = app.config.sources.get(&source) else {
         return problem(StatusCode::NOT_FOUND, format!("no source named {source:?}"));
     };
-    let in_chain = config
-        .settings
-        .plugins
-        .iter()
-        .any(|p| p.name.split('@').next() == Some(plugin.as_str()));
+    let in_chain = config.settings.plugins.iter().any(|p| p.plugin() == plugin);
     if !in_chain {
         return problem(
             StatusCode::NOT_FOUND,

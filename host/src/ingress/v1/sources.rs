@@ -57,9 +57,7 @@ pub async fn list(State(app): State<Arc<App>>) -> Response {
             .plugins
             .iter()
             .map(|p| ChainEntry {
-                enabled: !disabled
-                    .iter()
-                    .any(|off| Some(off.as_str()) == p.name.split('@').next()),
+                enabled: !disabled.iter().any(|off| off == p.plugin()),
                 name: p.name.clone(),
             })
             .collect();
