@@ -23,6 +23,20 @@ pub struct Budgets {
     pub this_source: Option<i64>,
 }
 
+impl Budgets {
+    /// What is left under the tighter of the two limits after `spent_all` (every source, today)
+    /// and `spent_source` (this source, today), never below 0; none when neither limit is set.
+    pub fn left(self, spent_all: i64, spent_source: i64) -> Option<i64> {
+        let all = self.all_sources.map(|limit| limit - spent_all);
+        let this = self.this_source.map(|limit| limit - spent_source);
+        let left = match (all, this) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        left.map(|l| l.max(0))
+    }
+}
+
 /// The outcome of asking to submit.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Reservation {
@@ -241,14 +255,15 @@ impl Store {
     /// Credits left today under `budgets` for `source` (the tighter of the two limits, never
     /// below 0); none when neither limit is set.
     pub async fn credits_left_today(&self, source: &str, budgets: Budgets) -> Result<Option<i64>> {
-        let mut left: Option<i64> = None;
-        for (filter, limit) in [("", budgets.all_sources), (source, budgets.this_source)] {
-            if let Some(limit) = limit {
-                let scope_left = limit - self.spent_today(filter).await?;
-                left = Some(left.map_or(scope_left, |l| l.min(scope_left)));
-            }
-        }
-        Ok(left.map(|l| l.max(0)))
+        let spent_all = match budgets.all_sources {
+            Some(_) => self.spent_today("").await?,
+            None => 0,
+        };
+        let spent_source = match budgets.this_source {
+            Some(_) => self.spent_today(source).await?,
+            None => 0,
+        };
+        Ok(budgets.left(spent_all, spent_source))
     }
 
     /// Credits counted per day (days since the epoch, UTC) and source, from `since_day` on.
@@ -297,5 +312,30 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(|r| Ok(LedgerRow::from_row(r)?)).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Budgets;
+
+    #[test]
+    fn the_tighter_limit_decides_what_is_left_and_nothing_is_below_zero() {
+        let both = Budgets {
+            all_sources: Some(2000),
+            this_source: Some(1000),
+        };
+        assert_eq!(both.left(500, 400), Some(600));
+        assert_eq!(both.left(1800, 0), Some(200));
+        assert_eq!(both.left(0, 1500), Some(0));
+        assert_eq!(
+            Budgets {
+                all_sources: None,
+                this_source: Some(960)
+            }
+            .left(9999, 0),
+            Some(960)
+        );
+        assert_eq!(Budgets::default().left(5, 5), None);
     }
 }

@@ -97,16 +97,24 @@ async fn gather(app: &App, days: i64) -> Result<Costs, crate::store::StoreError>
             *entry.by_source.entry(source).or_default() += credits;
         }
     }
-    let mut sources = Vec::new();
-    for name in app.config.sources.keys() {
-        let budgets = app.config.budgets_for(name);
-        sources.push(SourceBudget {
-            source: name.clone(),
-            spent_today: app.store.spent_today(name).await?,
-            daily_limit: budgets.this_source,
-            left_today: app.store.credits_left_today(name, budgets).await?,
-        });
-    }
+    // Today's spending is today's entry, counted by the same rule the budgets use.
+    let today_spent = &by_day[&today()];
+    let spent_all = today_spent.credits;
+    let sources = app
+        .config
+        .sources
+        .keys()
+        .map(|name| {
+            let budgets = app.config.budgets_for(name);
+            let spent = today_spent.by_source.get(name).copied().unwrap_or(0);
+            SourceBudget {
+                source: name.clone(),
+                spent_today: spent,
+                daily_limit: budgets.this_source,
+                left_today: budgets.left(spent_all, spent),
+            }
+        })
+        .collect();
     let all = crate::store::ledger::Budgets {
         all_sources: app.config.budgets.daily_credits,
         this_source: None,
@@ -114,9 +122,9 @@ async fn gather(app: &App, days: i64) -> Result<Costs, crate::store::StoreError>
     let (_, usd_per_credit) = crate::generation::CreditPack::default().price();
     Ok(Costs {
         days: by_day.into_values().collect(),
-        budget_left_today: app.store.credits_left_today("", all).await?,
+        budget_left_today: all.left(spent_all, 0),
         daily_limit: app.config.budgets.daily_credits,
-        spent_today: app.store.spent_today("").await?,
+        spent_today: spent_all,
         sources,
         usd_per_credit,
         credits_per_video: crate::generation::CREDITS_PER_VIDEO,
