@@ -111,12 +111,7 @@ pub async fn preview(
         .ok_or_else(|| PreviewError::UnknownSource(source.to_string()))?
         .settings;
     let templates =
-        TemplateSet::load_with(&app.store, Some((draft.name, draft.version, draft.body)))
-            .await
-            .map_err(|err| match err {
-                TemplateError::Render(failure) => PreviewError::Template(failure),
-                other => other.into(),
-            })?;
+        TemplateSet::load_with(&app.store, Some((draft.name, draft.version, draft.body))).await?;
     let templates = Arc::new(templates);
     content.source = source.to_string();
     if content.image.is_none() {
