@@ -62,6 +62,12 @@ fn main() {
         "cargo:rustc-env=VIDHOOK_TEST_WASM_DIR={}",
         wasm_dir.display()
     );
+    // The template engine is not a plugin: the host embeds it on its own (crate::templates).
+    std::fs::copy(
+        wasm_dir.join("template_engine.wasm"),
+        out_dir.join("template_engine.wasm"),
+    )
+    .expect("plugins/template-engine was built");
     let mut entries =
         String::from("/// Bundled plugins: (name, component bytes, manifest TOML).\n");
     entries.push_str("pub static BUNDLED: &[(&str, &[u8], &str)] = &[\n");

@@ -35,20 +35,32 @@ fn article() -> Content {
     }
 }
 
+/// The default templates in a native Handlebars registry (strict, no escaping): what the
+/// native baseline renders with. vidhook itself renders in the template sandbox.
+fn native_templates() -> handlebars::Handlebars<'static> {
+    let mut registry = handlebars::Handlebars::new();
+    registry.set_strict_mode(true);
+    registry.register_escape_fn(handlebars::no_escape);
+    for (name, body) in vidhook::templates::DEFAULTS {
+        registry.register_template_string(name, body).unwrap();
+    }
+    registry
+}
+
 /// The presenter plugin's logic, natively: the same SDK functions and the same templates.
-fn native_plan(content: &Content, templates: &TemplateSet) -> (String, String) {
+fn native_plan(content: &Content, templates: &handlebars::Handlebars) -> (String, String) {
     let wpm = 175.0;
     let budget = 60.0 * 0.85;
     let mut context = json!({"title": content.title, "body": "", "locale": content.locale,
         "kind": content.kind, "url": content.url, "source": content.source});
-    let frame = templates.render("script", &context.to_string()).unwrap();
+    let frame = templates.render("script", &context).unwrap();
     context["body"] = json!(fit_to_seconds(
         &content.body_text,
         budget - speaking_seconds(&frame, wpm),
         wpm
     ));
-    let script = templates.render("script", &context.to_string()).unwrap();
-    let prompt = templates.render("prompt", &context.to_string()).unwrap();
+    let script = templates.render("script", &context).unwrap();
+    let prompt = templates.render("prompt", &context).unwrap();
     let _log = format!(
         "script: {} words, ~{:.1} s",
         script.split_whitespace().count(),
@@ -109,6 +121,7 @@ fn main() {
         let presenter = host.resolve("presenter").await.unwrap();
         let content = article();
         let config = BTreeMap::new();
+        let native = native_templates();
 
         // Both produce the same script (so the comparison is of the same work).
         let run = host
@@ -120,7 +133,7 @@ fn main() {
         };
         assert_eq!(
             plans[0].script,
-            native_plan(&content, &templates).0,
+            native_plan(&content, &native).0,
             "same logic, same output"
         );
 
@@ -128,11 +141,12 @@ fn main() {
             host.plan(&presenter, &content, &[], templates.clone(), &config)
                 .await
                 .unwrap();
-            std::hint::black_box(native_plan(&content, &templates));
+            std::hint::black_box(native_plan(&content, &native));
         }
         // Interleaved, so both see the same machine state: (wasm, native) samples.
         let measure = |content: Content| {
             let (host, presenter, templates, config) = (&host, &presenter, &templates, &config);
+            let native_templates = &native;
             async move {
                 let mut wasm = Vec::with_capacity(iterations);
                 let mut native = Vec::with_capacity(iterations);
@@ -142,7 +156,7 @@ fn main() {
                     std::hint::black_box(run.await.unwrap());
                     wasm.push(started.elapsed());
                     let started = Instant::now();
-                    std::hint::black_box(native_plan(&content, templates));
+                    std::hint::black_box(native_plan(&content, native_templates));
                     native.push(started.elapsed());
                 }
                 (wasm, native)

@@ -35,7 +35,8 @@ pub struct App {
     pub media: MediaStore,
     pub provider: Arc<dyn Provider>,
     /// The local $0 preview provider, for the approval gate whatever the paid provider is.
-    pub preview: Arc<dyn Provider>,
+    /// The local ffmpeg provider, for approval previews.
+    pub preview: Arc<crate::generation::Preview>,
     pub sources: BTreeMap<String, Arc<dyn CmsAdapter>>,
     /// For input checks (fetching image and audio as the provider would).
     pub inputs: crate::checks::Fetcher,
@@ -47,6 +48,8 @@ pub struct App {
     pub preview_slots: tokio::sync::Semaphore,
     /// Authenticated deliveries per source per second (`[listener]`); `None`: no limit.
     pub delivery_rate: Option<governor::DefaultKeyedRateLimiter<String>>,
+    /// Sign-ins per source address (`[listener] sign_ins_per_address_per_minute`).
+    pub sign_in_rate: Option<governor::DefaultKeyedRateLimiter<std::net::IpAddr>>,
     /// Wakes idle workers when new work is committed.
     pub wake: Notify,
     /// The URL at which providers and browsers reach this host.
@@ -106,19 +109,13 @@ impl App {
             crate::config::ProviderConfig::Preview { ffmpeg_binary, .. } => ffmpeg_binary.clone(),
             crate::config::ProviderConfig::Omnihuman(_) => "ffmpeg".to_string(),
         };
-        let preview: Arc<dyn Provider> = Arc::new(crate::generation::Preview::new(
+        let preview = Arc::new(crate::generation::Preview::new(
             ffmpeg.clone(),
             media.clone(),
             inputs.clone(),
         )?);
         let sources = crate::cms::build(&config.sources)?;
-        let policy = Policy {
-            max: config.plugins.max_limits(),
-            allow_loopback_hosts: config.plugins.allow_loopback_hosts,
-            secrets: config.plugins.secrets.clone(),
-        };
-        let plugins =
-            PluginHost::new(store.clone(), config.data_dir.join("plugins"), policy).await?;
+        let plugins = plugin_host(&config, store.clone()).await?;
         let mut hook_key = b"provider-webhook\n".to_vec();
         hook_key.extend_from_slice(&secret);
         let webhook_slots = tokio::sync::Semaphore::new(config.max_inflight_webhooks);
@@ -129,6 +126,9 @@ impl App {
             let burst = per_second.saturating_mul(std::num::NonZeroU32::new(2).expect("2"));
             governor::RateLimiter::keyed(governor::Quota::per_second(per_second).allow_burst(burst))
         });
+        let sign_in_rate =
+            std::num::NonZeroU32::new(config.listener.sign_ins_per_address_per_minute)
+                .map(|per_minute| governor::RateLimiter::keyed(governor::Quota::per_minute(per_minute)));
         Ok(Arc::new(App {
             config,
             store,
@@ -143,6 +143,7 @@ impl App {
             webhook_slots,
             preview_slots: tokio::sync::Semaphore::new(crate::preview::MAX_AT_ONCE),
             delivery_rate,
+            sign_in_rate,
             wake: Notify::new(),
             public_url,
             ffmpeg,

@@ -98,28 +98,9 @@ pub async fn check(fetcher: &Fetcher, inputs: &Inputs) -> Result<String, CheckEr
         return Err(CheckError::Invalid("the scene prompt is empty".into()));
     }
     let image = fetcher.get("image", &inputs.image_url).await?;
-    let info = probe::image_info(&image).map_err(|e| CheckError::Invalid(format!("image: {e}")))?;
-    if info.width < MIN_IMAGE_SIDE || info.height < MIN_IMAGE_SIDE {
-        return Err(CheckError::Invalid(format!(
-            "image is {}×{}; the provider needs at least {MIN_IMAGE_SIDE}×{MIN_IMAGE_SIDE}",
-            info.width, info.height
-        )));
-    }
-
+    let info = image_ok(&image)?;
     let audio = fetcher.get("audio", &inputs.audio_url).await?;
-    let audio = tokio::task::spawn_blocking(move || probe::audio_info(audio))
-        .await
-        .map_err(|e| CheckError::Unreachable(format!("audio check interrupted: {e}")))?
-        .map_err(|e| CheckError::Invalid(format!("audio: {e}")))?;
-    let limit = inputs.resolution.max_audio_seconds();
-    if audio.seconds > limit {
-        return Err(CheckError::Invalid(format!(
-            "audio is {:.1} s; at {} the provider accepts at most {limit:.0} s — shorten the script \
-             (words_per_minute / safety_margin in the plugin config) or use 720p",
-            audio.seconds,
-            inputs.resolution.as_str()
-        )));
-    }
+    let (audio, limit) = audio_ok(audio, inputs.resolution).await?;
     Ok(format!(
         "image {:?} {}×{}, audio {} {:.2} s (≤ {limit:.0} s at {}), prompt {} chars",
         info.format,
@@ -130,6 +111,41 @@ pub async fn check(fetcher: &Fetcher, inputs: &Inputs) -> Result<String, CheckEr
         inputs.resolution.as_str(),
         inputs.prompt.chars().count()
     ))
+}
+
+/// The image check on bytes already fetched: JPEG or PNG by its magic bytes, big enough. The
+/// local preview runs it on the very bytes it hands ffmpeg.
+pub fn image_ok(image: &[u8]) -> Result<probe::ImageInfo, CheckError> {
+    let info = probe::image_info(image).map_err(|e| CheckError::Invalid(format!("image: {e}")))?;
+    if info.width < MIN_IMAGE_SIDE || info.height < MIN_IMAGE_SIDE {
+        return Err(CheckError::Invalid(format!(
+            "image is {}×{}; the provider needs at least {MIN_IMAGE_SIDE}×{MIN_IMAGE_SIDE}",
+            info.width, info.height
+        )));
+    }
+    Ok(info)
+}
+
+/// The audio check on bytes already fetched (decoded off the runtime's threads): MP3, WAV or
+/// M4A that decodes, within the resolution's limit. Returns what was measured and the limit.
+pub async fn audio_ok(
+    audio: Vec<u8>,
+    resolution: Resolution,
+) -> Result<(probe::AudioInfo, f64), CheckError> {
+    let audio = tokio::task::spawn_blocking(move || probe::audio_info(audio))
+        .await
+        .map_err(|e| CheckError::Unreachable(format!("audio check interrupted: {e}")))?
+        .map_err(|e| CheckError::Invalid(format!("audio: {e}")))?;
+    let limit = resolution.max_audio_seconds();
+    if audio.seconds > limit {
+        return Err(CheckError::Invalid(format!(
+            "audio is {:.1} s; at {} the provider accepts at most {limit:.0} s — shorten the script \
+             (words_per_minute / safety_margin in the plugin config) or use 720p",
+            audio.seconds,
+            resolution.as_str()
+        )));
+    }
+    Ok((audio, limit))
 }
 
 /// `[checks]`.

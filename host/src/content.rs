@@ -34,6 +34,16 @@ pub const DIGEST_CMS: &str = "digest";
 
 /// The longest title accepted.
 pub const MAX_TITLE_CHARS: usize = 1_000;
+/// The longest body text accepted (a long-read is ~100,000 characters).
+pub const MAX_BODY_CHARS: usize = 1_000_000;
+/// The longest body HTML accepted.
+pub const MAX_HTML_BYTES: usize = 4 << 20;
+/// The longest content kind (a CMS's content type name) accepted.
+pub const MAX_KIND_CHARS: usize = 64;
+/// The longest revision marker accepted.
+pub const MAX_REVISION_CHARS: usize = 256;
+/// The longest URL (the entry's or its image's) accepted.
+pub const MAX_URL_CHARS: usize = 2_048;
 
 impl Content {
     /// What every adapter's output must satisfy before it is stored: an id that can safely name
@@ -51,8 +61,30 @@ impl Content {
                 crate::cms::mapping::MAX_ID_CHARS
             ));
         }
-        if self.locale.chars().count() > 35 || self.locale.chars().any(|c| c.is_control()) {
-            return Err("the locale must be a language tag of at most 35 characters".into());
+        if self.locale.len() > 35 || !is_language_tag(&self.locale) {
+            return Err(format!(
+                "the locale {:?} is not a BCP 47 language tag of at most 35 characters (like \"en-US\")",
+                self.locale.chars().take(40).collect::<String>()
+            ));
+        }
+        let short = |what: &str, value: &str, max: usize| {
+            if value.chars().count() > max || value.chars().any(char::is_control) {
+                Err(format!(
+                    "the {what} must be at most {max} characters without control characters"
+                ))
+            } else {
+                Ok(())
+            }
+        };
+        short("kind", &self.kind, MAX_KIND_CHARS)?;
+        short("revision", &self.revision, MAX_REVISION_CHARS)?;
+        short("url", self.url.as_deref().unwrap_or(""), MAX_URL_CHARS)?;
+        short("image URL", self.image.as_deref().unwrap_or(""), MAX_URL_CHARS)?;
+        if self.body_text.chars().count() > MAX_BODY_CHARS {
+            return Err(format!("the body text is longer than {MAX_BODY_CHARS} characters"));
+        }
+        if self.body_html.len() > MAX_HTML_BYTES {
+            return Err(format!("the body HTML is larger than {MAX_HTML_BYTES} bytes"));
         }
         if self.title.chars().count() > MAX_TITLE_CHARS || self.title.chars().any(char::is_control)
         {
@@ -84,6 +116,29 @@ impl Content {
         ]);
         hex::encode(Sha256::digest(driving.to_string().as_bytes()))
     }
+}
+
+/// Whether `tag` has the syntax of a BCP 47 (RFC 5646) language tag: a 2-3 or 5-8 letter
+/// language (or private use `x-…`), then subtags of 1-8 letters and digits, where a script is 4
+/// letters, a region 2 letters or 3 digits, and an extension or private-use singleton is
+/// followed by at least one subtag. Registry membership is not checked (a new region code must
+/// not fail a delivery); `<script>` or `en US` is refused.
+pub fn is_language_tag(tag: &str) -> bool {
+    let subtags: Vec<&str> = tag.split('-').collect();
+    let alnum = |s: &str| (1..=8).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric());
+    if !subtags.iter().all(|s| alnum(s)) {
+        return false;
+    }
+    let first = subtags[0];
+    let language = first.bytes().all(|b| b.is_ascii_alphabetic())
+        && matches!(first.len(), 2 | 3 | 5..=8);
+    let private = first.eq_ignore_ascii_case("x") && subtags.len() > 1;
+    if !(language || private) {
+        return false;
+    }
+    // A singleton (extension or private use) must be followed by a subtag.
+    let last_is_singleton = subtags.len() > 1 && subtags[subtags.len() - 1].len() == 1;
+    !last_is_singleton
 }
 
 /// Markdown to (HTML, plain text). The text keeps paragraph breaks as blank lines, which is what
@@ -136,6 +191,29 @@ mod tests {
         assert_eq!(a.fingerprint(), b.fingerprint());
         b.body_text = "changed".into();
         assert_ne!(a.fingerprint(), b.fingerprint());
+    }
+
+    #[test]
+    fn locales_must_be_language_tags_and_fields_have_limits() {
+        for good in ["en", "en-US", "de-DE", "zh-Hant-TW", "es-419", "sr-Latn-RS", "ar", "x-klingon", "en-US-u-ca-gregory"] {
+            assert!(is_language_tag(good), "{good}");
+        }
+        for bad in ["", "<script>", "e", "en US", "en_US", "en--US", "en-", "-en", "en-u", "1a-US", "enuk-US"] {
+            assert!(!is_language_tag(bad), "{bad}");
+        }
+        let mut content = sample();
+        content.locale = "<script>".into();
+        assert!(content.validate().unwrap_err().contains("BCP 47"));
+        let mut content = sample();
+        content.kind = "k".repeat(MAX_KIND_CHARS + 1);
+        assert!(content.validate().unwrap_err().contains("kind"));
+        let mut content = sample();
+        content.body_text = "w ".repeat(MAX_BODY_CHARS);
+        assert!(content.validate().unwrap_err().contains("body text"));
+        let mut content = sample();
+        content.url = Some(format!("https://example.com/{}", "a".repeat(MAX_URL_CHARS)));
+        assert!(content.validate().unwrap_err().contains("url"));
+        assert!(sample().validate().is_ok());
     }
 
     #[test]

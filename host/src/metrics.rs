@@ -162,6 +162,11 @@ pub fn plugin_seconds(plugin: &str, ok: bool, seconds: f64) {
         .record(seconds);
 }
 
+/// One template render's wall time in the template sandbox (`crate::templates::engine`).
+pub fn template_render_seconds(seconds: f64) {
+    histogram!("vidhook_template_render_seconds").record(seconds);
+}
+
 /// The queue's depth per state and error category, as read from the database for this scrape.
 /// A state that emptied since the last scrape reads 0, not its last count.
 pub fn queue_depth(counts: &[(String, String, i64)]) {

@@ -243,69 +243,101 @@ pub fn forbidden(ip: IpAddr) -> Option<&'static str> {
     }
 }
 
-fn forbidden_v4(ip: Ipv4Addr) -> Option<&'static str> {
-    let [a, b, ..] = ip.octets();
-    Some(if ip.is_loopback() {
-        "loopback"
-    } else if ip.is_private() {
-        "a private (RFC 1918) address"
-    } else if ip.is_link_local() {
-        "link-local (the cloud metadata service lives there)"
-    } else if a == 100 && (64..128).contains(&b) {
-        "carrier-grade NAT (RFC 6598)"
-    } else if a == 0 {
-        "unspecified (\"this network\")"
-    } else if ip.is_multicast() {
-        "multicast"
-    } else if a >= 240 {
-        "reserved or broadcast"
-    } else if a == 192 && b == 0 && ip.octets()[2] == 0 {
-        "IETF protocol assignments (RFC 6890)"
-    } else if a == 198 && (18..20).contains(&b) {
-        "benchmarking (RFC 2544)"
-    } else {
-        return None;
+/// IPv4 ranges never fetched on someone else's behalf: every range of IANA's IPv4
+/// Special-Purpose Address Registry that is not globally reachable, plus multicast and the
+/// deprecated 6to4 relay anycast.
+const V4_FORBIDDEN: &[(&str, &str)] = &[
+    ("0.0.0.0/8", "unspecified (\"this network\")"),
+    ("10.0.0.0/8", "a private (RFC 1918) address"),
+    ("100.64.0.0/10", "carrier-grade NAT (RFC 6598)"),
+    ("127.0.0.0/8", "loopback"),
+    ("169.254.0.0/16", "link-local (the cloud metadata service lives there)"),
+    ("172.16.0.0/12", "a private (RFC 1918) address"),
+    ("192.0.0.0/24", "IETF protocol assignments (RFC 6890)"),
+    ("192.0.2.0/24", "documentation (TEST-NET-1)"),
+    ("192.88.99.0/24", "the deprecated 6to4 relay anycast"),
+    ("192.168.0.0/16", "a private (RFC 1918) address"),
+    ("198.18.0.0/15", "benchmarking (RFC 2544)"),
+    ("198.51.100.0/24", "documentation (TEST-NET-2)"),
+    ("203.0.113.0/24", "documentation (TEST-NET-3)"),
+    ("224.0.0.0/4", "multicast"),
+    ("240.0.0.0/4", "reserved or broadcast"),
+];
+
+/// IPv6 ranges never fetched: IANA's IPv6 Special-Purpose Address Registry's ranges that are
+/// not globally reachable, the deprecated site-local range, and multicast. Ranges that embed an
+/// IPv4 address ([`V6_EMBEDDING`]) are judged by that address before this table is read.
+const V6_FORBIDDEN: &[(&str, &str)] = &[
+    ("::/128", "unspecified"),
+    ("::1/128", "loopback"),
+    ("64:ff9b:1::/48", "local-use NAT64 (RFC 8215)"),
+    ("100::/64", "discard-only (RFC 6666)"),
+    ("2001::/23", "IETF protocol assignments (Teredo, ORCHID and the like)"),
+    ("2001:db8::/32", "documentation"),
+    ("3fff::/20", "documentation"),
+    ("5f00::/16", "segment routing (SRv6) SIDs"),
+    ("fc00::/7", "unique-local (fc00::/7)"),
+    ("fe80::/10", "link-local"),
+    ("fec0::/10", "site-local (deprecated)"),
+    ("ff00::/8", "multicast"),
+];
+
+/// IPv6 ranges that carry an IPv4 address, where (the bit offset of its 32 bits), and why such
+/// an address is refused when the IPv4 address inside is.
+const V6_EMBEDDING: &[(&str, u32, &str)] = &[
+    ("::ffff:0:0/96", 96, "an IPv4-mapped address of a forbidden range"),
+    ("::ffff:0:0:0/96", 96, "an IPv4-translated (SIIT) address of a forbidden range"),
+    ("64:ff9b::/96", 96, "a NAT64 address of a forbidden range"),
+    ("2002::/16", 16, "a 6to4 address of a forbidden range"),
+    ("::/96", 96, "an IPv4-compatible address of a forbidden range"),
+];
+
+struct Tables {
+    v4: Vec<(ipnet::Ipv4Net, &'static str)>,
+    v6: Vec<(ipnet::Ipv6Net, &'static str)>,
+    embedding: Vec<(ipnet::Ipv6Net, u32, &'static str)>,
+}
+
+fn tables() -> &'static Tables {
+    static TABLES: std::sync::OnceLock<Tables> = std::sync::OnceLock::new();
+    TABLES.get_or_init(|| Tables {
+        v4: V4_FORBIDDEN
+            .iter()
+            .map(|(net, why)| (net.parse().expect("a valid range"), *why))
+            .collect(),
+        v6: V6_FORBIDDEN
+            .iter()
+            .map(|(net, why)| (net.parse().expect("a valid range"), *why))
+            .collect(),
+        embedding: V6_EMBEDDING
+            .iter()
+            .map(|(net, at, what)| (net.parse().expect("a valid range"), *at, *what))
+            .collect(),
     })
 }
 
+fn forbidden_v4(ip: Ipv4Addr) -> Option<&'static str> {
+    tables()
+        .v4
+        .iter()
+        .find(|(net, _)| net.contains(&ip))
+        .map(|(_, why)| *why)
+}
+
 fn forbidden_v6(ip: Ipv6Addr) -> Option<&'static str> {
-    let segments = ip.segments();
-    // IPv4 embedded in IPv6: mapped (::ffff:a.b.c.d), compatible (::a.b.c.d), NAT64 (64:ff9b::/96)
-    // and 6to4 (2002:AABB:CCDD::) are judged by the IPv4 address inside.
-    if let Some(v4) = ip.to_ipv4_mapped() {
-        return forbidden_v4(v4).map(|_| "an IPv4-mapped address of a forbidden range");
+    let tables = tables();
+    // :: and ::1 lie inside ::/96 but are themselves, not IPv4 addresses.
+    if !ip.is_unspecified() && !ip.is_loopback() {
+        if let Some((_, at, why)) = tables.embedding.iter().find(|(net, ..)| net.contains(&ip)) {
+            let v4 = Ipv4Addr::from((u128::from(ip) >> (96 - at)) as u32);
+            return forbidden_v4(v4).map(|_| *why);
+        }
     }
-    if segments[..6] == [0; 6] && !ip.is_unspecified() && !ip.is_loopback() {
-        let v4 = Ipv4Addr::new(
-            (segments[6] >> 8) as u8,
-            segments[6] as u8,
-            (segments[7] >> 8) as u8,
-            segments[7] as u8,
-        );
-        return forbidden_v4(v4).map(|_| "an IPv4-compatible address of a forbidden range");
-    }
-    if segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0] || segments[0] == 0x2002 {
-        let (hi, lo) = if segments[0] == 0x2002 {
-            (segments[1], segments[2])
-        } else {
-            (segments[6], segments[7])
-        };
-        let v4 = Ipv4Addr::new((hi >> 8) as u8, hi as u8, (lo >> 8) as u8, lo as u8);
-        return forbidden_v4(v4).map(|_| "a NAT64/6to4 address of a forbidden range");
-    }
-    Some(if ip.is_loopback() {
-        "loopback"
-    } else if ip.is_unspecified() {
-        "unspecified"
-    } else if ip.is_multicast() {
-        "multicast"
-    } else if segments[0] & 0xfe00 == 0xfc00 {
-        "unique-local (fc00::/7)"
-    } else if segments[0] & 0xffc0 == 0xfe80 {
-        "link-local"
-    } else {
-        return None;
-    })
+    tables
+        .v6
+        .iter()
+        .find(|(net, _)| net.contains(&ip))
+        .map(|(_, why)| *why)
 }
 
 /// A `Retry-After` given in seconds (the form rate-limited APIs use), if the answer has one.
@@ -445,6 +477,36 @@ mod tests {
             guard.parse_url("https://example.org/x").is_ok(),
             "names are checked at connect time"
         );
+    }
+
+    /// Every special-purpose range, with one address inside it (refused) and, for the ranges
+    /// that embed an IPv4 address, a public one inside the same range (allowed).
+    #[test]
+    fn every_special_purpose_range_is_refused() {
+        let refused = [
+            "0.1.2.3", "10.9.8.7", "100.64.0.1", "100.127.255.254", "127.0.0.2", "169.254.169.254",
+            "172.31.0.1", "192.0.0.8", "192.0.2.1", "192.88.99.1", "192.168.0.1", "198.18.0.1",
+            "198.19.255.255", "198.51.100.7", "203.0.113.9", "224.0.0.251", "239.255.255.250",
+            "240.0.0.1", "255.255.255.255", "::", "::1", "::ffff:0:0", "::ffff:10.0.0.1",
+            "::ffff:0:a00:1", "::ffff:0:7f00:1", "64:ff9b::7f00:1", "64:ff9b::a9fe:a9fe",
+            "64:ff9b:1::1", "64:ff9b:1:ffff::808:808", "100::1", "2001::1",
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2", "2001:db8::1", "2001:20::1", "2002:a00:1::",
+            "2002:c0a8:101::1", "2002:7f00:1::", "3fff::1", "5f00::1", "fc00::1", "fd12:3456::1",
+            "fe80::1", "febf::1", "fec0::1", "ff02::1", "::10.0.0.1",
+        ];
+        for text in refused {
+            let ip: IpAddr = text.parse().unwrap();
+            assert!(forbidden(ip).is_some(), "{text} was allowed");
+        }
+        let allowed = [
+            "93.184.215.14", "8.8.8.8", "192.31.196.1", "192.52.193.1", "192.175.48.1",
+            "2606:4700::1111", "2620:4f:8000::1", "::ffff:8.8.8.8", "64:ff9b::808:808",
+            "2002:808:808::1",
+        ];
+        for text in allowed {
+            let ip: IpAddr = text.parse().unwrap();
+            assert_eq!(forbidden(ip), None, "{text} was refused");
+        }
     }
 
     #[tokio::test]

@@ -112,6 +112,8 @@ pub async fn preview(
         .settings;
     let templates =
         TemplateSet::load_with(&app.store, Some((draft.name, draft.version, draft.body))).await?;
+    // Compiles and runs within budget whatever the content (a chain may not render it at all).
+    templates.test_render(draft.name).await?;
     let templates = Arc::new(templates);
     content.source = source.to_string();
     if content.image.is_none() {

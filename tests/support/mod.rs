@@ -174,6 +174,16 @@ impl Host {
         .to_string()
     }
 
+    /// The process id of the running host (to read its memory from `/proc`).
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("running")
+    }
+
+    /// Whether the process is still running (not exited, not killed).
+    pub fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
     /// Everything the host logged so far.
     pub fn logs(&self) -> String {
         self.stderr.lock().unwrap().clone()
@@ -216,18 +226,7 @@ impl Host {
         timestamp: i64,
         body: &str,
     ) -> reqwest::Response {
-        let secret = vidhook::cms::standard_webhooks::Secret::parse(SECRET).unwrap();
-        let signature = secret.sign(id, timestamp, body.as_bytes());
-        reqwest::Client::new()
-            .post(format!("{}/hooks/{source}", self.url))
-            .header("content-type", "application/json")
-            .header("webhook-id", id)
-            .header("webhook-timestamp", timestamp.to_string())
-            .header("webhook-signature", signature)
-            .body(body.to_string())
-            .send()
-            .await
-            .unwrap()
+        sign_and_post(&self.url, source, id, timestamp, body).await
     }
 
     /// `GET {path}` on the API with this host's admin token.
@@ -317,6 +316,29 @@ impl Host {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
+}
+
+/// Posts a Standard Webhooks-signed body to `{host}/hooks/{source}` (what [`Host::post_signed`]
+/// does, for a task that does not hold the host).
+pub async fn sign_and_post(
+    host: &str,
+    source: &str,
+    id: &str,
+    timestamp: i64,
+    body: &str,
+) -> reqwest::Response {
+    let secret = vidhook::cms::standard_webhooks::Secret::parse(SECRET).unwrap();
+    let signature = secret.sign(id, timestamp, body.as_bytes());
+    reqwest::Client::new()
+        .post(format!("{host}/hooks/{source}"))
+        .header("content-type", "application/json")
+        .header("webhook-id", id)
+        .header("webhook-timestamp", timestamp.to_string())
+        .header("webhook-signature", signature)
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap()
 }
 
 /// The render ends `done` with one write-back, one paid job and one generate call.

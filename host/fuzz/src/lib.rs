@@ -285,16 +285,20 @@ pub fn config(data: &[u8]) {
     }
 }
 
-/// An editor's template (before the first NUL) rendered with a content context (after it):
-/// strict mode, no escaping, never a panic.
+/// An editor's template (before the first NUL) rendered with a content context (after it) in
+/// the template sandbox: strict mode, no escaping, within a deadline, never a panic.
 pub fn template(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
     let (body, context) = text.split_once('\0').unwrap_or((text, "{}"));
-    if let Ok(set) = vidhook::templates::TemplateSet::compile([("script", 1, body)]) {
-        let _ = set.render("script", context);
-    }
+    let set = vidhook::templates::TemplateSet::new([("script", 1, body)]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(200);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("a runtime");
+    let _ = runtime.block_on(set.render("script", context, deadline));
 }
 
 /// A `/media/{key}?expires=…&sig=…` request: a key outside the store is never a path, and an

@@ -226,8 +226,8 @@ async fn show(store: &Store, id: &str) -> anyhow::Result<()> {
     if let Some(url) = &render.video_url {
         println!("video  {url}");
     }
-    if let Some(url) = &render.preview_url {
-        println!("preview {url}");
+    if let Some(preview) = &render.preview_url {
+        println!("preview {preview}  (private: editors open it from the workspace)");
     }
     if let Some(job) = &render.provider_job_id {
         println!(

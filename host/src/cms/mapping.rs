@@ -88,7 +88,9 @@ impl FieldMap {
                     .and_then(Value::as_str)
                     .map(str::to_owned)
             })
-            .unwrap_or_else(|| "en-US".into());
+            .unwrap_or_else(|| "en-US".into())
+            // POSIX-style "en_US" (WordPress, many CMSs) is the BCP 47 tag "en-US".
+            .replace('_', "-");
         Ok(Content {
             source: entry.source.to_string(),
             cms: entry.cms.into(),
@@ -117,14 +119,7 @@ pub fn lookup<'v>(document: &'v Value, path: &str) -> Option<&'v Value> {
         .filter(|v| !v.is_null())
 }
 
-/// HTML to the plain text a narrator reads (no link footnotes, no decoration).
-pub fn html_to_text(html: &str) -> String {
-    html2text::config::plain_no_decorate()
-        .string_from_read(html.as_bytes(), usize::MAX / 4)
-        .unwrap_or_default()
-        .trim()
-        .to_string()
-}
+pub use super::html_text::html_to_text;
 
 /// The longest id accepted from a CMS.
 pub const MAX_ID_CHARS: usize = 256;

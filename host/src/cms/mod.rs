@@ -6,6 +6,7 @@
 pub mod contentful;
 pub mod directus;
 pub mod ghost;
+mod html_text;
 mod http;
 pub mod mapping;
 pub mod markdown;

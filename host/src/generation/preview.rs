@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use super::{JobStatus, Provider, ProviderError, SubmitRequest, Submitted};
 use crate::checks::{CheckError, Fetcher};
+use crate::media::probe::ImageFormat;
 use crate::media::MediaStore;
 
 pub struct Preview {
@@ -55,17 +56,106 @@ impl Preview {
     }
 
     async fn fetch(&self, url: &str) -> Result<Vec<u8>, ProviderError> {
-        self.inputs.get("input", url).await.map_err(|e| match e {
-            CheckError::Invalid(message) => ProviderError::Rejected {
-                status: 400,
-                message,
-            },
-            CheckError::Unreachable(message) => ProviderError::Unavailable(message),
-        })
+        self.inputs.get("input", url).await.map_err(rejected)
     }
 }
 
 impl Preview {
+    /// The $0 preview shown to editors before a render is paid for: made as [`Provider::submit`]
+    /// makes a video, but kept under the private [`crate::media::PREVIEW_PREFIX`] (signed links
+    /// only). Returns its key.
+    pub async fn approval_preview(&self, request: &SubmitRequest) -> Result<String, ProviderError> {
+        let key = format!("{}{}.mp4", crate::media::PREVIEW_PREFIX, request.render_id);
+        self.make(request, &key).await?;
+        Ok(key)
+    }
+
+    /// The preview video of `request`, stored at `key`. Each input is fetched once and checked
+    /// as the check step checks it; ffmpeg then reads exactly these bytes from a local file,
+    /// its container format forced, no protocol but `file` allowed: a "photo" that is really an
+    /// HLS playlist naming local files or URLs is refused by the check, and could not be
+    /// followed if it were not.
+    async fn make(&self, request: &SubmitRequest, key: &str) -> Result<(), ProviderError> {
+        let image = self.fetch(&request.image_url).await?;
+        let image_format = match crate::checks::image_ok(&image).map_err(rejected)?.format {
+            ImageFormat::Jpeg => "jpg",
+            ImageFormat::Png => "png",
+        };
+        let audio = self.fetch(&request.audio_url).await?;
+        let (audio_info, _) = crate::checks::audio_ok(audio.clone(), request.resolution)
+            .await
+            .map_err(rejected)?;
+        let audio_demuxer = match audio_info.format {
+            "wav" => "wav",
+            "mp3" => "mp3",
+            _ => "mov",
+        };
+        let io = |e: std::io::Error| ProviderError::Unavailable(e.to_string());
+        // Removed when dropped, whichever way this returns.
+        let work = tempfile::Builder::new()
+            .prefix("vidhook-preview-")
+            .tempdir()
+            .map_err(io)?;
+        let image_path = work.path().join(format!("image.{image_format}"));
+        let audio_path = work.path().join("audio");
+        let out_path = work.path().join("out.mp4");
+        tokio::fs::write(&image_path, &image).await.map_err(io)?;
+        tokio::fs::write(&audio_path, &audio).await.map_err(io)?;
+        let srt = match self.burn_captions {
+            true => self.captions(&request.render_id, work.path()).await,
+            false => None,
+        };
+        let scale = Self::video_filter(request.resolution.height(), srt.as_deref());
+        let seconds = format!("{:.3}", request.audio_seconds);
+        let output = tokio::process::Command::new(&self.ffmpeg)
+            .args(["-nostdin", "-y", "-loglevel", "error"])
+            .args(["-protocol_whitelist", "file", "-f", "image2", "-pattern_type", "none"])
+            .args(["-loop", "1", "-framerate", "25", "-i"])
+            .arg(&image_path)
+            .args(["-protocol_whitelist", "file", "-f", audio_demuxer, "-i"])
+            .arg(&audio_path)
+            .args([
+                "-map", "0:v", "-map", "1:a", "-c:v", "libx264", "-preset", "veryfast",
+            ])
+            .args([
+                "-tune",
+                "stillimage",
+                "-vf",
+                &scale,
+                "-c:a",
+                "aac",
+                "-b:a",
+                "128k",
+            ])
+            .args(["-t", &seconds, "-movflags", "+faststart"])
+            .arg(&out_path)
+            .kill_on_drop(true)
+            .output()
+            .await
+            .map_err(|e| ProviderError::Unavailable(format!("cannot start {}: {e}", self.ffmpeg)));
+        match output {
+            Ok(out) if out.status.success() => {
+                let video = tokio::fs::read(&out_path).await.map_err(io)?;
+                self.media
+                    .put(key, &video)
+                    .await
+                    .map_err(|e| ProviderError::Unavailable(e.to_string()))
+            }
+            Ok(out) => {
+                // Its stderr names local paths: the log gets it, the render (which viewers
+                // read) only what happened.
+                tracing::warn!(
+                    render = %request.render_id,
+                    status = %out.status,
+                    stderr = %String::from_utf8_lossy(&out.stderr).trim(),
+                    "ffmpeg failed making a preview"
+                );
+                Err(ffmpeg_failed(out.status))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// The render's captions as an SRT file in `dir`, if its narration has cues.
     async fn captions(&self, render_id: &str, dir: &std::path::Path) -> Option<std::path::PathBuf> {
         let cues = crate::tts::captions::load_cues(&self.media, render_id)
@@ -77,6 +167,34 @@ impl Preview {
             .await
             .ok()?;
         Some(path)
+    }
+}
+
+/// A check's verdict on bytes the preview fetched, as the provider's answer.
+fn rejected(err: CheckError) -> ProviderError {
+    match err {
+        CheckError::Invalid(message) => ProviderError::Rejected {
+            status: 400,
+            message,
+        },
+        CheckError::Unreachable(message) => ProviderError::Unavailable(message),
+    }
+}
+
+/// ffmpeg's failure, without its stderr: killed by a signal (a stop, the OOM killer) is
+/// transient and retried; an exit status means these inputs cannot be made into a video.
+fn ffmpeg_failed(status: std::process::ExitStatus) -> ProviderError {
+    use std::os::unix::process::ExitStatusExt;
+    match status.signal() {
+        Some(signal) => ProviderError::Unavailable(format!(
+            "ffmpeg was stopped by signal {signal} before the preview was made; it is tried again"
+        )),
+        None => ProviderError::Rejected {
+            status: 0,
+            message: format!(
+                "ffmpeg could not make the preview video ({status}); the service log has its output"
+            ),
+        },
     }
 }
 
@@ -112,78 +230,12 @@ impl Provider for Preview {
     }
 
     async fn submit(&self, request: &SubmitRequest) -> Result<Submitted, ProviderError> {
-        let image = self.fetch(&request.image_url).await?;
-        let audio = self.fetch(&request.audio_url).await?;
-        let io = |e: std::io::Error| ProviderError::Unavailable(e.to_string());
-        // Removed when dropped, whichever way this returns.
-        let work = tempfile::Builder::new()
-            .prefix("vidhook-preview-")
-            .tempdir()
-            .map_err(io)?;
-        let image_path = work.path().join("image");
-        let audio_path = work.path().join("audio");
-        let out_path = work.path().join("out.mp4");
-        tokio::fs::write(&image_path, &image).await.map_err(io)?;
-        tokio::fs::write(&audio_path, &audio).await.map_err(io)?;
-        let srt = match self.burn_captions {
-            true => self.captions(&request.render_id, work.path()).await,
-            false => None,
-        };
-        let scale = Self::video_filter(request.resolution.height(), srt.as_deref());
-        let seconds = format!("{:.3}", request.audio_seconds);
-        let output = tokio::process::Command::new(&self.ffmpeg)
-            .args([
-                "-nostdin",
-                "-y",
-                "-loglevel",
-                "error",
-                "-loop",
-                "1",
-                "-framerate",
-                "25",
-                "-i",
-            ])
-            .arg(&image_path)
-            .arg("-i")
-            .arg(&audio_path)
-            .args([
-                "-map", "0:v", "-map", "1:a", "-c:v", "libx264", "-preset", "veryfast",
-            ])
-            .args([
-                "-tune",
-                "stillimage",
-                "-vf",
-                &scale,
-                "-c:a",
-                "aac",
-                "-b:a",
-                "128k",
-            ])
-            .args(["-t", &seconds, "-movflags", "+faststart"])
-            .arg(&out_path)
-            .kill_on_drop(true)
-            .output()
-            .await
-            .map_err(|e| ProviderError::Unavailable(format!("cannot start {}: {e}", self.ffmpeg)));
-        match output {
-            Ok(out) if out.status.success() => {
-                let video = tokio::fs::read(&out_path).await.map_err(io)?;
-                let job_id = format!("preview-{}", request.render_id);
-                self.media
-                    .put(&Self::video_key(&job_id), &video)
-                    .await
-                    .map_err(|e| ProviderError::Unavailable(e.to_string()))?;
-                Ok(Submitted {
-                    job_id,
-                    estimated_credits: Some(0),
-                })
-            }
-            Ok(out) => Err(ProviderError::Rejected {
-                status: 0,
-                message: format!("ffmpeg: {}", String::from_utf8_lossy(&out.stderr).trim()),
-            }),
-            Err(e) => Err(e),
-        }
+        let job_id = format!("preview-{}", request.render_id);
+        self.make(request, &Self::video_key(&job_id)).await?;
+        Ok(Submitted {
+            job_id,
+            estimated_credits: Some(0),
+        })
     }
 
     async fn status(&self, job_id: &str) -> Result<JobStatus, ProviderError> {

@@ -66,13 +66,30 @@ fn webhook_slot(app: &App) -> Option<tokio::sync::SemaphorePermit<'_>> {
 /// How long until `source` may deliver again, if it is over its rate (authenticated deliveries
 /// only, so a forged flood cannot spend a CMS's allowance).
 fn over_rate(app: &App, source: &str) -> Option<std::time::Duration> {
-    let limiter = app.delivery_rate.as_ref()?;
-    let key = source.to_string();
-    limiter.check_key(&key).err().map(|not_until| {
+    over_limit(app.delivery_rate.as_ref()?, &source.to_string())
+}
+
+/// How long until `key` may go again, if `limiter` holds it back now (this call counts).
+pub(super) fn over_limit<K: Clone + std::hash::Hash + Eq>(
+    limiter: &governor::DefaultKeyedRateLimiter<K>,
+    key: &K,
+) -> Option<std::time::Duration> {
+    limiter.check_key(key).err().map(|not_until| {
         not_until.wait_time_from(governor::clock::Clock::now(
             &governor::clock::DefaultClock::default(),
         ))
     })
+}
+
+/// 429 with a problem saying `message` and `Retry-After` (whole seconds, at least 1).
+pub(super) fn too_many(message: &str, wait: std::time::Duration) -> Response {
+    let mut response = error(StatusCode::TOO_MANY_REQUESTS, message);
+    let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;
+    response.headers_mut().insert(
+        header::RETRY_AFTER,
+        header::HeaderValue::from_str(&seconds.to_string()).expect("digits"),
+    );
+    response
 }
 
 /// 503 + `Retry-After` for a webhook that found no free slot.
@@ -125,6 +142,9 @@ pub(super) async fn read_body(
             .is_some_and(|e| e.is::<http_body_util::LengthLimitError>());
         if over {
             too_large()
+        } else if crate::listener::is_body_timeout(&err) {
+            crate::telemetry::warn_rejected!(source, "request refused: body too slow");
+            error(StatusCode::REQUEST_TIMEOUT, err.to_string())
         } else {
             crate::telemetry::warn_rejected!(source, error = %err, "webhook rejected: body unreadable");
             error(StatusCode::BAD_REQUEST, format!("body unreadable: {err}"))
@@ -151,14 +171,7 @@ async fn receive_hook(
             return response;
         }
     };
-    let delivery = crate::cms::Delivery {
-        method: "POST",
-        path: uri.path(),
-        query: uri.query(),
-        headers: &headers,
-        body: &body,
-    };
-    let (delivery_id, contents) = match adapter.receive(&delivery).await {
+    let (delivery_id, contents) = match receive_off_runtime(adapter, uri, headers, body).await {
         Ok(Inbound::Publish {
             delivery_id,
             contents,
@@ -208,21 +221,38 @@ async fn receive_hook(
     if let Some(wait) = over_rate(&app, &source) {
         crate::metrics::cms_webhook(&source, "rejected", "rate_limited");
         crate::telemetry::warn_rejected!(source, ?wait, "webhook refused: over the source's rate");
-        let mut response = error(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too many deliveries, retry later",
-        );
-        let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;
-        response.headers_mut().insert(
-            header::RETRY_AFTER,
-            header::HeaderValue::from_str(&seconds.to_string()).expect("digits"),
-        );
-        return response;
+        return too_many("too many deliveries, retry later", wait);
     }
     let Some(_slot) = webhook_slot(&app) else {
         return overloaded(false);
     };
     accept(&app, &source, delivery_id.as_deref(), &contents).await
+}
+
+/// The adapter's verification and parsing (JSON, HTML to text, rich text) of one delivery, on
+/// the blocking pool: a large or deeply nested body costs its own request a few milliseconds,
+/// never a runtime thread that other requests (and `/healthz`) need. The adapter's own awaits
+/// (a CMS API call) still run on the runtime's I/O driver.
+async fn receive_off_runtime(
+    adapter: Arc<dyn crate::cms::CmsAdapter>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Inbound, InboundError> {
+    let runtime = tokio::runtime::Handle::current();
+    let parse = tokio::task::spawn_blocking(move || {
+        let delivery = crate::cms::Delivery {
+            method: "POST",
+            path: uri.path(),
+            query: uri.query(),
+            headers: &headers,
+            body: &body,
+        };
+        runtime.block_on(adapter.receive(&delivery))
+    });
+    parse
+        .await
+        .unwrap_or_else(|e| Err(InboundError::Unavailable(format!("parsing failed: {e}"))))
 }
 
 /// The longest delivery id stored (a sender's `webhook-id` and the like).

@@ -201,6 +201,8 @@ pub enum Category {
     /// The paid call may have created a job; not resubmitted (see `generation::outcome`).
     AmbiguousSubmit,
     PluginError,
+    /// An editor's template failed to render (strict mode, or past its budget).
+    Template,
     TtsError,
     WritebackError,
     /// Keeping the finished video (copy, poster, captions) failed.
@@ -220,6 +222,7 @@ impl Category {
             Category::OverBudget => "over_budget",
             Category::AmbiguousSubmit => "ambiguous_submit",
             Category::PluginError => "plugin_error",
+            Category::Template => "template",
             Category::TtsError => "tts_error",
             Category::WritebackError => "writeback_error",
             Category::MediaError => "media_error",

@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use super::steps::{advance, fail, Outcome};
+use super::steps::{advance, fail, plugin_failed, Outcome};
 use super::{Category, State};
 use crate::app::App;
 use crate::content::Content;
@@ -71,7 +71,7 @@ pub(super) async fn plan(app: &App, render: &RenderRow) -> anyhow::Result<Outcom
             .await
         {
             Ok(run) => run,
-            Err(err) => return Ok(fail(Category::PluginError, err)),
+            Err(err) => return Ok(plugin_failed(&templates, err)),
         };
         runs.push(json!({
             "plugin": plugin.id(), "digest": plugin.digest, "usage": run.usage, "logs": run.logs,
@@ -156,7 +156,7 @@ async fn plan_digest(
         .await
     {
         Ok(run) => run,
-        Err(err) => return Ok(fail(Category::PluginError, err)),
+        Err(err) => return Ok(plugin_failed(&templates, err)),
     };
     let runs = [json!({
         "plugin": plugin.id(), "digest": plugin.digest, "usage": run.usage, "logs": run.logs,

@@ -5,12 +5,12 @@
 use serde_json::json;
 
 use super::plan_steps::{chain, skipped};
-use super::steps::{advance, fail, input_urls, stored_plan, Outcome};
+use super::steps::{advance, fail, input_urls, plugin_failed, stored_plan, Outcome};
 use super::{Category, State};
 use crate::app::App;
 use crate::checks::{self, CheckError};
 use crate::config::TooLongPolicy;
-use crate::generation::{JobStatus, Resolution, SubmitRequest};
+use crate::generation::{Resolution, SubmitRequest};
 use crate::plugins::{Decision, Plan};
 use crate::store::{RenderRow, Transition};
 use crate::tts::{narration, Lexicon};
@@ -158,7 +158,7 @@ async fn shorten(
             .await
         {
             Ok(run) => run,
-            Err(err) => return Ok(fail(Category::PluginError, err)),
+            Err(err) => return Ok(plugin_failed(&templates, err)),
         };
         provenance["shortened"] = json!({
             "plugin": plugin.id(), "measured_seconds": measured, "limit_seconds": limit,
@@ -258,13 +258,8 @@ pub(super) async fn check(app: &App, render: &RenderRow) -> anyhow::Result<Outco
             webhook_url: None,
             idempotency_key: String::new(),
         };
-        let preview = match app.preview.submit(&request).await {
-            Ok(job) => app.preview.status(&job.job_id).await,
-            Err(err) => Err(err),
-        };
-        let url = match preview {
-            Ok(JobStatus::Completed { video_url, .. }) => video_url,
-            Ok(other) => return Ok(fail(Category::Internal, format!("preview: {other:?}"))),
+        let key = match app.preview.approval_preview(&request).await {
+            Ok(key) => key,
             Err(err) => {
                 let error = format!("preview: {err}");
                 return Ok(Outcome::Retry {
@@ -275,11 +270,13 @@ pub(super) async fn check(app: &App, render: &RenderRow) -> anyhow::Result<Outco
                 });
             }
         };
-        set.preview_url = Some(url.clone());
+        // The key, not a link: links are signed for editors when they ask (the API), and
+        // nothing a viewer reads names the file.
+        set.preview_url = Some(key);
         return Ok(advance(
             State::AwaitingApproval,
             set,
-            format!("{detail}; preview for approval: {url}"),
+            format!("{detail}; a $0 preview is ready for approval"),
         ));
     }
     Ok(advance(State::Submit, set, detail))

@@ -67,6 +67,18 @@ pub(super) fn fail(category: Category, error: impl ToString) -> Outcome {
     }
 }
 
+/// A plugin run that failed: a template's failure (what the set recorded: which template,
+/// version and where) is the render's `template` category, anything else `plugin_error`.
+pub(super) fn plugin_failed(
+    templates: &crate::templates::TemplateSet,
+    error: crate::plugins::PluginFailure,
+) -> Outcome {
+    match templates.failure() {
+        Some(failure) => fail(Category::Template, format!("{error} ({failure})")),
+        None => fail(Category::PluginError, error),
+    }
+}
+
 /// True for an unpaid render of a cancelled run: the cancel found it mid-step (leased), so it
 /// ends here instead (the claim picks such renders up for this).
 async fn run_cancelled(app: &App, render: &RenderRow) -> anyhow::Result<bool> {

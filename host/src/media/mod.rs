@@ -46,6 +46,13 @@ pub enum MediaError {
 /// Keys under this prefix (finished videos the CMS embeds) are served without a signature.
 pub const PUBLIC_PREFIX: &str = "videos/";
 
+/// The $0 previews of renders awaiting approval: private (a signed URL only), given out only to
+/// editors and up, each link short-lived ([`PREVIEW_LINK_TTL`]).
+pub const PREVIEW_PREFIX: &str = "previews/";
+
+/// How long a link to an approval preview works.
+pub const PREVIEW_LINK_TTL: Duration = Duration::from_secs(15 * 60);
+
 #[derive(Clone)]
 pub struct MediaStore {
     backend: Arc<dyn Backend>,
@@ -179,10 +186,24 @@ impl MediaStore {
 
     /// The URL of a key: public for videos, signed and expiring for everything else.
     pub fn url(&self, key: &str) -> String {
+        self.url_for(key, Duration::from_secs(self.ttl_secs))
+    }
+
+    /// A link to the approval preview a render keeps (its key; an older render's full URL is
+    /// returned as it is), signed and valid for [`PREVIEW_LINK_TTL`].
+    pub fn preview_link(&self, stored: &str) -> String {
+        if stored.contains("://") {
+            return stored.to_string();
+        }
+        self.url_for(stored, PREVIEW_LINK_TTL)
+    }
+
+    /// [`MediaStore::url`] with its own lifetime for a signed URL.
+    fn url_for(&self, key: &str, ttl: Duration) -> String {
         if key.starts_with(PUBLIC_PREFIX) {
             return format!("{}/media/{key}", self.public_base);
         }
-        let expires = crate::store::now_ms() / 1000 + self.ttl_secs as i64;
+        let expires = crate::store::now_ms() / 1000 + ttl.as_secs() as i64;
         let sig = hex::encode(self.mac(key, expires).finalize().into_bytes());
         format!(
             "{}/media/{key}?expires={expires}&sig={sig}",

@@ -79,6 +79,7 @@ async fn protected_keys(store: &Store) -> Result<BTreeSet<String>, PruneError> {
         keys.insert(format!("audio/{id}.wav"));
         keys.insert(crate::tts::captions::cues_key(&id));
         keys.insert(format!("{PUBLIC_PREFIX}preview-{id}.mp4"));
+        keys.insert(format!("{}{id}.mp4", crate::media::PREVIEW_PREFIX));
     }
     Ok(keys)
 }

@@ -39,6 +39,8 @@ mod bindings {
     wasmtime::component::bindgen!({
         path: "../wit",
         world: "plugin",
+        // Templates render in their own sandbox, awaited without holding a runtime thread.
+        imports: { "vidhook:plugin/host.render": async },
         exports: { default: async },
     });
 }
@@ -226,8 +228,14 @@ pub struct PluginHost {
 }
 
 impl PluginHost {
-    /// Builds the engine (pooling allocator, fuel, epochs) and registers the bundled plugins.
+    /// Builds the engine (pooling allocator, fuel, epochs) and registers the bundled plugins,
+    /// with the template sandbox the plugins render through compiled first (or loaded from the
+    /// same cache), so no run pays for that.
     pub async fn new(db: Db, dir: PathBuf, policy: Policy) -> anyhow::Result<PluginHost> {
+        let cache = dir.join("cache");
+        tokio::task::spawn_blocking(move || crate::templates::engine::init(Some(&cache)))
+            .await?
+            .map_err(|e| anyhow::anyhow!("the template sandbox: {e}"))?;
         let mut pool = PoolingAllocationConfig::default();
         pool.total_component_instances(64)
             .total_core_instances(512)
@@ -368,15 +376,29 @@ impl PluginHost {
                 .filter_map(|name| Some((name.clone(), self.policy.secrets.get(name)?.clone())))
                 .collect(),
         };
-        let (state, output) = PluginState::new(templates, settings, grants, limits.memory_bytes);
+        let started = Instant::now();
+        let deadline = started + limits.deadline;
+        let (state, output) = PluginState::new(
+            templates,
+            settings,
+            grants,
+            (limits.memory_bytes, deadline),
+        );
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.memory);
         store.set_fuel(limits.fuel).expect("fuel is enabled");
-        store.set_epoch_deadline(ticks(limits.deadline));
-        store.epoch_deadline_trap();
+        // Every tick the guest yields to the runtime (so a busy plugin never holds one of its
+        // threads for long) and traps once its deadline has passed.
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            Ok(if Instant::now() >= deadline {
+                wasmtime::UpdateDeadline::Interrupt
+            } else {
+                wasmtime::UpdateDeadline::Yield(1)
+            })
+        });
 
         let name = plugin.id();
-        let started = Instant::now();
         let call = async {
             match (&plugin.pre, call) {
                 (Entry::Plan(pre), Call::Plan { content, draft }) => {
@@ -507,10 +529,6 @@ impl PluginHost {
             usage,
         })
     }
-}
-
-fn ticks(deadline: Duration) -> u64 {
-    (deadline.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64
 }
 
 #[cfg(test)]

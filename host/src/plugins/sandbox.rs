@@ -32,6 +32,8 @@ pub struct PluginState {
     pub http: HttpGate,
     table: ResourceTable,
     templates: Arc<TemplateSet>,
+    /// When this run's time is up: template renders stop then too.
+    deadline: std::time::Instant,
     config: BTreeMap<String, String>,
     secrets: BTreeMap<String, String>,
     pub logs: Vec<String>,
@@ -65,7 +67,7 @@ impl PluginState {
         templates: Arc<TemplateSet>,
         config: BTreeMap<String, String>,
         grants: Grants,
-        memory_bytes: usize,
+        (memory_bytes, deadline): (usize, std::time::Instant),
     ) -> (PluginState, CapturedOutput) {
         let stdout = MemoryOutputPipe::new(LOG_CAP_BYTES);
         let stderr = MemoryOutputPipe::new(LOG_CAP_BYTES);
@@ -87,6 +89,7 @@ impl PluginState {
             },
             table: ResourceTable::new(),
             templates,
+            deadline,
             config,
             secrets: grants.secrets,
             logs: Vec::new(),
@@ -203,9 +206,11 @@ impl host::Host for PluginState {
         self.logs.push(format!("[{level}] {message}"));
     }
 
-    fn render(&mut self, name: String, context_json: String) -> Result<String, String> {
+    /// Renders in the template sandbox within what is left of this run's deadline.
+    async fn render(&mut self, name: String, context_json: String) -> Result<String, String> {
         self.templates
-            .render(&name, &context_json)
+            .render(&name, &context_json, self.deadline)
+            .await
             .map_err(|e| e.to_string())
     }
 

@@ -55,7 +55,7 @@ impl RenderSummary {
             .into_iter()
             .map(|(render, source, entry)| {
                 let credits = credits.get(&render.id).copied().unwrap_or(0);
-                let render = visible(render, caller);
+                let render = visible(app, render, caller);
                 RenderSummary {
                     credits,
                     source,
@@ -77,14 +77,18 @@ impl RenderSummary {
     }
 }
 
-/// A render as a caller may see it: viewers get no unapproved preview and no signed parameters.
-fn visible(render: RenderRow, caller: &Caller) -> RenderRow {
+/// A render as a caller may see it: editors and up get a short-lived signed link to its approval
+/// preview; viewers get no preview at all and no signed parameters.
+fn visible(app: &App, render: RenderRow, caller: &Caller) -> RenderRow {
     if caller.role > Role::Viewer {
-        return render;
+        return RenderRow {
+            preview_url: render.preview_url.map(|p| app.media.preview_link(&p)),
+            ..render
+        };
     }
     let redact = |text: Option<String>| text.map(|t| crate::auth::redact_signed(&t));
     RenderRow {
-        preview_url: render.preview_url.filter(|_| render.approved_at.is_some()),
+        preview_url: None,
         plan_json: redact(render.plan_json),
         provenance_json: redact(render.provenance_json),
         error: redact(render.error),
@@ -212,7 +216,7 @@ pub async fn show(
                     step.detail = crate::auth::redact_signed(&step.detail);
                 }
             }
-            let render = visible(render, &caller);
+            let render = visible(&app, render, &caller);
             Json(RenderDetail {
                 render,
                 steps,

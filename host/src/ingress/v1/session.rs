@@ -75,9 +75,25 @@ fn cookie(app: &App, value: &str, max_age: u64) -> HeaderValue {
         (status = 401, description = "Unknown or revoked token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not sent by the workspace (no CSRF header)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A configured admin token with characters a cookie cannot carry", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many sign-in attempts from this address (see Retry-After)", body = Problem, content_type = "application/problem+json"),
     )
 )]
-pub async fn sign_in(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
+pub async fn sign_in(
+    State(app): State<Arc<App>>,
+    peer: Option<Extension<crate::listener::Peer>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    // Tokens are not to be guessed at speed: every attempt counts against its address.
+    if let (Some(limiter), Some(Extension(peer))) = (&app.sign_in_rate, peer) {
+        if let Some(wait) = crate::ingress::over_limit(limiter, &peer.0.ip()) {
+            crate::telemetry::warn_rejected!(address = %peer.0.ip(), "workspace sign-in throttled");
+            return crate::ingress::too_many(
+                "too many sign-in attempts from this address; wait and try again",
+                wait,
+            );
+        }
+    }
     // A page elsewhere must not sign a browser in to an account of its choosing either.
     if !crate::auth::same_site_write(&Method::POST, &headers) {
         return problem(StatusCode::FORBIDDEN, AuthError::CrossSite.to_string());

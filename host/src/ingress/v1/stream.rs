@@ -12,8 +12,9 @@ use std::time::Duration;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, Method};
 use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
 use axum::Extension;
-use futures_util::{stream, Stream, StreamExt};
+use futures_util::{stream, StreamExt};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -29,6 +30,42 @@ const BATCH: i64 = 200;
 
 /// Polls between two checks of the caller's credential.
 const RECHECK: u32 = 10;
+
+/// Streams one token may hold open at once (a browser tab holds one). A stream is long-lived,
+/// so without this one credential could hold connections that other callers need.
+pub const MAX_STREAMS_PER_TOKEN: usize = 4;
+
+/// Open streams per token name, process-wide.
+static OPEN: std::sync::Mutex<std::collections::BTreeMap<String, usize>> =
+    std::sync::Mutex::new(std::collections::BTreeMap::new());
+
+/// One open stream of a token; dropping it (the stream ended or its connection closed) frees
+/// the token's slot.
+struct StreamSlot(String);
+
+impl StreamSlot {
+    fn take(token: &str) -> Option<StreamSlot> {
+        let mut open = OPEN.lock().unwrap_or_else(|p| p.into_inner());
+        let count = open.entry(token.to_string()).or_default();
+        if *count >= MAX_STREAMS_PER_TOKEN {
+            return None;
+        }
+        *count += 1;
+        Some(StreamSlot(token.to_string()))
+    }
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        let mut open = OPEN.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(count) = open.get_mut(&self.0) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&self.0);
+            }
+        }
+    }
+}
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -46,23 +83,37 @@ struct Cursor {
     since: i64,
     sent_at_since: HashSet<String>,
     polls: u32,
+    /// Held while the stream is open.
+    _slot: StreamSlot,
 }
 
 /// Live render changes, as server-sent events named `render`.
 #[utoipa::path(
     get, path = "/renders/stream", tag = "renders", params(StreamQuery),
-    responses((
-        status = 200, content_type = "text/event-stream", body = RenderSummary,
-        description = "One `render` event per change, data: the render's summary as JSON"
-    ))
+    responses(
+        (
+            status = 200, content_type = "text/event-stream", body = RenderSummary,
+            description = "One `render` event per change, data: the render's summary as JSON"
+        ),
+        (status = 429, body = super::Problem, content_type = "application/problem+json",
+         description = "The token already holds its most streams open at once"),
+    )
 )]
 pub async fn renders(
     State(app): State<Arc<App>>,
     Extension(caller): Extension<Caller>,
     Query(query): Query<StreamQuery>,
     headers: HeaderMap,
-) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+) -> Response {
+    let Some(slot) = StreamSlot::take(&caller.name) else {
+        crate::telemetry::warn_rejected!(token = %caller.name, "render stream refused: too many open");
+        return crate::ingress::too_many(
+            &format!("this token already has {MAX_STREAMS_PER_TOKEN} render streams open; close one"),
+            Duration::from_secs(5),
+        );
+    };
     let cursor = Cursor {
+        _slot: slot,
         app,
         caller,
         headers,
@@ -82,7 +133,9 @@ pub async fn renders(
         Some((stream::iter(events), cursor))
     })
     .flatten();
-    Sse::new(changes).keep_alive(KeepAlive::default())
+    Sse::new(changes)
+        .keep_alive(KeepAlive::default())
+        .into_response()
 }
 
 /// Whether the credential that opened the stream still reaches a viewer (a database error keeps

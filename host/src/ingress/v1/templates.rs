@@ -127,41 +127,47 @@ pub async fn diff(
         Ok(row) => row,
         Err(response) => return response,
     };
-    Json(line_diff(&from.body, &to.body)).into_response()
+    // Off the runtime's threads, and within a time budget: versions are editors' text.
+    match tokio::task::spawn_blocking(move || line_diff(&from.body, &to.body)).await {
+        Ok(lines) => Json(lines).into_response(),
+        Err(err) => {
+            tracing::error!(error = %err, "template diff failed");
+            problem(StatusCode::INTERNAL_SERVER_ERROR, "the diff failed")
+        }
+    }
 }
 
-/// A longest-common-subsequence line diff (templates are short: at most a few hundred lines).
+/// How long a diff may search for the shortest edit; past it the diff is still correct, only
+/// coarser (a run of lines shown as removed and added).
+const DIFF_BUDGET: std::time::Duration = std::time::Duration::from_millis(300);
+
+/// A line diff (Myers, linear memory, bounded by [`DIFF_BUDGET`]).
 fn line_diff(from: &str, to: &str) -> Vec<DiffLine> {
-    let (a, b): (Vec<&str>, Vec<&str>) = (from.lines().collect(), to.lines().collect());
-    // lcs[i][j]: the common lines of a[i..] and b[j..].
-    let mut lcs = vec![vec![0usize; b.len() + 1]; a.len() + 1];
-    for i in (0..a.len()).rev() {
-        for j in (0..b.len()).rev() {
-            lcs[i][j] = if a[i] == b[j] {
-                lcs[i + 1][j + 1] + 1
-            } else {
-                lcs[i + 1][j].max(lcs[i][j + 1])
-            };
-        }
-    }
-    let line = |op: &str, text: &str| DiffLine {
-        op: op.into(),
-        text: text.into(),
+    // A last line without its newline is the same line as with it.
+    let ended = |text: &str| match text.is_empty() || text.ends_with('\n') {
+        true => text.to_string(),
+        false => format!("{text}\n"),
     };
-    let (mut i, mut j, mut out) = (0, 0, Vec::new());
-    while i < a.len() || j < b.len() {
-        if i < a.len() && j < b.len() && a[i] == b[j] {
-            out.push(line(" ", a[i]));
-            (i, j) = (i + 1, j + 1);
-        } else if i < a.len() && (j == b.len() || lcs[i + 1][j] >= lcs[i][j + 1]) {
-            out.push(line("-", a[i]));
-            i += 1;
-        } else {
-            out.push(line("+", b[j]));
-            j += 1;
-        }
-    }
-    out
+    let (from, to) = (ended(from), ended(to));
+    let diff = similar::TextDiff::configure()
+        .algorithm(similar::Algorithm::Myers)
+        .deadline(std::time::Instant::now() + DIFF_BUDGET)
+        .diff_lines(&from, &to);
+    diff.iter_all_changes()
+        .map(|change| DiffLine {
+            op: match change.tag() {
+                similar::ChangeTag::Equal => " ",
+                similar::ChangeTag::Delete => "-",
+                similar::ChangeTag::Insert => "+",
+            }
+            .into(),
+            text: change
+                .value()
+                .trim_end_matches('\n')
+                .trim_end_matches('\r')
+                .into(),
+        })
+        .collect()
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -312,5 +318,15 @@ mod tests {
             .collect();
         assert_eq!(ops, [" a", "-b", " c", "+d"]);
         assert!(line_diff("", "").is_empty());
+    }
+
+    #[test]
+    fn a_diff_of_large_versions_stays_in_linear_memory() {
+        // Two 12,000-line versions with nothing in common: an n×m table would be 144 M cells.
+        let a: String = (0..12_000).map(|i| format!("a{i}\n")).collect();
+        let b: String = (0..12_000).map(|i| format!("b{i}\n")).collect();
+        let lines = line_diff(&a, &b);
+        assert_eq!(lines.len(), 24_000);
+        assert_eq!(lines.iter().filter(|l| l.op == "-").count(), 12_000);
     }
 }

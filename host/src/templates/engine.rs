@@ -1,0 +1,447 @@
+//! Where editors' templates run: Handlebars compiled to WebAssembly (`plugins/template-engine`)
+//! in a sandbox of its own, never on the host's stack or threads. Templates come from editors and
+//! drafts from viewers, so a template is untrusted code: a partial that includes itself, 24
+//! nested doubling partials or a loop inside a loop would overflow the host's stack or hold a
+//! runtime thread for minutes if Handlebars ran natively. Here each render has:
+//! - **depth**: the wasm stack ([`MAX_WASM_STACK`]); recursion traps, the host carries on;
+//! - **time**: the caller's deadline, checked every epoch tick *while* the template runs, and
+//!   the sandbox yields to the async runtime at each tick, so other requests keep being served;
+//! - **memory**: [`MEMORY_BYTES`] of linear memory;
+//! - **size**: at most [`MAX_OUTPUT_BYTES`] of output and [`MAX_INPUT_BYTES`] of templates and
+//!   context passed in;
+//! - **count**: at most [`AT_ONCE`] renders run at once; others wait (within their deadline).
+//!
+//! The component is compiled once per process (or loaded from the data directory's cache, see
+//! [`init`]) and instantiated fresh for every render, so renders share nothing.
+
+use std::path::Path;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::{Engine, ResourceLimiter, Store, Trap, UpdateDeadline};
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+mod bindings {
+    wasmtime::component::bindgen!({
+        path: "../plugins/template-engine/wit",
+        world: "engine",
+        exports: { default: async },
+    });
+}
+
+/// The engine component, built from `plugins/template-engine` by build.rs.
+static COMPONENT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/template_engine.wasm"));
+
+/// Wasm stack one render may use: deep enough for any template a person writes (hundreds of
+/// nested blocks or partials), far below the fiber's own stack.
+pub const MAX_WASM_STACK: usize = 512 << 10;
+/// Linear memory one render may use.
+pub const MEMORY_BYTES: usize = 64 << 20;
+/// The longest text a render may produce: a narration is a few KB; 1 MiB leaves room for
+/// templates that echo a whole article.
+pub const MAX_OUTPUT_BYTES: u32 = 1 << 20;
+/// The most template text plus context passed to one render.
+pub const MAX_INPUT_BYTES: usize = 4 << 20;
+/// Renders running at once in this process.
+pub const AT_ONCE: usize = 4;
+/// One epoch tick: how often a running render checks its deadline and yields.
+const TICK: Duration = Duration::from_millis(10);
+
+/// How a render is asked for.
+#[derive(Debug, Clone, Copy)]
+pub struct Budget {
+    /// The render fails (as over time) once this passes, wherever it is.
+    pub deadline: Instant,
+    /// A missing variable is an error (renders); off for the test render before a save.
+    pub strict: bool,
+}
+
+/// Why a render did not produce text.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EngineError {
+    /// The template itself is wrong (does not compile, a missing variable in strict mode…):
+    /// in `template`, at line and column when known.
+    #[error("{message}")]
+    Template {
+        template: String,
+        message: String,
+        at: Option<(usize, usize)>,
+    },
+    /// The render ran past one of its limits (the message says which).
+    #[error("{0}")]
+    Budget(String),
+    /// The sandbox could not be set up (a bug or an exhausted machine, not the template).
+    #[error("the template engine is unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// The compiled engine, shared by every render in the process.
+pub struct TemplateEngine {
+    engine: Engine,
+    pre: bindings::EnginePre<Sandbox>,
+    slots: tokio::sync::Semaphore,
+}
+
+static SHARED: OnceLock<Result<TemplateEngine, String>> = OnceLock::new();
+
+/// Compiles the engine now (a serving process calls this at start-up, off the async threads),
+/// using `cache_dir` for the compiled code so a restart does not compile again. Renders
+/// before this compile on first use, without a cache.
+pub fn init(cache_dir: Option<&Path>) -> Result<(), String> {
+    SHARED
+        .get_or_init(|| TemplateEngine::build(cache_dir))
+        .as_ref()
+        .map(|_| ())
+        .map_err(Clone::clone)
+}
+
+/// The shared engine, built on first use.
+async fn shared() -> Result<&'static TemplateEngine, EngineError> {
+    if SHARED.get().is_none() {
+        // Compiling takes a few hundred milliseconds of CPU: not on a runtime thread.
+        tokio::task::spawn_blocking(|| init(None))
+            .await
+            .map_err(|e| EngineError::Unavailable(e.to_string()))?
+            .map_err(EngineError::Unavailable)?;
+    }
+    match SHARED.get() {
+        Some(Ok(engine)) => Ok(engine),
+        Some(Err(e)) => Err(EngineError::Unavailable(e.clone())),
+        None => Err(EngineError::Unavailable("not built".into())),
+    }
+}
+
+/// Renders `name` from `templates` (name, body) with the JSON object `context`, within `budget`.
+pub async fn render(
+    templates: &[(String, String)],
+    name: &str,
+    context_json: &str,
+    budget: Budget,
+) -> Result<String, EngineError> {
+    let input: usize = templates.iter().map(|(n, b)| n.len() + b.len()).sum::<usize>()
+        + context_json.len();
+    if input > MAX_INPUT_BYTES {
+        return Err(EngineError::Budget(format!(
+            "the templates and content are {input} bytes; at most {MAX_INPUT_BYTES} are rendered"
+        )));
+    }
+    shared().await?.render(templates, name, context_json, budget).await
+}
+
+impl TemplateEngine {
+    fn build(cache_dir: Option<&Path>) -> Result<TemplateEngine, String> {
+        let mut config = wasmtime::Config::new();
+        config
+            .wasm_component_model(true)
+            .epoch_interruption(true)
+            .max_wasm_stack(MAX_WASM_STACK);
+        let engine = Engine::new(&config).map_err(|e| format!("{e:#}"))?;
+        let component = load_component(&engine, cache_dir)?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| format!("{e:#}"))?;
+        let pre = linker
+            .instantiate_pre(&component)
+            .and_then(bindings::EnginePre::new)
+            .map_err(|e| format!("{e:#}"))?;
+        let ticker = engine.weak();
+        std::thread::Builder::new()
+            .name("template-epoch".into())
+            .spawn(move || {
+                while let Some(engine) = ticker.upgrade() {
+                    engine.increment_epoch();
+                    drop(engine);
+                    std::thread::sleep(TICK);
+                }
+            })
+            .map_err(|e| e.to_string())?;
+        Ok(TemplateEngine {
+            engine,
+            pre,
+            slots: tokio::sync::Semaphore::new(AT_ONCE),
+        })
+    }
+
+    async fn render(
+        &self,
+        templates: &[(String, String)],
+        name: &str,
+        context_json: &str,
+        budget: Budget,
+    ) -> Result<String, EngineError> {
+        let over_time = || {
+            EngineError::Budget(format!(
+                "rendering took longer than its time budget ({} ms)",
+                budget
+                    .deadline
+                    .saturating_duration_since(Instant::now())
+                    .as_millis()
+            ))
+        };
+        let remaining = budget.deadline.saturating_duration_since(Instant::now());
+        let _slot = tokio::time::timeout(remaining, self.slots.acquire())
+            .await
+            .map_err(|_| over_time())?
+            .map_err(|e| EngineError::Unavailable(e.to_string()))?;
+
+        let mut store = Store::new(&self.engine, Sandbox::new());
+        store.limiter(|sandbox| &mut sandbox.memory);
+        let deadline = budget.deadline;
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            if Instant::now() >= deadline {
+                Ok(UpdateDeadline::Interrupt)
+            } else {
+                // Let the runtime's other tasks run between ticks.
+                Ok(UpdateDeadline::Yield(1))
+            }
+        });
+        let started = Instant::now();
+        let templates: Vec<_> = templates
+            .iter()
+            .map(|(name, body)| bindings::Template {
+                name: name.clone(),
+                body: body.clone(),
+            })
+            .collect();
+        let call = async {
+            let instance = self.pre.instantiate_async(&mut store).await?;
+            instance
+                .call_render(
+                    &mut store,
+                    &templates,
+                    name,
+                    context_json,
+                    budget.strict,
+                    MAX_OUTPUT_BYTES,
+                )
+                .await
+        };
+        // Epochs stop the guest; this bounds the rest (instantiation, a host call) as well.
+        let answer = tokio::time::timeout(remaining + TICK * 10, call).await;
+        crate::metrics::template_render_seconds(started.elapsed().as_secs_f64());
+        match answer {
+            Err(_) => Err(over_time()),
+            Ok(Err(trap)) => Err(self.limit_hit(&store, &trap, budget, started)),
+            Ok(Ok(Ok(text))) => Ok(text),
+            Ok(Ok(Err(failure))) => Err(EngineError::Template {
+                template: failure.template,
+                message: failure.message,
+                at: failure
+                    .line
+                    .zip(failure.column)
+                    .map(|(l, c)| (l as usize, c as usize)),
+            }),
+        }
+    }
+
+    /// Says which limit a trapped render ran into.
+    fn limit_hit(
+        &self,
+        store: &Store<Sandbox>,
+        trap: &wasmtime::Error,
+        budget: Budget,
+        started: Instant,
+    ) -> EngineError {
+        let message = if store.data().memory.hit {
+            format!(
+                "the template needs more than {} MiB of memory to render",
+                MEMORY_BYTES >> 20
+            )
+        } else {
+            match trap.downcast_ref::<Trap>() {
+                Some(Trap::StackOverflow | Trap::MemoryOutOfBounds) => "the template nests too deeply (a partial that \
+                    includes itself, or blocks and partials nested past the limit)"
+                    .to_string(),
+                Some(Trap::Interrupt) => format!(
+                    "rendering took longer than its time budget ({} ms)",
+                    budget.deadline.saturating_duration_since(started).as_millis()
+                ),
+                _ => return EngineError::Unavailable(format!("{trap:#}")),
+            }
+        };
+        EngineError::Budget(message)
+    }
+}
+
+/// Loads the compiled component from `cache_dir` (keyed by the component's digest and the
+/// engine's settings), or compiles it and writes the cache.
+fn load_component(engine: &Engine, cache_dir: Option<&Path>) -> Result<Component, String> {
+    use sha2::{Digest, Sha256};
+    use std::hash::{Hash, Hasher};
+    let Some(dir) = cache_dir else {
+        return Component::new(engine, COMPONENT).map_err(|e| format!("{e:#}"));
+    };
+    let mut settings = std::collections::hash_map::DefaultHasher::new();
+    engine.precompile_compatibility_hash().hash(&mut settings);
+    let key = format!(
+        "template-engine-{}-{:016x}.cwasm",
+        &hex::encode(Sha256::digest(COMPONENT))[..16],
+        settings.finish()
+    );
+    let path = dir.join(key);
+    if path.exists() {
+        // SAFETY: the file is in vidhook's own data directory, written below by `serialize` of
+        // an engine with the same settings (they are part of its name).
+        if let Ok(component) = unsafe { Component::deserialize_file(engine, &path) } {
+            return Ok(component);
+        }
+    }
+    let component = Component::new(engine, COMPONENT).map_err(|e| format!("{e:#}"))?;
+    let written = component.serialize().ok().and_then(|bytes| {
+        std::fs::create_dir_all(dir).ok()?;
+        let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+        std::fs::write(&tmp, bytes).ok()?;
+        std::fs::rename(&tmp, &path).ok()
+    });
+    if written.is_none() {
+        tracing::warn!(dir = %dir.display(), "could not cache the compiled template engine");
+    }
+    Ok(component)
+}
+
+/// One render's store: WASI with nothing in it (the guest's std links against WASI, but there
+/// are no files, no environment and no sockets to reach) and the memory cap.
+struct Sandbox {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    memory: MemoryCap,
+}
+
+impl Sandbox {
+    fn new() -> Sandbox {
+        Sandbox {
+            wasi: WasiCtxBuilder::new().build(),
+            table: ResourceTable::new(),
+            memory: MemoryCap { hit: false },
+        }
+    }
+}
+
+impl WasiView for Sandbox {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+struct MemoryCap {
+    hit: bool,
+}
+
+impl ResourceLimiter for MemoryCap {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > MEMORY_BYTES {
+            self.hit = true;
+            return Err(wasmtime::Error::msg("template memory limit"));
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= 1 << 16)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn budget(ms: u64, strict: bool) -> Budget {
+        Budget {
+            deadline: Instant::now() + Duration::from_millis(ms),
+            strict,
+        }
+    }
+
+    fn one(body: &str) -> Vec<(String, String)> {
+        vec![("t".to_string(), body.to_string())]
+    }
+
+    #[tokio::test]
+    async fn renders_strictly_without_escaping() {
+        let text = render(&one("{{a}} & {{b}}"), "t", r#"{"a":"x<y","b":1}"#, budget(5000, true))
+            .await
+            .unwrap();
+        assert_eq!(text, "x<y & 1");
+        let missing = render(&one("line one\n{{nope}}"), "t", "{}", budget(5000, true))
+            .await
+            .unwrap_err();
+        match missing {
+            EngineError::Template { at, .. } => assert_eq!(at, Some((2, 1))),
+            other => panic!("{other:?}"),
+        }
+        // Not strict: the same template renders (the save's test render).
+        assert!(render(&one("{{nope}}"), "t", "{}", budget(5000, false))
+            .await
+            .is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_self_including_partial_fails_its_render_not_the_process() {
+        let body = r#"{{#*inline "a"}}{{> a}}{{/inline}}{{> a}}"#;
+        let err = render(&one(body), "t", "{}", budget(5000, true))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("nests too deeply"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn doubling_partials_stop_at_the_deadline_and_leave_the_runtime_free() {
+        // p0 prints nothing, p(n) includes p(n-1) twice: 2^30 expansions.
+        let mut body = String::from(r#"{{#*inline "p0"}}{{/inline}}"#);
+        for n in 1..=30 {
+            body.push_str(&format!(
+                r#"{{{{#*inline "p{n}"}}}}{{{{> p{m}}}}}{{{{> p{m}}}}}{{{{/inline}}}}"#,
+                m = n - 1
+            ));
+        }
+        body.push_str("{{> p30}}");
+        let ticks = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = ticks.clone();
+        // A task on the same (current-thread) runtime keeps running while the render does.
+        let beside = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+        });
+        let started = Instant::now();
+        let err = render(&one(&body), "t", "{}", budget(300, true))
+            .await
+            .unwrap_err();
+        beside.abort();
+        assert!(err.to_string().contains("time budget"), "{err}");
+        assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+        assert!(ticks.load(std::sync::atomic::Ordering::SeqCst) > 10, "the runtime was starved");
+    }
+
+    #[tokio::test]
+    async fn output_and_memory_are_capped() {
+        // Each level doubles the text: 2^25 copies of 32 bytes.
+        let mut body = String::from(r#"{{#*inline "p0"}}0123456789abcdef0123456789abcdef{{/inline}}"#);
+        for n in 1..=25 {
+            body.push_str(&format!(
+                r#"{{{{#*inline "p{n}"}}}}{{{{> p{m}}}}}{{{{> p{m}}}}}{{{{/inline}}}}"#,
+                m = n - 1
+            ));
+        }
+        body.push_str("{{> p25}}");
+        let err = render(&one(&body), "t", "{}", budget(10_000, true))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("longer than"), "{err}");
+    }
+}

@@ -1,0 +1,107 @@
+//! The guest side of the host's template engine: Handlebars (strict mode, no HTML escaping) over
+//! the templates the host passes in each call. Everything that can run away — partial recursion,
+//! nested blocks, huge loops, output — runs here, inside the wasm limits the host sets.
+
+use handlebars::{Handlebars, RenderError, TemplateError};
+
+wit_bindgen::generate!({
+    path: "wit",
+    world: "engine",
+});
+
+struct Engine;
+
+impl Guest for Engine {
+    fn render(
+        templates: Vec<Template>,
+        name: String,
+        context_json: String,
+        strict: bool,
+        max_output_bytes: u32,
+    ) -> Result<String, Failure> {
+        let mut registry = Handlebars::new();
+        registry.set_strict_mode(strict);
+        // Narration is spoken, not HTML: "&" must stay "&".
+        registry.register_escape_fn(handlebars::no_escape);
+        for template in &templates {
+            // Another template that does not compile is only missing as a partial; the one
+            // asked for must compile.
+            if let Err(e) = registry.register_template_string(&template.name, &template.body) {
+                if template.name == name {
+                    return Err(compile_failure(&template.name, &e));
+                }
+            }
+        }
+        let context: serde_json::Value =
+            serde_json::from_str(&context_json).map_err(|e| Failure {
+                template: name.clone(),
+                message: format!("the context is not JSON: {e}"),
+                line: None,
+                column: None,
+            })?;
+        let mut out = Capped {
+            bytes: Vec::new(),
+            cap: max_output_bytes as usize,
+        };
+        registry
+            .render_to_write(&name, &context, &mut out)
+            .map_err(|e| render_failure(&name, &e, out.cap))?;
+        String::from_utf8(out.bytes).map_err(|e| Failure {
+            template: name,
+            message: format!("the output is not UTF-8: {e}"),
+            line: None,
+            column: None,
+        })
+    }
+}
+
+/// A writer that refuses to grow past `cap` bytes.
+struct Capped {
+    bytes: Vec<u8>,
+    cap: usize,
+}
+
+impl std::io::Write for Capped {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.bytes.len() + buf.len() > self.cap {
+            return Err(std::io::Error::other(OUTPUT_CAP));
+        }
+        self.bytes.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+const OUTPUT_CAP: &str = "output cap";
+
+fn compile_failure(name: &str, err: &TemplateError) -> Failure {
+    let (line, column) = match err.pos() {
+        Some((line, column)) => (Some(line as u32), Some(column as u32)),
+        None => (None, None),
+    };
+    Failure {
+        template: name.to_string(),
+        message: err.reason().to_string(),
+        line,
+        column,
+    }
+}
+
+fn render_failure(name: &str, err: &RenderError, cap: usize) -> Failure {
+    let message = if err.to_string().contains(OUTPUT_CAP) {
+        format!("the output is longer than {cap} bytes")
+    } else {
+        err.reason().to_string()
+    };
+    Failure {
+        template: err.template_name.clone().unwrap_or_else(|| name.to_string()),
+        message,
+        line: err.line_no.map(|l| l as u32),
+        column: err.column_no.map(|c| c as u32),
+    }
+}
+
+export!(Engine);
