@@ -109,7 +109,10 @@ async fn a_recursive_template_fails_its_preview_its_save_and_its_render_never_th
     .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
     assert!(
-        problem["detail"].as_str().unwrap().contains("nests too deeply"),
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("nests too deeply"),
         "{problem}"
     );
     assert!(host.alive(), "the process survived:\n{}", host.logs());
@@ -135,7 +138,12 @@ async fn a_recursive_template_fails_its_preview_its_save_and_its_render_never_th
     .unwrap();
     store.save_template("script", RECURSIVE).await.unwrap();
     let response = host
-        .post_signed("blog", "msg_rec", now_secs(), &published("rec-1", "Hi", "<p>Body.</p>"))
+        .post_signed(
+            "blog",
+            "msg_rec",
+            now_secs(),
+            &published("rec-1", "Hi", "<p>Body.</p>"),
+        )
         .await;
     assert_eq!(response.status(), 202);
     let failed = host.wait_for_state("failed", Duration::from_secs(60)).await;
@@ -145,10 +153,7 @@ async fn a_recursive_template_fails_its_preview_its_save_and_its_render_never_th
     assert_eq!(code, Some(0), "{logs}");
     let config = std::fs::read_to_string(dir.path().join("vidhook.toml")).unwrap();
     let mut again = Host::start(dir.path(), &config).await;
-    assert_eq!(
-        health(&reqwest::Client::new(), &again.url).await < Duration::from_secs(1),
-        true
-    );
+    assert!(health(&reqwest::Client::new(), &again.url).await < Duration::from_secs(1));
     assert!(again.alive());
 }
 
@@ -277,10 +282,18 @@ async fn slow_bodies_from_many_addresses_cannot_lock_out_deliveries_or_healthz()
     // 1,200 trickling bodies (twice the cap) from 12 addresses, on a delivery route and sign-in.
     for n in 0..12u8 {
         let from = std::net::IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 1, n + 1));
-        let path = if n % 2 == 0 { "/hooks/blog" } else { "/api/v1/session" };
+        let path = if n % 2 == 0 {
+            "/hooks/blog"
+        } else {
+            "/api/v1/session"
+        };
         attack.extend(slow_bodies(&addr, from, 100, path, Duration::from_secs(1)).await);
     }
-    assert!(attack.len() > 900, "the attack opened {} connections", attack.len());
+    assert!(
+        attack.len() > 900,
+        "the attack opened {} connections",
+        attack.len()
+    );
     let client = reqwest::Client::new();
     for n in 0..10 {
         let took = health(&client, &host.url).await;
@@ -292,7 +305,11 @@ async fn slow_bodies_from_many_addresses_cannot_lock_out_deliveries_or_healthz()
             .await
             .status();
         assert_eq!(status, StatusCode::ACCEPTED, "{}", host.logs());
-        assert!(started.elapsed() < Duration::from_secs(1), "delivery took {:?}", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "delivery took {:?}",
+            started.elapsed()
+        );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     for trickle in attack {
@@ -336,7 +353,9 @@ async fn a_body_has_a_total_deadline_not_an_idle_timer() {
             }
         }
     };
-    let said = tokio::time::timeout(Duration::from_secs(10), answer).await.unwrap();
+    let said = tokio::time::timeout(Duration::from_secs(10), answer)
+        .await
+        .unwrap();
     let took = started.elapsed();
     let said = String::from_utf8_lossy(&said);
     assert!(said.starts_with("HTTP/1.1 408"), "{said}");
@@ -401,8 +420,14 @@ async fn a_diff_of_two_large_versions_is_quick_and_small() {
     let (host, _cms) = start(dir.path(), "").await;
     let editor = host.token_for("editor").await;
     let (_, peak_before) = rss_mb(&host);
-    for prefix in ["a", "b"] {
-        let body: String = (0..12_000).map(|i| format!("{prefix}{i}\n")).collect();
+    // 12,000 one-letter lines each (under the 64 KiB template cap), in two different orders.
+    let lines = |step: usize| -> String {
+        (0..12_000)
+            .map(|i| format!("{}\n", (b'a' + ((i * step) % 26) as u8) as char))
+            .collect()
+    };
+    let (from, to) = (lines(7), lines(11));
+    for body in [&from, &to] {
         let (status, _, saved) = call(
             &host,
             Method::POST,
@@ -423,8 +448,23 @@ async fn a_diff_of_two_large_versions_is_quick_and_small() {
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{diff}");
-    assert_eq!(diff.as_array().unwrap().len(), 24_000);
-    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    // Correct whatever the budget cut: the kept and removed lines are `from`, the kept and
+    // added ones `to`.
+    let side = |ops: [&str; 2]| -> String {
+        diff.as_array()
+            .unwrap()
+            .iter()
+            .filter(|l| ops.contains(&l["op"].as_str().unwrap()))
+            .map(|l| format!("{}\n", l["text"].as_str().unwrap()))
+            .collect()
+    };
+    assert_eq!(side([" ", "-"]), from);
+    assert_eq!(side([" ", "+"]), to);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
     let (_, peak_after) = rss_mb(&host);
     assert!(
         peak_after - peak_before < 100.0,
@@ -466,10 +506,12 @@ async fn media_is_fetched_once_checked_and_never_followed() {
         "type": "content.published",
         "timestamp": "2026-11-25T10:00:00Z",
         "data": {"id": "swap-1", "title": "Swap", "body_html": "<p>A body.</p>", "locale": "en-US",
-                 "revision": 1, "image": format!("{server}/photo.png")}
+                 "revision": 1, "image_url": format!("{server}/photo.png")}
     })
     .to_string();
-    let response = host.post_signed("blog", "msg_swap", now_secs(), &body).await;
+    let response = host
+        .post_signed("blog", "msg_swap", now_secs(), &body)
+        .await;
     assert_eq!(response.status(), 202);
     let failed = host.wait_for_state("failed", Duration::from_secs(60)).await;
     let error = failed["error"].as_str().unwrap().to_string();
@@ -504,23 +546,46 @@ async fn previews_awaiting_approval_are_private() {
         .await;
     let id = waiting["id"].as_str().unwrap().to_string();
 
-    let (_, _, seen) = call(&host, Method::GET, &format!("/api/v1/renders/{id}"), Some(&viewer), None).await;
+    let (_, _, seen) = call(
+        &host,
+        Method::GET,
+        &format!("/api/v1/renders/{id}"),
+        Some(&viewer),
+        None,
+    )
+    .await;
     assert!(seen["render"]["preview_url"].is_null(), "{seen}");
     let text = seen.to_string();
-    assert!(!text.contains("previews/") && !text.contains("preview-"), "a viewer reads {text}");
+    assert!(
+        !text.contains("previews/") && !text.contains("preview-"),
+        "a viewer reads {text}"
+    );
     let (_, _, listed) = call(&host, Method::GET, "/api/v1/renders", Some(&viewer), None).await;
     assert!(!listed.to_string().contains("previews/"), "{listed}");
 
-    let (_, _, shown) = call(&host, Method::GET, &format!("/api/v1/renders/{id}"), Some(&editor), None).await;
+    let (_, _, shown) = call(
+        &host,
+        Method::GET,
+        &format!("/api/v1/renders/{id}"),
+        Some(&editor),
+        None,
+    )
+    .await;
     let link = shown["render"]["preview_url"].as_str().unwrap().to_string();
-    assert!(link.contains("/media/previews/") && link.contains("sig="), "{link}");
+    assert!(
+        link.contains("/media/previews/") && link.contains("sig="),
+        "{link}"
+    );
     let expires: i64 = link
         .split("expires=")
         .nth(1)
         .and_then(|e| e.split('&').next())
         .and_then(|e| e.parse().ok())
         .unwrap();
-    assert!(expires - now_secs() <= 15 * 60, "a short-lived link: {link}");
+    assert!(
+        expires - now_secs() <= 15 * 60,
+        "a short-lived link: {link}"
+    );
     let video = reqwest::get(&link).await.unwrap();
     assert_eq!(video.status(), 200);
     let unsigned = link.split('?').next().unwrap().to_string();
@@ -574,7 +639,14 @@ async fn sign_in_is_throttled_per_address_and_odd_content_is_refused() {
                      "kind": kind, "revision": 1}
         })
         .to_string();
-        let response = host.post_signed("blog", &format!("msg_odd_{}", kind.len()), now_secs(), &body).await;
+        let response = host
+            .post_signed(
+                "blog",
+                &format!("msg_odd_{}", kind.len()),
+                now_secs(),
+                &body,
+            )
+            .await;
         assert_eq!(response.status(), 400, "{locale} {kind}");
     }
 }
@@ -582,7 +654,7 @@ async fn sign_in_is_throttled_per_address_and_odd_content_is_refused() {
 /// Every attack above at once, for a bounded time, beside a CMS delivering signed posts and a
 /// monitor asking `/healthz`: every one answered within 1 s throughout, no exit, peak memory
 /// within [`PEAK_RSS_MB`], and back within 2× of the start once the attack stops.
-const PEAK_RSS_MB: f64 = 1024.0;
+const PEAK_RSS_MB: f64 = 512.0;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn soak_every_attack_at_once_beside_real_traffic() {
@@ -595,7 +667,14 @@ async fn soak_every_attack_at_once_beside_real_traffic() {
     let viewer = host.token_for("viewer").await;
     let editor = host.token_for("editor").await;
     // Warm up (the first render compiles nothing, but the first requests allocate pools).
-    let _ = call(&host, Method::POST, "/api/v1/preview", Some(&viewer), Some(preview_body("{{title}}"))).await;
+    let _ = call(
+        &host,
+        Method::POST,
+        "/api/v1/preview",
+        Some(&viewer),
+        Some(preview_body("{{title}}")),
+    )
+    .await;
     let (rss_start, _) = rss_mb(&host);
     let stop = Arc::new(AtomicBool::new(false));
     let soak = Duration::from_secs(20);
@@ -605,7 +684,11 @@ async fn soak_every_attack_at_once_beside_real_traffic() {
     // Slow bodies from 4 addresses.
     for n in 0..4u8 {
         let from = std::net::IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 2, n + 1));
-        let path = if n % 2 == 0 { "/hooks/blog" } else { "/api/v1/session" };
+        let path = if n % 2 == 0 {
+            "/hooks/blog"
+        } else {
+            "/api/v1/session"
+        };
         let trickles = slow_bodies(&addr, from, 200, path, Duration::from_secs(2)).await;
         attackers.push(tokio::spawn(async move {
             tokio::time::sleep(Duration::from_secs(30)).await;
@@ -613,16 +696,17 @@ async fn soak_every_attack_at_once_beside_real_traffic() {
         }));
     }
     // Template bombs, nested HTML, diffs and sign-in guesses, in loops until `stop`.
-    let looping = |work: Arc<dyn Fn(u64) -> futures_util::future::BoxFuture<'static, ()> + Send + Sync>| {
-        let stop = stop.clone();
-        tokio::spawn(async move {
-            let mut n = 0;
-            while !stop.load(Ordering::SeqCst) {
-                work(n).await;
-                n += 1;
-            }
-        })
-    };
+    let looping =
+        |work: Arc<dyn Fn(u64) -> futures_util::future::BoxFuture<'static, ()> + Send + Sync>| {
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                let mut n = 0;
+                while !stop.load(Ordering::SeqCst) {
+                    work(n).await;
+                    n += 1;
+                }
+            })
+        };
     let url = host.url.clone();
     let (v, e) = (viewer.clone(), editor.clone());
     for template in [RECURSIVE.to_string(), doubling(24)] {
@@ -645,7 +729,14 @@ async fn soak_every_attack_at_once_beside_real_traffic() {
             let url = url.clone();
             Box::pin(async move {
                 let body = published(&format!("bomb-{n}"), "Nested", &nested_html());
-                let _ = support::sign_and_post(&url, "blog", &format!("msg_bomb_{n}"), now_secs(), &body).await;
+                let _ = support::sign_and_post(
+                    &url,
+                    "blog",
+                    &format!("msg_bomb_{n}"),
+                    now_secs(),
+                    &body,
+                )
+                .await;
             })
         })));
     }
@@ -655,7 +746,9 @@ async fn soak_every_attack_at_once_beside_real_traffic() {
         attackers.push(looping(Arc::new(move |n| {
             let (url, e) = (url.clone(), e.clone());
             Box::pin(async move {
-                let body: String = (0..12_000).map(|i| format!("{n}-{i}\n")).collect();
+                let body: String = (0..12_000)
+                    .map(|i| format!("{}\n", (b'a' + ((i * (n as usize + 3)) % 26) as u8) as char))
+                    .collect();
                 let client = reqwest::Client::new();
                 let _ = client
                     .post(format!("{url}/api/v1/templates/outro/versions"))
@@ -664,7 +757,10 @@ async fn soak_every_attack_at_once_beside_real_traffic() {
                     .send()
                     .await;
                 let _ = client
-                    .get(format!("{url}/api/v1/templates/outro/diff?from=1&to={}", n + 1))
+                    .get(format!(
+                        "{url}/api/v1/templates/outro/diff?from=1&to={}",
+                        n + 1
+                    ))
                     .bearer_auth(&e)
                     .send()
                     .await;
@@ -694,7 +790,11 @@ async fn soak_every_attack_at_once_beside_real_traffic() {
     let mut peak_during: f64 = 0.0;
     while started.elapsed() < soak {
         let sent = Instant::now();
-        let body = published(&format!("real-{delivered}"), "Real post", "<p>A real post.</p>");
+        let body = published(
+            &format!("real-{delivered}"),
+            "Real post",
+            "<p>A real post.</p>",
+        );
         let status = tokio::time::timeout(
             Duration::from_secs(5),
             host.post_signed("blog", &format!("msg_real_{delivered}"), now_secs(), &body),
@@ -705,7 +805,12 @@ async fn soak_every_attack_at_once_beside_real_traffic() {
             status.ok(),
             Some(StatusCode::ACCEPTED),
             "delivery {delivered} during the attack:\n{}",
-            host.logs().lines().rev().take(20).collect::<Vec<_>>().join("\n")
+            host.logs()
+                .lines()
+                .rev()
+                .take(20)
+                .collect::<Vec<_>>()
+                .join("\n")
         );
         worst_delivery = worst_delivery.max(sent.elapsed());
         delivered += 1;
@@ -725,8 +830,14 @@ async fn soak_every_attack_at_once_beside_real_traffic() {
         "soak: {delivered} signed deliveries, slowest {worst_delivery:?}; slowest /healthz \
          {worst_health:?}; RSS start {rss_start:.0} MB, peak {peak:.0} MB, after {rss_end:.0} MB"
     );
-    assert!(worst_delivery < Duration::from_secs(1), "slowest delivery {worst_delivery:?}");
-    assert!(worst_health < Duration::from_secs(1), "slowest /healthz {worst_health:?}");
+    assert!(
+        worst_delivery < Duration::from_secs(1),
+        "slowest delivery {worst_delivery:?}"
+    );
+    assert!(
+        worst_health < Duration::from_secs(1),
+        "slowest /healthz {worst_health:?}"
+    );
     assert!(host.alive());
     assert!(peak < PEAK_RSS_MB, "peak RSS {peak:.0} MB");
     assert!(

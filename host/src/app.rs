@@ -126,9 +126,10 @@ impl App {
             let burst = per_second.saturating_mul(std::num::NonZeroU32::new(2).expect("2"));
             governor::RateLimiter::keyed(governor::Quota::per_second(per_second).allow_burst(burst))
         });
-        let sign_in_rate =
-            std::num::NonZeroU32::new(config.listener.sign_ins_per_address_per_minute)
-                .map(|per_minute| governor::RateLimiter::keyed(governor::Quota::per_minute(per_minute)));
+        let sign_in_rate = std::num::NonZeroU32::new(
+            config.listener.sign_ins_per_address_per_minute,
+        )
+        .map(|per_minute| governor::RateLimiter::keyed(governor::Quota::per_minute(per_minute)));
         Ok(Arc::new(App {
             config,
             store,

@@ -79,12 +79,20 @@ impl Content {
         short("kind", &self.kind, MAX_KIND_CHARS)?;
         short("revision", &self.revision, MAX_REVISION_CHARS)?;
         short("url", self.url.as_deref().unwrap_or(""), MAX_URL_CHARS)?;
-        short("image URL", self.image.as_deref().unwrap_or(""), MAX_URL_CHARS)?;
+        short(
+            "image URL",
+            self.image.as_deref().unwrap_or(""),
+            MAX_URL_CHARS,
+        )?;
         if self.body_text.chars().count() > MAX_BODY_CHARS {
-            return Err(format!("the body text is longer than {MAX_BODY_CHARS} characters"));
+            return Err(format!(
+                "the body text is longer than {MAX_BODY_CHARS} characters"
+            ));
         }
         if self.body_html.len() > MAX_HTML_BYTES {
-            return Err(format!("the body HTML is larger than {MAX_HTML_BYTES} bytes"));
+            return Err(format!(
+                "the body HTML is larger than {MAX_HTML_BYTES} bytes"
+            ));
         }
         if self.title.chars().count() > MAX_TITLE_CHARS || self.title.chars().any(char::is_control)
         {
@@ -125,13 +133,14 @@ impl Content {
 /// not fail a delivery); `<script>` or `en US` is refused.
 pub fn is_language_tag(tag: &str) -> bool {
     let subtags: Vec<&str> = tag.split('-').collect();
-    let alnum = |s: &str| (1..=8).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric());
+    let alnum =
+        |s: &str| (1..=8).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric());
     if !subtags.iter().all(|s| alnum(s)) {
         return false;
     }
     let first = subtags[0];
-    let language = first.bytes().all(|b| b.is_ascii_alphabetic())
-        && matches!(first.len(), 2 | 3 | 5..=8);
+    let language =
+        first.bytes().all(|b| b.is_ascii_alphabetic()) && matches!(first.len(), 2 | 3 | 5..=8);
     let private = first.eq_ignore_ascii_case("x") && subtags.len() > 1;
     if !(language || private) {
         return false;
@@ -195,10 +204,23 @@ mod tests {
 
     #[test]
     fn locales_must_be_language_tags_and_fields_have_limits() {
-        for good in ["en", "en-US", "de-DE", "zh-Hant-TW", "es-419", "sr-Latn-RS", "ar", "x-klingon", "en-US-u-ca-gregory"] {
+        for good in [
+            "en",
+            "en-US",
+            "de-DE",
+            "zh-Hant-TW",
+            "es-419",
+            "sr-Latn-RS",
+            "ar",
+            "x-klingon",
+            "en-US-u-ca-gregory",
+        ] {
             assert!(is_language_tag(good), "{good}");
         }
-        for bad in ["", "<script>", "e", "en US", "en_US", "en--US", "en-", "-en", "en-u", "1a-US", "enuk-US"] {
+        for bad in [
+            "", "<script>", "e", "en US", "en_US", "en--US", "en-", "-en", "en-u", "1a-US",
+            "enuk-US",
+        ] {
             assert!(!is_language_tag(bad), "{bad}");
         }
         let mut content = sample();

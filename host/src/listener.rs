@@ -121,7 +121,10 @@ impl Shared {
             1 => Activity::ReadingBody,
             _ => Activity::Handling,
         };
-        (activity, *self.since.lock().unwrap_or_else(|p| p.into_inner()))
+        (
+            activity,
+            *self.since.lock().unwrap_or_else(|p| p.into_inner()),
+        )
     }
 }
 
@@ -229,10 +232,7 @@ pub async fn serve(
     stopped: oneshot::Receiver<()>,
 ) -> std::io::Result<()> {
     let body_deadline = Duration::from_secs(config.body_read_timeout_secs.max(1));
-    let caps = (
-        config.max_connections,
-        config.max_connections_per_address,
-    );
+    let caps = (config.max_connections, config.max_connections_per_address);
     let connections = Arc::new(Mutex::new(Connections::default()));
     let (shutdown, shutting_down) = watch::channel(false);
     let mut stopped = std::pin::pin!(stopped);
@@ -454,10 +454,17 @@ mod tests {
         let now = Instant::now();
         let (mut connections, mut evicted) = open(
             now,
-            &[(3000, Handling, HERE), (2000, Idle, HERE), (1000, Idle, HERE)],
+            &[
+                (3000, Handling, HERE),
+                (2000, Idle, HERE),
+                (1000, Idle, HERE),
+            ],
         );
         assert!(connections.make_room((3, 100), HERE, now), "room made");
-        assert!(evicted[1].try_recv().is_ok(), "the oldest idle one (0 is busy)");
+        assert!(
+            evicted[1].try_recv().is_ok(),
+            "the oldest idle one (0 is busy)"
+        );
         assert!(evicted[0].try_recv().is_err() && evicted[2].try_recv().is_err());
         connections.open.get(&2).unwrap().shared.set(Handling);
         assert!(
@@ -472,7 +479,11 @@ mod tests {
         // 0: handled for long; 1: body trickling for 4 s; 2: body trickling for 2 s.
         let (mut connections, mut evicted) = open(
             now,
-            &[(9000, Handling, HERE), (4000, ReadingBody, THERE), (2000, ReadingBody, THERE)],
+            &[
+                (9000, Handling, HERE),
+                (4000, ReadingBody, THERE),
+                (2000, ReadingBody, THERE),
+            ],
         );
         assert!(connections.make_room((3, 100), HERE, now));
         assert!(evicted[1].try_recv().is_ok(), "the slowest body goes first");
@@ -484,7 +495,11 @@ mod tests {
         let now = Instant::now();
         let (mut connections, mut evicted) = open(
             now,
-            &[(3000, Handling, THERE), (2000, ReadingBody, THERE), (1000, Idle, HERE)],
+            &[
+                (3000, Handling, THERE),
+                (2000, ReadingBody, THERE),
+                (1000, Idle, HERE),
+            ],
         );
         // THERE is at its cap of 2: its own slow body makes room, not HERE's idle connection.
         assert!(connections.make_room((100, 2), THERE, now));
@@ -510,8 +525,7 @@ mod tests {
     fn a_just_accepted_connection_is_spared_while_an_older_one_is_idle() {
         let now = Instant::now();
         // 0: accepted a moment ago (its request still on its way); 1: idle for seconds.
-        let (mut connections, mut evicted) =
-            open(now, &[(10, Idle, HERE), (5000, Idle, HERE)]);
+        let (mut connections, mut evicted) = open(now, &[(10, Idle, HERE), (5000, Idle, HERE)]);
         assert!(connections.make_room((2, 100), HERE, now));
         assert!(evicted[1].try_recv().is_ok(), "the one past its grace");
         assert!(evicted[0].try_recv().is_err(), "the newcomer is spared");

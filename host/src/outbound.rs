@@ -251,7 +251,10 @@ const V4_FORBIDDEN: &[(&str, &str)] = &[
     ("10.0.0.0/8", "a private (RFC 1918) address"),
     ("100.64.0.0/10", "carrier-grade NAT (RFC 6598)"),
     ("127.0.0.0/8", "loopback"),
-    ("169.254.0.0/16", "link-local (the cloud metadata service lives there)"),
+    (
+        "169.254.0.0/16",
+        "link-local (the cloud metadata service lives there)",
+    ),
     ("172.16.0.0/12", "a private (RFC 1918) address"),
     ("192.0.0.0/24", "IETF protocol assignments (RFC 6890)"),
     ("192.0.2.0/24", "documentation (TEST-NET-1)"),
@@ -272,7 +275,10 @@ const V6_FORBIDDEN: &[(&str, &str)] = &[
     ("::1/128", "loopback"),
     ("64:ff9b:1::/48", "local-use NAT64 (RFC 8215)"),
     ("100::/64", "discard-only (RFC 6666)"),
-    ("2001::/23", "IETF protocol assignments (Teredo, ORCHID and the like)"),
+    (
+        "2001::/23",
+        "IETF protocol assignments (Teredo, ORCHID and the like)",
+    ),
     ("2001:db8::/32", "documentation"),
     ("3fff::/20", "documentation"),
     ("5f00::/16", "segment routing (SRv6) SIDs"),
@@ -285,11 +291,23 @@ const V6_FORBIDDEN: &[(&str, &str)] = &[
 /// IPv6 ranges that carry an IPv4 address, where (the bit offset of its 32 bits), and why such
 /// an address is refused when the IPv4 address inside is.
 const V6_EMBEDDING: &[(&str, u32, &str)] = &[
-    ("::ffff:0:0/96", 96, "an IPv4-mapped address of a forbidden range"),
-    ("::ffff:0:0:0/96", 96, "an IPv4-translated (SIIT) address of a forbidden range"),
+    (
+        "::ffff:0:0/96",
+        96,
+        "an IPv4-mapped address of a forbidden range",
+    ),
+    (
+        "::ffff:0:0:0/96",
+        96,
+        "an IPv4-translated (SIIT) address of a forbidden range",
+    ),
     ("64:ff9b::/96", 96, "a NAT64 address of a forbidden range"),
     ("2002::/16", 16, "a 6to4 address of a forbidden range"),
-    ("::/96", 96, "an IPv4-compatible address of a forbidden range"),
+    (
+        "::/96",
+        96,
+        "an IPv4-compatible address of a forbidden range",
+    ),
 ];
 
 struct Tables {
@@ -484,23 +502,67 @@ mod tests {
     #[test]
     fn every_special_purpose_range_is_refused() {
         let refused = [
-            "0.1.2.3", "10.9.8.7", "100.64.0.1", "100.127.255.254", "127.0.0.2", "169.254.169.254",
-            "172.31.0.1", "192.0.0.8", "192.0.2.1", "192.88.99.1", "192.168.0.1", "198.18.0.1",
-            "198.19.255.255", "198.51.100.7", "203.0.113.9", "224.0.0.251", "239.255.255.250",
-            "240.0.0.1", "255.255.255.255", "::", "::1", "::ffff:0:0", "::ffff:10.0.0.1",
-            "::ffff:0:a00:1", "::ffff:0:7f00:1", "64:ff9b::7f00:1", "64:ff9b::a9fe:a9fe",
-            "64:ff9b:1::1", "64:ff9b:1:ffff::808:808", "100::1", "2001::1",
-            "2001:0:4136:e378:8000:63bf:3fff:fdd2", "2001:db8::1", "2001:20::1", "2002:a00:1::",
-            "2002:c0a8:101::1", "2002:7f00:1::", "3fff::1", "5f00::1", "fc00::1", "fd12:3456::1",
-            "fe80::1", "febf::1", "fec0::1", "ff02::1", "::10.0.0.1",
+            "0.1.2.3",
+            "10.9.8.7",
+            "100.64.0.1",
+            "100.127.255.254",
+            "127.0.0.2",
+            "169.254.169.254",
+            "172.31.0.1",
+            "192.0.0.8",
+            "192.0.2.1",
+            "192.88.99.1",
+            "192.168.0.1",
+            "198.18.0.1",
+            "198.19.255.255",
+            "198.51.100.7",
+            "203.0.113.9",
+            "224.0.0.251",
+            "239.255.255.250",
+            "240.0.0.1",
+            "255.255.255.255",
+            "::",
+            "::1",
+            "::ffff:0:0",
+            "::ffff:10.0.0.1",
+            "::ffff:0:a00:1",
+            "::ffff:0:7f00:1",
+            "64:ff9b::7f00:1",
+            "64:ff9b::a9fe:a9fe",
+            "64:ff9b:1::1",
+            "64:ff9b:1:ffff::808:808",
+            "100::1",
+            "2001::1",
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+            "2001:db8::1",
+            "2001:20::1",
+            "2002:a00:1::",
+            "2002:c0a8:101::1",
+            "2002:7f00:1::",
+            "3fff::1",
+            "5f00::1",
+            "fc00::1",
+            "fd12:3456::1",
+            "fe80::1",
+            "febf::1",
+            "fec0::1",
+            "ff02::1",
+            "::10.0.0.1",
         ];
         for text in refused {
             let ip: IpAddr = text.parse().unwrap();
             assert!(forbidden(ip).is_some(), "{text} was allowed");
         }
         let allowed = [
-            "93.184.215.14", "8.8.8.8", "192.31.196.1", "192.52.193.1", "192.175.48.1",
-            "2606:4700::1111", "2620:4f:8000::1", "::ffff:8.8.8.8", "64:ff9b::808:808",
+            "93.184.215.14",
+            "8.8.8.8",
+            "192.31.196.1",
+            "192.52.193.1",
+            "192.175.48.1",
+            "2606:4700::1111",
+            "2620:4f:8000::1",
+            "::ffff:8.8.8.8",
+            "64:ff9b::808:808",
             "2002:808:808::1",
         ];
         for text in allowed {

@@ -109,7 +109,14 @@ impl Preview {
         let seconds = format!("{:.3}", request.audio_seconds);
         let output = tokio::process::Command::new(&self.ffmpeg)
             .args(["-nostdin", "-y", "-loglevel", "error"])
-            .args(["-protocol_whitelist", "file", "-f", "image2", "-pattern_type", "none"])
+            .args([
+                "-protocol_whitelist",
+                "file",
+                "-f",
+                "image2",
+                "-pattern_type",
+                "none",
+            ])
             .args(["-loop", "1", "-framerate", "25", "-i"])
             .arg(&image_path)
             .args(["-protocol_whitelist", "file", "-f", audio_demuxer, "-i"])

@@ -378,12 +378,8 @@ impl PluginHost {
         };
         let started = Instant::now();
         let deadline = started + limits.deadline;
-        let (state, output) = PluginState::new(
-            templates,
-            settings,
-            grants,
-            (limits.memory_bytes, deadline),
-        );
+        let (state, output) =
+            PluginState::new(templates, settings, grants, (limits.memory_bytes, deadline));
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.memory);
         store.set_fuel(limits.fuel).expect("fuel is enabled");

@@ -119,14 +119,20 @@ pub async fn render(
     context_json: &str,
     budget: Budget,
 ) -> Result<String, EngineError> {
-    let input: usize = templates.iter().map(|(n, b)| n.len() + b.len()).sum::<usize>()
+    let input: usize = templates
+        .iter()
+        .map(|(n, b)| n.len() + b.len())
+        .sum::<usize>()
         + context_json.len();
     if input > MAX_INPUT_BYTES {
         return Err(EngineError::Budget(format!(
             "the templates and content are {input} bytes; at most {MAX_INPUT_BYTES} are rendered"
         )));
     }
-    shared().await?.render(templates, name, context_json, budget).await
+    shared()
+        .await?
+        .render(templates, name, context_json, budget)
+        .await
 }
 
 impl TemplateEngine {
@@ -197,25 +203,22 @@ impl TemplateEngine {
             }
         });
         let started = Instant::now();
-        let templates: Vec<_> = templates
-            .iter()
-            .map(|(name, body)| bindings::Template {
-                name: name.clone(),
-                body: body.clone(),
-            })
-            .collect();
+        let request = bindings::Request {
+            templates: templates
+                .iter()
+                .map(|(name, body)| bindings::Template {
+                    name: name.clone(),
+                    body: body.clone(),
+                })
+                .collect(),
+            name: name.to_string(),
+            context_json: context_json.to_string(),
+            strict: budget.strict,
+            max_output_bytes: MAX_OUTPUT_BYTES,
+        };
         let call = async {
             let instance = self.pre.instantiate_async(&mut store).await?;
-            instance
-                .call_render(
-                    &mut store,
-                    &templates,
-                    name,
-                    context_json,
-                    budget.strict,
-                    MAX_OUTPUT_BYTES,
-                )
-                .await
+            instance.call_render(&mut store, &request).await
         };
         // Epochs stop the guest; this bounds the rest (instantiation, a host call) as well.
         let answer = tokio::time::timeout(remaining + TICK * 10, call).await;
@@ -250,12 +253,17 @@ impl TemplateEngine {
             )
         } else {
             match trap.downcast_ref::<Trap>() {
-                Some(Trap::StackOverflow | Trap::MemoryOutOfBounds) => "the template nests too deeply (a partial that \
+                Some(Trap::StackOverflow | Trap::MemoryOutOfBounds) => {
+                    "the template nests too deeply (a partial that \
                     includes itself, or blocks and partials nested past the limit)"
-                    .to_string(),
+                        .to_string()
+                }
                 Some(Trap::Interrupt) => format!(
                     "rendering took longer than its time budget ({} ms)",
-                    budget.deadline.saturating_duration_since(started).as_millis()
+                    budget
+                        .deadline
+                        .saturating_duration_since(started)
+                        .as_millis()
                 ),
                 _ => return EngineError::Unavailable(format!("{trap:#}")),
             }
@@ -372,9 +380,14 @@ mod tests {
 
     #[tokio::test]
     async fn renders_strictly_without_escaping() {
-        let text = render(&one("{{a}} & {{b}}"), "t", r#"{"a":"x<y","b":1}"#, budget(5000, true))
-            .await
-            .unwrap();
+        let text = render(
+            &one("{{a}} & {{b}}"),
+            "t",
+            r#"{"a":"x<y","b":1}"#,
+            budget(5000, true),
+        )
+        .await
+        .unwrap();
         assert_eq!(text, "x<y & 1");
         let missing = render(&one("line one\n{{nope}}"), "t", "{}", budget(5000, true))
             .await
@@ -424,14 +437,22 @@ mod tests {
             .unwrap_err();
         beside.abort();
         assert!(err.to_string().contains("time budget"), "{err}");
-        assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
-        assert!(ticks.load(std::sync::atomic::Ordering::SeqCst) > 10, "the runtime was starved");
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+        assert!(
+            ticks.load(std::sync::atomic::Ordering::SeqCst) > 10,
+            "the runtime was starved"
+        );
     }
 
     #[tokio::test]
     async fn output_and_memory_are_capped() {
         // Each level doubles the text: 2^25 copies of 32 bytes.
-        let mut body = String::from(r#"{{#*inline "p0"}}0123456789abcdef0123456789abcdef{{/inline}}"#);
+        let mut body =
+            String::from(r#"{{#*inline "p0"}}0123456789abcdef0123456789abcdef{{/inline}}"#);
         for n in 1..=25 {
             body.push_str(&format!(
                 r#"{{{{#*inline "p{n}"}}}}{{{{> p{m}}}}}{{{{> p{m}}}}}{{{{/inline}}}}"#,

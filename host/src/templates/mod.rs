@@ -318,11 +318,27 @@ mod tests {
         assert!(err.to_string().contains("nests too deeply"), "{err}");
         // A template that includes another stored one which includes it back.
         save(&store, "outro", "{{> script}}").await.unwrap();
-        let err = save(&store, "script", "{{title}} {{> outro}}").await.unwrap_err();
+        let err = save(&store, "script", "{{title}} {{> outro}}")
+            .await
+            .unwrap_err();
         assert!(err.to_string().contains("nests too deeply"), "{err}");
         // Strict mode is off for the test render: an unknown field is not a reason to refuse.
-        assert_eq!(save(&store, "script", "{{fields.subtitle}} {{title}}").await.unwrap(), 2);
+        assert_eq!(
+            save(&store, "script", "{{fields.subtitle}} {{title}}")
+                .await
+                .unwrap(),
+            2
+        );
         let set = TemplateSet::load(&store).await.unwrap();
-        assert_eq!(set.render("script", r#"{"title":"T","fields":{"subtitle":"S"}}"#, soon()).await.unwrap(), "S T");
+        assert_eq!(
+            set.render(
+                "script",
+                r#"{"title":"T","fields":{"subtitle":"S"}}"#,
+                soon()
+            )
+            .await
+            .unwrap(),
+            "S T"
+        );
     }
 }

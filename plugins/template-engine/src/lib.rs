@@ -4,21 +4,28 @@
 
 use handlebars::{Handlebars, RenderError, TemplateError};
 
-wit_bindgen::generate!({
-    path: "wit",
-    world: "engine",
-});
+// Generated glue: the canonical ABI passes the request's fields as eight flat arguments.
+#[allow(clippy::too_many_arguments)]
+mod bindings {
+    wit_bindgen::generate!({
+        path: "wit",
+        world: "engine",
+    });
+}
+
+use bindings::{export, Failure, Guest, Request};
 
 struct Engine;
 
 impl Guest for Engine {
-    fn render(
-        templates: Vec<Template>,
-        name: String,
-        context_json: String,
-        strict: bool,
-        max_output_bytes: u32,
-    ) -> Result<String, Failure> {
+    fn render(request: Request) -> Result<String, Failure> {
+        let Request {
+            templates,
+            name,
+            context_json,
+            strict,
+            max_output_bytes,
+        } = request;
         let mut registry = Handlebars::new();
         registry.set_strict_mode(strict);
         // Narration is spoken, not HTML: "&" must stay "&".
@@ -97,11 +104,14 @@ fn render_failure(name: &str, err: &RenderError, cap: usize) -> Failure {
         err.reason().to_string()
     };
     Failure {
-        template: err.template_name.clone().unwrap_or_else(|| name.to_string()),
+        template: err
+            .template_name
+            .clone()
+            .unwrap_or_else(|| name.to_string()),
         message,
         line: err.line_no.map(|l| l as u32),
         column: err.column_no.map(|c| c as u32),
     }
 }
 
-export!(Engine);
+export!(Engine with_types_in bindings);

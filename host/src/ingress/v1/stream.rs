@@ -108,7 +108,9 @@ pub async fn renders(
     let Some(slot) = StreamSlot::take(&caller.name) else {
         crate::telemetry::warn_rejected!(token = %caller.name, "render stream refused: too many open");
         return crate::ingress::too_many(
-            &format!("this token already has {MAX_STREAMS_PER_TOKEN} render streams open; close one"),
+            &format!(
+                "this token already has {MAX_STREAMS_PER_TOKEN} render streams open; close one"
+            ),
             Duration::from_secs(5),
         );
     };
