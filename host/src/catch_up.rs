@@ -23,7 +23,7 @@ use tokio::sync::watch;
 
 use crate::app::App;
 use crate::cms::pager::{Paged, Pager};
-use crate::store::{now_ms, Ingested, StoreError};
+use crate::store::{now_ms, Ingested, StoreError, SweepCounts};
 
 /// How far before the watermark each listing starts.
 pub const OVERLAP_MS: i64 = 120_000;
@@ -76,10 +76,7 @@ async fn run(app: Arc<App>, source: String, period: Duration, mut stopped: watch
                 );
                 return;
             }
-            Ok(swept) => {
-                if let Swept::Done { listed, found } = swept {
-                    tracing::debug!(source, listed, found, "catch-up sweep done");
-                }
+            Ok(_) => {
                 failures = 0;
                 period
             }
@@ -127,16 +124,70 @@ pub async fn sweep(app: &App, source: &str, owner: &str) -> Result<Swept, SweepE
         // The overlap never reaches back before the source's first sweep.
         Some(Some((watermark, started_at))) => (watermark - OVERLAP_MS).max(started_at),
     };
+    let refused_before = take_refused(source);
     let result = sweep_pages(app, adapter.as_ref(), source, owner, since).await;
-    let error = result.as_ref().err().map(ToString::to_string);
+    let recorded = match &result {
+        Ok(Swept::Done { listed, found }) => {
+            report(source, since, (*listed, *found), refused_before);
+            Ok(SweepCounts {
+                listed: *listed,
+                found: *found,
+                refused_before,
+            })
+        }
+        Ok(_) => Ok(SweepCounts::default()),
+        Err(err) => Err(err.to_string()),
+    };
     app.store
-        .finish_catch_up(source, owner, error.as_deref())
+        .finish_catch_up(source, owner, recorded.as_ref().map(|c| *c).map_err(String::as_str))
         .await?;
     let outcome = if result.is_ok() { "ok" } else { "failed" };
     if !matches!(result, Ok(Swept::Unlisted)) {
         crate::metrics::catch_up_sweep(source, outcome);
     }
     result
+}
+
+/// Logs what a finished sweep did: new items at INFO; a sweep that listed nothing although the
+/// source refused deliveries since the last sweep at WARN with a metric — the publishes those
+/// deliveries carried are exactly what the sweep is there to find, so an empty listing then
+/// points at a filter the CMS reads differently (a date format, a time zone) or a clock.
+fn report(source: &str, since: i64, (listed, found): (u64, u64), refused_before: u64) {
+    let since = crate::cms::format_time(since);
+    if listed == 0 && refused_before > 0 {
+        crate::metrics::catch_up_empty_after_refusals(source);
+        tracing::warn!(
+            source,
+            since,
+            refused_before,
+            "catch-up sweep listed nothing although the source refused deliveries since the last \
+             sweep: check that the CMS's listing finds recent publishes (its filter, time zone \
+             and clock)"
+        );
+    } else if found > 0 {
+        tracing::info!(source, since, listed, found, "catch-up sweep found publishes no webhook delivered");
+    } else {
+        tracing::debug!(source, since, listed, found, "catch-up sweep done");
+    }
+}
+
+/// Deliveries refused per source since its last sweep began.
+static REFUSED: std::sync::Mutex<std::collections::BTreeMap<String, u64>> =
+    std::sync::Mutex::new(std::collections::BTreeMap::new());
+
+/// Counts a delivery `source` refused (a bad signature, a malformed or oversized body…), for its
+/// next sweep's report.
+pub fn delivery_refused(source: &str) {
+    let mut refused = REFUSED.lock().unwrap_or_else(|p| p.into_inner());
+    *refused.entry(source.to_string()).or_default() += 1;
+}
+
+fn take_refused(source: &str) -> u64 {
+    REFUSED
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .remove(source)
+        .unwrap_or(0)
 }
 
 /// Lists by time (see [`Pager`]), accepting each page's items, then moving the watermark to the

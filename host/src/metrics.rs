@@ -89,6 +89,12 @@ pub fn catch_up_found(source: &str, items: u64) {
     counter!("vidhook_catch_up_found_total", "source" => source.to_string()).increment(items);
 }
 
+/// A sweep of `source` listed nothing although the source refused deliveries since the last one.
+pub fn catch_up_empty_after_refusals(source: &str) {
+    counter!("vidhook_catch_up_empty_after_refusals_total", "source" => source.to_string())
+        .increment(1);
+}
+
 /// A catch-up sweep of `source` ended: `ok` or `failed`.
 pub fn catch_up_sweep(source: &str, result: &'static str) {
     counter!("vidhook_catch_up_sweeps_total", "source" => source.to_string(), "result" => result)

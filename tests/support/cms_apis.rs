@@ -72,6 +72,8 @@ struct Inner {
     /// Entries published before the test began (backfill), by id: when each last changed, and
     /// the entry (its time fields stamped). A request naming one's id reads or writes it.
     others: std::collections::BTreeMap<String, (i64, Value)>,
+    /// Ghost: the database its filters compare in.
+    ghost_database: GhostDatabase,
 }
 
 #[derive(Clone)]
@@ -100,6 +102,11 @@ impl CmsApi {
             url: super::serve(router).await,
             ..api
         }
+    }
+
+    /// Ghost: keep posts "in MySQL" (dates compared as dates) instead of SQLite (as text).
+    pub fn use_ghost_database(&self, database: GhostDatabase) {
+        self.inner.lock().unwrap().ghost_database = database;
     }
 
     /// The `[sources.cms]` config lines for this CMS, pointing at this server.
@@ -820,44 +827,61 @@ fn list(api: &CmsApi, uri: &Uri) -> Response {
     let changed = vidhook::cms::format_time(state.changed_at);
     let mut entry = state.entry.clone();
     let mut draft = state.draft_item.clone();
-    // (time field, the filter's lower bound as the request gives it, published-only?)
-    let (since, published_only) = match api.kind {
+    // (whether the request's time filter lets an entry changed at a time through, published
+    // only?). Each compares the way its CMS does: a filter in another format than the one the
+    // CMS documents finds what the real CMS would find, often nothing.
+    let (passes, published_only): (Box<dyn Fn(i64) -> bool>, bool) = match api.kind {
         Kind::Ghost => {
             entry["updated_at"] = json!(changed);
             draft["updated_at"] = json!(changed);
             let filter = query.get("filter").cloned().unwrap_or_default();
-            let since = filter
+            let literal = filter
                 .split("updated_at:>='")
                 .nth(1)
                 .and_then(|rest| rest.split('\'').next())
                 .map(str::to_owned);
-            (since, filter.contains("status:published"))
+            let database = state.ghost_database;
+            let passes = move |changed_ms: i64| match &literal {
+                None => true,
+                Some(literal) => ghost_compares(database, changed_ms, literal),
+            };
+            (Box::new(passes), filter.contains("status:published"))
         }
         Kind::Contentful => {
             entry["sys"]["updatedAt"] = json!(changed);
             draft["sys"]["updatedAt"] = json!(changed);
             // `/public/entries` holds published entries only; `/entries` drafts too.
             (
-                query.get("sys.updatedAt[gte]").cloned(),
+                iso_at_least(query.get("sys.updatedAt[gte]")),
                 uri.path().ends_with("/public/entries"),
             )
         }
         Kind::Sanity => {
-            entry["_updatedAt"] = json!(changed);
-            draft["_updatedAt"] = json!(changed);
+            // Sanity keeps `_updatedAt` to the second, as "2026-11-25T10:00:01Z"; GROQ compares
+            // strings as text, and datetimes (`dateTime(…)`) as times.
+            let stored = sanity_time(state.changed_at);
+            entry["_updatedAt"] = json!(stored);
+            draft["_updatedAt"] = json!(stored);
             let groq = query.get("query").cloned().unwrap_or_default();
-            let since = groq
-                .contains("_updatedAt >= $since")
-                .then(|| query.get("$since").map(|s| s.trim_matches('"').to_string()))
-                .flatten();
-            (since, groq.contains("!(_id in path(\"drafts.**\"))"))
+            let since = query.get("$since").map(|s| s.trim_matches('"').to_string());
+            let passes: Box<dyn Fn(i64) -> bool> =
+                if groq.contains("dateTime(_updatedAt) >= dateTime($since)") {
+                    iso_at_least(since.as_ref())
+                } else if groq.contains("_updatedAt >= $since") {
+                    Box::new(move |changed_ms: i64| {
+                        since.as_deref().is_none_or(|since| sanity_time(changed_ms).as_str() >= since)
+                    })
+                } else {
+                    Box::new(|_| true)
+                };
+            (passes, groq.contains("!(_id in path(\"drafts.**\"))"))
         }
         Kind::Strapi => {
             entry["updatedAt"] = json!(changed);
             draft["updatedAt"] = json!(changed);
             // Strapi 5's REST API answers published versions unless asked for `status=draft`.
             (
-                query.get("filters[updatedAt][$gte]").cloned(),
+                iso_at_least(query.get("filters[updatedAt][$gte]")),
                 query.get("status").is_none_or(|s| s == "published"),
             )
         }
@@ -874,25 +898,44 @@ fn list(api: &CmsApi, uri: &Uri) -> Response {
                 .nth(1)
                 .and_then(|rest| rest.split('"').next())
                 .map(str::to_owned);
-            (since, text.contains("\"status\":{\"_eq\":\"published\"}"))
+            (
+                iso_at_least(since.as_ref()),
+                text.contains("\"status\":{\"_eq\":\"published\"}"),
+            )
         }
         Kind::Storyblok => {
             if query.get("token").map(String::as_str) != Some(CDN_TOKEN) {
                 return (StatusCode::UNAUTHORIZED, "bad token").into_response();
             }
             entry["published_at"] = json!(changed);
-            // Minutes, as Storyblok's date filters take them: "2026-11-25 10:00".
-            let since = query
-                .get("published_at_gt")
-                .map(|s| format!("{}T{}:00.000Z", &s[..10], &s[11..16]));
+            // Storyblok documents its date filters in minutes, "2018-03-03 10:00"; anything
+            // else is refused here.
+            let since = match query.get("published_at_gt") {
+                None => None,
+                Some(s) => match jiff::civil::DateTime::strptime("%Y-%m-%d %H:%M", s) {
+                    Ok(minute) => Some(
+                        minute
+                            .to_zoned(jiff::tz::TimeZone::UTC)
+                            .unwrap()
+                            .timestamp()
+                            .as_millisecond(),
+                    ),
+                    Err(_) => {
+                        return (
+                            StatusCode::UNPROCESSABLE_ENTITY,
+                            format!("published_at_gt {s:?}: use the format 2018-03-03 10:00"),
+                        )
+                            .into_response()
+                    }
+                },
+            };
             (
-                since,
+                Box::new(move |changed_ms: i64| since.is_none_or(|since| changed_ms > since)),
                 query.get("version").map(String::as_str) == Some("published"),
             )
         }
     };
-    let since_ms = since.and_then(|s| vidhook::cms::parse_time(&Value::from(s)));
-    let fresh = !state.entry.is_null() && since_ms.is_none_or(|since| state.changed_at >= since);
+    let fresh = !state.entry.is_null() && passes(state.changed_at);
     let mut items = Vec::new();
     if fresh {
         if state.broken_item {
@@ -915,7 +958,7 @@ fn list(api: &CmsApi, uri: &Uri) -> Response {
     let mut older: Vec<&(i64, Value)> = state
         .others
         .values()
-        .filter(|(changed, _)| since_ms.is_none_or(|since| *changed >= since))
+        .filter(|(changed, _)| passes(*changed))
         .collect();
     older.sort_by_key(|(changed, _)| *changed);
     let items: Vec<Value> = older
@@ -924,6 +967,61 @@ fn list(api: &CmsApi, uri: &Uri) -> Response {
         .chain(items)
         .collect();
     Json(envelope(api.kind, items, &query)).into_response()
+}
+
+/// Which database a Ghost stand-in keeps its posts in: Ghost's small-site default compares a
+/// filter's date literal with its stored text, MySQL converts the literal to a date.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum GhostDatabase {
+    #[default]
+    Sqlite,
+    Mysql,
+}
+
+/// Whether Ghost lets a post changed at `changed_ms` through `updated_at:>='literal'`. Ghost
+/// stores `updated_at` as `YYYY-MM-DD HH:MM:SS` (UTC, whole seconds). On SQLite the literal is
+/// compared with that text as text (so `'2026-12-06T03:19:17.000Z'` is after every stored
+/// time of that day: ' ' < 'T'); on MySQL it is read as a date (a `T` and a fraction accepted,
+/// a zone suffix dropped with a warning).
+fn ghost_compares(database: GhostDatabase, changed_ms: i64, literal: &str) -> bool {
+    let stored = jiff::Timestamp::from_millisecond(changed_ms)
+        .unwrap()
+        .strftime("%Y-%m-%d %H:%M:%S")
+        .to_string();
+    match database {
+        GhostDatabase::Sqlite => stored.as_str() >= literal,
+        GhostDatabase::Mysql => {
+            let trimmed = literal.trim_end_matches('Z').replace('T', " ");
+            let seconds = trimmed.split('.').next().unwrap_or_default();
+            match jiff::civil::DateTime::strptime("%Y-%m-%d %H:%M:%S", seconds) {
+                Ok(at) => stored.as_str() >= at.strftime("%Y-%m-%d %H:%M:%S").to_string().as_str(),
+                Err(_) => false,
+            }
+        }
+    }
+}
+
+/// Sanity's `_updatedAt` form: RFC 3339 to the second, `Z`.
+fn sanity_time(ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(ms)
+        .unwrap()
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
+}
+
+/// A filter `>= since` where the CMS reads `since` as an ISO 8601 / RFC 3339 time (Contentful,
+/// Strapi, Directus, GROQ's `dateTime`): a value it cannot read filters everything out.
+fn iso_at_least(since: Option<&String>) -> Box<dyn Fn(i64) -> bool> {
+    match since {
+        None => Box::new(|_| true),
+        Some(text) => match text.parse::<jiff::Timestamp>() {
+            Ok(since) => {
+                let since = since.as_millisecond();
+                Box::new(move |changed_ms| changed_ms >= since)
+            }
+            Err(_) => Box::new(|_| false),
+        },
+    }
 }
 
 /// The page the query asks for, in this CMS's parameters (1-based page, page size); Ghost and

@@ -9,6 +9,7 @@ mod jobs;
 mod lexicon;
 mod plugin;
 mod runs;
+mod sources;
 mod tokens;
 
 use std::path::{Path, PathBuf};
@@ -72,6 +73,8 @@ enum Command {
     Backfill(backfill::BackfillArgs),
     /// One video per row of a CSV or JSON Lines file.
     Batch(batch::BatchArgs),
+    /// Configured sources and what each one's catch-up sweep last did (listed, found, refused).
+    Sources,
     /// Scheduled digests: list their state, or check a schedule as of a time (`tick --at`).
     Digests {
         #[command(subcommand)]
@@ -167,6 +170,7 @@ impl Cli {
                 backfill::run(&load_config(self.config.as_deref())?, args).await
             }
             Command::Batch(args) => batch::run(&load_config(self.config.as_deref())?, args).await,
+            Command::Sources => sources::run(&load_config(self.config.as_deref())?).await,
             Command::Digests { action } => {
                 digests::run(&load_config(self.config.as_deref())?, action).await
             }

@@ -223,7 +223,7 @@ impl CmsAdapter for Ghost {
         self.parse(delivery.body)
     }
 
-    /// `GET {admin}/posts/?filter=status:published+updated_at:>='…'&order=updated_at asc`
+    /// `GET {admin}/posts/?filter=status:published+updated_at:>='YYYY-MM-DD HH:mm:ss'&order=updated_at asc`
     /// (the Admin API's NQL filter and page paging; `formats=html` as the webhook carries it).
     async fn list_published(
         &self,
@@ -238,9 +238,12 @@ impl CmsAdapter for Ghost {
         }
         let page = cursor.unwrap_or("1");
         let url = format!("{}/posts/", admin.trim_end_matches('/'));
+        // Ghost's own filter examples write dates as 'YYYY-MM-DD HH:mm:ss' (UTC). On SQLite, its
+        // default for small sites, the literal is compared with the stored text as text: an
+        // RFC 3339 literal ("…T…Z") is after every time of its day and lists nothing.
         let filter = format!(
             "status:published+updated_at:>='{}'",
-            super::format_time(since_ms)
+            super::format_time_in(since_ms, "%Y-%m-%d %H:%M:%S")
         );
         let request = self
             .http

@@ -214,11 +214,18 @@ pub fn parse_time(value: &Value) -> Option<i64> {
         .map(|t| t.as_millisecond())
 }
 
-/// Unix ms as an RFC 3339 UTC timestamp with milliseconds (what CMS filters take).
+/// Unix ms as an RFC 3339 UTC timestamp with milliseconds (what most CMS filters take).
 pub fn format_time(ms: i64) -> String {
+    format_time_in(ms, "%Y-%m-%dT%H:%M:%S%.3fZ")
+}
+
+/// Unix ms in UTC as `strftime` `format` says: for the CMSs whose filters document another
+/// form (Ghost's `YYYY-MM-DD HH:mm:ss`, Storyblok's `YYYY-MM-DD HH:MM`), since a filter in the
+/// wrong form is compared as text by some and silently finds nothing.
+pub fn format_time_in(ms: i64, format: &str) -> String {
     jiff::Timestamp::from_millisecond(ms)
         .unwrap_or(jiff::Timestamp::UNIX_EPOCH)
-        .strftime("%Y-%m-%dT%H:%M:%S%.3fZ")
+        .strftime(format)
         .to_string()
 }
 

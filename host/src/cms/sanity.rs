@@ -200,7 +200,7 @@ impl CmsAdapter for Sanity {
             super::http::segment(&self.config.dataset)
         );
         let query = format!(
-            "*[!(_id in path(\"drafts.**\")) && _updatedAt >= $since] | order(_updatedAt asc) [{start}...{end}]"
+            "*[!(_id in path(\"drafts.**\")) && dateTime(_updatedAt) >= dateTime($since)] | order(_updatedAt asc) [{start}...{end}]"
         );
         let since = format!("\"{}\"", super::format_time(since_ms));
         let request = self

@@ -219,8 +219,7 @@ impl CmsAdapter for Storyblok {
         );
         // Storyblok's date filters take minutes ("2026-11-25 10:00"): floor, so nothing in the
         // minute is missed.
-        let since = super::format_time(since_ms - 60_000);
-        let since = format!("{} {}", &since[..10], &since[11..16]);
+        let since = super::format_time_in(since_ms - 60_000, "%Y-%m-%d %H:%M");
         let request = self.http.get(&url).query(&[
             ("version", "published"),
             ("token", token.as_str()),

@@ -112,6 +112,14 @@ fn body_reason(response: &Response) -> &'static str {
     }
 }
 
+/// A delivery to a configured source was refused (`reason` as the metrics label it): counted,
+/// and remembered for the source's next catch-up sweep, which should then find the publishes
+/// those deliveries carried.
+fn refused(source: &str, reason: &'static str) {
+    crate::metrics::cms_webhook(source, "rejected", reason);
+    crate::catch_up::delivery_refused(source);
+}
+
 /// Reads the body up to `limit` bytes; `Err` is the response to send.
 pub(super) async fn read_body(
     headers: &HeaderMap,
@@ -167,7 +175,7 @@ async fn receive_hook(
     let body = match read_body(&headers, body, app.config.max_body_bytes, &source).await {
         Ok(body) => body,
         Err(response) => {
-            crate::metrics::cms_webhook(&source, "rejected", body_reason(&response));
+            refused(&source, body_reason(&response));
             return response;
         }
     };
@@ -196,7 +204,7 @@ async fn receive_hook(
                     (StatusCode::SERVICE_UNAVAILABLE, "cms_unavailable")
                 }
             };
-            crate::metrics::cms_webhook(&source, "rejected", reason);
+            refused(&source, reason);
             crate::telemetry::warn_rejected!(source, status = status.as_u16(), reason = %err, "webhook rejected");
             if status == StatusCode::SERVICE_UNAVAILABLE {
                 return unavailable(&err.to_string());
@@ -205,7 +213,7 @@ async fn receive_hook(
         }
     };
     if let Some(reason) = invalid_delivery(delivery_id.as_deref(), &contents) {
-        crate::metrics::cms_webhook(&source, "rejected", "malformed");
+        refused(&source, "malformed");
         crate::telemetry::warn_rejected!(source, reason, "webhook rejected: invalid content");
         return error(StatusCode::BAD_REQUEST, reason);
     }
@@ -219,7 +227,7 @@ async fn receive_hook(
             .into_response();
     }
     if let Some(wait) = over_rate(&app, &source) {
-        crate::metrics::cms_webhook(&source, "rejected", "rate_limited");
+        refused(&source, "rate_limited");
         crate::telemetry::warn_rejected!(source, ?wait, "webhook refused: over the source's rate");
         return too_many("too many deliveries, retry later", wait);
     }
@@ -315,7 +323,7 @@ pub async fn accept(
         }
         Err(err) => {
             // Not committed, so not acknowledged: the sender keeps the event and retries.
-            crate::metrics::cms_webhook(source, "rejected", "storage_unavailable");
+            refused(source, "storage_unavailable");
             tracing::error!(source, error = %err, "cannot commit event; answering 503");
             unavailable("storage unavailable, retry later")
         }

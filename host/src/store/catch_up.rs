@@ -7,12 +7,29 @@ use sqlx::Row;
 use super::{now_ms, Result, Store};
 
 /// What `vidhook sources` and the admin API show of a source's sweep.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct CatchUpState {
     pub source: String,
+    /// Unix ms: every item the CMS changed before this (less the overlap) has been accepted.
     pub watermark: i64,
     pub last_ok_at: Option<i64>,
     pub last_error: Option<String>,
+    /// When the last sweep ended (ok or not).
+    pub last_sweep_at: Option<i64>,
+    /// Items the last completed sweep listed, and how many of them no webhook had delivered.
+    pub last_listed: Option<i64>,
+    pub last_found: Option<i64>,
+    /// Deliveries the source refused (bad signature, malformed, over a limit) in the time
+    /// before the last sweep: with nothing listed, a sign of a filter that finds nothing.
+    pub refused_before: Option<i64>,
+}
+
+/// How a sweep ended, as [`Store::finish_catch_up`] records it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SweepCounts {
+    pub listed: u64,
+    pub found: u64,
+    pub refused_before: u64,
 }
 
 impl Store {
@@ -82,23 +99,35 @@ impl Store {
         Ok(updated == 1)
     }
 
-    /// Ends `owner`'s sweep of `source`, recording how it went; the lease is released.
+    /// Ends `owner`'s sweep of `source`, recording how it went (`Ok`: what it listed and found;
+    /// `Err`: why it failed); the lease is released.
     pub async fn finish_catch_up(
         &self,
         source: &str,
         owner: &str,
-        error: Option<&str>,
+        outcome: std::result::Result<SweepCounts, &str>,
     ) -> Result<()> {
         let now = now_ms();
+        let (error, counts) = match outcome {
+            Ok(counts) => (None, Some(counts)),
+            Err(error) => (Some(error), None),
+        };
+        let count = |f: fn(&SweepCounts) -> u64| counts.as_ref().map(|c| f(c) as i64);
         sqlx::query(
             "UPDATE catch_up SET lease_owner = NULL, lease_until = 0, last_error = $1,
-                 last_ok_at = CASE WHEN $1 IS NULL THEN $2 ELSE last_ok_at END
+                 last_ok_at = CASE WHEN $1 IS NULL THEN $2 ELSE last_ok_at END,
+                 last_sweep_at = $2,
+                 last_listed = COALESCE($5, last_listed), last_found = COALESCE($6, last_found),
+                 refused_before = COALESCE($7, refused_before)
              WHERE source = $3 AND lease_owner = $4",
         )
         .bind(error)
         .bind(now)
         .bind(source)
         .bind(owner)
+        .bind(count(|c| c.listed))
+        .bind(count(|c| c.found))
+        .bind(count(|c| c.refused_before))
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -115,7 +144,9 @@ impl Store {
     /// Every source's sweep state.
     pub async fn catch_up_states(&self) -> Result<Vec<CatchUpState>> {
         let rows = sqlx::query(
-            "SELECT source, watermark, last_ok_at, last_error FROM catch_up ORDER BY source",
+            "SELECT source, watermark, last_ok_at, last_error, last_sweep_at, last_listed,
+                    last_found, refused_before
+             FROM catch_up ORDER BY source",
         )
         .fetch_all(&self.pool)
         .await?;
@@ -126,6 +157,10 @@ impl Store {
                     watermark: r.try_get(1)?,
                     last_ok_at: r.try_get(2)?,
                     last_error: r.try_get(3)?,
+                    last_sweep_at: r.try_get(4)?,
+                    last_listed: r.try_get(5)?,
+                    last_found: r.try_get(6)?,
+                    refused_before: r.try_get(7)?,
                 })
             })
             .collect()
@@ -168,14 +203,19 @@ mod tests {
         assert!(store.advance_catch_up("blog", "a", 5_000).await.unwrap());
         assert!(!store.advance_catch_up("blog", "b", 7_000).await.unwrap());
         assert!(store.advance_catch_up("blog", "a", 2_000).await.unwrap());
-        store.finish_catch_up("blog", "a", None).await.unwrap();
+        let counts = SweepCounts {
+            listed: 3,
+            found: 1,
+            refused_before: 2,
+        };
+        store.finish_catch_up("blog", "a", Ok(counts)).await.unwrap();
         assert_eq!(
             claim("b", 9_000, later).await,
             Some(Some((5_000, 1_000))),
             "released: b continues from a's committed watermark, never backwards"
         );
         store
-            .finish_catch_up("blog", "b", Some("GET …: 503"))
+            .finish_catch_up("blog", "b", Err("GET …: 503"))
             .await
             .unwrap();
         // A lease that ran out can be taken over.
@@ -183,5 +223,11 @@ mod tests {
         assert_eq!(claim("b", 0, later).await, Some(Some((5_000, 1_000))));
         let states = store.catch_up_states().await.unwrap();
         assert_eq!(states[0].last_error.as_deref(), Some("GET …: 503"));
+        // A failed sweep keeps the counts of the last one that listed.
+        assert_eq!(
+            (states[0].last_listed, states[0].last_found, states[0].refused_before),
+            (Some(3), Some(1), Some(2))
+        );
+        assert!(states[0].last_sweep_at.is_some());
     }
 }

@@ -22,7 +22,7 @@ use std::time::Duration;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions};
 
-pub use catch_up::CatchUpState;
+pub use catch_up::{CatchUpState, SweepCounts};
 pub use events::Ingested;
 pub use heads::WriteBackGate;
 pub use lexicon::LexiconEntry;

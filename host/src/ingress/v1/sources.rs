@@ -30,6 +30,9 @@ pub struct SourceView {
     dry_run: bool,
     /// This source's daily credit limit, if any.
     daily_credits: Option<i64>,
+    /// Its catch-up sweep, for a CMS vidhook lists: the watermark, the last sweep's time,
+    /// items listed and found, and deliveries refused before it.
+    sweep: Option<crate::store::CatchUpState>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -46,6 +49,10 @@ pub struct ChainEntry {
     responses((status = 200, body = Vec<SourceView>))
 )]
 pub async fn list(State(app): State<Arc<App>>) -> Response {
+    let mut sweeps = match app.store.catch_up_states().await {
+        Ok(states) => states,
+        Err(err) => return store_down(err),
+    };
     let mut sources = Vec::with_capacity(app.config.sources.len());
     for (name, config) in &app.config.sources {
         let disabled = match app.store.disabled_plugins(name).await {
@@ -68,6 +75,10 @@ pub async fn list(State(app): State<Arc<App>>) -> Response {
             approval: config.settings.approval,
             dry_run: config.settings.dry_run,
             daily_credits: config.settings.daily_credits,
+            sweep: sweeps
+                .iter()
+                .position(|s| &s.source == name)
+                .map(|at| sweeps.swap_remove(at)),
         });
     }
     Json(sources).into_response()
