@@ -204,7 +204,8 @@ async fn an_empty_sweep_after_refused_deliveries_is_a_warning_and_sources_shows_
     let empty = "vidhook_catch_up_empty_after_refusals_total{source=\"cms\"}";
     host.wait_for_metric(empty, 1.0).await;
     assert!(
-        host.logs().contains("listed nothing although the source refused deliveries"),
+        host.logs()
+            .contains("listed nothing although the source refused deliveries"),
         "{}",
         host.logs()
     );
@@ -212,7 +213,15 @@ async fn an_empty_sweep_after_refused_deliveries_is_a_warning_and_sources_shows_
     let table = support::vidhook(&["--config", config.to_str().unwrap(), "sources"]).await;
     let mut lines = table.lines();
     let header = lines.next().unwrap();
-    for column in ["SOURCE", "SWEEP", "LAST SWEEP", "LISTED", "FOUND", "REFUSED", "WATERMARK"] {
+    for column in [
+        "SOURCE",
+        "SWEEP",
+        "LAST SWEEP",
+        "LISTED",
+        "FOUND",
+        "REFUSED",
+        "WATERMARK",
+    ] {
         assert!(header.contains(column), "{table}");
     }
     let row: Vec<&str> = lines
@@ -321,7 +330,12 @@ async fn a_malformed_listed_item_does_not_stop_the_sweep() {
         let host = Host::start(dir.path(), &config(dir.path(), &api)).await;
         host.wait_for_state("done", Duration::from_secs(60)).await;
         assert_eq!(host.renders().await.len(), 1, "{kind:?}");
-        assert_eq!(host.metric(SWEEPS_FAILED).await, 0.0, "{kind:?}");
+        assert_eq!(
+            host.metric(SWEEPS_FAILED).await,
+            0.0,
+            "{kind:?}: {}",
+            host.logs()
+        );
         assert!(
             host.logs()
                 .contains("catch-up: a listed item is not valid content; skipped"),

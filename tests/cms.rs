@@ -80,8 +80,8 @@ async fn contentful_patches_the_entry_under_its_version_and_republishes_without_
     let (api, _host, render, _dir) = publish_write_back_and_echo(Kind::Contentful).await;
     let entry = api.entry();
     assert_eq!(entry["fields"]["videoUrl"]["en-US"], render["video_url"]);
-    // PATCH (version 1 → 2) then publish (→ 3).
-    assert_eq!(entry["sys"]["version"], 3);
+    // Published at version 2; PATCH (→ 3) then publish (→ 4).
+    assert_eq!(entry["sys"]["version"], 4);
 }
 
 /// A hook URL with a query string (e.g. to tell sources apart): Contentful signs the query with
@@ -473,4 +473,100 @@ allow_private = ["127.0.0.0/8"]
         serde_json::from_str(sent).expect("valid JSON whatever the values");
     assert_eq!(sent["data"]["video_url"], render["video_url"]);
     assert_eq!(sent["data"]["title"], "Quotes \"and\" slashes");
+}
+
+/// Revision order: publish A, publish B (a newer revision), then the CMS's first delivery
+/// arrives again — late (a retry after a timeout, signed afresh) and byte for byte (a replay
+/// within the signature window). Both are answered 200 and change nothing: no render, no
+/// write-back, the entry keeps B's video. Where the adapter reads the entry's current version
+/// from the CMS's API (Storyblok's thin webhook, Directus's item), a late delivery is simply
+/// the current content again.
+async fn a_late_delivery_never_moves_the_entry_backwards(kind: Kind) {
+    let dir = tempfile::tempdir().unwrap();
+    let api = CmsApi::start(kind).await;
+    let host = host(dir.path(), &api).await;
+    let hook = format!("{}/hooks/cms", host.url);
+    assert_eq!(
+        api.publish(&hook, "Solar panels", BODY).await,
+        202,
+        "{kind:?}"
+    );
+    host.wait_for_state("done", Duration::from_secs(60)).await;
+    let first_writes = api.writes().len();
+    wait_for_answers(&api, 2).await;
+    let edited = "The council will now fit solar panels to every school by next winter.";
+    assert_eq!(
+        api.publish(&hook, "Solar panels", edited).await,
+        202,
+        "{kind:?}"
+    );
+    let started = Instant::now();
+    while host
+        .renders()
+        .await
+        .iter()
+        .filter(|r| r["render"]["state"] == "done")
+        .count()
+        < 2
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{kind:?}: {}",
+            host.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let writes = api.writes();
+    assert!(writes.len() > first_writes, "{kind:?}: B was written back");
+    let entry = api.entry();
+
+    let late = api.retry_late(0).await;
+    let replayed = api.replay(0).await;
+    assert_eq!((late, replayed), (200, 200), "{kind:?}: {}", host.logs());
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(host.renders().await.len(), 2, "{kind:?}: {}", host.logs());
+    assert_eq!(
+        api.writes().len(),
+        writes.len(),
+        "{kind:?}: nothing written"
+    );
+    assert_eq!(api.entry(), entry, "{kind:?}: the entry keeps B's video");
+    if !matches!(kind, Kind::Storyblok | Kind::Directus) {
+        assert!(
+            host.logs().contains("stale delivery"),
+            "{kind:?}: {}",
+            host.logs()
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn contentful_late_delivery_is_stale() {
+    a_late_delivery_never_moves_the_entry_backwards(Kind::Contentful).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ghost_late_delivery_is_stale() {
+    a_late_delivery_never_moves_the_entry_backwards(Kind::Ghost).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sanity_late_delivery_is_stale() {
+    a_late_delivery_never_moves_the_entry_backwards(Kind::Sanity).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn strapi_late_delivery_is_stale() {
+    a_late_delivery_never_moves_the_entry_backwards(Kind::Strapi).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn directus_late_delivery_reads_the_current_item() {
+    a_late_delivery_never_moves_the_entry_backwards(Kind::Directus).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn storyblok_late_delivery_reads_the_current_story() {
+    a_late_delivery_never_moves_the_entry_backwards(Kind::Storyblok).await;
 }

@@ -139,7 +139,11 @@ pub async fn sweep(app: &App, source: &str, owner: &str) -> Result<Swept, SweepE
         Err(err) => Err(err.to_string()),
     };
     app.store
-        .finish_catch_up(source, owner, recorded.as_ref().map(|c| *c).map_err(String::as_str))
+        .finish_catch_up(
+            source,
+            owner,
+            recorded.as_ref().map(|c| *c).map_err(String::as_str),
+        )
         .await?;
     let outcome = if result.is_ok() { "ok" } else { "failed" };
     if !matches!(result, Ok(Swept::Unlisted)) {
@@ -165,7 +169,13 @@ fn report(source: &str, since: i64, (listed, found): (u64, u64), refused_before:
              and clock)"
         );
     } else if found > 0 {
-        tracing::info!(source, since, listed, found, "catch-up sweep found publishes no webhook delivered");
+        tracing::info!(
+            source,
+            since,
+            listed,
+            found,
+            "catch-up sweep found publishes no webhook delivered"
+        );
     } else {
         tracing::debug!(source, since, listed, found, "catch-up sweep done");
     }

@@ -106,6 +106,21 @@ impl Content {
         Ok(())
     }
 
+    /// The CMS's revision marker as an order: an integer revision (Contentful's `sys.version`,
+    /// a Markdown file's modification second) as it is, a time (`updated_at`, `updatedAt`,
+    /// `modified_gmt`, `published_at`, `_updatedAt`…) in unix ms. `None` when the CMS gives no
+    /// orderable marker: such deliveries are never called stale.
+    pub fn revision_order(&self) -> Option<i64> {
+        let revision = self.revision.trim();
+        if revision.is_empty() {
+            return None;
+        }
+        revision
+            .parse::<i64>()
+            .ok()
+            .or_else(|| crate::cms::parse_time(&serde_json::Value::from(revision)))
+    }
+
     /// True for content that stands for a CMS entry (a write-back target); false for a batch row
     /// or a digest.
     pub fn has_cms_entry(&self) -> bool {
@@ -236,6 +251,26 @@ mod tests {
         content.url = Some(format!("https://example.com/{}", "a".repeat(MAX_URL_CHARS)));
         assert!(content.validate().unwrap_err().contains("url"));
         assert!(sample().validate().is_ok());
+    }
+
+    #[test]
+    fn revisions_order_as_integers_or_times() {
+        let at = |revision: &str| {
+            let mut content = sample();
+            content.revision = revision.into();
+            content.revision_order()
+        };
+        assert_eq!(at("7"), Some(7));
+        assert_eq!(at("2026-12-06T03:19:17.000Z"), Some(1_796_527_157_000));
+        // WordPress's modified_gmt has no offset: UTC.
+        assert_eq!(at("2026-12-06T03:19:17"), Some(1_796_527_157_000));
+        assert!(at("2026-12-06T03:19:18Z") > at("2026-12-06T03:19:17.999Z"));
+        assert_eq!(at(""), None);
+        assert_eq!(
+            at("3-abc"),
+            None,
+            "an opaque marker (Sanity's _rev) has no order"
+        );
     }
 
     #[test]

@@ -74,6 +74,8 @@ struct Inner {
     others: std::collections::BTreeMap<String, (i64, Value)>,
     /// Ghost: the database its filters compare in.
     ghost_database: GhostDatabase,
+    /// Every webhook sent: (payload, entry, headers, body), to send again late.
+    sent: Vec<(Value, Value, Vec<(&'static str, String)>, String)>,
 }
 
 #[derive(Clone)]
@@ -102,6 +104,29 @@ impl CmsApi {
             url: super::serve(router).await,
             ..api
         }
+    }
+
+    /// Sends the `n`th webhook sent so far again, byte for byte with its original signature and
+    /// delivery id: a replay within the signature window (or a duplicate the network made).
+    pub async fn replay(&self, n: usize) -> u16 {
+        let (hook, headers, body) = {
+            let state = self.inner.lock().unwrap();
+            let (_, _, headers, body) = state.sent[n].clone();
+            (state.hook.clone(), headers, body)
+        };
+        send(&self.inner, &hook, headers, body).await
+    }
+
+    /// Sends the `n`th webhook sent so far again as the CMS's own retry would, late: the same
+    /// content, signed afresh (a new timestamp; a new delivery id where the CMS sends one).
+    pub async fn retry_late(&self, n: usize) -> u16 {
+        let (hook, payload, entry) = {
+            let state = self.inner.lock().unwrap();
+            let (payload, entry, _, _) = state.sent[n].clone();
+            (state.hook.clone(), payload, entry)
+        };
+        let (body, headers) = signed(self.kind, &hook, &payload, &entry);
+        send(&self.inner, &hook, headers, body).await
     }
 
     /// Ghost: keep posts "in MySQL" (dates compared as dates) instead of SQLite (as text).
@@ -165,26 +190,38 @@ impl CmsApi {
     /// webhook to `hook`; returns vidhook's status.
     pub async fn publish(&self, hook: &str, title: &str, body: &str) -> u16 {
         let entry = self.new_entry(title, body);
-        let first = match self.kind {
-            Kind::Ghost => json!({"post": {"current": entry, "previous": {"status": "draft"}}}),
-            Kind::Directus => {
-                json!({"event": "items.create", "collection": "articles", "key": 12, "payload": entry})
-            }
-            _ => Value::Null,
-        };
         let draft_item = draft_item(self.kind, &entry);
-        {
+        let first = {
             let mut inner = self.inner.lock().unwrap();
             inner.entry = entry;
             inner.draft_item = draft_item;
-            inner.changed_at = vidhook::store::now_ms();
+            restamp(self.kind, &mut inner);
+            let at = vidhook::cms::format_time(inner.changed_at);
+            match self.kind {
+                Kind::Strapi => inner.entry["publishedAt"] = json!(at),
+                Kind::Storyblok => inner.entry["published_at"] = json!(at),
+                Kind::Contentful => {
+                    // Every publish is a new version of the entry.
+                    inner.version += 1;
+                    inner.entry["sys"]["version"] = json!(inner.version);
+                }
+                _ => {}
+            }
+            let entry = inner.entry.clone();
             inner.hook = hook.to_string();
             if let Some(title) = inner.draft_title.take() {
                 let mut draft = inner.entry["content"].clone();
                 draft["title"] = json!(title);
                 inner.draft = Some(draft);
             }
-        }
+            match self.kind {
+                Kind::Ghost => json!({"post": {"current": entry, "previous": {"status": "draft"}}}),
+                Kind::Directus => {
+                    json!({"event": "items.create", "collection": "articles", "key": 12, "payload": entry})
+                }
+                _ => Value::Null,
+            }
+        };
         let entry = self.entry();
         fire(&self.inner, self.kind, first, entry).await
     }
@@ -321,9 +358,8 @@ impl CmsApi {
             let previous = json!({"html": state.entry["html"].clone(),
                                   "updated_at": state.entry["updated_at"].clone()});
             state.version += 1;
-            let version = state.version;
             state.entry["html"] = json!(format!("<p>{body}</p>"));
-            state.entry["updated_at"] = json!(format!("2026-11-25T10:02:{version:02}.000Z"));
+            restamp(Kind::Ghost, &mut state);
             json!({"post": {"current": state.entry.clone(), "previous": previous}})
         };
         let entry = self.entry();
@@ -387,16 +423,54 @@ const DIRECTUS_FILE: &str = "4a3e5a1e-3b0f-4b5e-9a0e-6f8b2c1d7e90";
 /// shape), signed as the CMS signs; records vidhook's status.
 async fn fire(inner: &Arc<Mutex<Inner>>, kind: Kind, payload: Value, entry: Value) -> u16 {
     let hook = inner.lock().unwrap().hook.clone();
+    let (body, headers) = signed(kind, &hook, &payload, &entry);
+    inner
+        .lock()
+        .unwrap()
+        .sent
+        .push((payload, entry, headers.clone(), body.clone()));
+    send(inner, &hook, headers, body).await
+}
+
+/// Sends one delivery to vidhook; records and returns its status (0: no answer).
+async fn send(
+    inner: &Arc<Mutex<Inner>>,
+    hook: &str,
+    headers: Vec<(&'static str, String)>,
+    body: String,
+) -> u16 {
+    let mut request = reqwest::Client::new()
+        .post(hook)
+        .header("content-type", "application/json");
+    for (name, value) in headers {
+        request = request.header(name, value);
+    }
+    let status = request
+        .body(body)
+        .send()
+        .await
+        .map(|r| r.status().as_u16())
+        .unwrap_or(0);
+    inner.lock().unwrap().answers.push(status);
+    status
+}
+
+/// A delivery's body and headers, signed now as this CMS signs.
+fn signed(
+    kind: Kind,
+    hook: &str,
+    payload: &Value,
+    entry: &Value,
+) -> (String, Vec<(&'static str, String)>) {
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_millis();
-    let client = reqwest::Client::new();
-    let (body, request) = match kind {
+    match kind {
         Kind::Contentful => {
             let body = entry.to_string();
             // Signed as Contentful signs: the hook URL's path and query, canonicalised.
-            let url = reqwest::Url::parse(&hook).unwrap();
+            let url = reqwest::Url::parse(hook).unwrap();
             let path = vidhook::cms::contentful::canonical_path(url.path(), url.query());
             let topic = "ContentManagement.Entry.publish";
             let signed = "x-contentful-signed-headers,x-contentful-timestamp,x-contentful-topic";
@@ -407,21 +481,21 @@ async fn fire(inner: &Arc<Mutex<Inner>>, kind: Kind, payload: Value, entry: Valu
                 SECRET.as_bytes(),
                 &[canonical.as_bytes()],
             ));
-            let request = client
-                .post(&hook)
-                .header(
+            let headers = vec![
+                (
                     "content-type",
-                    "application/vnd.contentful.management.v1+json",
-                )
-                .header("x-contentful-topic", topic)
-                .header("x-contentful-signed-headers", signed)
-                .header("x-contentful-timestamp", now_ms.to_string())
-                .header("x-contentful-signature", signature)
-                .header(
+                    "application/vnd.contentful.management.v1+json".to_string(),
+                ),
+                ("x-contentful-topic", topic.to_string()),
+                ("x-contentful-signed-headers", signed.to_string()),
+                ("x-contentful-timestamp", now_ms.to_string()),
+                ("x-contentful-signature", signature),
+                (
                     "x-contentful-idempotency-key",
                     uuid::Uuid::now_v7().to_string(),
-                );
-            (body, request)
+                ),
+            ];
+            (body, headers)
         }
         Kind::Ghost => {
             let body = payload.to_string();
@@ -429,11 +503,11 @@ async fn fire(inner: &Arc<Mutex<Inner>>, kind: Kind, payload: Value, entry: Valu
                 SECRET.as_bytes(),
                 &[body.as_bytes(), now_ms.to_string().as_bytes()],
             ));
-            let request = client.post(&hook).header(
+            let headers = vec![(
                 "x-ghost-signature",
                 format!("sha256={signature}, t={now_ms}"),
-            );
-            (body, request)
+            )];
+            (body, headers)
         }
         Kind::Sanity => {
             let body = entry.to_string();
@@ -442,28 +516,28 @@ async fn fire(inner: &Arc<Mutex<Inner>>, kind: Kind, payload: Value, entry: Valu
                 &[now_ms.to_string().as_bytes(), b".", body.as_bytes()],
             );
             let signature = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest);
-            let request = client
-                .post(&hook)
-                .header(
+            let headers = vec![
+                (
                     "sanity-webhook-signature",
                     format!("t={now_ms},v1={signature}"),
-                )
-                .header("idempotency-key", uuid::Uuid::now_v7().to_string());
-            (body, request)
+                ),
+                ("idempotency-key", uuid::Uuid::now_v7().to_string()),
+            ];
+            (body, headers)
         }
         Kind::Strapi => {
             let body = json!({"event": "entry.publish", "createdAt": "2026-11-25T10:00:00.000Z",
                 "model": "article", "uid": "api::article.article", "entry": entry})
             .to_string();
-            let request = client
-                .post(&hook)
-                .header("authorization", TOKEN)
-                .header("x-strapi-event", "entry.publish");
-            (body, request)
+            let headers = vec![
+                ("authorization", TOKEN.to_string()),
+                ("x-strapi-event", "entry.publish".to_string()),
+            ];
+            (body, headers)
         }
         Kind::Directus => (
             payload.to_string(),
-            client.post(&hook).header("authorization", TOKEN),
+            vec![("authorization", TOKEN.to_string())],
         ),
         Kind::Storyblok => {
             let body = json!({"text": "The user published the Story", "action": "published",
@@ -473,21 +547,9 @@ async fn fire(inner: &Arc<Mutex<Inner>>, kind: Kind, payload: Value, entry: Valu
                 SECRET.as_bytes(),
                 body.as_bytes(),
             ));
-            (
-                body,
-                client.post(&hook).header("webhook-signature", signature),
-            )
+            (body, vec![("webhook-signature", signature)])
         }
-    };
-    let status = request
-        .header("content-type", "application/json")
-        .body(body)
-        .send()
-        .await
-        .map(|r| r.status().as_u16())
-        .unwrap_or(0);
-    inner.lock().unwrap().answers.push(status);
-    status
+    }
 }
 
 fn authorized(kind: Kind, headers: &HeaderMap) -> bool {
@@ -647,15 +709,14 @@ async fn entry_request(
                 .to_string();
             state.entry["codeinjection_foot"] = json!(format!("{footer}{addition}"));
             state.version += 1;
-            let version = state.version;
-            state.entry["updated_at"] = json!(format!("2026-11-25T10:03:{version:02}.000Z"));
+            restamp(kind, &mut state);
         }
         if std::mem::take(&mut state.conflict_once) {
             // Someone else saved meanwhile: the version the writer read is stale now.
             state.version += 1;
             let version = state.version;
             state.entry["sys"]["version"] = json!(version);
-            state.entry["updated_at"] = json!(format!("2026-11-25T10:00:{version:02}.000Z"));
+            restamp(kind, &mut state);
             return (StatusCode::CONFLICT, "conflict: the entry changed").into_response();
         }
         if kind == Kind::Storyblok && request["publish"] != json!(1) {
@@ -715,6 +776,7 @@ fn apply(
             }
             state.version += 1;
             entry["sys"]["version"] = json!(state.version);
+            restamp(kind, state);
             Ok(Value::Null)
         }
         Kind::Ghost => {
@@ -730,8 +792,8 @@ fn apply(
                 }
             }
             state.version += 1;
-            entry["updated_at"] = json!(format!("2026-11-25T10:01:{:02}.000Z", state.version));
-            Ok(json!({"post": {"current": entry.clone(), "previous": previous}}))
+            restamp(kind, state);
+            Ok(json!({"post": {"current": state.entry.clone(), "previous": previous}}))
         }
         Kind::Sanity => {
             let patch = &request["mutations"][0]["patch"];
@@ -741,19 +803,23 @@ fn apply(
             for (key, value) in patch["set"].as_object().ok_or(StatusCode::BAD_REQUEST)? {
                 entry[key] = value.clone();
             }
-            entry["_rev"] = json!("r2");
+            entry["_rev"] = json!(format!("r{}", state.version + 1));
+            state.version += 1;
+            restamp(kind, state);
             Ok(Value::Null)
         }
         Kind::Strapi => {
             for (key, value) in request["data"].as_object().ok_or(StatusCode::BAD_REQUEST)? {
                 entry[key] = value.clone();
             }
+            restamp(kind, state);
             Ok(Value::Null)
         }
         Kind::Directus => {
             for (key, value) in request.as_object().ok_or(StatusCode::BAD_REQUEST)? {
                 entry[key] = value.clone();
             }
+            restamp(kind, state);
             Ok(
                 json!({"event": "items.update", "collection": "articles", "keys": ["12"], "payload": request}),
             )
@@ -763,6 +829,25 @@ fn apply(
             state.draft = None;
             Ok(Value::Null)
         }
+    }
+}
+
+/// Marks the entry changed now, as the real CMS would: its change time moves forward (by at
+/// least a second, so that Ghost's whole seconds tell each change apart) and the kind's revision
+/// field says so. Storyblok's
+/// `published_at` and Strapi's `publishedAt` move on a publish only; Contentful's `sys.version`
+/// is counted by its writes.
+fn restamp(kind: Kind, state: &mut Inner) {
+    state.changed_at = vidhook::store::now_ms().max(state.changed_at + 1000);
+    let at = vidhook::cms::format_time(state.changed_at);
+    let entry = &mut state.entry;
+    match kind {
+        Kind::Ghost => entry["updated_at"] = json!(at),
+        Kind::Strapi => entry["updatedAt"] = json!(at),
+        Kind::Sanity => entry["_updatedAt"] = json!(sanity_time(state.changed_at)),
+        Kind::Directus => entry["date_updated"] = json!(at),
+        Kind::Contentful => entry["sys"]["updatedAt"] = json!(at),
+        Kind::Storyblok => {}
     }
 }
 
@@ -869,7 +954,9 @@ fn list(api: &CmsApi, uri: &Uri) -> Response {
                     iso_at_least(since.as_ref())
                 } else if groq.contains("_updatedAt >= $since") {
                     Box::new(move |changed_ms: i64| {
-                        since.as_deref().is_none_or(|since| sanity_time(changed_ms).as_str() >= since)
+                        since
+                            .as_deref()
+                            .is_none_or(|since| sanity_time(changed_ms).as_str() >= since)
                     })
                 } else {
                     Box::new(|_| true)

@@ -390,6 +390,12 @@ async fn publish(config: &Config, source: Option<&str>, files: &[PathBuf]) -> an
                     file.display()
                 )
             }
+            Ingested::Stale { event_id } => {
+                println!(
+                    "{}: older than event {event_id} of the same entry; nothing to do",
+                    file.display()
+                )
+            }
         }
     }
     Ok(())

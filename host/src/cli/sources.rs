@@ -16,7 +16,11 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
         "{:<16} {:<8} {:<20} {:>7} {:>6} {:>8}  {:<20} LAST ERROR",
         "SOURCE", "SWEEP", "LAST SWEEP", "LISTED", "FOUND", "REFUSED", "WATERMARK"
     );
-    let time = |ms: Option<i64>| ms.map_or("-".to_string(), |ms| crate::cms::format_time_in(ms, "%Y-%m-%d %H:%M:%S"));
+    let time = |ms: Option<i64>| {
+        ms.map_or("-".to_string(), |ms| {
+            crate::cms::format_time_in(ms, "%Y-%m-%d %H:%M:%S")
+        })
+    };
     let count = |n: Option<i64>| n.map_or("-".to_string(), |n| n.to_string());
     for (name, source) in &config.sources {
         let every = match source.settings.catch_up_secs {

@@ -158,7 +158,12 @@ impl Sanity {
                 source: &self.source,
                 cms: "sanity",
                 id: id.to_string(),
-                revision: document["_rev"].as_str().unwrap_or_default().into(),
+                // `_rev` is an opaque id; `_updatedAt` orders the document's revisions.
+                revision: document["_updatedAt"]
+                    .as_str()
+                    .or_else(|| document["_rev"].as_str())
+                    .unwrap_or_default()
+                    .into(),
                 kind,
                 locale: None,
                 url: None,

@@ -96,7 +96,13 @@ impl Strapi {
                 source: &self.source,
                 cms: "strapi",
                 id,
-                revision: entry["publishedAt"].as_str().unwrap_or_default().into(),
+                // `updatedAt` orders the entry's versions (revision order); `publishedAt` where
+                // an older Strapi leaves it out.
+                revision: entry["updatedAt"]
+                    .as_str()
+                    .or_else(|| entry["publishedAt"].as_str())
+                    .unwrap_or_default()
+                    .into(),
                 kind: model,
                 locale: None,
                 url: None,

@@ -307,10 +307,18 @@ pub async fn accept(
                         tracing::info!(source, event = %event_id, "duplicate event: nothing queued");
                         json!({"event_id": event_id, "status": "duplicate"})
                     }
+                    Ingested::Stale { event_id } => {
+                        crate::metrics::cms_webhook(source, "stale", "");
+                        tracing::info!(source, newest = %event_id, "stale delivery: an older revision than the entry's newest; nothing changed");
+                        json!({"event_id": event_id, "status": "stale"})
+                    }
                 })
                 .collect();
+            let all_stale = outcomes.iter().all(|o| matches!(o, Ingested::Stale { .. }));
             let (status, word) = if any_new {
                 (StatusCode::ACCEPTED, "accepted")
+            } else if all_stale && !outcomes.is_empty() {
+                (StatusCode::OK, "stale")
             } else {
                 (StatusCode::OK, "duplicate")
             };

@@ -208,7 +208,10 @@ mod tests {
             found: 1,
             refused_before: 2,
         };
-        store.finish_catch_up("blog", "a", Ok(counts)).await.unwrap();
+        store
+            .finish_catch_up("blog", "a", Ok(counts))
+            .await
+            .unwrap();
         assert_eq!(
             claim("b", 9_000, later).await,
             Some(Some((5_000, 1_000))),
@@ -225,7 +228,11 @@ mod tests {
         assert_eq!(states[0].last_error.as_deref(), Some("GET …: 503"));
         // A failed sweep keeps the counts of the last one that listed.
         assert_eq!(
-            (states[0].last_listed, states[0].last_found, states[0].refused_before),
+            (
+                states[0].last_listed,
+                states[0].last_found,
+                states[0].refused_before
+            ),
             (Some(3), Some(1), Some(2))
         );
         assert!(states[0].last_sweep_at.is_some());

@@ -14,12 +14,17 @@ pub enum Ingested {
     Accepted { event_id: String, render_id: String },
     /// Seen before (same delivery, or same driving fields): nothing new was queued.
     Duplicate { event_id: String },
+    /// An older revision than the newest accepted for its entry (a late retry, a replay): nothing
+    /// stored, nothing queued. `event_id` is the entry's newest event.
+    Stale { event_id: String },
 }
 
 impl Ingested {
     pub fn event_id(&self) -> &str {
         match self {
-            Ingested::Accepted { event_id, .. } | Ingested::Duplicate { event_id } => event_id,
+            Ingested::Accepted { event_id, .. }
+            | Ingested::Duplicate { event_id }
+            | Ingested::Stale { event_id } => event_id,
         }
     }
 }
@@ -91,16 +96,33 @@ async fn commit_batch(pool: &AnyPool, batch: &[Delivery]) -> Result<Vec<Vec<Inge
             });
         }
     }
+    // Older revisions than their entries' newest accepted: answered, never stored. Read before
+    // the transaction: SQLite refuses a transaction that reads and then writes while another
+    // connection writes ("database is locked"), and this committer is the only writer of
+    // revisions in its process (with several instances, the head's revision still never moves
+    // back, see `heads::advance`).
+    let stale = super::heads::stale_rows(
+        pool,
+        rows.iter()
+            .map(|row| (row.delivery.source.as_str(), row.content)),
+    )
+    .await?;
     let mut tx = pool.begin().await?;
     let mut inserted = std::collections::HashSet::new();
-    if !rows.is_empty() {
+    let fresh: Vec<&Pending> = rows
+        .iter()
+        .enumerate()
+        .filter(|(n, _)| !stale.contains_key(n))
+        .map(|(_, row)| row)
+        .collect();
+    if !fresh.is_empty() {
         let sql = format!(
             "INSERT INTO events (id, source, delivery_id, entry_id, locale, fingerprint, content_json, received_at)
              VALUES {} ON CONFLICT DO NOTHING RETURNING id",
-            placeholders(rows.len(), 8)
+            placeholders(fresh.len(), 8)
         );
         let mut insert = sqlx::query(&sql);
-        for row in &rows {
+        for row in &fresh {
             insert = insert
                 .bind(&row.event_id)
                 .bind(&row.delivery.source)
@@ -141,15 +163,14 @@ async fn commit_batch(pool: &AnyPool, batch: &[Delivery]) -> Result<Vec<Vec<Inge
         }
         insert.execute(&mut *tx).await?;
     }
-    let heads: Vec<(&str, &str, &str, &str)> = new_rows
+    let heads: Vec<super::heads::Head> = new_rows
         .iter()
-        .map(|(row, _)| {
-            (
-                row.delivery.source.as_str(),
-                row.content.id.as_str(),
-                row.content.locale.as_str(),
-                row.fingerprint.as_str(),
-            )
+        .map(|(row, _)| super::heads::Head {
+            source: row.delivery.source.as_str(),
+            entry: row.content.id.as_str(),
+            locale: row.content.locale.as_str(),
+            fingerprint: row.fingerprint.as_str(),
+            revision: row.content.revision_order(),
         })
         .collect();
     super::heads::advance(&mut tx, &heads, now).await?;
@@ -158,9 +179,15 @@ async fn commit_batch(pool: &AnyPool, batch: &[Delivery]) -> Result<Vec<Vec<Inge
         .map(|(row, render_id)| (row.event_id.as_str(), render_id))
         .collect();
     let mut outcomes: Vec<Vec<Ingested>> = batch.iter().map(|_| Vec::new()).collect();
-    let mut rows = rows.iter().peekable();
+    let mut rows = rows.iter().enumerate().peekable();
     for (n, delivery) in batch.iter().enumerate() {
-        while let Some(row) = rows.next_if(|row| std::ptr::eq(row.delivery, delivery)) {
+        while let Some((at, row)) = rows.next_if(|(_, row)| std::ptr::eq(row.delivery, delivery)) {
+            if let Some(newest) = stale.get(&at) {
+                outcomes[n].push(Ingested::Stale {
+                    event_id: newest.clone(),
+                });
+                continue;
+            }
             let outcome = match render_of.remove(row.event_id.as_str()) {
                 Some(render_id) => Ingested::Accepted {
                     event_id: row.event_id.clone(),
@@ -294,6 +321,69 @@ mod tests {
         }
     }
 
+    /// An older revision than the entry's newest accepted is stale (nothing stored, the newest
+    /// event named); a newer revision with older content is a revert; no revision, no order.
+    #[tokio::test]
+    async fn older_revisions_are_stale_and_newer_ones_are_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        let store = Store::connect(&url, Duration::from_secs(10)).await.unwrap();
+        let at = |revision: &str, body: &str| Content {
+            revision: revision.into(),
+            body_text: body.into(),
+            ..content(1)
+        };
+        let ingest = |content: Content, delivery: &'static str| {
+            let store = store.clone();
+            async move {
+                store
+                    .ingest("blog", Some(delivery), &[content], "plan", "[]", None)
+                    .await
+                    .unwrap()
+                    .remove(0)
+            }
+        };
+        let Ingested::Accepted { event_id: a, .. } = ingest(at("1", "A"), "d1").await else {
+            panic!()
+        };
+        let Ingested::Accepted { event_id: b, .. } = ingest(at("2", "B"), "d2").await else {
+            panic!()
+        };
+        // The first delivery again, late (another delivery id): stale, B's event named.
+        assert_eq!(
+            ingest(at("1", "A"), "d1-retry").await,
+            Ingested::Stale {
+                event_id: b.clone()
+            }
+        );
+        // Within one batch too: the newer first, then the older.
+        let both = store
+            .ingest(
+                "blog",
+                Some("d3"),
+                &[at("4", "D"), at("3", "C")],
+                "plan",
+                "[]",
+                None,
+            )
+            .await
+            .unwrap();
+        assert!(matches!(both[0], Ingested::Accepted { .. }));
+        assert!(matches!(both[1], Ingested::Stale { .. }), "{both:?}");
+        // A newer revision with A's content: a revert, accepted (A's event again).
+        let reverted = ingest(at("5", "A"), "d5").await;
+        assert!(
+            matches!(reverted, Ingested::Accepted { .. }),
+            "{reverted:?}"
+        );
+        assert_ne!(reverted.event_id(), a);
+        // Without a revision there is no order: never stale.
+        assert!(!matches!(
+            ingest(at("", "E"), "d6").await,
+            Ingested::Stale { .. }
+        ));
+    }
+
     /// Concurrent deliveries land in shared batches; a delivery sent twice at once is still
     /// accepted once, and its twin points at the same event.
     #[tokio::test(flavor = "multi_thread")]
@@ -329,6 +419,7 @@ mod tests {
                     assert!(accepted.insert(entry, event_id).is_none(), "{entry} twice");
                 }
                 (entry, Ingested::Duplicate { event_id }) => duplicates.push((entry, event_id)),
+                (entry, stale @ Ingested::Stale { .. }) => panic!("{entry}: {stale:?}"),
             }
         }
         assert_eq!(accepted.len(), 200);

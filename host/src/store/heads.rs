@@ -11,37 +11,99 @@ use crate::content::Content;
 
 type Tx<'c> = sqlx::Transaction<'c, sqlx::Any>;
 
-/// Makes these (source, entry, locale, fingerprint) the heads of their entries; the last one of
-/// an entry wins. One statement for the whole batch.
-pub(super) async fn advance(
-    tx: &mut Tx<'_>,
-    heads: &[(&str, &str, &str, &str)],
-    now: i64,
-) -> Result<()> {
+/// An entry's newest accepted content: its fingerprint and, where the CMS gives one, its
+/// revision order ([`Content::revision_order`]).
+pub(super) struct Head<'a> {
+    pub source: &'a str,
+    pub entry: &'a str,
+    pub locale: &'a str,
+    pub fingerprint: &'a str,
+    pub revision: Option<i64>,
+}
+
+/// Makes these the heads of their entries; the last one of an entry wins (a stale one never gets
+/// here), and a head's revision never moves back. One statement for the whole batch.
+pub(super) async fn advance(tx: &mut Tx<'_>, heads: &[Head<'_>], now: i64) -> Result<()> {
     let mut last = std::collections::BTreeMap::new();
-    for (source, entry, locale, fingerprint) in heads {
-        last.insert((*source, *entry, *locale), *fingerprint);
+    for head in heads {
+        last.insert((head.source, head.entry, head.locale), head);
     }
     if last.is_empty() {
         return Ok(());
     }
     let sql = format!(
-        "INSERT INTO entry_heads (source, entry_id, locale, fingerprint, updated_at) VALUES {}
+        "INSERT INTO entry_heads (source, entry_id, locale, fingerprint, revision, updated_at)
+         VALUES {}
          ON CONFLICT (source, entry_id, locale)
-         DO UPDATE SET fingerprint = excluded.fingerprint, updated_at = excluded.updated_at",
-        super::events::placeholders(last.len(), 5)
+         DO UPDATE SET fingerprint = excluded.fingerprint, updated_at = excluded.updated_at,
+             revision = CASE WHEN entry_heads.revision IS NULL OR excluded.revision IS NULL
+                               OR excluded.revision > entry_heads.revision
+                             THEN COALESCE(excluded.revision, entry_heads.revision)
+                             ELSE entry_heads.revision END",
+        super::events::placeholders(last.len(), 6)
     );
     let mut query = sqlx::query(&sql);
-    for ((source, entry, locale), fingerprint) in last {
+    for head in last.values() {
         query = query
-            .bind(source)
-            .bind(entry)
-            .bind(locale)
-            .bind(fingerprint)
+            .bind(head.source)
+            .bind(head.entry)
+            .bind(head.locale)
+            .bind(head.fingerprint)
+            .bind(head.revision)
             .bind(now);
     }
     query.execute(&mut **tx).await?;
     Ok(())
+}
+
+/// Which of `contents` (by position) are older revisions than the newest accepted for their
+/// entry — counting the newer ones earlier in the same list — each with the entry's newest
+/// event id. Content without an orderable revision is never stale.
+pub(super) async fn stale_rows<'c>(
+    pool: &sqlx::AnyPool,
+    contents: impl Iterator<Item = (&'c str, &'c Content)>,
+) -> Result<std::collections::HashMap<usize, String>> {
+    let mut newest: std::collections::HashMap<(String, String, String), i64> =
+        std::collections::HashMap::new();
+    let mut stale = std::collections::HashMap::new();
+    for (at, (source, content)) in contents.enumerate() {
+        let Some(revision) = content.revision_order() else {
+            continue;
+        };
+        let key = (
+            source.to_string(),
+            content.id.clone(),
+            content.locale.clone(),
+        );
+        let head = match newest.get(&key) {
+            Some(revision) => Some(*revision),
+            None => sqlx::query(
+                "SELECT revision FROM entry_heads WHERE source = $1 AND entry_id = $2 AND locale = $3",
+            )
+            .bind(source)
+            .bind(&content.id)
+            .bind(&content.locale)
+            .fetch_optional(pool)
+            .await?
+            .and_then(|row| row.try_get::<Option<i64>, _>(0).ok().flatten()),
+        };
+        if head.is_some_and(|head| revision < head) {
+            let event: String = sqlx::query(
+                "SELECT id FROM events WHERE source = $1 AND entry_id = $2 AND locale = $3
+                 ORDER BY received_at DESC, generation DESC LIMIT 1",
+            )
+            .bind(source)
+            .bind(&content.id)
+            .bind(&content.locale)
+            .fetch_one(pool)
+            .await?
+            .try_get(0)?;
+            stale.insert(at, event);
+        } else {
+            newest.insert(key, revision.max(head.unwrap_or(revision)));
+        }
+    }
+    Ok(stale)
 }
 
 /// A content whose insert conflicted: a redelivery, a re-publish of the current content (or the
@@ -123,12 +185,14 @@ pub(super) async fn resolve_duplicate(
     .bind(generation + 1)
     .execute(&mut **tx)
     .await?;
-    advance(
-        tx,
-        &[(source, &content.id, &content.locale, fingerprint)],
-        now,
-    )
-    .await?;
+    let head = Head {
+        source,
+        entry: &content.id,
+        locale: &content.locale,
+        fingerprint,
+        revision: content.revision_order(),
+    };
+    advance(tx, &[head], now).await?;
     // The videos this content already has (its newest done renders), written back at $0.
     let reused = sqlx::query(
         "INSERT INTO renders (id, event_id, plan_key, state, run_after, plan_json, provenance_json,
