@@ -74,8 +74,17 @@ struct Inner {
     others: std::collections::BTreeMap<String, (i64, Value)>,
     /// Ghost: the database its filters compare in.
     ghost_database: GhostDatabase,
-    /// Every webhook sent: (payload, entry, headers, body), to send again late.
-    sent: Vec<(Value, Value, Vec<(&'static str, String)>, String)>,
+    /// Every webhook sent, to send again late.
+    sent: Vec<Sent>,
+}
+
+/// One webhook as sent: what it was made from (payload, entry) and its signed headers and body.
+#[derive(Clone)]
+struct Sent {
+    payload: Value,
+    entry: Value,
+    headers: Vec<(&'static str, String)>,
+    body: String,
 }
 
 #[derive(Clone)]
@@ -111,8 +120,8 @@ impl CmsApi {
     pub async fn replay(&self, n: usize) -> u16 {
         let (hook, headers, body) = {
             let state = self.inner.lock().unwrap();
-            let (_, _, headers, body) = state.sent[n].clone();
-            (state.hook.clone(), headers, body)
+            let sent = state.sent[n].clone();
+            (state.hook.clone(), sent.headers, sent.body)
         };
         send(&self.inner, &hook, headers, body).await
     }
@@ -122,8 +131,8 @@ impl CmsApi {
     pub async fn retry_late(&self, n: usize) -> u16 {
         let (hook, payload, entry) = {
             let state = self.inner.lock().unwrap();
-            let (payload, entry, _, _) = state.sent[n].clone();
-            (state.hook.clone(), payload, entry)
+            let sent = state.sent[n].clone();
+            (state.hook.clone(), sent.payload, sent.entry)
         };
         let (body, headers) = signed(self.kind, &hook, &payload, &entry);
         send(&self.inner, &hook, headers, body).await
@@ -424,11 +433,12 @@ const DIRECTUS_FILE: &str = "4a3e5a1e-3b0f-4b5e-9a0e-6f8b2c1d7e90";
 async fn fire(inner: &Arc<Mutex<Inner>>, kind: Kind, payload: Value, entry: Value) -> u16 {
     let hook = inner.lock().unwrap().hook.clone();
     let (body, headers) = signed(kind, &hook, &payload, &entry);
-    inner
-        .lock()
-        .unwrap()
-        .sent
-        .push((payload, entry, headers.clone(), body.clone()));
+    inner.lock().unwrap().sent.push(Sent {
+        payload,
+        entry,
+        headers: headers.clone(),
+        body: body.clone(),
+    });
     send(inner, &hook, headers, body).await
 }
 
