@@ -348,3 +348,102 @@ async fn metrics_and_logs_tell_what_happened_to_each_render() {
         "{logs}"
     );
 }
+
+/// A stop signal sent to vidhook's whole process group (what a supervisor or a terminal's
+/// Ctrl-C sends) mid-speech and mid-preview: ffmpeg and espeak-ng run in their own groups, so
+/// the steps in flight finish within the grace; after a restart every render ends `done`, none
+/// failed. The slow wrappers hold each child for two seconds, so the signal lands while they
+/// run.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stop_signal_to_the_process_group_fails_no_render() {
+    let dir = tempfile::tempdir().unwrap();
+    let cms = Cms::start().await;
+    let wrap = |name: &str, program: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(
+            &path,
+            format!("#!/bin/sh\nsleep 2\nexec {program} \"$@\"\n"),
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        path.display().to_string()
+    };
+    let (ffmpeg, espeak) = (
+        wrap("slow-ffmpeg", "ffmpeg"),
+        wrap("slow-espeak", "espeak-ng"),
+    );
+    // One port for both runs, as a service keeps its address across restarts (the narration's
+    // and photo's URLs name it).
+    let port = support::free_port();
+    let config = format!(
+        r#"
+listen = "127.0.0.1:{port}"
+data_dir = "{data}"
+workers = 2
+
+[provider]
+kind = "preview"
+ffmpeg_binary = "{ffmpeg}"
+
+[tts]
+espeak_binary = "{espeak}"
+
+[outbound]
+allow_private = ["127.0.0.0/8"]
+
+[sources.blog]
+cms = "standard-webhooks"
+secret = "{secret}"
+writeback_url = "{cms}"
+presenter_image = "{image}"
+"#,
+        data = dir.path().join("data").display(),
+        secret = support::SECRET,
+        cms = cms.url,
+        image = support::presenter_png().display(),
+    );
+    let host = Host::start_grouped(dir.path(), &config).await;
+    for n in 0..3 {
+        let body = published(&format!("stop-{n}"), "Stop", "<p>One short sentence.</p>");
+        let sent = host
+            .post_signed("blog", &format!("msg_stop_{n}"), now_secs(), &body)
+            .await;
+        assert_eq!(sent.status(), 202);
+    }
+    // The first renders are speaking by now, and the next second one is making its preview.
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    let (code, logs) = host.terminate_group(Duration::from_secs(60)).await;
+    assert_eq!(code, Some(0), "{logs}");
+    // The children were not signalled: the steps in flight finished, none retried for it.
+    for killed in ["stopped by signal", "signal: 15"] {
+        assert!(
+            !logs.contains(killed),
+            "a child was killed by the stop:\n{logs}"
+        );
+    }
+
+    let host = Host::start(dir.path(), &config).await;
+    let started = Instant::now();
+    loop {
+        let renders = host.renders().await;
+        let failed: Vec<_> = renders
+            .iter()
+            .filter(|r| {
+                ["failed", "needs_attention", "writeback_failed", "skipped"]
+                    .contains(&r["render"]["state"].as_str().unwrap_or_default())
+            })
+            .collect();
+        assert!(failed.is_empty(), "{failed:#?}\n{logs}\n{}", host.logs());
+        if renders.len() == 3 && renders.iter().all(|r| r["render"]["state"] == "done") {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(90),
+            "{renders:#?}\n{}",
+            host.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(cms.received().len(), 3, "one write-back each");
+}

@@ -404,8 +404,14 @@ async fn slow_clients_cannot_lock_out_a_cms() {
     .await;
     let addr = host.url.trim_start_matches("http://").to_string();
     let mut attackers = Vec::new();
+    // The attacker is not the CMS: it connects from another address (127.0.0.2) than the
+    // deliveries below (127.0.0.1). Each address is capped on its own (`[listener]
+    // max_connections_per_address`), so one that floods crowds out only itself.
+    let from: std::net::SocketAddr = "127.0.0.2:0".parse().unwrap();
     for n in 0..2100 {
-        let Ok(mut stream) = tokio::net::TcpStream::connect(&addr).await else {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(from).unwrap();
+        let Ok(mut stream) = socket.connect(addr.parse().unwrap()).await else {
             continue; // refused or reset: the listener is shedding, which is its job
         };
         let bytes: &[u8] = match n % 7 {

@@ -10,12 +10,14 @@
 //! - [`jobs`]: the durable render state machine and its workers. [`store`]: the database.
 //! - [`catch_up`]: the sweep that lists what was published while no webhook arrived.
 //! - [`metrics`]: Prometheus counters, histograms and queue gauges. [`telemetry`]: logs.
+//! - [`children`]: ffmpeg and espeak-ng, each in its own process group.
 
 pub mod app;
 pub mod auth;
 pub mod background;
 pub mod catch_up;
 pub mod checks;
+pub mod children;
 pub mod cli;
 pub mod cms;
 pub mod config;

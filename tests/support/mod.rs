@@ -83,6 +83,16 @@ impl Host {
 
     /// [`Host::start`] with extra environment variables.
     pub async fn start_with_env(dir: &Path, config: &str, env: &[(&str, &str)]) -> Host {
+        Host::launch(dir, config, env, false).await
+    }
+
+    /// [`Host::start`] as the leader of its own process group, as a supervisor runs a service:
+    /// [`Host::terminate_group`] then signals the whole group.
+    pub async fn start_grouped(dir: &Path, config: &str) -> Host {
+        Host::launch(dir, config, &[], true).await
+    }
+
+    async fn launch(dir: &Path, config: &str, env: &[(&str, &str)], grouped: bool) -> Host {
         std::fs::create_dir_all(dir).unwrap();
         let config_path = dir.join("vidhook.toml");
         let config = if config.contains("database_url") {
@@ -105,7 +115,11 @@ impl Host {
         .await
         .trim()
         .to_string();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_vidhook"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_vidhook"));
+        if grouped {
+            command.process_group(0);
+        }
+        let mut child = command
             .arg("serve")
             .arg("--config")
             .arg(&config_path)
@@ -197,10 +211,21 @@ impl Host {
 
     /// SIGTERM, then waits (up to `timeout`) for the process to exit; returns its exit code and
     /// everything it logged.
-    pub async fn terminate(mut self, timeout: Duration) -> (Option<i32>, String) {
+    pub async fn terminate(self, timeout: Duration) -> (Option<i32>, String) {
         let pid = self.child.id().expect("running").to_string();
+        self.signal_and_wait(&pid, timeout).await
+    }
+
+    /// SIGTERM to the host's whole process group (started by [`Host::start_grouped`]), as
+    /// systemd or a terminal's Ctrl-C sends it, then [`Host::terminate`]'s wait.
+    pub async fn terminate_group(self, timeout: Duration) -> (Option<i32>, String) {
+        let group = format!("-{}", self.child.id().expect("running"));
+        self.signal_and_wait(&group, timeout).await
+    }
+
+    async fn signal_and_wait(mut self, target: &str, timeout: Duration) -> (Option<i32>, String) {
         let sent = std::process::Command::new("kill")
-            .args(["-TERM", &pid])
+            .args(["-TERM", "--", target])
             .status()
             .unwrap();
         assert!(sent.success());

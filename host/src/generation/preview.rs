@@ -107,7 +107,7 @@ impl Preview {
         };
         let scale = Self::video_filter(request.resolution.height(), srt.as_deref());
         let seconds = format!("{:.3}", request.audio_seconds);
-        let output = tokio::process::Command::new(&self.ffmpeg)
+        let output = crate::children::command(&self.ffmpeg)
             .args(["-nostdin", "-y", "-loglevel", "error"])
             .args([
                 "-protocol_whitelist",
@@ -136,7 +136,6 @@ impl Preview {
             ])
             .args(["-t", &seconds, "-movflags", "+faststart"])
             .arg(&out_path)
-            .kill_on_drop(true)
             .output()
             .await
             .map_err(|e| ProviderError::Unavailable(format!("cannot start {}: {e}", self.ffmpeg)));
@@ -191,15 +190,14 @@ fn rejected(err: CheckError) -> ProviderError {
 /// ffmpeg's failure, without its stderr: killed by a signal (a stop, the OOM killer) is
 /// transient and retried; an exit status means these inputs cannot be made into a video.
 fn ffmpeg_failed(status: std::process::ExitStatus) -> ProviderError {
-    use std::os::unix::process::ExitStatusExt;
-    match status.signal() {
-        Some(signal) => ProviderError::Unavailable(format!(
-            "ffmpeg was stopped by signal {signal} before the preview was made; it is tried again"
+    match crate::children::ended(status) {
+        (how, true) => ProviderError::Unavailable(format!(
+            "ffmpeg was {how} before the preview was made; it is tried again"
         )),
-        None => ProviderError::Rejected {
+        (how, false) => ProviderError::Rejected {
             status: 0,
             message: format!(
-                "ffmpeg could not make the preview video ({status}); the service log has its output"
+                "ffmpeg could not make the preview video ({how}); the service log has its output"
             ),
         },
     }

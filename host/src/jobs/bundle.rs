@@ -251,12 +251,11 @@ async fn download(app: &App, url: &str, dest: &Path) -> Result<u64, FetchError> 
 async fn make_poster(ffmpeg: &str, video: &Path, poster: &Path) -> Result<(), String> {
     let mut last_error = String::new();
     for seek in ["1", "0"] {
-        let output = tokio::process::Command::new(ffmpeg)
+        let output = crate::children::command(ffmpeg)
             .args(["-nostdin", "-y", "-loglevel", "error", "-ss", seek, "-i"])
             .arg(video)
             .args(["-frames:v", "1", "-q:v", "3"])
             .arg(poster)
-            .kill_on_drop(true)
             .output()
             .await
             .map_err(|e| format!("cannot start {ffmpeg}: {e}"))?;

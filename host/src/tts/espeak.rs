@@ -36,7 +36,7 @@ impl Espeak {
         let known = self
             .known
             .get_or_try_init(|| async {
-                let out = tokio::process::Command::new(&self.binary)
+                let out = crate::children::command(&self.binary)
                     .arg("--voices")
                     .output()
                     .await
@@ -116,7 +116,7 @@ impl Tts for Espeak {
             engine: ENGINE,
             message,
         };
-        let mut child = tokio::process::Command::new(&self.binary)
+        let mut child = crate::children::command(&self.binary)
             .args([
                 "-v",
                 &voice,
@@ -128,7 +128,6 @@ impl Tts for Espeak {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            .kill_on_drop(true)
             .spawn()
             .map_err(|e| engine_error(format!("cannot start {}: {e}", self.binary)))?;
         let mut stdin = child.stdin.take().expect("stdin is piped");
