@@ -205,3 +205,56 @@ async fn malformed_ids_titles_and_delivery_ids_are_refused_with_400() {
     }
     assert!(host.renders().await.is_empty(), "nothing was queued");
 }
+
+/// A source whose write-back target the outbound guard refuses (a WordPress on a private
+/// address, configured without allowing it) stops `vidhook serve` at start-up with the key and
+/// the setting that would allow it: otherwise every video for it would be paid for and never
+/// arrive. Allowed explicitly, the same source starts.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_write_back_target_the_guard_refuses_is_a_start_up_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = |allow: &str| {
+        format!(
+            r#"
+listen = "127.0.0.1:0"
+data_dir = "{data}"
+{allow}
+
+[sources.wp]
+cms = "wordpress"
+secret = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD"
+rest_url = "http://10.20.30.40/wp-json"
+username = "vidhook"
+application_password = "abcd efgh ijkl mnop qrst uvwx"
+presenter_image = "{image}"
+"#,
+            data = dir.path().join("data").display(),
+            image = presenter_png().display(),
+        )
+    };
+    let config = dir.path().join("vidhook.toml");
+    std::fs::write(&config, source("")).unwrap();
+    let (ok, out) = tokio::time::timeout(
+        Duration::from_secs(60),
+        support::vidhook_result(&["--config", config.to_str().unwrap(), "serve"]),
+    )
+    .await
+    .expect("serve stopped at start-up");
+    assert!(!ok, "{out}");
+    for said in [
+        "sources.wp.rest_url",
+        "10.20.30.40",
+        "allow_private = [\"10.20.30.40/32\"]",
+    ] {
+        assert!(out.contains(said), "{said:?} missing from:\n{out}");
+    }
+    let allowed = source(
+        "[checks]\nallow_plain_http = true\n\n[outbound]\nallow_private = [\"10.20.30.40/32\"]",
+    );
+    let host = Host::start(dir.path(), &allowed).await;
+    assert!(reqwest::get(format!("{}/healthz", host.url))
+        .await
+        .unwrap()
+        .status()
+        .is_success());
+}

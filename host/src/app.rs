@@ -115,6 +115,9 @@ impl App {
             inputs.clone(),
         )?);
         let sources = crate::cms::build(&config.sources)?;
+        crate::cms::check_write_back_targets(&sources, &guard)
+            .await
+            .map_err(anyhow::Error::msg)?;
         let plugins = plugin_host(&config, store.clone()).await?;
         let mut hook_key = b"provider-webhook\n".to_vec();
         hook_key.extend_from_slice(&secret);

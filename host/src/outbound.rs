@@ -180,6 +180,21 @@ impl Guard {
             .expect("a TLS backend is compiled in")
     }
 
+    /// Whether a target the operator configured (a CMS's API, a write-back URL) may be reached:
+    /// its literal address, or every address its name resolves to now. A name that does not
+    /// resolve now is not judged here (`Ok`): each request is checked when it is made.
+    pub async fn check_target(&self, text: &str) -> Result<(), GuardError> {
+        let url = self.configured_url(text)?;
+        let Some(host) = url.host_str() else {
+            return Ok(());
+        };
+        let port = url.port_or_known_default().unwrap_or(443);
+        match self.check_authority(host, port).await {
+            Err(GuardError::NoPublicAddress { reason, .. }) if reason == DOES_NOT_RESOLVE => Ok(()),
+            checked => checked,
+        }
+    }
+
     /// Resolves `host:port` and checks every address (for connectors that are not reqwest's,
     /// such as `wasi:http`'s).
     pub async fn check_authority(&self, host: &str, port: u16) -> Result<(), GuardError> {
@@ -193,13 +208,16 @@ impl Guard {
     }
 }
 
+/// Why a name has no address to check.
+const DOES_NOT_RESOLVE: &str = "it does not resolve";
+
 /// Resolves `host` and keeps the addresses the guard allows; `Err` if none is left.
 async fn resolve(guard: &Guard, host: &str, port: u16) -> Result<Vec<SocketAddr>, GuardError> {
     let found: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
         .await
         .map_err(|_| GuardError::NoPublicAddress {
             host: host.to_string(),
-            reason: "it does not resolve".into(),
+            reason: DOES_NOT_RESOLVE.into(),
         })?
         .collect();
     let mut refused = None;

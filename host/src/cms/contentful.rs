@@ -311,6 +311,16 @@ impl CmsAdapter for Contentful {
         "contentful"
     }
 
+    fn write_back_targets(&self) -> Vec<(&'static str, String)> {
+        self.config
+            .management_token
+            .as_ref()
+            .map(|_| self.config.api_url.clone())
+            .map(|url| ("api_url", url))
+            .into_iter()
+            .collect()
+    }
+
     async fn receive(&self, delivery: &Delivery<'_>) -> Result<Inbound, InboundError> {
         let auth = self
             .config

@@ -218,6 +218,15 @@ impl CmsAdapter for Ghost {
         "ghost"
     }
 
+    fn write_back_targets(&self) -> Vec<(&'static str, String)> {
+        self.config
+            .admin_url
+            .clone()
+            .map(|url| ("admin_url", url))
+            .into_iter()
+            .collect()
+    }
+
     async fn receive(&self, delivery: &Delivery<'_>) -> Result<Inbound, InboundError> {
         self.verify(delivery, crate::store::now_ms())?;
         self.parse(delivery.body)

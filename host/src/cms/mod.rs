@@ -168,6 +168,12 @@ pub trait CmsAdapter: Send + Sync {
         field: &str,
         video_url: &str,
     ) -> Result<(), WriteBackError>;
+    /// The URLs this source writes back to, each with the config key that names it: checked
+    /// against the outbound guard at start-up and again before each paid call, so that no
+    /// video is paid for that could never be written back.
+    fn write_back_targets(&self) -> Vec<(&'static str, String)> {
+        Vec::new()
+    }
     /// One page of the items published (or changed while published) at or after `since_ms`
     /// (unix ms), oldest first, using the CMS's own filters and paging; `cursor` is the previous
     /// page's `next`. Drafts are never listed. `Ok(None)`: this source cannot be listed (the
@@ -179,6 +185,45 @@ pub trait CmsAdapter: Send + Sync {
     ) -> Result<Option<Page>, ListError> {
         Ok(None)
     }
+}
+
+/// Checks every source's write-back targets against the outbound guard (start-up): a target
+/// the guard refuses is an error naming the source, the key and the setting that would allow
+/// it, since every video rendered for that source would be paid for and never arrive.
+pub async fn check_write_back_targets(
+    sources: &std::collections::BTreeMap<String, std::sync::Arc<dyn CmsAdapter>>,
+    guard: &crate::outbound::Guard,
+) -> Result<(), String> {
+    for (name, adapter) in sources {
+        for (key, url) in adapter.write_back_targets() {
+            if let Err(err) = guard.check_target(&url).await {
+                return Err(refused_target(name, key, &url, &err));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// What to say of a write-back target the guard refuses: which setting names it, why, and how
+/// to allow a CMS on the operator's own network.
+pub fn refused_target(
+    source: &str,
+    key: &str,
+    url: &str,
+    err: &crate::outbound::GuardError,
+) -> String {
+    let range = match err {
+        crate::outbound::GuardError::Forbidden { addr, .. } => match addr {
+            std::net::IpAddr::V4(v4) => format!("{v4}/32"),
+            std::net::IpAddr::V6(v6) => format!("{v6}/128"),
+        },
+        _ => "the CMS's address range, e.g. 10.0.0.0/8".to_string(),
+    };
+    format!(
+        "sources.{source}.{key} = {url:?} is refused by the outbound guard: {err}. Every video \
+         rendered for this source would be paid for and never written back. If this CMS is on \
+         your own network, allow its address: [outbound] allow_private = [\"{range}\"]"
+    )
 }
 
 /// One page from several listings that are each in time order (a CMS listed per collection):

@@ -181,6 +181,15 @@ impl CmsAdapter for Sanity {
         "sanity"
     }
 
+    fn write_back_targets(&self) -> Vec<(&'static str, String)> {
+        self.config
+            .api_url
+            .clone()
+            .map(|url| ("api_url", url))
+            .into_iter()
+            .collect()
+    }
+
     async fn receive(&self, delivery: &Delivery<'_>) -> Result<Inbound, InboundError> {
         self.verify(delivery, crate::store::now_ms())?;
         self.parse(delivery)

@@ -349,6 +349,15 @@ impl CmsAdapter for StandardWebhooks {
         "standard-webhooks"
     }
 
+    fn write_back_targets(&self) -> Vec<(&'static str, String)> {
+        self.config
+            .writeback_url
+            .clone()
+            .map(|url| ("writeback_url", url))
+            .into_iter()
+            .collect()
+    }
+
     async fn receive(&self, delivery: &super::Delivery<'_>) -> Result<Inbound, InboundError> {
         receive_signed(
             &self.secret,

@@ -169,6 +169,13 @@ impl CmsAdapter for Storyblok {
         "storyblok"
     }
 
+    fn write_back_targets(&self) -> Vec<(&'static str, String)> {
+        Some(self.config.api_url.clone())
+            .map(|url| ("api_url", url))
+            .into_iter()
+            .collect()
+    }
+
     async fn receive(&self, delivery: &Delivery<'_>) -> Result<Inbound, InboundError> {
         self.verify(delivery)?;
         let event: Value = serde_json::from_slice(delivery.body)

@@ -128,6 +128,15 @@ impl CmsAdapter for Strapi {
         "strapi"
     }
 
+    fn write_back_targets(&self) -> Vec<(&'static str, String)> {
+        self.config
+            .api_url
+            .clone()
+            .map(|url| ("api_url", url))
+            .into_iter()
+            .collect()
+    }
+
     async fn receive(&self, delivery: &Delivery<'_>) -> Result<Inbound, InboundError> {
         signing::StaticToken {
             token: &self.config.token,

@@ -66,6 +66,15 @@ impl CmsAdapter for WordPress {
         "wordpress"
     }
 
+    fn write_back_targets(&self) -> Vec<(&'static str, String)> {
+        self.config
+            .rest_url
+            .clone()
+            .map(|url| ("rest_url", url))
+            .into_iter()
+            .collect()
+    }
+
     async fn receive(&self, delivery: &Delivery<'_>) -> Result<Inbound, InboundError> {
         let inbound = receive_signed(
             &self.secret,

@@ -16,6 +16,25 @@ use crate::generation::{JobStatus, ProviderError, SubmitRequest};
 use crate::store::ledger::{self, Reservation};
 use crate::store::{now_ms, RenderRow, Transition};
 
+/// Why the video could not be written back to the entry `content` came from, if it could not:
+/// its source's write-back target is checked against the outbound guard again right before the
+/// paid call (an address can change since start-up), so nothing is paid for a video that could
+/// never arrive.
+async fn unreachable_write_back(app: &App, content: &crate::content::Content) -> Option<String> {
+    if !content.has_cms_entry() {
+        return None;
+    }
+    let adapter = app.sources.get(&content.source)?;
+    for (key, url) in adapter.write_back_targets() {
+        if let Err(err) = app.guard.check_target(&url).await {
+            let why = crate::cms::refused_target(&content.source, key, &url, &err);
+            tracing::warn!(source = %content.source, entry = %content.id, "not submitted, nothing paid: {why}");
+            return Some(format!("not submitted, nothing paid: {why}"));
+        }
+    }
+    None
+}
+
 /// The paid call. `submitting` (with the idempotency key and a fresh lease) is committed first;
 /// the answer's job id is committed after (and kept even if that commit is refused).
 pub async fn submit(app: &App, lease: &Lease, render: &RenderRow) -> anyhow::Result<Outcome> {
@@ -24,7 +43,11 @@ pub async fn submit(app: &App, lease: &Lease, render: &RenderRow) -> anyhow::Res
         .submit_key
         .clone()
         .unwrap_or_else(crate::store::new_id);
-    let source = app.store.event_content(&render.event_id).await?.source;
+    let content = app.store.event_content(&render.event_id).await?;
+    if let Some(refused) = unreachable_write_back(app, &content).await {
+        return Ok(fail(Category::WritebackError, refused));
+    }
+    let source = content.source;
     let provider = &app.provider;
     let (image_url, audio_url) = super::steps::input_urls(app, render, &plan).await?;
     let request = SubmitRequest {

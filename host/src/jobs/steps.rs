@@ -254,7 +254,13 @@ async fn write_back(app: &App, render: &RenderRow) -> anyhow::Result<Outcome> {
                 })
             }
             Err(WriteBackError::Permanent(error)) => {
-                return Ok(fail(Category::WritebackError, error))
+                tracing::warn!(
+                    render = %render.id,
+                    video = %video_url,
+                    %error,
+                    "write-back refused; the video is kept (`vidhook jobs retry-writeback` writes it again)"
+                );
+                return Ok(fail(Category::WritebackError, error));
             }
         }
     }
