@@ -38,15 +38,24 @@ pub(crate) use warn_rejected;
 /// Logs to stderr; `RUST_LOG` overrides the default `info` level. `VIDHOOK_LOG_FORMAT=json`
 /// writes one JSON object per line (span fields included) for log pipelines.
 pub fn init() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // PostgreSQL's notices ("relation … already exists, skipping" from idempotent migrations)
+    // are not news at every start of every command.
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx::postgres::notice=warn"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
-    let _ = if std::env::var("VIDHOOK_LOG_FORMAT").is_ok_and(|f| f == "json") {
+    let _ = if json_logs() {
         builder.json().with_current_span(true).try_init()
     } else {
         builder
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
             .try_init()
     };
+}
+
+/// Whether JSON log lines were asked for (`VIDHOOK_LOG_FORMAT=json`): then every line vidhook
+/// writes for a log pipeline is JSON, the "listening" line on stdout included.
+pub fn json_logs() -> bool {
+    std::env::var("VIDHOOK_LOG_FORMAT").is_ok_and(|f| f == "json")
 }

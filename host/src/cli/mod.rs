@@ -276,8 +276,14 @@ async fn open_store(config: &Config) -> anyhow::Result<Store> {
 
 async fn serve(config: Config) -> anyhow::Result<()> {
     let server = crate::server::Server::start(config).await?;
-    // Tests and scripts read this line to find the port.
-    println!("vidhook listening on http://{}", server.addr);
+    // Tests and scripts read this line to find the port; a log pipeline reads it as JSON.
+    let url = format!("http://{}", server.addr);
+    if crate::telemetry::json_logs() {
+        println!("{}", serde_json::json!({"message": "vidhook listening", "url": url}));
+    } else {
+        println!("vidhook listening on {url}");
+    }
+    tracing::info!(%url, "vidhook listening");
     let grace = Duration::from_secs(server.app.config.shutdown_grace_secs);
     shutdown_signal().await;
     tracing::info!(
