@@ -6,6 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
+scripts/setup-tests.sh
 scripts/setup-wordpress.sh
 cargo test --locked --workspace "$@"
 cargo test --locked --manifest-path plugins/Cargo.toml --workspace "$@"

@@ -92,6 +92,21 @@ async fn without_webhooks_a_billed_fault_parks_the_render_with_its_key_and_pays_
             "{name}: {error}"
         );
         assert!(error.contains("Not resubmitted"), "{name}: {error}");
+        // It keeps the category of what parked it, and `vidhook jobs` says what each way out
+        // costs.
+        assert_eq!(parked["error_category"], "ambiguous_submit", "{name}");
+        let config = host.dir.join("vidhook.toml");
+        let jobs = support::vidhook(&["--config", config.to_str().unwrap(), "jobs"]).await;
+        let summary = jobs
+            .split("parked, waiting for a person")
+            .nth(1)
+            .unwrap_or_else(|| panic!("{name}: {jobs}"));
+        assert!(
+            summary.contains("1  ambiguous_submit")
+                && summary.contains("jobs adopt")
+                && summary.contains("960 credits"),
+            "{name}: {jobs}"
+        );
         tokio::time::sleep(Duration::from_secs(2)).await;
         assert_eq!(seedance.jobs().len(), 1, "{name}: paid once");
         assert_eq!(seedance.jobs_for_key(&key), 1, "{name}");

@@ -183,6 +183,37 @@ async fn list(store: &Store, limit: i64, run: Option<&str>) -> anyhow::Result<()
             truncate(&error, 120)
         );
     }
+    parked_summary(store).await
+}
+
+/// Renders parked for a person (`needs_attention`), grouped by what parked them, with the ways
+/// out and what each costs.
+async fn parked_summary(store: &Store) -> anyhow::Result<()> {
+    let parked: Vec<(String, i64)> = store
+        .render_counts()
+        .await?
+        .into_iter()
+        .filter(|(state, _, _)| state == "needs_attention")
+        .map(|(_, category, n)| (category, n))
+        .collect();
+    if parked.is_empty() {
+        return Ok(());
+    }
+    println!("\nparked, waiting for a person (vidhook jobs show ID says why):");
+    for (category, n) in parked {
+        let ways_out = match category.as_str() {
+            "ambiguous_submit" => {
+                "the paid call may have created a job. Look for it in the provider's dashboard: \
+                 `vidhook jobs adopt ID --job JOB_ID` follows it ($0 more); if there is none, \
+                 `vidhook jobs resubmit ID --accept-double-charge` pays for a new one (960 \
+                 credits, about $9.60, and the first may be billed too); left alone, nothing \
+                 more is paid"
+            }
+            _ => "see `vidhook jobs show ID`; `vidhook jobs retry ID --reason …` runs it again",
+        };
+        let category = if category.is_empty() { "-" } else { category.as_str() };
+        println!("  {n:>5}  {category}: {ways_out}");
+    }
     Ok(())
 }
 

@@ -247,6 +247,7 @@ pub async fn reconcile(app: &App, lease: &Lease, render: &RenderRow) -> anyhow::
     };
     Ok(match policy {
         AmbiguousSubmitPolicy::Park => Outcome::Park {
+            category: Category::AmbiguousSubmit,
             error: format!(
                 "{reason}; {announced}. Check the provider's dashboard for a job with this \
                  render's webhook, then `vidhook jobs adopt {id} --job JOB_ID`, or `vidhook jobs \

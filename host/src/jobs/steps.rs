@@ -44,8 +44,9 @@ pub enum Outcome {
     Fail { category: Category, error: String },
     /// The paid call's outcome is unknown: go to `reconciling` until `until`, with the reason.
     Reconcile { until: i64, reason: String },
-    /// A person must decide (e.g. a paid submit whose outcome is unknown).
-    Park { error: String },
+    /// A person must decide (e.g. a paid submit whose outcome is unknown); `category` says what
+    /// parked it, kept on the render for `jobs`, the workspace's filters and the metrics.
+    Park { category: Category, error: String },
     /// Another worker owns the render now: commit nothing.
     LeaseLost,
 }

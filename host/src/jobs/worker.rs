@@ -348,11 +348,12 @@ fn settle(
             };
             (t, record("ambiguous", reason), Vec::new())
         }
-        Outcome::Park { error } => {
+        Outcome::Park { category, error } => {
             let t = Transition {
                 state: State::NeedsAttention.as_str().into(),
                 run_after: now,
                 attempts: render.attempts,
+                error_category: Some(category.as_str().into()),
                 error: Some(error.clone()),
                 ..Transition::default()
             };

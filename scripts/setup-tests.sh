@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# What the tests need beyond scripts/setup.sh, idempotently: Debian's Chromium and ChromeDriver
+# with playwright-core (npm, the locked version) for the workspace's browser tests, moto's
+# S3-compatible server that the media-store tests start on loopback, and schemathesis, which
+# fuzzes the API from its OpenAPI document. The demo needs none of them.
+set -euo pipefail
+
+missing=()
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
+"$(dirname "$0")/apt-install.sh" setup-tests "${missing[@]}"
+
+# The media-store tests' S3-compatible server: moto in server mode, a pip install (no compile).
+if ! python3 -c 'import moto.server, flask, flask_cors' >/dev/null 2>&1; then
+  echo "setup: installing moto[server] from PyPI (the S3 server the media tests start)"
+  python3 -m pip install --quiet 'moto[server]==5.2.1'
+fi
+
+# The workspace's browser tests: playwright-core (exactly the locked version) drives chromium.
+here="$(cd "$(dirname "$0")/.." && pwd)"
+if [ ! -d "$here/tests/browser/node_modules/playwright-core" ]; then
+  echo "setup: installing playwright-core from npm (the browser tests' driver)"
+  (cd "$here/tests/browser" && npm ci --no-audit --no-fund --silent)
+fi
+
+# The API fuzzer the workspace tests run against /api/v1/openapi.json.
+if ! python3 -c 'import schemathesis' >/dev/null 2>&1; then
+  echo "setup: installing schemathesis from PyPI (fuzzes the API from its OpenAPI document)"
+  python3 -m pip install --quiet 'schemathesis==4.32.5'
+fi
