@@ -1,5 +1,5 @@
 //! A real S3-compatible server on loopback for the media-store tests: moto's server mode
-//! (`pip install 'moto[server]'`, installed by scripts/setup.sh), one per test, in its own process
+//! (`pip install 'moto[server]'`, installed by scripts/setup-tests.sh), one per test, in its own process
 //! group that is ended on drop. It speaks the S3 REST API (multipart uploads, listing, Range,
 //! presigned URLs); it does not check signatures, which the AWS SDKs' own tests cover.
 
@@ -37,7 +37,7 @@ impl S3Server {
             .process_group(0)
             .kill_on_drop(true)
             .spawn()
-            .expect("python3 runs moto (installed by scripts/setup.sh)");
+            .expect("python3 runs moto (installed by scripts/setup-tests.sh)");
         let server = S3Server { url, child };
         let started = Instant::now();
         let client = reqwest::Client::new();

@@ -106,7 +106,7 @@ pub async fn run_bounded(
         .process_group(0)
         .kill_on_drop(true)
         .spawn()
-        .unwrap_or_else(|e| panic!("{program} starts (scripts/setup.sh installs it): {e}"));
+        .unwrap_or_else(|e| panic!("{program} starts (scripts/setup-tests.sh installs it): {e}"));
     let (mut out, mut err) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
     let read = async {
         use tokio::io::AsyncReadExt;

@@ -211,7 +211,11 @@ async fn parked_summary(store: &Store) -> anyhow::Result<()> {
             }
             _ => "see `vidhook jobs show ID`; `vidhook jobs retry ID --reason …` runs it again",
         };
-        let category = if category.is_empty() { "-" } else { category.as_str() };
+        let category = if category.is_empty() {
+            "-"
+        } else {
+            category.as_str()
+        };
         println!("  {n:>5}  {category}: {ways_out}");
     }
     Ok(())

@@ -279,7 +279,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     // Tests and scripts read this line to find the port; a log pipeline reads it as JSON.
     let url = format!("http://{}", server.addr);
     if crate::telemetry::json_logs() {
-        println!("{}", serde_json::json!({"message": "vidhook listening", "url": url}));
+        println!(
+            "{}",
+            serde_json::json!({"message": "vidhook listening", "url": url})
+        );
     } else {
         println!("vidhook listening on {url}");
     }
