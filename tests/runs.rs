@@ -796,3 +796,105 @@ async fn a_render_leased_when_its_run_is_cancelled_still_ends_skipped() {
         "nothing of a cancelled run is paid"
     );
 }
+
+/// Nothing is paid for content without a narration: a batch file whose rows give the source's
+/// plugins nothing to narrate (no title or body column: the row's id read alone) and a row with
+/// a title but no body are refused at the batch's start, with their row numbers, before anything
+/// is queued; the same content published as an entry fails at its plan step, before any speech
+/// or paid call.
+#[tokio::test(flavor = "multi_thread")]
+async fn content_without_a_narration_is_refused_before_anything_is_paid() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("content")).unwrap();
+    let seedance = Seedance::start(false).await;
+    let host = Host::start(
+        dir.path(),
+        &markdown_config(dir.path(), &omnihuman(&seedance), ""),
+    )
+    .await;
+
+    let nobody = dir.path().join("nobody.csv");
+    std::fs::write(&nobody, "name,text\nA,hello there\n").unwrap();
+    let (ok, out) = cli(
+        &host,
+        &[
+            "batch",
+            nobody.to_str().unwrap(),
+            "--source",
+            "docs",
+            "--yes",
+        ],
+    )
+    .await;
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("row 1:") && out.contains("nothing was queued"),
+        "{out}"
+    );
+
+    let rows = dir.path().join("rows.csv");
+    std::fs::write(
+        &rows,
+        "id,title,body\nr1,A full row,With a body to narrate.\nr2,Only a title here,\n",
+    )
+    .unwrap();
+    let (ok, out) = cli(
+        &host,
+        &["batch", rows.to_str().unwrap(), "--source", "docs", "--yes"],
+    )
+    .await;
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("1 of 2 items") && out.contains("row 2:") && out.contains("only the title"),
+        "{out}"
+    );
+    assert!(!out.contains("row 1:"), "{out}");
+
+    // The estimate counts it as an error, not a video.
+    let post = dir.path().join("content").join("title-only.md");
+    std::fs::write(&post, "---\ntitle: Just a headline\n---\n").unwrap();
+    let folder = dir.path().join("content");
+    let (_, out) = cli(
+        &host,
+        &[
+            "estimate",
+            "--folder",
+            folder.to_str().unwrap(),
+            "--source",
+            "docs",
+        ],
+    )
+    .await;
+    assert!(
+        out.contains("0 videos") && out.contains("only the title"),
+        "{out}"
+    );
+    let (ok, out) = cli(
+        &host,
+        &[
+            "estimate",
+            "--folder",
+            folder.to_str().unwrap(),
+            "--source",
+            "nope",
+        ],
+    )
+    .await;
+    assert!(
+        !ok && out.contains("no source named \"nope\"") && out.contains("docs"),
+        "{out}"
+    );
+
+    // Published anyway: failed at the plan step, nothing synthesised, nothing paid.
+    let (ok, out) = cli(
+        &host,
+        &["publish", "--source", "docs", post.to_str().unwrap()],
+    )
+    .await;
+    assert!(ok, "{out}");
+    let failed = host.wait_for_state("failed", Duration::from_secs(60)).await;
+    assert_eq!(failed["error_category"], "input_invalid", "{failed}");
+    assert!(failed["audio_key"].is_null(), "{failed}");
+    assert!(seedance.attempts().is_empty(), "nothing paid");
+    assert!(host.renders().await.len() == 1);
+}

@@ -56,7 +56,15 @@ pub async fn count_videos(
             content.image = source.image_for(&content);
         }
         let outcome = match host.run_chain(&chain, &content, templates.clone()).await {
-            Ok(Decision::Generate(plans)) => Ok(Some(plans.len() as i64)),
+            Ok(Decision::Generate(plans)) => {
+                match plans
+                    .iter()
+                    .find_map(|p| p.narration_problem(&content.title))
+                {
+                    Some(problem) => Err(problem),
+                    None => Ok(Some(plans.len() as i64)),
+                }
+            }
             Ok(Decision::Skip(_)) => Ok(None),
             Err(e) => Err(e.to_string()),
         };
@@ -96,13 +104,29 @@ pub async fn run(
     source: Option<&str>,
     events: Option<i64>,
 ) -> anyhow::Result<()> {
+    let names = || {
+        config
+            .sources
+            .keys()
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if let Some(source) = source {
+        if !config.sources.contains_key(source) {
+            anyhow::bail!(
+                "no source named {source:?}; the configured sources: {}",
+                names()
+            );
+        }
+    }
     let videos = match (folder, events) {
         (Some(folder), _) => {
             let source = match source {
                 Some(source) => source.to_string(),
                 None => super::markdown_source(config, None)
                     .map(|(name, _)| name)
-                    .unwrap_or_else(|_| "content".into()),
+                    .map_err(|e| anyhow::anyhow!("{e}; name one with --source ({})", names()))?,
             };
             let (count, files) = count_folder(config, &source, folder).await?;
             println!(

@@ -94,8 +94,21 @@ pub async fn execute(
         fresh.iter().map(|(name, c)| (name.clone(), Ok(c.clone()))),
     )
     .await?;
-    for error in count.errors.iter().take(10) {
-        println!("  cannot plan: {error}");
+    if !count.errors.is_empty() {
+        // Each would fail at its plan step anyway; refused now, nothing is queued or paid.
+        let shown: Vec<&str> = count.errors.iter().take(10).map(String::as_str).collect();
+        anyhow::bail!(
+            "refused: {} of {} items cannot make a video; fix or remove them, nothing was \
+             queued:\n  {}{}",
+            count.errors.len(),
+            fresh.len(),
+            shown.join("\n  "),
+            if count.errors.len() > shown.len() {
+                "\n  …"
+            } else {
+                ""
+            }
+        );
     }
     let videos = count.videos + unpaid;
     let credits = videos * credits_per_video(config, source);

@@ -87,6 +87,12 @@ pub(super) async fn plan(app: &App, render: &RenderRow) -> anyhow::Result<Outcom
             Decision::Generate(plans) => draft = plans,
         }
     }
+    if let Some(problem) = draft
+        .iter()
+        .find_map(|p| p.narration_problem(&content.title))
+    {
+        return Ok(fail(Category::InputInvalid, problem));
+    }
     let mut provenance = provenance(&content, &runs, &templates);
     if let Some(key) = presenter_key {
         provenance["presenter_image_key"] = json!(key);

@@ -26,7 +26,7 @@ use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
 
 pub use manifest::Manifest;
-pub use plan::Plan;
+pub use plan::{Plan, MIN_NARRATION_WORDS};
 pub use registry::{InstallError, Installed};
 use sandbox::{Grants, PluginState};
 

@@ -24,7 +24,44 @@ pub struct Plan {
     pub target_field: String,
 }
 
+/// The fewest words a narration may have: a video is paid for ($9.60 at the list price), and a
+/// narration of a word or two ("row-1.") is nobody's video.
+pub const MIN_NARRATION_WORDS: usize = 2;
+
 impl Plan {
+    /// Why this plan must not become a paid video, if it must not: its narration is empty,
+    /// shorter than [`MIN_NARRATION_WORDS`], or nothing but `title` read aloud (content without
+    /// a body). Checked at the plan step for every source, by the estimate and by batch and
+    /// backfill before anything is queued.
+    pub fn narration_problem(&self, title: &str) -> Option<String> {
+        let words = |text: &str| {
+            text.split_whitespace()
+                .map(|w| {
+                    w.trim_matches(|c: char| !c.is_alphanumeric())
+                        .to_lowercase()
+                })
+                .filter(|w| !w.is_empty())
+                .collect::<Vec<_>>()
+        };
+        let narration = words(&self.speech_text);
+        if narration.len() < MIN_NARRATION_WORDS {
+            return Some(format!(
+                "the narration of {:?} has {} word(s); a video needs at least {MIN_NARRATION_WORDS}: \
+                 nothing is paid for it",
+                self.key,
+                narration.len()
+            ));
+        }
+        if !title.trim().is_empty() && narration == words(title) {
+            return Some(format!(
+                "the narration of {:?} is only the title read aloud: the content has no body to \
+                 narrate, so nothing is paid for it",
+                self.key
+            ));
+        }
+        None
+    }
+
     pub(super) fn to_wit(&self) -> wit::VideoPlan {
         wit::VideoPlan {
             key: self.key.clone(),
@@ -134,5 +171,37 @@ pub(super) fn decision_size(decision: &Decision) -> usize {
                 .sum::<usize>()
             })
             .sum(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(narration: &str) -> Plan {
+        Plan {
+            key: "en-US".into(),
+            script: narration.into(),
+            prompt: "A presenter".into(),
+            speech_text: narration.into(),
+            voice: "en-us".into(),
+            language: "en-US".into(),
+            tts_provider: String::new(),
+            image_url: "https://example.com/p.png".into(),
+            resolution: Resolution::P720,
+            turbo: false,
+            target_field: "video_url".into(),
+        }
+    }
+
+    #[test]
+    fn a_narration_needs_words_and_more_than_its_title() {
+        assert!(plan("row-1.").narration_problem("row-1").is_some());
+        assert!(plan("").narration_problem("").is_some());
+        let title_only =
+            plan("Quarterly results are out.").narration_problem("Quarterly results are out");
+        assert!(title_only.unwrap().contains("only the title"));
+        assert_eq!(plan("Hello. World.").narration_problem("Hello"), None);
+        assert_eq!(plan("Hi Ada! Welcome aboard.").narration_problem(""), None);
     }
 }
