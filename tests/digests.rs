@@ -70,7 +70,13 @@ async fn settled_digests(host: &Host) -> Vec<serde_json::Value> {
 }
 
 async fn tick(host: &Host, at: &str) -> String {
-    cli(host, &["digests", "tick", "--source", "news", "--at", at]).await
+    cli(
+        host,
+        &[
+            "digests", "tick", "--source", "news", "--at", at, "--record",
+        ],
+    )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -90,6 +96,26 @@ async fn a_scheduled_digest_reads_what_was_published_since_the_last_one() {
     publish(&host, "bridge", "The new bridge").await;
     publish(&host, "library", "The library on Sundays").await;
     publish(&host, "market", "The winter market").await;
+    assert!(settled_digests(&host).await.is_empty());
+
+    // A rehearsal (no --record) says what the tick would do and changes nothing: the real
+    // tick below still queues its digest.
+    let rehearsal = cli(
+        &host,
+        &[
+            "digests",
+            "tick",
+            "--source",
+            "news",
+            "--at",
+            "2030-01-01T05:59:00Z",
+        ],
+    )
+    .await;
+    assert!(
+        rehearsal.contains("a digest of 3 items would be queued (rehearsal"),
+        "{rehearsal}"
+    );
     assert!(settled_digests(&host).await.is_empty());
 
     // 05:59Z is 06:59 in Berlin: the latest tick is the day before's 07:00 there. Every tick
@@ -147,6 +173,7 @@ async fn a_scheduled_digest_reads_what_was_published_since_the_last_one() {
         "news",
         "--at",
         at,
+        "--record",
     ];
     let (a, b) = tokio::join!(vidhook_result(&args), vidhook_result(&args));
     assert!(a.0 && b.0, "{}\n{}", a.1, b.1);

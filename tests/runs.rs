@@ -341,6 +341,17 @@ async fn a_batch_file_makes_one_video_per_row_and_writes_each_outcome_once() {
     assert_eq!(seedance.attempts().len(), 3, "nothing paid twice");
     let again = std::fs::read_to_string(dir.path().join("prospects.csv.results.csv")).unwrap();
     assert_eq!(again, results, "no line written twice");
+    // Every row settled: the run is finished in the listings, not active.
+    let (_, listed) = cli(&host, &["runs", "list"]).await;
+    assert!(
+        listed.contains("finished") && !listed.contains("active"),
+        "{listed}"
+    );
+    let runs = host.api("/api/v1/runs").await;
+    assert!(
+        runs.to_string().contains("\"state\":\"finished\""),
+        "{runs}"
+    );
 }
 
 /// Ghost and Strapi hold more existing entries than one page of their API: the backfill lists

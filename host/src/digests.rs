@@ -113,6 +113,9 @@ pub enum Ticked {
         event_id: String,
         duplicate: bool,
     },
+    /// A rehearsal ([`tick`] without `record`): a digest of `items` contents would be queued
+    /// now; nothing was queued or recorded.
+    WouldQueue { tick: String, items: usize },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -132,6 +135,7 @@ pub async fn tick(
     config: &Config,
     source: &str,
     now_ms: i64,
+    record: bool,
 ) -> Result<Ticked, DigestError> {
     let digest = config
         .sources
@@ -147,9 +151,11 @@ pub async fn tick(
     let (last_tick, covered_to) = match store.digest_state(source).await? {
         None => {
             // First sight: coverage starts now (by the database's clock of received events).
-            store
-                .record_digest(source, tick_ms, crate::store::now_ms())
-                .await?;
+            if record {
+                store
+                    .record_digest(source, tick_ms, crate::store::now_ms())
+                    .await?;
+            }
             return Ok(Ticked::Started { tick: tick_text });
         }
         Some(state) => state,
@@ -159,7 +165,9 @@ pub async fn tick(
     }
     let received = store.received_since(source, covered_to, MAX_ITEMS).await?;
     let Some(newest) = received.iter().map(|(at, _)| *at).max() else {
-        store.record_digest(source, tick_ms, covered_to).await?;
+        if record {
+            store.record_digest(source, tick_ms, covered_to).await?;
+        }
         return Ok(Ticked::Empty { tick: tick_text });
     };
     // One item per entry and locale: its newest accepted content.
@@ -170,6 +178,12 @@ pub async fn tick(
     let mut items: Vec<(i64, Content)> = latest.into_values().collect();
     items.sort_by_key(|(at, _)| *at);
     let items: Vec<Content> = items.into_iter().map(|(_, c)| c).collect();
+    if !record {
+        return Ok(Ticked::WouldQueue {
+            tick: tick_text,
+            items: items.len(),
+        });
+    }
     let content = digest_content(source, &tick, &tick_text, &items);
     let delivery = format!("digest:{tick_ms}");
     let outcome = crate::jobs::accept(store, config, source, Some(&delivery), None, &[content])
@@ -215,7 +229,7 @@ pub fn spawn(app: &Arc<crate::app::App>, loops: &mut crate::background::Loops) {
         loops.spawn(move |mut stopped| async move {
             loop {
                 let now = crate::store::now_ms();
-                match tick(&app.store, &app.config, &source, now).await {
+                match tick(&app.store, &app.config, &source, now, true).await {
                     Ok(Ticked::Queued { tick, items, .. }) => {
                         tracing::info!(source, tick, items, "digest queued");
                         app.wake.notify_waiters();

@@ -149,6 +149,12 @@ impl Host {
                 if let Some(url) = line.strip_prefix("vidhook listening on ") {
                     return Some(url.to_string());
                 }
+                // With JSON logs the line is JSON too.
+                if let Ok(said) = serde_json::from_str::<serde_json::Value>(&line) {
+                    if said["message"] == "vidhook listening" {
+                        return said["url"].as_str().map(str::to_owned);
+                    }
+                }
             }
             None
         })

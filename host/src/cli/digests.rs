@@ -10,14 +10,20 @@ use crate::digests::Ticked;
 pub enum DigestsAction {
     /// Each source's schedule, its last tick and how far its events are covered.
     List,
-    /// Check a source's schedule as of `--at` (default: now) and queue its digest if a tick is
-    /// due; a running `serve` renders it.
+    /// Check a source's schedule as of `--at` (default: now): says whether a digest is due and
+    /// of how many items. A rehearsal unless `--record`: then the tick is recorded and its
+    /// digest queued (a running `serve` renders it), as the service's own check does.
     Tick {
+        /// The source whose `[digest]` schedule to check.
         #[arg(long)]
         source: String,
         /// An RFC 3339 time (`2030-01-01T07:00:30+01:00`).
         #[arg(long)]
         at: Option<String>,
+        /// Record the tick and queue its digest (without it nothing changes: the schedule's
+        /// real tick still comes).
+        #[arg(long)]
+        record: bool,
     },
 }
 
@@ -43,7 +49,7 @@ pub async fn run(config: &Config, action: DigestsAction) -> anyhow::Result<()> {
                 );
             }
         }
-        DigestsAction::Tick { source, at } => {
+        DigestsAction::Tick { source, at, record } => {
             let now = match at {
                 Some(at) => at
                     .parse::<jiff::Timestamp>()
@@ -51,13 +57,23 @@ pub async fn run(config: &Config, action: DigestsAction) -> anyhow::Result<()> {
                     .as_millisecond(),
                 None => crate::store::now_ms(),
             };
-            match crate::digests::tick(&store, config, &source, now).await? {
+            let rehearsal = if record {
+                ""
+            } else {
+                " (rehearsal: nothing recorded; --record to act)"
+            };
+            match crate::digests::tick(&store, config, &source, now, record).await? {
                 Ticked::NotDue => println!("{source}: no new tick since the last digest"),
                 Ticked::Started { tick } => {
-                    println!("{source}: schedule started at tick {tick}; the next tick makes the first digest")
+                    println!("{source}: schedule started at tick {tick}; the next tick makes the first digest{rehearsal}")
                 }
                 Ticked::Empty { tick } => {
-                    println!("{source}: tick {tick}: nothing published since the last digest")
+                    println!(
+                        "{source}: tick {tick}: nothing published since the last digest{rehearsal}"
+                    )
+                }
+                Ticked::WouldQueue { tick, items } => {
+                    println!("{source}: tick {tick}: a digest of {items} items would be queued{rehearsal}")
                 }
                 Ticked::Queued {
                     tick,

@@ -380,7 +380,7 @@ pub async fn run(config: &Config, action: RunsAction) -> anyhow::Result<()> {
             }
             let actor = std::env::var("USER").unwrap_or_else(|_| "cli".into());
             let action = match state {
-                RunState::Active => "resume",
+                RunState::Active | RunState::Finished => "resume",
                 RunState::Paused => "pause",
                 RunState::Cancelled => "cancel",
             };
@@ -396,7 +396,16 @@ pub async fn run(config: &Config, action: RunsAction) -> anyhow::Result<()> {
     };
     match action {
         RunsAction::List => {
-            for run in store.runs().await? {
+            let runs = store.runs().await?;
+            if runs.is_empty() {
+                println!("no runs yet: `vidhook backfill` and `vidhook batch` start one");
+                return Ok(());
+            }
+            println!(
+                "{:<36}  {:<9} {:<9} {:<12} RENDERS | CREDITS COUNTED OF CONFIRMED | WHAT",
+                "RUN", "KIND", "STATE", "SOURCE"
+            );
+            for run in runs {
                 let progress = store.run_progress(&run.id).await?;
                 let counts: Vec<String> = progress
                     .states

@@ -25,6 +25,10 @@ pub enum RunState {
     Paused,
     /// Its unpaid renders ended `skipped` (category `cancelled`); its paid work is followed.
     Cancelled,
+    /// Shown for an active run whose every render has settled (done, skipped, failed, parked,
+    /// dry run, write-back failed); never stored: a run re-opened by the same command is
+    /// active again.
+    Finished,
 }
 
 impl RunState {
@@ -33,6 +37,7 @@ impl RunState {
             RunState::Active => "active",
             RunState::Paused => "paused",
             RunState::Cancelled => "cancelled",
+            RunState::Finished => "finished",
         }
     }
 
@@ -40,6 +45,7 @@ impl RunState {
         match text {
             "paused" => RunState::Paused,
             "cancelled" => RunState::Cancelled,
+            "finished" => RunState::Finished,
             _ => RunState::Active,
         }
     }
@@ -62,6 +68,16 @@ pub struct RunRow {
 }
 
 const RUN_COLUMNS: &str = "id, label, kind, source, state, videos, credits, created_at, updated_at";
+
+/// [`RUN_COLUMNS`] as listings show a run: an active run whose renders have all settled is
+/// `finished`.
+const LISTED_RUN_COLUMNS: &str = "id, label, kind, source,
+    CASE WHEN state = 'active'
+          AND EXISTS (SELECT 1 FROM renders r WHERE r.run_id = runs.id)
+          AND NOT EXISTS (SELECT 1 FROM renders r WHERE r.run_id = runs.id AND r.state NOT IN
+              ('done', 'skipped', 'failed', 'needs_attention', 'dry_run', 'writeback_failed'))
+         THEN 'finished' ELSE state END AS state,
+    videos, credits, created_at, updated_at";
 
 impl RunRow {
     fn from_row(row: &sqlx::any::AnyRow) -> std::result::Result<RunRow, sqlx::Error> {
@@ -146,7 +162,7 @@ impl Store {
     }
 
     pub async fn run(&self, id: &str) -> Result<Option<RunRow>> {
-        let sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = $1");
+        let sql = format!("SELECT {LISTED_RUN_COLUMNS} FROM runs WHERE id = $1");
         let row = sqlx::query(&sql)
             .bind(id)
             .fetch_optional(&self.pool)
@@ -166,7 +182,7 @@ impl Store {
 
     /// Every run, newest first.
     pub async fn runs(&self) -> Result<Vec<RunRow>> {
-        let sql = format!("SELECT {RUN_COLUMNS} FROM runs ORDER BY created_at DESC");
+        let sql = format!("SELECT {LISTED_RUN_COLUMNS} FROM runs ORDER BY created_at DESC");
         let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
         rows.iter()
             .map(|r| Ok(RunRow::from_row(r)?))
