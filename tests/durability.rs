@@ -186,7 +186,12 @@ async fn without_its_database_ingress_answers_503_and_recovers_by_itself() {
     let refused = host.post_signed("blog", "msg_o1", now_secs(), &body).await;
     assert_eq!(refused.status(), 503, "{}", host.logs());
     assert_eq!(refused.headers()["retry-after"], "5");
-    assert!(host.logs().contains("cannot commit event; answering 503"));
+    // The log reader runs beside the test: give the line a moment to arrive.
+    let logged = Instant::now();
+    while !host.logs().contains("cannot commit event; answering 503") {
+        assert!(logged.elapsed() < Duration::from_secs(5), "{}", host.logs());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let postgres = matches!(outage, Outage::Postgres { .. });
     if postgres {
         let ready = reqwest::get(format!("{}/readyz", host.url)).await.unwrap();
@@ -376,33 +381,16 @@ async fn a_stop_signal_to_the_process_group_fails_no_render() {
     // One port for both runs, as a service keeps its address across restarts (the narration's
     // and photo's URLs name it).
     let port = support::free_port();
-    let config = format!(
-        r#"
-listen = "127.0.0.1:{port}"
-data_dir = "{data}"
-workers = 2
-
-[provider]
-kind = "preview"
-ffmpeg_binary = "{ffmpeg}"
-
-[tts]
-espeak_binary = "{espeak}"
-
-[outbound]
-allow_private = ["127.0.0.0/8"]
-
-[sources.blog]
-cms = "standard-webhooks"
-secret = "{secret}"
-writeback_url = "{cms}"
-presenter_image = "{image}"
-"#,
-        data = dir.path().join("data").display(),
-        secret = support::SECRET,
-        cms = cms.url,
-        image = support::presenter_png().display(),
-    );
+    let config = support::workspace::config(dir.path(), &cms)
+        .replace(
+            "listen = \"127.0.0.1:0\"",
+            &format!("listen = \"127.0.0.1:{port}\""),
+        )
+        .replace(
+            "kind = \"preview\"",
+            &format!("kind = \"preview\"\nffmpeg_binary = \"{ffmpeg}\""),
+        )
+        + &format!("\n[tts]\nespeak_binary = \"{espeak}\"\n");
     let host = Host::start_grouped(dir.path(), &config).await;
     for n in 0..3 {
         let body = published(&format!("stop-{n}"), "Stop", "<p>One short sentence.</p>");

@@ -107,6 +107,42 @@ async fn accepts_once_and_answers_redeliveries_with_the_same_event() {
     assert_eq!(host.renders().await.len(), 2);
 }
 
+/// Revision order with Standard Webhooks: revision 2 after revision 1, then revision 1 again
+/// (a sender's late retry with a new webhook id, and the same signed message replayed): both
+/// `200 {"status": "stale"}`, nothing stored or queued.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_older_revision_is_stale() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = host(dir.path()).await;
+    let at = |revision: i64, body: &str| {
+        serde_json::json!({"type": "content.published", "timestamp": "2026-11-25T10:00:00Z",
+            "data": {"id": "rev-1", "title": "Prices", "body_html": body, "locale": "en-US",
+                     "revision": revision}})
+        .to_string()
+    };
+    let first = at(1, "<p>Prices fell.</p>");
+    let ts = now_secs();
+    assert_eq!(
+        host.post_signed("blog", "msg_r1", ts, &first)
+            .await
+            .status(),
+        202
+    );
+    assert_eq!(
+        host.post_signed("blog", "msg_r2", now_secs(), &at(2, "<p>Prices rose.</p>"))
+            .await
+            .status(),
+        202
+    );
+    for (id, ts) in [("msg_r1_retry", now_secs()), ("msg_r1", ts)] {
+        let late = host.post_signed("blog", id, ts, &first).await;
+        assert_eq!(late.status(), 200, "{id}");
+        let said: serde_json::Value = late.json().await.unwrap();
+        assert_eq!(said["status"], "stale", "{id}: {said}");
+    }
+    assert_eq!(host.renders().await.len(), 2, "nothing queued");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn refuses_bad_signatures_stale_timestamps_and_missing_headers_with_401() {
     let dir = tempfile::tempdir().unwrap();

@@ -332,6 +332,28 @@ name = "multilingual"
             "video_url_it_it"
         ])
     );
+    // Each `video.ready` names its own locale, as a receiver keyed on locale needs: one message
+    // per locale, the field and the locale agreeing.
+    let by_locale: std::collections::BTreeMap<&str, &str> = written
+        .iter()
+        .map(|w| {
+            (
+                w["data"]["locale"].as_str().unwrap(),
+                w["data"]["field"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        by_locale,
+        std::collections::BTreeMap::from([
+            ("en-US", "video_url"),
+            ("de-DE", "video_url_de_de"),
+            ("fr-FR", "video_url_fr_fr"),
+            ("es-ES", "video_url_es_es"),
+            ("it-IT", "video_url_it_it"),
+        ]),
+        "{written:#?}"
+    );
     let renders = host.renders().await;
     assert_eq!(renders.len(), 5);
     let mut voices = BTreeSet::new();

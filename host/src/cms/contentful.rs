@@ -312,13 +312,13 @@ impl CmsAdapter for Contentful {
     }
 
     fn write_back_targets(&self) -> Vec<(&'static str, String)> {
-        self.config
-            .management_token
-            .as_ref()
-            .map(|_| self.config.api_url.clone())
-            .map(|url| ("api_url", url))
-            .into_iter()
-            .collect()
+        super::target(
+            "api_url",
+            self.config
+                .management_token
+                .as_ref()
+                .map(|_| self.config.api_url.as_str()),
+        )
     }
 
     async fn receive(&self, delivery: &Delivery<'_>) -> Result<Inbound, InboundError> {

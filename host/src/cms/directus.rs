@@ -135,12 +135,7 @@ impl CmsAdapter for Directus {
     }
 
     fn write_back_targets(&self) -> Vec<(&'static str, String)> {
-        self.config
-            .api_url
-            .clone()
-            .map(|url| ("api_url", url))
-            .into_iter()
-            .collect()
+        super::target("api_url", self.config.api_url.as_deref())
     }
 
     async fn receive(&self, delivery: &Delivery<'_>) -> Result<Inbound, InboundError> {

@@ -219,12 +219,7 @@ impl CmsAdapter for Ghost {
     }
 
     fn write_back_targets(&self) -> Vec<(&'static str, String)> {
-        self.config
-            .admin_url
-            .clone()
-            .map(|url| ("admin_url", url))
-            .into_iter()
-            .collect()
+        super::target("admin_url", self.config.admin_url.as_deref())
     }
 
     async fn receive(&self, delivery: &Delivery<'_>) -> Result<Inbound, InboundError> {

@@ -168,6 +168,13 @@ pub trait CmsAdapter: Send + Sync {
         field: &str,
         video_url: &str,
     ) -> Result<(), WriteBackError>;
+    /// Whether a write-back names the video's own locale (a multilingual plan's language) as
+    /// its entry's locale: true where the write-back is a message a receiver keys on `locale`
+    /// (Standard Webhooks). Adapters that write a field of the CMS entry itself keep the entry's
+    /// locale: the plan's own field (`video_url_de_de`) already says which video it is.
+    fn names_plan_locale(&self) -> bool {
+        false
+    }
     /// The URLs this source writes back to, each with the config key that names it: checked
     /// against the outbound guard at start-up and again before each paid call, so that no
     /// video is paid for that could never be written back.
@@ -185,6 +192,11 @@ pub trait CmsAdapter: Send + Sync {
     ) -> Result<Option<Page>, ListError> {
         Ok(None)
     }
+}
+
+/// A source's write-back target, if it has one: the config key that names it and its URL.
+pub(crate) fn target(key: &'static str, url: Option<&str>) -> Vec<(&'static str, String)> {
+    url.map(|url| (key, url.to_string())).into_iter().collect()
 }
 
 /// Checks every source's write-back targets against the outbound guard (start-up): a target

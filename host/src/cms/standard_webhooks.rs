@@ -349,13 +349,12 @@ impl CmsAdapter for StandardWebhooks {
         "standard-webhooks"
     }
 
+    fn names_plan_locale(&self) -> bool {
+        true
+    }
+
     fn write_back_targets(&self) -> Vec<(&'static str, String)> {
-        self.config
-            .writeback_url
-            .clone()
-            .map(|url| ("writeback_url", url))
-            .into_iter()
-            .collect()
+        super::target("writeback_url", self.config.writeback_url.as_deref())
     }
 
     async fn receive(&self, delivery: &super::Delivery<'_>) -> Result<Inbound, InboundError> {
@@ -388,7 +387,13 @@ impl CmsAdapter for StandardWebhooks {
             "data": {"id": content.id, "locale": content.locale, "field": field, "video_url": video_url},
         }))
         .map_err(|e| WriteBackError::Permanent(e.to_string()))?;
-        let id = format!("vidhook_{}", &content.fingerprint()[..24]);
+        // One message per video: the content and the field (each locale of a multilingual
+        // entry has its own), so a receiver's dedup by id keeps every locale's.
+        let id = {
+            use sha2::Digest;
+            let digest = sha2::Sha256::digest(format!("{}\n{field}", content.fingerprint()));
+            format!("vidhook_{}", &hex::encode(digest)[..24])
+        };
         let ts = crate::store::now_ms() / 1000;
         let request = self
             .http

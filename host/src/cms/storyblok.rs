@@ -170,10 +170,7 @@ impl CmsAdapter for Storyblok {
     }
 
     fn write_back_targets(&self) -> Vec<(&'static str, String)> {
-        Some(self.config.api_url.clone())
-            .map(|url| ("api_url", url))
-            .into_iter()
-            .collect()
+        super::target("api_url", Some(self.config.api_url.as_str()))
     }
 
     async fn receive(&self, delivery: &Delivery<'_>) -> Result<Inbound, InboundError> {

@@ -67,12 +67,7 @@ impl CmsAdapter for WordPress {
     }
 
     fn write_back_targets(&self) -> Vec<(&'static str, String)> {
-        self.config
-            .rest_url
-            .clone()
-            .map(|url| ("rest_url", url))
-            .into_iter()
-            .collect()
+        super::target("rest_url", self.config.rest_url.as_deref())
     }
 
     async fn receive(&self, delivery: &Delivery<'_>) -> Result<Inbound, InboundError> {

@@ -233,6 +233,16 @@ async fn write_back(app: &App, render: &RenderRow) -> anyhow::Result<Outcome> {
             ),
         ));
     }
+    // A receiver keyed on `locale` is told the video's own (a multilingual plan's language).
+    let content = if adapter.names_plan_locale() && crate::content::is_language_tag(&plan.language)
+    {
+        crate::content::Content {
+            locale: plan.language.clone(),
+            ..content
+        }
+    } else {
+        content
+    };
     // Companions first, the video last: a video URL in the entry means all of it is there.
     let mut writes = companion_writes(app, render, &content.source)?;
     let video_field = app

@@ -28,6 +28,7 @@ use wasmtime::{Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Stor
 pub use manifest::Manifest;
 pub use plan::{Plan, MIN_NARRATION_WORDS};
 pub use registry::{InstallError, Installed};
+pub use sandbox::MemoryCap;
 use sandbox::{Grants, PluginState};
 
 use crate::content::Content;

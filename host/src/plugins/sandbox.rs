@@ -94,11 +94,7 @@ impl PluginState {
             secrets: grants.secrets,
             logs: Vec::new(),
             log_bytes: 0,
-            memory: MemoryCap {
-                max: memory_bytes,
-                peak: 0,
-                hit: false,
-            },
+            memory: MemoryCap::new(memory_bytes),
         };
         (state, CapturedOutput { stdout, stderr })
     }
@@ -235,11 +231,21 @@ fn level_name(level: host::Level) -> &'static str {
 
 /// Caps linear memory and records the peak. A refused growth traps the guest (rather than
 /// letting its allocator abort with a vaguer message) and sets `hit`, so the failure is reported
-/// as the memory limit.
+/// as the memory limit. The template sandbox uses it too.
 pub struct MemoryCap {
     pub max: usize,
     pub peak: usize,
     pub hit: bool,
+}
+
+impl MemoryCap {
+    pub fn new(max: usize) -> MemoryCap {
+        MemoryCap {
+            max,
+            peak: 0,
+            hit: false,
+        }
+    }
 }
 
 impl ResourceLimiter for MemoryCap {
@@ -252,7 +258,7 @@ impl ResourceLimiter for MemoryCap {
         if desired > self.max {
             self.hit = true;
             return Err(wasmtime::Error::msg(format!(
-                "memory limit: the plugin asked for {desired} bytes, the cap is {}",
+                "memory limit: the guest asked for {desired} bytes, the cap is {}",
                 self.max
             )));
         }

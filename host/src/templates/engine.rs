@@ -19,8 +19,10 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use wasmtime::component::{Component, Linker, ResourceTable};
-use wasmtime::{Engine, ResourceLimiter, Store, Trap, UpdateDeadline};
+use wasmtime::{Engine, Store, Trap, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+use crate::plugins::MemoryCap;
 
 mod bindings {
     wasmtime::component::bindgen!({
@@ -321,7 +323,7 @@ impl Sandbox {
         Sandbox {
             wasi: WasiCtxBuilder::new().build(),
             table: ResourceTable::new(),
-            memory: MemoryCap { hit: false },
+            memory: MemoryCap::new(MEMORY_BYTES),
         }
     }
 }
@@ -332,34 +334,6 @@ impl WasiView for Sandbox {
             ctx: &mut self.wasi,
             table: &mut self.table,
         }
-    }
-}
-
-struct MemoryCap {
-    hit: bool,
-}
-
-impl ResourceLimiter for MemoryCap {
-    fn memory_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
-        if desired > MEMORY_BYTES {
-            self.hit = true;
-            return Err(wasmtime::Error::msg("template memory limit"));
-        }
-        Ok(true)
-    }
-
-    fn table_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
-        Ok(desired <= 1 << 16)
     }
 }
 
