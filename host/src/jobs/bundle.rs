@@ -265,5 +265,7 @@ async fn make_poster(ffmpeg: &str, video: &Path, poster: &Path) -> Result<(), St
         }
         last_error = String::from_utf8_lossy(&output.stderr).trim().to_string();
     }
-    Err(format!("ffmpeg made no poster: {last_error}"))
+    // ffmpeg's stderr names local paths: the log gets it, the render's error does not.
+    tracing::warn!(stderr = %last_error, "ffmpeg made no poster");
+    Err("ffmpeg made no poster from the video; the service log has its output".into())
 }

@@ -146,10 +146,18 @@ impl Tts for Espeak {
         let stderr = String::from_utf8_lossy(&output.stderr).trim().to_string();
         // espeak-ng may exit 0 after "Failed to read voice"; a WAV with no samples is a failure.
         if !output.status.success() || output.stdout.len() <= 44 || !stderr.is_empty() {
+            // Its stderr can name local files: the log gets it, the render's error (which the
+            // API shows) only what happened.
+            tracing::warn!(voice, status = %output.status, stderr, "espeak-ng failed");
+            let (how, _) = crate::children::ended(output.status);
             return Err(engine_error(format!(
-                "exit {}, {} bytes of audio, stderr: {stderr}",
-                output.status,
-                output.stdout.len()
+                "espeak-ng {how}, {} bytes of audio{}; the service log has its output",
+                output.stdout.len(),
+                if stderr.is_empty() {
+                    ""
+                } else {
+                    ", with errors"
+                }
             )));
         }
         Ok(Audio {
