@@ -248,7 +248,7 @@ async fn a_daily_budget_holds_submissions_before_they_happen_and_they_resume_whe
         "{ledger}"
     );
     assert!(
-        ledger.contains("estimate") && ledger.contains("actual"),
+        ledger.contains("estimate") && ledger.contains("actual") && ledger.contains("CREDITS"),
         "{ledger}"
     );
 

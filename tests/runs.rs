@@ -908,4 +908,16 @@ async fn content_without_a_narration_is_refused_before_anything_is_paid() {
     assert!(failed["audio_key"].is_null(), "{failed}");
     assert!(seedance.attempts().is_empty(), "nothing paid");
     assert!(host.renders().await.len() == 1);
+
+    // The CLI's answers say what is wrong: an unknown render, and one not awaiting approval.
+    let (ok, out) = cli(&host, &["jobs", "approve", "nope"]).await;
+    assert!(!ok && out.contains("no render nope"), "{out}");
+    let id = failed["id"].as_str().unwrap();
+    let (ok, out) = cli(&host, &["jobs", "approve", id]).await;
+    assert!(
+        !ok && out.contains("is failed, not awaiting approval"),
+        "{out}"
+    );
+    let (_, out) = cli(&host, &["audit"]).await;
+    assert!(out.contains("no operator actions yet"), "{out}");
 }

@@ -126,7 +126,9 @@ pub async fn audit(store: &Store, limit: i64) -> anyhow::Result<()> {
     let entries = store.audit_entries(limit).await?;
     if entries.is_empty() {
         println!("no operator actions yet");
+        return Ok(());
     }
+    println!("WHEN                           ACTOR        ACTION     TARGET  DETAIL  — REASON");
     for e in entries {
         let at = httpdate::fmt_http_date(
             std::time::UNIX_EPOCH + std::time::Duration::from_millis(e.at.max(0) as u64),
@@ -233,9 +235,14 @@ async fn audit_cli(store: &Store, action: &str, id: &str, reason: &str) -> anyho
 }
 
 async fn decide(store: &Store, id: &str, approved: bool, note: &str) -> anyhow::Result<()> {
+    let Some(render) = store.render(id).await? else {
+        anyhow::bail!("no render {id}: `vidhook jobs` lists them");
+    };
     anyhow::ensure!(
         store.decide_approval(id, approved, note).await?,
-        "render {id} is not awaiting approval"
+        "render {id} is {}, not awaiting approval: only a render in awaiting_approval can be \
+         approved or rejected",
+        render.state
     );
     let action = if approved { "approve" } else { "reject" };
     audit_cli(store, action, id, note).await?;

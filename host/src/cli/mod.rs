@@ -328,9 +328,18 @@ async fn credits(config: &Config, limit: i64) -> anyhow::Result<()> {
             limit_text(source.settings.daily_credits)
         );
     }
-    for row in store.ledger(limit).await? {
+    let ledger = store.ledger(limit).await?;
+    if ledger.is_empty() {
+        println!("\nno credits counted yet: nothing was submitted to a paid provider");
+        return Ok(());
+    }
+    println!(
+        "\n{:<36} {:<10} {:<10} {:<8} {:>7}",
+        "RENDER", "SOURCE", "PROVIDER", "KIND", "CREDITS"
+    );
+    for row in ledger {
         println!(
-            "{:<36} {:<10} {:<10} {:<8} {:>6}",
+            "{:<36} {:<10} {:<10} {:<8} {:>7}",
             row.render_id, row.source, row.provider, row.kind, row.credits
         );
     }
