@@ -432,3 +432,56 @@ presenter_image = "{photo}"
         "caption {caption:.3} vs encoding noise {noise:.3}"
     );
 }
+
+/// Retention keeps a video's files as one bundle: with the local preview provider the video is
+/// `videos/preview-{render}.mp4` and its poster and captions `videos/{render}.*`; an entry shows
+/// it, so none of them goes. A digest's or batch row's video is kept too (no entry shows it, but
+/// a results file or a published digest links to it): here, a batch row's.
+#[tokio::test(flavor = "multi_thread")]
+async fn retention_keeps_every_file_of_a_bundle_in_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let cms = Cms::start().await;
+    let host = Host::start(dir.path(), &support::workspace::config(dir.path(), &cms)).await;
+    host.post_signed(
+        "blog",
+        "msg_bundle",
+        now_secs(),
+        &published("post-b", "Spring", BODY_HTML),
+    )
+    .await;
+    cms.wait_for_write_backs(1, Duration::from_secs(90)).await;
+    let config = dir.path().join("vidhook.toml");
+    let config = config.to_str().unwrap();
+    let rows = dir.path().join("rows.csv");
+    std::fs::write(
+        &rows,
+        "id,title,body\nr1,A row,A body to narrate for the row.\n",
+    )
+    .unwrap();
+    let out = support::vidhook(&[
+        "--config",
+        config,
+        "batch",
+        rows.to_str().unwrap(),
+        "--source",
+        "blog",
+        "--yes",
+    ])
+    .await;
+    assert!(out.contains("results:"), "{out}");
+    let videos = dir.path().join("data/media/videos");
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(&videos).unwrap() {
+        let path = entry.unwrap().path();
+        age(&path, 40);
+        files.push(path);
+    }
+    // Two videos, each with a poster and captions.
+    assert!(files.len() >= 8, "{files:?}");
+    let done = support::vidhook(&["--config", config, "prune", "--older-than-days", "30"]).await;
+    let gone: Vec<_> = files.iter().filter(|f| !f.exists()).collect();
+    assert!(
+        gone.is_empty(),
+        "in-use files were pruned: {gone:?}\n{done}"
+    );
+}

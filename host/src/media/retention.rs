@@ -1,6 +1,8 @@
-//! Retention: media of renders older than `[media] retention_days` is removed, except what a CMS
-//! entry still shows (the video, poster and captions of the render whose content the entry was
-//! last written with) and what unfinished renders still need (their narration, their preview).
+//! Retention: media of renders older than `[media] retention_days` is removed, except the
+//! bundles (video, poster, captions: kept or pruned together) of what a CMS entry still shows
+//! (the render whose content the entry was last written with), of every batch row (its results
+//! file links to it) and of every digest, and what unfinished renders still need (their
+//! narration, their preview).
 //! It works from what the store holds (listing `audio/`, `videos/`, `speech/` by age), so it
 //! touches only media that exists, however many renders the database remembers. Presenter photos
 //! (`images/`) are the operator's and never removed.
@@ -64,12 +66,17 @@ pub async fn prune(
     Ok(pruned)
 }
 
-/// The keys that must stay: every file of a video an entry shows, and unfinished renders' inputs.
+/// The keys that must stay: every file of a kept video's bundle (the MP4, its poster and
+/// captions, kept or pruned together) for what an entry shows, a batch row and a digest, and
+/// unfinished renders' inputs.
 async fn protected_keys(store: &Store) -> Result<BTreeSet<String>, PruneError> {
     let mut keys = BTreeSet::new();
-    for url in store.shown_video_urls().await? {
-        if let Some(video) = media_key(&url) {
-            let base = video.strip_suffix(".mp4").unwrap_or(video);
+    for (render_id, url) in store.kept_videos().await? {
+        // The keep step names companions by the render (`videos/{render}.jpg`), whatever the
+        // video's own key (the local preview's is `videos/preview-{render}.mp4`).
+        let by_render = format!("{PUBLIC_PREFIX}{render_id}");
+        let by_video = media_key(&url).map(|v| v.strip_suffix(".mp4").unwrap_or(v).to_string());
+        for base in std::iter::once(by_render).chain(by_video) {
             for ext in ["mp4", "jpg", "vtt", "srt"] {
                 keys.insert(format!("{base}.{ext}"));
             }
