@@ -177,16 +177,13 @@ impl TemplateEngine {
         context_json: &str,
         budget: Budget,
     ) -> Result<String, EngineError> {
+        let remaining = budget.deadline.saturating_duration_since(Instant::now());
         let over_time = || {
             EngineError::Budget(format!(
                 "rendering took longer than its time budget ({} ms)",
-                budget
-                    .deadline
-                    .saturating_duration_since(Instant::now())
-                    .as_millis()
+                remaining.as_millis()
             ))
         };
-        let remaining = budget.deadline.saturating_duration_since(Instant::now());
         let _slot = tokio::time::timeout(remaining, self.slots.acquire())
             .await
             .map_err(|_| over_time())?
