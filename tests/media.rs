@@ -478,6 +478,21 @@ async fn retention_keeps_every_file_of_a_bundle_in_use() {
     }
     // Two videos, each with a poster and captions.
     assert!(files.len() >= 8, "{files:?}");
+    // The dry run says why each stays.
+    let dry = support::vidhook(&[
+        "--config",
+        config,
+        "prune",
+        "--older-than-days",
+        "30",
+        "--dry-run",
+    ])
+    .await;
+    assert!(
+        dry.contains("would keep videos/preview-") && dry.contains("an entry shows"),
+        "{dry}"
+    );
+    assert!(dry.contains("a batch row's or a digest's video"), "{dry}");
     let done = support::vidhook(&["--config", config, "prune", "--older-than-days", "30"]).await;
     let gone: Vec<_> = files.iter().filter(|f| !f.exists()).collect();
     assert!(

@@ -261,10 +261,16 @@ async fn prune(config: &Config, days: Option<u64>, dry_run: bool) -> anyhow::Res
     for key in &pruned.removed {
         println!("{verb} {key}");
     }
+    if dry_run {
+        for (key, why) in &pruned.kept {
+            println!("would keep {key}: {why}");
+        }
+    }
     println!(
-        "{verb} {} file(s) older than {days} day(s); kept {} that entries show or unfinished renders need",
+        "{verb} {} file(s) older than {days} day(s); kept {} that entries show, batch rows or \
+         digests link to, or unfinished renders need",
         pruned.removed.len(),
-        pruned.kept
+        pruned.kept.len()
     );
     Ok(())
 }

@@ -7,7 +7,7 @@
 //! touches only media that exists, however many renders the database remembers. Presenter photos
 //! (`images/`) are the operator's and never removed.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::{MediaError, MediaStore, PUBLIC_PREFIX};
@@ -16,10 +16,11 @@ use crate::store::Store;
 /// How often the service prunes, when retention is on.
 const EVERY: Duration = Duration::from_secs(6 * 3600);
 /// The folders retention looks in.
-const PRUNED: [&str; 3] = [
+const PRUNED: [&str; 4] = [
     "audio/",
     PUBLIC_PREFIX,
     crate::tts::narration::SPEECH_CACHE_PREFIX,
+    super::PREVIEW_PREFIX,
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -34,8 +35,9 @@ pub enum PruneError {
 #[derive(Debug, Default, PartialEq)]
 pub struct Pruned {
     pub removed: Vec<String>,
-    /// Old media kept because an entry shows it or an unfinished render needs it.
-    pub kept: usize,
+    /// Old media kept, each with why: an entry shows it, a batch row or digest links to it, or
+    /// an unfinished render needs it.
+    pub kept: Vec<(String, &'static str)>,
 }
 
 /// Removes media last modified before `cutoff_ms` that nothing needs; `dry` only lists it.
@@ -52,8 +54,8 @@ pub async fn prune(
             if modified >= cutoff_ms {
                 continue;
             }
-            if protected.contains(&key) {
-                pruned.kept += 1;
+            if let Some(why) = protected.get(&key) {
+                pruned.kept.push((key, why));
                 continue;
             }
             if !dry {
@@ -63,30 +65,41 @@ pub async fn prune(
         }
     }
     pruned.removed.sort();
+    pruned.kept.sort();
     Ok(pruned)
 }
 
 /// The keys that must stay: every file of a kept video's bundle (the MP4, its poster and
 /// captions, kept or pruned together) for what an entry shows, a batch row and a digest, and
 /// unfinished renders' inputs.
-async fn protected_keys(store: &Store) -> Result<BTreeSet<String>, PruneError> {
-    let mut keys = BTreeSet::new();
-    for (render_id, url) in store.kept_videos().await? {
+async fn protected_keys(store: &Store) -> Result<BTreeMap<String, &'static str>, PruneError> {
+    let mut keys = BTreeMap::new();
+    for (render_id, url, shown) in store.kept_videos().await? {
+        let why = if shown {
+            "its bundle is the video an entry shows"
+        } else {
+            "its bundle is a batch row's or a digest's video (a results file links to it)"
+        };
         // The keep step names companions by the render (`videos/{render}.jpg`), whatever the
         // video's own key (the local preview's is `videos/preview-{render}.mp4`).
         let by_render = format!("{PUBLIC_PREFIX}{render_id}");
         let by_video = media_key(&url).map(|v| v.strip_suffix(".mp4").unwrap_or(v).to_string());
         for base in std::iter::once(by_render).chain(by_video) {
             for ext in ["mp4", "jpg", "vtt", "srt"] {
-                keys.insert(format!("{base}.{ext}"));
+                keys.entry(format!("{base}.{ext}")).or_insert(why);
             }
         }
     }
+    let unfinished = "an unfinished render needs it";
     for id in store.unfinished_render_ids().await? {
-        keys.insert(format!("audio/{id}.wav"));
-        keys.insert(crate::tts::captions::cues_key(&id));
-        keys.insert(format!("{PUBLIC_PREFIX}preview-{id}.mp4"));
-        keys.insert(format!("{}{id}.mp4", crate::media::PREVIEW_PREFIX));
+        for key in [
+            format!("audio/{id}.wav"),
+            crate::tts::captions::cues_key(&id),
+            format!("{PUBLIC_PREFIX}preview-{id}.mp4"),
+            format!("{}{id}.mp4", crate::media::PREVIEW_PREFIX),
+        ] {
+            keys.entry(key).or_insert(unfinished);
+        }
     }
     Ok(keys)
 }
@@ -111,7 +124,7 @@ pub fn spawn(app: &std::sync::Arc<crate::app::App>, loops: &mut crate::backgroun
             match prune(&app.store, &app.media, cutoff, false).await {
                 Ok(pruned) => tracing::info!(
                     removed = pruned.removed.len(),
-                    kept = pruned.kept,
+                    kept = pruned.kept.len(),
                     "media retention"
                 ),
                 Err(err) => tracing::warn!(error = %err, "media retention failed"),

@@ -292,19 +292,20 @@ impl Store {
 }
 
 impl Store {
-    /// (render id, video URL) of every video retention must keep: what entries show now (done
+    /// (render id, video URL, shown by an entry?) of every video retention must keep: what
+    /// entries show now (done
     /// renders whose content is what the entry was last written with), every batch row's video
     /// (its results file links to it; no entry replaces it) and every digest's.
-    pub async fn kept_videos(&self) -> Result<Vec<(String, String)>> {
+    pub async fn kept_videos(&self) -> Result<Vec<(String, String, bool)>> {
         let rows = sqlx::query(
-            "SELECT DISTINCT r.id, r.video_url FROM renders r
+            "SELECT DISTINCT r.id, r.video_url, CAST(1 AS BIGINT) AS shown FROM renders r
              JOIN events e ON e.id = r.event_id
              JOIN entry_heads h ON h.source = e.source AND h.entry_id = e.entry_id
                                AND h.locale = e.locale
              WHERE r.state = 'done' AND r.video_url IS NOT NULL
                AND h.written_fingerprint = e.fingerprint
              UNION
-             SELECT r.id, r.video_url FROM renders r
+             SELECT r.id, r.video_url, CAST(0 AS BIGINT) AS shown FROM renders r
              JOIN events e ON e.id = r.event_id
              LEFT JOIN runs u ON u.id = r.run_id
              WHERE r.state = 'done' AND r.video_url IS NOT NULL
@@ -313,7 +314,7 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
-            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get::<i64, _>(2)? == 1)))
             .collect::<Result<_>>()
     }
 }
