@@ -19,7 +19,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -85,46 +84,30 @@ pub fn bind(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
 
 /// What a connection is doing, as far as making room goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
 enum Activity {
     /// No request (headers on their way, keep-alive) or only a response still streaming.
-    Idle = 0,
+    Idle,
     /// A request whose body is still arriving.
-    ReadingBody = 1,
+    ReadingBody,
     /// A request whose body has arrived (or that has none) is being handled.
-    Handling = 2,
+    Handling,
 }
 
-/// A connection's [`Activity`], shared between the accept loop and the request being served,
-/// with the time it last changed.
-struct Shared {
-    activity: AtomicU8,
-    since: std::sync::Mutex<Instant>,
-}
+/// A connection's [`Activity`] and when it began, shared between the accept loop and the
+/// request being served.
+struct Shared(std::sync::Mutex<(Activity, Instant)>);
 
 impl Shared {
-    fn new(now: Instant) -> Shared {
-        Shared {
-            activity: AtomicU8::new(Activity::Idle as u8),
-            since: std::sync::Mutex::new(now),
-        }
+    fn new(activity: Activity, since: Instant) -> Shared {
+        Shared(std::sync::Mutex::new((activity, since)))
     }
 
     fn set(&self, activity: Activity) {
-        self.activity.store(activity as u8, Ordering::SeqCst);
-        *self.since.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = (activity, Instant::now());
     }
 
     fn get(&self) -> (Activity, Instant) {
-        let activity = match self.activity.load(Ordering::SeqCst) {
-            0 => Activity::Idle,
-            1 => Activity::ReadingBody,
-            _ => Activity::Handling,
-        };
-        (
-            activity,
-            *self.since.lock().unwrap_or_else(|p| p.into_inner()),
-        )
+        *self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -252,7 +235,7 @@ pub async fn serve(
         };
         let (evict, evicted) = oneshot::channel();
         let now = Instant::now();
-        let shared = Arc::new(Shared::new(now));
+        let shared = Arc::new(Shared::new(Activity::Idle, now));
         let id = {
             let mut open = connections.lock().expect("never poisoned");
             if !open.make_room(caps, peer.ip(), now) {
@@ -434,8 +417,7 @@ mod tests {
         for &(age_ms, activity, address) in rows {
             let (evict, gone) = oneshot::channel();
             let accepted = now - Duration::from_millis(age_ms);
-            let shared = Arc::new(Shared::new(accepted));
-            shared.activity.store(activity as u8, Ordering::SeqCst);
+            let shared = Arc::new(Shared::new(activity, accepted));
             connections.insert(Open {
                 accepted,
                 address,
@@ -509,7 +491,7 @@ mod tests {
         connections.insert(Open {
             accepted: now,
             address: THERE,
-            shared: Arc::new(Shared::new(now)),
+            shared: Arc::new(Shared::new(Activity::Idle, now)),
             evict: oneshot::channel().0,
         });
         connections.open.values().for_each(|c| {
