@@ -63,44 +63,63 @@ pub(super) async fn stale_rows<'c>(
     pool: &sqlx::AnyPool,
     contents: impl Iterator<Item = (&'c str, &'c Content)>,
 ) -> Result<std::collections::HashMap<usize, String>> {
-    let mut newest: std::collections::HashMap<(String, String, String), i64> =
-        std::collections::HashMap::new();
+    type Key = (String, String, String);
+    let ordered: Vec<(usize, Key, i64)> = contents
+        .enumerate()
+        .filter_map(|(at, (source, content))| {
+            let key = (
+                source.to_string(),
+                content.id.clone(),
+                content.locale.clone(),
+            );
+            Some((at, key, content.revision_order()?))
+        })
+        .collect();
     let mut stale = std::collections::HashMap::new();
-    for (at, (source, content)) in contents.enumerate() {
-        let Some(revision) = content.revision_order() else {
-            continue;
-        };
-        let key = (
-            source.to_string(),
-            content.id.clone(),
-            content.locale.clone(),
+    if ordered.is_empty() {
+        return Ok(stale);
+    }
+    // The newest revision accepted so far per entry: the stored heads, read in one query for
+    // the whole batch (this runs on the group commit's path), then the batch's own in order.
+    let keys: std::collections::BTreeSet<&Key> = ordered.iter().map(|(_, key, _)| key).collect();
+    let sql = format!(
+        "SELECT source, entry_id, locale, revision FROM entry_heads
+         WHERE revision IS NOT NULL AND (source, entry_id, locale) IN (VALUES {})",
+        super::events::placeholders(keys.len(), 3)
+    );
+    let mut query = sqlx::query(&sql);
+    for (source, entry, locale) in &keys {
+        query = query.bind(source).bind(entry).bind(locale);
+    }
+    let mut newest: std::collections::HashMap<Key, i64> = std::collections::HashMap::new();
+    for row in query.fetch_all(pool).await? {
+        newest.insert(
+            (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?),
+            row.try_get(3)?,
         );
-        let head = match newest.get(&key) {
-            Some(revision) => Some(*revision),
-            None => sqlx::query(
-                "SELECT revision FROM entry_heads WHERE source = $1 AND entry_id = $2 AND locale = $3",
-            )
-            .bind(source)
-            .bind(&content.id)
-            .bind(&content.locale)
-            .fetch_optional(pool)
-            .await?
-            .and_then(|row| row.try_get::<Option<i64>, _>(0).ok().flatten()),
-        };
-        if head.is_some_and(|head| revision < head) {
-            let event: String = sqlx::query(
-                "SELECT id FROM events WHERE source = $1 AND entry_id = $2 AND locale = $3
-                 ORDER BY received_at DESC, generation DESC LIMIT 1",
-            )
-            .bind(source)
-            .bind(&content.id)
-            .bind(&content.locale)
-            .fetch_one(pool)
-            .await?
-            .try_get(0)?;
-            stale.insert(at, event);
-        } else {
-            newest.insert(key, revision.max(head.unwrap_or(revision)));
+    }
+    for (at, key, revision) in ordered {
+        match newest.get(&key) {
+            Some(&head) if revision < head => {
+                let (source, entry, locale) = &key;
+                let event: String = sqlx::query(
+                    "SELECT id FROM events WHERE source = $1 AND entry_id = $2 AND locale = $3
+                     ORDER BY received_at DESC, generation DESC LIMIT 1",
+                )
+                .bind(source)
+                .bind(entry)
+                .bind(locale)
+                .fetch_one(pool)
+                .await?
+                .try_get(0)?;
+                stale.insert(at, event);
+            }
+            Some(&head) => {
+                newest.insert(key, revision.max(head));
+            }
+            None => {
+                newest.insert(key, revision);
+            }
         }
     }
     Ok(stale)
