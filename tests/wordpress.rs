@@ -68,6 +68,28 @@ async fn a_post_published_in_wordpress_gets_its_video_url_written_back_once() {
         .filter(|l| l.contains("event accepted"))
         .collect();
     assert_eq!(events.len(), 1, "{logs}");
+
+    // Revision order: a late delivery shaped as the plugin sends it, of an older revision
+    // (`modified_gmt`) with other text, is stale: nothing stored, queued or written.
+    let late = serde_json::json!({
+        "type": "content.published", "timestamp": "2000-01-01T00:00:00+00:00",
+        "data": {"id": post_id, "title": "Solar panels on every school",
+                 "body_html": "<p>An older draft of the text, delivered late.</p>",
+                 "locale": "en-US", "kind": "post", "revision": "2000-01-01 00:00:00",
+                 "rest_base": "posts"}
+    })
+    .to_string();
+    let answer = host
+        .post_signed("wp", "wp_late_delivery", support::now_secs(), &late)
+        .await;
+    assert_eq!(answer.status(), 200);
+    let said: serde_json::Value = answer.json().await.unwrap();
+    assert_eq!(said["status"], "stale", "{said}");
+    assert_eq!(host.renders().await.len(), 1);
+    assert_eq!(
+        wordpress.post(post_id).await["meta"]["video_url"],
+        video_url.as_str()
+    );
 }
 
 /// The companion plugin's delivery meets a stopped vidhook (its first retry is a minute away,
