@@ -181,3 +181,114 @@ async fn a_scheduled_digest_reads_what_was_published_since_the_last_one() {
     assert_eq!(digests.len(), 3, "{}\n{}\n{digests:#?}", a.1, b.1);
     assert!(digests.iter().all(|d| d["render"]["state"] == "done"));
 }
+
+/// A digest has no CMS entry to show it: its video (with captions and poster) is announced to the
+/// receiver `[digest.deliver]` names, as one signed Standard Webhooks message that survives the
+/// receiver failing once, and `vidhook digests show` lists it with its video.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_finished_digest_is_delivered_to_its_receiver_and_listed() {
+    use std::sync::{Arc, Mutex};
+    type Received = Arc<Mutex<Vec<(axum::http::HeaderMap, Vec<u8>)>>>;
+    let received: Received = Arc::default();
+    let receiver = {
+        let received = received.clone();
+        axum::Router::new().route(
+            "/digests",
+            axum::routing::post(
+                move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+                    let received = received.clone();
+                    async move {
+                        let mut all = received.lock().unwrap();
+                        all.push((headers, body.to_vec()));
+                        // The first delivery meets a receiver that is down.
+                        if all.len() == 1 {
+                            axum::http::StatusCode::SERVICE_UNAVAILABLE
+                        } else {
+                            axum::http::StatusCode::NO_CONTENT
+                        }
+                    }
+                },
+            ),
+        )
+    };
+    let url = support::serve(receiver).await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("content")).unwrap();
+    let config = format!(
+        "{}\n[sources.news.digest.deliver]\nurl = \"{url}/digests\"\nsecret = \"{}\"\n\n\
+         [retry]\nbase_delay_ms = 50\nmax_delay_ms = 300\n\n\
+         [outbound]\nallow_private = [\"127.0.0.0/8\"]\n",
+        config(dir.path()),
+        support::SECRET
+    );
+    let host = Host::start(dir.path(), &config).await;
+    let empty = cli(&host, &["digests", "show", "--source", "news"]).await;
+    assert!(empty.contains("no digests of news yet"), "{empty}");
+    cli(
+        &host,
+        &[
+            "digests",
+            "tick",
+            "--source",
+            "news",
+            "--at",
+            "2030-01-01T05:00:00Z",
+            "--record",
+        ],
+    )
+    .await;
+    publish(&host, "bridge", "The new bridge").await;
+    publish(&host, "market", "The winter market").await;
+    tick(&host, "2030-01-02T07:00:00Z").await;
+    let digests = settled_digests(&host).await;
+    assert_eq!(digests.len(), 1, "{digests:#?}\n{}", host.logs());
+    assert_eq!(digests[0]["render"]["state"], "done", "{digests:#?}");
+    let video = digests[0]["render"]["video_url"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let received = received.lock().unwrap().clone();
+    assert_eq!(received.len(), 2, "one refused, one delivered");
+    let (headers, body) = &received[1];
+    let secret = vidhook::cms::standard_webhooks::Secret::parse(support::SECRET).unwrap();
+    let id = secret
+        .verify(headers, body, 300, support::now_secs())
+        .expect("signed with the receiver's secret");
+    assert_eq!(
+        received[0].0["webhook-id"], headers["webhook-id"],
+        "a retry is the same message (a receiver dedupes it)"
+    );
+    assert!(id.starts_with("vidhook_digest-"), "{id}");
+    let message: serde_json::Value = serde_json::from_slice(body).unwrap();
+    assert_eq!(message["type"], "digest.ready", "{message:#}");
+    assert_eq!(message["data"]["video_url"], video.as_str(), "{message:#}");
+    assert!(
+        message["data"]["captions_url"]
+            .as_str()
+            .is_some_and(|u| u.ends_with(".vtt")),
+        "{message:#}"
+    );
+    let titles: Vec<&str> = message["data"]["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["title"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        titles,
+        ["The new bridge", "The winter market"],
+        "{message:#}"
+    );
+
+    let shown = cli(&host, &["digests", "show", "--source", "news"]).await;
+    assert!(shown.starts_with("TICK"), "{shown}");
+    assert!(
+        shown.contains("2030-01-02T07:00+01:00[Europe/Berlin]") && shown.contains(&video),
+        "{shown}"
+    );
+    assert!(
+        shown.lines().nth(1).unwrap().contains("     2  "),
+        "two items: {shown}"
+    );
+}

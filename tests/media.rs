@@ -500,3 +500,109 @@ async fn retention_keeps_every_file_of_a_bundle_in_use() {
         "in-use files were pruned: {gone:?}\n{done}"
     );
 }
+
+/// The same bundles on an S3 bucket (a real S3-compatible server): a superseded video goes with
+/// its poster and captions; the video the entry shows and a batch row's stay, the row's only for
+/// `[media] linked_days`.
+#[tokio::test(flavor = "multi_thread")]
+async fn retention_on_s3_prunes_whole_bundles_and_keeps_those_in_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let s3 = support::s3::S3Server::start(dir.path()).await;
+    let seedance = Seedance::start(false).await;
+    let cms = Cms::start().await;
+    let host = start(dir.path(), &seedance, &cms, &s3.config()).await;
+    for (message, title, body) in [
+        ("msg_s3_v1", "Spring", BODY_HTML),
+        (
+            "msg_s3_v2",
+            "Summer",
+            "<p>Our summer collection is here.</p>",
+        ),
+    ] {
+        let before = cms.received().len();
+        host.post_signed(
+            "blog",
+            message,
+            now_secs(),
+            &published("post-s", title, body),
+        )
+        .await;
+        cms.wait_for_write_backs(before + 1, Duration::from_secs(90))
+            .await;
+    }
+    let written = cms.received();
+    let render_of = |w: &serde_json::Value| {
+        let url = w["data"]["video_url"].as_str().unwrap();
+        let file = url.rsplit('/').next().unwrap();
+        file.trim_end_matches(".mp4").to_string()
+    };
+    let (superseded, shown) = (render_of(&written[0]), render_of(&written[1]));
+    let config = dir.path().join("vidhook.toml");
+    let config = config.to_str().unwrap();
+    let rows = dir.path().join("rows.csv");
+    std::fs::write(
+        &rows,
+        "id,title,body\nr1,A row,A body to narrate for the row.\n",
+    )
+    .unwrap();
+    support::vidhook(&[
+        "--config",
+        config,
+        "batch",
+        rows.to_str().unwrap(),
+        "--source",
+        "blog",
+        "--yes",
+    ])
+    .await;
+    let results = std::fs::read_to_string(dir.path().join("rows.csv.results.csv")).unwrap();
+    let row = results
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .nth(3)
+        .unwrap()
+        .to_string();
+    let bundle = |id: &str| ["mp4", "jpg", "vtt"].map(|ext| format!("vh/videos/{id}.{ext}"));
+    let keys = s3.keys().await;
+    for key in [bundle(&superseded), bundle(&shown), bundle(&row)].concat() {
+        assert!(keys.contains(&key), "{key} not in {keys:?}");
+    }
+
+    let dry = support::vidhook(&[
+        "--config",
+        config,
+        "prune",
+        "--older-than-days",
+        "0",
+        "--dry-run",
+    ])
+    .await;
+    assert!(
+        dry.contains("an entry shows") && dry.contains("a batch row's or a digest's video"),
+        "{dry}"
+    );
+    assert_eq!(s3.keys().await, keys, "a dry run removes nothing");
+    support::vidhook(&["--config", config, "prune", "--older-than-days", "0"]).await;
+    let left = s3.keys().await;
+    for key in bundle(&superseded) {
+        assert!(!left.contains(&key), "{key} was kept: {left:?}");
+    }
+    for key in [bundle(&shown), bundle(&row)].concat() {
+        assert!(left.contains(&key), "{key} was pruned: {left:?}");
+    }
+
+    // Past `linked_days`, a batch row's video is no longer in use; the entry's still is.
+    let mut text = std::fs::read_to_string(config).unwrap();
+    text.push_str("\n[media]\nlinked_days = 0\n");
+    std::fs::write(config, text).unwrap();
+    support::vidhook(&["--config", config, "prune", "--older-than-days", "0"]).await;
+    let left = s3.keys().await;
+    for key in bundle(&row) {
+        assert!(!left.contains(&key), "{key} outlived linked_days: {left:?}");
+    }
+    for key in bundle(&shown) {
+        assert!(left.contains(&key), "{key} was pruned: {left:?}");
+    }
+}

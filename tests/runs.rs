@@ -5,74 +5,12 @@
 
 mod support;
 
-use std::path::Path;
 use std::time::Duration;
 
 use support::cms_apis::{CmsApi, Kind};
+use support::runs::{cli, markdown_config, omnihuman, run_id, write_articles};
 use support::seedance::Seedance;
-use support::{presenter_png, vidhook, vidhook_result, Host};
-
-/// Three articles and a draft in `folder`.
-fn write_articles(folder: &Path) {
-    std::fs::create_dir_all(folder).unwrap();
-    for (file, title) in [
-        ("a.md", "Solar panels on every school"),
-        ("b.md", "A new bridge over the river"),
-        ("c.md", "Libraries open on Sundays"),
-    ] {
-        std::fs::write(
-            folder.join(file),
-            format!("---\ntitle: {title}\n---\nThe council decided it on Tuesday.\n"),
-        )
-        .unwrap();
-    }
-    std::fs::write(
-        folder.join("d.md"),
-        "---\ntitle: Not ready\ndraft: true\n---\nStill writing.\n",
-    )
-    .unwrap();
-}
-
-/// A host with the Markdown source `docs` (no catch-up sweep) and `extra` config lines.
-fn markdown_config(dir: &Path, provider: &str, source_extra: &str) -> String {
-    format!(
-        "listen = \"127.0.0.1:0\"\ndata_dir = \"{data}\"\nworkers = 2\n{provider}\n\
-         [retry]\nbase_delay_ms = 50\nmax_delay_ms = 300\n\n\
-         [sources.docs]\ncms = \"markdown\"\nfolder = \"{folder}\"\npresenter_image = \"{image}\"\ncatch_up_secs = 0\n{source_extra}",
-        data = dir.join("data").display(),
-        folder = dir.join("content").display(),
-        image = presenter_png().display(),
-    )
-}
-
-/// The OmniHuman provider at `seedance`, with the loopback allowlist turned on explicitly.
-fn omnihuman(seedance: &Seedance) -> String {
-    format!(
-        "[provider]\nkind = \"omnihuman\"\nbase_url = \"{}\"\napi_key = \"${{SEEDANCE_TEST_KEY}}\"\n\
-         webhooks = false\npoll_interval_secs = 1\n\n[checks]\nallow_plain_http = true\n\n\
-         [outbound]\nallow_private = [\"127.0.0.0/8\"]\n",
-        seedance.url
-    )
-}
-
-/// Runs `vidhook ARGS` with the host's config, for at most two minutes.
-async fn cli(host: &Host, args: &[&str]) -> (bool, String) {
-    let config = host.dir.join("vidhook.toml");
-    let mut all = vec!["--config", config.to_str().unwrap()];
-    all.extend_from_slice(args);
-    tokio::time::timeout(Duration::from_secs(120), vidhook_result(&all))
-        .await
-        .unwrap_or_else(|_| panic!("vidhook {args:?} did not finish\n{}", host.logs()))
-}
-
-/// The run id a backfill or batch printed (`run ID: N items queued`).
-fn run_id(output: &str) -> String {
-    output
-        .lines()
-        .find_map(|l| l.strip_prefix("run ")?.split(':').next())
-        .unwrap_or_else(|| panic!("no run id in:\n{output}"))
-        .to_string()
-}
+use support::{vidhook, Host};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_markdown_backfill_renders_what_has_no_video_and_resumes_without_rendering_twice() {
@@ -309,7 +247,10 @@ async fn a_batch_file_makes_one_video_per_row_and_writes_each_outcome_once() {
     assert!(out.contains("estimate: 3 videos"), "{out}");
     let results = std::fs::read_to_string(dir.path().join("prospects.csv.results.csv")).unwrap();
     let lines: Vec<&str> = results.lines().collect();
-    assert_eq!(lines[0], "row,id,locale,render,state,video_url,reason");
+    assert_eq!(
+        lines[0],
+        "row,id,locale,render,state,video_url,reason,narration"
+    );
     assert_eq!(lines.len(), 4, "{results}");
     for id in ["p1", "p2", "p3"] {
         let line = lines

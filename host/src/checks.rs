@@ -138,9 +138,15 @@ pub async fn audio_ok(
         .map_err(|e| CheckError::Invalid(format!("audio: {e}")))?;
     let limit = resolution.max_audio_seconds();
     if audio.seconds > limit {
+        // 720p allows the longest audio; only a 1080p plan can fall back to it.
+        let or_720p = match resolution {
+            Resolution::P1080 => " or use 720p",
+            Resolution::P720 => "",
+        };
         return Err(CheckError::Invalid(format!(
             "audio is {:.1} s; at {} the provider accepts at most {limit:.0} s — shorten the script \
-             (words_per_minute / safety_margin in the plugin config) or use 720p",
+             (words_per_minute / safety_margin in the plugin config, or the source's \
+             too_long_for_1080p = \"shorten\"){or_720p}",
             audio.seconds,
             resolution.as_str()
         )));

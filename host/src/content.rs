@@ -141,6 +141,74 @@ impl Content {
     }
 }
 
+/// How much of a content's text a narration kept, when it kept less than all of it: a plan
+/// fitted to the provider's audio limit (or summarised) says so, in words, wherever its render
+/// is shown (a batch's results file, `jobs show`, the workspace).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct WordsKept {
+    /// Words of the text that the narration says.
+    pub kept: usize,
+    /// Words of the text.
+    pub given: usize,
+}
+
+impl WordsKept {
+    /// Compares `text` and `narration` as bags of words (lower case, punctuation trimmed), so
+    /// words a template adds around the text are not counted as kept; none when all was kept.
+    pub fn measure(text: &str, narration: &str) -> Option<WordsKept> {
+        let mut said = std::collections::HashMap::<String, usize>::new();
+        for word in spoken_words(narration) {
+            *said.entry(word).or_default() += 1;
+        }
+        let text = spoken_words(text);
+        let kept = text
+            .iter()
+            .filter(|w| {
+                said.get_mut(w.as_str())
+                    .filter(|n| **n > 0)
+                    .map(|n| *n -= 1)
+                    .is_some()
+            })
+            .count();
+        (kept < text.len()).then_some(WordsKept {
+            kept,
+            given: text.len(),
+        })
+    }
+}
+
+impl WordsKept {
+    /// What a stored plan (a render's `plan_json`) says it kept, if it was shortened.
+    pub fn in_plan(plan_json: Option<&str>) -> Option<WordsKept> {
+        #[derive(Deserialize)]
+        struct Noted {
+            shortened: Option<WordsKept>,
+        }
+        serde_json::from_str::<Noted>(plan_json?).ok()?.shortened
+    }
+}
+
+/// The words of `text` as they are said: lower case, punctuation around them trimmed.
+pub fn spoken_words(text: &str) -> Vec<String> {
+    text.split_whitespace()
+        .map(|w| {
+            w.trim_matches(|c: char| !c.is_alphanumeric())
+                .to_lowercase()
+        })
+        .filter(|w| !w.is_empty())
+        .collect()
+}
+
+impl std::fmt::Display for WordsKept {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "shortened: the narration keeps {} of the text's {} words",
+            self.kept, self.given
+        )
+    }
+}
+
 /// Whether `tag` has the syntax of a BCP 47 (RFC 5646) language tag: a 2-3 or 5-8 letter
 /// language (or private use `x-…`), then subtags of 1-8 letters and digits, where a script is 4
 /// letters, a region 2 letters or 3 digits, and an extension or private-use singleton is
@@ -187,6 +255,23 @@ pub fn markdown_to_html_and_text(markdown: &str) -> (String, String) {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_narration_that_keeps_part_of_the_text_says_how_much() {
+        use super::WordsKept;
+        let text = "The council met. It voted for solar panels. Work starts in May.";
+        let all = format!("Here is the news. {text} Thanks for watching.");
+        assert_eq!(WordsKept::measure(text, &all), None);
+        let cut = "Here is the news. The council met. It voted for solar panels.";
+        assert_eq!(
+            WordsKept::measure(text, cut),
+            Some(WordsKept { kept: 8, given: 12 })
+        );
+        assert_eq!(
+            WordsKept { kept: 8, given: 12 }.to_string(),
+            "shortened: the narration keeps 8 of the text's 12 words"
+        );
+    }
+
     use super::*;
 
     fn sample() -> Content {

@@ -23,6 +23,7 @@ pub mod cms;
 pub mod config;
 pub mod content;
 pub mod digests;
+pub mod estimate;
 pub mod generation;
 pub mod ingress;
 pub mod jobs;

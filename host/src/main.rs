@@ -1,8 +1,8 @@
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
-    vidhook::telemetry::init();
     let cli = vidhook::cli::Cli::parse();
+    vidhook::telemetry::init(cli.default_log_level());
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -35,13 +35,13 @@ macro_rules! warn_rejected {
 }
 pub(crate) use warn_rejected;
 
-/// Logs to stderr; `RUST_LOG` overrides the default `info` level. `VIDHOOK_LOG_FORMAT=json`
+/// Logs to stderr at `default_level` (`RUST_LOG` overrides it). `VIDHOOK_LOG_FORMAT=json`
 /// writes one JSON object per line (span fields included) for log pipelines.
-pub fn init() {
+pub fn init(default_level: &str) {
     // PostgreSQL's notices ("relation … already exists, skipping" from idempotent migrations)
     // are not news at every start of every command.
     let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,sqlx::postgres::notice=warn"));
+        .unwrap_or_else(|_| EnvFilter::new(format!("{default_level},sqlx::postgres::notice=warn")));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

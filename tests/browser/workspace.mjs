@@ -155,6 +155,14 @@ try {
   await page.locator("#c-chart rect").first().waitFor({ state: "attached" });
   check(await page.locator("#c-chart rect").count() === 30, "30 days of bars");
   check((await page.locator("#c-left").textContent()).includes("credits"), "budget left is shown");
+  await page.locator("#e-events").fill("10");
+  await page.getByRole("button", { name: "Estimate" }).click();
+  await page.locator("#e-result", { hasText: "videos" }).waitFor();
+  const shown = await page.locator("#e-result").textContent();
+  const source = await page.locator("#e-source").inputValue();
+  const api = await page.evaluate((s) => fetch(`/api/v1/estimate?source=${s}&events=10`).then((r) => r.json()), source);
+  check(shown.startsWith(`${api.estimate.videos} videos`) && shown.includes(`${api.estimate.paid_credits} credits`),
+    `the workspace's estimate is the API's (${shown})`);
   await fits(page, "costs at 1280px");
   await shot(page, "7-costs");
 

@@ -5,6 +5,7 @@
 pub mod cms;
 pub mod cms_apis;
 pub mod llm;
+pub mod runs;
 pub mod s3;
 pub mod seedance;
 pub mod tts;

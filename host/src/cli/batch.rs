@@ -134,11 +134,14 @@ fn content_of(source: &str, line: usize, row: Map<String, Value>) -> Result<Cont
     Ok(content)
 }
 
-/// The output file: `row,id,locale,render,state,video_url,reason`, one line per settled render.
+/// The output file: `row,id,locale,render,state,video_url,reason,narration`, one line per
+/// settled render (`narration` says when the plan kept less than the row's text).
 struct Output {
     file: std::fs::File,
     row_of: BTreeMap<String, usize>,
-    written: HashSet<String>,
+    /// (render, state) lines already in the file: a render retried after it failed gets a
+    /// second line with its new outcome (the last line of a render is its outcome).
+    written: HashSet<(String, String)>,
 }
 
 impl Output {
@@ -146,10 +149,12 @@ impl Output {
     fn open(path: &Path, row_of: BTreeMap<String, usize>) -> anyhow::Result<Output> {
         let mut written = HashSet::new();
         if path.exists() {
-            let mut reader = csv::Reader::from_path(path)?;
+            // Flexible: a file an earlier version wrote has one column fewer.
+            let mut reader = csv::ReaderBuilder::new().flexible(true).from_path(path)?;
             for record in reader.records() {
-                if let Some(render) = record?.get(3) {
-                    written.insert(render.to_string());
+                let record = record?;
+                if let (Some(render), Some(state)) = (record.get(3), record.get(4)) {
+                    written.insert((render.to_string(), state.to_string()));
                 }
             }
         }
@@ -159,7 +164,7 @@ impl Output {
             .open(path)
             .with_context(|| format!("opening {}", path.display()))?;
         if written.is_empty() && file.metadata()?.len() == 0 {
-            file.write_all(b"row,id,locale,render,state,video_url,reason\n")?;
+            file.write_all(b"row,id,locale,render,state,video_url,reason,narration\n")?;
         }
         Ok(Output {
             file,
@@ -171,7 +176,10 @@ impl Output {
 
 impl super::runs::Sink for Output {
     fn settled(&mut self, item: &RunItem) -> anyhow::Result<()> {
-        if !self.written.insert(item.render_id.clone()) {
+        if !self
+            .written
+            .insert((item.render_id.clone(), item.state.clone()))
+        {
             return Ok(());
         }
         let row = self
@@ -188,6 +196,7 @@ impl super::runs::Sink for Output {
             &item.state,
             item.video_url.as_deref().unwrap_or(""),
             item.error.as_deref().unwrap_or(""),
+            &item.shortened.map(|s| s.to_string()).unwrap_or_default(),
         ])?;
         self.file.write_all(&line.into_inner()?)?;
         self.file.flush()?;

@@ -10,6 +10,15 @@ use crate::digests::Ticked;
 pub enum DigestsAction {
     /// Each source's schedule, its last tick and how far its events are covered.
     List,
+    /// A source's digests, newest first: tick, items, render, state and video.
+    Show {
+        /// The source whose digests to list.
+        #[arg(long)]
+        source: String,
+        /// At most this many.
+        #[arg(long, default_value_t = 20)]
+        limit: i64,
+    },
     /// Check a source's schedule as of `--at` (default: now): says whether a digest is due and
     /// of how many items. A rehearsal unless `--record`: then the tick is recorded and its
     /// digest queued (a running `serve` renders it), as the service's own check does.
@@ -31,6 +40,11 @@ pub async fn run(config: &Config, action: DigestsAction) -> anyhow::Result<()> {
     let store = super::open_store(config).await?;
     match action {
         DigestsAction::List => {
+            if config.sources.values().all(|s| s.settings.digest.is_none()) {
+                println!(
+                    "no source has a [digest] schedule: add [sources.NAME.digest] (see the README)"
+                );
+            }
             for (name, source) in &config.sources {
                 let Some(digest) = &source.settings.digest else {
                     continue;
@@ -46,6 +60,37 @@ pub async fn run(config: &Config, action: DigestsAction) -> anyhow::Result<()> {
                 println!(
                     "{name}: \"{}\" in {} with {}; {state}",
                     digest.schedule, digest.time_zone, digest.plugin
+                );
+            }
+        }
+        DigestsAction::Show { source, limit } => {
+            if config
+                .sources
+                .get(&source)
+                .is_none_or(|s| s.settings.digest.is_none())
+            {
+                anyhow::bail!("source {source:?} has no [digest] schedule: `vidhook digests list` shows the ones that do");
+            }
+            let digests = store.digests_of(&source, limit).await?;
+            if digests.is_empty() {
+                println!("no digests of {source} yet: the schedule's next tick with new items makes one (`vidhook digests tick --source {source}` says when)");
+                return Ok(());
+            }
+            println!(
+                "{:<32} {:>5}  {:<36}  {:<17} VIDEO (OR WHY NOT)",
+                "TICK", "ITEMS", "RENDER", "STATE"
+            );
+            for digest in digests {
+                println!(
+                    "{:<32} {:>5}  {:<36}  {:<17} {}",
+                    digest.tick,
+                    digest.items,
+                    digest.render_id,
+                    digest.state,
+                    digest
+                        .video_url
+                        .or(digest.error)
+                        .unwrap_or_else(|| "-".into())
                 );
             }
         }

@@ -104,29 +104,16 @@ pub async fn run(
     source: Option<&str>,
     events: Option<i64>,
 ) -> anyhow::Result<()> {
-    let names = || {
-        config
-            .sources
-            .keys()
-            .cloned()
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    if let Some(source) = source {
-        if !config.sources.contains_key(source) {
-            anyhow::bail!(
-                "no source named {source:?}; the configured sources: {}",
-                names()
-            );
-        }
+    if let Some(asked) = source {
+        crate::estimate::choose_source(config, Some(asked))?;
     }
-    let videos = match (folder, events) {
+    let (source, videos) = match (folder, events) {
         (Some(folder), _) => {
             let source = match source {
                 Some(source) => source.to_string(),
                 None => super::markdown_source(config, None)
                     .map(|(name, _)| name)
-                    .map_err(|e| anyhow::anyhow!("{e}; name one with --source ({})", names()))?,
+                    .map_err(|e| anyhow::anyhow!("{e}; name one with --source"))?,
             };
             let (count, files) = count_folder(config, &source, folder).await?;
             println!(
@@ -139,11 +126,27 @@ pub async fn run(
             for error in &count.errors {
                 println!("  error: {error}");
             }
-            count.videos
+            (source, count.videos)
         }
-        (None, Some(events)) => events,
+        (None, Some(events)) => {
+            let source = crate::estimate::choose_source(config, source)?;
+            let store = super::open_store(config).await?;
+            let fan_out = crate::estimate::FanOut::observed(&store, &source).await?;
+            let videos = fan_out.videos(events);
+            println!(
+                "{events} events of source {source} × {} = {videos} videos",
+                fan_out.describe()
+            );
+            (source, videos)
+        }
         (None, None) => anyhow::bail!("give --folder DIR or --events N"),
     };
+    let store = super::open_store(config).await?;
+    let estimate = crate::estimate::price(config, &store, &source, videos).await?;
+    println!("estimate: {videos} videos, {}", estimate.cost());
+    if let Some(line) = estimate.budget_line() {
+        println!("{line}");
+    }
     print!("{}", table(videos));
     Ok(())
 }

@@ -9,24 +9,35 @@ use crate::store::{now_ms, Store};
 #[derive(Subcommand)]
 pub enum JobsAction {
     /// Every step one render went through, with timings.
-    Show { id: String },
+    Show {
+        /// The render's id (`vidhook jobs` lists them).
+        id: String,
+    },
     /// Approve a previewed render: its paid generation goes ahead.
     Approve {
+        /// The render's id (`vidhook jobs` lists them).
         id: String,
+        /// Why (kept in the audit log and shown with the render).
         #[arg(long, default_value = "")]
         note: String,
     },
     /// Reject a previewed render: nothing is paid, it ends as skipped.
     Reject {
+        /// The render's id (`vidhook jobs` lists them).
         id: String,
+        /// Why (kept in the audit log and shown with the render).
         #[arg(long, default_value = "")]
         note: String,
     },
     /// Write a `writeback_failed` render's video URL to its CMS again (a running host does it).
-    RetryWriteback { id: String },
+    RetryWriteback {
+        /// The render's id (`vidhook jobs` lists them).
+        id: String,
+    },
     /// Run a failed (or timed-out) render again from the first step that did not complete. The
     /// paid submit is re-run only if the render holds no job and no submit of it was ambiguous.
     Retry {
+        /// The render's id (`vidhook jobs` lists them).
         id: String,
         #[command(flatten)]
         why: Why,
@@ -34,7 +45,9 @@ pub enum JobsAction {
     /// Adopt the provider job a parked render made (found in the provider's dashboard): confirmed
     /// with the provider, then followed to the end; nothing is paid again.
     Adopt {
+        /// The render's id (`vidhook jobs` lists them).
         id: String,
+        /// The provider's job id, as its dashboard shows it.
         #[arg(long = "job")]
         job_id: String,
         #[command(flatten)]
@@ -43,7 +56,9 @@ pub enum JobsAction {
     /// Submit a parked or failed render again with a new key, knowing that its earlier submit may
     /// have made a job that is billed too.
     Resubmit {
+        /// The render's id (`vidhook jobs` lists them).
         id: String,
+        /// Required: you accept that the earlier job may be billed as well as the new one.
         #[arg(long)]
         accept_double_charge: bool,
         #[command(flatten)]
@@ -276,6 +291,9 @@ async fn show(store: &Store, id: &str) -> anyhow::Result<()> {
             "job    {job}  (Idempotency-Key {})",
             render.submit_key.as_deref().unwrap_or("-")
         );
+    }
+    if let Some(shortened) = crate::content::WordsKept::in_plan(render.plan_json.as_deref()) {
+        println!("narration  {shortened}");
     }
     if let Some(error) = &render.error {
         println!(

@@ -9,25 +9,32 @@ use crate::store::{Audit, Store};
 pub enum LexiconAction {
     /// The source's terms and how they are said.
     List {
+        /// The source whose narrations it applies to.
         #[arg(long)]
         source: String,
     },
     /// Say TERM as SPOKEN in the source's narrations (in one locale, or all).
     Set {
+        /// The source whose narrations it applies to.
         #[arg(long)]
         source: String,
         /// A language ("de") or locale ("de-at"); default: every locale.
         #[arg(long, default_value = "")]
         locale: String,
+        /// The word or name as it is written.
         term: String,
+        /// How the narration should say it (spelled as it sounds).
         spoken: String,
     },
     /// Stop replacing TERM.
     Remove {
+        /// The source whose narrations it applies to.
         #[arg(long)]
         source: String,
+        /// The locale it was set for; default: the one for every locale.
         #[arg(long, default_value = "")]
         locale: String,
+        /// The word or name as it is written.
         term: String,
     },
 }
@@ -44,7 +51,13 @@ pub async fn run(config: &Config, store: &Store, action: LexiconAction) -> anyho
     match action {
         LexiconAction::List { source } => {
             known(&source)?;
-            for e in store.lexicon(&source).await? {
+            let entries = store.lexicon(&source).await?;
+            if entries.is_empty() {
+                println!("no terms for {source} yet: `vidhook lexicon set --source {source} TERM \"SPOKEN\"` adds one");
+                return Ok(());
+            }
+            println!("{:<8} {:<24}    SPOKEN", "LOCALE", "TERM");
+            for e in entries {
                 let locale = if e.locale.is_empty() { "*" } else { &e.locale };
                 println!("{locale:<8} {:<24} -> {}", e.term, e.spoken);
             }

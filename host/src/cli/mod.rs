@@ -37,6 +37,17 @@ pub struct Cli {
     command: Command,
 }
 
+impl Cli {
+    /// `info` for the service (and the demo, which runs it); `warn` for every other command,
+    /// whose output is its table or message: its log lines (on stderr) are only what went wrong.
+    pub fn default_log_level(&self) -> &'static str {
+        match self.command {
+            Command::Serve | Command::Demo { .. } => "info",
+            _ => "warn",
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Run the service: webhooks, workers, media.
@@ -55,6 +66,7 @@ enum Command {
         /// The source; default: the only Markdown source.
         #[arg(long)]
         source: Option<String>,
+        /// The Markdown files to publish (inside the source's folder).
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
@@ -92,23 +104,31 @@ enum Command {
     },
     /// Operator actions on renders (retry, adopt, resubmit): who, when, what, why.
     Audit {
+        /// How many entries to list, newest first.
         #[arg(long, default_value_t = 50)]
         limit: i64,
     },
     /// What publishing would cost: a content folder run through the real plugin chain, or N events.
     Estimate {
+        /// A folder of Markdown files, each run through the source's real plugin chain.
         #[arg(long)]
         folder: Option<PathBuf>,
         /// The source whose plugin chain counts the videos (default: the only Markdown source).
         #[arg(long)]
         source: Option<String>,
+        /// A number of events, priced at the source's observed videos per event.
         #[arg(long)]
         events: Option<i64>,
     },
     /// The credit ledger: today's spend against the budgets, and the latest entries.
     Credits {
+        /// How many ledger rows to list, newest first.
         #[arg(long, default_value_t = 20)]
         limit: i64,
+        /// A rehearsal: replay today's submits as if each cost a paid video (960 credits) and
+        /// say which the daily budgets would have held back; nothing is spent or changed.
+        #[arg(long)]
+        what_if: bool,
     },
     /// Plugins: new, build, test, install, list, replay.
     Plugin {
@@ -117,7 +137,7 @@ enum Command {
     },
     /// Media retention: remove media of renders older than N days, except what entries show.
     Prune {
-        /// Age in days; default: `[media] retention_days`.
+        /// Remove media older than this many days (0: any age); default: `[media] retention_days`.
         #[arg(long)]
         older_than_days: Option<u64>,
         /// Only list what would be removed.
@@ -142,7 +162,9 @@ enum TemplatesAction {
     List,
     /// Save a new version of a template from a file.
     Set {
+        /// The template's name (`script`, `prompt`, or one a plugin's config names).
         name: String,
+        /// The Handlebars file to save as its new version.
         #[arg(long)]
         file: PathBuf,
     },
@@ -193,9 +215,13 @@ impl Cli {
                 let config = load_config(self.config.as_deref())?;
                 jobs::audit(&open_store(&config).await?, limit).await
             }
-            Command::Credits { limit } => {
+            Command::Credits { limit, what_if } => {
                 let config = load_config(self.config.as_deref())?;
-                credits(&config, limit).await
+                if what_if {
+                    credits_what_if(&config).await
+                } else {
+                    credits(&config, limit).await
+                }
             }
             Command::Prune {
                 older_than_days,
@@ -248,15 +274,18 @@ fn load_config(path: Option<&Path>) -> anyhow::Result<Config> {
 }
 
 async fn prune(config: &Config, days: Option<u64>, dry_run: bool) -> anyhow::Result<()> {
-    let days = days.unwrap_or(config.media.retention_days);
-    anyhow::ensure!(
-        days > 0,
-        "give --older-than-days N (or set [media] retention_days)"
-    );
+    let days = match days {
+        Some(days) => days,
+        None if config.media.retention_days > 0 => config.media.retention_days,
+        None => anyhow::bail!(
+            "retention is off ([media] retention_days = 0): give --older-than-days N to prune \
+             by hand (0: any age), with --dry-run first to see what would go"
+        ),
+    };
     let store = open_store(config).await?;
     let (media, _) = crate::app::media_store(config, "http://127.0.0.1/")?;
-    let cutoff = crate::store::now_ms() - (days * 86_400_000) as i64;
-    let pruned = crate::media::retention::prune(&store, &media, cutoff, dry_run).await?;
+    let cutoffs = crate::media::retention::Cutoffs::days(days, &config.media);
+    let pruned = crate::media::retention::prune(&store, &media, cutoffs, dry_run).await?;
     let verb = if dry_run { "would remove" } else { "removed" };
     for key in &pruned.removed {
         println!("{verb} {key}");
@@ -352,6 +381,35 @@ async fn credits(config: &Config, limit: i64) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `vidhook credits --what-if`: today's submits replayed at the paid price against the budgets.
+async fn credits_what_if(config: &Config) -> anyhow::Result<()> {
+    let store = open_store(config).await?;
+    let submits = store.submits_today().await?;
+    if submits.is_empty() {
+        println!("nothing was submitted today (UTC): nothing to rehearse");
+        return Ok(());
+    }
+    let outcome =
+        crate::store::ledger::what_if(&submits, crate::generation::CREDITS_PER_VIDEO, |source| {
+            config.budgets_for(source)
+        });
+    println!(
+        "rehearsal: today's {} submits at {} credits each (or what they did cost): {} credits let through, {} held back by the budgets",
+        outcome.submits,
+        crate::generation::CREDITS_PER_VIDEO,
+        outcome.credits,
+        outcome.held_back.len()
+    );
+    if outcome.held_back.is_empty() {
+        return Ok(());
+    }
+    println!("\n{:<36} {:<12} BUDGET THAT RAN OUT", "RENDER", "SOURCE");
+    for (render, source, scope) in &outcome.held_back {
+        println!("{render:<36} {source:<12} {scope}");
+    }
+    Ok(())
+}
+
 /// Picks the Markdown source to publish to.
 fn markdown_source(config: &Config, name: Option<&str>) -> anyhow::Result<(String, PathBuf)> {
     let markdown: Vec<(&String, &PathBuf)> = config
@@ -423,4 +481,32 @@ async fn publish(config: &Config, source: Option<&str>, files: &[PathBuf]) -> an
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// Every flag and argument of every command says what it is for in `--help`.
+    #[test]
+    fn every_argument_has_help() {
+        fn walk(command: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            let path = format!("{path} {}", command.get_name());
+            for arg in command.get_arguments() {
+                let builtin = matches!(arg.get_id().as_str(), "help" | "version");
+                if !builtin && arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{path}: {}", arg.get_id()));
+                }
+            }
+            for sub in command.get_subcommands() {
+                if sub.get_about().is_none() && sub.get_name() != "help" {
+                    missing.push(format!("{path} {}: no description", sub.get_name()));
+                }
+                walk(sub, &path, missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&super::Cli::command(), "", &mut missing);
+        assert!(missing.is_empty(), "without help:\n{}", missing.join("\n"));
+    }
 }

@@ -17,7 +17,9 @@ use crate::store::Store;
 pub enum PluginAction {
     /// Install a component (stored by sha256; takes effect for new renders without a restart).
     Install {
+        /// The component (`.wasm`) to install.
         component: PathBuf,
+        /// Its manifest (`vidhook-plugin.toml`: name, version, capabilities).
         #[arg(long)]
         manifest: PathBuf,
         /// Allow capabilities the previous version did not have.
@@ -28,6 +30,7 @@ pub enum PluginAction {
     List,
     /// Scaffold a plugin crate that builds as is.
     New {
+        /// The plugin's name (a crate name: lower case, `-` between words).
         name: String,
         /// Parent folder (default: the current one).
         #[arg(long, default_value = ".")]
@@ -35,11 +38,13 @@ pub enum PluginAction {
     },
     /// Build a plugin crate into a component (`cargo build --release --target wasm32-wasip2`).
     Build {
+        /// The plugin crate's folder.
         #[arg(default_value = ".")]
         dir: PathBuf,
     },
     /// Run a plugin (a .wasm file, or an installed name[@version]) on a sample content event.
     Test {
+        /// A `.wasm` file, or an installed plugin as name[@version].
         plugin: String,
         /// Content JSON (see examples/sample-content.json).
         #[arg(long)]

@@ -15,7 +15,6 @@ use clap::Subcommand;
 
 use crate::config::Config;
 use crate::content::Content;
-use crate::generation::CREDITS_PER_VIDEO;
 use crate::jobs::State;
 use crate::store::{RunItem, RunProgress, RunRow, RunState, Store, PREPAID_STATES};
 
@@ -51,6 +50,11 @@ pub struct Go {
     /// Queue the run and return without following it.
     #[arg(long)]
     detach: bool,
+    /// Run again the items whose render failed in an earlier run of the same command (on a
+    /// terminal you are asked; without one, failed items are left as they are unless this is
+    /// given). Items that are done are never run again.
+    #[arg(long)]
+    retry_failed: bool,
 }
 
 /// Told of each of the run's renders once it settles (the batch's output file).
@@ -68,6 +72,7 @@ pub async fn execute(
     let store = super::open_store(config).await?;
     let source = planned.source.as_str();
     let listed = planned.items.len();
+    let listed_ids: HashSet<String> = planned.items.iter().map(|(_, c)| c.id.clone()).collect();
     let mut fresh = Vec::new();
     let mut current = 0;
     for (name, content) in planned.items {
@@ -87,6 +92,16 @@ pub async fn execute(
     let unpaid = match &existing {
         Some(run) => unpaid_renders(&store.run_progress(&run.id).await?, run.state),
         None => 0,
+    };
+    let failed = match &existing {
+        Some(run) => failed_items(&store, &run.id, &listed_ids).await?,
+        None => Vec::new(),
+    };
+    let retry = !failed.is_empty() && retry_failed(&failed, go)?;
+    let retried_videos = if retry {
+        failed.iter().filter(|i| i.video_url.is_none()).count() as i64
+    } else {
+        0
     };
     let count = super::estimate::count_videos(
         config,
@@ -110,34 +125,29 @@ pub async fn execute(
             }
         );
     }
-    let videos = count.videos + unpaid;
-    let credits = videos * credits_per_video(config, source);
-    let pack = config
-        .sources
-        .get(source)
-        .map(|s| s.settings.credit_pack)
-        .unwrap_or_default();
-    let (pack_name, per_credit) = pack.price();
+    let videos = count.videos + unpaid + retried_videos;
+    let estimate = crate::estimate::price(config, &store, source, videos).await?;
+    let credits = estimate.credits;
     println!(
-        "estimate: {videos} videos ({} new, {unpaid} queued earlier and unpaid), {} skipped by plugins, {credits} credits, ${:.2} at the {pack_name} pack",
+        "estimate: {videos} videos ({} new, {unpaid} queued earlier and unpaid, {retried_videos} failed and retried), {} skipped by plugins, {}",
         count.videos,
         count.skipped,
-        credits as f64 * per_credit
+        estimate.cost()
     );
-    let budgets = config.budgets_for(source);
-    if let Some(left) = store.credits_left_today(source, budgets).await? {
-        if credits > left {
-            anyhow::bail!(
-                "refused: this run needs {credits} credits, {} over the budget left today ({left} credits); raise the budget or use --limit",
-                credits - left
-            );
-        }
+    if let Some(line) = estimate.budget_line() {
+        println!("{line}");
+    }
+    if let Some(left) = estimate.budget_left.filter(|left| credits > *left) {
+        anyhow::bail!(
+            "refused: this run needs {credits} credits, {} over the budget left today ({left} credits); raise the budget or use --limit",
+            credits - left
+        );
     }
     if videos == 0 && existing.is_none() {
         println!("nothing to render");
         return Ok(());
     }
-    if videos > 0 && !go.yes && !confirm(videos, credits as f64 * per_credit)? {
+    if videos > 0 && !go.yes && !confirm(videos, estimate.dollars)? {
         anyhow::bail!("not confirmed; nothing queued");
     }
     // Listening before the first word about Ctrl-C is printed.
@@ -145,6 +155,9 @@ pub async fn execute(
     let run = store
         .open_run(&planned.label, planned.kind, source, videos, credits)
         .await?;
+    if retry {
+        retry_items(&store, &failed).await;
+    }
     for chunk in fresh.chunks(QUEUE_CHUNK) {
         let contents: Vec<Content> = chunk.iter().map(|(_, c)| c.clone()).collect();
         crate::jobs::accept(&store, config, source, None, Some(&run.id), &contents).await?;
@@ -161,16 +174,6 @@ pub async fn execute(
     follow(&store, config, &run, sink, interrupt).await
 }
 
-/// What one video costs this source: nothing on the local preview provider or a dry run.
-fn credits_per_video(config: &Config, source: &str) -> i64 {
-    match config.provider {
-        crate::config::ProviderConfig::Omnihuman(_) if !config.is_dry_run(source) => {
-            CREDITS_PER_VIDEO
-        }
-        _ => 0,
-    }
-}
-
 /// Renders of a run still before their paid call (counting, of a cancelled run, the ones its
 /// cancellation ended: resuming queues them again; not those a plugin skipped).
 fn unpaid_renders(progress: &RunProgress, state: RunState) -> i64 {
@@ -184,6 +187,65 @@ fn unpaid_renders(progress: &RunProgress, state: RunState) -> i64 {
         .filter_map(|s| progress.states.get(*s))
         .sum::<i64>()
         + cancelled
+}
+
+/// The renders of run `id` that failed (or whose write-back failed) for items still listed.
+async fn failed_items(
+    store: &Store,
+    id: &str,
+    listed: &HashSet<String>,
+) -> anyhow::Result<Vec<RunItem>> {
+    let failed = [State::Failed.as_str(), State::WritebackFailed.as_str()];
+    Ok(store
+        .run_items(id)
+        .await?
+        .into_iter()
+        .filter(|i| failed.contains(&i.state.as_str()) && listed.contains(&i.entry_id))
+        .collect())
+}
+
+/// Whether to run `failed` again: `--retry-failed` says yes; on a terminal the person is asked;
+/// otherwise they stay failed and the way to retry them is printed.
+fn retry_failed(failed: &[RunItem], go: &Go) -> anyhow::Result<bool> {
+    let names: Vec<&str> = failed.iter().take(5).map(|i| i.entry_id.as_str()).collect();
+    println!(
+        "{} items failed in an earlier run of this command: {}{}",
+        failed.len(),
+        names.join(", "),
+        if failed.len() > names.len() {
+            ", …"
+        } else {
+            ""
+        }
+    );
+    if go.retry_failed {
+        return Ok(true);
+    }
+    if go.yes || !std::io::stdin().is_terminal() {
+        println!("  left as they are: pass --retry-failed to run them again");
+        return Ok(false);
+    }
+    print!("run them again? [y/N] ");
+    std::io::stdout().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer)?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
+}
+
+/// Retries each of `failed` as `vidhook jobs retry` would (a render that could pay twice is
+/// refused and said so; it stays failed).
+async fn retry_items(store: &Store, failed: &[RunItem]) {
+    let actor = std::env::var("USER").unwrap_or_else(|_| "cli".into());
+    let who = crate::jobs::operator::Operator {
+        actor: &actor,
+        reason: "--retry-failed",
+    };
+    for item in failed {
+        match crate::jobs::operator::retry(store, &item.render_id, &who).await {
+            Ok(_) => println!("  retrying {} ({})", item.entry_id, item.render_id),
+            Err(err) => println!("  not retried {}: {err}", item.entry_id),
+        }
+    }
 }
 
 /// Asks on the terminal; refuses when there is none to ask (scripts pass `--yes`).
@@ -319,8 +381,9 @@ fn progress_line(
         other => format!(" [{}]", other.as_str()),
     };
     format!(
-        "run {}{paused}: {} | {} credits | {}",
+        "run {}{paused}: {} rows, renders {} | {} credits | {}",
         run.id,
+        progress.rows,
         counts.join(", "),
         progress.credits,
         eta(items, config, unsettled)
@@ -361,13 +424,25 @@ pub enum RunsAction {
     /// Every run with its state and progress.
     List,
     /// Follow a run (as the command that started it does).
-    Follow { id: String },
+    Follow {
+        /// The run's id (`vidhook runs list` shows them).
+        id: String,
+    },
     /// Submit nothing new for the run; what it paid for is still followed.
-    Pause { id: String },
+    Pause {
+        /// The run's id (`vidhook runs list` shows them).
+        id: String,
+    },
     /// Let a paused or cancelled run go on.
-    Resume { id: String },
+    Resume {
+        /// The run's id (`vidhook runs list` shows them).
+        id: String,
+    },
     /// End the run's unpaid renders (`skipped`, category `cancelled`); its paid ones finish.
-    Cancel { id: String },
+    Cancel {
+        /// The run's id (`vidhook runs list` shows them).
+        id: String,
+    },
 }
 
 pub async fn run(config: &Config, action: RunsAction) -> anyhow::Result<()> {
@@ -402,8 +477,8 @@ pub async fn run(config: &Config, action: RunsAction) -> anyhow::Result<()> {
                 return Ok(());
             }
             println!(
-                "{:<36}  {:<9} {:<9} {:<12} RENDERS | CREDITS COUNTED OF CONFIRMED | WHAT",
-                "RUN", "KIND", "STATE", "SOURCE"
+                "{:<36}  {:<9} {:<9} {:<12} {:>5} RENDERS | CREDITS COUNTED OF CONFIRMED | WHAT",
+                "RUN", "KIND", "STATE", "SOURCE", "ROWS"
             );
             for run in runs {
                 let progress = store.run_progress(&run.id).await?;
@@ -413,11 +488,12 @@ pub async fn run(config: &Config, action: RunsAction) -> anyhow::Result<()> {
                     .map(|(s, n)| format!("{n} {s}"))
                     .collect();
                 println!(
-                    "{}  {:<9} {:<9} {:<12} {} | {} of {} credits | {}",
+                    "{}  {:<9} {:<9} {:<12} {:>5} {} | {} of {} credits | {}",
                     run.id,
                     run.kind,
                     run.state.as_str(),
                     run.source,
+                    progress.rows,
                     counts.join(", "),
                     progress.credits,
                     run.credits,

@@ -19,7 +19,10 @@ pub enum TokensAction {
     /// Tokens by name, role and state (never the tokens themselves).
     List,
     /// Revoke a token at once.
-    Revoke { name: String },
+    Revoke {
+        /// The token's name (`vidhook tokens list` shows them).
+        name: String,
+    },
 }
 
 pub async fn run(store: &Store, action: TokensAction) -> anyhow::Result<()> {
@@ -39,7 +42,15 @@ pub async fn run(store: &Store, action: TokensAction) -> anyhow::Result<()> {
             );
         }
         TokensAction::List => {
-            for token in store.tokens().await? {
+            let tokens = store.tokens().await?;
+            if tokens.is_empty() {
+                println!(
+                    "no tokens yet: `vidhook tokens create --role editor --name NAME` makes one"
+                );
+                return Ok(());
+            }
+            println!("{:<24} {:<7} STATE", "NAME", "ROLE");
+            for token in tokens {
                 let state = if token.revoked_at.is_some() {
                     "revoked"
                 } else {

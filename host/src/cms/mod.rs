@@ -7,7 +7,7 @@ pub mod contentful;
 pub mod directus;
 pub mod ghost;
 mod html_text;
-mod http;
+pub(crate) mod http;
 pub mod mapping;
 pub mod markdown;
 pub mod pager;

@@ -394,19 +394,29 @@ impl CmsAdapter for StandardWebhooks {
             let digest = sha2::Sha256::digest(format!("{}\n{field}", content.fingerprint()));
             format!("vidhook_{}", &hex::encode(digest)[..24])
         };
-        let ts = crate::store::now_ms() / 1000;
-        let request = self
-            .http
-            .post(url)
-            .header("content-type", "application/json")
-            .header("webhook-id", &id)
-            .header("webhook-timestamp", ts.to_string())
-            .header("webhook-signature", self.secret.sign(&id, ts, &body))
-            .body(body);
+        let request = signed_message(&self.http, url, &self.secret, &id, body);
         super::http::send(request, &format!("POST {url}"))
             .await
             .map(drop)
     }
+}
+
+/// A Standard Webhooks message: JSON `body` POSTed to `url` with its id, the time now and the
+/// signature over both (what vidhook sends: write-backs, delivered digests).
+pub fn signed_message(
+    http: &reqwest::Client,
+    url: &str,
+    secret: &Secret,
+    id: &str,
+    body: Vec<u8>,
+) -> reqwest::RequestBuilder {
+    let ts = crate::store::now_ms() / 1000;
+    http.post(url)
+        .header("content-type", "application/json")
+        .header("webhook-id", id)
+        .header("webhook-timestamp", ts.to_string())
+        .header("webhook-signature", secret.sign(id, ts, &body))
+        .body(body)
 }
 
 #[cfg(test)]

@@ -279,6 +279,11 @@ impl Config {
                 digest
                     .schedule()
                     .map_err(|e| ConfigError::Invalid(format!("[sources.{name}.digest] {e}")))?;
+                if let Some(deliver) = &digest.deliver {
+                    deliver.check().map_err(|e| {
+                        ConfigError::Invalid(format!("[sources.{name}.digest.deliver] {e}"))
+                    })?;
+                }
             }
         }
         secrets::check(self)?;

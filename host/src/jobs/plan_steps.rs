@@ -93,6 +93,9 @@ pub(super) async fn plan(app: &App, render: &RenderRow) -> anyhow::Result<Outcom
     {
         return Ok(fail(Category::InputInvalid, problem));
     }
+    for plan in &mut draft {
+        plan.note_shortening(&content);
+    }
     let mut provenance = provenance(&content, &runs, &templates);
     if let Some(key) = presenter_key {
         provenance["presenter_image_key"] = json!(key);
@@ -207,11 +210,15 @@ fn generate(plans: Vec<Plan>, provenance: serde_json::Value) -> anyhow::Result<O
         })
         .collect::<anyhow::Result<_>>()?;
     let detail = format!(
-        "{} video(s); this one {:?}: {} words at {}",
+        "{} video(s); this one {:?}: {} words at {}{}",
         siblings.len() + 1,
         first.key,
         first.script.split_whitespace().count(),
-        first.resolution.as_str()
+        first.resolution.as_str(),
+        first
+            .shortened
+            .map(|s| format!("; {s}"))
+            .unwrap_or_default()
     );
     let set = Transition {
         plan_key: Some(first.key.clone()),

@@ -175,6 +175,7 @@ async fn shorten(
             return Ok(too_long("the plugin returned no plan"));
         };
         shorter.key = plan.key.clone();
+        shorter.note_shortening(&content);
         let detail = format!(
             "{measured:.1} s is over the {limit:.0} s limit: {} shortened the script to {} words; \
              speaking it again",

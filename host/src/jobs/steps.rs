@@ -206,6 +206,9 @@ async fn write_back(app: &App, render: &RenderRow) -> anyhow::Result<Outcome> {
         .video_url
         .as_deref()
         .ok_or_else(|| anyhow::anyhow!("no video url"))?;
+    if content.cms == crate::content::DIGEST_CMS {
+        return deliver_digest(app, render, &content, video_url).await;
+    }
     if !content.has_cms_entry() {
         return Ok(advance(
             State::Done,
@@ -254,25 +257,8 @@ async fn write_back(app: &App, render: &RenderRow) -> anyhow::Result<Outcome> {
         });
     writes.push((video_field.to_string(), video_url.to_string()));
     for (field, url) in &writes {
-        match adapter.write_back(&content, field, url).await {
-            Ok(()) => {}
-            Err(WriteBackError::Transient(error) | WriteBackError::Conflict(error)) => {
-                return Ok(Outcome::Retry {
-                    to: State::WriteBack,
-                    category: Category::WritebackError,
-                    error,
-                    delay: None,
-                })
-            }
-            Err(WriteBackError::Permanent(error)) => {
-                tracing::warn!(
-                    render = %render.id,
-                    video = %video_url,
-                    %error,
-                    "write-back refused; the video is kept (`vidhook jobs retry-writeback` writes it again)"
-                );
-                return Ok(fail(Category::WritebackError, error));
-            }
+        if let Err(err) = adapter.write_back(&content, field, url).await {
+            return Ok(not_written(render, video_url, err));
         }
     }
     let written: Vec<String> = writes.iter().map(|(field, _)| field.clone()).collect();
@@ -285,6 +271,69 @@ async fn write_back(app: &App, render: &RenderRow) -> anyhow::Result<Outcome> {
             content.id,
             written.join(", ")
         ),
+    ))
+}
+
+/// A write-back that did not happen: retried later when it may work then; failed (the video
+/// kept) when it will not.
+fn not_written(render: &RenderRow, video_url: &str, err: WriteBackError) -> Outcome {
+    match err {
+        WriteBackError::Transient(error) | WriteBackError::Conflict(error) => Outcome::Retry {
+            to: State::WriteBack,
+            category: Category::WritebackError,
+            error,
+            delay: None,
+        },
+        WriteBackError::Permanent(error) => {
+            tracing::warn!(
+                render = %render.id,
+                video = %video_url,
+                %error,
+                "write-back refused; the video is kept (`vidhook jobs retry-writeback` writes it again)"
+            );
+            fail(Category::WritebackError, error)
+        }
+    }
+}
+
+/// A digest has no CMS entry: its video goes to the receiver `[digest.deliver]` names, if any.
+async fn deliver_digest(
+    app: &App,
+    render: &RenderRow,
+    content: &crate::content::Content,
+    video_url: &str,
+) -> anyhow::Result<Outcome> {
+    let deliver = app
+        .config
+        .sources
+        .get(&content.source)
+        .and_then(|s| s.settings.digest.as_ref())
+        .and_then(|d| d.deliver.as_ref());
+    let Some(to) = deliver else {
+        return Ok(advance(
+            State::Done,
+            Transition::default(),
+            format!(
+                "digest {}: {video_url} (no [digest.deliver] receiver configured; `vidhook digests show` lists it)",
+                content.id
+            ),
+        ));
+    };
+    let provenance: serde_json::Value =
+        serde_json::from_str(render.provenance_json.as_deref().unwrap_or("{}"))?;
+    let kept = |key: &str| provenance["bundle"][key].as_str().map(|k| app.media.url(k));
+    let files = crate::digests::Files {
+        video_url,
+        captions_url: kept("captions_vtt"),
+        poster_url: kept("poster"),
+    };
+    if let Err(err) = crate::digests::deliver(to, content, files).await {
+        return Ok(not_written(render, video_url, err));
+    }
+    Ok(advance(
+        State::Done,
+        Transition::default(),
+        format!("digest {} delivered to {}: {video_url}", content.id, to.url),
     ))
 }
 

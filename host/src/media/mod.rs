@@ -353,6 +353,9 @@ pub struct MediaConfig {
     /// Remove media of renders older than this many days (0: keep everything), except what a
     /// CMS entry still shows.
     pub retention_days: u64,
+    /// A batch row's or a digest's video (no CMS entry shows it; a results file or a delivered
+    /// digest links to it) is kept this many days after it was made, whatever `retention_days`.
+    pub linked_days: u64,
     /// An S3-compatible bucket instead of the local folder (`[media.s3]`).
     pub s3: Option<S3Config>,
 }
@@ -365,6 +368,7 @@ impl Default for MediaConfig {
             keep_videos: true,
             max_video_bytes: 2 * 1024 * 1024 * 1024,
             retention_days: 0,
+            linked_days: 90,
             s3: None,
         }
     }

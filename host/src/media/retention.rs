@@ -1,8 +1,8 @@
 //! Retention: media of renders older than `[media] retention_days` is removed, except the
 //! bundles (video, poster, captions: kept or pruned together) of what a CMS entry still shows
 //! (the render whose content the entry was last written with), of every batch row (its results
-//! file links to it) and of every digest, and what unfinished renders still need (their
-//! narration, their preview).
+//! file links to it) and of every digest made in the last `[media] linked_days`, and what
+//! unfinished renders still need (their narration, their preview).
 //! It works from what the store holds (listing `audio/`, `videos/`, `speech/` by age), so it
 //! touches only media that exists, however many renders the database remembers. Presenter photos
 //! (`images/`) are the operator's and never removed.
@@ -40,14 +40,35 @@ pub struct Pruned {
     pub kept: Vec<(String, &'static str)>,
 }
 
-/// Removes media last modified before `cutoff_ms` that nothing needs; `dry` only lists it.
+/// How far back `prune` looks and what it keeps.
+#[derive(Debug, Clone, Copy)]
+pub struct Cutoffs {
+    /// Media last modified before this (unix ms) goes, unless in use.
+    pub modified_before_ms: i64,
+    /// Batch rows' and digests' videos made since this are in use (linked).
+    pub linked_since_ms: i64,
+}
+
+impl Cutoffs {
+    /// Media older than `days`, with `[media] linked_days` from `config`.
+    pub fn days(days: u64, config: &super::MediaConfig) -> Cutoffs {
+        let ago = |days: u64| crate::store::now_ms() - (days * 86_400_000) as i64;
+        Cutoffs {
+            modified_before_ms: ago(days),
+            linked_since_ms: ago(config.linked_days),
+        }
+    }
+}
+
+/// Removes media older than the cutoff that nothing needs; `dry` only lists it.
 pub async fn prune(
     store: &Store,
     media: &MediaStore,
-    cutoff_ms: i64,
+    cutoffs: Cutoffs,
     dry: bool,
 ) -> Result<Pruned, PruneError> {
-    let protected = protected_keys(store).await?;
+    let cutoff_ms = cutoffs.modified_before_ms;
+    let protected = protected_keys(store, cutoffs.linked_since_ms).await?;
     let mut pruned = Pruned::default();
     for prefix in PRUNED {
         for (key, modified) in media.list(prefix).await? {
@@ -72,13 +93,17 @@ pub async fn prune(
 /// The keys that must stay: every file of a kept video's bundle (the MP4, its poster and
 /// captions, kept or pruned together) for what an entry shows, a batch row and a digest, and
 /// unfinished renders' inputs.
-async fn protected_keys(store: &Store) -> Result<BTreeMap<String, &'static str>, PruneError> {
+async fn protected_keys(
+    store: &Store,
+    linked_since_ms: i64,
+) -> Result<BTreeMap<String, &'static str>, PruneError> {
     let mut keys = BTreeMap::new();
-    for (render_id, url, shown) in store.kept_videos().await? {
+    for (render_id, url, shown) in store.kept_videos(linked_since_ms).await? {
         let why = if shown {
             "its bundle is the video an entry shows"
         } else {
-            "its bundle is a batch row's or a digest's video (a results file links to it)"
+            "its bundle is a batch row's or a digest's video (a results file or a delivered \
+             digest links to it, for [media] linked_days)"
         };
         // The keep step names companions by the render (`videos/{render}.jpg`), whatever the
         // video's own key (the local preview's is `videos/preview-{render}.mp4`).
@@ -120,8 +145,8 @@ pub fn spawn(app: &std::sync::Arc<crate::app::App>, loops: &mut crate::backgroun
     let app = app.clone();
     loops.spawn(move |mut stopped| async move {
         loop {
-            let cutoff = crate::store::now_ms() - (days * 86_400_000) as i64;
-            match prune(&app.store, &app.media, cutoff, false).await {
+            let cutoffs = Cutoffs::days(days, &app.config.media);
+            match prune(&app.store, &app.media, cutoffs, false).await {
                 Ok(pruned) => tracing::info!(
                     removed = pruned.removed.len(),
                     kept = pruned.kept.len(),

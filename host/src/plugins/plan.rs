@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::bindings::vidhook::plugin::types as wit;
 use super::Decision;
-use crate::content::Content;
+use crate::content::{Content, WordsKept};
 use crate::generation::Resolution;
 
 /// One video to make, as decided by the plugin chain.
@@ -22,6 +22,9 @@ pub struct Plan {
     pub resolution: Resolution,
     pub turbo: bool,
     pub target_field: String,
+    /// Set by the host when the narration keeps less than all of the content's text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shortened: Option<WordsKept>,
 }
 
 /// The fewest words a narration may have: a video is paid for ($9.60 at the list price), and a
@@ -34,15 +37,7 @@ impl Plan {
     /// a body). Checked at the plan step for every source, by the estimate and by batch and
     /// backfill before anything is queued.
     pub fn narration_problem(&self, title: &str) -> Option<String> {
-        let words = |text: &str| {
-            text.split_whitespace()
-                .map(|w| {
-                    w.trim_matches(|c: char| !c.is_alphanumeric())
-                        .to_lowercase()
-                })
-                .filter(|w| !w.is_empty())
-                .collect::<Vec<_>>()
-        };
+        let words = crate::content::spoken_words;
         let narration = words(&self.speech_text);
         if narration.len() < MIN_NARRATION_WORDS {
             return Some(format!(
@@ -60,6 +55,17 @@ impl Plan {
             ));
         }
         None
+    }
+
+    /// Notes in `shortened` how much of `content`'s text the narration keeps. Only a plan in
+    /// the content's own language is compared (a translation says other words).
+    pub fn note_shortening(&mut self, content: &Content) {
+        let primary = |tag: &str| tag.split(['-', '_']).next().unwrap_or("").to_lowercase();
+        self.shortened = if primary(&self.language) == primary(&content.locale) {
+            WordsKept::measure(&content.body_text, &self.speech_text)
+        } else {
+            None
+        };
     }
 
     pub(super) fn to_wit(&self) -> wit::VideoPlan {
@@ -99,6 +105,7 @@ impl Plan {
             },
             turbo: plan.turbo,
             target_field: plan.target_field,
+            shortened: None,
         }
     }
 }
@@ -191,6 +198,7 @@ mod tests {
             resolution: Resolution::P720,
             turbo: false,
             target_field: "video_url".into(),
+            shortened: None,
         }
     }
 

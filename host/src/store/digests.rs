@@ -7,6 +7,18 @@ use sqlx::Row;
 use super::{Result, Store};
 use crate::content::Content;
 
+/// A digest as `vidhook digests show` lists it.
+#[derive(Debug, Clone)]
+pub struct DigestRow {
+    /// The tick, as the schedule's time zone reads it.
+    pub tick: String,
+    pub items: usize,
+    pub render_id: String,
+    pub state: String,
+    pub video_url: Option<String>,
+    pub error: Option<String>,
+}
+
 impl Store {
     /// (last tick, events covered up to), if the source has had a tick.
     pub async fn digest_state(&self, source: &str) -> Result<Option<(i64, i64)>> {
@@ -66,5 +78,38 @@ impl Store {
             }
         }
         Ok(received)
+    }
+
+    /// The source's digests, newest first, at most `limit`, each with its render.
+    pub async fn digests_of(&self, source: &str, limit: i64) -> Result<Vec<DigestRow>> {
+        let rows = sqlx::query(
+            "SELECT e.content_json, r.id, r.state, r.video_url, r.error
+             FROM events e JOIN renders r ON r.event_id = e.id
+             WHERE e.source = $1 AND e.delivery_id LIKE 'digest:%'
+             ORDER BY e.received_at DESC, r.id LIMIT $2",
+        )
+        .bind(source)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut digests = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let json: String = row.try_get(0)?;
+            let content: Content = serde_json::from_str(&json)
+                .map_err(|e| super::StoreError::Corrupt(format!("event content: {e}")))?;
+            // The kind of content tells a digest, not its delivery id alone.
+            if content.cms != crate::content::DIGEST_CMS {
+                continue;
+            }
+            digests.push(DigestRow {
+                tick: content.revision.clone(),
+                items: content.fields["items"].as_array().map_or(0, Vec::len),
+                render_id: row.try_get(1)?,
+                state: row.try_get(2)?,
+                video_url: row.try_get(3)?,
+                error: row.try_get(4)?,
+            });
+        }
+        Ok(digests)
     }
 }

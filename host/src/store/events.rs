@@ -297,6 +297,22 @@ impl Store {
             })
             .collect()
     }
+
+    /// Videos planned (renders not skipped) and events received for `source` since `since_ms`:
+    /// the source's observed fan-out, which prices `vidhook estimate --events`.
+    pub async fn videos_and_events(&self, source: &str, since_ms: i64) -> Result<(i64, i64)> {
+        let row = sqlx::query(
+            "SELECT CAST(COALESCE(SUM(CASE WHEN r.state <> 'skipped' THEN 1 ELSE 0 END), 0) AS BIGINT),
+                    COUNT(DISTINCT e.id)
+             FROM events e JOIN renders r ON r.event_id = e.id
+             WHERE e.source = $1 AND e.received_at >= $2",
+        )
+        .bind(source)
+        .bind(since_ms)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((row.try_get(0)?, row.try_get(1)?))
+    }
 }
 
 #[cfg(test)]

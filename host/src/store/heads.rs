@@ -312,10 +312,10 @@ impl Store {
 
 impl Store {
     /// (render id, video URL, shown by an entry?) of every video retention must keep: what
-    /// entries show now (done
-    /// renders whose content is what the entry was last written with), every batch row's video
-    /// (its results file links to it; no entry replaces it) and every digest's.
-    pub async fn kept_videos(&self) -> Result<Vec<(String, String, bool)>> {
+    /// entries show now (done renders whose content is what the entry was last written with),
+    /// and every batch row's and digest's video made since `linked_since_ms` (a results file or
+    /// a delivered digest links to it; no entry replaces it).
+    pub async fn kept_videos(&self, linked_since_ms: i64) -> Result<Vec<(String, String, bool)>> {
         let rows = sqlx::query(
             "SELECT DISTINCT r.id, r.video_url, CAST(1 AS BIGINT) AS shown FROM renders r
              JOIN events e ON e.id = r.event_id
@@ -328,8 +328,10 @@ impl Store {
              JOIN events e ON e.id = r.event_id
              LEFT JOIN runs u ON u.id = r.run_id
              WHERE r.state = 'done' AND r.video_url IS NOT NULL
-               AND (u.kind = 'batch' OR e.delivery_id LIKE 'digest:%')",
+               AND (u.kind = 'batch' OR e.delivery_id LIKE 'digest:%')
+               AND COALESCE(r.finished_at, r.updated_at) >= $1",
         )
+        .bind(linked_since_ms)
         .fetch_all(&self.pool)
         .await?;
         rows.iter()

@@ -303,6 +303,18 @@ impl Store {
             .collect()
     }
 
+    /// Today's submits (their `estimate` rows), oldest first: what a budget rehearsal replays.
+    pub async fn submits_today(&self) -> Result<Vec<LedgerRow>> {
+        let rows = sqlx::query(
+            "SELECT render_id, source, provider, kind, credits, day, at FROM credit_ledger
+             WHERE day = $1 AND kind = 'estimate' ORDER BY at, render_id",
+        )
+        .bind(today())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| Ok(LedgerRow::from_row(r)?)).collect()
+    }
+
     /// Ledger rows, newest first.
     pub async fn ledger(&self, limit: i64) -> Result<Vec<LedgerRow>> {
         let rows = sqlx::query(
@@ -315,9 +327,94 @@ impl Store {
     }
 }
 
+/// What today's budgets would have done to today's submits had each cost what a paid video
+/// costs: the rehearsal an operator runs on the free preview provider or a dry run before
+/// paying (`vidhook credits --what-if`).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct WhatIf {
+    /// Submits replayed, and the credits those let through would have counted.
+    pub submits: usize,
+    pub credits: i64,
+    /// The submits the budgets would have held back: (render, source, the scope that ran out).
+    pub held_back: Vec<(String, String, String)>,
+}
+
+/// Replays `submits` (oldest first) against `budgets_of` each source, each priced at its own
+/// credits or, when it cost nothing, at `price`; a held-back submit counts nothing, as the real
+/// check reserves nothing for it.
+pub fn what_if(submits: &[LedgerRow], price: i64, budgets_of: impl Fn(&str) -> Budgets) -> WhatIf {
+    let mut spent_all = 0;
+    let mut spent_by_source = std::collections::HashMap::<&str, i64>::new();
+    let mut outcome = WhatIf::default();
+    for submit in submits {
+        let credits = if submit.credits > 0 {
+            submit.credits
+        } else {
+            price
+        };
+        let budgets = budgets_of(&submit.source);
+        let spent_source = spent_by_source.entry(&submit.source).or_default();
+        let over = |limit: Option<i64>, spent: i64| limit.is_some_and(|l| spent + credits > l);
+        let scope = if over(budgets.all_sources, spent_all) {
+            Some("all sources")
+        } else if over(budgets.this_source, *spent_source) {
+            Some("this source")
+        } else {
+            None
+        };
+        outcome.submits += 1;
+        match scope {
+            Some(scope) => outcome.held_back.push((
+                submit.render_id.clone(),
+                submit.source.clone(),
+                scope.to_string(),
+            )),
+            None => {
+                spent_all += credits;
+                *spent_source += credits;
+                outcome.credits += credits;
+            }
+        }
+    }
+    outcome
+}
+
 #[cfg(test)]
 mod tests {
     use super::Budgets;
+
+    #[test]
+    fn a_rehearsal_holds_back_what_the_budgets_would_have() {
+        let submit = |id: &str, source: &str, credits: i64| super::LedgerRow {
+            render_id: id.into(),
+            source: source.into(),
+            provider: "preview".into(),
+            kind: "estimate".into(),
+            credits,
+            day: 0,
+            at: 0,
+        };
+        let submits = [
+            submit("a", "news", 0),
+            submit("b", "news", 0),
+            submit("c", "blog", 0),
+            submit("d", "news", 0),
+        ];
+        let outcome = super::what_if(&submits, 960, |source| Budgets {
+            all_sources: Some(2880),
+            this_source: (source == "news").then_some(1920),
+        });
+        assert_eq!(outcome.submits, 4);
+        assert_eq!(outcome.credits, 2880);
+        assert_eq!(
+            outcome.held_back,
+            vec![(
+                "d".to_string(),
+                "news".to_string(),
+                "all sources".to_string()
+            )]
+        );
+    }
 
     #[test]
     fn the_tighter_limit_decides_what_is_left_and_nothing_is_below_zero() {

@@ -4,6 +4,7 @@
 
 mod catch_up;
 mod digests;
+pub use digests::DigestRow;
 mod events;
 mod heads;
 pub mod ledger;

@@ -106,11 +106,17 @@ pub struct RunItem {
     pub error: Option<String>,
     pub submitted_at: Option<i64>,
     pub finished_at: Option<i64>,
+    /// How much of the row's text the narration keeps, when not all of it.
+    pub shortened: Option<crate::content::WordsKept>,
 }
 
-/// Where a run stands: renders per state and credits counted so far.
+/// Where a run stands: rows (items of the file or listing), their renders per state (a
+/// multilingual row makes several) and credits counted so far.
 #[derive(Debug, Clone, Default, serde::Serialize, utoipa::ToSchema)]
 pub struct RunProgress {
+    /// Rows (contents) the run accepted.
+    pub rows: i64,
+    /// Renders per state.
     pub states: std::collections::BTreeMap<String, i64>,
     /// Of the `skipped` ones, those its cancellation ended (resuming queues them again).
     pub cancelled: i64,
@@ -271,6 +277,12 @@ impl Store {
             }
             *progress.states.entry(state).or_default() += n;
         }
+        progress.rows =
+            sqlx::query("SELECT COUNT(DISTINCT event_id) FROM renders WHERE run_id = $1")
+                .bind(id)
+                .fetch_one(&self.pool)
+                .await?
+                .try_get(0)?;
         progress.credits = sqlx::query(&super::ledger::counted_credits_sql("r.run_id = $1"))
             .bind(id)
             .fetch_one(&self.pool)
@@ -282,7 +294,8 @@ impl Store {
     /// The run's renders with their entries, oldest first.
     pub async fn run_items(&self, id: &str) -> Result<Vec<RunItem>> {
         let rows = sqlx::query(
-            "SELECT r.id, e.entry_id, e.locale, r.state, r.video_url, r.error, r.submitted_at, r.finished_at
+            "SELECT r.id, e.entry_id, e.locale, r.state, r.video_url, r.error, r.submitted_at, r.finished_at,
+                    r.plan_json
              FROM renders r JOIN events e ON e.id = r.event_id
              WHERE r.run_id = $1 ORDER BY r.created_at, r.id",
         )
@@ -300,6 +313,9 @@ impl Store {
                     error: r.try_get(5)?,
                     submitted_at: r.try_get(6)?,
                     finished_at: r.try_get(7)?,
+                    shortened: crate::content::WordsKept::in_plan(
+                        r.try_get::<Option<String>, _>(8)?.as_deref(),
+                    ),
                 })
             })
             .collect()

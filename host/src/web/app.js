@@ -306,6 +306,8 @@ function renderItem(render) {
       el("span", { class: "muted" }, `${render.credits} credits${costsCache ? ` · ${money(render.credits, costsCache)}` : ""}`)),
     stepper(render),
     render.error ? el("p", { class: "error" }, `${render.error_category || "error"}: ${render.error}`) : null,
+    render.shortened ? el("p", { class: "muted", "data-testid": "shortened" },
+      `Shortened: the narration keeps ${render.shortened.kept} of the text's ${render.shortened.given} words.`) : null,
     video ? el("video", { controls: "", preload: "metadata", src: video, "aria-label": `Video for ${render.entry}` }) : null,
     render.state === "awaiting_approval" ? el("div", { class: "actions" },
       el("button", { type: "button", disabled: !editorRole, onclick: () => decide(render.id, "approve") }, "Approve and pay"),
@@ -423,6 +425,9 @@ function chart(costs) {
 }
 
 async function openCosts() {
+  if (!$("e-source").options.length) {
+    $("e-source").append(...state.sources.map((s) => el("option", { value: s.name }, s.name)));
+  }
   const costs = await api(`/costs?days=${$("c-days").value}`);
   $("c-today").textContent = `${costs.spent_today} credits (${money(costs.spent_today, costs)})`;
   $("c-left").textContent = costs.budget_left_today == null ? "no limit" : `${costs.budget_left_today} credits`;
@@ -435,6 +440,25 @@ async function openCosts() {
 }
 
 $("c-days").addEventListener("change", openCosts);
+
+// The same figures as `vidhook estimate --events N --source S` (one function prices both).
+async function estimateEvents(event) {
+  event.preventDefault();
+  const source = $("e-source").value;
+  const events = $("e-events").value;
+  const out = $("e-result");
+  try {
+    const { fan_out: fanOut, estimate: e } = await api(`/estimate?source=${encodeURIComponent(source)}&events=${encodeURIComponent(events)}`);
+    const paid = `${e.paid_credits} credits, $${e.paid_dollars.toFixed(2)} at the ${e.pack} pack`;
+    const cost = e.credits === e.paid_credits ? paid : `0 credits on the ${e.provider} provider (OmniHuman: ${paid})`;
+    const perEvent = fanOut.events_seen ? `${fanOut.per_event.toFixed(2)} videos per event, measured on ${fanOut.events_seen} events` : "1 video per event assumed";
+    const budget = e.budget_left == null ? "no daily budget" : `budget left today ${e.budget_left} credits, which would hold back ${e.held_back_by_budget} of them`;
+    out.textContent = `${e.videos} videos (${perEvent}): ${cost}; ${budget}.`;
+  } catch (error) {
+    out.textContent = error.message;
+  }
+}
+$("c-estimate").addEventListener("submit", estimateEvents);
 
 // ---- start ----------------------------------------------------------------------------------
 

@@ -130,3 +130,64 @@ async fn gather(app: &App, days: i64) -> Result<Costs, crate::store::StoreError>
         credits_per_video: crate::generation::CREDITS_PER_VIDEO,
     })
 }
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct EstimateQuery {
+    /// The source the events would arrive at (required when several are configured).
+    source: Option<String>,
+    /// How many events (1-1,000,000).
+    #[param(minimum = 1, maximum = 1_000_000)]
+    events: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct EventsEstimate {
+    events: i64,
+    /// Videos per event as this source has made them (a multilingual chain makes several).
+    fan_out: crate::estimate::FanOut,
+    estimate: crate::estimate::Estimate,
+}
+
+/// What `events` events of a source would cost: the same figures `vidhook estimate --events`
+/// prints (the source's observed fan-out, its provider's price and OmniHuman's beside it, the
+/// budget left today).
+#[utoipa::path(
+    get, path = "/estimate", tag = "costs", params(EstimateQuery),
+    responses(
+        (status = 200, body = EventsEstimate),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn estimate(State(app): State<Arc<App>>, Query(query): Query<EstimateQuery>) -> Response {
+    if !(1..=1_000_000).contains(&query.events) {
+        return problem(StatusCode::BAD_REQUEST, "events must be 1-1000000");
+    }
+    let source = match crate::estimate::choose_source(&app.config, query.source.as_deref()) {
+        Ok(source) => source,
+        Err(err @ crate::estimate::SourceChoice::Unknown { .. }) => {
+            return problem(StatusCode::NOT_FOUND, err.to_string())
+        }
+        Err(err) => return problem(StatusCode::BAD_REQUEST, err.to_string()),
+    };
+    let priced = async {
+        let fan_out = crate::estimate::FanOut::observed(&app.store, &source).await?;
+        let estimate = crate::estimate::price(
+            &app.config,
+            &app.store,
+            &source,
+            fan_out.videos(query.events),
+        )
+        .await?;
+        anyhow::Ok(EventsEstimate {
+            events: query.events,
+            fan_out,
+            estimate,
+        })
+    };
+    match priced.await {
+        Ok(answer) => Json(answer).into_response(),
+        Err(err) => store_down(err),
+    }
+}

@@ -123,6 +123,7 @@ fn documented(app: Arc<App>) -> (Router<Arc<App>>, utoipa::openapi::OpenApi) {
         .routes(routes!(runs::list))
         .routes(routes!(runs::show))
         .routes(routes!(costs::costs))
+        .routes(routes!(costs::estimate))
         .route_layer(gate(Role::Viewer));
     let editor = OpenApiRouter::new()
         .routes(routes!(sources::set_term, sources::remove_term))

@@ -38,6 +38,8 @@ pub struct RenderSummary {
     /// The $0 preview, for a render that waits for approval.
     pub preview_url: Option<String>,
     pub run_id: Option<String>,
+    /// How much of the content's text the narration keeps, when not all of it.
+    pub shortened: Option<crate::content::WordsKept>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -55,9 +57,11 @@ impl RenderSummary {
             .into_iter()
             .map(|(render, source, entry)| {
                 let credits = credits.get(&render.id).copied().unwrap_or(0);
+                let shortened = crate::content::WordsKept::in_plan(render.plan_json.as_deref());
                 let render = visible(app, render, caller);
                 RenderSummary {
                     credits,
+                    shortened,
                     source,
                     entry,
                     id: render.id,

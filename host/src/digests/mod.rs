@@ -11,6 +11,10 @@
 //! uniqueness does it). The first check of a source only records the tick: what was published
 //! before vidhook knew the schedule is not a digest's business.
 
+mod delivery;
+
+pub use delivery::{deliver, DeliveryConfig, Files};
+
 use std::collections::BTreeMap;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -44,6 +48,9 @@ pub struct DigestConfig {
     /// Settings for the plugin, over its manifest's defaults.
     #[serde(default)]
     pub config: BTreeMap<String, String>,
+    /// Where each finished digest is announced (no CMS entry shows a digest).
+    #[serde(default)]
+    pub deliver: Option<DeliveryConfig>,
 }
 
 fn utc() -> String {
@@ -258,6 +265,7 @@ mod tests {
             time_zone: zone.into(),
             plugin: default_plugin(),
             config: BTreeMap::new(),
+            deliver: None,
         }
         .schedule()
     }
