@@ -224,19 +224,7 @@ async fn a_finished_digest_is_delivered_to_its_receiver_and_listed() {
     let host = Host::start(dir.path(), &config).await;
     let empty = cli(&host, &["digests", "show", "--source", "news"]).await;
     assert!(empty.contains("no digests of news yet"), "{empty}");
-    cli(
-        &host,
-        &[
-            "digests",
-            "tick",
-            "--source",
-            "news",
-            "--at",
-            "2030-01-01T05:00:00Z",
-            "--record",
-        ],
-    )
-    .await;
+    tick(&host, "2030-01-01T05:00:00Z").await;
     publish(&host, "bridge", "The new bridge").await;
     publish(&host, "market", "The winter market").await;
     tick(&host, "2030-01-02T07:00:00Z").await;

@@ -202,6 +202,30 @@ async fn with_an_s3_bucket_inputs_go_by_presigned_urls_and_the_lasting_link_redi
     assert_eq!(part.bytes().await.unwrap().as_ref(), &whole[..100]);
 }
 
+/// Runs a one-row batch on source `blog` and returns the row's render id.
+async fn batch_one_row(dir: &std::path::Path, config: &str) -> String {
+    let rows = dir.join("rows.csv");
+    std::fs::write(
+        &rows,
+        "id,title,body\nr1,A row,A body to narrate for the row.\n",
+    )
+    .unwrap();
+    let out = support::vidhook(&[
+        "--config",
+        config,
+        "batch",
+        rows.to_str().unwrap(),
+        "--source",
+        "blog",
+        "--yes",
+    ])
+    .await;
+    assert!(out.contains("results:"), "{out}");
+    let results = std::fs::read_to_string(dir.join("rows.csv.results.csv")).unwrap();
+    let render = results.lines().nth(1).unwrap().split(',').nth(3).unwrap();
+    render.to_string()
+}
+
 /// Sets a file's modification time `days` ago (as if it had been there that long).
 fn age(path: &std::path::Path, days: u32) {
     let status = std::process::Command::new("touch")
@@ -452,23 +476,7 @@ async fn retention_keeps_every_file_of_a_bundle_in_use() {
     cms.wait_for_write_backs(1, Duration::from_secs(90)).await;
     let config = dir.path().join("vidhook.toml");
     let config = config.to_str().unwrap();
-    let rows = dir.path().join("rows.csv");
-    std::fs::write(
-        &rows,
-        "id,title,body\nr1,A row,A body to narrate for the row.\n",
-    )
-    .unwrap();
-    let out = support::vidhook(&[
-        "--config",
-        config,
-        "batch",
-        rows.to_str().unwrap(),
-        "--source",
-        "blog",
-        "--yes",
-    ])
-    .await;
-    assert!(out.contains("results:"), "{out}");
+    batch_one_row(dir.path(), config).await;
     let videos = dir.path().join("data/media/videos");
     let mut files = Vec::new();
     for entry in std::fs::read_dir(&videos).unwrap() {
@@ -539,31 +547,7 @@ async fn retention_on_s3_prunes_whole_bundles_and_keeps_those_in_use() {
     let (superseded, shown) = (render_of(&written[0]), render_of(&written[1]));
     let config = dir.path().join("vidhook.toml");
     let config = config.to_str().unwrap();
-    let rows = dir.path().join("rows.csv");
-    std::fs::write(
-        &rows,
-        "id,title,body\nr1,A row,A body to narrate for the row.\n",
-    )
-    .unwrap();
-    support::vidhook(&[
-        "--config",
-        config,
-        "batch",
-        rows.to_str().unwrap(),
-        "--source",
-        "blog",
-        "--yes",
-    ])
-    .await;
-    let results = std::fs::read_to_string(dir.path().join("rows.csv.results.csv")).unwrap();
-    let row = results
-        .lines()
-        .nth(1)
-        .unwrap()
-        .split(',')
-        .nth(3)
-        .unwrap()
-        .to_string();
+    let row = batch_one_row(dir.path(), config).await;
     let bundle = |id: &str| ["mp4", "jpg", "vtt"].map(|ext| format!("vh/videos/{id}.{ext}"));
     let keys = s3.keys().await;
     for key in [bundle(&superseded), bundle(&shown), bundle(&row)].concat() {

@@ -5,8 +5,8 @@
 
 mod support;
 
-use support::runs::{cli, markdown_config, omnihuman};
-use support::seedance::{Fault, Seedance};
+use support::runs::{cli, markdown_config, on_contract};
+use support::seedance::Fault;
 use support::Host;
 
 /// `---` front matter with a German translation: the multilingual chain makes two videos of it.
@@ -141,12 +141,7 @@ async fn one_estimate_agrees_in_the_cli_the_runs_and_the_api() {
 async fn a_batch_retries_failed_rows_only_when_asked_and_says_what_it_shortened() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("content")).unwrap();
-    let seedance = Seedance::start(false).await;
-    let host = Host::start(
-        dir.path(),
-        &markdown_config(dir.path(), &omnihuman(&seedance), ""),
-    )
-    .await;
+    let (seedance, host) = on_contract(dir.path(), false).await;
     let long = "The council met again today. ".repeat(500);
     let rows = dir.path().join("rows.csv");
     std::fs::write(

@@ -8,7 +8,7 @@ mod support;
 use std::time::Duration;
 
 use support::cms_apis::{CmsApi, Kind};
-use support::runs::{cli, markdown_config, omnihuman, run_id, write_articles};
+use support::runs::{cli, markdown_config, omnihuman, on_contract, run_id, write_articles};
 use support::seedance::Seedance;
 use support::{vidhook, Host};
 
@@ -473,12 +473,7 @@ async fn ctrl_c_stops_submitting_and_keeps_following_what_is_paid() {
         )
         .unwrap();
     }
-    let seedance = Seedance::start(true).await;
-    let host = Host::start(
-        dir.path(),
-        &markdown_config(dir.path(), &omnihuman(&seedance), ""),
-    )
-    .await;
+    let (seedance, host) = on_contract(dir.path(), true).await;
     let mut backfill = Running::start(&host, &["backfill", "--source", "docs", "--yes"]);
     let run = run_id(&backfill.wait_for_line("items queued").await);
     while seedance.jobs().is_empty() {
@@ -758,12 +753,7 @@ async fn a_render_leased_when_its_run_is_cancelled_still_ends_skipped() {
 async fn content_without_a_narration_is_refused_before_anything_is_paid() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("content")).unwrap();
-    let seedance = Seedance::start(false).await;
-    let host = Host::start(
-        dir.path(),
-        &markdown_config(dir.path(), &omnihuman(&seedance), ""),
-    )
-    .await;
+    let (seedance, host) = on_contract(dir.path(), false).await;
 
     let nobody = dir.path().join("nobody.csv");
     std::fs::write(&nobody, "name,text\nA,hello there\n").unwrap();

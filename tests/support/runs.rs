@@ -50,6 +50,14 @@ pub fn omnihuman(seedance: &Seedance) -> String {
     )
 }
 
+/// The OmniHuman contract server (holding its jobs when `hold`) and a host on it with the
+/// Markdown source `docs` and no other settings.
+pub async fn on_contract(dir: &Path, hold: bool) -> (Seedance, Host) {
+    let seedance = Seedance::start(hold).await;
+    let host = Host::start(dir, &markdown_config(dir, &omnihuman(&seedance), "")).await;
+    (seedance, host)
+}
+
 /// Runs `vidhook ARGS` with the host's config, for at most two minutes.
 pub async fn cli(host: &Host, args: &[&str]) -> (bool, String) {
     let config = host.dir.join("vidhook.toml");

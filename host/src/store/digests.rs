@@ -68,9 +68,7 @@ impl Store {
         .await?;
         let mut received = Vec::with_capacity(rows.len());
         for row in &rows {
-            let json: String = row.try_get(1)?;
-            let content: Content = serde_json::from_str(&json)
-                .map_err(|e| super::StoreError::Corrupt(format!("event content: {e}")))?;
+            let content = stored_content(&row.try_get::<String, _>(1)?)?;
             // A digest's own event is not an item (told by its kind of content, not its id: a
             // CMS entry may well be called `digest-…`).
             if content.cms != crate::content::DIGEST_CMS {
@@ -94,9 +92,7 @@ impl Store {
         .await?;
         let mut digests = Vec::with_capacity(rows.len());
         for row in &rows {
-            let json: String = row.try_get(0)?;
-            let content: Content = serde_json::from_str(&json)
-                .map_err(|e| super::StoreError::Corrupt(format!("event content: {e}")))?;
+            let content = stored_content(&row.try_get::<String, _>(0)?)?;
             // The kind of content tells a digest, not its delivery id alone.
             if content.cms != crate::content::DIGEST_CMS {
                 continue;
@@ -112,4 +108,10 @@ impl Store {
         }
         Ok(digests)
     }
+}
+
+/// An event's stored content.
+fn stored_content(json: &str) -> Result<Content> {
+    serde_json::from_str(json)
+        .map_err(|e| super::StoreError::Corrupt(format!("event content: {e}")))
 }
