@@ -287,12 +287,19 @@ async fn prune(config: &Config, days: Option<u64>, dry_run: bool) -> anyhow::Res
     let cutoffs = crate::media::retention::Cutoffs::days(days, &config.media);
     let pruned = crate::media::retention::prune(&store, &media, cutoffs, dry_run).await?;
     let verb = if dry_run { "would remove" } else { "removed" };
-    for key in &pruned.removed {
-        println!("{verb} {key}");
+    // One line per bundle: a video's MP4, poster and captions (or a render's inputs).
+    let nothing_uses = format!("older than {days} day(s) and nothing uses it");
+    let removed = pruned
+        .removed
+        .iter()
+        .map(|key| (key.as_str(), nothing_uses.as_str()));
+    for (bundle, why) in crate::media::retention::bundles(removed) {
+        println!("{verb} {bundle}: {why}");
     }
     if dry_run {
-        for (key, why) in &pruned.kept {
-            println!("would keep {key}: {why}");
+        let kept = pruned.kept.iter().map(|(key, why)| (key.as_str(), *why));
+        for (bundle, why) in crate::media::retention::bundles(kept) {
+            println!("would keep {bundle}: {why}");
         }
     }
     println!(

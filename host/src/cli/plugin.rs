@@ -122,7 +122,16 @@ async fn operate(
             }
         }
         PluginAction::List => {
-            for row in store.plugins().await? {
+            let plugins = store.plugins().await?;
+            if plugins.is_empty() {
+                println!("no plugins installed: `vidhook plugin install COMPONENT --manifest FILE` adds one (the bundled ones install at `serve`)");
+                return Ok(());
+            }
+            println!(
+                "{:<14} {:<8} {:<13} CAPABILITIES",
+                "NAME", "VERSION", "DIGEST"
+            );
+            for row in plugins {
                 let manifest = Manifest::parse(&row.manifest)?;
                 println!(
                     "{:<14} {:<8} {}…  hosts {:?} secrets {:?}",

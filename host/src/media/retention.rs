@@ -129,6 +129,30 @@ async fn protected_keys(
     Ok(keys)
 }
 
+/// Files grouped into their bundles for a person: `videos/ID.{jpg,mp4,vtt}` with the reason
+/// they share (files of one stem and reason are one line; sorted).
+pub fn bundles<'a>(files: impl IntoIterator<Item = (&'a str, &'a str)>) -> Vec<(String, &'a str)> {
+    let mut grouped: BTreeMap<(&str, &str), Vec<&str>> = BTreeMap::new();
+    for (key, why) in files {
+        let name_at = key.rfind('/').map_or(0, |i| i + 1);
+        let (stem, ext) = match key[name_at..].find('.') {
+            Some(dot) => key.split_at(name_at + dot + 1),
+            None => (key, ""),
+        };
+        grouped.entry((stem, why)).or_default().push(ext);
+    }
+    grouped
+        .into_iter()
+        .map(|((stem, why), exts)| {
+            let line = match exts.as_slice() {
+                [one] => format!("{stem}{one}"),
+                many => format!("{stem}{{{}}}", many.join(",")),
+            };
+            (line, why)
+        })
+        .collect()
+}
+
 /// The key in one of our media URLs, whatever host name it was written with (the service's
 /// public URL may have changed since, and `vidhook prune` runs without one).
 fn media_key(url: &str) -> Option<&str> {
@@ -160,4 +184,28 @@ pub fn spawn(app: &std::sync::Arc<crate::app::App>, loops: &mut crate::backgroun
             }
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn files_are_told_as_bundles() {
+        let why = "old";
+        let lines = super::bundles([
+            ("videos/r1.mp4", why),
+            ("videos/r1.jpg", why),
+            ("videos/r1.vtt", why),
+            ("audio/r1.cues.json", why),
+            ("audio/r1.wav", why),
+            ("videos/preview-r2.mp4", "shown"),
+        ]);
+        assert_eq!(
+            lines,
+            vec![
+                ("audio/r1.{cues.json,wav}".to_string(), why),
+                ("videos/preview-r2.mp4".to_string(), "shown"),
+                ("videos/r1.{mp4,jpg,vtt}".to_string(), why),
+            ]
+        );
+    }
 }
