@@ -354,8 +354,15 @@ async fn a_preview_runs_a_draft_through_the_real_chain_and_says_where_it_fails()
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
     assert_eq!(
         problem["location"],
-        json!({"line": 2, "column": 3}),
+        json!({"template": "script", "line": 2, "column": 3}),
         "{problem}"
+    );
+    // In plain words: what is missing and what to do, not the library's types.
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(
+        detail.starts_with("the draft of \"script\": this content has no field \"subtitle\"")
+            && !detail.contains("Some("),
+        "{detail}"
     );
     // Speech costs (with a hosted engine): editors only; measured by decoding the audio.
     let (status, _, _) = call(

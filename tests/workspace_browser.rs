@@ -17,6 +17,8 @@ async fn editors_work_in_a_real_headless_chromium() {
     let host = Host::start(dir.path(), &config(dir.path(), &cms)).await;
     let editor = host.token_for("editor").await;
     let viewer = host.token_for("viewer").await;
+    let revokable = host.named_token("editor", "revoked-mid-session").await;
+    let revoke = serde_json::to_string(&host.revoke_command("revoked-mid-session")).unwrap();
     let shots = format!("{}/workspace-screenshots", env!("CARGO_TARGET_TMPDIR"));
     let _ = std::fs::remove_dir_all(&shots);
     let env = [
@@ -25,6 +27,8 @@ async fn editors_work_in_a_real_headless_chromium() {
         ("VIEWER", viewer.as_str()),
         ("SECRET", support::SECRET),
         ("SHOTS", shots.as_str()),
+        ("REVOKABLE", revokable.as_str()),
+        ("REVOKE", revoke.as_str()),
     ];
     let (ok, output) = run_bounded(
         "node",

@@ -56,6 +56,8 @@ pub struct PreviewVideo {
     pub limit_seconds: f64,
     /// Measured from synthesised audio, when asked for.
     pub synthesized_seconds: Option<f64>,
+    /// How much of the content's text the narration keeps, when a plugin cut it to fit.
+    pub shortened: Option<crate::content::WordsKept>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -169,6 +171,7 @@ pub async fn preview(
             estimated_seconds: words as f64 * 60.0 / pace,
             limit_seconds: plan.resolution.max_audio_seconds(),
             synthesized_seconds,
+            shortened: plan.shortening(&content),
         });
     }
     Ok(Preview {

@@ -1,12 +1,14 @@
 // The editors' workspace in Debian's headless Chromium, driven by playwright-core over CDP.
 // tests/workspace.rs starts vidhook and runs this with BASE (the host), EDITOR and VIEWER tokens,
-// SECRET (the sources' Standard Webhooks secret) and SHOTS (where the screenshots go).
+// SECRET (the sources' Standard Webhooks secret), SHOTS (where the screenshots go), REVOKABLE (an
+// editor token) and REVOKE (the command line, as JSON, that revokes it).
 // Exits non-zero with the failed step's message; each step logs one line.
 import { chromium } from "playwright-core";
 import { createHmac } from "node:crypto";
 import { mkdirSync } from "node:fs";
+import { execFileSync } from "node:child_process";
 
-const { BASE, EDITOR, VIEWER, SECRET, SHOTS } = process.env;
+const { BASE, EDITOR, VIEWER, SECRET, SHOTS, REVOKABLE, REVOKE } = process.env;
 const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 mkdirSync(SHOTS, { recursive: true });
 const step = (text) => console.log(`step: ${text}`);
@@ -118,17 +120,46 @@ try {
   check((await page.getByTestId("duration").textContent()).includes("too long"), "says too long");
   await shot(page, "3-templates-too-long");
 
-  step("a strict-mode error says where");
+  step("a strict-mode error says where, in plain words; the line is marked and the stale preview greyed");
   await page.keyboard.press("Control+A");
   await page.keyboard.type("{{title}}\n{{nosuchfield}}");
   await page.locator("#tpl-error", { hasText: "Line 2, column 1" }).waitFor();
+  const said = await page.locator("#tpl-error").textContent();
+  check(said.includes('no field "nosuchfield"') && !said.includes("Some("), `plain words: ${said}`);
+  check(await page.locator('#tpl-highlight mark.line-error[data-line="2"]').count() === 1, "line 2 is marked in the editor");
+  check(await page.locator("#preview.stale").count() === 1, "the stale preview is greyed out");
+  check((await page.locator("#preview-state").textContent()).includes("out of date"), "and labelled out of date");
+  await shot(page, "3b-templates-error");
 
   step("save a version");
   await page.keyboard.press("Control+A");
   await page.keyboard.type("{{title}}. {{body}}");
   await page.locator("#tpl-error:empty").waitFor();
+  check(await page.locator("#preview.stale").count() === 0, "a fixed template's preview is current again");
   await page.locator("#tpl-save").click();
   await page.locator("#tpl-saved", { hasText: "Saved as v2" }).waitFor();
+  await page.locator(".toast", { hasText: "as v2" }).waitFor();
+
+  step("an unsaved draft is not discarded without asking; the saved text again is not 'unsaved'");
+  await body.click();
+  await page.keyboard.press("Control+A");
+  await page.keyboard.type("{{title}}. {{body}} A draft.");
+  await page.locator("#tpl-saved", { hasText: "unsaved changes" }).waitFor();
+  await page.keyboard.press("Control+A");
+  await page.keyboard.type("{{title}}. {{body}}");
+  check(await page.locator("#tpl-saved").textContent() === "", "the saved text is not an unsaved change");
+  await page.keyboard.type(" A draft.");
+  const current = await page.locator("#tpl-name").inputValue();
+  const other = await page.locator("#tpl-name option").evaluateAll((options, now) => options.map((o) => o.value).find((v) => v !== now), current);
+  let asked = "";
+  page.once("dialog", (dialog) => { asked = dialog.message(); dialog.dismiss(); });
+  await page.locator("#tpl-name").selectOption(other);
+  await page.waitForFunction((now) => document.querySelector("#tpl-name").value === now, current);
+  check(asked.includes("unsaved"), `asked before discarding: "${asked}"`);
+  check((await body.inputValue()).endsWith("A draft."), "the draft is kept");
+  await body.click();
+  await page.keyboard.press("Control+A");
+  await page.keyboard.type("{{title}}. {{body}}");
 
   step("publish a sample event and watch its render reach done without reloading");
   await page.locator("#nav a[data-page=renders]").click();
@@ -146,9 +177,35 @@ try {
   const waiting = await renderIn(page, "browser-2", "awaiting_approval");
   await videoPlays(waiting, "the $0 preview");
   await shot(page, "5-renders-awaiting-approval");
+  await waiting.locator("[data-testid=approval-cost]", { hasText: "budget left today" }).waitFor();
+  check((await waiting.getByTestId("narration").textContent()).includes("An article that needs approval"), "the card shows the narration");
   await waiting.getByRole("button", { name: "Approve and pay" }).click();
+  const dialog = page.locator("#decide");
+  await dialog.waitFor();
+  const asking = await page.locator("#decide-summary").textContent();
+  check(asking.includes("credits") && asking.includes("budget left today"), `the confirmation shows cost and budget: ${asking}`);
+  await shot(page, "5b-approve-confirmation");
+  await page.locator("#decide-note").fill("Checked the preview");
+  await dialog.getByRole("button", { name: "Approve and pay" }).click();
+  await page.locator(".toast", { hasText: "Approved" }).waitFor();
   await renderIn(page, "browser-2", "done");
   await shot(page, "6-renders-approved-done");
+
+  step("approve every render a filter shows, after one confirmation with the total");
+  await publish("gated", "browser-3", "A third article");
+  await publish("gated", "browser-4", "A fourth article");
+  await page.locator("#r-state").selectOption("awaiting_approval");
+  await renderIn(page, "browser-3", "awaiting_approval");
+  await renderIn(page, "browser-4", "awaiting_approval");
+  await page.locator("#r-approve-all", { hasText: "Approve all 2 shown" }).click();
+  await dialog.waitFor();
+  check((await page.locator("#decide-summary").textContent()).includes("in all"), "one confirmation with the total");
+  await dialog.getByRole("button", { name: "Approve and pay" }).click();
+  await page.locator(".toast", { hasText: "Approved 2 of 2 renders" }).waitFor();
+  await page.locator("#renders-empty").waitFor();
+  await page.locator("#r-state").selectOption("");
+  await renderIn(page, "browser-3", "done");
+  await renderIn(page, "browser-4", "done");
 
   step("costs: a chart of credits per day and the budget left");
   await page.locator("#nav a[data-page=costs]").click();
@@ -178,6 +235,23 @@ try {
   }
   await zoomed.close();
 
+  step("a 390 × 844 phone: no sideways scrolling, chart labels readable, focus on each page's heading");
+  const phoneContext = await browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 3, isMobile: true, hasTouch: true, storageState: await context.storageState() });
+  const phone = await phoneContext.newPage();
+  for (const name of ["templates", "renders", "costs"]) {
+    await phone.goto(`${BASE}/#/${name}`);
+    await phone.locator(`#page-${name}:not([hidden])`).waitFor();
+    await phone.waitForTimeout(500);
+    await fits(phone, `${name} on a phone`);
+    const focused = await phone.evaluate(() => document.activeElement && document.activeElement.tagName);
+    check(focused === "H1", `${name}: focus is on the page's heading, not ${focused}`);
+    await shot(phone, `10-phone-${name}`);
+  }
+  const label = await phone.locator("#c-chart .limit-label, #c-chart .empty-note").first()
+    .evaluate((e) => e.getBoundingClientRect().height);
+  check(label >= 11, `chart labels are readable on a phone (${label.toFixed(1)} px tall)`);
+  await phoneContext.close();
+
   step("a viewer cannot save a template: the button is disabled and the API answers 403");
   const viewerContext = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   const viewerPage = await viewerContext.newPage();
@@ -195,6 +269,36 @@ try {
   check(status === 403, `a viewer's save answered ${status}`);
   await shot(viewerPage, "9-viewer-templates");
   await viewerContext.close();
+
+  step("sign out as the editor and in as a viewer in the same tab: no editor control stays enabled");
+  await page.locator("#nav a[data-page=templates]").click();
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await page.locator("#token").fill(VIEWER);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.locator("#who", { hasText: "(viewer)" }).waitFor();
+  await page.getByTestId("script").first().waitFor();
+  await page.locator("#tpl-history summary").click();
+  const rollbacks = page.locator("#tpl-versions button", { hasText: "roll back" });
+  await rollbacks.first().waitFor();
+  for (const button of await rollbacks.all()) check(await button.isDisabled(), "roll back is disabled for a viewer");
+  check(await page.locator("#tpl-save").isDisabled(), "save is disabled for a viewer");
+  check(await body.evaluate((e) => e.readOnly), "a viewer's editor is read-only");
+  check(await page.locator("#tpl-role-note").isVisible(), "and the page says why");
+  check((await page.locator("#token-help").textContent()).includes("--name NAME"), "the sign-in help's command works");
+
+  step("a token revoked mid-session: the page says so and asks to sign in again");
+  const revoked = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const revokedPage = await revoked.newPage();
+  await revokedPage.goto(`${BASE}/#/renders`);
+  await revokedPage.locator("#token").fill(REVOKABLE);
+  await revokedPage.getByRole("button", { name: "Sign in" }).click();
+  await revokedPage.locator("#live", { hasText: "live" }).waitFor();
+  const [command, ...args] = JSON.parse(REVOKE);
+  execFileSync(command, args);
+  await revokedPage.locator("#sign-in-error", { hasText: "session has ended" }).waitFor({ timeout: 30_000 });
+  check(await revokedPage.locator("#page-sign-in").isVisible(), "back at sign-in");
+  check(await revokedPage.locator("#renders li").count() === 0, "nothing of the revoked session stays on the page");
+  await revoked.close();
 
   check(problems.length === 0, `the page reported problems:\n${problems.join("\n")}`);
   console.log("browser: all steps passed");

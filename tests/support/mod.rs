@@ -178,8 +178,13 @@ impl Host {
 
     /// A new API token with `role` (viewer, editor, admin), made by `vidhook tokens create`.
     pub async fn token_for(&self, role: &str) -> String {
+        self.named_token(role, &format!("{role}-{}", uuid_like()))
+            .await
+    }
+
+    /// A token of `role` named `name` (`vidhook tokens revoke NAME` ends it).
+    pub async fn named_token(&self, role: &str, name: &str) -> String {
         let config = self.dir.join("vidhook.toml");
-        let name = format!("{role}-{}", uuid_like());
         vidhook(&[
             "--config",
             config.to_str().unwrap(),
@@ -188,11 +193,26 @@ impl Host {
             "--role",
             role,
             "--name",
-            &name,
+            name,
         ])
         .await
         .trim()
         .to_string()
+    }
+
+    /// The command line that revokes token `name` of this host (for a program the test runs).
+    pub fn revoke_command(&self, name: &str) -> Vec<String> {
+        let config = self.dir.join("vidhook.toml");
+        [
+            env!("CARGO_BIN_EXE_vidhook"),
+            "--config",
+            config.to_str().unwrap(),
+            "tokens",
+            "revoke",
+            name,
+        ]
+        .map(String::from)
+        .to_vec()
     }
 
     /// The process id of the running host (to read its memory from `/proc`).

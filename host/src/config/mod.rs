@@ -399,6 +399,20 @@ fn expand_str(s: &str) -> Result<String, String> {
 
 #[cfg(test)]
 mod tests {
+    /// The README sends editors to the address `vidhook serve` listens on by default.
+    #[test]
+    fn the_readme_names_the_default_address() {
+        let readme = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"));
+        let address = format!("http://{}/", super::default_listen());
+        assert!(readme.contains(&address), "README lacks {address}");
+        for line in readme.lines().filter(|l| l.contains("http://127.0.0.1:")) {
+            assert!(
+                !line.contains("vidhook serve") || line.contains(&address),
+                "{line}"
+            );
+        }
+    }
+
     use super::*;
 
     #[test]

@@ -26,8 +26,10 @@ pub struct Problem {
 }
 
 /// A line and column (both from 1) in a template's text.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct TemplateLocation {
+    /// The template the line and column are in (the one edited, or a template it includes).
+    pub template: String,
     pub line: usize,
     pub column: usize,
 }

@@ -57,15 +57,18 @@ impl Plan {
         None
     }
 
-    /// Notes in `shortened` how much of `content`'s text the narration keeps. Only a plan in
+    /// How much of `content`'s text the narration keeps, when not all of it. Only a plan in
     /// the content's own language is compared (a translation says other words).
-    pub fn note_shortening(&mut self, content: &Content) {
+    pub fn shortening(&self, content: &Content) -> Option<WordsKept> {
         let primary = |tag: &str| tag.split(['-', '_']).next().unwrap_or("").to_lowercase();
-        self.shortened = if primary(&self.language) == primary(&content.locale) {
-            WordsKept::measure(&content.body_text, &self.speech_text)
-        } else {
-            None
-        };
+        (primary(&self.language) == primary(&content.locale))
+            .then(|| WordsKept::measure(&content.body_text, &self.speech_text))
+            .flatten()
+    }
+
+    /// Records [`Plan::shortening`] in the plan (stored with its render).
+    pub fn note_shortening(&mut self, content: &Content) {
+        self.shortened = self.shortening(content);
     }
 
     pub(super) fn to_wit(&self) -> wit::VideoPlan {

@@ -364,8 +364,24 @@ mod tests {
             .await
             .unwrap_err();
         match missing {
-            EngineError::Template { at, .. } => assert_eq!(at, Some((2, 1))),
+            EngineError::Template { at, message, .. } => {
+                assert_eq!(at, Some((2, 1)));
+                assert!(
+                    message.starts_with("this content has no field \"nope\""),
+                    "{message}"
+                );
+            }
             other => panic!("{other:?}"),
+        }
+        // Compile errors in words, not the parser's grammar rules.
+        for (body, said) in [
+            ("{{#if a}}x{{/each}}", "the block {{#if}} is closed by {{/each}}"),
+            ("{{title", "this is not valid Handlebars"),
+        ] {
+            let err = render(&one(body), "t", "{}", budget(5000, true))
+                .await
+                .unwrap_err();
+            assert!(err.to_string().starts_with(said), "{body}: {err}");
         }
         // Not strict: the same template renders (the save's test render).
         assert!(render(&one("{{nope}}"), "t", "{}", budget(5000, false))

@@ -52,8 +52,7 @@ pub enum TemplateError {
 }
 
 /// A template that failed to compile or render, and where (line and column, from 1).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("template {name:?} v{version}: {message}")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RenderFailure {
     pub name: String,
     /// 0: an unsaved draft.
@@ -61,6 +60,18 @@ pub struct RenderFailure {
     pub message: String,
     pub at: Option<(usize, usize)>,
 }
+
+impl std::fmt::Display for RenderFailure {
+    /// `the draft of "script": …` (an unsaved draft), else `template "script" v3: …`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.version {
+            0 => write!(f, "the draft of {:?}: {}", self.name, self.message),
+            version => write!(f, "template {:?} v{version}: {}", self.name, self.message),
+        }
+    }
+}
+
+impl std::error::Error for RenderFailure {}
 
 /// Saves the defaults that are not in the database yet.
 pub async fn seed_defaults(store: &Store) -> Result<(), TemplateError> {

@@ -32,10 +32,36 @@ async function api(path, options = {}) {
   const text = await response.text();
   const data = text ? JSON.parse(text) : null;
   if (!response.ok) {
-    if (response.status === 401 && path !== "/session") showSignIn();
+    if (response.status === 401 && path !== "/session") sessionEnded();
+    if (response.status === 403) await recheckRole();
     throw new ApiError(response.status, data || {});
   }
   return data;
+}
+
+/** The session is gone (signed out elsewhere, token revoked or expired): say so, start over. */
+function sessionEnded() {
+  showSignIn("Your session has ended (the token was revoked, or it expired). Sign in again.");
+}
+
+/** A 403: the token's role may have changed since the page was built; rebuild it if so. */
+async function recheckRole() {
+  try {
+    const session = await api("/session");
+    if (state.session && session.role !== state.session.role) {
+      await signedIn(session);
+      toast(`Your role is now ${session.role}: the page shows what it allows.`, "error");
+    }
+  } catch (error) {
+    if (error.status === 401) sessionEnded();
+  }
+}
+
+/** A message that screen readers announce and that goes away by itself. */
+function toast(text, kind = "ok") {
+  const item = el("div", { class: `toast ${kind}`, role: kind === "error" ? "alert" : "status" }, text);
+  $("toasts").append(item);
+  setTimeout(() => item.remove(), kind === "error" ? 10_000 : 5_000);
 }
 
 function el(tag, attributes = {}, ...children) {
@@ -64,12 +90,35 @@ function showPage(name) {
   }
 }
 
-function showSignIn() {
+/** Forgets everything the last session's page showed, so nothing of its rights outlives it. */
+function resetWorkspace() {
+  if (state.stream) state.stream.close();
+  state.stream = null;
+  state.renders.clear();
+  state.after = null;
+  $("renders").replaceChildren();
+  $("live").textContent = "";
+  editor.loaded = false;
+  editor.saved = "";
+  $("tpl-body").value = "";
+  $("tpl-versions").replaceChildren();
+  $("tpl-diff").textContent = "";
+  $("tpl-saved").textContent = "";
+  $("preview").replaceChildren();
+  $("e-source").replaceChildren();
+  $("e-result").textContent = "";
+  costsCache = null;
+}
+
+function showSignIn(message = "") {
   state.session = null;
+  resetWorkspace();
   $("nav").hidden = true;
   $("sign-out").hidden = true;
   $("who").textContent = "";
+  delete document.body.dataset.role;
   showPage("sign-in");
+  $("sign-in-error").textContent = message;
   $("token").focus();
 }
 
@@ -78,12 +127,18 @@ async function route() {
   const page = (location.hash.replace(/^#\//, "") || "templates").split("?")[0];
   const name = ["templates", "renders", "costs"].includes(page) ? page : "templates";
   showPage(name);
+  // Where a screen reader and the keyboard continue: the new page's heading.
+  const heading = document.querySelector(`#page-${name} h1`);
+  heading.setAttribute("tabindex", "-1");
+  heading.focus();
   if (name === "templates") await openTemplates();
   if (name === "renders") await openRenders();
   if (name === "costs") await openCosts();
 }
 
 async function signedIn(session) {
+  // Built again from this session: controls match its role, nothing of an earlier one stays.
+  resetWorkspace();
   state.session = session;
   $("nav").hidden = false;
   $("sign-out").hidden = false;
@@ -106,15 +161,21 @@ $("sign-in-form").addEventListener("submit", async (event) => {
 });
 
 $("sign-out").addEventListener("click", async () => {
+  if (draftChanged() && !confirm("Sign out and discard your unsaved template changes?")) return;
   await api("/session", { method: "DELETE" });
-  if (state.stream) state.stream.close();
-  state.stream = null;
   showSignIn();
 });
 
 // ---- the template editor --------------------------------------------------------------------
 
-const editor = { loaded: false, timer: null, inflight: null, version: 0, saved: "" };
+const editor = { loaded: false, timer: null, inflight: null, version: 0, saved: "", name: "", errorLine: null };
+
+/** The text differs from the saved version (a viewer's text never counts: it cannot be saved). */
+const draftChanged = () => canEdit() && editor.loaded && $("tpl-body").value !== editor.saved;
+
+function showDraftState() {
+  $("tpl-saved").textContent = draftChanged() ? "unsaved changes" : "";
+}
 
 /** Handlebars as coloured spans: comments, block open/close/else, and plain expressions. */
 function highlight(text) {
@@ -133,15 +194,63 @@ function highlight(text) {
   return out;
 }
 
+/** The highlighted copy under the textarea, with the line of the last error marked. */
 function paintEditor() {
-  $("tpl-highlight").replaceChildren(highlight($("tpl-body").value));
+  const text = $("tpl-body").value;
+  const line = editor.errorLine;
+  if (!line) {
+    $("tpl-highlight").replaceChildren(highlight(text));
+  } else {
+    const lines = text.split("\n");
+    const before = lines.slice(0, line - 1).join("\n");
+    const bad = lines[line - 1] ?? "";
+    const after = lines.slice(line).join("\n");
+    const marked = el("mark", { class: "line-error", "data-line": String(line) }, bad || " ");
+    const out = document.createDocumentFragment();
+    if (line > 1) out.append(before, "\n");
+    out.append(marked);
+    out.append(lines.length > line ? highlight(`\n${after}`) : "\n");
+    $("tpl-highlight").replaceChildren(out);
+  }
   $("tpl-highlight").scrollTop = $("tpl-body").scrollTop;
 }
 
+/** A template error: where it is (marked in the editor), and the preview shown as out of date. */
+function showTemplateError(error) {
+  const where = error.problem && error.problem.location;
+  const here = where && where.template === $("tpl-name").value;
+  const place = where ? `${here ? "" : `In template "${where.template}", `}line ${where.line}, column ${where.column}: ` : "";
+  const text = `${place}${error.message}`;
+  $("tpl-error").textContent = text.charAt(0).toUpperCase() + text.slice(1);
+  $("tpl-body").setAttribute("aria-invalid", "true");
+  editor.errorLine = here ? where.line : null;
+  paintEditor();
+  $("preview").classList.add("stale");
+  $("preview-state").textContent = $("preview").childElementCount
+    ? "out of date: this is the last preview that worked; fix the error to update it"
+    : "no preview until the error is fixed";
+}
+
+function clearTemplateError() {
+  $("tpl-error").textContent = "";
+  $("tpl-body").removeAttribute("aria-invalid");
+  $("preview").classList.remove("stale");
+  if (editor.errorLine) {
+    editor.errorLine = null;
+    paintEditor();
+  }
+}
+
 async function openTemplates() {
-  $("tpl-save").disabled = !canEdit();
-  $("tpl-synth").disabled = !canEdit();
-  if (!canEdit()) $("tpl-save").title = "Viewers cannot save templates";
+  const edit = canEdit();
+  $("tpl-save").disabled = !edit;
+  $("tpl-synth").disabled = !edit;
+  $("tpl-body").readOnly = !edit;
+  $("tpl-role-note").hidden = edit;
+  for (const id of ["tpl-save", "tpl-synth"]) {
+    if (edit) $(id).removeAttribute("aria-describedby");
+    else $(id).setAttribute("aria-describedby", "tpl-role-note");
+  }
   if (editor.loaded) return;
   editor.loaded = true;
   $("tpl-source").replaceChildren(...state.sources.map((s) => el("option", { value: s.name }, s.name)));
@@ -165,11 +274,14 @@ async function loadEvents() {
 
 async function loadTemplate() {
   const name = $("tpl-name").value;
+  editor.name = name;
   const versions = await api(`/templates/${encodeURIComponent(name)}/versions`);
   const latest = versions[0];
   editor.version = latest.version;
   editor.saved = latest.body;
   $("tpl-body").value = latest.body;
+  editor.errorLine = null;
+  showDraftState();
   $("tpl-version").textContent = `v${latest.version}`;
   showVersions(versions);
   paintEditor();
@@ -183,7 +295,8 @@ function showVersions(versions) {
     v.version === editor.version ? "(current)" : [
       el("button", { type: "button", class: "link", onclick: () => showDiff(v.version) }, "diff"),
       " ",
-      el("button", { type: "button", class: "link", disabled: !canEdit(), onclick: () => rollback(v.version) }, "roll back"),
+      el("button", { type: "button", class: "link", disabled: !canEdit(), "aria-describedby": canEdit() ? null : "tpl-role-note",
+        onclick: () => rollback(v.version) }, "roll back"),
     ])));
 }
 
@@ -195,10 +308,15 @@ async function showDiff(from) {
 }
 
 async function rollback(version) {
+  if (draftChanged() && !confirm("Roll back and discard your unsaved changes?")) return;
   const name = encodeURIComponent($("tpl-name").value);
-  const saved = await api(`/templates/${name}/rollback`, { method: "POST", body: { version } });
-  $("tpl-saved").textContent = `Rolled back: saved as v${saved.version}`;
-  await loadTemplate();
+  try {
+    const saved = await api(`/templates/${name}/rollback`, { method: "POST", body: { version } });
+    await loadTemplate();
+    toast(`Rolled back to v${version}: saved as v${saved.version}`);
+  } catch (error) {
+    toast(`Roll back failed: ${error.message}`, "error");
+  }
 }
 
 function previewRequest(synthesize) {
@@ -235,23 +353,21 @@ async function runPreview(synthesize) {
   $("preview-state").textContent = synthesize ? "synthesising…" : "updating…";
   try {
     const preview = await api("/preview", { method: "POST", body: previewRequest(synthesize), signal: controller.signal });
-    $("tpl-error").textContent = "";
-    $("tpl-body").removeAttribute("aria-invalid");
+    clearTemplateError();
     const parts = preview.skipped ? [el("p", { class: "muted" }, `Skipped by a plugin: ${preview.skipped}`)]
       : preview.videos.map((v) => el("article", { class: "card video-plan" },
         el("h3", {}, `${v.key || "video"} · ${v.language}`),
         durationBar(v),
         el("h4", {}, "Script"), el("p", { class: "script", "data-testid": "script" }, v.script),
+        v.shortened ? el("p", { class: "note", "data-testid": "cut" },
+          `Cut to fit the limit: the narration keeps ${v.shortened.kept} of the text's ${v.shortened.given} words.`) : null,
         el("h4", {}, "Scene prompt"), el("p", { class: "prompt", "data-testid": "prompt" }, v.prompt)));
     $("preview").replaceChildren(...parts);
     sizeBars();
     $("preview-state").textContent = "";
   } catch (error) {
     if (error.name === "AbortError") return;
-    const where = error.problem && error.problem.location;
-    $("tpl-error").textContent = where ? `Line ${where.line}, column ${where.column}: ${error.message}` : error.message;
-    $("tpl-body").setAttribute("aria-invalid", "true");
-    $("preview-state").textContent = "error";
+    showTemplateError(error);
   } finally {
     if (editor.inflight === controller) {
       editor.inflight = null;
@@ -262,26 +378,35 @@ async function runPreview(synthesize) {
 
 $("tpl-body").addEventListener("input", () => {
   paintEditor();
-  $("tpl-saved").textContent = $("tpl-body").value === editor.saved ? "" : "unsaved changes";
+  showDraftState();
   clearTimeout(editor.timer);
   editor.timer = setTimeout(() => runPreview(false), 250);
 });
 $("tpl-body").addEventListener("scroll", () => { $("tpl-highlight").scrollTop = $("tpl-body").scrollTop; });
 $("tpl-pasted").addEventListener("input", () => { clearTimeout(editor.timer); editor.timer = setTimeout(() => runPreview(false), 250); });
 $("tpl-source").addEventListener("change", async () => { await loadEvents(); await runPreview(false); });
-$("tpl-name").addEventListener("change", loadTemplate);
+$("tpl-name").addEventListener("change", () => {
+  if (draftChanged() && !confirm(`Discard your unsaved changes to "${editor.name}"?`)) {
+    $("tpl-name").value = editor.name;
+    return;
+  }
+  loadTemplate();
+});
+window.addEventListener("beforeunload", (event) => {
+  if (draftChanged()) event.preventDefault();
+});
 $("tpl-event").addEventListener("change", () => { $("tpl-pasted").hidden = $("tpl-event").value !== ""; runPreview(false); });
 $("tpl-synth").addEventListener("click", () => runPreview(true));
 $("tpl-save").addEventListener("click", async () => {
   const name = encodeURIComponent($("tpl-name").value);
   try {
     const saved = await api(`/templates/${name}/versions`, { method: "POST", body: { body: $("tpl-body").value } });
-    $("tpl-saved").textContent = `Saved as v${saved.version}`;
     await loadTemplate();
     $("tpl-saved").textContent = `Saved as v${saved.version}`;
+    toast(`Saved "${saved.name}" as v${saved.version}: live for the next render`);
   } catch (error) {
-    const where = error.problem && error.problem.location;
-    $("tpl-error").textContent = where ? `Line ${where.line}, column ${where.column}: ${error.message}` : error.message;
+    if (error.status === 422) showTemplateError(error);
+    else toast(`Not saved: ${error.message}`, "error");
   }
 });
 
@@ -305,16 +430,49 @@ function renderItem(render) {
       el("span", { class: "badge", "data-testid": "state" }, render.state.replace(/_/g, " ")),
       el("span", { class: "muted" }, `${render.credits} credits${costsCache ? ` · ${money(render.credits, costsCache)}` : ""}`)),
     stepper(render),
-    render.error ? el("p", { class: "error" }, `${render.error_category || "error"}: ${render.error}`) : null,
+    // A skipped render is not an error: a plugin, a person or a cancellation ended it on purpose.
+    render.error ? el("p", { class: render.state === "skipped" ? "muted" : "error" },
+      render.state === "skipped" ? `Skipped: ${render.error}` : `${render.error_category || "error"}: ${render.error}`) : null,
     render.shortened ? el("p", { class: "muted", "data-testid": "shortened" },
       `Shortened: the narration keeps ${render.shortened.kept} of the text's ${render.shortened.given} words.`) : null,
     video ? el("video", { controls: "", preload: "metadata", src: video, "aria-label": `Video for ${render.entry}` }) : null,
+    render.state === "awaiting_approval" && render.narration ? el("details", { class: "narration" },
+      el("summary", {}, "Narration"), el("p", { class: "script", "data-testid": "narration" }, render.narration)) : null,
+    render.state === "awaiting_approval" ? el("p", { class: "muted cost", "data-testid": "approval-cost" }, "Cost: estimating…") : null,
     render.state === "awaiting_approval" ? el("div", { class: "actions" },
-      el("button", { type: "button", disabled: !editorRole, onclick: () => decide(render.id, "approve") }, "Approve and pay"),
-      el("button", { type: "button", class: "secondary", disabled: !editorRole, onclick: () => decide(render.id, "reject") }, "Reject")) : null,
-    el("details", { ontoggle: (event) => event.target.open && loadTimeline(render.id, event.target) },
+      el("button", { type: "button", disabled: !editorRole, "aria-describedby": editorRole ? null : "r-role-note",
+        onclick: () => decide([render.id], "approve") }, "Approve and pay"),
+      el("button", { type: "button", class: "secondary", disabled: !editorRole, "aria-describedby": editorRole ? null : "r-role-note",
+        onclick: () => decide([render.id], "reject") }, "Reject")) : null,
+    el("details", { class: "timeline-box", ontoggle: (event) => event.target.open && loadTimeline(render.id, event.target) },
       el("summary", {}, "Timeline and provenance"), el("div", { class: "timeline" })));
+  if (render.state === "awaiting_approval") showApprovalCost(render, item);
   return item;
+}
+
+/** What approving would pay (the same figures as `vidhook estimate`): credits and dollars, and
+ * the budget left today. */
+async function estimateVideos(source, videos) {
+  const { estimate } = await api(`/estimate?source=${encodeURIComponent(source)}&videos=${videos}`);
+  return estimate;
+}
+
+function costWords(e) {
+  const paid = `${e.paid_credits} credits ($${e.paid_dollars.toFixed(2)} at the ${e.pack} pack)`;
+  const cost = e.credits === e.paid_credits ? paid : `nothing on the ${e.provider} provider (OmniHuman would charge ${paid})`;
+  const budget = e.budget_left == null ? "no daily budget"
+    : `budget left today: ${e.budget_left} credits${e.held_back_by_budget ? `, which would hold back ${e.held_back_by_budget}` : ""}`;
+  return `${cost}; ${budget}`;
+}
+
+async function showApprovalCost(render, item) {
+  try {
+    const e = await estimateVideos(render.source, 1);
+    const line = item.querySelector("[data-testid=approval-cost]");
+    if (line) line.textContent = `Approving pays ${costWords(e)}.`;
+  } catch (error) {
+    // The card still works; the dialog asks again before anything is paid.
+  }
 }
 
 async function loadTimeline(id, details) {
@@ -326,13 +484,64 @@ async function loadTimeline(id, details) {
     detail.render.provenance_json ? el("pre", { class: "provenance" }, JSON.stringify(JSON.parse(detail.render.provenance_json), null, 2)) : null);
 }
 
-async function decide(id, action) {
-  try {
-    await api(`/renders/${encodeURIComponent(id)}/${action}`, { method: "POST", body: { note: "from the workspace" } });
-  } catch (error) {
-    const item = $(`render-${id}`);
-    if (item) item.append(el("p", { class: "error", role: "alert" }, `${action}: ${error.message}`));
+/** Asks in a dialog, with what it costs, and takes a note: the note, or null if cancelled. */
+function askDecision(title, summary, go) {
+  const dialog = $("decide");
+  $("decide-title").textContent = title;
+  $("decide-summary").textContent = summary;
+  $("decide-note").value = "";
+  $("decide-go").textContent = go;
+  dialog.returnValue = "";
+  dialog.showModal();
+  return new Promise((resolve) => {
+    dialog.addEventListener("close", () => resolve(dialog.returnValue === "go" ? $("decide-note").value : null), { once: true });
+  });
+}
+
+/** Approves or rejects `ids` (one card, or every awaiting render shown) after one confirmation. */
+async function decide(ids, action) {
+  const renders = ids.map((id) => state.renders.get(id)).filter(Boolean);
+  const what = renders.length === 1 ? `${renders[0].source} / ${renders[0].entry}` : `${renders.length} renders`;
+  let summary = "Nothing is paid; the render ends as skipped.";
+  if (action === "approve") {
+    const bySource = new Map();
+    for (const r of renders) bySource.set(r.source, (bySource.get(r.source) || 0) + 1);
+    try {
+      const estimates = await Promise.all([...bySource].map(([source, n]) => estimateVideos(source, n)));
+      const credits = estimates.reduce((sum, e) => sum + e.credits, 0);
+      const dollars = estimates.reduce((sum, e) => sum + e.dollars, 0);
+      summary = `This pays ${credits} credits ($${dollars.toFixed(2)}) in all: ${estimates.map((e) => `${e.source}: ${costWords(e)}`).join(". ")}.`;
+    } catch (error) {
+      summary = `The cost could not be estimated (${error.message}); each video is 960 credits at OmniHuman's price.`;
+    }
   }
+  const title = action === "approve" ? `Approve and pay for ${what}?` : `Reject ${what}?`;
+  const note = await askDecision(title, summary, action === "approve" ? "Approve and pay" : "Reject");
+  if (note === null) return;
+  let done = 0;
+  for (const r of renders) {
+    try {
+      await api(`/renders/${encodeURIComponent(r.id)}/${action}`, { method: "POST", body: { note } });
+      done += 1;
+    } catch (error) {
+      toast(`Could not ${action} ${r.source} / ${r.entry}: ${error.message}`, "error");
+    }
+  }
+  if (done) {
+    const verb = action === "approve" ? "Approved" : "Rejected";
+    const then = action === "approve" ? "the paid generation goes ahead" : "nothing is paid";
+    toast(`${verb} ${renders.length === 1 ? what : `${done} of ${renders.length} renders`}: ${then}`);
+  }
+}
+
+/** "Approve all shown": every render awaiting approval that the filtered list shows. */
+function showBulkApprove() {
+  const waiting = [...state.renders.values()].filter((r) => r.state === "awaiting_approval" && $(`render-${r.id}`));
+  const button = $("r-approve-all");
+  button.hidden = waiting.length < 2;
+  button.disabled = !canEdit();
+  button.textContent = `Approve all ${waiting.length} shown`;
+  button.onclick = () => decide(waiting.map((r) => r.id), "approve");
 }
 
 function upsert(render) {
@@ -341,18 +550,24 @@ function upsert(render) {
   state.renders.set(render.id, render);
   const existing = $(`render-${render.id}`);
   const matches = (!filterState || render.state === filterState) && (!filterSource || render.source === filterSource);
-  if (!matches) { if (existing) existing.remove(); return; }
-  const fresh = renderItem(render);
-  if (existing) {
-    // Keep what the person is looking at: an open timeline, a playing video.
-    const oldVideo = existing.querySelector("video");
-    const newVideo = fresh.querySelector("video");
-    if (oldVideo && newVideo && oldVideo.getAttribute("src") === newVideo.getAttribute("src")) newVideo.replaceWith(oldVideo);
-    if (existing.querySelector("details").open) fresh.querySelector("details").replaceWith(existing.querySelector("details"));
-    existing.replaceWith(fresh);
+  if (!matches) {
+    if (existing) existing.remove();
   } else {
-    $("renders").prepend(fresh);
+    const fresh = renderItem(render);
+    if (existing) {
+      // Keep what the person is looking at: an open timeline, a playing video.
+      const oldVideo = existing.querySelector("video");
+      const newVideo = fresh.querySelector("video");
+      if (oldVideo && newVideo && oldVideo.getAttribute("src") === newVideo.getAttribute("src")) newVideo.replaceWith(oldVideo);
+      const timeline = existing.querySelector("details.timeline-box");
+      if (timeline.open) fresh.querySelector("details.timeline-box").replaceWith(timeline);
+      existing.replaceWith(fresh);
+    } else {
+      $("renders").prepend(fresh);
+    }
   }
+  $("renders-empty").hidden = $("renders").childElementCount > 0;
+  showBulkApprove();
 }
 
 async function loadRenders(more) {
@@ -368,6 +583,8 @@ async function loadRenders(more) {
   }
   state.after = page.next;
   $("r-more").hidden = !page.next;
+  $("renders-empty").hidden = $("renders").childElementCount > 0;
+  showBulkApprove();
 }
 
 async function openRenders() {
@@ -381,8 +598,26 @@ async function openRenders() {
     state.stream = new EventSource(`${API}/renders/stream?since=${since}`, { withCredentials: true });
     state.stream.addEventListener("render", (event) => upsert(JSON.parse(event.data)));
     state.stream.addEventListener("open", () => { $("live").textContent = "live"; });
-    state.stream.addEventListener("error", () => { $("live").textContent = "reconnecting…"; });
+    state.stream.addEventListener("error", streamTrouble);
   }
+}
+
+/** The live stream dropped: if the browser gave up (an answer such as 401), ask whether the
+ * session still stands; a revoked token goes to sign-in with a message, else reconnect. */
+async function streamTrouble() {
+  const stream = state.stream;
+  if (!stream || stream.readyState !== EventSource.CLOSED) {
+    $("live").textContent = "reconnecting…";
+    return;
+  }
+  $("live").textContent = "disconnected";
+  state.stream = null;
+  try {
+    await api("/session");
+  } catch (error) {
+    if (error.status === 401) return sessionEnded();
+  }
+  if (state.session && !$("page-renders").hidden) setTimeout(openRenders, 2000);
 }
 
 $("r-state").addEventListener("change", () => loadRenders(false));
@@ -463,4 +698,4 @@ $("c-estimate").addEventListener("submit", estimateEvents);
 // ---- start ----------------------------------------------------------------------------------
 
 window.addEventListener("hashchange", route);
-api("/session").then(signedIn, showSignIn);
+api("/session").then(signedIn, () => showSignIn());

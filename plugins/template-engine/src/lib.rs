@@ -2,7 +2,9 @@
 //! the templates the host passes in each call. Everything that can run away — partial recursion,
 //! nested blocks, huge loops, output — runs here, inside the wasm limits the host sets.
 
-use handlebars::{Handlebars, RenderError, TemplateError};
+use handlebars::{
+    Handlebars, RenderError, RenderErrorReason, TemplateError, TemplateErrorReason,
+};
 
 // Generated glue: the canonical ABI passes the request's fields as eight flat arguments.
 #[allow(clippy::too_many_arguments)]
@@ -91,9 +93,51 @@ fn compile_failure(name: &str, err: &TemplateError) -> Failure {
     };
     Failure {
         template: name.to_string(),
-        message: err.reason().to_string(),
+        message: compile_words(err.reason()),
         line,
         column,
+    }
+}
+
+/// A compile error in words an editor reads (the parser's own text names grammar rules).
+fn compile_words(reason: &TemplateErrorReason) -> String {
+    match reason {
+        TemplateErrorReason::MismatchingClosedHelper(open, closed)
+        | TemplateErrorReason::MismatchingClosedDecorator(open, closed) => format!(
+            "the block {{{{#{open}}}}} is closed by {{{{/{closed}}}}}: close it with {{{{/{open}}}}}"
+        ),
+        TemplateErrorReason::InvalidSyntax(_) => "this is not valid Handlebars: check that every \
+            {{ has its }}, and that every {{#block}} is closed by its {{/block}}"
+            .into(),
+        TemplateErrorReason::InvalidParam(param) => {
+            format!("{param:?} cannot be used as a value here")
+        }
+        TemplateErrorReason::NestedSubexpression => {
+            "a ( … ) inside another ( … ) is not supported: split it over two steps".into()
+        }
+        other => other.to_string(),
+    }
+}
+
+/// A render error in words an editor reads (the library's name Rust types: `Some("author")`).
+fn render_words(reason: &RenderErrorReason) -> String {
+    match reason {
+        RenderErrorReason::MissingVariable(Some(path)) => format!(
+            "this content has no field \"{path}\": use a field it has, or wrap it in \
+             {{{{#if {path}}}}}…{{{{/if}}}} when it is optional"
+        ),
+        RenderErrorReason::MissingVariable(None) => {
+            "this content lacks a field the template uses".into()
+        }
+        RenderErrorReason::PartialNotFound(name) | RenderErrorReason::TemplateNotFound(name) => {
+            format!("there is no template \"{name}\" to include")
+        }
+        RenderErrorReason::HelperNotFound(name) => format!(
+            "there is no helper \"{name}\": Handlebars' own (if, unless, each, with, lookup, eq…) \
+             are the ones templates can use"
+        ),
+        RenderErrorReason::TemplateError(err) => compile_words(err.reason()),
+        other => other.to_string(),
     }
 }
 
@@ -101,7 +145,7 @@ fn render_failure(name: &str, err: &RenderError, cap: usize) -> Failure {
     let message = if err.to_string().contains(OUTPUT_CAP) {
         format!("the output is longer than {cap} bytes")
     } else {
-        err.reason().to_string()
+        render_words(err.reason())
     };
     Failure {
         template: err

@@ -134,24 +134,29 @@ async fn gather(app: &App, days: i64) -> Result<Costs, crate::store::StoreError>
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct EstimateQuery {
-    /// The source the events would arrive at (required when several are configured).
+    /// The source the videos are for (required when several are configured).
     source: Option<String>,
-    /// How many events (1-1,000,000).
+    /// How many events (1-1,000,000), priced at the source's observed videos per event.
     #[param(minimum = 1, maximum = 1_000_000)]
-    events: i64,
+    events: Option<i64>,
+    /// Or how many videos exactly (1-1,000,000): renders waiting for approval, say.
+    #[param(minimum = 1, maximum = 1_000_000)]
+    videos: Option<i64>,
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct EventsEstimate {
-    events: i64,
-    /// Videos per event as this source has made them (a multilingual chain makes several).
-    fan_out: crate::estimate::FanOut,
+    /// The events asked about (none when videos were).
+    events: Option<i64>,
+    /// Videos per event as this source has made them (a multilingual chain makes several);
+    /// none when videos were asked about.
+    fan_out: Option<crate::estimate::FanOut>,
     estimate: crate::estimate::Estimate,
 }
 
-/// What `events` events of a source would cost: the same figures `vidhook estimate --events`
-/// prints (the source's observed fan-out, its provider's price and OmniHuman's beside it, the
-/// budget left today).
+/// What `events` events (or `videos` videos) of a source would cost: the same figures `vidhook
+/// estimate --events` prints (the source's observed fan-out, its provider's price and
+/// OmniHuman's beside it, the budget left today and what it would hold back).
 #[utoipa::path(
     get, path = "/estimate", tag = "costs", params(EstimateQuery),
     responses(
@@ -161,8 +166,12 @@ pub struct EventsEstimate {
     )
 )]
 pub async fn estimate(State(app): State<Arc<App>>, Query(query): Query<EstimateQuery>) -> Response {
-    if !(1..=1_000_000).contains(&query.events) {
-        return problem(StatusCode::BAD_REQUEST, "events must be 1-1000000");
+    let counted = query.events.xor(query.videos);
+    if !counted.is_some_and(|n| (1..=1_000_000).contains(&n)) {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            "give events=N or videos=N (1-1000000), not both",
+        );
     }
     let source = match crate::estimate::choose_source(&app.config, query.source.as_deref()) {
         Ok(source) => source,
@@ -172,14 +181,15 @@ pub async fn estimate(State(app): State<Arc<App>>, Query(query): Query<EstimateQ
         Err(err) => return problem(StatusCode::BAD_REQUEST, err.to_string()),
     };
     let priced = async {
-        let fan_out = crate::estimate::FanOut::observed(&app.store, &source).await?;
-        let estimate = crate::estimate::price(
-            &app.config,
-            &app.store,
-            &source,
-            fan_out.videos(query.events),
-        )
-        .await?;
+        let (fan_out, videos) = match (query.events, query.videos) {
+            (Some(events), _) => {
+                let fan_out = crate::estimate::FanOut::observed(&app.store, &source).await?;
+                let videos = fan_out.videos(events);
+                (Some(fan_out), videos)
+            }
+            (None, videos) => (None, videos.unwrap_or(0)),
+        };
+        let estimate = crate::estimate::price(&app.config, &app.store, &source, videos).await?;
         anyhow::Ok(EventsEstimate {
             events: query.events,
             fan_out,

@@ -170,9 +170,11 @@ pub async fn preview(
     match preview::preview(&app, &request.source, content, draft, request.synthesize).await {
         Ok(preview) => Json(preview).into_response(),
         Err(PreviewError::Template(failure)) => {
-            let at = failure
-                .at
-                .map(|(line, column)| TemplateLocation { line, column });
+            let at = failure.at.map(|(line, column)| TemplateLocation {
+                template: failure.name.clone(),
+                line,
+                column,
+            });
             Problem::new(StatusCode::UNPROCESSABLE_ENTITY, failure.to_string())
                 .at(at)
                 .into_response()

@@ -40,6 +40,8 @@ pub struct RenderSummary {
     pub run_id: Option<String>,
     /// How much of the content's text the narration keeps, when not all of it.
     pub shortened: Option<crate::content::WordsKept>,
+    /// What the video will say (once planned).
+    pub narration: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -58,10 +60,16 @@ impl RenderSummary {
             .map(|(render, source, entry)| {
                 let credits = credits.get(&render.id).copied().unwrap_or(0);
                 let shortened = crate::content::WordsKept::in_plan(render.plan_json.as_deref());
+                let narration = render
+                    .plan_json
+                    .as_deref()
+                    .and_then(|p| serde_json::from_str::<crate::plugins::Plan>(p).ok())
+                    .map(|p| p.speech_text);
                 let render = visible(app, render, caller);
                 RenderSummary {
                     credits,
                     shortened,
+                    narration,
                     source,
                     entry,
                     id: render.id,
@@ -301,10 +309,13 @@ async fn decide(
         Ok(decision) => decision,
         Err(response) => return response,
     };
-    match app
-        .store
-        .decide_approval(id, approved, &decision.note)
-        .await
+    // A rejection's note is the render's reason for ending: it says who decided.
+    let note = match (approved, decision.note.trim()) {
+        (true, note) => note.to_string(),
+        (false, "") => format!("rejected by {}", caller.name),
+        (false, note) => format!("rejected by {}: {note}", caller.name),
+    };
+    match app.store.decide_approval(id, approved, &note).await
     {
         Ok(true) => {
             tracing::info!(render = %id, approved, note = %decision.note, "approval decided");

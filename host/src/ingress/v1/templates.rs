@@ -184,11 +184,16 @@ pub struct Saved {
 }
 
 /// 422 with the line and column where a template does not compile.
-pub(super) fn invalid_template(err: TemplateError) -> Response {
+pub(super) fn invalid_template(name: &str, err: TemplateError) -> Response {
     match err {
         TemplateError::Invalid { message, at } => {
+            let at = at.map(|(line, column)| TemplateLocation {
+                template: name.to_string(),
+                line,
+                column,
+            });
             Problem::new(StatusCode::UNPROCESSABLE_ENTITY, message)
-                .at(at.map(|(line, column)| TemplateLocation { line, column }))
+                .at(at)
                 .into_response()
         }
         TemplateError::Store(err) => store_down(err),
@@ -243,7 +248,7 @@ async fn save_version(
             )
                 .into_response()
         }
-        Err(err) => invalid_template(err),
+        Err(err) => invalid_template(name, err),
     }
 }
 
