@@ -375,7 +375,10 @@ mod tests {
         }
         // Compile errors in words, not the parser's grammar rules.
         for (body, said) in [
-            ("{{#if a}}x{{/each}}", "the block {{#if}} is closed by {{/each}}"),
+            (
+                "{{#if a}}x{{/each}}",
+                "the block {{#if}} is closed by {{/each}}",
+            ),
             ("{{title", "this is not valid Handlebars"),
         ] {
             let err = render(&one(body), "t", "{}", budget(5000, true))

@@ -360,7 +360,7 @@ async function runPreview(synthesize) {
         durationBar(v),
         el("h4", {}, "Script"), el("p", { class: "script", "data-testid": "script" }, v.script),
         v.shortened ? el("p", { class: "note", "data-testid": "cut" },
-          `Cut to fit the limit: the narration keeps ${v.shortened.kept} of the text's ${v.shortened.given} words.`) : null,
+          `Not all of the text is spoken: the narration keeps ${v.shortened.kept} of its ${v.shortened.given} words (cut to fit the limit, or left out by the template).`) : null,
         el("h4", {}, "Scene prompt"), el("p", { class: "prompt", "data-testid": "prompt" }, v.prompt)));
     $("preview").replaceChildren(...parts);
     sizeBars();

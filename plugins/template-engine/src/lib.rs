@@ -2,9 +2,7 @@
 //! the templates the host passes in each call. Everything that can run away — partial recursion,
 //! nested blocks, huge loops, output — runs here, inside the wasm limits the host sets.
 
-use handlebars::{
-    Handlebars, RenderError, RenderErrorReason, TemplateError, TemplateErrorReason,
-};
+use handlebars::{Handlebars, RenderError, RenderErrorReason, TemplateError, TemplateErrorReason};
 
 // Generated glue: the canonical ABI passes the request's fields as eight flat arguments.
 #[allow(clippy::too_many_arguments)]

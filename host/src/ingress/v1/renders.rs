@@ -315,8 +315,7 @@ async fn decide(
         (false, "") => format!("rejected by {}", caller.name),
         (false, note) => format!("rejected by {}: {note}", caller.name),
     };
-    match app.store.decide_approval(id, approved, &note).await
-    {
+    match app.store.decide_approval(id, approved, &note).await {
         Ok(true) => {
             tracing::info!(render = %id, approved, note = %decision.note, "approval decided");
             let audit = crate::store::Audit {
