@@ -16,10 +16,11 @@ if ! python3 -c 'import moto.server, flask, flask_cors' >/dev/null 2>&1; then
   python3 -m pip install --quiet 'moto[server]==5.2.1'
 fi
 
-# The workspace's browser tests: playwright-core (exactly the locked version) drives chromium.
+# The workspace's browser tests: playwright-core (exactly the locked version) drives chromium;
+# axe-core checks each screen for accessibility violations.
 here="$(cd "$(dirname "$0")/.." && pwd)"
-if [ ! -d "$here/tests/browser/node_modules/playwright-core" ]; then
-  echo "setup: installing playwright-core from npm (the browser tests' driver)"
+if [ ! -d "$here/tests/browser/node_modules/playwright-core" ] || [ ! -d "$here/tests/browser/node_modules/axe-core" ]; then
+  echo "setup: installing playwright-core and axe-core from npm (the browser tests' driver and checker)"
   (cd "$here/tests/browser" && npm ci --no-audit --no-fund --silent)
 fi
 

@@ -19,8 +19,12 @@ async fn editors_work_in_a_real_headless_chromium() {
     let viewer = host.token_for("viewer").await;
     let revokable = host.named_token("editor", "revoked-mid-session").await;
     let revoke = serde_json::to_string(&host.revoke_command("revoked-mid-session")).unwrap();
-    let shots = format!("{}/workspace-screenshots", env!("CARGO_TARGET_TMPDIR"));
-    let _ = std::fs::remove_dir_all(&shots);
+    // `scripts/screenshots.sh` points this at docs/workspace/ to refresh the README's pictures.
+    let shots = std::env::var("VIDHOOK_SCREENSHOTS").unwrap_or_else(|_| {
+        let shots = format!("{}/workspace-screenshots", env!("CARGO_TARGET_TMPDIR"));
+        let _ = std::fs::remove_dir_all(&shots);
+        shots
+    });
     let env = [
         ("BASE", host.url.as_str()),
         ("EDITOR", editor.as_str()),
@@ -47,6 +51,9 @@ async fn editors_work_in_a_real_headless_chromium() {
         "5-renders-awaiting-approval",
         "7-costs",
         "9-viewer-templates",
+        "10-phone-templates",
+        "10-phone-renders",
+        "10-phone-costs",
     ] {
         let png = std::fs::read(format!("{shots}/{shot}.png")).unwrap();
         assert!(

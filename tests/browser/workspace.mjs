@@ -5,13 +5,15 @@
 // Exits non-zero with the failed step's message; each step logs one line.
 import { chromium } from "playwright-core";
 import { createHmac } from "node:crypto";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { execFileSync } from "node:child_process";
 
 const { BASE, EDITOR, VIEWER, SECRET, SHOTS, REVOKABLE, REVOKE } = process.env;
 const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 mkdirSync(SHOTS, { recursive: true });
 const step = (text) => console.log(`step: ${text}`);
+const AXE = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
 
 function check(condition, message) {
   if (!condition) throw new Error(message);
@@ -38,6 +40,17 @@ async function publish(source, id, title) {
 async function fits(page, label) {
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
   check(overflow <= 0, `${label}: ${overflow}px of horizontal scrolling`);
+}
+
+/** axe-core's rules (WCAG 2.x A and AA) on the page as it is: no violation. The page runs in a
+ * context that bypasses the page's CSP only so that axe's script can be added. */
+async function accessible(page, label) {
+  await page.addScriptTag({ content: AXE });
+  const violations = await page.evaluate(async () => {
+    const result = await window.axe.run(document, { runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] } });
+    return result.violations.map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`);
+  });
+  check(violations.length === 0, `${label}: axe reports ${violations.join("; ")}`);
 }
 
 async function shot(page, name) {
@@ -251,6 +264,25 @@ try {
     .evaluate((e) => e.getBoundingClientRect().height);
   check(label >= 11, `chart labels are readable on a phone (${label.toFixed(1)} px tall)`);
   await phoneContext.close();
+
+  step("axe: no accessibility violation on any screen, at 1280 px and on a phone");
+  for (const viewport of [{ width: 1280, height: 900 }, { width: 390, height: 844 }]) {
+    const axeContext = await browser.newContext({ viewport, bypassCSP: true, storageState: await context.storageState() });
+    const checked = await axeContext.newPage();
+    for (const name of ["templates", "renders", "costs"]) {
+      await checked.goto(`${BASE}/#/${name}`);
+      await checked.locator(`#page-${name}:not([hidden])`).waitFor();
+      await checked.waitForTimeout(500);
+      await accessible(checked, `${name} at ${viewport.width} px`);
+    }
+    await axeContext.close();
+  }
+  const signInContext = await browser.newContext({ bypassCSP: true });
+  const signIn = await signInContext.newPage();
+  await signIn.goto(BASE);
+  await signIn.locator("#token").waitFor();
+  await accessible(signIn, "sign-in");
+  await signInContext.close();
 
   step("a viewer cannot save a template: the button is disabled and the API answers 403");
   const viewerContext = await browser.newContext({ viewport: { width: 1280, height: 900 } });
