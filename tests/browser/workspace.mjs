@@ -23,7 +23,8 @@ function check(condition, message) {
 async function publish(source, id, title) {
   const body = JSON.stringify({
     type: "content.published", timestamp: new Date().toISOString(),
-    data: { id, title, body_html: `<p>${title} is published today. It has a short body.</p>`, locale: "en-US", revision: 1 },
+    data: { id, title, body_html: `<p>${title} is published today. It has a short body.</p>`, locale: "en-US", revision: 1,
+            url: `https://cms.example.com/posts/${id}` },
   });
   const msgId = `msg_${id}`;
   const timestamp = Math.floor(Date.now() / 1000).toString();
@@ -184,6 +185,24 @@ try {
   await videoPlays(done, "the finished video");
   await fits(page, "renders at 1280px");
   await shot(page, "4-renders-done");
+
+  step("a render at a glance: its title, when, poster and captions; its own page with step durations and labelled provenance");
+  const title = done.getByRole("link", { name: "A browser test article" });
+  check(await title.count() === 1, "the card is titled by the entry's title");
+  check(await done.locator("time").count() === 1, "and says when");
+  check(await done.locator("video[poster]").count() === 1, "the player shows a poster");
+  check(await done.locator("video track[kind=captions]").count() === 1, "and has a captions track");
+  await title.click();
+  await page.locator("#render-title", { hasText: "A browser test article" }).waitFor();
+  check(await page.evaluate(() => location.hash.startsWith("#/renders/")), "at its own URL");
+  check(await page.getByTestId("step-duration").count() >= 5, "each step with its duration");
+  check((await page.locator("#render-detail dl.provenance").textContent()).includes("Plugins"), "provenance as labelled fields");
+  check((await page.getByTestId("entry-link").getAttribute("href")) === "https://cms.example.com/posts/browser-1", "a link to the entry in its CMS");
+  check((await page.getByTestId("narration").textContent()).includes("A browser test article"), "the narration");
+  check(!(await page.locator("#render-detail").textContent()).includes("null"), "no empty value shows as 'null'");
+  await shot(page, "4b-render-page");
+  await page.goBack();
+  await page.locator("#page-renders:not([hidden])").waitFor();
 
   step("approve a gated render after watching its preview");
   await publish("gated", "browser-2", "An article that needs approval");

@@ -177,7 +177,8 @@ async fn list(store: &Store, limit: i64, run: Option<&str>) -> anyhow::Result<()
         "RENDER", "SOURCE", "ENTRY", "KEY", "STATE", "TRY", "AGE", "TOOK"
     );
     let now = now_ms();
-    for (r, source, entry) in rows {
+    for listed in rows {
+        let (r, source, entry) = (listed.render, listed.source, listed.entry);
         let took = r
             .finished_at
             .map(|f| human_ms(f - r.created_at))

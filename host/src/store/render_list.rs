@@ -7,8 +7,26 @@ use sqlx::{FromRow, Row};
 use super::renders::RENDER_COLUMNS;
 use super::{RenderRow, Result, Store};
 
-/// A render with the source and entry it belongs to.
-pub type ListedRender = (RenderRow, String, String);
+/// A render with the source and entry it belongs to, as people know the entry.
+#[derive(Debug, Clone)]
+pub struct ListedRender {
+    pub render: RenderRow,
+    pub source: String,
+    pub entry: String,
+    /// The entry's title when it was published (the entry id if it had none).
+    pub title: String,
+    /// Where the entry is published, when the CMS said.
+    pub entry_url: Option<String>,
+}
+
+/// The two fields of an event's stored content a list shows (the rest is skipped unread).
+#[derive(serde::Deserialize)]
+struct Headline {
+    #[serde(default)]
+    title: String,
+    #[serde(default)]
+    url: Option<String>,
+}
 
 /// Which renders a list shows; empty strings match everything.
 #[derive(Debug, Default, Clone)]
@@ -22,6 +40,10 @@ pub struct RenderQuery<'a> {
     pub after: Option<(i64, &'a str)>,
 }
 
+/// What a listed render reads of its event (`e`).
+const LISTED_EVENT_COLUMNS: &str =
+    "e.source AS source, e.entry_id AS entry_id, e.content_json AS content_json";
+
 fn columns() -> String {
     RENDER_COLUMNS
         .split(", ")
@@ -33,11 +55,23 @@ fn columns() -> String {
 fn listed(rows: Vec<sqlx::any::AnyRow>) -> Result<Vec<ListedRender>> {
     rows.iter()
         .map(|r| {
-            Ok((
-                RenderRow::from_row(r)?,
-                r.try_get("source")?,
-                r.try_get("entry_id")?,
-            ))
+            let entry: String = r.try_get("entry_id")?;
+            let json: String = r.try_get("content_json")?;
+            let headline = serde_json::from_str::<Headline>(&json).unwrap_or(Headline {
+                title: String::new(),
+                url: None,
+            });
+            Ok(ListedRender {
+                render: RenderRow::from_row(r)?,
+                source: r.try_get("source")?,
+                title: if headline.title.is_empty() {
+                    entry.clone()
+                } else {
+                    headline.title
+                },
+                entry,
+                entry_url: headline.url,
+            })
         })
         .collect()
 }
@@ -57,7 +91,7 @@ impl Store {
     pub async fn find_renders(&self, query: &RenderQuery<'_>) -> Result<Vec<ListedRender>> {
         let (after_at, after_id) = query.after.unwrap_or((i64::MAX, ""));
         let sql = format!(
-            "SELECT {}, e.source AS source, e.entry_id AS entry_id
+            "SELECT {}, {LISTED_EVENT_COLUMNS}
              FROM renders r JOIN events e ON e.id = r.event_id
              WHERE ($2 = '' OR r.state = $2) AND ($3 = '' OR e.source = $3)
                AND ($4 = '' OR r.run_id = $4)
@@ -81,11 +115,22 @@ impl Store {
         listed(rows)
     }
 
+    /// One render as lists show it.
+    pub async fn listed_render(&self, id: &str) -> Result<Option<ListedRender>> {
+        let sql = format!(
+            "SELECT {}, {LISTED_EVENT_COLUMNS}
+             FROM renders r JOIN events e ON e.id = r.event_id WHERE r.id = $1",
+            columns()
+        );
+        let rows = sqlx::query(&sql).bind(id).fetch_all(&self.pool).await?;
+        Ok(listed(rows)?.into_iter().next())
+    }
+
     /// Renders changed at or after `since` (ms), oldest change first: what a live list must
     /// update. A change in the same millisecond as `since` is sent again rather than missed.
     pub async fn renders_changed_since(&self, since: i64, limit: i64) -> Result<Vec<ListedRender>> {
         let sql = format!(
-            "SELECT {}, e.source AS source, e.entry_id AS entry_id
+            "SELECT {}, {LISTED_EVENT_COLUMNS}
              FROM renders r JOIN events e ON e.id = r.event_id
              WHERE r.updated_at >= $1 ORDER BY r.updated_at, r.id LIMIT $2",
             columns()

@@ -84,8 +84,9 @@ const money = (credits, costs) => `$${(credits * costs.usd_per_credit).toFixed(2
 
 function showPage(name) {
   for (const page of document.querySelectorAll(".page")) page.hidden = page.id !== `page-${name}`;
+  const section = name === "render" ? "renders" : name;
   for (const link of document.querySelectorAll("#nav a")) {
-    if (link.dataset.page === name) link.setAttribute("aria-current", "page");
+    if (link.dataset.page === section) link.setAttribute("aria-current", "page");
     else link.removeAttribute("aria-current");
   }
 }
@@ -125,7 +126,8 @@ function showSignIn(message = "") {
 async function route() {
   if (!state.session) return showSignIn();
   const page = (location.hash.replace(/^#\//, "") || "templates").split("?")[0];
-  const name = ["templates", "renders", "costs"].includes(page) ? page : "templates";
+  const [top, id] = page.split("/");
+  const name = id && top === "renders" ? "render" : ["templates", "renders", "costs"].includes(page) ? page : "templates";
   showPage(name);
   // Where a screen reader and the keyboard continue: the new page's heading.
   const heading = document.querySelector(`#page-${name} h1`);
@@ -134,6 +136,7 @@ async function route() {
   if (name === "templates") await openTemplates();
   if (name === "renders") await openRenders();
   if (name === "costs") await openCosts();
+  if (name === "render") await openRender(decodeURIComponent(id));
 }
 
 async function signedIn(session) {
@@ -421,21 +424,41 @@ function stepper(render) {
     el("li", { class: at < 0 ? "" : i < at || render.state === "done" ? "past" : i === at ? "now" : "" }, step.replace("_", " "))));
 }
 
+/** "3 min ago" (with the exact time as the element's title). */
+function when(ms) {
+  const seconds = Math.round((Date.now() - ms) / 1000);
+  const text = seconds < 60 ? "just now" : seconds < 3600 ? `${Math.floor(seconds / 60)} min ago`
+    : seconds < 86400 ? `${Math.floor(seconds / 3600)} h ago` : new Date(ms).toLocaleDateString();
+  return el("time", { datetime: new Date(ms).toISOString(), title: new Date(ms).toLocaleString() }, text);
+}
+
+const seconds = (ms) => (ms < 1000 ? `${ms} ms` : ms < 120_000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms / 60_000)} min`);
+
+/** The player: the poster until played, captions as a track; loads nothing until asked. */
+function player(render, label) {
+  const src = render.video_url || render.preview_url;
+  if (!src) return null;
+  const lang = (render.key || "").includes("-") ? render.key : "en";
+  return el("video", { controls: "", preload: render.poster_url ? "none" : "metadata", src, poster: render.poster_url, "aria-label": label },
+    render.captions_url ? el("track", { kind: "captions", src: render.captions_url, srclang: lang, label: "Captions", default: "" }) : null);
+}
+
 function renderItem(render) {
   const editorRole = canEdit();
-  const video = render.video_url || render.preview_url;
   const item = el("li", { class: `card render state-${render.state}`, id: `render-${render.id}`, "data-state": render.state },
     el("div", { class: "render-head" },
-      el("strong", {}, `${render.source} / ${render.entry}`),
+      el("a", { class: "title", href: `#/renders/${encodeURIComponent(render.id)}` }, render.title || render.entry),
       el("span", { class: "badge", "data-testid": "state" }, render.state.replace(/_/g, " ")),
       el("span", { class: "muted" }, `${render.credits} credits${costsCache ? ` · ${money(render.credits, costsCache)}` : ""}`)),
+    el("p", { class: "muted meta" }, `${render.source} / ${render.entry} · `, when(render.created_at),
+      render.finished_at ? ` · took ${seconds(render.finished_at - render.created_at)}` : ""),
     stepper(render),
     // A skipped render is not an error: a plugin, a person or a cancellation ended it on purpose.
     render.error ? el("p", { class: render.state === "skipped" ? "muted" : "error" },
       render.state === "skipped" ? `Skipped: ${render.error}` : `${render.error_category || "error"}: ${render.error}`) : null,
     render.shortened ? el("p", { class: "muted", "data-testid": "shortened" },
       `Shortened: the narration keeps ${render.shortened.kept} of the text's ${render.shortened.given} words.`) : null,
-    video ? el("video", { controls: "", preload: "metadata", src: video, "aria-label": `Video for ${render.entry}` }) : null,
+    player(render, `Video for ${render.title || render.entry}`),
     render.state === "awaiting_approval" && render.narration ? el("details", { class: "narration" },
       el("summary", {}, "Narration"), el("p", { class: "script", "data-testid": "narration" }, render.narration)) : null,
     render.state === "awaiting_approval" ? el("p", { class: "muted cost", "data-testid": "approval-cost" }, "Cost: estimating…") : null,
@@ -477,11 +500,51 @@ async function showApprovalCost(render, item) {
 
 async function loadTimeline(id, details) {
   const detail = await api(`/renders/${encodeURIComponent(id)}`);
-  const box = details.querySelector(".timeline");
-  box.replaceChildren(
-    el("ol", {}, ...detail.steps.map((s) => el("li", {},
-      el("code", {}, s.step), ` ${s.outcome} · ${new Date(s.finished_at).toLocaleTimeString()} · ${s.detail}`))),
-    detail.render.provenance_json ? el("pre", { class: "provenance" }, JSON.stringify(JSON.parse(detail.render.provenance_json), null, 2)) : null);
+  details.querySelector(".timeline").replaceChildren(...timeline(detail));
+}
+
+/** Each step with how long it took, then what made the render, as labelled fields. */
+function timeline(detail) {
+  const steps = el("ol", { class: "step-list" }, ...detail.steps.map((s) => el("li", {},
+    el("code", {}, s.step), ` ${s.outcome} · `, el("span", { "data-testid": "step-duration" }, seconds(s.finished_at - s.started_at)),
+    s.detail ? ` · ${s.detail}` : "")));
+  const p = detail.render.provenance_json ? JSON.parse(detail.render.provenance_json) : {};
+  const field = (label, ...value) => [el("dt", {}, label), el("dd", {}, ...value)];
+  const plugins = (p.plugins || []).map((run) => el("li", {},
+    `${run.plugin} (${String(run.digest || "").slice(0, 12)}…)`,
+    run.usage ? ` · ${Object.entries(run.usage).map(([k, v]) => `${k} ${v}`).join(", ")}` : ""));
+  const templates = Object.entries(p.templates || {}).map(([name, version]) => `${name} ${version ? `v${version}` : "(draft)"}`);
+  const kept = Object.entries(p.bundle || {}).filter(([, v]) => typeof v === "string").map(([k, v]) => el("li", {}, `${k}: ${v}`));
+  const c = p.content || {};
+  const provenance = el("dl", { class: "provenance" },
+    c.id ? field("Content", `${c.source} / ${c.id}`, c.revision ? `, revision ${c.revision}` : "", c.locale ? `, ${c.locale}` : "") : [],
+    plugins.length ? field("Plugins", el("ul", {}, ...plugins)) : [],
+    templates.length ? field("Templates", templates.join(", ")) : [],
+    p.wit ? field("Plugin contract", p.wit) : [],
+    kept.length ? field("Kept files", el("ul", {}, ...kept)) : []);
+  return [el("h3", {}, "Steps"), steps, el("h3", {}, "Made by"), provenance];
+}
+
+/** A render's own page (`#/renders/ID`): the player, the narration, the steps and provenance. */
+async function openRender(id) {
+  const box = $("render-detail");
+  box.replaceChildren(el("p", { class: "muted" }, "Loading…"));
+  try {
+    const detail = await api(`/renders/${encodeURIComponent(id)}`);
+    const r = detail.summary;
+    state.renders.set(r.id, r);
+    $("render-title").textContent = r.title || r.entry;
+    box.replaceChildren(...[
+      el("p", { class: "meta" }, el("span", { class: "badge" }, r.state.replace(/_/g, " ")), ` ${r.source} / ${r.entry} · `, when(r.created_at),
+        r.finished_at ? ` · took ${seconds(r.finished_at - r.created_at)}` : "", ` · ${r.credits} credits`),
+      /^https?:\/\//.test(r.entry_url || "") ? el("p", {}, el("a", { href: r.entry_url, rel: "noopener noreferrer", target: "_blank", "data-testid": "entry-link" }, "Open the entry in its CMS")) : null,
+      r.error ? el("p", { class: r.state === "skipped" ? "muted" : "error" }, r.error) : null,
+      player(r, `Video for ${r.title || r.entry}`),
+      r.narration ? el("section", {}, el("h2", {}, "Narration"), el("p", { class: "script", "data-testid": "narration" }, r.narration)) : null,
+      ...timeline(detail)].filter(Boolean));
+  } catch (error) {
+    box.replaceChildren(el("p", { class: "error" }, error.status === 404 ? "There is no such render." : error.message));
+  }
 }
 
 /** Asks in a dialog, with what it costs, and takes a note: the note, or null if cancelled. */

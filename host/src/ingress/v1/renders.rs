@@ -25,6 +25,10 @@ pub struct RenderSummary {
     pub id: String,
     pub source: String,
     pub entry: String,
+    /// The entry's title when it was published.
+    pub title: String,
+    /// Where the entry is published, when its CMS said.
+    pub entry_url: Option<String>,
     /// Which video of the entry (its locale, or a plan's key).
     pub key: String,
     /// The next step to run, or where it ended.
@@ -35,6 +39,9 @@ pub struct RenderSummary {
     pub credits: i64,
     pub audio_seconds: Option<f64>,
     pub video_url: Option<String>,
+    /// The kept video's poster and WebVTT captions (public links, like the video's).
+    pub poster_url: Option<String>,
+    pub captions_url: Option<String>,
     /// The $0 preview, for a render that waits for approval.
     pub preview_url: Option<String>,
     pub run_id: Option<String>,
@@ -44,6 +51,8 @@ pub struct RenderSummary {
     pub narration: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// When it ended (done, failed, skipped), if it has.
+    pub finished_at: Option<i64>,
 }
 
 impl RenderSummary {
@@ -53,12 +62,19 @@ impl RenderSummary {
         rows: Vec<ListedRender>,
         caller: &Caller,
     ) -> Result<Vec<RenderSummary>, crate::store::StoreError> {
-        let ids: Vec<&str> = rows.iter().map(|(r, _, _)| r.id.as_str()).collect();
+        let ids: Vec<&str> = rows.iter().map(|r| r.render.id.as_str()).collect();
         let credits = app.store.credits_of_renders(&ids).await?;
         Ok(rows
             .into_iter()
-            .map(|(render, source, entry)| {
+            .map(|listed| {
+                let render = listed.render;
                 let credits = credits.get(&render.id).copied().unwrap_or(0);
+                let provenance: serde_json::Value = render
+                    .provenance_json
+                    .as_deref()
+                    .and_then(|p| serde_json::from_str(p).ok())
+                    .unwrap_or_default();
+                let kept = |key: &str| provenance["bundle"][key].as_str().map(|k| app.media.url(k));
                 let shortened = crate::content::WordsKept::in_plan(render.plan_json.as_deref());
                 let narration = render
                     .plan_json
@@ -70,8 +86,13 @@ impl RenderSummary {
                     credits,
                     shortened,
                     narration,
-                    source,
-                    entry,
+                    source: listed.source,
+                    entry: listed.entry,
+                    title: listed.title,
+                    entry_url: listed.entry_url,
+                    poster_url: kept("poster"),
+                    captions_url: kept("captions_vtt"),
+                    finished_at: render.finished_at,
                     id: render.id,
                     key: render.plan_key,
                     state: render.state,
@@ -183,7 +204,7 @@ pub async fn list(
     let next = (rows.len() as i64 == limit)
         .then(|| {
             rows.last()
-                .map(|(r, _, _)| format!("{}.{}", r.created_at, r.id))
+                .map(|l| format!("{}.{}", l.render.created_at, l.render.id))
         })
         .flatten();
     match RenderSummary::all(&app, rows, &caller).await {
@@ -196,6 +217,8 @@ pub async fn list(
 #[derive(Serialize, ToSchema)]
 pub struct RenderDetail {
     render: RenderRow,
+    /// The render as lists show it (title, entry link, poster, captions, narration).
+    summary: RenderSummary,
     /// Oldest first.
     steps: Vec<StepRow>,
     credits: i64,
@@ -216,28 +239,33 @@ pub async fn show(
     Path(id): Path<String>,
 ) -> Response {
     let store = &app.store;
-    match (
-        store.render(&id).await,
-        store.steps(&id).await,
-        store.credits_of_renders(&[id.as_str()]).await,
-    ) {
-        (Ok(Some(render)), Ok(mut steps), Ok(credits)) => {
-            let credits = credits.get(&id).copied().unwrap_or(0);
+    let found = async {
+        let Some(listed) = store.listed_render(&id).await? else {
+            return Ok(None);
+        };
+        let render = listed.render.clone();
+        let steps = store.steps(&id).await?;
+        let summary = RenderSummary::all(&app, vec![listed], &caller).await?;
+        Ok::<_, crate::store::StoreError>(Some((render, steps, summary)))
+    };
+    match found.await {
+        Ok(Some((render, mut steps, mut summary))) => {
             if caller.role == Role::Viewer {
                 for step in &mut steps {
                     step.detail = crate::auth::redact_signed(&step.detail);
                 }
             }
-            let render = visible(&app, render, &caller);
+            let summary = summary.remove(0);
             Json(RenderDetail {
-                render,
+                render: visible(&app, render, &caller),
+                credits: summary.credits,
+                summary,
                 steps,
-                credits,
             })
             .into_response()
         }
-        (Ok(None), _, _) => problem(StatusCode::NOT_FOUND, "no such render"),
-        (Err(err), _, _) | (_, Err(err), _) | (_, _, Err(err)) => store_down(err),
+        Ok(None) => problem(StatusCode::NOT_FOUND, "no such render"),
+        Err(err) => store_down(err),
     }
 }
 

@@ -171,7 +171,7 @@ async fn next_changes(cursor: &mut Cursor) -> Vec<Result<Event, Infallible>> {
     let (mut since, mut sent_at_since) = (cursor.since, cursor.sent_at_since.clone());
     let mut fresh = Vec::with_capacity(changed.len());
     for listed in changed {
-        let (id, at) = (listed.0.id.clone(), listed.0.updated_at);
+        let (id, at) = (listed.render.id.clone(), listed.render.updated_at);
         if at == since && sent_at_since.contains(&id) {
             continue;
         }
