@@ -175,6 +175,23 @@ try {
   await page.keyboard.press("Control+A");
   await page.keyboard.type("{{title}}. {{body}}");
 
+  step("edit the source's pronunciation lexicon in the page");
+  await page.locator("#lexicon summary").click();
+  await page.locator("#lex-term").fill("vidhook");
+  await page.locator("#lex-spoken").fill("vid hook");
+  await page.getByRole("button", { name: "Add or replace" }).click();
+  const row = page.locator("#lex-rows tr", { hasText: "vid hook" });
+  await row.waitFor();
+  await page.locator(".toast", { hasText: "is now said" }).waitFor();
+  await page.locator("#lex-term").fill("x");
+  await page.locator("#lex-spoken").fill("y");
+  await page.locator("#lex-locale").fill("not a locale!");
+  await page.getByRole("button", { name: "Add or replace" }).click();
+  await page.locator("#lex-error:not(:empty)").waitFor();
+  await row.getByRole("button", { name: "Remove vidhook" }).click();
+  await row.waitFor({ state: "detached" });
+  await page.locator("#lex-locale").fill("");
+
   step("publish a sample event and watch its render reach done without reloading");
   await page.locator("#nav a[data-page=renders]").click();
   await page.locator("#live", { hasText: "live" }).waitFor();
@@ -335,6 +352,7 @@ try {
   check(await page.locator("#tpl-save").isDisabled(), "save is disabled for a viewer");
   check(await body.evaluate((e) => e.readOnly), "a viewer's editor is read-only");
   check(await page.locator("#tpl-role-note").isVisible(), "and the page says why");
+  check(await page.locator("#lex-form button").isDisabled(), "a viewer cannot change the lexicon");
   check((await page.locator("#token-help").textContent()).includes("--name NAME"), "the sign-in help's command works");
 
   step("a token revoked mid-session: the page says so and asks to sign in again");

@@ -105,6 +105,7 @@ function resetWorkspace() {
   $("tpl-versions").replaceChildren();
   $("tpl-diff").textContent = "";
   $("tpl-saved").textContent = "";
+  $("lex-rows").replaceChildren();
   $("preview").replaceChildren();
   $("e-source").replaceChildren();
   $("e-result").textContent = "";
@@ -263,7 +264,52 @@ async function openTemplates() {
   if (templates.some((t) => t.name === "script")) $("tpl-name").value = "script";
   await loadEvents();
   await loadTemplate();
+  await loadLexicon();
 }
+
+// ---- the pronunciation lexicon of the selected source ----------------------------------------
+
+async function loadLexicon() {
+  const source = $("tpl-source").value;
+  if (!source) return;
+  const entries = await api(`/sources/${encodeURIComponent(source)}/lexicon`);
+  const edit = canEdit();
+  $("lex-source").textContent = source;
+  $("lex-rows").replaceChildren(...entries.map((e) => el("tr", {},
+    el("td", {}, e.locale || "every locale"), el("td", {}, e.term), el("td", {}, e.spoken), el("td", {}, e.updated_by || ""),
+    el("td", {}, el("button", { type: "button", class: "link", disabled: !edit, "aria-label": `Remove ${e.term}`,
+      "aria-describedby": edit ? null : "tpl-role-note", onclick: () => removeTerm(source, e) }, "remove")))));
+  $("lex-empty").hidden = entries.length > 0;
+  for (const control of $("lex-form").querySelectorAll("input, button")) control.disabled = !edit;
+}
+
+async function removeTerm(source, entry) {
+  const query = new URLSearchParams({ term: entry.term, locale: entry.locale });
+  try {
+    await api(`/sources/${encodeURIComponent(source)}/lexicon?${query}`, { method: "DELETE" });
+    toast(`"${entry.term}" is read as written again`);
+  } catch (error) {
+    toast(`Not removed: ${error.message}`, "error");
+  }
+  await loadLexicon();
+}
+
+$("lex-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const source = $("tpl-source").value;
+  const body = { term: $("lex-term").value.trim(), spoken: $("lex-spoken").value.trim(), locale: $("lex-locale").value.trim() };
+  $("lex-error").textContent = "";
+  try {
+    await api(`/sources/${encodeURIComponent(source)}/lexicon`, { method: "PUT", body });
+    toast(`"${body.term}" is now said "${body.spoken}" in ${source}'s narrations`);
+    $("lex-term").value = "";
+    $("lex-spoken").value = "";
+    $("lex-locale").value = "";
+    await loadLexicon();
+  } catch (error) {
+    $("lex-error").textContent = error.message;
+  }
+});
 
 async function loadEvents() {
   const source = $("tpl-source").value;
@@ -387,7 +433,7 @@ $("tpl-body").addEventListener("input", () => {
 });
 $("tpl-body").addEventListener("scroll", () => { $("tpl-highlight").scrollTop = $("tpl-body").scrollTop; });
 $("tpl-pasted").addEventListener("input", () => { clearTimeout(editor.timer); editor.timer = setTimeout(() => runPreview(false), 250); });
-$("tpl-source").addEventListener("change", async () => { await loadEvents(); await runPreview(false); });
+$("tpl-source").addEventListener("change", async () => { await loadEvents(); await loadLexicon(); await runPreview(false); });
 $("tpl-name").addEventListener("change", () => {
   if (draftChanged() && !confirm(`Discard your unsaved changes to "${editor.name}"?`)) {
     $("tpl-name").value = editor.name;
