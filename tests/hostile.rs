@@ -136,7 +136,10 @@ async fn a_recursive_template_fails_its_preview_its_save_and_its_render_never_th
     )
     .await
     .unwrap();
-    store.save_template("script", RECURSIVE).await.unwrap();
+    store
+        .save_template("script", RECURSIVE, Default::default())
+        .await
+        .unwrap();
     let response = host
         .post_signed(
             "blog",

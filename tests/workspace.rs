@@ -258,7 +258,7 @@ async fn template_versions_are_saved_by_editors_diffed_and_rolled_back() {
         Method::POST,
         "/api/v1/templates/script/rollback",
         Some(editor),
-        Some(json!({"version": 1})),
+        Some(json!({"version": 1, "note": "back to the plain intro"})),
     )
     .await;
     assert_eq!(
@@ -282,6 +282,14 @@ async fn template_versions_are_saved_by_editors_diffed_and_rolled_back() {
     )
     .await;
     assert_eq!(v3["body"], v1["body"]);
+    // Each version says who saved it and why; a rollback, which version it restored.
+    assert!(
+        v3["author"].as_str().unwrap().starts_with("editor-"),
+        "{v3}"
+    );
+    assert_eq!(v3["note"], "back to the plain intro", "{v3}");
+    assert_eq!(v3["restored_from"], 1, "{v3}");
+    assert!(v1["author"] == "" && v1["restored_from"].is_null(), "{v1}");
     let actions = audit_actions(host).await;
     assert!(
         actions.iter().any(|a| a == "template-save")

@@ -150,9 +150,20 @@ try {
   await page.keyboard.type("{{title}}. {{body}}");
   await page.locator("#tpl-error:empty").waitFor();
   check(await page.locator("#preview.stale").count() === 0, "a fixed template's preview is current again");
+  await page.locator("#tpl-note").fill("Title first, then the body");
   await page.locator("#tpl-save").click();
   await page.locator("#tpl-saved", { hasText: "Saved as v2" }).waitFor();
   await page.locator(".toast", { hasText: "as v2" }).waitFor();
+  await page.locator("#tpl-history summary").click();
+  const v2 = page.locator('#tpl-versions li[data-version="2"]');
+  check((await v2.textContent()).includes("by editor-") && (await v2.textContent()).includes("Title first, then the body"),
+    `the version says who and why: ${await v2.textContent()}`);
+  await page.locator('#tpl-versions li[data-version="1"]').getByRole("button", { name: "roll back" }).click();
+  await page.locator(".toast", { hasText: "Rolled back to v1" }).waitFor();
+  check((await page.locator('#tpl-versions li[data-version="3"]').textContent()).includes("restores v1"), "a rollback is recorded as one");
+  await page.locator('#tpl-versions li[data-version="2"]').getByRole("button", { name: "roll back" }).click();
+  await page.locator(".toast", { hasText: "Rolled back to v2" }).waitFor();
+  await page.locator("#tpl-history summary").click();
 
   step("an unsaved draft is not discarded without asking; the saved text again is not 'unsaved'");
   await body.click();

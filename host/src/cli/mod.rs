@@ -167,6 +167,9 @@ enum TemplatesAction {
         /// The Handlebars file to save as its new version.
         #[arg(long)]
         file: PathBuf,
+        /// Why (shown with the version in the workspace).
+        #[arg(long, default_value = "")]
+        note: String,
     },
 }
 
@@ -247,10 +250,16 @@ impl Cli {
                             println!("== {} (v{})\n{}\n", t.name, t.version, t.body);
                         }
                     }
-                    TemplatesAction::Set { name, file } => {
+                    TemplatesAction::Set { name, file, note } => {
                         let body = std::fs::read_to_string(&file)
                             .with_context(|| format!("reading {}", file.display()))?;
-                        let version = crate::templates::save(&store, &name, &body).await?;
+                        let author = std::env::var("USER").unwrap_or_else(|_| "cli".into());
+                        let by = crate::store::Authored {
+                            author: &author,
+                            note: &note,
+                            restored_from: None,
+                        };
+                        let version = crate::templates::save(&store, &name, &body, by).await?;
                         println!("saved template {name} v{version}");
                     }
                 }

@@ -18,7 +18,9 @@ async fn host_with(
     .unwrap();
     crate::templates::seed_defaults(&db).await.unwrap();
     for (name, body) in overrides {
-        crate::templates::save(&db, name, body).await.unwrap();
+        crate::templates::save(&db, name, body, Default::default())
+            .await
+            .unwrap();
     }
     let set = Arc::new(TemplateSet::load(&db).await.unwrap());
     let host = PluginHost::new(db, dir.path().join("plugins"), policy)

@@ -10,13 +10,31 @@ pub struct TemplateRow {
     pub version: i64,
     pub body: String,
     pub created_at: i64,
+    /// Who saved it (a token's name, the operator's user); empty for a seeded default.
+    pub author: String,
+    /// Why, in the author's words (may be empty).
+    pub note: String,
+    /// For a rollback: the version whose text it restored.
+    pub restored_from: Option<i64>,
 }
+
+/// Who saves a version, and why.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Authored<'a> {
+    pub author: &'a str,
+    pub note: &'a str,
+    /// Set when the version restores an older one's text.
+    pub restored_from: Option<i64>,
+}
+
+const TEMPLATE_COLUMNS: &str = "name, version, body, created_at, author, note, restored_from";
 
 impl Store {
     /// The latest version of every template.
     pub async fn latest_templates(&self) -> Result<Vec<TemplateRow>> {
         let rows = sqlx::query(
-            "SELECT t.name, t.version, t.body, t.created_at FROM templates t
+            "SELECT t.name, t.version, t.body, t.created_at, t.author, t.note, t.restored_from
+             FROM templates t
              WHERE t.version = (SELECT MAX(version) FROM templates u WHERE u.name = t.name)
              ORDER BY t.name",
         )
@@ -27,10 +45,9 @@ impl Store {
 
     /// Every version of `name`, newest first (none: no such template).
     pub async fn template_versions(&self, name: &str) -> Result<Vec<TemplateRow>> {
-        let rows = sqlx::query(
-            "SELECT name, version, body, created_at FROM templates WHERE name = $1
-             ORDER BY version DESC",
-        )
+        let rows = sqlx::query(&format!(
+            "SELECT {TEMPLATE_COLUMNS} FROM templates WHERE name = $1 ORDER BY version DESC"
+        ))
         .bind(name)
         .fetch_all(&self.pool)
         .await?;
@@ -39,9 +56,9 @@ impl Store {
 
     /// Version `version` of `name`, if it exists.
     pub async fn template_version(&self, name: &str, version: i64) -> Result<Option<TemplateRow>> {
-        let row = sqlx::query(
-            "SELECT name, version, body, created_at FROM templates WHERE name = $1 AND version = $2",
-        )
+        let row = sqlx::query(&format!(
+            "SELECT {TEMPLATE_COLUMNS} FROM templates WHERE name = $1 AND version = $2"
+        ))
         .bind(name)
         .bind(version)
         .fetch_optional(&self.pool)
@@ -52,15 +69,18 @@ impl Store {
     /// Saves a new version of `name` and returns its number. One statement: on SQLite it takes
     /// the write lock at once (a read-then-write transaction would fail with "database is
     /// locked" instead of waiting while a worker writes).
-    pub async fn save_template(&self, name: &str, body: &str) -> Result<i64> {
+    pub async fn save_template(&self, name: &str, body: &str, by: Authored<'_>) -> Result<i64> {
         let row = sqlx::query(
-            "INSERT INTO templates (name, version, body, created_at)
-             SELECT $1, COALESCE(MAX(version), 0) + 1, $2, $3 FROM templates WHERE name = $1
+            "INSERT INTO templates (name, version, body, created_at, author, note, restored_from)
+             SELECT $1, COALESCE(MAX(version), 0) + 1, $2, $3, $4, $5, $6 FROM templates WHERE name = $1
              RETURNING version",
         )
         .bind(name)
         .bind(body)
         .bind(now_ms())
+        .bind(by.author)
+        .bind(by.note)
+        .bind(by.restored_from)
         .fetch_one(&self.pool)
         .await?;
         Ok(row.try_get(0)?)

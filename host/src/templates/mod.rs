@@ -86,12 +86,17 @@ pub const CHECK_BUDGET: Duration = Duration::from_secs(2);
 
 /// Saves a new version after test-rendering it beside the stored templates
 /// ([`TemplateSet::test_render`]).
-pub async fn save(store: &Store, name: &str, body: &str) -> Result<i64, TemplateError> {
+pub async fn save(
+    store: &Store,
+    name: &str,
+    body: &str,
+    by: crate::store::Authored<'_>,
+) -> Result<i64, TemplateError> {
     TemplateSet::load_with(store, Some((name, 0, body)))
         .await?
         .test_render(name)
         .await?;
-    Ok(store.save_template(name, body).await?)
+    Ok(store.save_template(name, body, by).await?)
 }
 
 /// Content shaped like what the bundled plugins render with (an article's fields, and a
@@ -284,7 +289,12 @@ mod tests {
     async fn renders_latest_version_strictly_and_records_it() {
         let (_dir, store) = store().await;
         seed_defaults(&store).await.unwrap();
-        assert_eq!(save(&store, "script", "{{title}} & more").await.unwrap(), 2);
+        assert_eq!(
+            save(&store, "script", "{{title}} & more", Default::default())
+                .await
+                .unwrap(),
+            2
+        );
         let set = TemplateSet::load(&store).await.unwrap();
         assert_eq!(
             set.render("script", r#"{"title":"Fish"}"#, soon())
@@ -309,11 +319,15 @@ mod tests {
     async fn seeding_keeps_an_editors_version() {
         let (_dir, store) = store().await;
         seed_defaults(&store).await.unwrap();
-        save(&store, "prompt", "custom").await.unwrap();
+        save(&store, "prompt", "custom", Default::default())
+            .await
+            .unwrap();
         seed_defaults(&store).await.unwrap();
         let set = TemplateSet::load(&store).await.unwrap();
         assert_eq!(set.render("prompt", "{}", soon()).await.unwrap(), "custom");
-        assert!(save(&store, "bad", "{{#if}}").await.is_err());
+        assert!(save(&store, "bad", "{{#if}}", Default::default())
+            .await
+            .is_err());
     }
 
     fn soon() -> Instant {
@@ -325,19 +339,33 @@ mod tests {
         let (_dir, store) = store().await;
         seed_defaults(&store).await.unwrap();
         let recursive = r#"{{#*inline "a"}}{{> a}}{{/inline}}{{> a}}"#;
-        let err = save(&store, "script", recursive).await.unwrap_err();
-        assert!(err.to_string().contains("nests too deeply"), "{err}");
-        // A template that includes another stored one which includes it back.
-        save(&store, "outro", "{{> script}}").await.unwrap();
-        let err = save(&store, "script", "{{title}} {{> outro}}")
+        let err = save(&store, "script", recursive, Default::default())
             .await
             .unwrap_err();
         assert!(err.to_string().contains("nests too deeply"), "{err}");
+        // A template that includes another stored one which includes it back.
+        save(&store, "outro", "{{> script}}", Default::default())
+            .await
+            .unwrap();
+        let err = save(
+            &store,
+            "script",
+            "{{title}} {{> outro}}",
+            Default::default(),
+        )
+        .await
+        .unwrap_err();
+        assert!(err.to_string().contains("nests too deeply"), "{err}");
         // Strict mode is off for the test render: an unknown field is not a reason to refuse.
         assert_eq!(
-            save(&store, "script", "{{fields.subtitle}} {{title}}")
-                .await
-                .unwrap(),
+            save(
+                &store,
+                "script",
+                "{{fields.subtitle}} {{title}}",
+                Default::default()
+            )
+            .await
+            .unwrap(),
             2
         );
         let set = TemplateSet::load(&store).await.unwrap();

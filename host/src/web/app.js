@@ -250,6 +250,7 @@ async function openTemplates() {
   $("tpl-save").disabled = !edit;
   $("tpl-synth").disabled = !edit;
   $("tpl-body").readOnly = !edit;
+  $("tpl-note").disabled = !edit;
   $("tpl-role-note").hidden = edit;
   for (const id of ["tpl-save", "tpl-synth"]) {
     if (edit) $(id).removeAttribute("aria-describedby");
@@ -339,8 +340,10 @@ async function loadTemplate() {
 
 function showVersions(versions) {
   $("tpl-diff").textContent = "";
-  $("tpl-versions").replaceChildren(...versions.map((v) => el("li", {},
-    `v${v.version} · ${new Date(v.created_at).toLocaleString()} `,
+  $("tpl-versions").replaceChildren(...versions.map((v) => el("li", { "data-version": String(v.version) },
+    `v${v.version} · ${v.author ? `by ${v.author} · ` : ""}`, when(v.created_at),
+    v.restored_from ? ` · restores v${v.restored_from}` : "",
+    v.note ? el("q", { class: "version-note" }, v.note) : "", " ",
     v.version === editor.version ? "(current)" : [
       el("button", { type: "button", class: "link", onclick: () => showDiff(v.version) }, "diff"),
       " ",
@@ -360,7 +363,8 @@ async function rollback(version) {
   if (draftChanged() && !confirm("Roll back and discard your unsaved changes?")) return;
   const name = encodeURIComponent($("tpl-name").value);
   try {
-    const saved = await api(`/templates/${name}/rollback`, { method: "POST", body: { version } });
+    const saved = await api(`/templates/${name}/rollback`, { method: "POST", body: { version, note: $("tpl-note").value } });
+    $("tpl-note").value = "";
     await loadTemplate();
     toast(`Rolled back to v${version}: saved as v${saved.version}`);
   } catch (error) {
@@ -449,7 +453,8 @@ $("tpl-synth").addEventListener("click", () => runPreview(true));
 $("tpl-save").addEventListener("click", async () => {
   const name = encodeURIComponent($("tpl-name").value);
   try {
-    const saved = await api(`/templates/${name}/versions`, { method: "POST", body: { body: $("tpl-body").value } });
+    const saved = await api(`/templates/${name}/versions`, { method: "POST", body: { body: $("tpl-body").value, note: $("tpl-note").value } });
+    $("tpl-note").value = "";
     await loadTemplate();
     $("tpl-saved").textContent = `Saved as v${saved.version}`;
     toast(`Saved "${saved.name}" as v${saved.version}: live for the next render`);
@@ -667,7 +672,13 @@ function upsert(render) {
       // Keep what the person is looking at: an open timeline, a playing video.
       const oldVideo = existing.querySelector("video");
       const newVideo = fresh.querySelector("video");
-      if (oldVideo && newVideo && oldVideo.getAttribute("src") === newVideo.getAttribute("src")) newVideo.replaceWith(oldVideo);
+      if (oldVideo && newVideo && oldVideo.getAttribute("src") === newVideo.getAttribute("src")) {
+        // The same video, perhaps playing: keep it, with the poster and captions kept since.
+        if (newVideo.poster) oldVideo.poster = newVideo.poster;
+        const track = newVideo.querySelector("track");
+        if (track && !oldVideo.querySelector("track")) oldVideo.append(track);
+        newVideo.replaceWith(oldVideo);
+      }
       const timeline = existing.querySelector("details.timeline-box");
       if (timeline.open) fresh.querySelector("details.timeline-box").replaceWith(timeline);
       existing.replaceWith(fresh);

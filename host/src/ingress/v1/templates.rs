@@ -21,6 +21,8 @@ use crate::templates::TemplateError;
 
 /// The longest template body accepted.
 pub const MAX_TEMPLATE_BYTES: usize = 64 << 10;
+/// The longest note a version keeps.
+const MAX_NOTE_CHARS: usize = 500;
 
 /// The latest version of every template.
 #[utoipa::path(
@@ -175,6 +177,9 @@ fn line_diff(from: &str, to: &str) -> Vec<DiffLine> {
 pub struct NewVersion {
     /// The template's Handlebars text.
     body: String,
+    /// Why (shown with the version).
+    #[serde(default)]
+    note: String,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -214,7 +219,7 @@ async fn save_version(
     caller: &Caller,
     name: &str,
     body: &str,
-    action: &str,
+    (action, note, restored_from): (&str, &str, Option<i64>),
 ) -> Response {
     if !valid_name(name) {
         return problem(
@@ -228,12 +233,23 @@ async fn save_version(
             format!("a template is at most {MAX_TEMPLATE_BYTES} bytes"),
         );
     }
-    match crate::templates::save(&app.store, name, body).await {
+    if note.chars().count() > MAX_NOTE_CHARS {
+        return problem(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("a note is at most {MAX_NOTE_CHARS} characters"),
+        );
+    }
+    let by = crate::store::Authored {
+        author: &caller.name,
+        note,
+        restored_from,
+    };
+    match crate::templates::save(&app.store, name, body, by).await {
         Ok(version) => {
             let audit = crate::store::Audit {
                 actor: &caller.name,
                 action,
-                reason: "",
+                reason: note,
             };
             if let Err(err) = app.store.audit(&audit, name, &format!("v{version}")).await {
                 tracing::error!(template = name, error = %err, "template change not audited");
@@ -274,7 +290,8 @@ pub async fn create(
         Ok(request) => request,
         Err(response) => return response,
     };
-    save_version(&app, &caller, &name, &request.body, "template-save").await
+    let how = ("template-save", request.note.as_str(), None);
+    save_version(&app, &caller, &name, &request.body, how).await
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -282,6 +299,9 @@ pub async fn create(
 pub struct Rollback {
     /// The version whose body becomes the new latest version.
     version: i64,
+    /// Why (shown with the new version).
+    #[serde(default)]
+    note: String,
 }
 
 /// Roll back: the body of an older version is saved as the newest version.
@@ -308,7 +328,12 @@ pub async fn rollback(
         Ok(row) => row,
         Err(response) => return response,
     };
-    save_version(&app, &caller, &name, &old.body, "template-rollback").await
+    let how = (
+        "template-rollback",
+        request.note.as_str(),
+        Some(old.version),
+    );
+    save_version(&app, &caller, &name, &old.body, how).await
 }
 
 #[cfg(test)]
