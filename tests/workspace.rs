@@ -107,13 +107,15 @@ async fn every_documented_route_is_served_and_gated_and_the_page_calls_only_docu
         );
     }
 
-    // Every API call the page makes is to a documented route.
-    let script = reqwest::get(format!("{}/assets/app.js", host.url))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    // Every API call the page makes (in any of the scripts it loads) is to a documented route.
+    let page = reqwest::get(&host.url).await.unwrap().text().await.unwrap();
+    let mut script = String::new();
+    for src in page.split("<script src=\"").skip(1) {
+        let path = src.split('"').next().unwrap();
+        let answer = reqwest::get(format!("{}{path}", host.url)).await.unwrap();
+        assert_eq!(answer.status(), StatusCode::OK, "{path}");
+        script.push_str(&answer.text().await.unwrap());
+    }
     let mut called = 0;
     for (at, _) in script.match_indices("api(") {
         let rest = &script[at + 4..];
@@ -132,7 +134,10 @@ async fn every_documented_route_is_served_and_gated_and_the_page_calls_only_docu
         );
         called += 1;
     }
-    assert!(called >= 10, "found {called} API calls in app.js");
+    assert!(
+        called >= 10,
+        "found {called} API calls in the page's scripts"
+    );
 
     // The pre-v1 routes are gone, with a problem saying where the API went.
     let (status, kind, body) =

@@ -10,8 +10,15 @@ use axum::routing::get;
 use axum::Router;
 
 const INDEX: &str = include_str!("index.html");
-const SCRIPT: &str = include_str!("app.js");
 const STYLE: &str = include_str!("app.css");
+/// The page's scripts, in the order index.html loads them (each page's script after the core).
+const SCRIPTS: [(&str, &str); 5] = [
+    ("app.js", include_str!("app.js")),
+    ("templates.js", include_str!("templates.js")),
+    ("renders.js", include_str!("renders.js")),
+    ("costs.js", include_str!("costs.js")),
+    ("start.js", include_str!("start.js")),
+];
 
 /// What the page may load: its own script and style, media from here or a bucket (https).
 const POLICY: &str =
@@ -26,12 +33,19 @@ pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
             get(|| async { asset(INDEX, "text/html; charset=utf-8") }),
         )
         .route(
-            "/assets/app.js",
-            get(|| async { asset(SCRIPT, "text/javascript; charset=utf-8") }),
-        )
-        .route(
             "/assets/app.css",
             get(|| async { asset(STYLE, "text/css; charset=utf-8") }),
+        )
+        .route(
+            "/assets/{script}",
+            get(
+                |axum::extract::Path(name): axum::extract::Path<String>| async move {
+                    match SCRIPTS.iter().find(|(file, _)| *file == name) {
+                        Some((_, body)) => asset(body, "text/javascript; charset=utf-8"),
+                        None => axum::http::StatusCode::NOT_FOUND.into_response(),
+                    }
+                },
+            ),
         )
 }
 
