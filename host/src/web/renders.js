@@ -4,6 +4,8 @@
 // ---- renders, live --------------------------------------------------------------------------
 
 const STEPS = ["plan", "speak", "check", "submit", "await", "keep", "write_back", "done"];
+/** States a render ends in: only these have taken a time (a preview awaiting approval has not). */
+const ENDED = ["done", "failed", "skipped", "dry_run", "writeback_failed", "needs_attention"];
 let costsCache = null;
 
 function stepper(render) {
@@ -39,7 +41,7 @@ function renderItem(render) {
       el("span", { class: "badge", "data-testid": "state" }, render.state.replace(/_/g, " ")),
       el("span", { class: "muted" }, `${render.credits} credits${costsCache ? ` · ${money(render.credits, costsCache)}` : ""}`)),
     el("p", { class: "muted meta" }, `${render.source} / ${render.entry} · `, when(render.created_at),
-      render.finished_at ? ` · took ${seconds(render.finished_at - render.created_at)}` : ""),
+      render.finished_at && ENDED.includes(render.state) ? ` · took ${seconds(render.finished_at - render.created_at)}` : ""),
     stepper(render),
     // A skipped render is not an error: a plugin, a person or a cancellation ended it on purpose.
     render.error ? el("p", { class: render.state === "skipped" ? "muted" : "error" },
@@ -124,7 +126,7 @@ async function openRender(id) {
     $("render-title").textContent = r.title || r.entry;
     box.replaceChildren(...[
       el("p", { class: "meta" }, el("span", { class: "badge" }, r.state.replace(/_/g, " ")), ` ${r.source} / ${r.entry} · `, when(r.created_at),
-        r.finished_at ? ` · took ${seconds(r.finished_at - r.created_at)}` : "", ` · ${r.credits} credits`),
+        r.finished_at && ENDED.includes(r.state) ? ` · took ${seconds(r.finished_at - r.created_at)}` : "", ` · ${r.credits} credits`),
       /^https?:\/\//.test(r.entry_url || "") ? el("p", {}, el("a", { href: r.entry_url, rel: "noopener noreferrer", target: "_blank", "data-testid": "entry-link" }, "Open the entry in its CMS")) : null,
       r.error ? el("p", { class: r.state === "skipped" ? "muted" : "error" }, r.error) : null,
       player(r, `Video for ${r.title || r.entry}`),
