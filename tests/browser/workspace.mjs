@@ -109,6 +109,11 @@ try {
   check(session && session.httpOnly && session.sameSite === "Strict", `session cookie: ${JSON.stringify(session)}`);
   check(await page.evaluate(() => document.cookie) === "", "page scripts cannot read the session");
 
+  step("the template list fits the source, and says templates are shared");
+  const names = await page.locator("#tpl-name option").evaluateAll((options) => options.map((o) => o.value));
+  check(!names.includes("digest"), `"digest" is not offered for a source without a digest: ${names}`);
+  check((await page.locator("#tpl-scope").textContent()).includes("every source"), "the scope is said");
+
   step("edit a template and watch the preview follow");
   const script = page.getByTestId("script").first();
   await script.waitFor();

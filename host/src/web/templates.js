@@ -3,7 +3,7 @@
 
 // ---- the template editor --------------------------------------------------------------------
 
-const editor = { loaded: false, timer: null, inflight: null, version: 0, saved: "", name: "", errorLine: null };
+const editor = { loaded: false, timer: null, inflight: null, version: 0, saved: "", name: "", errorLine: null, templates: [] };
 
 /** The text differs from the saved version (a viewer's text never counts: it cannot be saved). */
 const draftChanged = () => canEdit() && editor.loaded && $("tpl-body").value !== editor.saved;
@@ -90,10 +90,10 @@ async function openTemplates() {
   if (editor.loaded) return;
   editor.loaded = true;
   $("tpl-source").replaceChildren(...state.sources.map((s) => el("option", { value: s.name }, s.name)));
-  const templates = await api("/templates");
-  $("tpl-name").replaceChildren(...templates.map((t) => el("option", { value: t.name }, t.name)));
+  editor.templates = (await api("/templates")).map((t) => t.name);
+  showTemplateChoices();
   // The narration is what editors change most; start there.
-  if (templates.some((t) => t.name === "script")) $("tpl-name").value = "script";
+  if (editor.templates.includes("script")) $("tpl-name").value = "script";
   await loadEvents();
   await loadTemplate();
   await loadLexicon();
@@ -142,6 +142,19 @@ $("lex-form").addEventListener("submit", async (event) => {
     $("lex-error").textContent = error.message;
   }
 });
+
+/** The templates the selected source can use ("digest" only where a digest is scheduled), and
+ * a word that templates are shared: a saved version is live for every source's next render. */
+function showTemplateChoices() {
+  const source = state.sources.find((s) => s.name === $("tpl-source").value);
+  const current = $("tpl-name").value;
+  const names = editor.templates.filter((name) => name !== "digest" || (source && source.digest));
+  $("tpl-name").replaceChildren(...names.map((name) => el("option", { value: name }, name)));
+  if (names.includes(current)) $("tpl-name").value = current;
+  $("tpl-scope").textContent = state.sources.length > 1
+    ? `Templates are shared: a saved version is used by the next render of every source (${state.sources.length} sources).`
+    : "A saved version is used by the next render.";
+}
 
 async function loadEvents() {
   const source = $("tpl-source").value;
@@ -268,7 +281,14 @@ $("tpl-body").addEventListener("input", () => {
 });
 $("tpl-body").addEventListener("scroll", () => { $("tpl-highlight").scrollTop = $("tpl-body").scrollTop; });
 $("tpl-pasted").addEventListener("input", () => { clearTimeout(editor.timer); editor.timer = setTimeout(() => runPreview(false), 250); });
-$("tpl-source").addEventListener("change", async () => { await loadEvents(); await loadLexicon(); await runPreview(false); });
+$("tpl-source").addEventListener("change", async () => {
+  const before = $("tpl-name").value;
+  showTemplateChoices();
+  if ($("tpl-name").value !== before) await loadTemplate();
+  await loadEvents();
+  await loadLexicon();
+  await runPreview(false);
+});
 $("tpl-name").addEventListener("change", () => {
   if (draftChanged() && !confirm(`Discard your unsaved changes to "${editor.name}"?`)) {
     $("tpl-name").value = editor.name;

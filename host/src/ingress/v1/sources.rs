@@ -27,6 +27,8 @@ pub struct SourceView {
     plugins: Vec<ChainEntry>,
     /// Renders wait for an editor's approval of a $0 preview before the paid call.
     approval: bool,
+    /// It has a `[digest]` schedule (and so uses the digest template).
+    digest: bool,
     dry_run: bool,
     /// This source's daily credit limit, if any.
     daily_credits: Option<i64>,
@@ -73,6 +75,7 @@ pub async fn list(State(app): State<Arc<App>>) -> Response {
             cms: app.sources.get(name).map_or("", |a| a.kind()).to_string(),
             plugins,
             approval: config.settings.approval,
+            digest: config.settings.digest.is_some(),
             dry_run: config.settings.dry_run,
             daily_credits: config.settings.daily_credits,
             sweep: sweeps
