@@ -226,6 +226,15 @@ async fn batch_one_row(dir: &std::path::Path, config: &str) -> String {
     render.to_string()
 }
 
+/// `vidhook prune --older-than-days DAYS [--dry-run]` with `config`; what it printed.
+async fn prune(config: &str, days: &str, dry: bool) -> String {
+    let mut args = vec!["--config", config, "prune", "--older-than-days", days];
+    if dry {
+        args.push("--dry-run");
+    }
+    support::vidhook(&args).await
+}
+
 /// Sets a file's modification time `days` ago (as if it had been there that long).
 fn age(path: &std::path::Path, days: u32) {
     let status = std::process::Command::new("touch")
@@ -283,15 +292,7 @@ async fn retention_removes_old_media_but_not_what_the_entry_shows() {
     }
     let config = dir.path().join("vidhook.toml");
     let config = config.to_str().unwrap();
-    let dry = support::vidhook(&[
-        "--config",
-        config,
-        "prune",
-        "--older-than-days",
-        "30",
-        "--dry-run",
-    ])
-    .await;
+    let dry = prune(config, "30", true).await;
     // One line per bundle: the superseded video's MP4, poster and captions go together.
     let first_id = first_video
         .rsplit('/')
@@ -307,7 +308,7 @@ async fn retention_removes_old_media_but_not_what_the_entry_shows() {
         files.iter().all(|f| f.exists()),
         "a dry run removes nothing"
     );
-    let done = support::vidhook(&["--config", config, "prune", "--older-than-days", "30"]).await;
+    let done = prune(config, "30", false).await;
     assert!(
         done.contains("kept 4"),
         "the shown video, poster and captions: {done}"
@@ -321,7 +322,7 @@ async fn retention_removes_old_media_but_not_what_the_entry_shows() {
     assert_eq!(left.len(), 4, "{left:?}");
     assert!(left.iter().all(|f| f.starts_with(media.join("videos"))));
     // Young media is left alone.
-    let again = support::vidhook(&["--config", config, "prune", "--older-than-days", "50"]).await;
+    let again = prune(config, "50", false).await;
     assert!(again.contains("removed 0 file(s)"), "{again}");
 }
 
@@ -497,21 +498,13 @@ async fn retention_keeps_every_file_of_a_bundle_in_use() {
     // Two videos, each with a poster and captions.
     assert!(files.len() >= 8, "{files:?}");
     // The dry run says why each stays.
-    let dry = support::vidhook(&[
-        "--config",
-        config,
-        "prune",
-        "--older-than-days",
-        "30",
-        "--dry-run",
-    ])
-    .await;
+    let dry = prune(config, "30", true).await;
     assert!(
         dry.contains("would keep videos/preview-") && dry.contains("an entry shows"),
         "{dry}"
     );
     assert!(dry.contains("a batch row's or a digest's video"), "{dry}");
-    let done = support::vidhook(&["--config", config, "prune", "--older-than-days", "30"]).await;
+    let done = prune(config, "30", false).await;
     let gone: Vec<_> = files.iter().filter(|f| !f.exists()).collect();
     assert!(
         gone.is_empty(),
@@ -564,21 +557,13 @@ async fn retention_on_s3_prunes_whole_bundles_and_keeps_those_in_use() {
         assert!(keys.contains(&key), "{key} not in {keys:?}");
     }
 
-    let dry = support::vidhook(&[
-        "--config",
-        config,
-        "prune",
-        "--older-than-days",
-        "0",
-        "--dry-run",
-    ])
-    .await;
+    let dry = prune(config, "0", true).await;
     assert!(
         dry.contains("an entry shows") && dry.contains("a batch row's or a digest's video"),
         "{dry}"
     );
     assert_eq!(s3.keys().await, keys, "a dry run removes nothing");
-    support::vidhook(&["--config", config, "prune", "--older-than-days", "0"]).await;
+    prune(config, "0", false).await;
     let left = s3.keys().await;
     for key in bundle(&superseded) {
         assert!(!left.contains(&key), "{key} was kept: {left:?}");
@@ -591,7 +576,7 @@ async fn retention_on_s3_prunes_whole_bundles_and_keeps_those_in_use() {
     let mut text = std::fs::read_to_string(config).unwrap();
     text.push_str("\n[media]\nlinked_days = 0\n");
     std::fs::write(config, text).unwrap();
-    support::vidhook(&["--config", config, "prune", "--older-than-days", "0"]).await;
+    prune(config, "0", false).await;
     let left = s3.keys().await;
     for key in bundle(&row) {
         assert!(!left.contains(&key), "{key} outlived linked_days: {left:?}");

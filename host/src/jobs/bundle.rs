@@ -48,6 +48,29 @@ impl Keys {
     }
 }
 
+/// The public links of a kept video's companions, as the `keep` step recorded them in the
+/// render's provenance (none before it ran, or when it could not make them).
+#[derive(Debug, Default)]
+pub struct Companions {
+    pub poster: Option<String>,
+    pub captions_vtt: Option<String>,
+}
+
+impl Companions {
+    /// Read from a render's stored provenance; `Err` if that is not JSON.
+    pub fn of(
+        media: &crate::media::MediaStore,
+        provenance_json: Option<&str>,
+    ) -> serde_json::Result<Companions> {
+        let provenance: serde_json::Value = serde_json::from_str(provenance_json.unwrap_or("{}"))?;
+        let url = |key: &str| provenance["bundle"][key].as_str().map(|k| media.url(k));
+        Ok(Companions {
+            poster: url("poster"),
+            captions_vtt: url("captions_vtt"),
+        })
+    }
+}
+
 /// The `keep` step: copies the video and makes its companions, then on to the write-back.
 pub(super) async fn keep_video(app: &App, render: &RenderRow) -> anyhow::Result<Outcome> {
     let mut provenance: serde_json::Value =

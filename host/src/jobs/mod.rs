@@ -17,6 +17,7 @@
 //! reconciled rather than repeated.
 
 mod bundle;
+pub use bundle::Companions;
 mod lease;
 pub mod operator;
 mod plan_steps;

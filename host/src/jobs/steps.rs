@@ -319,13 +319,11 @@ async fn deliver_digest(
             ),
         ));
     };
-    let provenance: serde_json::Value =
-        serde_json::from_str(render.provenance_json.as_deref().unwrap_or("{}"))?;
-    let kept = |key: &str| provenance["bundle"][key].as_str().map(|k| app.media.url(k));
+    let kept = super::Companions::of(&app.media, render.provenance_json.as_deref())?;
     let files = crate::digests::Files {
         video_url,
-        captions_url: kept("captions_vtt"),
-        poster_url: kept("poster"),
+        captions_url: kept.captions_vtt,
+        poster_url: kept.poster,
     };
     if let Err(err) = crate::digests::deliver(to, content, files).await {
         return Ok(not_written(render, video_url, err));
@@ -346,17 +344,13 @@ fn companion_writes(
     let Some(fields) = app.config.sources.get(source).map(|s| &s.settings.fields) else {
         return Ok(Vec::new());
     };
-    let provenance: serde_json::Value =
-        serde_json::from_str(render.provenance_json.as_deref().unwrap_or("{}"))?;
-    let kept = &provenance["bundle"];
-    let mut writes = Vec::new();
-    for (field, key) in [
-        (&fields.captions, "captions_vtt"),
-        (&fields.poster, "poster"),
-    ] {
-        if let (Some(field), Some(key)) = (field, kept[key].as_str()) {
-            writes.push((field.clone(), app.media.url(key)));
-        }
-    }
+    let kept = super::Companions::of(&app.media, render.provenance_json.as_deref())?;
+    let writes = [
+        (&fields.captions, kept.captions_vtt),
+        (&fields.poster, kept.poster),
+    ]
+    .into_iter()
+    .filter_map(|(field, url)| Some((field.clone()?, url?)))
+    .collect();
     Ok(writes)
 }

@@ -69,18 +69,16 @@ impl RenderSummary {
             .map(|listed| {
                 let render = listed.render;
                 let credits = credits.get(&render.id).copied().unwrap_or(0);
-                let provenance: serde_json::Value = render
-                    .provenance_json
-                    .as_deref()
-                    .and_then(|p| serde_json::from_str(p).ok())
-                    .unwrap_or_default();
-                let kept = |key: &str| provenance["bundle"][key].as_str().map(|k| app.media.url(k));
-                let shortened = crate::content::WordsKept::in_plan(render.plan_json.as_deref());
-                let narration = render
+                let kept =
+                    crate::jobs::Companions::of(&app.media, render.provenance_json.as_deref())
+                        .unwrap_or_default();
+                // One parse of the plan gives both what it says and how much it kept.
+                let plan = render
                     .plan_json
                     .as_deref()
-                    .and_then(|p| serde_json::from_str::<crate::plugins::Plan>(p).ok())
-                    .map(|p| p.speech_text);
+                    .and_then(|p| serde_json::from_str::<crate::plugins::Plan>(p).ok());
+                let shortened = plan.as_ref().and_then(|p| p.shortened);
+                let narration = plan.map(|p| p.speech_text);
                 let render = visible(app, render, caller);
                 RenderSummary {
                     credits,
@@ -90,8 +88,8 @@ impl RenderSummary {
                     entry: listed.entry,
                     title: listed.title,
                     entry_url: listed.entry_url,
-                    poster_url: kept("poster"),
-                    captions_url: kept("captions_vtt"),
+                    poster_url: kept.poster,
+                    captions_url: kept.captions_vtt,
                     finished_at: render.finished_at,
                     id: render.id,
                     key: render.plan_key,
