@@ -5,7 +5,7 @@
 use sqlx::{FromRow, Row};
 
 use super::renders::RENDER_COLUMNS;
-use super::{RenderRow, Result, Store};
+use super::{Backend, RenderRow, Result, Store};
 
 /// A render with the source and entry it belongs to, as people know the entry.
 #[derive(Debug, Clone)]
@@ -17,15 +17,6 @@ pub struct ListedRender {
     pub title: String,
     /// Where the entry is published, when the CMS said.
     pub entry_url: Option<String>,
-}
-
-/// The two fields of an event's stored content a list shows (the rest is skipped unread).
-#[derive(serde::Deserialize)]
-struct Headline {
-    #[serde(default)]
-    title: String,
-    #[serde(default)]
-    url: Option<String>,
 }
 
 /// Which renders a list shows; empty strings match everything.
@@ -40,9 +31,23 @@ pub struct RenderQuery<'a> {
     pub after: Option<(i64, &'a str)>,
 }
 
-/// What a listed render reads of its event (`e`).
-const LISTED_EVENT_COLUMNS: &str =
-    "e.source AS source, e.entry_id AS entry_id, e.content_json AS content_json";
+/// What a listed render reads of its event (`e`): the title and URL are taken out of the stored
+/// content by the database, so a list never moves or parses whole article bodies (up to
+/// megabytes each) on the async runtime's threads.
+fn listed_event_columns(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Sqlite => {
+            "e.source AS source, e.entry_id AS entry_id,
+             json_extract(e.content_json, '$.title') AS title,
+             json_extract(e.content_json, '$.url') AS entry_url"
+        }
+        Backend::Postgres => {
+            "e.source AS source, e.entry_id AS entry_id,
+             CAST(e.content_json AS json) ->> 'title' AS title,
+             CAST(e.content_json AS json) ->> 'url' AS entry_url"
+        }
+    }
+}
 
 fn columns() -> String {
     RENDER_COLUMNS
@@ -56,21 +61,15 @@ fn listed(rows: Vec<sqlx::any::AnyRow>) -> Result<Vec<ListedRender>> {
     rows.iter()
         .map(|r| {
             let entry: String = r.try_get("entry_id")?;
-            let json: String = r.try_get("content_json")?;
-            let headline = serde_json::from_str::<Headline>(&json).unwrap_or(Headline {
-                title: String::new(),
-                url: None,
-            });
+            let title: Option<String> = r.try_get("title")?;
             Ok(ListedRender {
                 render: RenderRow::from_row(r)?,
                 source: r.try_get("source")?,
-                title: if headline.title.is_empty() {
-                    entry.clone()
-                } else {
-                    headline.title
-                },
+                title: title
+                    .filter(|t| !t.is_empty())
+                    .unwrap_or_else(|| entry.clone()),
                 entry,
-                entry_url: headline.url,
+                entry_url: r.try_get("entry_url")?,
             })
         })
         .collect()
@@ -91,13 +90,14 @@ impl Store {
     pub async fn find_renders(&self, query: &RenderQuery<'_>) -> Result<Vec<ListedRender>> {
         let (after_at, after_id) = query.after.unwrap_or((i64::MAX, ""));
         let sql = format!(
-            "SELECT {}, {LISTED_EVENT_COLUMNS}
+            "SELECT {}, {}
              FROM renders r JOIN events e ON e.id = r.event_id
              WHERE ($2 = '' OR r.state = $2) AND ($3 = '' OR e.source = $3)
                AND ($4 = '' OR r.run_id = $4)
                AND (r.created_at < $5 OR (r.created_at = $5 AND r.id < $6))
              ORDER BY r.created_at DESC, r.id DESC LIMIT $1",
-            columns()
+            columns(),
+            listed_event_columns(self.backend)
         );
         let rows = sqlx::query(&sql)
             .bind(query.limit)
@@ -118,9 +118,10 @@ impl Store {
     /// One render as lists show it.
     pub async fn listed_render(&self, id: &str) -> Result<Option<ListedRender>> {
         let sql = format!(
-            "SELECT {}, {LISTED_EVENT_COLUMNS}
+            "SELECT {}, {}
              FROM renders r JOIN events e ON e.id = r.event_id WHERE r.id = $1",
-            columns()
+            columns(),
+            listed_event_columns(self.backend)
         );
         let rows = sqlx::query(&sql).bind(id).fetch_all(&self.pool).await?;
         Ok(listed(rows)?.into_iter().next())
@@ -130,10 +131,11 @@ impl Store {
     /// update. A change in the same millisecond as `since` is sent again rather than missed.
     pub async fn renders_changed_since(&self, since: i64, limit: i64) -> Result<Vec<ListedRender>> {
         let sql = format!(
-            "SELECT {}, {LISTED_EVENT_COLUMNS}
+            "SELECT {}, {}
              FROM renders r JOIN events e ON e.id = r.event_id
              WHERE r.updated_at >= $1 ORDER BY r.updated_at, r.id LIMIT $2",
-            columns()
+            columns(),
+            listed_event_columns(self.backend)
         );
         let rows = sqlx::query(&sql)
             .bind(since)
