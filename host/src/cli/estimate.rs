@@ -11,6 +11,7 @@ use crate::config::Config;
 use crate::content::Content;
 use crate::generation::{CREDITS_PER_VIDEO, CREDIT_PACKS};
 use crate::plugins::Decision;
+use crate::store::Store;
 
 /// What a source's plugin chain makes of some contents, before anything is paid.
 pub struct Count {
@@ -25,13 +26,13 @@ pub struct Count {
 /// Runs each of `contents` (each named by its label for errors) through `source`'s real plugin chain.
 pub async fn count_videos(
     config: &Config,
+    store: &Store,
     source: &str,
     contents: impl IntoIterator<Item = (String, Result<Content, String>)>,
 ) -> anyhow::Result<Count> {
-    let store = super::open_store(config).await?;
-    crate::templates::seed_defaults(&store).await?;
+    crate::templates::seed_defaults(store).await?;
     let host = crate::app::plugin_host(config, store.clone()).await?;
-    let templates = Arc::new(crate::templates::TemplateSet::load(&store).await?);
+    let templates = Arc::new(crate::templates::TemplateSet::load(store).await?);
     let source_config = config.sources.get(source);
     let chain: Vec<_> = source_config
         .map(|s| s.settings.plugins.as_slice())
@@ -80,6 +81,7 @@ pub async fn count_videos(
 /// Videos a folder's Markdown files would produce: (count, files).
 async fn count_folder(
     config: &Config,
+    store: &Store,
     source: &str,
     folder: &Path,
 ) -> anyhow::Result<(Count, usize)> {
@@ -94,7 +96,7 @@ async fn count_folder(
         let content = adapter.load(file).map_err(|e| e.to_string());
         (file.display().to_string(), content)
     });
-    let count = count_videos(config, source, contents).await?;
+    let count = count_videos(config, store, source, contents).await?;
     Ok((count, files.len()))
 }
 
@@ -107,6 +109,7 @@ pub async fn run(
     if let Some(asked) = source {
         crate::estimate::choose_source(config, Some(asked))?;
     }
+    let store = super::open_store(config).await?;
     let (source, videos) = match (folder, events) {
         (Some(folder), _) => {
             let source = match source {
@@ -115,7 +118,7 @@ pub async fn run(
                     .map(|(name, _)| name)
                     .map_err(|e| anyhow::anyhow!("{e}; name one with --source"))?,
             };
-            let (count, files) = count_folder(config, &source, folder).await?;
+            let (count, files) = count_folder(config, &store, &source, folder).await?;
             println!(
                 "{files} files in {} (source {source}): {} videos, {} skipped, {} errors",
                 folder.display(),
@@ -130,7 +133,6 @@ pub async fn run(
         }
         (None, Some(events)) => {
             let source = crate::estimate::choose_source(config, source)?;
-            let store = super::open_store(config).await?;
             let fan_out = crate::estimate::FanOut::observed(&store, &source).await?;
             let videos = fan_out.videos(events);
             println!(
@@ -141,7 +143,6 @@ pub async fn run(
         }
         (None, None) => anyhow::bail!("give --folder DIR or --events N"),
     };
-    let store = super::open_store(config).await?;
     let estimate = crate::estimate::price(config, &store, &source, videos).await?;
     println!("estimate: {videos} videos, {}", estimate.cost());
     if let Some(line) = estimate.budget_line() {

@@ -105,6 +105,7 @@ pub async fn execute(
     };
     let count = super::estimate::count_videos(
         config,
+        &store,
         source,
         fresh.iter().map(|(name, c)| (name.clone(), Ok(c.clone()))),
     )
