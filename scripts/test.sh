@@ -18,7 +18,7 @@ if command -v pg_isready >/dev/null && pg_isready -q -d "$pg/postgres"; then
     --test e2e --test ingress --test plugins --test generation --test paid_once --test content_reach --test secrets --test durability \
     --test cms --test catch_up --test wordpress --test runs --test operations --test digests --test speech --test media "$@"
   # The workspace (API, SSE, the browser); the fuzzing run is not repeated (it ran on SQLite).
-  VIDHOOK_TEST_POSTGRES="$pg" cargo test --locked -p vidhook --test workspace --test workspace_browser "$@" -- --skip schemathesis
+  VIDHOOK_TEST_POSTGRES="$pg" cargo test --locked -p vidhook --test workspace --test editing --test workspace_browser "$@" -- --skip schemathesis
   echo "== the chaos run: 3 processes on one PostgreSQL, 1,000 events, SIGKILLs (tests/chaos.rs)"
   VIDHOOK_TEST_POSTGRES="$pg" cargo test --locked -p vidhook --test chaos -- --seed 1 --events 1000
   # Each test made its own database; drop them.

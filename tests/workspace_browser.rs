@@ -7,14 +7,21 @@ mod support;
 
 use std::time::Duration;
 
-use support::workspace::{audit_actions, config, run_bounded};
-use support::{cms::Cms, now_secs, published, Host};
+use support::workspace::{audit_actions, config, hosted_speech, run_bounded};
+use support::{cms::Cms, now_secs, published, tts::TtsServer, Host};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn editors_work_in_a_real_headless_chromium() {
     let dir = tempfile::tempdir().unwrap();
     let cms = Cms::start().await;
-    let host = Host::start(dir.path(), &config(dir.path(), &cms)).await;
+    // A source spoken by a hosted engine (OpenAI's contract server, priced as tts-1 lists it):
+    // the page must say what listening costs before anything is sent there.
+    let openai = TtsServer::openai().await;
+    let host = Host::start(
+        dir.path(),
+        &(config(dir.path(), &cms) + &hosted_speech(&openai.url)),
+    )
+    .await;
     let editor = host.token_for("editor").await;
     let viewer = host.token_for("viewer").await;
     let revokable = host.named_token("editor", "revoked-mid-session").await;
@@ -33,6 +40,8 @@ async fn editors_work_in_a_real_headless_chromium() {
         ("SHOTS", shots.as_str()),
         ("REVOKABLE", revokable.as_str()),
         ("REVOKE", revoke.as_str()),
+        // The revoke command reads the same configuration, which names the hosted engine's key.
+        ("TEST_OPENAI_KEY", support::tts::OPENAI_KEY),
     ];
     let (ok, output) = run_bounded(
         "node",
@@ -44,9 +53,14 @@ async fn editors_work_in_a_real_headless_chromium() {
     .await;
     assert!(ok, "{output}\n--- host logs ---\n{}", host.logs());
     assert!(output.contains("browser: all steps passed"), "{output}");
+    // Listening on the hosted engine's source was asked about and declined: nothing was sent.
+    assert!(openai.calls().is_empty(), "{} calls", openai.calls().len());
     for shot in [
         "1-sign-in",
         "2-templates",
+        "2b-templates-fields",
+        "2c-templates-draft",
+        "4c-renders-table",
         "4-renders-done",
         "5-renders-awaiting-approval",
         "7-costs",
@@ -63,10 +77,9 @@ async fn editors_work_in_a_real_headless_chromium() {
     }
     // What the browser did happened: a template version by the editor, a render approved.
     let actions = audit_actions(&host).await;
-    assert!(
-        actions.iter().any(|a| a == "template-save") && actions.iter().any(|a| a == "approve"),
-        "{actions:?}"
-    );
+    for action in ["template-save", "template-draft", "approve"] {
+        assert!(actions.iter().any(|a| a == action), "{action}: {actions:?}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -3,7 +3,7 @@
 //! stored version, and each planned video's script and prompt come back with a duration estimate
 //! (at the engines' pace) against its resolution's limit — and, when asked, the duration of the
 //! narration actually synthesised with the source's engine and lexicon (what the speak step
-//! would hear).
+//! would hear), which an editor can listen to. A hosted engine's price is said before that.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -22,6 +22,17 @@ pub const MAX_AT_ONCE: usize = 4;
 /// How long a preview waits for a slot.
 pub const WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
+/// Whether the preview synthesises the narration (which a hosted engine bills).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Speak {
+    /// Estimate the duration only.
+    No,
+    /// Synthesise every video's narration and measure it.
+    Measure,
+    /// Synthesise one video's narration (by key; none: the first) and keep its audio to listen to.
+    Listen(Option<String>),
+}
+
 /// The template being edited: its name, body and version (0: not saved yet).
 pub struct Draft<'a> {
     pub name: &'a str,
@@ -38,6 +49,9 @@ pub struct Preview {
     pub skipped: Option<String>,
     /// The template versions used (0: the draft).
     pub templates: BTreeMap<String, i64>,
+    /// The fields the chain gave the draft's template for this content (none: it did not
+    /// render the template for it).
+    pub fields: Option<Vec<crate::templates::fields::Field>>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -58,6 +72,11 @@ pub struct PreviewVideo {
     pub synthesized_seconds: Option<f64>,
     /// How much of the content's text the narration keeps, when a plugin cut it to fit.
     pub shortened: Option<crate::content::WordsKept>,
+    /// What synthesising this narration costs (shown before an editor asks for it).
+    pub speech: crate::tts::SpeechCost,
+    /// The narration's WAV, when listened to ([`Speak::Listen`]); sent as audio, not JSON.
+    #[serde(skip)]
+    pub audio: Option<Vec<u8>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -100,7 +119,7 @@ pub async fn preview(
     source: &str,
     mut content: Content,
     draft: Draft<'_>,
-    synthesize: bool,
+    speak: Speak,
 ) -> Result<Preview, PreviewError> {
     let _slot = tokio::time::timeout(WAIT, app.preview_slots.acquire())
         .await
@@ -113,7 +132,9 @@ pub async fn preview(
         .ok_or_else(|| PreviewError::UnknownSource(source.to_string()))?
         .settings;
     let templates =
-        TemplateSet::load_with(&app.store, Some((draft.name, draft.version, draft.body))).await?;
+        TemplateSet::load_with(&app.store, Some((draft.name, draft.version, draft.body)))
+            .await?
+            .recording_contexts();
     // Compiles and runs within budget whatever the content (a chain may not render it at all).
     templates.test_render(draft.name).await?;
     let templates = Arc::new(templates);
@@ -138,6 +159,7 @@ pub async fn preview(
                 videos: Vec::new(),
                 skipped: Some(reason),
                 templates: templates.used(),
+                fields: templates.fields_of(draft.name),
             })
         }
         // A template failure reaches a plugin as a message; the set knows where it was.
@@ -150,16 +172,21 @@ pub async fn preview(
     };
     let pace = f64::from(app.config.tts.words_per_minute.max(1));
     let mut videos = Vec::with_capacity(plans.len());
-    for plan in &plans {
+    for (i, plan) in plans.iter().enumerate() {
         let words = plan.speech_text.split_whitespace().count();
-        let synthesized_seconds = if synthesize {
+        let listen = match &speak {
+            Speak::Listen(None) => i == 0,
+            Speak::Listen(Some(key)) => *key == plan.key,
+            _ => false,
+        };
+        let (synthesized_seconds, audio) = if listen || speak == Speak::Measure {
             let spoken = crate::jobs::narrate(app, source, plan).await?;
             let narration = spoken
                 .narration
                 .map_err(|e| PreviewError::Speech(e.to_string()))?;
-            Some(narration.seconds)
+            (Some(narration.seconds), listen.then_some(narration.wav))
         } else {
-            None
+            (None, None)
         };
         videos.push(PreviewVideo {
             key: plan.key.clone(),
@@ -172,11 +199,14 @@ pub async fn preview(
             limit_seconds: plan.resolution.max_audio_seconds(),
             synthesized_seconds,
             shortened: plan.shortening(&content),
+            speech: crate::jobs::speech_cost(app, source, plan).await?,
+            audio,
         });
     }
     Ok(Preview {
         videos,
         skipped: None,
         templates: templates.used(),
+        fields: templates.fields_of(draft.name),
     })
 }

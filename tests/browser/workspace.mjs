@@ -54,6 +54,19 @@ async function accessible(page, label) {
   check(violations.length === 0, `${label}: axe reports ${violations.join("; ")}`);
 }
 
+/** WCAG's contrast ratio of two computed CSS colours ("rgb(r, g, b)"). */
+function contrast(a, b) {
+  const luminance = (css) => {
+    const [r, g, b] = css.match(/[\d.]+/g).slice(0, 3).map((v) => {
+      const c = Number(v) / 255;
+      return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+    });
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+  };
+  const [hi, lo] = [luminance(a), luminance(b)].sort((x, y) => y - x);
+  return (hi + 0.05) / (lo + 0.05);
+}
+
 async function shot(page, name) {
   await page.screenshot({ path: `${SHOTS}/${name}.png`, fullPage: true });
 }
@@ -109,6 +122,20 @@ try {
   check(session && session.httpOnly && session.sameSite === "Strict", `session cookie: ${JSON.stringify(session)}`);
   check(await page.evaluate(() => document.cookie) === "", "page scripts cannot read the session");
 
+  step("focus is visible on the dark header: the ring's contrast with it is at least 3:1");
+  await page.locator("#nav a").first().focus();
+  await page.keyboard.press("Shift+Tab");
+  await page.keyboard.press("Tab");
+  const ring = await page.evaluate(() => {
+    const focused = document.activeElement;
+    const style = getComputedStyle(focused);
+    return { visible: focused.matches(":focus-visible"), in: focused.closest("header") !== null, color: style.outlineColor,
+      style: style.outlineStyle, width: parseFloat(style.outlineWidth), header: getComputedStyle(document.querySelector("header.top")).backgroundColor };
+  });
+  const ratio = contrast(ring.color, ring.header);
+  console.log(`focus ring on the header: ${ring.color} on ${ring.header}, ${ratio.toFixed(2)}:1, ${ring.width}px ${ring.style}`);
+  check(ring.visible && ring.in && ring.style !== "none" && ring.width >= 2 && ratio >= 3, `focus ring: ${JSON.stringify(ring)}, ${ratio.toFixed(2)}:1`);
+
   step("the template list fits the source, and says templates are shared");
   const names = await page.locator("#tpl-name option").evaluateAll((options) => options.map((o) => o.value));
   check(!names.includes("digest"), `"digest" is not offered for a source without a digest: ${names}`);
@@ -128,6 +155,49 @@ try {
   check(!(await page.locator(".bar.over").count()), "a short script fits");
   await fits(page, "templates at 1280px");
   await shot(page, "2-templates");
+
+  step("the fields the plugins give this template are listed, and offered after {{");
+  await page.locator("#tpl-fields summary").click();
+  await page.locator("#fields-list button", { hasText: "title" }).first().waitFor();
+  const listed = await page.locator("#fields-list button").allTextContents();
+  check(listed.includes("title") && listed.includes("body"), `the fields are listed: ${listed}`);
+  await body.click();
+  await page.keyboard.press("Control+End");
+  await page.keyboard.type(" {{ti");
+  await page.locator("#tpl-complete li", { hasText: "title" }).first().waitFor();
+  check(await body.getAttribute("aria-activedescendant") === "complete-0", "the first completion is the active one");
+  await shot(page, "2b-templates-fields");
+  await page.keyboard.press("Enter");
+  check((await body.inputValue()).endsWith("{{title}}"), `completed and closed: ${await body.inputValue()}`);
+  check(await page.locator("#tpl-complete").isHidden(), "the list closes once a field is chosen");
+  await page.waitForFunction(() => /A sample article\s*$/.test(document.querySelector("[data-testid=script]")?.textContent || ""));
+  await page.locator("#tpl-fields summary").click();
+
+  step("listen to the narration: the local engine is free, and it plays");
+  check((await page.getByTestId("speech-cost").first().textContent()).includes("costs nothing"), "the local engine's price is said");
+  await page.getByRole("button", { name: "Listen to the narration" }).first().click();
+  const audio = page.locator(".listen-box audio").first();
+  await audio.waitFor({ timeout: 30_000 });
+  const heard = await audio.evaluate(async (element) => {
+    const started = Date.now();
+    while (!(element.duration > 0) && Date.now() - started < 20_000) await new Promise((r) => setTimeout(r, 100));
+    return { duration: element.duration, src: element.src, error: element.error && element.error.message };
+  });
+  check(heard.duration > 1 && heard.src.startsWith("blob:"), `the narration plays: ${JSON.stringify(heard)}`);
+  check((await page.locator(".listen-state").first().textContent()).includes("s as synthesised"), "its measured length is said");
+
+  step("a hosted engine's price is said before it is spent; declining sends nothing");
+  await page.locator("#tpl-source").selectOption("hosted");
+  const price = page.getByTestId("speech-cost").filter({ hasText: "hosted engine" }).first();
+  await price.waitFor();
+  check(/characters, about \$[\d.]+/.test(await price.textContent()), `the price: ${await price.textContent()}`);
+  let priced = "";
+  page.once("dialog", (dialog) => { priced = dialog.message(); dialog.dismiss(); });
+  await page.getByRole("button", { name: "Listen to the narration" }).first().click();
+  for (let i = 0; i < 50 && !priced; i++) await page.waitForTimeout(100);
+  check(priced.includes("openai") && /\$[\d.]+/.test(priced), `asked first, with the price: "${priced}"`);
+  await page.waitForTimeout(500);
+  check(await page.locator(".listen-box audio").count() === 0, "nothing was synthesised");
 
   step("a script past the limit turns the duration bar red");
   // A chain that assumes 400 words a minute fits 300 words into its 51 s; the engine speaks 175.
@@ -157,7 +227,7 @@ try {
   check(await page.locator("#preview.stale").count() === 0, "a fixed template's preview is current again");
   await page.locator("#tpl-note").fill("Title first, then the body");
   await page.locator("#tpl-save").click();
-  await page.locator("#tpl-saved", { hasText: "Saved as v2" }).waitFor();
+  await page.locator("#tpl-saved", { hasText: "Published as v2" }).waitFor();
   await page.locator(".toast", { hasText: "as v2" }).waitFor();
   await page.locator("#tpl-history summary").click();
   const v2 = page.locator('#tpl-versions li[data-version="2"]');
@@ -207,6 +277,29 @@ try {
   await row.getByRole("button", { name: "Remove vidhook" }).click();
   await row.waitFor({ state: "detached" });
   await page.locator("#lex-locale").fill("");
+
+  step("a draft is saved without going live, is what the editor opens after a reload, then is published");
+  const template = await page.locator("#tpl-name").inputValue();
+  const versionsOf = () => page.evaluate((name) => fetch(`/api/v1/templates/${name}/versions`).then((r) => r.json()), template);
+  const liveBefore = (await versionsOf())[0].version;
+  await body.click();
+  await page.keyboard.press("Control+A");
+  await page.keyboard.type("{{title}}. A draft that is not live yet. {{body}}");
+  await page.locator("#tpl-note").fill("Trying a new opening");
+  await page.locator("#tpl-draft").click();
+  await page.locator(".toast", { hasText: "saved: not live" }).waitFor();
+  check((await page.locator("#tpl-draft-state").textContent()).includes("not live"), "the page says the draft is not live");
+  check(await page.locator("#tpl-saved").textContent() === "", "a saved draft is not an unsaved change");
+  check((await versionsOf())[0].version === liveBefore, "saving a draft made no version");
+  await shot(page, "2c-templates-draft");
+  await page.reload();
+  await page.locator("#tpl-draft-state", { hasText: "not live" }).waitFor();
+  check((await body.inputValue()).includes("A draft that is not live yet"), "after a reload the editor opens the draft");
+  await page.locator("#tpl-save").click();
+  await page.locator(".toast", { hasText: `as v${liveBefore + 1}` }).waitFor();
+  check((await page.locator("#tpl-draft-state").textContent()).startsWith("Live: v"), "a published draft is no longer a draft");
+  const drafts = await page.evaluate(() => fetch("/api/v1/templates/drafts").then((r) => r.json()));
+  check(drafts.length === 0, `no draft is left: ${JSON.stringify(drafts)}`);
 
   step("publish a sample event and watch its render reach done without reloading");
   await page.locator("#nav a[data-page=renders]").click();
@@ -272,6 +365,29 @@ try {
   await renderIn(page, "browser-3", "done");
   await renderIn(page, "browser-4", "done");
 
+  step("renders as a table: poster thumbnails, sortable by each column, filtered like the cards");
+  await page.locator("#r-view").selectOption("table");
+  await page.locator("#r-table").waitFor();
+  const titles = () => page.locator("#r-rows tr td:nth-child(2)").allTextContents();
+  check((await titles()).length >= 4, `every render is a row: ${await titles()}`);
+  check(await page.locator("#r-rows img.thumb").count() >= 1, "with poster thumbnails");
+  const sortButton = page.getByRole("button", { name: "Title", exact: true });
+  await sortButton.click();
+  const ascending = await titles();
+  const lower = (t) => t.toLowerCase();
+  const sorted = [...ascending].sort((a, b) => (lower(a) < lower(b) ? -1 : lower(a) > lower(b) ? 1 : 0));
+  check(JSON.stringify(ascending) === JSON.stringify(sorted), `sorted by title: ${ascending}`);
+  check(await page.locator('th[data-column="title"]').getAttribute("aria-sort") === "ascending", "aria-sort says how");
+  await sortButton.click();
+  check(JSON.stringify(await titles()) === JSON.stringify([...ascending].reverse()), "and the other way on a second click");
+  await page.locator("#r-state").selectOption("done");
+  await page.waitForFunction(() => [...document.querySelectorAll("#r-rows tr")].every((r) => r.dataset.state === "done"));
+  check((await titles()).length >= 4, "the done renders stay");
+  await fits(page, "the renders table at 1280px");
+  await shot(page, "4c-renders-table");
+  await page.locator("#r-state").selectOption("");
+  await page.locator("#r-view").selectOption("cards");
+
   step("costs: a chart of credits per day and the budget left");
   await page.locator("#nav a[data-page=costs]").click();
   await page.locator("#c-chart rect").first().waitFor({ state: "attached" });
@@ -327,6 +443,11 @@ try {
       await checked.waitForTimeout(500);
       await accessible(checked, `${name} at ${viewport.width} px`);
     }
+    await checked.goto(`${BASE}/#/renders`);
+    await checked.locator("#r-view").selectOption("table");
+    await checked.locator("#r-rows tr").first().waitFor();
+    await accessible(checked, `the renders table at ${viewport.width} px`);
+    await checked.locator("#r-view").selectOption("cards");
     await axeContext.close();
   }
   const signInContext = await browser.newContext({ bypassCSP: true });
@@ -367,6 +488,8 @@ try {
   for (const button of await rollbacks.all()) check(await button.isDisabled(), "roll back is disabled for a viewer");
   check(await page.locator("#tpl-save").isDisabled(), "save is disabled for a viewer");
   check(await body.evaluate((e) => e.readOnly), "a viewer's editor is read-only");
+  check(await page.locator("#tpl-draft").isDisabled(), "a viewer cannot save a draft");
+  check(await page.getByRole("button", { name: "Listen to the narration" }).first().isDisabled(), "nor listen (a hosted engine bills it)");
   check(await page.locator("#tpl-role-note").isVisible(), "and the page says why");
   check(await page.locator("#lex-form button").isDisabled(), "a viewer cannot change the lexicon");
   check((await page.locator("#token-help").textContent()).includes("--name NAME"), "the sign-in help's command works");

@@ -59,6 +59,29 @@ config = {{ words_per_minute = "400" }}
     )
 }
 
+/// A fourth source, `hosted`, spoken by a hosted engine (OpenAI's contract server at `openai`,
+/// priced as its tts-1 lists: $15 per million characters), to append to [`config`].
+pub fn hosted_speech(openai: &str) -> String {
+    format!(
+        r#"
+[tts.providers.openai]
+kind = "openai"
+base_url = "{openai}"
+api_key = "${{TEST_OPENAI_KEY}}"
+voice = "alloy"
+cents_per_million_chars = 1500
+
+[sources.hosted]
+cms = "standard-webhooks"
+secret = "{secret}"
+presenter_image = "{image}"
+tts = "openai"
+"#,
+        secret = super::SECRET,
+        image = super::presenter_png().display(),
+    )
+}
+
 pub async fn call(
     host: &Host,
     method: Method,

@@ -26,7 +26,7 @@ mod speech_steps;
 mod steps;
 mod worker;
 
-pub use speech_steps::{narrate, Spoken};
+pub use speech_steps::{narrate, speech_cost, Spoken};
 pub use worker::{spawn_workers, Workers};
 
 use crate::plugins::config::PluginRef;

@@ -79,11 +79,7 @@ pub struct Spoken {
 /// names), in its voice, through the source's lexicon: the speak step and the workspace's
 /// preview hear the same thing.
 pub async fn narrate(app: &App, source: &str, plan: &Plan) -> anyhow::Result<Spoken> {
-    let engine_name = match (plan.tts_provider.as_str(), app.config.sources.get(source)) {
-        ("", Some(source)) => source.settings.tts_engine(&plan.language).to_string(),
-        ("", None) => crate::tts::ESPEAK.to_string(),
-        (named, _) => named.to_string(),
-    };
+    let engine_name = engine_for(app, source, plan);
     let lexicon = Lexicon::for_language(&app.store.lexicon(source).await?, &plan.language);
     let (_, pronounced) = lexicon.apply(&plan.speech_text);
     let narration = match app.tts.pick(&engine_name, &plan.voice, &plan.language) {
@@ -110,6 +106,35 @@ pub async fn narrate(app: &App, source: &str, plan: &Plan) -> anyhow::Result<Spo
         pronounced: serde_json::to_value(pronounced)?,
         narration,
     })
+}
+
+/// The engine `plan` is spoken with: the one it names, else `source`'s for its language.
+fn engine_for(app: &App, source: &str, plan: &Plan) -> String {
+    match (plan.tts_provider.as_str(), app.config.sources.get(source)) {
+        ("", Some(source)) => source.settings.tts_engine(&plan.language).to_string(),
+        ("", None) => crate::tts::ESPEAK.to_string(),
+        (named, _) => named.to_string(),
+    }
+}
+
+/// What [`narrate`] would cost: the engine, and the characters it would be sent (the lexicon
+/// applied), priced. Told to an editor before a preview's narration is synthesised.
+pub async fn speech_cost(
+    app: &App,
+    source: &str,
+    plan: &Plan,
+) -> anyhow::Result<crate::tts::SpeechCost> {
+    let engine_name = engine_for(app, source, plan);
+    let lexicon = Lexicon::for_language(&app.store.lexicon(source).await?, &plan.language);
+    let options = narration::Options::from(&app.config.tts);
+    let characters = match app.tts.pick(&engine_name, &plan.voice, &plan.language) {
+        Ok((engine, _)) => {
+            narration::characters_sent(engine.as_ref(), &plan.speech_text, &lexicon, options)
+        }
+        // An engine that is not configured is never sent anything.
+        Err(_) => 0,
+    };
+    Ok(app.tts.cost(&engine_name, characters))
 }
 
 /// Over the limit, with the source's policy "shorten": the last plugin of the chain that exports

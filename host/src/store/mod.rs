@@ -32,7 +32,7 @@ pub use plugins::PluginRow;
 pub use render_list::{ListedRender, RenderQuery};
 pub use renders::{RenderRow, StepRecord, StepRow, Transition};
 pub use runs::{RunItem, RunProgress, RunRow, RunState, PREPAID_STATES};
-pub use templates::{Authored, TemplateRow};
+pub use templates::{Authored, DraftRow, TemplateRow};
 pub use tokens::TokenRow;
 
 #[derive(Debug, thiserror::Error)]

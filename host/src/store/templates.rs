@@ -1,4 +1,4 @@
-//! Editor templates: append-only versions.
+//! Editor templates: append-only versions, and one unpublished draft per template.
 
 use sqlx::{FromRow, Row};
 
@@ -25,6 +25,19 @@ pub struct Authored<'a> {
     pub note: &'a str,
     /// Set when the version restores an older one's text.
     pub restored_from: Option<i64>,
+}
+
+/// A template's draft: saved, not live (renders never read it).
+#[derive(Debug, Clone, FromRow, serde::Serialize, utoipa::ToSchema)]
+pub struct DraftRow {
+    pub name: String,
+    pub body: String,
+    /// Who saved it last.
+    pub author: String,
+    pub note: String,
+    /// The live version it was written against (a newer one may have been published since).
+    pub based_on: i64,
+    pub saved_at: i64,
 }
 
 const TEMPLATE_COLUMNS: &str = "name, version, body, created_at, author, note, restored_from";
@@ -98,5 +111,54 @@ impl Store {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    /// Every saved draft, by template name.
+    pub async fn template_drafts(&self) -> Result<Vec<DraftRow>> {
+        let rows = sqlx::query(
+            "SELECT name, body, author, note, based_on, saved_at FROM template_drafts ORDER BY name",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| Ok(DraftRow::from_row(r)?)).collect()
+    }
+
+    /// Saves (or replaces) the draft of `name`.
+    pub async fn save_template_draft(
+        &self,
+        name: &str,
+        body: &str,
+        by: Authored<'_>,
+        based_on: i64,
+    ) -> Result<DraftRow> {
+        let row = sqlx::query(
+            "INSERT INTO template_drafts (name, body, author, note, based_on, saved_at)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (name) DO UPDATE SET body = excluded.body, author = excluded.author,
+                 note = excluded.note, based_on = excluded.based_on, saved_at = excluded.saved_at
+             RETURNING name, body, author, note, based_on, saved_at",
+        )
+        .bind(name)
+        .bind(body)
+        .bind(by.author)
+        .bind(by.note)
+        .bind(based_on)
+        .bind(now_ms())
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(DraftRow::from_row(&row)?)
+    }
+
+    /// Removes the draft of `name` — only if its text is `body`, when given (publishing one
+    /// editor's text must not drop a draft another editor changed since). True if one was removed.
+    pub async fn discard_template_draft(&self, name: &str, body: Option<&str>) -> Result<bool> {
+        let done = sqlx::query(
+            "DELETE FROM template_drafts WHERE name = $1 AND ($2 IS NULL OR body = $2)",
+        )
+        .bind(name)
+        .bind(body)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
     }
 }

@@ -5,6 +5,7 @@
 //! `crate::preview` runs an editor's draft through a source's real plugin chain before it is saved.
 
 pub mod engine;
+pub mod fields;
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -132,6 +133,9 @@ pub struct TemplateSet {
     used: Mutex<BTreeMap<String, i64>>,
     /// The first render that failed (a plugin sees only its message; a preview shows where).
     failure: Mutex<Option<RenderFailure>>,
+    /// The last context each template was rendered with, kept only when a preview asks
+    /// ([`TemplateSet::recording_contexts`]): the fields an editor can use.
+    contexts: Option<Mutex<BTreeMap<String, serde_json::Value>>>,
 }
 
 impl TemplateSet {
@@ -168,7 +172,25 @@ impl TemplateSet {
             versions,
             used: Mutex::new(BTreeMap::new()),
             failure: Mutex::new(None),
+            contexts: None,
         }
+    }
+
+    /// Keeps the last context each template is rendered with (a preview's: the fields the
+    /// plugins give a template, for the editor's list and completion).
+    pub fn recording_contexts(mut self) -> TemplateSet {
+        self.contexts = Some(Mutex::new(BTreeMap::new()));
+        self
+    }
+
+    /// The fields template `name` was given, if it was rendered while recording.
+    pub fn fields_of(&self, name: &str) -> Option<Vec<fields::Field>> {
+        let contexts = self
+            .contexts
+            .as_ref()?
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        contexts.get(name).map(fields::list)
     }
 
     /// Whether template `name` compiles and renders within its budget: it is test-rendered (not
@@ -216,6 +238,12 @@ impl TemplateSet {
             .map_err(|e| TemplateError::Context(e.to_string()))?;
         if !context.is_object() {
             return Err(TemplateError::Context("expected an object".into()));
+        }
+        if let Some(contexts) = &self.contexts {
+            let mut contexts = contexts.lock().unwrap_or_else(|p| p.into_inner());
+            // The last: a plugin that fits a script renders it several times, and the last
+            // context is the one its plan used.
+            contexts.insert(name.to_string(), context);
         }
         let budget = Budget {
             deadline,

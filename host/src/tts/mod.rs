@@ -19,7 +19,7 @@ use std::time::Duration;
 
 pub use espeak::Espeak;
 pub use lexicon::{entry_problem as lexicon_entry_problem, Lexicon};
-pub use registry::{HostedConfig, Speakers, ESPEAK};
+pub use registry::{HostedConfig, Speakers, SpeechCost, ESPEAK};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TtsError {

@@ -56,6 +56,24 @@ pub struct Narration {
     pub retries: u32,
 }
 
+/// `text` in the chunks `engine` is sent, each as written and as said (the lexicon applied).
+fn spoken_chunks(
+    engine: &dyn Tts,
+    text: &str,
+    lexicon: &Lexicon,
+    options: Options,
+) -> (Vec<Chunk>, Vec<String>) {
+    let chunks = chunk::split(text, options.chunk_chars.min(engine.max_chars()));
+    let spoken = chunks.iter().map(|c| lexicon.apply(&c.text).0).collect();
+    (chunks, spoken)
+}
+
+/// The characters [`narrate`] sends `engine` for `text`: what a hosted engine bills for it.
+pub fn characters_sent(engine: &dyn Tts, text: &str, lexicon: &Lexicon, options: Options) -> usize {
+    let (_, spoken) = spoken_chunks(engine, text, lexicon, options);
+    spoken.iter().map(|s| s.chars().count()).sum()
+}
+
 /// Synthesises `text` with `engine` in `voice`, each chunk said as `lexicon` says (its cue keeps
 /// the written words). With a `cache`, each chunk already spoken the
 /// same way (engine, voice, language, text and neighbours) is read back instead of paid for
@@ -69,11 +87,10 @@ pub async fn narrate(
     options: Options,
     cache: Option<&MediaStore>,
 ) -> Result<Narration, TtsError> {
-    let chunks = chunk::split(text, options.chunk_chars.min(engine.max_chars()));
+    let (chunks, spoken) = spoken_chunks(engine, text, lexicon, options);
     if chunks.is_empty() {
         return Err(TtsError::EmptyText);
     }
-    let spoken: Vec<String> = chunks.iter().map(|c| lexicon.apply(&c.text).0).collect();
     let requests: Vec<SpeechRequest> = (0..chunks.len())
         .map(|i| SpeechRequest {
             text: spoken[i].clone(),

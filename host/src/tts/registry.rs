@@ -59,6 +59,23 @@ pub struct HostedConfig {
     /// Voices by locale ("de" or "de-at"; the exact locale wins over its language).
     #[serde(default)]
     pub voices: BTreeMap<String, String>,
+    /// What the engine charges, in US cents per million characters sent (OpenAI's tts-1 lists
+    /// $15, so 1500): shown to an editor before a preview is synthesised. Unset: the page says
+    /// the engine bills per character at the account's own price.
+    pub cents_per_million_chars: Option<u64>,
+}
+
+/// What synthesising a text would cost, said before it is spent.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
+pub struct SpeechCost {
+    /// The engine's name (`espeak`, or a `[tts.providers.NAME]`).
+    pub engine: String,
+    /// A hosted engine bills for each request; the local one costs nothing.
+    pub hosted: bool,
+    /// Characters that would be sent (after the pronunciation lexicon).
+    pub characters: usize,
+    /// The price in US cents, when the engine's price is configured (0 for the local engine).
+    pub cents: Option<f64>,
 }
 
 /// The name of the local engine, always available.
@@ -113,6 +130,25 @@ impl Speakers {
         ))
     }
 
+    /// What sending `characters` to engine `name` costs (an unknown engine is priced as hosted
+    /// with no price: it would fail before spending anything, but nothing is promised).
+    pub fn cost(&self, name: &str, characters: usize) -> SpeechCost {
+        let hosted = self.engines.get(name).map(|(_, hosted)| hosted);
+        let cents = match hosted {
+            Some(None) => Some(0.0),
+            Some(Some(h)) => h
+                .cents_per_million_chars
+                .map(|price| price as f64 * characters as f64 / 1e6),
+            None => None,
+        };
+        SpeechCost {
+            engine: name.to_string(),
+            hosted: !matches!(hosted, Some(None)),
+            characters,
+            cents,
+        }
+    }
+
     /// Whether `name` is configured.
     pub fn has(&self, name: &str) -> bool {
         name == ESPEAK || self.engines.contains_key(name)
@@ -125,6 +161,32 @@ mod tests {
 
     fn config(toml: &str) -> TtsConfig {
         toml::from_str(toml).unwrap()
+    }
+
+    #[test]
+    fn a_hosted_engine_is_priced_per_character_and_the_local_one_is_free() {
+        let speakers = Speakers::build(
+            &config(
+                r#"
+                [providers.openai]
+                kind = "openai"
+                api_key = "k"
+                cents_per_million_chars = 1500
+                [providers.eleven]
+                kind = "elevenlabs"
+                api_key = "k"
+                "#,
+            ),
+            &crate::outbound::Guard::strict(),
+        )
+        .unwrap();
+        let openai = speakers.cost("openai", 2_000);
+        assert!(openai.hosted);
+        assert_eq!(openai.cents, Some(3.0));
+        let eleven = speakers.cost("eleven", 2_000);
+        assert!(eleven.hosted && eleven.cents.is_none());
+        let local = speakers.cost(ESPEAK, 2_000);
+        assert!(!local.hosted && local.cents == Some(0.0));
     }
 
     #[test]

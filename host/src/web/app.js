@@ -18,7 +18,8 @@ class ApiError extends Error {
   }
 }
 
-/** A call to /api/v1; writes carry the CSRF header the server asks of cookie sessions. */
+/** A call to /api/v1; writes carry the CSRF header the server asks of cookie sessions. With
+ * `raw`, a successful answer is returned as the fetch Response. */
 async function api(path, options = {}) {
   const headers = { "x-vidhook-csrf": "1" };
   if (options.body !== undefined) headers["content-type"] = "application/json";
@@ -30,6 +31,8 @@ async function api(path, options = {}) {
     signal: options.signal,
   });
   if (response.status === 204) return null;
+  // A body that is not JSON (the narration's audio) is the caller's to read.
+  if (options.raw && response.ok) return response;
   const text = await response.text();
   const data = text ? JSON.parse(text) : null;
   if (!response.ok) {
@@ -99,9 +102,12 @@ function resetWorkspace() {
   state.renders.clear();
   state.after = null;
   $("renders").replaceChildren();
+  $("r-rows").replaceChildren();
   $("live").textContent = "";
   editor.loaded = false;
-  editor.saved = "";
+  editor.stored = "";
+  editor.draft = null;
+  editor.fields = [];
   $("tpl-body").value = "";
   $("tpl-versions").replaceChildren();
   $("tpl-diff").textContent = "";
@@ -166,7 +172,7 @@ $("sign-in-form").addEventListener("submit", async (event) => {
 });
 
 $("sign-out").addEventListener("click", async () => {
-  if (draftChanged() && !confirm("Sign out and discard your unsaved template changes?")) return;
+  if (unsaved() && !confirm("Sign out and discard your unsaved template changes?")) return;
   await api("/session", { method: "DELETE" });
   showSignIn();
 });

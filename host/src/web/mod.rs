@@ -12,18 +12,21 @@ use axum::Router;
 const INDEX: &str = include_str!("index.html");
 const STYLE: &str = include_str!("app.css");
 /// The page's scripts, in the order index.html loads them (each page's script after the core).
-const SCRIPTS: [(&str, &str); 5] = [
+const SCRIPTS: [(&str, &str); 7] = [
     ("app.js", include_str!("app.js")),
     ("templates.js", include_str!("templates.js")),
+    ("fields.js", include_str!("fields.js")),
     ("renders.js", include_str!("renders.js")),
+    ("table.js", include_str!("table.js")),
     ("costs.js", include_str!("costs.js")),
     ("start.js", include_str!("start.js")),
 ];
 
-/// What the page may load: its own script and style, media from here or a bucket (https).
+/// What the page may load: its own script and style, media from here or a bucket (https), and
+/// the narration it fetched to listen to (a blob: URL).
 const POLICY: &str =
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-     media-src 'self' https:; connect-src 'self'; form-action 'none'; frame-ancestors 'none'; \
+     media-src 'self' https: blob:; connect-src 'self'; form-action 'none'; frame-ancestors 'none'; \
      base-uri 'none'";
 
 pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {

@@ -227,6 +227,7 @@ function upsert(render) {
   }
   $("renders-empty").hidden = $("renders").childElementCount > 0;
   showBulkApprove();
+  refreshTable();
 }
 
 async function loadRenders(more) {
@@ -244,6 +245,7 @@ async function loadRenders(more) {
   $("r-more").hidden = !page.next;
   $("renders-empty").hidden = $("renders").childElementCount > 0;
   showBulkApprove();
+  refreshTable();
 }
 
 async function openRenders() {

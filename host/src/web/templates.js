@@ -3,13 +3,25 @@
 
 // ---- the template editor --------------------------------------------------------------------
 
-const editor = { loaded: false, timer: null, inflight: null, version: 0, saved: "", name: "", errorLine: null, templates: [] };
+// `stored`: the text kept on the server (the draft if there is one, else the live version).
+const editor = { loaded: false, timer: null, inflight: null, version: 0, stored: "", draft: null, name: "",
+  errorLine: null, templates: [], fields: [], videos: [] };
 
-/** The text differs from the saved version (a viewer's text never counts: it cannot be saved). */
-const draftChanged = () => canEdit() && editor.loaded && $("tpl-body").value !== editor.saved;
+/** The text differs from what is stored (a viewer's text never counts: it cannot be saved). */
+const unsaved = () => canEdit() && editor.loaded && $("tpl-body").value !== editor.stored;
 
+/** Whether the text is unsaved, and whether a draft (not live) is what the editor holds. */
 function showDraftState() {
-  $("tpl-saved").textContent = draftChanged() ? "unsaved changes" : "";
+  $("tpl-saved").textContent = unsaved() ? "unsaved changes" : "";
+  const draft = editor.draft;
+  $("tpl-discard").hidden = !draft;
+  $("tpl-draft-state").replaceChildren(...(draft ? [
+    el("strong", {}, "Draft, not live. "),
+    `Saved by ${draft.author || "someone"} `, when(draft.saved_at),
+    `; renders use v${editor.version}. `,
+    draft.based_on < editor.version ? `It was written against v${draft.based_on}; v${editor.version} was published since. ` : "",
+    "Publish it to make it live.",
+  ] : [`Live: v${editor.version}. Changes you save as a draft stay off renders until published.`]));
 }
 
 /** Handlebars as coloured spans: comments, block open/close/else, and plain expressions. */
@@ -78,12 +90,12 @@ function clearTemplateError() {
 
 async function openTemplates() {
   const edit = canEdit();
-  $("tpl-save").disabled = !edit;
-  $("tpl-synth").disabled = !edit;
+  const controls = ["tpl-save", "tpl-draft", "tpl-discard", "tpl-synth"];
+  for (const id of controls) $(id).disabled = !edit;
   $("tpl-body").readOnly = !edit;
   $("tpl-note").disabled = !edit;
   $("tpl-role-note").hidden = edit;
-  for (const id of ["tpl-save", "tpl-synth"]) {
+  for (const id of controls) {
     if (edit) $(id).removeAttribute("aria-describedby");
     else $(id).setAttribute("aria-describedby", "tpl-role-note");
   }
@@ -166,14 +178,17 @@ async function loadEvents() {
   $("tpl-pasted").hidden = events.length > 0;
 }
 
+/** The template's live version and its draft, if any: the editor opens the draft. */
 async function loadTemplate() {
   const name = $("tpl-name").value;
   editor.name = name;
-  const versions = await api(`/templates/${encodeURIComponent(name)}/versions`);
+  const [versions, drafts] = await Promise.all([api(`/templates/${encodeURIComponent(name)}/versions`), api("/templates/drafts")]);
   const latest = versions[0];
   editor.version = latest.version;
-  editor.saved = latest.body;
-  $("tpl-body").value = latest.body;
+  editor.draft = drafts.find((d) => d.name === name) || null;
+  editor.stored = editor.draft ? editor.draft.body : latest.body;
+  $("tpl-body").value = editor.stored;
+  if (editor.draft && !$("tpl-note").value) $("tpl-note").value = editor.draft.note;
   editor.errorLine = null;
   showDraftState();
   $("tpl-version").textContent = `v${latest.version}`;
@@ -204,7 +219,7 @@ async function showDiff(from) {
 }
 
 async function rollback(version) {
-  if (draftChanged() && !confirm("Roll back and discard your unsaved changes?")) return;
+  if (unsaved() && !confirm("Roll back and discard your unsaved changes?")) return;
   const name = encodeURIComponent($("tpl-name").value);
   try {
     const saved = await api(`/templates/${name}/rollback`, { method: "POST", body: { version, note: $("tpl-note").value } });
@@ -251,10 +266,19 @@ async function runPreview(synthesize) {
   try {
     const preview = await api("/preview", { method: "POST", body: previewRequest(synthesize), signal: controller.signal });
     clearTemplateError();
+    editor.videos = preview.videos;
+    showFields(preview.fields);
     const parts = preview.skipped ? [el("p", { class: "muted" }, `Skipped by a plugin: ${preview.skipped}`)]
       : preview.videos.map((v) => el("article", { class: "card video-plan" },
         el("h3", {}, `${v.key || "video"} · ${v.language}`),
         durationBar(v),
+        el("div", { class: "listen-box" },
+          el("p", { class: "muted", "data-testid": "speech-cost" }, speechWords(v.speech)),
+          el("div", { class: "actions" },
+            el("button", { type: "button", class: "secondary listen", disabled: !canEdit(),
+              "aria-describedby": canEdit() ? null : "tpl-role-note",
+              onclick: (event) => listen(v, event.target.closest("article")) }, "Listen to the narration"),
+            el("span", { class: "muted listen-state", "aria-live": "polite" }))),
         el("h4", {}, "Script"), el("p", { class: "script", "data-testid": "script" }, v.script),
         v.shortened ? el("p", { class: "note", "data-testid": "cut" },
           `Not all of the text is spoken: the narration keeps ${v.shortened.kept} of its ${v.shortened.given} words (cut to fit the limit, or left out by the template).`) : null,
@@ -290,28 +314,104 @@ $("tpl-source").addEventListener("change", async () => {
   await runPreview(false);
 });
 $("tpl-name").addEventListener("change", () => {
-  if (draftChanged() && !confirm(`Discard your unsaved changes to "${editor.name}"?`)) {
+  if (unsaved() && !confirm(`Discard your unsaved changes to "${editor.name}"?`)) {
     $("tpl-name").value = editor.name;
     return;
   }
   loadTemplate();
 });
 window.addEventListener("beforeunload", (event) => {
-  if (draftChanged()) event.preventDefault();
+  if (unsaved()) event.preventDefault();
 });
 $("tpl-event").addEventListener("change", () => { $("tpl-pasted").hidden = $("tpl-event").value !== ""; runPreview(false); });
-$("tpl-synth").addEventListener("click", () => runPreview(true));
+$("tpl-synth").addEventListener("click", async () => {
+  if (await speechAllowed(editor.videos, "Measuring")) runPreview(true);
+});
+
+/** Publishes the text as a new version: live for the next render (a draft with this text is
+ * removed by the server). */
 $("tpl-save").addEventListener("click", async () => {
   const name = encodeURIComponent($("tpl-name").value);
   try {
     const saved = await api(`/templates/${name}/versions`, { method: "POST", body: { body: $("tpl-body").value, note: $("tpl-note").value } });
     $("tpl-note").value = "";
     await loadTemplate();
-    $("tpl-saved").textContent = `Saved as v${saved.version}`;
-    toast(`Saved "${saved.name}" as v${saved.version}: live for the next render`);
+    $("tpl-saved").textContent = `Published as v${saved.version}`;
+    toast(`Published "${saved.name}" as v${saved.version}: live for the next render`);
   } catch (error) {
     if (error.status === 422) showTemplateError(error);
-    else toast(`Not saved: ${error.message}`, "error");
+    else toast(`Not published: ${error.message}`, "error");
   }
 });
 
+/** Keeps the text as the template's draft: saved, not live. */
+$("tpl-draft").addEventListener("click", async () => {
+  const name = $("tpl-name").value;
+  try {
+    editor.draft = await api(`/templates/${encodeURIComponent(name)}/draft`, { method: "PUT", body: { body: $("tpl-body").value, note: $("tpl-note").value } });
+    editor.stored = editor.draft.body;
+    showDraftState();
+    toast(`Draft of "${name}" saved: not live; renders still use v${editor.version}`);
+  } catch (error) {
+    toast(`Draft not saved: ${error.message}`, "error");
+  }
+});
+
+$("tpl-discard").addEventListener("click", async () => {
+  const name = $("tpl-name").value;
+  if (!confirm(`Discard the draft of "${name}"? The editor goes back to the live v${editor.version}.`)) return;
+  try {
+    await api(`/templates/${encodeURIComponent(name)}/draft`, { method: "DELETE" });
+    $("tpl-note").value = "";
+    await loadTemplate();
+    toast(`Draft of "${name}" discarded`);
+  } catch (error) {
+    toast(`Draft not discarded: ${error.message}`, "error");
+  }
+});
+
+// ---- listening to the narration -------------------------------------------------------------
+
+const usd = (cents) => `$${(cents / 100).toFixed(cents < 100 ? 4 : 2)}`;
+
+/** What synthesising a video's narration costs, in words. */
+function speechWords(cost) {
+  if (!cost.hosted) return `Spoken by ${cost.engine}, the local engine: listening costs nothing.`;
+  const price = cost.cents == null ? "billed per character at your account's price" : `about ${usd(cost.cents)}`;
+  return `Spoken by ${cost.engine}, a hosted engine: ${cost.characters.toLocaleString()} characters, ${price}, each time you listen or measure.`;
+}
+
+/** Before a hosted engine is paid: asks, with the price. True: go ahead. */
+async function speechAllowed(videos, doing) {
+  const hosted = videos.filter((v) => v.speech.hosted);
+  if (!hosted.length) return true;
+  const characters = hosted.reduce((sum, v) => sum + v.speech.characters, 0);
+  const priced = hosted.every((v) => v.speech.cents != null);
+  const cents = hosted.reduce((sum, v) => sum + (v.speech.cents || 0), 0);
+  const engines = [...new Set(hosted.map((v) => v.speech.engine))].join(", ");
+  return confirm(`${doing} sends ${characters.toLocaleString()} characters to ${engines} (hosted), which bills for them: `
+    + `${priced ? `about ${usd(cents)}` : "at your account's price per character"}. Go ahead?`);
+}
+
+/** Synthesises one video's narration (as the speak step would) and plays it in its card. */
+async function listen(video, card) {
+  if (!(await speechAllowed([video], "Listening"))) return;
+  const button = card.querySelector("button.listen");
+  const status = card.querySelector(".listen-state");
+  button.disabled = true;
+  status.textContent = "synthesising…";
+  try {
+    const response = await api("/preview/narration", { method: "POST", body: { ...previewRequest(false), video: video.key }, raw: true });
+    const seconds = response.headers.get("x-narration-seconds");
+    const audio = card.querySelector("audio") || card.querySelector(".listen-box").appendChild(el("audio", { controls: "", "aria-label": `Narration of ${video.key || "the video"}` }));
+    if (audio.src) URL.revokeObjectURL(audio.src);
+    audio.src = URL.createObjectURL(await response.blob());
+    status.textContent = `${seconds} s as synthesised`;
+    audio.play().catch(() => {});
+  } catch (error) {
+    status.textContent = "";
+    toast(`Could not synthesise the narration: ${error.message}`, "error");
+  } finally {
+    button.disabled = !canEdit();
+  }
+}

@@ -27,6 +27,7 @@ use crate::app::App;
 use crate::auth::{AuthError, Role};
 
 mod costs;
+mod drafts;
 mod plugins;
 mod preview;
 mod renders;
@@ -115,6 +116,7 @@ fn documented(app: Arc<App>) -> (Router<Arc<App>>, utoipa::openapi::OpenApi) {
         .routes(routes!(templates::versions))
         .routes(routes!(templates::version))
         .routes(routes!(templates::diff))
+        .routes(routes!(drafts::list))
         .routes(routes!(preview::preview))
         .routes(routes!(plugins::list))
         .routes(routes!(renders::list))
@@ -129,6 +131,8 @@ fn documented(app: Arc<App>) -> (Router<Arc<App>>, utoipa::openapi::OpenApi) {
         .routes(routes!(sources::set_term, sources::remove_term))
         .routes(routes!(templates::create))
         .routes(routes!(templates::rollback))
+        .routes(routes!(drafts::save, drafts::discard))
+        .routes(routes!(preview::narration))
         .routes(routes!(renders::approve))
         .routes(routes!(renders::reject))
         .route_layer(gate(Role::Editor));

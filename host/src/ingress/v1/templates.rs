@@ -1,6 +1,7 @@
 //! Editor templates: the latest of each, a template's versions, one version, the line diff
 //! between two, a new version (checked to compile first) and a rollback (a new version with an
-//! old body: history is never rewritten). Writes need an editor and are audited.
+//! old body: history is never rewritten). Writes need an editor and are audited. Drafts, which
+//! are not live, are in `drafts`.
 
 use std::sync::Arc;
 
@@ -36,7 +37,7 @@ pub async fn list(State(app): State<Arc<App>>) -> Response {
     }
 }
 
-async fn versions_of(app: &App, name: &str) -> Result<Vec<TemplateRow>, Response> {
+pub(super) async fn versions_of(app: &App, name: &str) -> Result<Vec<TemplateRow>, Response> {
     match app.store.template_versions(name).await {
         Ok(rows) if rows.is_empty() => Err(problem(
             StatusCode::NOT_FOUND,
@@ -214,6 +215,29 @@ fn valid_name(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || "-_".contains(c))
 }
 
+/// Why a version or a draft may not have this name, body or note, as the answer (none: it may).
+pub(super) fn refusal(name: &str, body: &str, note: &str) -> Option<Response> {
+    if !valid_name(name) {
+        return Some(problem(
+            StatusCode::BAD_REQUEST,
+            "a template name is 1-64 letters, digits, - or _",
+        ));
+    }
+    if body.len() > MAX_TEMPLATE_BYTES {
+        return Some(problem(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("a template is at most {MAX_TEMPLATE_BYTES} bytes"),
+        ));
+    }
+    if note.chars().count() > MAX_NOTE_CHARS {
+        return Some(problem(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("a note is at most {MAX_NOTE_CHARS} characters"),
+        ));
+    }
+    None
+}
+
 async fn save_version(
     app: &App,
     caller: &Caller,
@@ -221,23 +245,8 @@ async fn save_version(
     body: &str,
     (action, note, restored_from): (&str, &str, Option<i64>),
 ) -> Response {
-    if !valid_name(name) {
-        return problem(
-            StatusCode::BAD_REQUEST,
-            "a template name is 1-64 letters, digits, - or _",
-        );
-    }
-    if body.len() > MAX_TEMPLATE_BYTES {
-        return problem(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("a template is at most {MAX_TEMPLATE_BYTES} bytes"),
-        );
-    }
-    if note.chars().count() > MAX_NOTE_CHARS {
-        return problem(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            format!("a note is at most {MAX_NOTE_CHARS} characters"),
-        );
+    if let Some(response) = refusal(name, body, note) {
+        return response;
     }
     let by = crate::store::Authored {
         author: &caller.name,
@@ -255,6 +264,12 @@ async fn save_version(
                 tracing::error!(template = name, error = %err, "template change not audited");
             }
             tracing::info!(template = name, version, by = %caller.name, action, "template saved");
+            // A draft with this text is now live: it is no longer a draft.
+            if action == "template-save" {
+                if let Err(err) = app.store.discard_template_draft(name, Some(body)).await {
+                    tracing::warn!(template = name, error = %err, "published draft not removed");
+                }
+            }
             (
                 StatusCode::CREATED,
                 Json(Saved {
