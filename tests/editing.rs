@@ -43,18 +43,44 @@ async fn a_draft_stays_off_renders_until_it_is_published() {
     let text = "DRAFT OPENING. {{title}}. {{body}}";
     let (status, _, kept) = call(&host, Method::PUT, path, Some(&editor), draft(text)).await;
     assert_eq!(status, StatusCode::OK, "{kept}");
-    assert_eq!((kept["based_on"].as_i64(), kept["body"].as_str()), (Some(1), Some(text)));
-    let (_, _, drafts) = call(&host, Method::GET, "/api/v1/templates/drafts", Some(&viewer), None).await;
-    assert_eq!(drafts[0]["author"].as_str().unwrap(), kept["author"].as_str().unwrap());
-    assert!(drafts[0]["author"].as_str().unwrap().starts_with("editor-"), "{drafts}");
+    assert_eq!(
+        (kept["based_on"].as_i64(), kept["body"].as_str()),
+        (Some(1), Some(text))
+    );
+    let (_, _, drafts) = call(
+        &host,
+        Method::GET,
+        "/api/v1/templates/drafts",
+        Some(&viewer),
+        None,
+    )
+    .await;
+    assert_eq!(
+        drafts[0]["author"].as_str().unwrap(),
+        kept["author"].as_str().unwrap()
+    );
+    assert!(
+        drafts[0]["author"].as_str().unwrap().starts_with("editor-"),
+        "{drafts}"
+    );
     let versions = host.api("/api/v1/templates/script/versions").await;
     assert_eq!(versions.as_array().unwrap().len(), 1, "{versions}");
 
     // A publish now renders with the live version: the draft's words are not spoken.
-    let body = published("post-1", "Spring collection", "<p>Our spring collection is here.</p>");
-    assert_eq!(host.post_signed("blog", "msg_1", now_secs(), &body).await.status(), 202);
+    let body = published(
+        "post-1",
+        "Spring collection",
+        "<p>Our spring collection is here.</p>",
+    );
+    assert_eq!(
+        host.post_signed("blog", "msg_1", now_secs(), &body)
+            .await
+            .status(),
+        202
+    );
     let done = host.wait_for_state("done", Duration::from_secs(90)).await;
-    let provenance: Value = serde_json::from_str(done["provenance_json"].as_str().unwrap()).unwrap();
+    let provenance: Value =
+        serde_json::from_str(done["provenance_json"].as_str().unwrap()).unwrap();
     assert_eq!(provenance["templates"]["script"], 1, "{provenance}");
     let detail = host.render(done["id"].as_str().unwrap()).await;
     let narration = detail["summary"]["narration"].as_str().unwrap();
@@ -64,13 +90,44 @@ async fn a_draft_stays_off_renders_until_it_is_published() {
     // removes it; a removed draft cannot be removed again.
     let publish = |text: &str| Some(json!({"body": text}));
     let versions_path = "/api/v1/templates/script/versions";
-    let (status, _, _) = call(&host, Method::POST, versions_path, Some(&editor), publish("{{title}}. {{body}}")).await;
+    let (status, _, _) = call(
+        &host,
+        Method::POST,
+        versions_path,
+        Some(&editor),
+        publish("{{title}}. {{body}}"),
+    )
+    .await;
     assert_eq!(status, StatusCode::CREATED);
-    let (_, _, drafts) = call(&host, Method::GET, "/api/v1/templates/drafts", Some(&viewer), None).await;
+    let (_, _, drafts) = call(
+        &host,
+        Method::GET,
+        "/api/v1/templates/drafts",
+        Some(&viewer),
+        None,
+    )
+    .await;
     assert_eq!(drafts.as_array().unwrap().len(), 1, "{drafts}");
-    let (status, _, saved) = call(&host, Method::POST, versions_path, Some(&editor), publish(text)).await;
-    assert_eq!((status, saved["version"].as_i64()), (StatusCode::CREATED, Some(3)));
-    let (_, _, drafts) = call(&host, Method::GET, "/api/v1/templates/drafts", Some(&viewer), None).await;
+    let (status, _, saved) = call(
+        &host,
+        Method::POST,
+        versions_path,
+        Some(&editor),
+        publish(text),
+    )
+    .await;
+    assert_eq!(
+        (status, saved["version"].as_i64()),
+        (StatusCode::CREATED, Some(3))
+    );
+    let (_, _, drafts) = call(
+        &host,
+        Method::GET,
+        "/api/v1/templates/drafts",
+        Some(&viewer),
+        None,
+    )
+    .await;
     assert_eq!(drafts, json!([]));
 
     // Discarding: the live version is untouched; twice is a 404.
@@ -116,15 +173,27 @@ async fn listening_says_a_hosted_engines_price_first_and_bills_what_it_said() {
     };
 
     // The preview (a viewer's) prices the narration without sending anything.
-    let (status, _, preview) =
-        call(&host, Method::POST, "/api/v1/preview", Some(&viewer), Some(request("hosted"))).await;
+    let (status, _, preview) = call(
+        &host,
+        Method::POST,
+        "/api/v1/preview",
+        Some(&viewer),
+        Some(request("hosted")),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{preview}");
     let speech = &preview["videos"][0]["speech"];
     let characters = speech["characters"].as_u64().unwrap();
-    assert_eq!((speech["engine"].as_str(), speech["hosted"].as_bool()), (Some("openai"), Some(true)));
+    assert_eq!(
+        (speech["engine"].as_str(), speech["hosted"].as_bool()),
+        (Some("openai"), Some(true))
+    );
     assert!(characters > 60, "{speech}");
     let cents = speech["cents"].as_f64().unwrap();
-    assert!((cents - 1500.0 * characters as f64 / 1e6).abs() < 1e-9, "{speech}");
+    assert!(
+        (cents - 1500.0 * characters as f64 / 1e6).abs() < 1e-9,
+        "{speech}"
+    );
     assert!(openai.calls().is_empty(), "a preview sends nothing");
     // The fields the presenter gave the template, with this content's values.
     let fields = preview["fields"].as_array().unwrap();
@@ -140,29 +209,54 @@ async fn listening_says_a_hosted_engines_price_first_and_bills_what_it_said() {
             .json(&request(source))
             .send()
     };
-    assert_eq!(listen(&viewer, "hosted").await.unwrap().status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        listen(&viewer, "hosted").await.unwrap().status(),
+        StatusCode::FORBIDDEN
+    );
     assert!(openai.calls().is_empty());
     let heard = listen(&editor, "hosted").await.unwrap();
     assert_eq!(heard.status(), StatusCode::OK);
     assert_eq!(heard.headers()["content-type"], "audio/wav");
-    let seconds: f64 = heard.headers()["x-narration-seconds"].to_str().unwrap().parse().unwrap();
+    let seconds: f64 = heard.headers()["x-narration-seconds"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!(seconds > 0.5, "{seconds}");
     assert!(heard.bytes().await.unwrap().starts_with(b"RIFF"));
     assert_eq!(openai.billed_chars() as u64, characters, "billed as quoted");
-    assert!(openai.calls().iter().all(|c| !c.text.contains("vidhook")), "the lexicon applied");
+    assert!(
+        openai.calls().iter().all(|c| !c.text.contains("vidhook")),
+        "the lexicon applied"
+    );
 
     // The local engine is free, and says so.
-    let (_, _, local) =
-        call(&host, Method::POST, "/api/v1/preview", Some(&viewer), Some(request("blog"))).await;
+    let (_, _, local) = call(
+        &host,
+        Method::POST,
+        "/api/v1/preview",
+        Some(&viewer),
+        Some(request("blog")),
+    )
+    .await;
     let speech = &local["videos"][0]["speech"];
-    assert_eq!((speech["hosted"].as_bool(), speech["cents"].as_f64()), (Some(false), Some(0.0)));
+    assert_eq!(
+        (speech["hosted"].as_bool(), speech["cents"].as_f64()),
+        (Some(false), Some(0.0))
+    );
     let heard = listen(&editor, "blog").await.unwrap();
     assert_eq!(heard.status(), StatusCode::OK);
     assert!(heard.bytes().await.unwrap().starts_with(b"RIFF"));
     // A video the preview does not make is a 404, not someone else's audio.
     let mut other = request("blog");
     other["video"] = json!("xx-XX");
-    let (status, _, problem) =
-        call(&host, Method::POST, "/api/v1/preview/narration", Some(&editor), Some(other)).await;
+    let (status, _, problem) = call(
+        &host,
+        Method::POST,
+        "/api/v1/preview/narration",
+        Some(&editor),
+        Some(other),
+    )
+    .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{problem}");
 }
