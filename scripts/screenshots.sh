@@ -9,6 +9,6 @@ rm -rf docs/workspace
 mkdir -p docs/workspace
 VIDHOOK_SCREENSHOTS="$PWD/docs/workspace" cargo test --locked -p vidhook --test workspace_browser editors
 # Only the pictures the README shows are kept.
-find docs/workspace -name '*.png' ! -name '1-sign-in.png' ! -name '2-templates.png' \
-  ! -name '3b-templates-error.png' ! -name '4b-render-page.png' ! -name '5-renders-awaiting-approval.png' \
-  ! -name '5b-approve-confirmation.png' ! -name '7-costs.png' ! -name '10-phone-*.png' -delete
+for png in docs/workspace/*.png; do
+  grep -qF "($png)" README.md || rm "$png"
+done

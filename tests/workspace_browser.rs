@@ -68,6 +68,9 @@ async fn editors_work_in_a_real_headless_chromium() {
         "10-phone-templates",
         "10-phone-renders",
         "10-phone-costs",
+        "10-phone-renders-table",
+        "10-phone-render-page",
+        "10-phone-sign-in",
     ] {
         let png = std::fs::read(format!("{shots}/{shot}.png")).unwrap();
         assert!(

@@ -285,6 +285,7 @@ try {
   await body.click();
   await page.keyboard.press("Control+A");
   await page.keyboard.type("{{title}}. A draft that is not live yet. {{body}}");
+  await page.waitForFunction(() => document.querySelector("[data-testid=script]")?.textContent.includes("A draft that is not live yet"));
   await page.locator("#tpl-note").fill("Trying a new opening");
   await page.locator("#tpl-draft").click();
   await page.locator(".toast", { hasText: "saved: not live" }).waitFor();
@@ -431,7 +432,26 @@ try {
   const label = await phone.locator("#c-chart .limit-label, #c-chart .empty-note").first()
     .evaluate((e) => e.getBoundingClientRect().height);
   check(label >= 11, `chart labels are readable on a phone (${label.toFixed(1)} px tall)`);
+  await phone.goto(`${BASE}/#/renders`);
+  const link = phone.locator("#renders a.title").first();
+  await link.waitFor();
+  await phone.locator("#r-view").selectOption("table");
+  await phone.locator("#r-rows tr").first().waitFor();
+  await fits(phone, "the renders table on a phone");
+  await shot(phone, "10-phone-renders-table");
+  await phone.locator("#r-view").selectOption("cards");
+  await link.click();
+  await phone.locator("#render-detail dl.provenance").waitFor();
+  await fits(phone, "a render's page on a phone");
+  await shot(phone, "10-phone-render-page");
   await phoneContext.close();
+  const phoneSignIn = await browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 3, isMobile: true, hasTouch: true });
+  const signInPhone = await phoneSignIn.newPage();
+  await signInPhone.goto(BASE);
+  await signInPhone.locator("#token").waitFor();
+  await fits(signInPhone, "sign-in on a phone");
+  await shot(signInPhone, "10-phone-sign-in");
+  await phoneSignIn.close();
 
   step("axe: no accessibility violation on any screen, at 1280 px and on a phone");
   for (const viewport of [{ width: 1280, height: 900 }, { width: 390, height: 844 }]) {
