@@ -47,14 +47,7 @@ async fn a_draft_stays_off_renders_until_it_is_published() {
         (kept["based_on"].as_i64(), kept["body"].as_str()),
         (Some(1), Some(text))
     );
-    let (_, _, drafts) = call(
-        &host,
-        Method::GET,
-        "/api/v1/templates/drafts",
-        Some(&viewer),
-        None,
-    )
-    .await;
+    let drafts = host.api("/api/v1/templates/drafts").await;
     assert_eq!(
         drafts[0]["author"].as_str().unwrap(),
         kept["author"].as_str().unwrap()
@@ -99,14 +92,7 @@ async fn a_draft_stays_off_renders_until_it_is_published() {
     )
     .await;
     assert_eq!(status, StatusCode::CREATED);
-    let (_, _, drafts) = call(
-        &host,
-        Method::GET,
-        "/api/v1/templates/drafts",
-        Some(&viewer),
-        None,
-    )
-    .await;
+    let drafts = host.api("/api/v1/templates/drafts").await;
     assert_eq!(drafts.as_array().unwrap().len(), 1, "{drafts}");
     let (status, _, saved) = call(
         &host,
@@ -120,14 +106,7 @@ async fn a_draft_stays_off_renders_until_it_is_published() {
         (status, saved["version"].as_i64()),
         (StatusCode::CREATED, Some(3))
     );
-    let (_, _, drafts) = call(
-        &host,
-        Method::GET,
-        "/api/v1/templates/drafts",
-        Some(&viewer),
-        None,
-    )
-    .await;
+    let drafts = host.api("/api/v1/templates/drafts").await;
     assert_eq!(drafts, json!([]));
 
     // Discarding: the live version is untouched; twice is a 404.

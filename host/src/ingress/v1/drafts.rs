@@ -9,10 +9,8 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use serde::Deserialize;
-use utoipa::ToSchema;
 
-use super::templates::{refusal, versions_of, MAX_TEMPLATE_BYTES};
+use super::templates::{refusal, versions_of, NewVersion, MAX_TEMPLATE_BYTES};
 use super::{json_body, problem, store_down};
 use crate::app::App;
 use crate::auth::Caller;
@@ -31,20 +29,11 @@ pub async fn list(State(app): State<Arc<App>>) -> Response {
     }
 }
 
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewDraft {
-    /// The Handlebars text (it need not compile yet: publishing checks it).
-    body: String,
-    /// What it changes (kept with the draft, and offered as the version's note).
-    #[serde(default)]
-    note: String,
-}
-
-/// Save (or replace) a template's draft; nothing renders with it until it is published.
+/// Save (or replace) a template's draft; nothing renders with it until it is published. Its text
+/// need not compile yet (publishing checks it); its note is offered as the version's.
 #[utoipa::path(
     put, path = "/templates/{name}/draft", tag = "templates",
-    params(("name" = String, Path)), request_body = NewDraft,
+    params(("name" = String, Path)), request_body = NewVersion,
     responses(
         (status = 200, body = DraftRow),
         (status = 404, description = "No such template", body = Problem, content_type = "application/problem+json"),
@@ -58,7 +47,7 @@ pub async fn save(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let request: NewDraft = match json_body(&headers, body, MAX_TEMPLATE_BYTES + 1024).await {
+    let request: NewVersion = match json_body(&headers, body, MAX_TEMPLATE_BYTES + 1024).await {
         Ok(request) => request,
         Err(response) => return response,
     };

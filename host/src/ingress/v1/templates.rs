@@ -177,10 +177,10 @@ fn line_diff(from: &str, to: &str) -> Vec<DiffLine> {
 #[serde(deny_unknown_fields)]
 pub struct NewVersion {
     /// The template's Handlebars text.
-    body: String,
+    pub(super) body: String,
     /// Why (shown with the version).
     #[serde(default)]
-    note: String,
+    pub(super) note: String,
 }
 
 #[derive(Serialize, ToSchema)]
