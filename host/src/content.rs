@@ -233,24 +233,19 @@ pub fn is_language_tag(tag: &str) -> bool {
     !last_is_singleton
 }
 
-/// Markdown to (HTML, plain text). The text keeps paragraph breaks as blank lines, which is what
-/// sentence splitting and TTS pauses want.
+/// Markdown to (HTML, plain text). The text is the HTML's, by the one set of rules every CMS's
+/// HTML follows ([`crate::cms::mapping::html_to_text`]): paragraphs and headings apart by a
+/// blank line (which sentence splitting and TTS pauses read), code blocks and tables not read.
 pub fn markdown_to_html_and_text(markdown: &str) -> (String, String) {
-    use pulldown_cmark::{Event, Parser, TagEnd};
     let mut html = String::new();
-    pulldown_cmark::html::push_html(&mut html, Parser::new(markdown));
-    let mut text = String::new();
-    for event in Parser::new(markdown) {
-        match event {
-            Event::Text(t) | Event::Code(t) => text.push_str(&t),
-            Event::SoftBreak | Event::HardBreak => text.push(' '),
-            Event::End(TagEnd::Paragraph | TagEnd::Heading(_) | TagEnd::Item) => {
-                text.push_str("\n\n")
-            }
-            _ => {}
-        }
-    }
-    (html, text.trim().to_string())
+    let options =
+        pulldown_cmark::Options::ENABLE_TABLES | pulldown_cmark::Options::ENABLE_FOOTNOTES;
+    pulldown_cmark::html::push_html(
+        &mut html,
+        pulldown_cmark::Parser::new_ext(markdown, options),
+    );
+    let text = crate::cms::mapping::html_to_text(&html);
+    (html, text)
 }
 
 #[cfg(test)]
@@ -360,8 +355,10 @@ mod tests {
 
     #[test]
     fn markdown_text_keeps_paragraphs() {
-        let (html, text) = markdown_to_html_and_text("# Title\n\nFirst *line*\nwraps.\n\n- item");
-        assert!(html.contains("<em>line</em>"));
+        let (html, text) = markdown_to_html_and_text(
+            "# Title\n\nFirst *line*\nwraps.\n\n- item\n\n```\ncode\n```\n\n| a | b |\n|---|---|\n| 1 | 2 |",
+        );
+        assert!(html.contains("<em>line</em>") && html.contains("<table>"));
         assert_eq!(text, "Title\n\nFirst line wraps.\n\nitem");
     }
 }

@@ -6,9 +6,13 @@
 //!
 //! Rules: block elements (paragraphs, headings, list items, quotes, table rows, …) end a
 //! paragraph (a blank line, which sentence splitting and TTS pauses read); `<br>` ends a line;
-//! table cells are separated by a space; whitespace collapses; character references are decoded
-//! by the tokenizer; what is never read aloud (`script`, `style`, `template`, `head`, `svg`,
-//! `math`, `noscript`, `iframe`, `object`, `select`, `button`) is skipped with its contents.
+//! whitespace collapses; character references are decoded by the tokenizer; what is never read
+//! aloud (`script`, `style`, `template`, `head`, `svg`, `math`, `noscript`, `iframe`, `object`,
+//! `select`, `button`) is skipped with its contents. So are code blocks (`pre`) and tables: a
+//! narrator cannot read code or a grid of cells in a way a listener follows, and the narration
+//! goes on with the prose around them (inline `code` is read: it is usually a name). A
+//! superscript that is only a footnote marker (`1`, `[2]`, `*`) is not read (an exponent written
+//! as a bare digit is lost with it: rarer in articles than footnotes).
 
 use std::cell::RefCell;
 
@@ -48,6 +52,8 @@ enum Break {
 #[derive(Default)]
 struct Text {
     out: String,
+    /// Inside `<sup>`: its text, held until it ends (a footnote marker is dropped).
+    sup: Option<String>,
     owed: Break,
     /// Inside an element skipped with its contents: its name and how many of it are open.
     skipping: Option<(String, usize)>,
@@ -59,6 +65,16 @@ impl Text {
     }
 
     fn push_text(&mut self, text: &str) {
+        if let Some(held) = &mut self.sup {
+            // Bounded: a marker is short; a long superscript is text, written out at once.
+            if held.len() + text.len() <= 64 {
+                held.push_str(text);
+                return;
+            }
+            let held = std::mem::take(held);
+            self.sup = None;
+            self.push_text(&held);
+        }
         for c in text.chars() {
             if c.is_whitespace() {
                 self.owe(Break::Space);
@@ -95,12 +111,25 @@ impl Text {
         }
         if start && SKIPPED.contains(&name) && !tag.self_closing {
             self.skipping = Some((name.to_string(), 1));
-            self.owe(Break::Space);
+            self.owe(if BLOCKS.contains(&name) {
+                Break::Paragraph
+            } else {
+                Break::Space
+            });
             return match name {
                 "script" => TokenSinkResult::RawData(RawKind::ScriptData),
                 "style" | "noscript" | "iframe" => TokenSinkResult::RawData(RawKind::Rawtext),
                 _ => TokenSinkResult::Continue,
             };
+        }
+        if name == "sup" {
+            // A footnote marker ("1", "[2]", "*") is not read; other superscripts are.
+            match (start, self.sup.take()) {
+                (true, None) => self.sup = Some(String::new()),
+                (false, Some(held)) if !is_marker(&held) => self.push_text(&held),
+                _ => {}
+            }
+            return TokenSinkResult::Continue;
         }
         if BLOCKS.contains(&name) {
             self.owe(Break::Paragraph);
@@ -113,6 +142,15 @@ impl Text {
         }
         TokenSinkResult::Continue
     }
+}
+
+/// A footnote marker: digits, brackets, asterisks, daggers, nothing else.
+fn is_marker(text: &str) -> bool {
+    let text = text.trim();
+    !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_digit() || "[]()*†‡".contains(c))
 }
 
 /// Elements whose start and end each end a paragraph.
@@ -158,8 +196,8 @@ const BLOCKS: &[&str] = &[
 
 /// Elements skipped with everything inside them.
 const SKIPPED: &[&str] = &[
-    "button", "head", "iframe", "math", "noscript", "object", "script", "select", "style", "svg",
-    "template",
+    "button", "head", "iframe", "math", "noscript", "object", "pre", "script", "select", "style",
+    "svg", "table", "template",
 ];
 
 #[derive(Default)]
@@ -188,11 +226,14 @@ mod tests {
     #[test]
     fn blocks_become_paragraphs_and_entities_are_decoded() {
         let html = "<h2>Fish &amp; chips</h2><p>One <b>bold</b>\n  word.<br>Next line.</p>\
-            <ul><li>first</li><li>second</li></ul><table><tr><td>a</td><td>b</td></tr></table>";
+            <ul><li>first</li><li>second</li></ul><table><tr><td>a</td><td>b</td></tr></table>\
+            <pre><code>let x = 1;</code></pre><p>Uses <code>cargo</code>.</p>";
         assert_eq!(
             html_to_text(html),
-            "Fish & chips\n\nOne bold word.\nNext line.\n\nfirst\n\nsecond\n\na b"
+            "Fish & chips\n\nOne bold word.\nNext line.\n\nfirst\n\nsecond\n\nUses cargo."
         );
+        let notes = "<p>Agreed.<sup><a href=\"#fn1\">[1]</a></sup> On the 4<sup>th</sup>.</p>";
+        assert_eq!(html_to_text(notes), "Agreed. On the 4th.");
     }
 
     #[test]

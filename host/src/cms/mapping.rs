@@ -168,10 +168,37 @@ pub fn scalar(value: &Value) -> String {
 
 /// The narratable text of a field: HTML as text, and structured rich text (Contentful's
 /// `nodeType`/`value` tree, Sanity's Portable Text, Strapi's blocks) as its text leaves, one
-/// paragraph per block.
+/// paragraph per block; code blocks and tables are skipped, as in HTML.
 pub fn rich_text(value: &Value) -> String {
+    /// A node inside a paragraph (a text run, a link): its text joins its neighbours'.
+    fn inline(node: &Value) -> bool {
+        let kind = ["nodeType", "type", "_type"]
+            .iter()
+            .find_map(|key| node.get(*key).and_then(Value::as_str));
+        matches!(
+            kind,
+            Some(
+                "text"
+                    | "span"
+                    | "link"
+                    | "hyperlink"
+                    | "entry-hyperlink"
+                    | "asset-hyperlink"
+                    | "resource-hyperlink"
+                    | "embedded-entry-inline"
+            )
+        )
+    }
     fn leaves(value: &Value, out: &mut String) {
         match value {
+            // Code blocks and tables are not read (the rule HTML follows too).
+            Value::Object(map)
+                if ["nodeType", "type", "_type"].iter().any(|key| {
+                    matches!(
+                        map.get(*key).and_then(Value::as_str),
+                        Some("code" | "table")
+                    )
+                }) => {}
             Value::Object(map) => {
                 for key in ["value", "text"] {
                     if let Some(Value::String(s)) = map.get(key) {
@@ -186,7 +213,8 @@ pub fn rich_text(value: &Value) -> String {
             }
             Value::Array(items) => {
                 for item in items {
-                    let block = item.get("children").is_some() || item.get("nodeType").is_some();
+                    let block = !inline(item)
+                        && (item.get("children").is_some() || item.get("nodeType").is_some());
                     leaves(item, out);
                     if block && !out.ends_with("\n\n") {
                         out.push_str("\n\n");

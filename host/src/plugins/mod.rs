@@ -529,4 +529,6 @@ impl PluginHost {
 }
 
 #[cfg(test)]
+mod narration_corpus;
+#[cfg(test)]
 mod tests;

@@ -29,7 +29,9 @@ async fn host_with(
     (dir, host, set)
 }
 
-async fn fresh(overrides: &[(&str, &str)]) -> (tempfile::TempDir, PluginHost, Arc<TemplateSet>) {
+pub(super) async fn fresh(
+    overrides: &[(&str, &str)],
+) -> (tempfile::TempDir, PluginHost, Arc<TemplateSet>) {
     host_with(Policy::default(), overrides).await
 }
 
@@ -51,7 +53,7 @@ fn article(words: usize) -> Content {
     }
 }
 
-fn config(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+pub(super) fn config(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
     pairs
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))

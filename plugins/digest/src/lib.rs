@@ -9,7 +9,7 @@
 //! `prompt_template` (prompt).
 
 use serde_json::{json, Value};
-use vidhook_plugin_sdk::text::{fit_to_seconds, speaking_seconds};
+use vidhook_plugin_sdk::text::{fit_to_seconds, narration_body, speaking_seconds, tidy_stops};
 use vidhook_plugin_sdk::{
     config_number, config_or, info, max_audio_seconds, parse_resolution, render, Content, Decision,
     Digest, PluginError, Speech, VideoPlan,
@@ -38,7 +38,7 @@ impl Digest for Daily {
             .map(|item| {
                 json!({
                     "title": item.title,
-                    "summary": fit_to_seconds(&item.body_text, 6.0, wpm),
+                    "summary": fit_to_seconds(&narration_body(&item.title, &item.body_text), 6.0, wpm),
                     "url": item.url,
                     "locale": item.locale,
                 })
@@ -48,7 +48,7 @@ impl Digest for Daily {
         let mut count = listed.len();
         let script = loop {
             let context = json!({"items": &listed[..count], "count": count});
-            let script = render(&template, &context)?;
+            let script = tidy_stops(&render(&template, &context)?);
             if speaking_seconds(&script, wpm) <= budget || count == 1 {
                 break script;
             }

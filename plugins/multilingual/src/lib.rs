@@ -7,7 +7,9 @@
 //! and the target field suffixed with the locale (`video_url_de_de`).
 
 use serde_json::{json, Value};
-use vidhook_plugin_sdk::text::{fit_to_seconds, html_to_text, speaking_seconds};
+use vidhook_plugin_sdk::text::{
+    fit_to_seconds, html_to_text, narration_body, speaking_seconds, tidy_stops,
+};
 use vidhook_plugin_sdk::{
     config_number, config_or, host, info, locale, max_audio_seconds, render, Content, Decision,
     Plugin, PluginError, Speech, VideoPlan,
@@ -57,8 +59,9 @@ impl Plugin for Multilingual {
                                      "url": content.url, "source": content.source});
             let frame = render(&script_template, &context)?;
             let body_budget = (budget - speaking_seconds(&frame, wpm)).max(0.0);
+            let body = narration_body(title, &body);
             context["body"] = json!(fit_to_seconds(&body, body_budget, wpm));
-            let script = render(&script_template, &context)?;
+            let script = tidy_stops(&render(&script_template, &context)?);
             let voice = host::config(&format!("voice.{tag}"))
                 .unwrap_or_else(|| locale::default_voice(&tag));
             info(&format!(

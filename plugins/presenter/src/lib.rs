@@ -15,7 +15,7 @@
 //! sentence to fit, at the pace the host actually measured.
 
 use serde_json::json;
-use vidhook_plugin_sdk::text::{fit_to_seconds, speaking_seconds};
+use vidhook_plugin_sdk::text::{fit_to_seconds, narration_body, speaking_seconds, tidy_stops};
 use vidhook_plugin_sdk::{
     config_number, config_or, info, max_audio_seconds, parse_resolution, render, Content, Decision,
     PluginError, Shortening, Speech, TooLong, VideoPlan,
@@ -94,8 +94,9 @@ impl Shortening for Presenter {
                 "template {script_template:?} alone takes longer than the {budget:.0} s limit"
             )));
         }
-        context["body"] = json!(fit_to_seconds(&content.body_text, body_budget, wpm));
-        let script = render(&script_template, &context)?;
+        let body = narration_body(&content.title, &content.body_text);
+        context["body"] = json!(fit_to_seconds(&body, body_budget, wpm));
+        let script = tidy_stops(&render(&script_template, &context)?);
         let prompt = render(&config_or("prompt_template", "prompt"), &context)?;
         info(&format!(
             "script: {} words, ~{:.1} s of {:.0} s allowed",

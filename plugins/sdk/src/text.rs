@@ -112,24 +112,177 @@ pub fn speaking_seconds(text: &str, words_per_minute: f64) -> f64 {
 }
 
 /// The longest prefix of `text` that is estimated to be spoken within `seconds`: whole sentences
-/// while they fit; if not even the first sentence fits, its leading words with an ellipsis.
+/// while they fit, paragraphs kept apart by a blank line (a pause when spoken); if not even the
+/// first sentence fits, its leading words with an ellipsis.
 pub fn fit_to_seconds(text: &str, seconds: f64, words_per_minute: f64) -> String {
     let max_words = (seconds * words_per_minute / 60.0).floor().max(0.0) as usize;
-    let mut kept: Vec<&str> = Vec::new();
+    let mut paragraphs: Vec<Vec<&str>> = Vec::new();
     let mut words = 0;
-    for sentence in sentences(text) {
-        let n = word_count(sentence);
-        if words + n > max_words {
-            break;
+    'paragraphs: for paragraph in paragraphs_of(text) {
+        let mut kept = Vec::new();
+        for sentence in sentences(paragraph) {
+            let n = word_count(sentence);
+            if words + n > max_words {
+                if !kept.is_empty() {
+                    paragraphs.push(kept);
+                } else if paragraphs.last().is_some_and(|p| is_heading_like(p)) {
+                    // A heading whose section is cut away is not said on its own.
+                    paragraphs.pop();
+                }
+                break 'paragraphs;
+            }
+            words += n;
+            kept.push(sentence);
         }
-        words += n;
-        kept.push(sentence);
+        if !kept.is_empty() {
+            paragraphs.push(kept);
+        }
     }
-    if kept.is_empty() && max_words > 0 {
+    if paragraphs.is_empty() && max_words > 0 {
         let head: Vec<&str> = text.split_whitespace().take(max_words).collect();
         return format!("{}…", head.join(" "));
     }
-    kept.join(" ")
+    paragraphs
+        .iter()
+        .map(|p| p.join(" "))
+        .collect::<Vec<_>>()
+        .join("\n\n")
+}
+
+/// A paragraph of one short sentence: a heading (or a caption) more likely than prose.
+fn is_heading_like(paragraph: &[&str]) -> bool {
+    paragraph.len() == 1 && word_count(paragraph[0]) <= 6
+}
+
+/// The paragraphs of `text`: runs separated by a blank line, trimmed, none empty.
+fn paragraphs_of(text: &str) -> impl Iterator<Item = &str> {
+    text.split("\n\n").map(str::trim).filter(|p| !p.is_empty())
+}
+
+/// A body as a narrator reads it after its title (the rules every SDK applies the same way):
+/// - a first paragraph that says the title again (a CMS's `<h1>`, a Markdown `# Title`) is not
+///   spoken twice: it is dropped (compared by letters and digits, case aside);
+/// - a paragraph that ends without a stop (a heading, a list item, a caption) gets one, so it is
+///   its own sentence with a pause, not run into the next (`。` after CJK text, else `.`);
+/// - a bare web address is read as its site: `https://www.example.com/a/b?x=1` → `example.com`;
+/// - emoji and pictographs are not read (a speech engine names them: "party popper"), and a
+///   paragraph left with no letter or digit (a callout's icon, a divider) is dropped.
+///
+/// Numbers, dates and currencies are left as written: each engine reads them in its language.
+pub fn narration_body(title: &str, body: &str) -> String {
+    let key = |text: &str| -> String {
+        text.chars()
+            .filter(|c| c.is_alphanumeric())
+            .flat_map(char::to_lowercase)
+            .collect()
+    };
+    let title_key = key(title);
+    let mut out: Vec<String> = Vec::new();
+    for (i, paragraph) in paragraphs_of(body).enumerate() {
+        if i == 0 && !title_key.is_empty() && key(paragraph) == title_key {
+            continue;
+        }
+        let mut spoken = sites_for_addresses(&without_pictographs(paragraph));
+        if !spoken.chars().any(char::is_alphanumeric) {
+            continue;
+        }
+        if let Some(last) = spoken.chars().last() {
+            if !ends_a_sentence(last) {
+                spoken.push(if is_cjk(last) { '。' } else { '.' });
+            }
+        }
+        out.push(spoken);
+    }
+    out.join("\n\n")
+}
+
+/// `text` without emoji and pictographs (and the joiners and selectors that build them), spaces
+/// tidied where one was removed.
+fn without_pictographs(text: &str) -> String {
+    let pictograph = |c: char| {
+        matches!(c as u32, 0x1F000..=0x1FAFF | 0x2600..=0x27BF | 0x2B00..=0x2BFF | 0x2190..=0x21FF
+            | 0xFE0E | 0xFE0F | 0x200D | 0x20E3)
+    };
+    if !text.chars().any(pictograph) {
+        return text.to_string();
+    }
+    let kept: String = text.chars().filter(|c| !pictograph(*c)).collect();
+    kept.split(' ')
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A rendered script's stops made right where a template wrote `{{title}}.` after a title that
+/// ends in its own stop: `Why Ghost?.` → `Why Ghost?`, and a `.` after CJK text → `。`.
+pub fn tidy_stops(script: &str) -> String {
+    let mut out = String::with_capacity(script.len());
+    let mut previous: Option<char> = None;
+    let mut chars = script.chars().peekable();
+    while let Some(c) = chars.next() {
+        let next = chars.peek().copied();
+        let ends = next.is_none_or(char::is_whitespace);
+        match (c, previous) {
+            ('.', Some(p)) if ends && "!?。！？…".contains(p) => continue,
+            ('.', Some(p)) if ends && is_cjk(p) => out.push('。'),
+            _ => out.push(c),
+        }
+        previous = Some(c);
+    }
+    out
+}
+
+/// Whether `c` ends a sentence (or a clause a heading may end with): stops in Latin, CJK, Arabic
+/// and Devanagari scripts, and the closing quotes and brackets that may follow them.
+fn ends_a_sentence(c: char) -> bool {
+    ".!?…:;。！？؟۔।\"'”’»)]）」』".contains(c)
+}
+
+fn is_cjk(c: char) -> bool {
+    matches!(c as u32, 0x3040..=0x30FF | 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xAC00..=0xD7AF | 0xF900..=0xFAFF)
+}
+
+/// Each whitespace-separated word that is a web address, as its site's name (its punctuation
+/// kept): a narrator does not spell out a URL.
+fn sites_for_addresses(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while !rest.is_empty() {
+        let word_end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+        let (word, after) = rest.split_at(word_end);
+        out.push_str(&site_of(word).unwrap_or_else(|| word.to_string()));
+        let space_end = after
+            .find(|c: char| !c.is_whitespace())
+            .unwrap_or(after.len());
+        out.push_str(&after[..space_end]);
+        rest = &after[space_end..];
+    }
+    out
+}
+
+/// `(https://www.example.com/path).` → `(example.com).`; none for a word that is not an address.
+fn site_of(word: &str) -> Option<String> {
+    let start = word
+        .find("http://")
+        .or_else(|| word.find("https://"))
+        .or_else(|| word.find("www."))?;
+    let (before, address) = word.split_at(start);
+    let trail = address
+        .char_indices()
+        .rev()
+        .take_while(|(_, c)| ".,;:!?)]}\"'”’»".contains(*c))
+        .last()
+        .map_or(address.len(), |(i, _)| i);
+    let (address, after) = address.split_at(trail);
+    let host = address
+        .trim_start_matches("https://")
+        .trim_start_matches("http://")
+        .trim_start_matches("www.")
+        .split(['/', '?', '#'])
+        .next()?
+        .split(':')
+        .next()?;
+    (!host.is_empty()).then(|| format!("{before}{host}{after}"))
 }
 
 #[cfg(test)]
@@ -195,5 +348,56 @@ mod tests {
     fn cuts_a_single_long_sentence_at_words() {
         assert_eq!(fit_to_seconds("a b c d e f", 3.0, 60.0), "a b c…");
         assert_eq!(fit_to_seconds("a b c", 0.0, 60.0), "");
+    }
+
+    #[test]
+    fn fitting_keeps_paragraphs_apart() {
+        let text = "Heading.\n\nOne two three. Four five.\n\nSix seven eight.";
+        assert_eq!(
+            fit_to_seconds(text, 6.0, 60.0),
+            "Heading.\n\nOne two three. Four five."
+        );
+        // A heading whose section is cut away is not said on its own.
+        let text = "One two three four five six seven.\n\nNext part\n\nEight nine ten.";
+        assert_eq!(
+            fit_to_seconds(text, 10.0, 60.0),
+            "One two three four five six seven."
+        );
+    }
+
+    #[test]
+    fn a_body_reads_as_a_narrator_would_after_its_title() {
+        let body = "Welcome to vidhook\n\nvidhook turns articles into videos.\n\nHow it works\n\nSee https://www.example.com/docs/start?x=1.";
+        assert_eq!(
+            narration_body("Welcome to Vidhook!", body),
+            "vidhook turns articles into videos.\n\nHow it works.\n\nSee example.com."
+        );
+        // Only a first paragraph that repeats the title is dropped; CJK gets its own stop.
+        assert_eq!(
+            narration_body("Other", "Welcome to vidhook\n\n東京の天気"),
+            "Welcome to vidhook.\n\n東京の天気。"
+        );
+        assert_eq!(narration_body("", "A list item"), "A list item.");
+        assert_eq!(
+            narration_body("", "💡\n\nWe won! 🎉\n\nBack ↩︎"),
+            "We won!\n\nBack."
+        );
+        assert_eq!(
+            site_of("(http://localhost:8080/x),"),
+            Some("(localhost),".into())
+        );
+        assert_eq!(site_of("word"), None);
+    }
+
+    #[test]
+    fn a_templates_stop_after_a_title_with_its_own_is_not_doubled() {
+        assert_eq!(
+            tidy_stops("Why Ghost?.\n\nBody. Done..."),
+            "Why Ghost?\n\nBody. Done..."
+        );
+        assert_eq!(
+            tidy_stops("東京の新しい店舗.\n\n本文。"),
+            "東京の新しい店舗。\n\n本文。"
+        );
     }
 }
