@@ -34,8 +34,8 @@ fn body_text(article: &Article) -> String {
     }
 }
 
-#[tokio::test]
-async fn every_article_of_the_corpus_is_narrated_as_reviewed() {
+/// Every article of the corpus (file name, article) with the presenter's plan for it.
+async fn planned() -> Vec<(String, Article, Plan)> {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/narration");
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
@@ -43,11 +43,9 @@ async fn every_article_of_the_corpus_is_narrated_as_reviewed() {
         .filter(|p| p.extension().is_some_and(|e| e == "toml"))
         .collect();
     files.sort();
-    assert!(files.len() >= 12, "{} articles", files.len());
     let (_dir, host, set) = fresh(&[]).await;
     let presenter = host.resolve("presenter").await.unwrap();
-    let print = std::env::var_os("VIDHOOK_NARRATION_PRINT").is_some();
-    let mut wrong = Vec::new();
+    let mut out = Vec::new();
     for file in &files {
         let name = file.file_name().unwrap().to_string_lossy().to_string();
         let article: Article = toml::from_str(&std::fs::read_to_string(file).unwrap())
@@ -70,10 +68,22 @@ async fn every_article_of_the_corpus_is_narrated_as_reviewed() {
             .plan(&presenter, &content, &[], set.clone(), &config(&[]))
             .await
             .unwrap_or_else(|e| panic!("{name}: {e}"));
-        let Decision::Generate(plans) = run.decision else {
+        let Decision::Generate(mut plans) = run.decision else {
             panic!("{name}: skipped")
         };
-        let script = plans[0].script.trim();
+        out.push((name, article, plans.remove(0)));
+    }
+    out
+}
+
+#[tokio::test]
+async fn every_article_of_the_corpus_is_narrated_as_reviewed() {
+    let planned = planned().await;
+    assert!(planned.len() >= 12, "{} articles", planned.len());
+    let print = std::env::var_os("VIDHOOK_NARRATION_PRINT").is_some();
+    let mut wrong = Vec::new();
+    for (name, article, plan) in &planned {
+        let script = plan.script.trim();
         if print {
             println!("=== {name}\n{script}\n");
         }
@@ -85,4 +95,53 @@ async fn every_article_of_the_corpus_is_narrated_as_reviewed() {
         }
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n\n"));
+}
+
+/// Each narration spoken by espeak-ng in its language, then its captions checked against the
+/// standard (`tts::caption_standard`): lines, line length, duration, reading speed, overlaps.
+#[tokio::test]
+async fn every_narration_of_the_corpus_is_captioned_to_the_standard() {
+    use crate::tts::{caption_standard::Standard, narration, Espeak, Lexicon};
+    let espeak = Espeak::new("espeak-ng".into(), 175, Duration::from_secs(60));
+    let options = narration::Options {
+        chunk_chars: 180,
+        parallel: 2,
+        attempts: 2,
+    };
+    let mut problems = Vec::new();
+    let mut cues = 0;
+    for (name, _, plan) in planned().await {
+        let spoken = narration::narrate(
+            &espeak,
+            &plan.voice,
+            &plan.language,
+            &plan.speech_text,
+            &Lexicon::default(),
+            options,
+            None,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let standard = Standard::for_language(&plan.language);
+        cues += spoken.cues.len();
+        problems.extend(
+            standard
+                .problems(&spoken.cues)
+                .into_iter()
+                .map(|p| format!("{name}: {p}")),
+        );
+        let words: String = spoken
+            .cues
+            .iter()
+            .map(|c| c.text.replace('\n', " "))
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert_eq!(
+            words.split_whitespace().collect::<String>(),
+            plan.speech_text.split_whitespace().collect::<String>(),
+            "{name}: the captions say every word, once, in order"
+        );
+    }
+    println!("{cues} cues checked");
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
 }

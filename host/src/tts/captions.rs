@@ -1,5 +1,5 @@
-//! Caption cues and their two file formats. Each cue is one narration chunk, timed by where its
-//! synthesised audio sits in the joined file (measured in samples, not estimated from words).
+//! Caption cues and their two file formats. Cues are cut and timed to the standard in
+//! `caption_standard`, on the synthesised audio; a cue's text holds its line breaks.
 
 use serde::{Deserialize, Serialize};
 
@@ -90,8 +90,12 @@ fn timestamp(seconds: f64, separator: char) -> String {
     )
 }
 
-/// Breaks a cue's text into lines of at most [`LINE_CHARS`] at spaces.
+/// A cue's text as lines: its own breaks, or (a cue kept before cues had lines) broken at spaces
+/// into lines of at most [`LINE_CHARS`].
 fn wrap(text: &str) -> String {
+    if text.contains('\n') {
+        return text.to_string();
+    }
     let mut lines: Vec<String> = Vec::new();
     for word in text.split_whitespace() {
         match lines.last_mut() {

@@ -4,6 +4,7 @@
 //! one file each, listed in [`registry`]. [`narration`] turns a whole script into one audio file
 //! and its caption cues, whatever the engine's length limit.
 
+pub mod caption_standard;
 pub mod captions;
 mod chunk;
 mod elevenlabs;

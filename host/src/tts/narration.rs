@@ -3,12 +3,13 @@
 //! own when the engine is busy or failing (never the whole article), then decoded and joined
 //! into one WAV: edges trimmed of the engine's own silence, 8 ms fades so no join clicks, and a
 //! pause of our choosing between sentences and paragraphs. Where each chunk lands in the joined
-//! samples is its caption cue.
+//! samples, and where its own audio pauses, time its caption cues (`caption_standard`).
 
 use std::time::Duration;
 
 use futures_util::{stream, FutureExt, StreamExt};
 
+use super::caption_standard::{chunk_cues, settle, Standard};
 use super::captions::Cue;
 use super::chunk::{self, Chunk};
 use super::{Lexicon, SpeechRequest, Tts, TtsError};
@@ -118,7 +119,8 @@ pub async fn narrate(
     let voice_id = spoken[0].1.clone();
     let retries = spoken.iter().map(|s| s.2).sum();
     let pcm: Vec<Pcm> = spoken.into_iter().map(|s| s.0).collect();
-    let (samples, rate, cues) = join(&chunks, pcm);
+    let standard = super::caption_standard::Standard::for_language(language);
+    let (samples, rate, cues) = join(&chunks, pcm, &standard);
     Ok(Narration {
         seconds: samples.len() as f64 / f64::from(rate),
         wav: Pcm { rate, samples }.to_wav(),
@@ -227,7 +229,7 @@ async fn speak_chunk(
 }
 
 /// Joins decoded chunks into one signal at the first chunk's rate, with the cue of each chunk.
-fn join(chunks: &[Chunk], pcm: Vec<Pcm>) -> (Vec<f32>, u32, Vec<Cue>) {
+fn join(chunks: &[Chunk], pcm: Vec<Pcm>, standard: &Standard) -> (Vec<f32>, u32, Vec<Cue>) {
     let rate = pcm[0].rate;
     let seconds = |n: usize| n as f64 / f64::from(rate);
     let samples_in = |s: f64| (s * f64::from(rate)).round() as usize;
@@ -248,15 +250,12 @@ fn join(chunks: &[Chunk], pcm: Vec<Pcm>) -> (Vec<f32>, u32, Vec<Cue>) {
             };
             out.resize(out.len() + samples_in(pause), 0.0);
         }
-        let start = out.len();
+        let start = seconds(out.len());
+        cues.extend(chunk_cues(standard, &chunk.text, &piece, rate, start));
         out.extend_from_slice(&piece);
-        cues.push(Cue {
-            start: seconds(start),
-            end: seconds(out.len()),
-            text: chunk.text.clone(),
-        });
     }
-    (out, rate, cues)
+    let end = seconds(out.len());
+    (out, rate, settle(standard, cues, end))
 }
 
 /// `pcm` at `rate` (linear interpolation; chunks of one engine normally share a rate already).
@@ -345,10 +344,11 @@ mod tests {
         let measured = pcm.samples.len() as f64 / f64::from(pcm.rate);
         assert!((measured - narration.seconds).abs() < 0.01);
         assert!((narration.cues[3].end - narration.seconds).abs() < 0.01);
+        // A cue stays a little after its words, and is gone two frames before the next.
         for pair in narration.cues.windows(2) {
             let gap = pair[1].start - pair[0].end;
             assert!(
-                (SENTENCE_PAUSE - 0.01..=PARAGRAPH_PAUSE + 0.01).contains(&gap),
+                (2.0 / 24.0 - 0.001..=PARAGRAPH_PAUSE + 0.01).contains(&gap),
                 "{gap}"
             );
         }
@@ -372,11 +372,13 @@ mod tests {
                 ends_paragraph: true,
             },
         ];
-        let (samples, rate, cues) = join(&chunks, vec![loud.clone(), loud]);
+        let english = Standard::for_language("en");
+        let (samples, rate, cues) = join(&chunks, vec![loud.clone(), loud], &english);
         let (gap, step) = gaps_and_steps(&Pcm { rate, samples });
         assert!(step < 0.2, "{step}");
         assert!((gap - SENTENCE_PAUSE).abs() < 0.01, "{gap}");
-        assert_eq!(cues.len(), 2);
-        assert!((cues[1].start - cues[0].end - SENTENCE_PAUSE).abs() < 0.001);
+        // Two chunks of 0.1 s each: one cue, to the narration's end.
+        assert_eq!(cues.len(), 1, "{cues:?}");
+        assert_eq!(cues[0].text, "a b");
     }
 }
