@@ -44,7 +44,8 @@ pub(super) async fn speak(app: &App, render: &RenderRow) -> anyhow::Result<Outco
         serde_json::from_str(render.provenance_json.as_deref().unwrap_or("{}"))?;
     provenance["voice"] = json!(narration.voice_id);
     provenance["speech"] = json!({
-        "engine": engine_name, "chunks": narration.cues.len(), "retries": narration.retries,
+        "engine": engine_name, "chunks": narration.chunks, "cues": narration.cues.len(),
+        "retries": narration.retries,
         "lexicon": pronounced,
     });
     let set = Transition {
@@ -57,8 +58,9 @@ pub(super) async fn speak(app: &App, render: &RenderRow) -> anyhow::Result<Outco
         State::Check,
         set,
         format!(
-            "{:.2} s of audio in {} chunk(s) ({}, {} retried)",
+            "{:.2} s of audio in {} chunk(s), {} caption cues ({}, {} retried)",
             narration.seconds,
+            narration.chunks,
             narration.cues.len(),
             narration.voice_id,
             narration.retries

@@ -10,7 +10,9 @@
 //! near-silence) near where the text says it falls, so cues follow the engine's own timing. Only
 //! where the audio has no pause near the spot is the boundary placed by the text's share of the
 //! chunk. A cue stays up to 0.5 s (12 frames at 24 fps) after its words end, to its minimum
-//! duration where the next cue leaves room; one still too short joins its neighbour.
+//! duration where the next cue leaves room; one still too short joins its neighbour. One too
+//! fast to read may start up to 3 frames after its words (the guide's tolerance) to give the cue
+//! before it time.
 
 use super::captions::Cue;
 
@@ -27,10 +29,14 @@ pub struct Standard {
 
 /// How long a cue may stay after its words end (12 frames at 24 fps).
 const LINGER: f64 = 0.5;
+/// How late a cue may start after its words begin (3 frames at 24 fps).
+const LATE: f64 = 3.0 / 24.0;
 /// The gap kept between two cues (2 frames at 24 fps).
 const GAP: f64 = 2.0 / 24.0;
 /// A pause this long (or longer) in the audio can carry a cue boundary.
 const PAUSE: f64 = 0.05;
+/// What breaking a line after "the" or "a" costs: more than any imbalance of two lines.
+const BAD_BREAK: f64 = 40.0;
 /// Below this amplitude a sample is silence (as the narration's own trimming).
 const QUIET: f32 = 0.01;
 
@@ -59,10 +65,21 @@ impl Standard {
     /// `text` as the lines of one cue (balanced; broken after punctuation, before a conjunction or
     /// preposition where that costs little), or none if it does not fit.
     pub fn lines_of(&self, text: &str) -> Option<Vec<String>> {
+        self.layout(text).map(|(lines, _)| lines)
+    }
+
+    /// Whether `text` makes one cue with a good line break (none that parts "the" from its noun):
+    /// what two clauses must make to share a cue.
+    fn lays_out_well(&self, text: &str) -> bool {
+        self.layout(text).is_some_and(|(_, cost)| cost < BAD_BREAK)
+    }
+
+    /// The lines of `text` and what its break costs (lower is better).
+    fn layout(&self, text: &str) -> Option<(Vec<String>, f64)> {
         let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
         let chars: Vec<char> = text.chars().collect();
         if chars.len() <= self.line_chars {
-            return Some(vec![text]);
+            return Some((vec![text], 0.0));
         }
         if self.lines < 2 {
             return None;
@@ -88,16 +105,22 @@ impl Standard {
             } else if spaced && starts_with_linking_word(&chars[at + 1..]) {
                 cost -= 8.0;
             }
+            if spaced && ends_with_determiner(&chars[..at]) {
+                cost += BAD_BREAK;
+            }
             if best.is_none_or(|(b, _)| cost < b) {
                 best = Some((cost, at));
             }
         }
-        let (_, at) = best?;
+        let (cost, at) = best?;
         let skip = usize::from(spaced);
-        Some(vec![
-            chars[..at].iter().collect(),
-            chars[at + skip..].iter().collect(),
-        ])
+        Some((
+            vec![
+                chars[..at].iter().collect(),
+                chars[at + skip..].iter().collect(),
+            ],
+            cost,
+        ))
     }
 
     /// What in `cues` breaks the standard, in words (empty: nothing).
@@ -129,13 +152,28 @@ impl Standard {
                 }
             }
             if let Some(next) = cues.get(i + 1) {
-                if next.start < cue.end - 1e-6 {
-                    out.push(format!("cue {n} overlaps the next"));
+                if next.start - cue.end < GAP - 1e-6 {
+                    out.push(format!("cue {n} ends less than 2 frames before the next"));
                 }
             }
         }
         out
     }
+}
+
+/// Whether `before` ends with a word that must stay with the noun after it ("the", "a", "your").
+fn ends_with_determiner(before: &[char]) -> bool {
+    const WORDS: &[&str] = &[
+        "a", "an", "the", "my", "your", "our", "their", "his", "her", "its", "this", "these",
+        "those", "every", "each", "no",
+    ];
+    let word: String = before
+        .iter()
+        .rev()
+        .take_while(|c| c.is_alphabetic())
+        .collect();
+    let word: String = word.chars().rev().collect();
+    WORDS.contains(&word.to_lowercase().as_str())
 }
 
 fn starts_with_linking_word(rest: &[char]) -> bool {
@@ -194,6 +232,7 @@ pub fn chunk_cues(
 /// minimum where there is room; one still too short joins a neighbour it (nearly) touches, when
 /// both fit one cue.
 pub fn settle(standard: &Standard, mut cues: Vec<Cue>, until: f64) -> Vec<Cue> {
+    give_reading_time(standard, &mut cues);
     let mut i = 0;
     while i < cues.len() {
         let lingered = linger(standard, cues[i..].iter().take(2).cloned().collect(), until);
@@ -214,6 +253,25 @@ pub fn settle(standard: &Standard, mut cues: Vec<Cue>, until: f64) -> Vec<Cue> {
     linger(standard, cues, until)
 }
 
+/// A cue too fast to read in the time its words take gets up to [`LATE`] more from the next
+/// cue, whose start moves that much after its words begin (the standard's tolerance).
+fn give_reading_time(standard: &Standard, cues: &mut [Cue]) {
+    let Some(max_cps) = standard.max_cps else {
+        return;
+    };
+    for i in 0..cues.len().saturating_sub(1) {
+        let chars = cues[i].text.chars().filter(|c| *c != '\n').count() as f64;
+        // What it lacks, counting the gap it must leave before the next cue.
+        let lacking = chars / max_cps - (cues[i].end - cues[i].start) + GAP;
+        let room = cues[i + 1].start - cues[i].end;
+        if lacking > room {
+            let late = (lacking - room).min(LATE);
+            cues[i].end += late;
+            cues[i + 1].start += late;
+        }
+    }
+}
+
 /// Each cue's end moved later: [`LINGER`] after its words, at least its minimum, within the room
 /// before the next cue (or `until`) and its maximum.
 fn linger(standard: &Standard, mut cues: Vec<Cue>, until: f64) -> Vec<Cue> {
@@ -222,7 +280,8 @@ fn linger(standard: &Standard, mut cues: Vec<Cue>, until: f64) -> Vec<Cue> {
         let cue = &mut cues[i];
         let wanted = (cue.end + LINGER).max(cue.start + standard.min_seconds);
         let longest = cue.start + standard.max_seconds;
-        cue.end = cue.end.max(wanted.min(room).min(longest));
+        // Up to the room before the next cue, and never into it: two frames apart.
+        cue.end = cue.end.min(room).max(wanted.min(room).min(longest));
     }
     cues
 }
@@ -248,33 +307,49 @@ fn join(standard: &Standard, first: &Cue, second: &Cue) -> Option<Cue> {
 /// without spaces), each also short enough to be said within the longest cue.
 fn pieces(standard: &Standard, text: &str, seconds: f64, total: usize) -> Vec<String> {
     let per_char = seconds / total as f64;
-    let fits = |piece: &str| {
-        standard.lines_of(piece).is_some()
-            && piece.chars().count() as f64 * per_char <= standard.max_seconds
-    };
+    let said_in_time =
+        |piece: &str| piece.chars().count() as f64 * per_char <= standard.max_seconds;
+    let fits = |piece: &str| standard.lines_of(piece).is_some() && said_in_time(piece);
+    // Two sentences or clauses share a cue only if its lines break well.
+    let joins = |piece: &str| standard.lays_out_well(piece) && said_in_time(piece);
+    // Whole sentences share a cue when they fit; a sentence that does not is cut at its clauses
+    // (packed while they fit), and a clause that does not, at its words.
     let mut out: Vec<String> = Vec::new();
-    for clause in clauses(text) {
+    for sentence in clauses(text, ".!?。！？") {
         match out.last_mut() {
-            Some(last) if fits(&format!("{last} {clause}")) => {
+            Some(last) if joins(&format!("{last} {sentence}")) => {
                 last.push(' ');
-                last.push_str(&clause);
+                last.push_str(&sentence);
             }
-            _ if fits(&clause) => out.push(clause),
-            _ => out.extend(split_words(&clause, &fits)),
+            _ if fits(&sentence) => out.push(sentence),
+            _ => {
+                let mut parts: Vec<String> = Vec::new();
+                for clause in clauses(&sentence, ".!?,;:—。！？、，；：") {
+                    match parts.last_mut() {
+                        Some(last) if joins(&format!("{last} {clause}")) => {
+                            last.push(' ');
+                            last.push_str(&clause);
+                        }
+                        _ if fits(&clause) => parts.push(clause),
+                        _ => parts.extend(split_words(&clause, &fits)),
+                    }
+                }
+                out.extend(parts);
+            }
         }
     }
     out
 }
 
-/// Sentences and clauses: cut after `. ! ? , ; :` (and their CJK forms) and dashes, each kept.
-fn clauses(text: &str) -> Vec<String> {
+/// `text` cut after each of `stops` (followed by a space, or a CJK stop), each stop kept.
+fn clauses(text: &str, stops: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut current = String::new();
     let mut chars = text.chars().peekable();
     while let Some(c) = chars.next() {
         current.push(c);
-        let cjk_stop = "。！？、，；：".contains(c);
-        let stop = ".!?,;:—".contains(c) && chars.peek().is_none_or(|n| n.is_whitespace());
+        let cjk_stop = "。！？、，；：".contains(c) && stops.contains(c);
+        let stop = stops.contains(c) && chars.peek().is_none_or(|n| n.is_whitespace());
         if cjk_stop || stop {
             let piece = current.trim().to_string();
             if !piece.is_empty() {
@@ -290,25 +365,35 @@ fn clauses(text: &str) -> Vec<String> {
     out
 }
 
-/// A clause too long for one cue, cut into the fewest pieces that fit, at spaces if it has any.
+/// A clause too long for one cue, halved at its best word boundary (near the middle, before a
+/// linking word, never after "the" or "a"), and again while a half does not fit.
 fn split_words(clause: &str, fits: &dyn Fn(&str) -> bool) -> Vec<String> {
-    let spaced = clause.contains(' ');
-    let units: Vec<String> = if spaced {
-        clause.split_whitespace().map(str::to_string).collect()
-    } else {
-        clause.chars().map(String::from).collect()
-    };
-    let glue = if spaced { " " } else { "" };
-    let mut out: Vec<String> = Vec::new();
-    for unit in units {
-        match out.last_mut() {
-            Some(last) if fits(&format!("{last}{glue}{unit}")) => {
-                last.push_str(glue);
-                last.push_str(&unit);
-            }
-            _ => out.push(unit),
-        }
+    if fits(clause) {
+        return vec![clause.to_string()];
     }
+    let chars: Vec<char> = clause.chars().collect();
+    let spaced = chars.contains(&' ');
+    let middle = chars.len() as f64 / 2.0;
+    let best = (1..chars.len())
+        .filter(|at| !spaced || chars[*at] == ' ')
+        .map(|at| {
+            let mut cost = (at as f64 - middle).abs();
+            if spaced && starts_with_linking_word(&chars[at + 1..]) {
+                cost -= 6.0;
+            }
+            if spaced && ends_with_determiner(&chars[..at]) {
+                cost += 40.0;
+            }
+            (cost, at)
+        })
+        .min_by(|a, b| a.0.total_cmp(&b.0));
+    let Some((_, at)) = best else {
+        return vec![clause.to_string()];
+    };
+    let first: String = chars[..at].iter().collect();
+    let second: String = chars[at..].iter().collect();
+    let mut out = split_words(first.trim(), fits);
+    out.extend(split_words(second.trim(), fits));
     out
 }
 

@@ -51,6 +51,8 @@ pub struct Narration {
     /// Measured from the joined samples.
     pub seconds: f64,
     pub cues: Vec<Cue>,
+    /// Requests the text was spoken in.
+    pub chunks: usize,
     /// Engine and voice, as the engine names them.
     pub voice_id: String,
     /// Chunk requests that had to be repeated.
@@ -125,6 +127,7 @@ pub async fn narrate(
         seconds: samples.len() as f64 / f64::from(rate),
         wav: Pcm { rate, samples }.to_wav(),
         cues,
+        chunks: chunks.len(),
         voice_id,
         retries,
     })
