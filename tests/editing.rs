@@ -239,3 +239,104 @@ async fn listening_says_a_hosted_engines_price_first_and_bills_what_it_said() {
     .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{problem}");
 }
+
+/// A render's cues as the API shows them, and the same with `from` replaced by `to` in the first.
+async fn corrected(host: &Host, id: &str, from: &str, to: &str) -> (Value, Value) {
+    let captions = host.api(&format!("/api/v1/renders/{id}/captions")).await;
+    let mut cues = captions["cues"].clone();
+    let text = cues[0]["text"].as_str().unwrap().to_string();
+    assert!(text.contains(from), "{text}");
+    cues[0]["text"] = json!(text.replace(from, to));
+    (captions, cues)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn editors_correct_captions_to_the_standard_and_the_paid_video_ships_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let cms = Cms::start().await;
+    let host = Host::start(dir.path(), &config(dir.path(), &cms)).await;
+    let editor = host.token_for("editor").await;
+    let viewer = host.token_for("viewer").await;
+
+    // A render awaiting approval: its captions are corrected before anything is paid.
+    let body = published(
+        "post-1",
+        "Spring collection",
+        "<p>Our spring collection is here. It has twelve new pieces, and every one is linen.</p>",
+    );
+    assert_eq!(
+        host.post_signed("gated", "msg_1", now_secs(), &body)
+            .await
+            .status(),
+        202
+    );
+    let waiting = host
+        .wait_for_state("awaiting_approval", Duration::from_secs(90))
+        .await;
+    let id = waiting["id"].as_str().unwrap().to_string();
+    let (captions, cues) = corrected(&host, &id, "Spring collection.", "Spring Collection.").await;
+    assert_eq!(captions["language"], "en-US");
+    assert_eq!(captions["standard"]["line_chars"], 42);
+    assert_eq!(captions["versions"], json!([]));
+    let path = format!("/api/v1/renders/{id}/captions");
+    let edit = |cues: &Value| Some(json!({"cues": cues, "note": "brand style"}));
+
+    // Viewers read them; only editors change them; what breaks the standard is refused, in words.
+    let (status, _, _) = call(&host, Method::PUT, &path, Some(&viewer), edit(&cues)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let mut bad = cues.clone();
+    bad[0]["text"] = json!("one\ntwo\nthree");
+    bad[0]["end"] = json!(bad[0]["start"].as_f64().unwrap() + 9.0);
+    let (status, _, problem) = call(&host, Method::PUT, &path, Some(&editor), edit(&bad)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("cue 1 has 3 lines") && detail.contains("cue 1 lasts 9.00 s"),
+        "{detail}"
+    );
+    let (status, _, saved) = call(&host, Method::PUT, &path, Some(&editor), edit(&cues)).await;
+    assert_eq!(
+        (status, saved["version"].as_i64()),
+        (StatusCode::OK, Some(1)),
+        "{saved}"
+    );
+    let versions = host.api(&path).await["versions"].clone();
+    assert!(versions[0]["author"]
+        .as_str()
+        .unwrap()
+        .starts_with("editor-"));
+    assert_eq!(versions[0]["note"], "brand style");
+
+    // Approved and paid: the video's captions are the corrected ones.
+    let approve = format!("/api/v1/renders/{id}/approve");
+    let (status, _, _) = call(&host, Method::POST, &approve, Some(&editor), None).await;
+    assert_eq!(status, StatusCode::OK);
+    host.wait_for_state("done", Duration::from_secs(90)).await;
+    let vtt_url = host.render(&id).await["summary"]["captions_url"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let vtt = reqwest::get(&vtt_url).await.unwrap().text().await.unwrap();
+    assert!(vtt.contains("Spring Collection."), "{vtt}");
+
+    // After the video is kept, a correction rewrites the files the CMS links to.
+    let (_, cues) = corrected(&host, &id, "Spring Collection.", "Spring Collection!").await;
+    let (status, _, saved) = call(&host, Method::PUT, &path, Some(&editor), edit(&cues)).await;
+    assert_eq!(
+        (status, saved["version"].as_i64()),
+        (StatusCode::OK, Some(2))
+    );
+    let vtt = reqwest::get(&vtt_url).await.unwrap().text().await.unwrap();
+    assert!(vtt.contains("Spring Collection!"), "{vtt}");
+    let srt = reqwest::get(vtt_url.replace(".vtt", ".srt"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(srt.contains("Spring Collection!"), "{srt}");
+    assert!(audit_actions(&host)
+        .await
+        .iter()
+        .any(|a| a == "captions-edit"));
+}

@@ -61,6 +61,7 @@ async fn editors_work_in_a_real_headless_chromium() {
         "2b-templates-fields",
         "2c-templates-draft",
         "4c-renders-table",
+        "4d-render-captions",
         "4-renders-done",
         "5-renders-awaiting-approval",
         "7-costs",
@@ -80,7 +81,12 @@ async fn editors_work_in_a_real_headless_chromium() {
     }
     // What the browser did happened: a template version by the editor, a render approved.
     let actions = audit_actions(&host).await;
-    for action in ["template-save", "template-draft", "approve"] {
+    for action in [
+        "template-save",
+        "template-draft",
+        "approve",
+        "captions-edit",
+    ] {
         assert!(actions.iter().any(|a| a == action), "{action}: {actions:?}");
     }
 }

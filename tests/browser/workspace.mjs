@@ -328,6 +328,23 @@ try {
   check((await page.getByTestId("narration").textContent()).includes("A browser test article"), "the narration");
   check(!(await page.locator("#render-detail").textContent()).includes("null"), "no empty value shows as 'null'");
   await shot(page, "4b-render-page");
+
+  step("correct a caption on the render's page: the standard is enforced in words, a good edit is saved");
+  const firstCue = page.locator('#captions-form tr[data-cue="0"] .cue-text');
+  await firstCue.waitFor();
+  const original = await firstCue.inputValue();
+  check(original.includes("A browser test article"), `the first cue: ${original}`);
+  await firstCue.fill("one\ntwo\nthree");
+  await page.getByRole("button", { name: "Save captions" }).click();
+  await page.locator("#captions-error", { hasText: "has 3 lines" }).waitFor();
+  await page.locator('#captions-form tr[data-cue="0"] .cue-text').fill(original.replace("A browser test article", "A Browser Test Article"));
+  await page.locator("#captions-note").fill("title case");
+  await page.getByRole("button", { name: "Save captions" }).click();
+  await page.locator(".toast", { hasText: "Captions saved as correction v1" }).waitFor();
+  await page.locator("#captions-form details summary", { hasText: "Corrections (1)" }).waitFor();
+  const vtt = await page.evaluate((url) => fetch(url).then((r) => r.text()), await page.locator("#render-detail video track").getAttribute("src"));
+  check(vtt.includes("A Browser Test Article"), `the captions file says the correction: ${vtt}`);
+  await shot(page, "4d-render-captions");
   await page.goBack();
   await page.locator("#page-renders:not([hidden])").waitFor();
 

@@ -18,6 +18,7 @@
 
 mod bundle;
 pub use bundle::Companions;
+pub mod caption_edits;
 mod lease;
 pub mod operator;
 mod plan_steps;

@@ -2,6 +2,7 @@
 //! code path (sqlx's `Any` driver and portable SQL). Owns every SQL statement; the rest of the
 //! host calls typed functions.
 
+mod caption_edits;
 mod catch_up;
 mod digests;
 pub use digests::DigestRow;
@@ -23,6 +24,7 @@ use std::time::Duration;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions};
 
+pub use caption_edits::CaptionEditRow;
 pub use catch_up::{CatchUpState, SweepCounts};
 pub use events::Ingested;
 pub use heads::WriteBackGate;

@@ -17,7 +17,7 @@
 use super::captions::Cue;
 
 /// One language's limits.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, utoipa::ToSchema)]
 pub struct Standard {
     pub line_chars: usize,
     pub lines: usize,
@@ -29,6 +29,8 @@ pub struct Standard {
 
 /// How long a cue may stay after its words end (12 frames at 24 fps).
 const LINGER: f64 = 0.5;
+/// Timestamps are kept to the millisecond (as VTT and SRT write them): checks allow that much.
+const MS: f64 = 0.001;
 /// How late a cue may start after its words begin (3 frames at 24 fps).
 const LATE: f64 = 3.0 / 24.0;
 /// The gap kept between two cues (2 frames at 24 fps).
@@ -139,12 +141,12 @@ impl Standard {
                     self.line_chars
                 ));
             }
-            if seconds < self.min_seconds - 1e-6 || seconds > self.max_seconds + 1e-6 {
+            if seconds < self.min_seconds - MS || seconds > self.max_seconds + MS {
                 out.push(format!("cue {n} lasts {seconds:.2} s"));
             }
             let chars: usize = lines.iter().map(|l| l.chars().count()).sum();
             if let Some(max) = self.max_cps {
-                if chars as f64 / seconds > max + 1e-6 {
+                if chars as f64 / (seconds + MS) > max {
                     out.push(format!(
                         "cue {n} reads at {:.1} characters a second",
                         chars as f64 / seconds
@@ -152,7 +154,7 @@ impl Standard {
                 }
             }
             if let Some(next) = cues.get(i + 1) {
-                if next.start - cue.end < GAP - 1e-6 {
+                if next.start - cue.end < GAP - MS {
                     out.push(format!("cue {n} ends less than 2 frames before the next"));
                 }
             }

@@ -8,7 +8,7 @@ use crate::media::{MediaError, MediaStore};
 /// Longest caption line, the usual broadcast figure.
 const LINE_CHARS: usize = 42;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Cue {
     /// Seconds from the start of the audio.
     pub start: f64,

@@ -12,12 +12,13 @@ use axum::Router;
 const INDEX: &str = include_str!("index.html");
 const STYLE: &str = include_str!("app.css");
 /// The page's scripts, in the order index.html loads them (each page's script after the core).
-const SCRIPTS: [(&str, &str); 7] = [
+const SCRIPTS: [(&str, &str); 8] = [
     ("app.js", include_str!("app.js")),
     ("templates.js", include_str!("templates.js")),
     ("fields.js", include_str!("fields.js")),
     ("renders.js", include_str!("renders.js")),
     ("table.js", include_str!("table.js")),
+    ("captions.js", include_str!("captions.js")),
     ("costs.js", include_str!("costs.js")),
     ("start.js", include_str!("start.js")),
 ];

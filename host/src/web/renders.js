@@ -131,6 +131,7 @@ async function openRender(id) {
       r.error ? el("p", { class: r.state === "skipped" ? "muted" : "error" }, r.error) : null,
       player(r, `Video for ${r.title || r.entry}`),
       r.narration ? el("section", {}, el("h2", {}, "Narration"), el("p", { class: "script", "data-testid": "narration" }, r.narration)) : null,
+      await captionsSection(r.id),
       ...timeline(detail)].filter(Boolean));
   } catch (error) {
     box.replaceChildren(el("p", { class: "error" }, error.status === 404 ? "There is no such render." : error.message));

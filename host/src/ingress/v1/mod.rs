@@ -26,6 +26,7 @@ use super::problem::Problem;
 use crate::app::App;
 use crate::auth::{AuthError, Role};
 
+mod captions;
 mod costs;
 mod drafts;
 mod plugins;
@@ -121,6 +122,7 @@ fn documented(app: Arc<App>) -> (Router<Arc<App>>, utoipa::openapi::OpenApi) {
         .routes(routes!(plugins::list))
         .routes(routes!(renders::list))
         .routes(routes!(renders::show))
+        .routes(routes!(captions::show))
         .routes(routes!(stream::renders))
         .routes(routes!(runs::list))
         .routes(routes!(runs::show))
@@ -135,6 +137,7 @@ fn documented(app: Arc<App>) -> (Router<Arc<App>>, utoipa::openapi::OpenApi) {
         .routes(routes!(preview::narration))
         .routes(routes!(renders::approve))
         .routes(routes!(renders::reject))
+        .routes(routes!(captions::edit))
         .route_layer(gate(Role::Editor));
     let admin = OpenApiRouter::new()
         .routes(routes!(plugins::install))
