@@ -45,13 +45,14 @@ pub async fn captions_of(app: &App, render: &RenderRow) -> anyhow::Result<Option
     }))
 }
 
-/// Replaces the render's captions with `cues` (checked first); returns the version saved.
+/// Replaces the render's captions with `cues` (checked first); returns the version saved and
+/// the cues still faster than the standard's reading speed.
 pub async fn edit(
     app: &App,
     render: &RenderRow,
     cues: Vec<Cue>,
     by: Authored<'_>,
-) -> Result<i64, EditError> {
+) -> Result<(i64, Vec<String>), EditError> {
     let current = captions_of(app, render)
         .await?
         .ok_or(EditError::NoCaptions)?;
@@ -84,7 +85,7 @@ pub async fn edit(
             .await
             .map_err(anyhow::Error::from)?;
     }
-    Ok(version)
+    Ok((version, current.standard.too_fast(&cues)))
 }
 
 /// What makes `cues` no captions at all for a narration of `seconds`: none, an empty cue, one

@@ -1,8 +1,9 @@
 //! Captions to a published standard: Netflix's Timed Text Style Guide (General Requirements, and
 //! the English (USA) guide for closed captions): at most 2 lines; at most 42 characters a line
 //! (13 for Japanese, 16 for Chinese and Korean, their language guides' full-width limits); a cue
-//! shown from 5/6 s to 7 s; at most 20 characters a second (the verbatim reading speed; not
-//! enforced for Chinese, Japanese and Korean, whose narration sets it); a line broken after
+//! shown from 5/6 s to 7 s; at most 20 characters a second (checked where it applies, not for
+//! Chinese, Japanese and Korean; a cue an engine speaks faster than that is reported for
+//! editors to condense, since timing alone cannot fix it); a line broken after
 //! punctuation or before a conjunction or preposition, as balanced as it can be.
 //!
 //! A narration chunk's caption is cut into cues at sentence and clause boundaries, then words;
@@ -126,6 +127,31 @@ impl Standard {
     }
 
     /// What in `cues` breaks the standard, in words (empty: nothing).
+    /// Cues whose words come faster than the reading speed, in words. Verbatim captions of a
+    /// narration an engine speaks faster than that cannot meet it by timing alone: these are
+    /// shown to editors, who may condense the words; they do not stop a render or an edit.
+    pub fn too_fast(&self, cues: &[Cue]) -> Vec<String> {
+        let Some(max) = self.max_cps else {
+            return Vec::new();
+        };
+        cues.iter()
+            .enumerate()
+            .filter_map(|(i, cue)| {
+                let chars = cue.text.chars().filter(|c| *c != '\n').count() as f64;
+                let seconds = cue.end - cue.start;
+                (chars / (seconds + MS) > max).then(|| {
+                    format!(
+                        "cue {} reads at {:.1} characters a second",
+                        i + 1,
+                        chars / seconds
+                    )
+                })
+            })
+            .collect()
+    }
+
+    /// What in `cues` breaks the standard's lines, lengths, durations and gaps, in words (empty:
+    /// nothing); the reading speed is [`Standard::too_fast`].
     pub fn problems(&self, cues: &[Cue]) -> Vec<String> {
         let mut out = Vec::new();
         for (i, cue) in cues.iter().enumerate() {
@@ -143,15 +169,6 @@ impl Standard {
             }
             if seconds < self.min_seconds - MS || seconds > self.max_seconds + MS {
                 out.push(format!("cue {n} lasts {seconds:.2} s"));
-            }
-            let chars: usize = lines.iter().map(|l| l.chars().count()).sum();
-            if let Some(max) = self.max_cps {
-                if chars as f64 / (seconds + MS) > max {
-                    out.push(format!(
-                        "cue {n} reads at {:.1} characters a second",
-                        chars as f64 / seconds
-                    ));
-                }
             }
             if let Some(next) = cues.get(i + 1) {
                 if next.start - cue.end < GAP - MS {
@@ -255,21 +272,33 @@ pub fn settle(standard: &Standard, mut cues: Vec<Cue>, until: f64) -> Vec<Cue> {
     linger(standard, cues, until)
 }
 
-/// A cue too fast to read in the time its words take gets up to [`LATE`] more from the next
-/// cue, whose start moves that much after its words begin (the standard's tolerance).
+/// A cue too fast to read in the time its words take gets up to [`LATE`] more from each side:
+/// the next cue starts that much after its words begin, and this one that much before its own
+/// (the guide's tolerance for timing to audio), where the cues around leave room.
 fn give_reading_time(standard: &Standard, cues: &mut [Cue]) {
     let Some(max_cps) = standard.max_cps else {
         return;
     };
-    for i in 0..cues.len().saturating_sub(1) {
-        let chars = cues[i].text.chars().filter(|c| *c != '\n').count() as f64;
-        // What it lacks, counting the gap it must leave before the next cue.
-        let lacking = chars / max_cps - (cues[i].end - cues[i].start) + GAP;
-        let room = cues[i + 1].start - cues[i].end;
-        if lacking > room {
-            let late = (lacking - room).min(LATE);
-            cues[i].end += late;
-            cues[i + 1].start += late;
+    let lacking = |cue: &Cue| {
+        let chars = cue.text.chars().filter(|c| *c != '\n').count() as f64;
+        chars / max_cps - (cue.end - cue.start)
+    };
+    for i in 0..cues.len() {
+        if let Some(next) = cues.get(i + 1).map(|n| n.start) {
+            // Counting the gap it must leave before the next cue.
+            let short = lacking(&cues[i]) + GAP - (next - cues[i].end);
+            if short > 0.0 {
+                let late = short.min(LATE);
+                cues[i].end += late;
+                cues[i + 1].start += late;
+            }
+        }
+        let short = lacking(&cues[i]) - if i + 1 < cues.len() { 0.0 } else { LINGER };
+        if short > 0.0 {
+            let earliest = if i == 0 { 0.0 } else { cues[i - 1].end + GAP };
+            cues[i].start = (cues[i].start - short.min(LATE))
+                .max(earliest)
+                .min(cues[i].start);
         }
     }
 }
@@ -528,7 +557,7 @@ mod tests {
             text: "x".repeat(30),
         }];
         assert_eq!(
-            english.problems(&too_fast),
+            english.too_fast(&too_fast),
             ["cue 1 reads at 30.0 characters a second"]
         );
     }

@@ -16,7 +16,7 @@ pub struct Espeak {
     words_per_minute: u32,
     timeout: Duration,
     /// Language codes espeak-ng knows, read once from `espeak-ng --voices`.
-    known: tokio::sync::OnceCell<Vec<String>>,
+    known: tokio::sync::OnceCell<Voices>,
 }
 
 impl Espeak {
@@ -44,7 +44,7 @@ impl Espeak {
                         engine: ENGINE,
                         message: format!("cannot start {}: {e}", self.binary),
                     })?;
-                Ok::<_, TtsError>(parse_voice_list(&String::from_utf8_lossy(&out.stdout)))
+                Ok::<_, TtsError>(Voices::parse(&String::from_utf8_lossy(&out.stdout)))
             })
             .await?;
         let (base, variant) = match voice.split_once('+') {
@@ -57,14 +57,22 @@ impl Espeak {
         // take its main regional voice (`fr-fr`), else the shortest one (`en-gb` before `en-029`).
         let regional = format!("{primary}-{primary}");
         let shortest_regional = known
+            .languages
             .iter()
             .filter(|v| v.starts_with(&format!("{primary}-")))
             .min_by_key(|v| (v.len(), v.as_str()))
             .cloned();
+        // Else a voice that lists the tag as another of its languages ("zh" → "cmn").
+        let aliased = known
+            .aliases
+            .iter()
+            .find(|(alias, _)| *alias == base || *alias == primary)
+            .map(|(_, language)| language.clone());
         let found = [Some(base), Some(primary), Some(regional), shortest_regional]
             .into_iter()
             .flatten()
-            .find(|v| known.contains(v));
+            .find(|v| known.languages.contains(v))
+            .or(aliased);
         match (found, variant) {
             (Some(v), Some(variant)) => Ok(format!("{v}+{variant}")),
             (Some(v), None) => Ok(v),
@@ -73,14 +81,36 @@ impl Espeak {
     }
 }
 
-/// The "Language" column of `espeak-ng --voices`, lower-cased.
-fn parse_voice_list(listing: &str) -> Vec<String> {
-    listing
-        .lines()
-        .skip(1)
-        .filter_map(|line| line.split_whitespace().nth(1))
-        .map(str::to_ascii_lowercase)
-        .collect()
+/// What `espeak-ng --voices` lists: each voice's language (what `-v` takes), and the other
+/// languages a voice says it speaks (`(zh 5)` on Mandarin's line), lower-cased.
+#[derive(Debug, Default)]
+struct Voices {
+    languages: Vec<String>,
+    /// (another language, the voice's language).
+    aliases: Vec<(String, String)>,
+}
+
+impl Voices {
+    fn parse(listing: &str) -> Voices {
+        let mut voices = Voices::default();
+        for line in listing.lines().skip(1) {
+            let Some(language) = line.split_whitespace().nth(1).map(str::to_ascii_lowercase) else {
+                continue;
+            };
+            for segment in line.split('(').skip(1) {
+                let inside = segment.split(')').next().unwrap_or_default();
+                if let [alias, priority] = inside.split_whitespace().collect::<Vec<_>>()[..] {
+                    if priority.bytes().all(|b| b.is_ascii_digit()) {
+                        voices
+                            .aliases
+                            .push((alias.to_ascii_lowercase(), language.clone()));
+                    }
+                }
+            }
+            voices.languages.push(language);
+        }
+        voices
+    }
 }
 
 /// espeak-ng voice names: letters, digits, `-`, `_`, `+` (variants); never an option.
@@ -189,6 +219,9 @@ mod tests {
         assert_eq!(tts.resolve_voice("de").await.unwrap(), "de");
         assert_eq!(tts.resolve_voice("en-US+f3").await.unwrap(), "en-us+f3");
         assert!(tts.resolve_voice("xx").await.is_err());
+        // A language espeak-ng lists only as another name of a voice: Mandarin says "zh".
+        assert_eq!(tts.resolve_voice("zh-cn").await.unwrap(), "cmn");
+        assert_eq!(tts.resolve_voice("ko-kr").await.unwrap(), "ko");
     }
 
     #[tokio::test]
@@ -208,7 +241,7 @@ mod tests {
         let bad = tts
             .synthesize(&SpeechRequest {
                 text: "x".into(),
-                voice: "no-such-voice".into(),
+                voice: "xx-no-such-voice".into(),
                 ..Default::default()
             })
             .await;

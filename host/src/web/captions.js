@@ -33,6 +33,8 @@ async function captionsSection(id) {
     edit ? el("div", { class: "actions" },
       el("label", { class: "note-field" }, "Note ", el("input", { id: "captions-note", maxlength: "500", placeholder: "what you corrected (optional)" })),
       el("button", { type: "submit" }, "Save captions")) : el("p", { class: "note" }, "Correcting captions needs an editor token."),
+    captions.too_fast.length ? el("p", { class: "note", "data-testid": "too-fast" },
+      `Faster than viewers read (the speech is this fast; shorter words help): ${captions.too_fast.join("; ")}.`) : null,
     el("p", { id: "captions-error", class: "error", role: "alert" }),
     versions.length ? el("details", {}, el("summary", {}, `Corrections (${versions.length})`), el("ol", { class: "versions" }, ...versions)) : null);
   form.addEventListener("submit", (event) => {

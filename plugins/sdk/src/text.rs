@@ -238,8 +238,9 @@ fn ends_a_sentence(c: char) -> bool {
     ".!?…:;。！？؟۔।\"'”’»)]）」』".contains(c)
 }
 
+/// Chinese and Japanese script, whose sentences end with `。` (Korean ends them with `.`).
 fn is_cjk(c: char) -> bool {
-    matches!(c as u32, 0x3040..=0x30FF | 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xAC00..=0xD7AF | 0xF900..=0xFAFF)
+    matches!(c as u32, 0x3040..=0x30FF | 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xF900..=0xFAFF)
 }
 
 /// Each whitespace-separated word that is a web address, as its site's name (its punctuation

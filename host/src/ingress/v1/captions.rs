@@ -33,6 +33,8 @@ pub struct CaptionsView {
     /// The narration's length in seconds.
     seconds: f64,
     cues: Vec<Cue>,
+    /// Cues that read faster than the standard's speed (editors may condense their words).
+    too_fast: Vec<String>,
     /// Corrections saved, newest first (none: the cues are as the audio made them).
     versions: Vec<CaptionEditRow>,
 }
@@ -69,6 +71,7 @@ pub async fn show(State(app): State<Arc<App>>, Path(id): Path<String>) -> Respon
         Err(err) => return store_down(err),
     };
     Json(CaptionsView {
+        too_fast: captions.standard.too_fast(&captions.cues),
         language: captions.language,
         standard: captions.standard,
         seconds: captions.seconds,
@@ -91,6 +94,8 @@ pub struct CaptionEdit {
 #[derive(Serialize, ToSchema)]
 pub struct CaptionsSaved {
     version: i64,
+    /// Cues still faster than the standard's reading speed (saved all the same).
+    too_fast: Vec<String>,
 }
 
 /// Correct a render's captions: the cues replace the current ones if they meet the standard.
@@ -131,7 +136,7 @@ pub async fn edit(
         restored_from: None,
     };
     match caption_edits::edit(&app, &render, request.cues, by).await {
-        Ok(version) => {
+        Ok((version, too_fast)) => {
             let audit = Audit {
                 actor: &caller.name,
                 action: "captions-edit",
@@ -141,7 +146,7 @@ pub async fn edit(
                 tracing::error!(render = %id, error = %err, "caption edit not audited");
             }
             tracing::info!(render = %id, version, by = %caller.name, "captions corrected");
-            Json(CaptionsSaved { version }).into_response()
+            Json(CaptionsSaved { version, too_fast }).into_response()
         }
         Err(err @ EditError::NoCaptions) => problem(StatusCode::CONFLICT, err.to_string()),
         Err(err @ EditError::Invalid(_)) => {
