@@ -55,15 +55,28 @@ async fn health(client: &reqwest::Client, host: &str) -> Duration {
         .await
     {
         Ok(r) if r.status() == StatusCode::OK => started.elapsed(),
-        _ => Duration::MAX,
+        other => {
+            eprintln!("/healthz failed: {other:?}");
+            Duration::MAX
+        }
     }
+}
+
+/// A client for `/healthz` probes: a new connection for each, so a probe measures whether the
+/// server answers, not whether a kept-alive connection it closed as idle (as a flood makes it do)
+/// happened to be reused at that moment.
+fn probe_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap()
 }
 
 /// Polls `/healthz` every 100 ms until `stop`; returns the slowest answer.
 fn watch_health(host: &str, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<Duration> {
     let host = host.to_string();
     tokio::spawn(async move {
-        let client = reqwest::Client::new();
+        let client = probe_client();
         let mut worst = Duration::ZERO;
         while !stop.load(Ordering::SeqCst) {
             worst = worst.max(health(&client, &host).await);
@@ -297,7 +310,7 @@ async fn slow_bodies_from_many_addresses_cannot_lock_out_deliveries_or_healthz()
         "the attack opened {} connections",
         attack.len()
     );
-    let client = reqwest::Client::new();
+    let client = probe_client();
     for n in 0..10 {
         let took = health(&client, &host.url).await;
         assert!(took < Duration::from_secs(1), "/healthz took {took:?}");
