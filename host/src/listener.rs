@@ -12,6 +12,10 @@
 //!   arrives in milliseconds. A slow-body or slowloris attack therefore costs the attacker its
 //!   own connections, not a CMS's delivery.
 //!
+//! At the global cap the connection closed is the best candidate of the address holding the most
+//! connections (then of all): a flood from a few addresses closes its own connections before a
+//! CMS's or a health probe's lone one, even one the server has not yet had time to read.
+//!
 //! A connection accepted a moment ago is idle too (its request head is still on its way), so
 //! under a flood it could be closed by the next few newcomers before it is read. Connections
 //! younger than [`NEWCOMER_GRACE`] are therefore closed only when every other candidate is that
@@ -142,7 +146,17 @@ impl Connections {
         if self.open.len() < cap {
             return true;
         }
-        match self.victim(now, None) {
+        // The address holding the most connections gives one up first: a flood pays for itself
+        // before a CMS's or a probe's single connection is touched, however slowly it is read.
+        let heaviest = self
+            .per_address
+            .iter()
+            .max_by_key(|(_, n)| **n)
+            .map(|(a, _)| *a);
+        let victim = heaviest
+            .and_then(|a| self.victim(now, Some(a)))
+            .or_else(|| self.victim(now, None));
+        match victim {
             Some(id) => {
                 self.evict(id);
                 true
@@ -452,6 +466,26 @@ mod tests {
         assert!(
             !connections.make_room((2, 100), HERE, now),
             "all handling: the newcomer is refused"
+        );
+    }
+
+    #[test]
+    fn the_address_holding_the_most_connections_makes_room_first() {
+        let now = Instant::now();
+        // 0: a lone probe, idle past its grace (not read yet); 1-2: a flood's slow bodies.
+        let (mut connections, mut evicted) = open(
+            now,
+            &[
+                (2000, Idle, HERE),
+                (1500, ReadingBody, THERE),
+                (1000, ReadingBody, THERE),
+            ],
+        );
+        assert!(connections.make_room((3, 100), THERE, now));
+        assert!(evicted[0].try_recv().is_err(), "the lone connection stays");
+        assert!(
+            evicted[1].try_recv().is_ok(),
+            "the flood's oldest body goes"
         );
     }
 
