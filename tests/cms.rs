@@ -133,6 +133,15 @@ async fn ghost_writes_a_video_element_checking_updated_at_and_ignores_its_own_ed
     // The editor's footer is kept byte for byte, our block after it.
     assert!(foot.starts_with(GHOST_EDITOR_FOOTER), "{foot}");
     assert_eq!(foot.matches("<!-- vidhook:video -->").count(), 1, "{foot}");
+    // The player has the kept poster and a captions track in the narration's language.
+    assert!(
+        foot.contains(" poster=\"") && foot.contains(".jpg\""),
+        "{foot}"
+    );
+    assert!(
+        foot.contains("<track kind=\"captions\" src=\"") && foot.contains(".vtt\" srclang=\""),
+        "{foot}"
+    );
 
     // A second render (the body edited): our block is replaced, the editor's script untouched.
     assert_eq!(

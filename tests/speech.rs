@@ -106,7 +106,7 @@ api_key = "${{TEST_OPENAI_KEY}}"
 voice = "alloy""#,
         openai.url
     );
-    let source = "tts = \"openai\"\n\n[sources.blog.fields]\ncaptions = \"captions_url\"\nposter = \"poster_url\"";
+    let source = "tts = \"openai\"\n\n[sources.blog.fields]\ncaptions = \"captions_url\"\ncaptions_language = \"captions_language\"\nposter = \"poster_url\"";
     let host = Host::start(
         dir.path(),
         &config(dir.path(), &cms, &tts, source, PRESENTER_720P),
@@ -163,12 +163,22 @@ voice = "alloy""#,
     assert!(largest_step < 1.0, "a click: step {largest_step}");
 
     // The CMS got the captions and poster beside the video, the video last.
-    let written = cms.wait_for_write_backs(3, Duration::from_secs(10)).await;
+    let written = cms.wait_for_write_backs(4, Duration::from_secs(10)).await;
     let fields: Vec<&str> = written
         .iter()
         .map(|w| w["data"]["field"].as_str().unwrap())
         .collect();
-    assert_eq!(fields, ["captions_url", "poster_url", "video_url"]);
+    assert_eq!(
+        fields,
+        [
+            "captions_url",
+            "captions_language",
+            "poster_url",
+            "video_url"
+        ]
+    );
+    // The captions' language is the narration's.
+    assert_eq!(written[1]["data"]["video_url"], "en-US");
     let url = |i: usize| {
         written[i]["data"]["video_url"]
             .as_str()
@@ -212,9 +222,9 @@ voice = "alloy""#,
         (secs - seconds).abs() < 0.01,
         "captions end with the audio: {secs} vs {seconds}"
     );
-    let poster = reqwest::get(url(1)).await.unwrap().bytes().await.unwrap();
+    let poster = reqwest::get(url(2)).await.unwrap().bytes().await.unwrap();
     assert!(poster.starts_with(&[0xFF, 0xD8, 0xFF]), "a JPEG poster");
-    assert!(url(2).starts_with(&format!("{}/media/videos/", host.url)));
+    assert!(url(3).starts_with(&format!("{}/media/videos/", host.url)));
 }
 
 #[tokio::test(flavor = "multi_thread")]

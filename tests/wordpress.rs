@@ -37,6 +37,13 @@ async fn a_post_published_in_wordpress_gets_its_video_url_written_back_once() {
         "{stored:#}"
     );
     assert_eq!(stored["status"], "publish");
+    let meta = &stored["meta"];
+    assert_eq!(meta["video_captions_language"], "en-US", "{stored:#}");
+    for key in ["video_captions_url", "video_poster_url"] {
+        let url = meta[key].as_str().unwrap_or_default();
+        let answer = reqwest::get(url).await.unwrap();
+        assert_eq!(answer.status(), 200, "{key}: {url}");
+    }
 
     // The write-back's own webhook (publish → publish) arrives and is ignored.
     let started = Instant::now();
@@ -216,6 +223,12 @@ username = "admin"
 application_password = "{password}"
 presenter_image = "{image}"
 catch_up_secs = 1
+
+# The plugin's companion meta: the captions (and their language) and the poster beside the video.
+[sources.wp.fields]
+captions = "video_captions_url"
+captions_language = "video_captions_language"
+poster = "video_poster_url"
 
 [outbound]
 # Loopback test servers: the development allowlist, turned on explicitly.

@@ -25,19 +25,24 @@ if (!defined('ABSPATH')) {
 }
 
 const VIDHOOK_META_KEY = 'video_url';
+/** The video's companions, for themes and players: map them in vidhook's `[sources.NAME.fields]`
+ * (captions, captions_language, poster). */
+const VIDHOOK_COMPANION_META_KEYS = array('video_captions_url', 'video_captions_language', 'video_poster_url');
 const VIDHOOK_RETRY_DELAYS = array(60, 300, 1800);
 
 /** The post meta vidhook writes, readable and writable through the REST API. */
 function vidhook_register_meta() {
 	foreach (get_post_types(array('show_in_rest' => true), 'names') as $type) {
-		register_post_meta($type, VIDHOOK_META_KEY, array(
-			'show_in_rest'  => true,
-			'single'        => true,
-			'type'          => 'string',
-			'auth_callback' => function () {
-				return current_user_can('edit_posts');
-			},
-		));
+		foreach (array_merge(array(VIDHOOK_META_KEY), VIDHOOK_COMPANION_META_KEYS) as $key) {
+			register_post_meta($type, $key, array(
+				'show_in_rest'  => true,
+				'single'        => true,
+				'type'          => 'string',
+				'auth_callback' => function () {
+					return current_user_can('edit_posts');
+				},
+			));
+		}
 	}
 }
 add_action('init', 'vidhook_register_meta', 20);

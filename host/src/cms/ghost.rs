@@ -26,7 +26,8 @@ use serde_json::{json, Value};
 
 use super::mapping::{Defaults, Entry};
 use super::{
-    signing, CmsAdapter, Delivery, Inbound, InboundError, ListError, Listed, Page, WriteBackError,
+    signing, CmsAdapter, Delivery, Inbound, InboundError, ListError, Listed, Page, Player,
+    WriteBackError,
 };
 use crate::content::Content;
 
@@ -175,18 +176,38 @@ fn ignored(reason: String) -> Inbound {
 const BLOCK_START: &str = "<!-- vidhook:video -->";
 const BLOCK_END: &str = "<!-- /vidhook:video -->";
 
-/// The field's new value: for a code-injection field, `current` with vidhook's block put in (the
-/// first block replaced in place, any others removed, or one appended); anything else, the URL.
-fn field_value(field: &str, current: &str, video_url: &str) -> String {
+/// The field's new value: for a code-injection field, `current` with vidhook's block (the player:
+/// video, poster, captions track) put in (the first block replaced in place, any others removed,
+/// or one appended); anything else, the video's URL.
+fn field_value(field: &str, current: &str, player: &Player) -> String {
     if !field.starts_with("codeinjection_") {
-        return video_url.to_string();
+        return player.video_url.clone();
     }
-    let escaped = video_url
-        .replace('&', "&amp;")
-        .replace('"', "&quot;")
-        .replace('<', "&lt;");
+    let attribute = |value: &str| {
+        value
+            .replace('&', "&amp;")
+            .replace('"', "&quot;")
+            .replace('<', "&lt;")
+    };
+    let poster = player
+        .poster_url
+        .as_deref()
+        .map(|url| format!(r#" poster="{}""#, attribute(url)))
+        .unwrap_or_default();
+    let track = player
+        .captions
+        .as_ref()
+        .map(|(url, language)| {
+            format!(
+                r#"<track kind="captions" src="{}" srclang="{}" label="Captions" default>"#,
+                attribute(url),
+                attribute(language)
+            )
+        })
+        .unwrap_or_default();
     let block = format!(
-        r#"{BLOCK_START}<video src="{escaped}" controls preload="metadata"></video>{BLOCK_END}"#
+        r#"{BLOCK_START}<video src="{}"{poster} controls preload="metadata" crossorigin="anonymous">{track}</video>{BLOCK_END}"#,
+        attribute(&player.video_url)
     );
     let mut rest = current;
     let mut out = String::with_capacity(current.len() + block.len() + 1);
@@ -283,6 +304,19 @@ impl CmsAdapter for Ghost {
         field: &str,
         video_url: &str,
     ) -> Result<(), WriteBackError> {
+        let player = Player {
+            video_url: video_url.to_string(),
+            ..Player::default()
+        };
+        self.write_player(content, field, &player).await
+    }
+
+    async fn write_player(
+        &self,
+        content: &Content,
+        field: &str,
+        player: &Player,
+    ) -> Result<(), WriteBackError> {
         let (Some(admin), Some(key)) = (&self.config.admin_url, &self.config.admin_api_key) else {
             return Ok(());
         };
@@ -311,7 +345,7 @@ impl CmsAdapter for Ghost {
             .await?;
             let post = &current[collection][0];
             let now = post[field].as_str().unwrap_or_default();
-            let value = field_value(field, now, video_url);
+            let value = field_value(field, now, player);
             // Only our field, under the `updated_at` we read: a save in between is a 409.
             let body =
                 json!({collection: [{field: value, "updated_at": post["updated_at"].clone()}]});
@@ -435,25 +469,54 @@ mod tests {
         assert_eq!(URL_SAFE_NO_PAD.decode(parts[2]).unwrap(), expected);
     }
 
+    /// Only a video URL.
+    fn video(url: &str) -> Player {
+        Player {
+            video_url: url.into(),
+            ..Player::default()
+        }
+    }
+
+    #[test]
+    fn the_block_is_a_player_with_its_poster_and_captions_track() {
+        let player = Player {
+            video_url: "https://m/v.mp4".into(),
+            poster_url: Some("https://m/v.jpg?a=1&b=2".into()),
+            captions: Some(("https://m/v.vtt".into(), "de-AT".into())),
+        };
+        let block = field_value("codeinjection_foot", "", &player);
+        assert_eq!(
+            block,
+            "<!-- vidhook:video --><video src=\"https://m/v.mp4\" poster=\"https://m/v.jpg?a=1&amp;b=2\" \
+             controls preload=\"metadata\" crossorigin=\"anonymous\"><track kind=\"captions\" \
+             src=\"https://m/v.vtt\" srclang=\"de-AT\" label=\"Captions\" default></video>\
+             <!-- /vidhook:video -->"
+        );
+    }
+
     #[test]
     fn the_video_block_is_ours_and_the_editors_footer_is_kept_byte_for_byte() {
         let editor = "<script src=\"https://stats.example/x.js\"></script>\r\n  <!-- keep -->";
-        let once = field_value("codeinjection_foot", editor, "https://v/1.mp4");
+        let once = field_value("codeinjection_foot", editor, &video("https://v/1.mp4"));
         assert!(once.starts_with(editor), "{once}");
-        let twice = field_value("codeinjection_foot", &once, "https://v/2.mp4?a=1&b=2");
+        let twice = field_value(
+            "codeinjection_foot",
+            &once,
+            &video("https://v/2.mp4?a=1&b=2"),
+        );
         assert!(twice.starts_with(editor));
         assert_eq!(twice.matches(BLOCK_START).count(), 1, "{twice}");
         assert!(twice.contains("https://v/2.mp4?a=1&amp;b=2") && !twice.contains("1.mp4"));
         // An editor's text after our block stays after it.
         let after = format!("{once}\n<p>footer note</p>");
-        let replaced = field_value("codeinjection_foot", &after, "https://v/3.mp4");
+        let replaced = field_value("codeinjection_foot", &after, &video("https://v/3.mp4"));
         assert!(replaced.ends_with("\n<p>footer note</p>"), "{replaced}");
         assert_eq!(
-            field_value("codeinjection_foot", "", "https://v/4.mp4").find(BLOCK_START),
+            field_value("codeinjection_foot", "", &video("https://v/4.mp4")).find(BLOCK_START),
             Some(0)
         );
         assert_eq!(
-            field_value("video", "ignored", "https://v/5.mp4"),
+            field_value("video", "ignored", &video("https://v/5.mp4")),
             "https://v/5.mp4"
         );
     }

@@ -22,6 +22,8 @@ pub struct FieldMap {
     /// Fields for the kept video's captions (WebVTT URL) and poster image URL; unset: not
     /// written.
     pub captions: Option<String>,
+    /// A field for the captions' language (BCP 47, the narration's); unset: not written.
+    pub captions_language: Option<String>,
     pub poster: Option<String>,
     /// Content types (models, collections, `_type`s) that make videos; empty = all.
     #[serde(default)]

@@ -153,6 +153,15 @@ impl From<InboundError> for ListError {
     }
 }
 
+/// A kept video with what plays beside it: what [`CmsAdapter::write_player`] writes.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Player {
+    pub video_url: String,
+    pub poster_url: Option<String>,
+    /// The WebVTT captions and their language (BCP 47).
+    pub captions: Option<(String, String)>,
+}
+
 #[async_trait::async_trait]
 pub trait CmsAdapter: Send + Sync {
     /// The CMS kind, as written in `Content::cms`.
@@ -168,6 +177,17 @@ pub trait CmsAdapter: Send + Sync {
         field: &str,
         video_url: &str,
     ) -> Result<(), WriteBackError>;
+    /// Writes the video into `field` as a player where the adapter writes markup rather than a
+    /// URL (Ghost's code-injection block: a `<video>` with its poster and a captions `<track>` in
+    /// the narration's language); elsewhere the video's URL, as [`CmsAdapter::write_back`].
+    async fn write_player(
+        &self,
+        content: &Content,
+        field: &str,
+        player: &Player,
+    ) -> Result<(), WriteBackError> {
+        self.write_back(content, field, &player.video_url).await
+    }
     /// Whether a write-back names the video's own locale (a multilingual plan's language) as
     /// its entry's locale: true where the write-back is a message a receiver keys on `locale`
     /// (Standard Webhooks). Adapters that write a field of the CMS entry itself keep the entry's

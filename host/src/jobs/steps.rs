@@ -247,7 +247,8 @@ async fn write_back(app: &App, render: &RenderRow) -> anyhow::Result<Outcome> {
         content
     };
     // Companions first, the video last: a video URL in the entry means all of it is there.
-    let mut writes = companion_writes(app, render, &content.source)?;
+    let kept = super::Companions::of(&app.media, render.provenance_json.as_deref())?;
+    let writes = companion_writes(app, &kept, &plan.language, &content.source);
     let video_field = app
         .config
         .sources
@@ -255,13 +256,24 @@ async fn write_back(app: &App, render: &RenderRow) -> anyhow::Result<Outcome> {
         .map_or(plan.target_field.as_str(), |s| {
             s.settings.fields.video_field(&plan.target_field)
         });
-    writes.push((video_field.to_string(), video_url.to_string()));
-    for (field, url) in &writes {
-        if let Err(err) = adapter.write_back(&content, field, url).await {
+    for (field, value) in &writes {
+        if let Err(err) = adapter.write_back(&content, field, value).await {
             return Ok(not_written(render, video_url, err));
         }
     }
-    let written: Vec<String> = writes.iter().map(|(field, _)| field.clone()).collect();
+    let player = crate::cms::Player {
+        video_url: video_url.to_string(),
+        poster_url: kept.poster,
+        captions: kept.captions_vtt.map(|url| (url, plan.language.clone())),
+    };
+    if let Err(err) = adapter.write_player(&content, video_field, &player).await {
+        return Ok(not_written(render, video_url, err));
+    }
+    let written: Vec<String> = writes
+        .iter()
+        .map(|(field, _)| field.clone())
+        .chain([video_field.to_string()])
+        .collect();
     Ok(advance(
         State::Done,
         Transition::default(),
@@ -335,22 +347,24 @@ async fn deliver_digest(
     ))
 }
 
-/// (field, URL) for the kept captions and poster the source's field map has fields for.
+/// (field, value) for the kept captions (and their language) and poster the source's field map
+/// has fields for.
 fn companion_writes(
     app: &App,
-    render: &RenderRow,
+    kept: &super::Companions,
+    language: &str,
     source: &str,
-) -> anyhow::Result<Vec<(String, String)>> {
+) -> Vec<(String, String)> {
     let Some(fields) = app.config.sources.get(source).map(|s| &s.settings.fields) else {
-        return Ok(Vec::new());
+        return Vec::new();
     };
-    let kept = super::Companions::of(&app.media, render.provenance_json.as_deref())?;
-    let writes = [
-        (&fields.captions, kept.captions_vtt),
-        (&fields.poster, kept.poster),
+    let captioned = kept.captions_vtt.as_ref().map(|_| language.to_string());
+    [
+        (&fields.captions, kept.captions_vtt.clone()),
+        (&fields.captions_language, captioned),
+        (&fields.poster, kept.poster.clone()),
     ]
     .into_iter()
-    .filter_map(|(field, url)| Some((field.clone()?, url?)))
-    .collect();
-    Ok(writes)
+    .filter_map(|(field, value)| Some((field.clone()?, value?)))
+    .collect()
 }
