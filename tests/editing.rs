@@ -240,6 +240,27 @@ async fn listening_says_a_hosted_engines_price_first_and_bills_what_it_said() {
     assert_eq!(status, StatusCode::NOT_FOUND, "{problem}");
 }
 
+/// The bytes of a render's $0 approval preview, by the signed link an editor is given.
+async fn preview_video(host: &Host, editor: &str, id: &str) -> Vec<u8> {
+    let (_, _, detail) = call(
+        host,
+        Method::GET,
+        &format!("/api/v1/renders/{id}"),
+        Some(editor),
+        None,
+    )
+    .await;
+    let link = detail["render"]["preview_url"].as_str().unwrap();
+    let url = if link.starts_with('/') {
+        format!("{}{link}", host.url)
+    } else {
+        link.to_string()
+    };
+    let answer = reqwest::get(&url).await.unwrap();
+    assert_eq!(answer.status(), StatusCode::OK, "{url}");
+    answer.bytes().await.unwrap().to_vec()
+}
+
 /// A render's cues as the API shows them, and the same with `from` replaced by `to` in the first.
 async fn corrected(host: &Host, id: &str, from: &str, to: &str) -> (Value, Value) {
     let captions = host.api(&format!("/api/v1/renders/{id}/captions")).await;
@@ -294,11 +315,17 @@ async fn editors_correct_captions_to_the_standard_and_the_paid_video_ships_them(
         detail.contains("cue 1 has 3 lines") && detail.contains("cue 1 lasts 9.00 s"),
         "{detail}"
     );
+    let preview_before = preview_video(&host, &editor, &id).await;
     let (status, _, saved) = call(&host, Method::PUT, &path, Some(&editor), edit(&cues)).await;
     assert_eq!(
         (status, saved["version"].as_i64()),
         (StatusCode::OK, Some(1)),
         "{saved}"
+    );
+    // The $0 preview is made again: its burned-in captions follow the correction.
+    assert!(
+        preview_video(&host, &editor, &id).await != preview_before,
+        "the preview did not change"
     );
     let versions = host.api(&path).await["versions"].clone();
     assert!(versions[0]["author"]

@@ -109,11 +109,11 @@ impl App {
             crate::config::ProviderConfig::Preview { ffmpeg_binary, .. } => ffmpeg_binary.clone(),
             crate::config::ProviderConfig::Omnihuman(_) => "ffmpeg".to_string(),
         };
-        let preview = Arc::new(crate::generation::Preview::new(
-            ffmpeg.clone(),
-            media.clone(),
-            inputs.clone(),
-        )?);
+        // The approval preview shows editors the captions too, burned in: what they approve.
+        let preview = Arc::new(
+            crate::generation::Preview::new(ffmpeg.clone(), media.clone(), inputs.clone())?
+                .with_captions(true),
+        );
         let sources = crate::cms::build(&config.sources)?;
         crate::cms::check_write_back_targets(&sources, &guard)
             .await

@@ -2,12 +2,14 @@
 //! narration's language (`tts::caption_standard`), kept as a version, and made what the render's
 //! caption files say: the cues the keep step turns into VTT and SRT and, once the video is kept,
 //! those files themselves (the links the CMS holds keep working and say the corrected words).
-//! For a render awaiting approval, the corrected cues are what ships with the paid video.
+//! For a render awaiting approval, the corrected cues are what ships with the paid video, and its
+//! $0 preview is made again so that the captions burned into it follow.
 
 use serde_json::Value;
 
-use super::steps::stored_plan;
+use super::steps::{input_urls, stored_plan};
 use crate::app::App;
+use crate::generation::SubmitRequest;
 use crate::store::{Authored, RenderRow};
 use crate::tts::caption_standard::Standard;
 use crate::tts::captions::{self, Cue};
@@ -85,7 +87,34 @@ pub async fn edit(
             .await
             .map_err(anyhow::Error::from)?;
     }
+    if render.state == "awaiting_approval" && render.preview_url.is_some() {
+        remake_preview(app, render).await?;
+        tracing::info!(render = %render.id, "approval preview made again with the corrected captions");
+    }
     Ok((version, current.standard.too_fast(&cues)))
+}
+
+/// A render awaiting approval: its $0 preview made again from the same inputs, so the captions
+/// burned into it say the correction.
+async fn remake_preview(app: &App, render: &RenderRow) -> anyhow::Result<()> {
+    let plan = stored_plan(render)?;
+    let (image_url, audio_url) = input_urls(app, render, &plan).await?;
+    let request = SubmitRequest {
+        render_id: render.id.clone(),
+        image_url,
+        audio_url,
+        audio_seconds: render.audio_seconds.unwrap_or_default(),
+        prompt: plan.prompt.clone(),
+        resolution: plan.resolution,
+        turbo: plan.turbo,
+        webhook_url: None,
+        idempotency_key: String::new(),
+    };
+    app.preview
+        .approval_preview(&request)
+        .await
+        .map_err(|e| anyhow::anyhow!("the preview could not be made again: {e}"))?;
+    Ok(())
 }
 
 /// What makes `cues` no captions at all for a narration of `seconds`: none, an empty cue, one
