@@ -7,9 +7,8 @@
 
 use serde_json::Value;
 
-use super::steps::{input_urls, stored_plan};
+use super::steps::{stored_plan, submit_request};
 use crate::app::App;
-use crate::generation::SubmitRequest;
 use crate::store::{Authored, RenderRow};
 use crate::tts::caption_standard::Standard;
 use crate::tts::captions::{self, Cue};
@@ -97,19 +96,7 @@ pub async fn edit(
 /// A render awaiting approval: its $0 preview made again from the same inputs, so the captions
 /// burned into it say the correction.
 async fn remake_preview(app: &App, render: &RenderRow) -> anyhow::Result<()> {
-    let plan = stored_plan(render)?;
-    let (image_url, audio_url) = input_urls(app, render, &plan).await?;
-    let request = SubmitRequest {
-        render_id: render.id.clone(),
-        image_url,
-        audio_url,
-        audio_seconds: render.audio_seconds.unwrap_or_default(),
-        prompt: plan.prompt.clone(),
-        resolution: plan.resolution,
-        turbo: plan.turbo,
-        webhook_url: None,
-        idempotency_key: String::new(),
-    };
+    let request = submit_request(app, render, &stored_plan(render)?).await?;
     app.preview
         .approval_preview(&request)
         .await

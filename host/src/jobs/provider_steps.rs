@@ -49,19 +49,12 @@ pub async fn submit(app: &App, lease: &Lease, render: &RenderRow) -> anyhow::Res
     }
     let source = content.source;
     let provider = &app.provider;
-    let (image_url, audio_url) = super::steps::input_urls(app, render, &plan).await?;
     let request = SubmitRequest {
-        render_id: render.id.clone(),
-        image_url,
-        audio_url,
-        audio_seconds: render.audio_seconds.unwrap_or_default(),
-        prompt: plan.prompt.clone(),
-        resolution: plan.resolution,
-        turbo: plan.turbo,
         webhook_url: provider
             .wants_webhook()
             .then(|| app.provider_webhook_url(&render.id)),
         idempotency_key: submit_key.clone(),
+        ..super::steps::submit_request(app, render, &plan).await?
     };
     if app.config.is_dry_run(&source) {
         let detail = format!(

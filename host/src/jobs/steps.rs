@@ -189,6 +189,28 @@ pub(super) async fn input_urls(
     ))
 }
 
+/// What a provider is asked to make of `render`: its stored plan's prompt and resolution, its
+/// narration and photo by their current links; no webhook and no idempotency key (the submit
+/// step adds its own).
+pub(super) async fn submit_request(
+    app: &App,
+    render: &RenderRow,
+    plan: &Plan,
+) -> anyhow::Result<crate::generation::SubmitRequest> {
+    let (image_url, audio_url) = input_urls(app, render, plan).await?;
+    Ok(crate::generation::SubmitRequest {
+        render_id: render.id.clone(),
+        image_url,
+        audio_url,
+        audio_seconds: render.audio_seconds.unwrap_or_default(),
+        prompt: plan.prompt.clone(),
+        resolution: plan.resolution,
+        turbo: plan.turbo,
+        webhook_url: None,
+        idempotency_key: String::new(),
+    })
+}
+
 pub(super) fn stored_plan(render: &RenderRow) -> anyhow::Result<Plan> {
     let json = render
         .plan_json
