@@ -167,7 +167,10 @@ impl Connections {
 
     /// The connection to close (of `address`, when given): the oldest idle one past its
     /// newcomer grace, else the one sending its body the longest (past the grace), else the
-    /// oldest idle one; never one whose request is being handled.
+    /// oldest idle one, else the one sending its body the longest however briefly; never one
+    /// whose request is being handled. The last tier matters when the server, short of CPU,
+    /// has just read a whole flood's request heads at once: every one of them is then a body
+    /// younger than the grace, and without it the newcomer (a probe, a CMS) would be refused.
     fn victim(&self, now: Instant, address: Option<IpAddr>) -> Option<u64> {
         let candidates = || {
             self.open
@@ -176,22 +179,24 @@ impl Connections {
                 .map(|(id, c)| (*id, c, c.shared.get()))
         };
         let past_grace = |c: &Open| now.duration_since(c.accepted) >= NEWCOMER_GRACE;
+        let longest_body = |at_least: Duration| {
+            candidates()
+                .filter(|(_, _, (a, since))| {
+                    *a == Activity::ReadingBody && now.duration_since(*since) >= at_least
+                })
+                .min_by_key(|(_, _, (_, since))| *since)
+                .map(|(id, _, _)| id)
+        };
         candidates()
             .find(|(_, c, (a, _))| *a == Activity::Idle && past_grace(c))
             .map(|(id, _, _)| id)
-            .or_else(|| {
-                candidates()
-                    .filter(|(_, _, (a, since))| {
-                        *a == Activity::ReadingBody && now.duration_since(*since) >= NEWCOMER_GRACE
-                    })
-                    .min_by_key(|(_, _, (_, since))| *since)
-                    .map(|(id, _, _)| id)
-            })
+            .or_else(|| longest_body(NEWCOMER_GRACE))
             .or_else(|| {
                 candidates()
                     .find(|(_, _, (a, _))| *a == Activity::Idle)
                     .map(|(id, _, _)| id)
             })
+            .or_else(|| longest_body(Duration::ZERO))
     }
 
     fn evict(&mut self, id: u64) {
@@ -535,6 +540,23 @@ mod tests {
         });
         assert!(!connections.make_room((100, 2), THERE, now));
         assert!(connections.make_room((100, 2), HERE, now));
+    }
+
+    #[test]
+    fn a_flood_whose_heads_were_all_just_read_still_makes_room() {
+        let now = Instant::now();
+        // A flood's bodies, every head read a moment ago (the server was starved of CPU).
+        let (mut connections, mut evicted) =
+            open(now, &[(100, ReadingBody, THERE), (50, ReadingBody, THERE)]);
+        assert!(
+            connections.make_room((2, 100), HERE, now),
+            "a probe is not refused because the flood's bodies are young"
+        );
+        assert!(
+            evicted[0].try_recv().is_ok(),
+            "the flood's longest body goes"
+        );
+        assert!(evicted[1].try_recv().is_err());
     }
 
     #[test]
