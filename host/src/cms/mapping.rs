@@ -121,7 +121,7 @@ pub fn lookup<'v>(document: &'v Value, path: &str) -> Option<&'v Value> {
         .filter(|v| !v.is_null())
 }
 
-pub use super::html_text::html_to_text;
+pub use vidhook_text::html_to_text;
 
 /// The longest id accepted from a CMS.
 pub const MAX_ID_CHARS: usize = 256;

@@ -6,7 +6,6 @@
 pub mod contentful;
 pub mod directus;
 pub mod ghost;
-mod html_text;
 pub(crate) mod http;
 pub mod mapping;
 pub mod markdown;

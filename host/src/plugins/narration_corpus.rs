@@ -97,21 +97,28 @@ async fn every_article_of_the_corpus_is_narrated_as_reviewed() {
     assert!(wrong.is_empty(), "{}", wrong.join("\n\n"));
 }
 
-/// Each narration spoken by espeak-ng in its language, then its captions checked against the
-/// standard (`tts::caption_standard`): lines, line length, durations, gaps; the cues that read
-/// faster than its speed are printed (the README quotes the count).
-#[tokio::test]
-async fn every_narration_of_the_corpus_is_captioned_to_the_standard() {
-    use crate::tts::{caption_standard::Standard, narration, Espeak, Lexicon};
-    let espeak = Espeak::new("espeak-ng".into(), 175, Duration::from_secs(60));
-    let options = narration::Options {
-        chunk_chars: 180,
-        parallel: 2,
-        attempts: 2,
-    };
-    let mut problems = Vec::new();
-    let (mut cues, mut too_fast) = (0, Vec::new());
-    for (name, _, plan) in planned().await {
+/// What the captions of one narration showed against the standard (`tts::caption_standard`).
+#[derive(Default)]
+struct CaptionCheck {
+    cues: usize,
+    /// Cues that read faster than the standard's speed (reported, not failed: the speed is the
+    /// engine's, and the words are the narration's).
+    too_fast: Vec<String>,
+    /// Lines, line length, durations, gaps; or captions that do not say every word once.
+    problems: Vec<String>,
+}
+
+impl CaptionCheck {
+    /// Speaks `plan`'s narration with espeak-ng in its language and checks the cues its timing
+    /// gave.
+    async fn add(&mut self, name: &str, plan: &Plan) {
+        use crate::tts::{caption_standard::Standard, narration, Espeak, Lexicon};
+        let espeak = Espeak::new("espeak-ng".into(), 175, Duration::from_secs(60));
+        let options = narration::Options {
+            chunk_chars: 180,
+            parallel: 2,
+            attempts: 2,
+        };
         let spoken = narration::narrate(
             &espeak,
             &plan.voice,
@@ -124,8 +131,8 @@ async fn every_narration_of_the_corpus_is_captioned_to_the_standard() {
         .await
         .unwrap_or_else(|e| panic!("{name}: {e}"));
         let standard = Standard::for_language(&plan.language);
-        cues += spoken.cues.len();
-        too_fast.extend(
+        self.cues += spoken.cues.len();
+        self.too_fast.extend(
             standard
                 .too_fast(&spoken.cues)
                 .into_iter()
@@ -133,23 +140,128 @@ async fn every_narration_of_the_corpus_is_captioned_to_the_standard() {
         );
         let found = standard.problems(&spoken.cues);
         if !found.is_empty() {
-            problems.push(format!("{name}: {}\n{:#?}", found.join("; "), spoken.cues));
+            self.problems
+                .push(format!("{name}: {}\n{:#?}", found.join("; "), spoken.cues));
         }
-        let words: String = spoken
+        let said: String = spoken
             .cues
             .iter()
-            .map(|c| c.text.replace('\n', " "))
-            .collect::<Vec<_>>()
-            .join(" ");
+            .flat_map(|c| c.text.split_whitespace())
+            .collect();
+        if said != plan.speech_text.split_whitespace().collect::<String>() {
+            self.problems.push(format!(
+                "{name}: the captions do not say every word once, in order: {said:?}"
+            ));
+        }
+    }
+
+    fn report(&self) {
+        println!(
+            "{} cues checked; {} read faster than the standard's speed: {:?}",
+            self.cues,
+            self.too_fast.len(),
+            self.too_fast
+        );
+        assert!(self.problems.is_empty(), "{}", self.problems.join("\n"));
+    }
+}
+
+/// Each narration spoken by espeak-ng in its language, then its captions checked against the
+/// standard; the cues that read faster than its speed are printed (the README quotes the count).
+#[tokio::test]
+async fn every_narration_of_the_corpus_is_captioned_to_the_standard() {
+    let mut check = CaptionCheck::default();
+    for (name, _, plan) in planned().await {
+        check.add(&name, &plan).await;
+    }
+    check.report();
+}
+
+/// The multilingual plugin fanned out over the corpus's own translations (Japanese, Arabic,
+/// Chinese, Korean, Hebrew, German, French beside the English original): every locale it
+/// produces is spoken in its own voice and captioned to the standard, CJK and right-to-left
+/// ones included.
+#[tokio::test]
+async fn every_locale_the_multilingual_plugin_produces_is_captioned_to_the_standard() {
+    let corpus = planned().await;
+    let (original_name, original, first) = corpus
+        .iter()
+        .find(|(_, a, _)| a.locale == "en-US")
+        .expect("an English article");
+    let translations: serde_json::Map<String, serde_json::Value> = corpus
+        .iter()
+        .filter(|(_, a, _)| a.locale != "en-US")
+        .map(|(_, a, _)| {
+            let body = match a.shape.as_str() {
+                "html" => a.body.clone(),
+                _ => body_text(a),
+            };
+            (
+                a.locale.clone(),
+                serde_json::json!({"title": a.title, "body": body}),
+            )
+        })
+        .collect();
+    let locales: std::collections::BTreeSet<String> = translations.keys().cloned().collect();
+    assert!(
+        ["ja-JP", "zh-CN", "ko-KR", "ar", "he"]
+            .iter()
+            .all(|l| locales.contains(*l)),
+        "CJK and right-to-left locales: {locales:?}"
+    );
+    let content = Content {
+        source: "corpus".into(),
+        cms: original.shape.clone(),
+        id: original_name.clone(),
+        revision: "1".into(),
+        kind: "article".into(),
+        locale: original.locale.clone(),
+        title: original.title.clone(),
+        body_html: String::new(),
+        body_text: body_text(original),
+        url: None,
+        image: Some("https://cdn.example/p.png".into()),
+        fields: serde_json::json!({ "translations": translations }),
+    };
+    let (_dir, host, set) = fresh(&[]).await;
+    let multilingual = host.resolve("multilingual").await.unwrap();
+    let run = host
+        .plan(
+            &multilingual,
+            &content,
+            std::slice::from_ref(first),
+            set,
+            &config(&[]),
+        )
+        .await
+        .unwrap();
+    let Decision::Generate(plans) = run.decision else {
+        panic!("skipped")
+    };
+    let produced: std::collections::BTreeSet<String> =
+        plans.iter().skip(1).map(|p| p.language.clone()).collect();
+    assert_eq!(produced, locales, "one plan per translation");
+    for plan in plans.iter().skip(1) {
+        let (name, article, _) = corpus
+            .iter()
+            .find(|(_, a, _)| a.locale == plan.language)
+            .unwrap();
         assert_eq!(
-            words.split_whitespace().collect::<String>(),
-            plan.speech_text.split_whitespace().collect::<String>(),
-            "{name}: the captions say every word, once, in order"
+            plan.script.trim(),
+            article.narration.trim(),
+            "{name}: the multilingual plugin narrates a translation as the presenter does"
         );
     }
-    println!(
-        "{cues} cues checked; {} read faster than the standard's speed: {too_fast:?}",
-        too_fast.len()
-    );
-    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    let mut check = CaptionCheck::default();
+    for plan in &plans {
+        assert!(
+            !plan.speech_text.trim().is_empty(),
+            "{}: nothing to say",
+            plan.language
+        );
+        check
+            .add(&format!("multilingual {}", plan.language), plan)
+            .await;
+    }
+    check.report();
 }

@@ -39,67 +39,11 @@ fn push_trimmed<'a>(out: &mut Vec<&'a str>, piece: &'a str) {
     }
 }
 
-/// HTML to the plain text a narrator reads: tags dropped, block elements become paragraph
-/// breaks, the common entities decoded, `<script>`/`<style>` content skipped.
-pub fn html_to_text(html: &str) -> String {
-    let mut out = String::with_capacity(html.len());
-    let mut rest = html;
-    while let Some(open) = rest.find('<') {
-        out.push_str(&decode_entities(&rest[..open]));
-        let Some(close) = rest[open..].find('>') else {
-            rest = "";
-            break;
-        };
-        let tag = rest[open + 1..open + close].trim().to_ascii_lowercase();
-        rest = &rest[open + close + 1..];
-        let name = tag
-            .trim_start_matches('/')
-            .split([' ', '/'])
-            .next()
-            .unwrap_or_default()
-            .to_string();
-        if !tag.starts_with('/') && (name == "script" || name == "style") {
-            let end = format!("</{name}");
-            rest = rest.find(&end).map_or("", |i| &rest[i..]);
-            continue;
-        }
-        if matches!(
-            name.as_str(),
-            "p" | "div"
-                | "br"
-                | "li"
-                | "h1"
-                | "h2"
-                | "h3"
-                | "h4"
-                | "h5"
-                | "h6"
-                | "blockquote"
-                | "tr"
-                | "section"
-                | "article"
-        ) {
-            out.push_str("\n\n");
-        }
-    }
-    out.push_str(&decode_entities(rest));
-    let paragraphs: Vec<String> = out
-        .split("\n\n")
-        .map(|p| p.split_whitespace().collect::<Vec<_>>().join(" "))
-        .filter(|p| !p.is_empty())
-        .collect();
-    paragraphs.join("\n\n")
-}
-
-fn decode_entities(text: &str) -> String {
-    text.replace("&nbsp;", " ")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&quot;", "\"")
-        .replace("&#39;", "'")
-        .replace("&rsquo;", "’")
-        .replace("&amp;", "&")
-}
+/// HTML to the plain text a narrator reads: the host's own converter (`vidhook-text`), so a
+/// plugin converting HTML (a translation, a fetched page) reads it exactly as the host reads a
+/// CMS body: blocks become paragraphs, every character reference is decoded, code blocks,
+/// tables and footnote markers are skipped.
+pub use vidhook_text::html_to_text;
 
 /// Number of words (whitespace-separated runs).
 pub fn word_count(text: &str) -> usize {
@@ -323,9 +267,12 @@ mod tests {
 
     #[test]
     fn html_becomes_narration_text() {
-        let html =
-            "<h1>Title</h1><p>One &amp; <b>two</b>.</p><script>var x;</script><p>Three<br>four</p>";
-        assert_eq!(html_to_text(html), "Title\n\nOne & two.\n\nThree\n\nfour");
+        let html = "<h1>Title</h1><p>One &amp; <b>two</b>.</p><script>var x;</script>\
+                    <p>Three<br>four</p><p>d&#8217;&eacute;t&#xE9;</p>";
+        assert_eq!(
+            html_to_text(html),
+            "Title\n\nOne & two.\n\nThree\nfour\n\nd’été"
+        );
     }
 
     #[test]

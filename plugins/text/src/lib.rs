@@ -1,5 +1,6 @@
-//! HTML (a CMS's rendered body) to the plain text a narrator reads, in one pass over html5ever's
-//! tokenizer: no tree, no recursion, no layout. CMS HTML is untrusted: `<ul><li>` nested 14,000
+//! HTML (a CMS's rendered body) to the plain text a narrator reads, shared by the host's CMS
+//! adapters and every plugin (the SDK's `text::html_to_text`), so both read an article alike.
+//! One pass over html5ever's tokenizer: no tree, no recursion, no layout. CMS HTML is untrusted: `<ul><li>` nested 14,000
 //! deep must cost what 14,000 flat paragraphs cost. The tree-building converter this replaces
 //! (html2text) laid out nested blocks with indentation and took ~20 s on 112 KB of nested list
 //! items; this takes time linear in the input and memory linear in the output.
