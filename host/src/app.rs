@@ -107,7 +107,7 @@ impl App {
         let provider = crate::generation::build(&config, media.clone(), inputs.clone())?;
         let ffmpeg = match &config.provider {
             crate::config::ProviderConfig::Preview { ffmpeg_binary, .. } => ffmpeg_binary.clone(),
-            crate::config::ProviderConfig::Omnihuman(_) => "ffmpeg".to_string(),
+            _ => "ffmpeg".to_string(),
         };
         // The approval preview shows editors the captions too, burned in: what they approve.
         let preview = Arc::new(

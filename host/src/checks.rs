@@ -45,6 +45,11 @@ pub struct Fetcher {
 }
 
 impl Fetcher {
+    /// The outbound guard every fetch goes through (also for a provider's public keys).
+    pub fn guard(&self) -> &Guard {
+        &self.guard
+    }
+
     pub fn new(guard: Guard, media: MediaStore) -> Fetcher {
         Fetcher {
             http: guard.client(Duration::from_secs(30)),

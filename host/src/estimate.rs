@@ -128,6 +128,7 @@ pub async fn price(
     } else {
         match config.provider {
             ProviderConfig::Omnihuman(_) => "omnihuman",
+            ProviderConfig::Fal(_) => "fal",
             ProviderConfig::Preview { .. } => "preview",
         }
     };

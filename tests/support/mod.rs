@@ -4,6 +4,7 @@
 
 pub mod cms;
 pub mod cms_apis;
+pub mod fal;
 pub mod llm;
 pub mod runs;
 pub mod s3;

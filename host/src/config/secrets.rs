@@ -24,11 +24,17 @@ fn secrets(config: &Config) -> Vec<Secret<'_>> {
     if let Some(key) = &config.media.signing_secret {
         all.push(("media.signing_secret".into(), key, MIN_SECRET_BYTES));
     }
-    if let ProviderConfig::Omnihuman(provider) = &config.provider {
-        all.push(("provider.api_key".into(), &provider.api_key, 1));
-        if let Some(secret) = &provider.webhook_secret {
-            all.push(("provider.webhook_secret".into(), secret, MIN_SECRET_BYTES));
+    match &config.provider {
+        ProviderConfig::Omnihuman(provider) => {
+            all.push(("provider.api_key".into(), &provider.api_key, 1));
+            if let Some(secret) = &provider.webhook_secret {
+                all.push(("provider.webhook_secret".into(), secret, MIN_SECRET_BYTES));
+            }
         }
+        ProviderConfig::Fal(provider) => {
+            all.push(("provider.api_key".into(), &provider.api_key, 1))
+        }
+        ProviderConfig::Preview { .. } => {}
     }
     for (name, engine) in &config.tts.providers {
         all.push((

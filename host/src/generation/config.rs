@@ -16,6 +16,8 @@ pub enum ProviderConfig {
     },
     /// The OmniHuman v1.5 API (Seedance REST API).
     Omnihuman(OmniHumanConfig),
+    /// The same model on fal.ai's queue (`fal-ai/bytedance/omnihuman/v1.5`).
+    Fal(FalConfig),
 }
 
 impl Default for ProviderConfig {
@@ -62,6 +64,45 @@ pub struct OmniHumanConfig {
     pub max_concurrent: usize,
 }
 
+/// `[provider] kind = "fal"`: fal.ai's queue. Its facts (from fal's documentation): `Authorization:
+/// Key …`; a concurrency limit rather than a rate (2 jobs at once on a new account, the rest wait
+/// `IN_QUEUE`); $0.16 a second of output; Ed25519-signed webhooks, keys from its JWKS.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FalConfig {
+    #[serde(default = "default_fal_url")]
+    pub base_url: String,
+    /// The model's endpoint id; status and results live under its first two segments.
+    #[serde(default = "default_fal_model")]
+    pub model: String,
+    /// `Authorization: Key …`; write `api_key = "${FAL_KEY}"`.
+    pub api_key: String,
+    /// Ask fal to call us back (`fal_webhook`); polling still runs as the fallback.
+    #[serde(default = "yes")]
+    pub webhooks: bool,
+    /// fal's public webhook keys (fetched through the outbound guard, cached a day, fetched
+    /// again when no cached key verifies a delivery, at most once every 10 s).
+    #[serde(default = "default_fal_jwks")]
+    pub jwks_url: String,
+    #[serde(default = "default_poll_secs")]
+    pub poll_interval_secs: u64,
+    #[serde(default = "default_max_wait")]
+    pub max_wait_secs: u64,
+    #[serde(default = "default_request_timeout")]
+    pub request_timeout_secs: u64,
+    /// As `[provider] kind = "omnihuman"`'s; default `max_wait_secs`.
+    pub reconcile_window_secs: Option<u64>,
+    #[serde(default = "default_requests_per_minute")]
+    pub requests_per_minute: u32,
+    /// Calls in flight at once (fal limits jobs, not calls: jobs past the account's concurrency
+    /// wait in its queue, so this only spares the API).
+    #[serde(default = "default_max_concurrent")]
+    pub max_concurrent: usize,
+    /// Price per second of output video, in cents (the ledger's credits are cents).
+    #[serde(default = "default_fal_cents_per_second")]
+    pub cents_per_second: i64,
+}
+
 /// Spending limits, in provider credits per UTC day.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -75,6 +116,18 @@ fn default_ffmpeg() -> String {
 }
 fn default_omnihuman_url() -> String {
     "https://api.seedance.it.com/v1".into()
+}
+fn default_fal_url() -> String {
+    "https://queue.fal.run".into()
+}
+fn default_fal_model() -> String {
+    "fal-ai/bytedance/omnihuman/v1.5".into()
+}
+fn default_fal_jwks() -> String {
+    "https://rest.alpha.fal.ai/.well-known/jwks.json".into()
+}
+fn default_fal_cents_per_second() -> i64 {
+    16
 }
 fn yes() -> bool {
     true

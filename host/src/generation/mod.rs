@@ -2,6 +2,7 @@
 //! One file per provider behind the [`Provider`] trait; `build` is the one registry line.
 
 pub mod config;
+mod fal;
 mod omnihuman;
 pub mod outcome;
 mod preview;
@@ -124,23 +125,38 @@ pub trait Provider: Send + Sync {
         self.max_wait()
     }
     /// Authenticates a webhook body when the provider signs them (`Err` says why not).
-    fn verify_webhook(&self, _headers: &http::HeaderMap, _body: &[u8]) -> Result<(), String> {
+    async fn verify_webhook(&self, _headers: &http::HeaderMap, _body: &[u8]) -> Result<(), String> {
         Ok(())
+    }
+    /// The job id a webhook body announces, if it names one. Nothing else in the body is
+    /// believed: the worker confirms the job's state with the provider's status read.
+    fn announced_job(&self, body: &[u8]) -> Option<String> {
+        #[derive(serde::Deserialize)]
+        struct ProviderEvent {
+            job_id: Option<String>,
+        }
+        serde_json::from_slice::<ProviderEvent>(body)
+            .ok()
+            .and_then(|e| e.job_id)
     }
     async fn submit(&self, request: &SubmitRequest) -> Result<Submitted, ProviderError>;
     async fn status(&self, job_id: &str) -> Result<JobStatus, ProviderError>;
 }
 
-/// The job id a provider's webhook body announces, if it names one. Nothing else in the body is
-/// believed: the worker confirms the job's state with the provider's status read.
-pub fn announced_job(body: &[u8]) -> Option<String> {
-    #[derive(serde::Deserialize)]
-    struct ProviderEvent {
-        job_id: Option<String>,
+/// A job id as a provider hands them out (letters, digits, '-' and '_'), checked before it is
+/// put in a URL.
+fn check_job_id(job_id: &str) -> Result<(), ProviderError> {
+    if job_id.is_empty()
+        || job_id.len() > 128
+        || !job_id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_".contains(c))
+    {
+        return Err(ProviderError::Unavailable(format!(
+            "{job_id:?} is not a job id (letters, digits, '-' and '_' only)"
+        )));
     }
-    serde_json::from_slice::<ProviderEvent>(body)
-        .ok()
-        .and_then(|e| e.job_id)
+    Ok(())
 }
 
 /// The provider the configuration selects, behind its rate limiter and concurrency cap.
@@ -158,6 +174,11 @@ pub fn build(
         ),
         ProviderConfig::Omnihuman(settings) => Arc::new(throttle::Throttled::new(
             Arc::new(OmniHuman::new(settings.clone())?),
+            settings.requests_per_minute,
+            settings.max_concurrent,
+        )),
+        ProviderConfig::Fal(settings) => Arc::new(throttle::Throttled::new(
+            Arc::new(fal::Fal::new(settings.clone(), inputs.guard())?),
             settings.requests_per_minute,
             settings.max_concurrent,
         )),

@@ -86,7 +86,7 @@ struct JobResult {
 }
 
 /// Turns a non-success answer into the error that says what to do next ([`outcome`] decides).
-async fn error_for(call: Call, response: reqwest::Response) -> ProviderError {
+pub(super) async fn error_for(call: Call, response: reqwest::Response) -> ProviderError {
     let status = response.status();
     let retry_after = crate::outbound::retry_after(&response);
     let body = response.text().await.unwrap_or_default();
@@ -170,7 +170,7 @@ impl Provider for OmniHuman {
         )
     }
 
-    fn verify_webhook(&self, headers: &http::HeaderMap, body: &[u8]) -> Result<(), String> {
+    async fn verify_webhook(&self, headers: &http::HeaderMap, body: &[u8]) -> Result<(), String> {
         let Some(secret) = &self.settings.webhook_secret else {
             return Ok(());
         };
@@ -222,16 +222,7 @@ impl Provider for OmniHuman {
     }
 
     async fn status(&self, job_id: &str) -> Result<JobStatus, ProviderError> {
-        if job_id.is_empty()
-            || job_id.len() > 128
-            || !job_id
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-_".contains(c))
-        {
-            return Err(ProviderError::Unavailable(format!(
-                "{job_id:?} is not a job id (letters, digits, '-' and '_' only)"
-            )));
-        }
+        super::check_job_id(job_id)?;
         let response = self
             .http
             .get(self.url(&format!("/jobs/{job_id}")))

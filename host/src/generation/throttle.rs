@@ -68,8 +68,11 @@ impl Provider for Throttled {
     fn reconcile_window(&self) -> Duration {
         self.inner.reconcile_window()
     }
-    fn verify_webhook(&self, headers: &http::HeaderMap, body: &[u8]) -> Result<(), String> {
-        self.inner.verify_webhook(headers, body)
+    async fn verify_webhook(&self, headers: &http::HeaderMap, body: &[u8]) -> Result<(), String> {
+        self.inner.verify_webhook(headers, body).await
+    }
+    fn announced_job(&self, body: &[u8]) -> Option<String> {
+        self.inner.announced_job(body)
     }
     async fn submit(&self, request: &SubmitRequest) -> Result<Submitted, ProviderError> {
         let _permit = self.admit().await;

@@ -376,7 +376,7 @@ async fn provider_hook(
             return response;
         }
     };
-    if let Err(reason) = app.provider.verify_webhook(&headers, &body) {
+    if let Err(reason) = app.provider.verify_webhook(&headers, &body).await {
         crate::metrics::provider_webhook("rejected", "signature");
         crate::telemetry::warn_rejected!(provider, render = %render_id, reason, "provider webhook rejected: signature");
         return error(StatusCode::UNAUTHORIZED, reason);
@@ -384,7 +384,7 @@ async fn provider_hook(
     let Some(_slot) = webhook_slot(&app) else {
         return overloaded(true);
     };
-    let job_id = crate::generation::announced_job(&body);
+    let job_id = app.provider.announced_job(&body);
     let recorded = match job_id.as_deref() {
         Some(job) => {
             let detail = format!("the provider's webhook announced job {job}");
