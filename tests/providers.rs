@@ -3,30 +3,61 @@
 //! `IN_QUEUE`), is paid once, kept before fal deletes the output; fal's Ed25519 webhooks are
 //! verified with keys from its JWKS (forged, stale, replayed and altered deliveries refused; a
 //! rotated key fetched again); a submit whose answer is lost is reconciled by the request id its
-//! webhook announces, never sent again. Every payment assertion is the contract server's ledger.
+//! webhook announces, never sent again. The same on Replicate (tests/support/replicate.rs):
+//! Standard Webhooks verified, a lost submit found in the recent predictions, a narration the
+//! model would fail (35 s or more) refused before it is paid, outputs kept before they are
+//! deleted. Every payment assertion is the contract server's ledger.
 
 mod support;
 
 use std::time::Duration;
 
 use support::fal::{Fal, Fault};
+use support::replicate::{self as replicate_api, Replicate};
 use support::{cms::Cms, now_secs, omnihuman_config, published, seedance::Seedance, Host};
 
-/// The standard test config with `[provider]` on the fal contract server.
-async fn fal_config(dir: &std::path::Path, fal: &Fal, cms: &Cms, poll_secs: u64) -> String {
+/// The standard test config with `provider` (a `[provider]` table's lines) in its place.
+async fn with_provider(dir: &std::path::Path, cms: &Cms, provider: &str) -> String {
     let seedance = Seedance::start(false).await; // only for the shared config's shape
-    let config = omnihuman_config(dir, &seedance, cms, true, poll_secs, 5);
+    let config = omnihuman_config(dir, &seedance, cms, true, 600, 5);
     let start = config.find("[provider]").unwrap();
     let end = config[start..].find("\n\n").unwrap() + start;
     format!(
-        "{}[provider]\nkind = \"fal\"\nbase_url = \"{url}\"\napi_key = \"{key}\"\n\
-         jwks_url = \"{url}/.well-known/jwks.json\"\npoll_interval_secs = {poll_secs}\n\
-         request_timeout_secs = 5\n{}",
+        "{}[provider]\n{provider}{}",
         &config[..start],
-        &config[end..],
+        &config[end..]
+    )
+}
+
+/// `[provider]` on the fal contract server.
+async fn fal_config(dir: &std::path::Path, fal: &Fal, cms: &Cms, poll_secs: u64) -> String {
+    let provider = format!(
+        "kind = \"fal\"\nbase_url = \"{url}\"\napi_key = \"{key}\"\n\
+         jwks_url = \"{url}/.well-known/jwks.json\"\npoll_interval_secs = {poll_secs}\n\
+         request_timeout_secs = 5",
         url = fal.url,
         key = support::fal::API_KEY,
-    )
+    );
+    with_provider(dir, cms, &provider).await
+}
+
+/// `[provider]` on the Replicate contract server.
+async fn replicate_config(
+    dir: &std::path::Path,
+    replicate: &Replicate,
+    cms: &Cms,
+    webhooks: bool,
+    poll_secs: u64,
+) -> String {
+    let provider = format!(
+        "kind = \"replicate\"\nbase_url = \"{url}\"\napi_token = \"{token}\"\n\
+         webhooks = {webhooks}\nwebhook_secret = \"{secret}\"\n\
+         poll_interval_secs = {poll_secs}\nrequest_timeout_secs = 5",
+        url = replicate.url,
+        token = support::replicate::API_TOKEN,
+        secret = support::replicate::WEBHOOK_SECRET,
+    );
+    with_provider(dir, cms, &provider).await
 }
 
 async fn publish(host: &Host, id: &str) {
@@ -219,4 +250,134 @@ async fn a_429_from_fal_is_waited_out_then_the_request_is_sent_once() {
     );
     assert_eq!(fal.submits(), vec![429, 200]);
     assert_eq!(fal.billed().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn renders_on_replicate_are_paid_once_verified_and_kept_before_outputs_are_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let replicate = Replicate::start().await;
+    replicate.delete_outputs_after(Duration::from_secs(3));
+    let cms = Cms::start().await;
+    let config = replicate_config(dir.path(), &replicate, &cms, true, 600).await;
+    let host = Host::start(dir.path(), &config).await;
+    publish(&host, "rep-1").await;
+    publish(&host, "rep-2").await;
+    let written = cms.wait_for_write_backs(2, Duration::from_secs(60)).await;
+    assert_eq!(written.len(), 2, "{}", host.logs());
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(replicate.billed().len(), 2, "one paid prediction a render");
+    assert_eq!(replicate.creations(), vec![201, 201]);
+    for prediction in replicate.billed() {
+        assert_eq!(
+            prediction["webhook_events_filter"],
+            serde_json::json!(["completed"])
+        );
+        assert!(
+            prediction["input"].get("resolution").is_none(),
+            "no input the model lacks"
+        );
+    }
+    // Each webhook: accepted once; its duplicate (the same message id) refused as a replay.
+    let deliveries = replicate.deliveries();
+    assert_eq!(deliveries.iter().filter(|d| d.status == 200).count(), 2);
+    assert_eq!(deliveries.iter().filter(|d| d.status == 401).count(), 2);
+    let genuine = &deliveries[0];
+    let client = reqwest::Client::new();
+    let send = |headers: Vec<(String, String)>| {
+        let mut request = client.post(&genuine.url).body(genuine.body.clone());
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        request.send()
+    };
+    let forged = replicate_api::sign(
+        "whsec_dGhpcyBpcyBub3QgdGhlIHNlY3JldCBhdCBhbGw=",
+        "msg_forged",
+        now_secs(),
+        &genuine.body,
+    );
+    assert_eq!(send(forged).await.unwrap().status(), 401, "wrong secret");
+    let stale = replicate_api::sign(
+        replicate_api::WEBHOOK_SECRET,
+        "msg_stale",
+        now_secs() - 900,
+        &genuine.body,
+    );
+    assert_eq!(send(stale).await.unwrap().status(), 401, "stale");
+    // The outputs are deleted at Replicate now; ours remain.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    for entry in host.renders().await {
+        let render = &entry["render"];
+        assert_eq!(render["state"], "done");
+        let video = render["video_url"].as_str().unwrap();
+        assert_eq!(client.get(video).send().await.unwrap().status(), 200);
+        let theirs = format!(
+            "{}/files/{}.mp4",
+            replicate.url.trim_end_matches("/v1"),
+            render["provider_job_id"].as_str().unwrap()
+        );
+        assert_eq!(client.get(&theirs).send().await.unwrap().status(), 404);
+    }
+    assert_eq!(cms.received().len(), 2, "written back once each");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lost_replicate_submit_is_found_in_its_recent_predictions_not_sent_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let replicate = Replicate::start().await;
+    let cms = Cms::start().await;
+    // No webhooks: only the listing can tell what the lost submit created.
+    let config = replicate_config(dir.path(), &replicate, &cms, false, 1).await;
+    let host = Host::start(dir.path(), &config).await;
+    // Other predictions of the account, so the render's own is on a later page.
+    publish(&host, "other-1").await;
+    publish(&host, "other-2").await;
+    assert_eq!(
+        cms.wait_for_write_backs(2, Duration::from_secs(60))
+            .await
+            .len(),
+        2
+    );
+    replicate.push_fault(replicate_api::Fault::AcceptThenDrop);
+    publish(&host, "lost-1").await;
+    publish(&host, "after-1").await;
+    publish(&host, "after-2").await;
+    let written = cms.wait_for_write_backs(5, Duration::from_secs(60)).await;
+    assert_eq!(written.len(), 5, "{}", host.logs());
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        replicate.billed().len(),
+        5,
+        "paid once each, the lost one included"
+    );
+    assert_eq!(replicate.creations().len(), 5, "nothing submitted twice");
+    assert!(
+        host.logs().contains("following it, not submitting again"),
+        "{}",
+        host.logs()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_narration_replicate_would_fail_is_refused_before_it_is_paid() {
+    let dir = tempfile::tempdir().unwrap();
+    let replicate = Replicate::start().await;
+    let cms = Cms::start().await;
+    let config = replicate_config(dir.path(), &replicate, &cms, true, 1).await;
+    let host = Host::start(dir.path(), &config).await;
+    // ~45 s of narration: fine for the seed's 60 s at 720p, not for Replicate's 35 s.
+    let body =
+        "<p>Prices fell again this week across every market we follow closely. </p>".repeat(12);
+    let event = published("long-1", "Weekly prices", &body);
+    let status = host
+        .post_signed("blog", "msg_long_1", now_secs(), &event)
+        .await
+        .status();
+    assert_eq!(status, 202);
+    let failed = host.wait_for_state("failed", Duration::from_secs(60)).await;
+    assert_eq!(failed["error_category"], "input_invalid", "{failed}");
+    let error = failed["error"].as_str().unwrap();
+    assert!(error.contains("at most 35 s"), "{error}");
+    assert!(replicate.billed().is_empty(), "nothing paid");
+    assert!(replicate.creations().is_empty(), "nothing sent");
 }

@@ -23,6 +23,8 @@ pub struct Inputs {
     pub audio_url: String,
     pub prompt: String,
     pub resolution: Resolution,
+    /// The longest narration the provider accepts at `resolution`.
+    pub max_audio_seconds: f64,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -105,7 +107,7 @@ pub async fn check(fetcher: &Fetcher, inputs: &Inputs) -> Result<String, CheckEr
     let image = fetcher.get("image", &inputs.image_url).await?;
     let info = image_ok(&image)?;
     let audio = fetcher.get("audio", &inputs.audio_url).await?;
-    let (audio, limit) = audio_ok(audio, inputs.resolution).await?;
+    let (audio, limit) = audio_ok(audio, inputs.resolution, inputs.max_audio_seconds).await?;
     Ok(format!(
         "image {:?} {}×{}, audio {} {:.2} s (≤ {limit:.0} s at {}), prompt {} chars",
         info.format,
@@ -136,17 +138,17 @@ pub fn image_ok(image: &[u8]) -> Result<probe::ImageInfo, CheckError> {
 pub async fn audio_ok(
     audio: Vec<u8>,
     resolution: Resolution,
+    limit: f64,
 ) -> Result<(probe::AudioInfo, f64), CheckError> {
     let audio = tokio::task::spawn_blocking(move || probe::audio_info(audio))
         .await
         .map_err(|e| CheckError::Unreachable(format!("audio check interrupted: {e}")))?
         .map_err(|e| CheckError::Invalid(format!("audio: {e}")))?;
-    let limit = resolution.max_audio_seconds();
     if audio.seconds > limit {
         // 720p allows the longest audio; only a 1080p plan can fall back to it.
         let or_720p = match resolution {
-            Resolution::P1080 => " or use 720p",
-            Resolution::P720 => "",
+            Resolution::P1080 if limit < Resolution::P720.max_audio_seconds() => " or use 720p",
+            _ => "",
         };
         return Err(CheckError::Invalid(format!(
             "audio is {:.1} s; at {} the provider accepts at most {limit:.0} s — shorten the script \
@@ -219,6 +221,7 @@ mod tests {
             audio_url: format!("{base}{audio}"),
             prompt: prompt.into(),
             resolution,
+            max_audio_seconds: resolution.max_audio_seconds(),
         };
         check(&fetcher(), &inputs).await
     }

@@ -129,6 +129,7 @@ pub async fn price(
         match config.provider {
             ProviderConfig::Omnihuman(_) => "omnihuman",
             ProviderConfig::Fal(_) => "fal",
+            ProviderConfig::Replicate(_) => "replicate",
             ProviderConfig::Preview { .. } => "preview",
         }
     };

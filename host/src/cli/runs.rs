@@ -416,6 +416,10 @@ fn eta(items: &[RunItem], config: &Config, unsettled: i64) -> String {
             f.max_concurrent.max(1) as f64,
             f.requests_per_minute.max(1) as f64,
         ),
+        crate::config::ProviderConfig::Replicate(r) => (
+            r.max_concurrent.max(1) as f64,
+            r.requests_per_minute.max(1) as f64,
+        ),
         crate::config::ProviderConfig::Preview { .. } => (config.workers.max(1) as f64, f64::MAX),
     };
     let by_time = unsettled as f64 * mean_secs / concurrency;

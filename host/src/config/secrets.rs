@@ -34,6 +34,12 @@ fn secrets(config: &Config) -> Vec<Secret<'_>> {
         ProviderConfig::Fal(provider) => {
             all.push(("provider.api_key".into(), &provider.api_key, 1))
         }
+        ProviderConfig::Replicate(provider) => {
+            all.push(("provider.api_token".into(), &provider.api_token, 1));
+            if let Some(secret) = &provider.webhook_secret {
+                all.push(("provider.webhook_secret".into(), secret, MIN_SECRET_BYTES));
+            }
+        }
         ProviderConfig::Preview { .. } => {}
     }
     for (name, engine) in &config.tts.providers {

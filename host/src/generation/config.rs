@@ -18,6 +18,8 @@ pub enum ProviderConfig {
     Omnihuman(OmniHumanConfig),
     /// The same model on fal.ai's queue (`fal-ai/bytedance/omnihuman/v1.5`).
     Fal(FalConfig),
+    /// The same model on Replicate (`bytedance/omni-human-1.5`).
+    Replicate(ReplicateConfig),
 }
 
 impl Default for ProviderConfig {
@@ -103,6 +105,47 @@ pub struct FalConfig {
     pub cents_per_second: i64,
 }
 
+/// `[provider] kind = "replicate"`: Replicate's predictions API. Its facts (from Replicate's
+/// documentation): `Authorization: Bearer …`; 600 prediction creations a minute, 429 past it;
+/// audio under 35 s (no resolution input); outputs deleted an hour after the prediction; Standard
+/// Webhooks signatures with the account's `whsec_` signing secret.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplicateConfig {
+    #[serde(default = "default_replicate_url")]
+    pub base_url: String,
+    /// `owner/name` of the model (its latest version runs).
+    #[serde(default = "default_replicate_model")]
+    pub model: String,
+    /// Bearer token; write `api_token = "${REPLICATE_API_TOKEN}"`.
+    pub api_token: String,
+    /// Ask Replicate to call us back (`webhook`, `completed` events only); polling still runs.
+    #[serde(default = "yes")]
+    pub webhooks: bool,
+    /// The account's webhook signing secret (`GET /v1/webhooks/default/secret`), `whsec_…`;
+    /// required with `webhooks`.
+    pub webhook_secret: Option<String>,
+    #[serde(default = "default_poll_secs")]
+    pub poll_interval_secs: u64,
+    #[serde(default = "default_max_wait")]
+    pub max_wait_secs: u64,
+    #[serde(default = "default_request_timeout")]
+    pub request_timeout_secs: u64,
+    /// As `[provider] kind = "omnihuman"`'s; default `max_wait_secs`. Before it applies, the
+    /// recent predictions are listed for one this render created.
+    pub reconcile_window_secs: Option<u64>,
+    #[serde(default = "default_requests_per_minute")]
+    pub requests_per_minute: u32,
+    #[serde(default = "default_max_concurrent")]
+    pub max_concurrent: usize,
+    /// Price per second of output video, in cents.
+    #[serde(default = "default_fal_cents_per_second")]
+    pub cents_per_second: i64,
+    /// The longest narration the model accepts, in seconds (longer predictions fail, billed).
+    #[serde(default = "default_replicate_max_audio")]
+    pub max_audio_seconds: f64,
+}
+
 /// Spending limits, in provider credits per UTC day.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -128,6 +171,15 @@ fn default_fal_jwks() -> String {
 }
 fn default_fal_cents_per_second() -> i64 {
     16
+}
+fn default_replicate_url() -> String {
+    "https://api.replicate.com/v1".into()
+}
+fn default_replicate_model() -> String {
+    "bytedance/omni-human-1.5".into()
+}
+fn default_replicate_max_audio() -> f64 {
+    35.0
 }
 fn yes() -> bool {
     true

@@ -6,6 +6,7 @@ mod fal;
 mod omnihuman;
 pub mod outcome;
 mod preview;
+mod replicate;
 mod throttle;
 
 use std::sync::Arc;
@@ -109,6 +110,10 @@ pub trait Provider: Send + Sync {
     fn name(&self) -> &'static str;
     /// The model that makes the video, recorded in each render's provenance.
     fn model(&self) -> &'static str;
+    /// The longest narration this provider accepts at `resolution` (the input checks' limit).
+    fn max_audio_seconds(&self, resolution: Resolution) -> f64 {
+        resolution.max_audio_seconds()
+    }
     /// What one generation is expected to cost, in provider credits (reserved before submitting).
     fn estimated_credits(&self, request: &SubmitRequest) -> i64;
     /// True when submitting the same request again with the same `Idempotency-Key` cannot bill
@@ -141,6 +146,15 @@ pub trait Provider: Send + Sync {
     }
     async fn submit(&self, request: &SubmitRequest) -> Result<Submitted, ProviderError>;
     async fn status(&self, job_id: &str) -> Result<JobStatus, ProviderError>;
+    /// For a submit whose answer was lost: the job created since `since_ms` whose narration is
+    /// our media key `audio_key`, when the provider lets us list recent jobs (else `None`).
+    async fn find_job(
+        &self,
+        _audio_key: &str,
+        _since_ms: i64,
+    ) -> Result<Option<String>, ProviderError> {
+        Ok(None)
+    }
 }
 
 /// A job id as a provider hands them out (letters, digits, '-' and '_'), checked before it is
@@ -174,6 +188,11 @@ pub fn build(
         ),
         ProviderConfig::Omnihuman(settings) => Arc::new(throttle::Throttled::new(
             Arc::new(OmniHuman::new(settings.clone())?),
+            settings.requests_per_minute,
+            settings.max_concurrent,
+        )),
+        ProviderConfig::Replicate(settings) => Arc::new(throttle::Throttled::new(
+            Arc::new(replicate::Replicate::new(settings.clone())?),
             settings.requests_per_minute,
             settings.max_concurrent,
         )),

@@ -82,9 +82,13 @@ impl Preview {
             ImageFormat::Png => "png",
         };
         let audio = self.fetch(&request.audio_url).await?;
-        let (audio_info, _) = crate::checks::audio_ok(audio.clone(), request.resolution)
-            .await
-            .map_err(rejected)?;
+        let (audio_info, _) = crate::checks::audio_ok(
+            audio.clone(),
+            request.resolution,
+            request.resolution.max_audio_seconds(),
+        )
+        .await
+        .map_err(rejected)?;
         let audio_demuxer = match audio_info.format {
             "wav" => "wav",
             "mp3" => "mp3",

@@ -50,6 +50,9 @@ impl Provider for Throttled {
     fn model(&self) -> &'static str {
         self.inner.model()
     }
+    fn max_audio_seconds(&self, resolution: super::Resolution) -> f64 {
+        self.inner.max_audio_seconds(resolution)
+    }
     fn estimated_credits(&self, request: &SubmitRequest) -> i64 {
         self.inner.estimated_credits(request)
     }
@@ -81,6 +84,14 @@ impl Provider for Throttled {
     async fn status(&self, job_id: &str) -> Result<JobStatus, ProviderError> {
         let _permit = self.admit().await;
         self.inner.status(job_id).await
+    }
+    async fn find_job(
+        &self,
+        audio_key: &str,
+        since_ms: i64,
+    ) -> Result<Option<String>, ProviderError> {
+        let _permit = self.admit().await;
+        self.inner.find_job(audio_key, since_ms).await
     }
 }
 

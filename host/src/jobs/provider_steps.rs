@@ -130,15 +130,6 @@ pub async fn submit(app: &App, lease: &Lease, render: &RenderRow) -> anyhow::Res
     };
     Ok(match provider.submit(&request).await {
         Ok(submitted) => {
-            let mut provenance: serde_json::Value =
-                serde_json::from_str(render.provenance_json.as_deref().unwrap_or("{}"))?;
-            provenance["provider"] = json!({"name": provider.name(), "model": provider.model()});
-            let set = Transition {
-                submit_key: Some(submit_key),
-                provider_job_id: Some(submitted.job_id.clone()),
-                provenance_json: Some(provenance.to_string()),
-                ..Default::default()
-            };
             let detail = format!(
                 "{} job {} (estimated credits: {})",
                 provider.name(),
@@ -147,13 +138,7 @@ pub async fn submit(app: &App, lease: &Lease, render: &RenderRow) -> anyhow::Res
                     .estimated_credits
                     .map_or("?".into(), |c| c.to_string())
             );
-            Outcome::Advance {
-                to: State::Await,
-                set: Box::new(set),
-                run_after: Some(now_ms()),
-                detail,
-                siblings: Vec::new(),
-            }
+            follow(app, render, &submit_key, &submitted.job_id, detail)?
         }
         // Provably not created: safe to try again, or pointless to.
         Err(ProviderError::RateLimited { retry_after }) => {
@@ -172,6 +157,55 @@ pub async fn submit(app: &App, lease: &Lease, render: &RenderRow) -> anyhow::Res
     })
 }
 
+/// Follows the provider's job `job_id` from now on (`await`), recorded in the provenance.
+fn follow(
+    app: &App,
+    render: &RenderRow,
+    submit_key: &str,
+    job_id: &str,
+    detail: String,
+) -> anyhow::Result<Outcome> {
+    let provider = &app.provider;
+    let mut provenance: serde_json::Value =
+        serde_json::from_str(render.provenance_json.as_deref().unwrap_or("{}"))?;
+    provenance["provider"] = json!({"name": provider.name(), "model": provider.model()});
+    let set = Transition {
+        submit_key: Some(submit_key.to_string()),
+        provider_job_id: Some(job_id.to_string()),
+        provenance_json: Some(provenance.to_string()),
+        ..Default::default()
+    };
+    Ok(Outcome::Advance {
+        to: State::Await,
+        set: Box::new(set),
+        run_after: Some(now_ms()),
+        detail,
+        siblings: Vec::new(),
+    })
+}
+
+/// A provider that lists its recent jobs may show the one a lost submit created (its input is
+/// this render's narration): then that job is followed, and nothing is sent again.
+async fn find_lost_job(app: &App, render: &RenderRow, submit_key: &str) -> Option<Outcome> {
+    let audio_key = render.audio_key.as_deref()?;
+    let since = render.submitted_at.unwrap_or(render.updated_at);
+    match app.provider.find_job(audio_key, since).await {
+        Ok(Some(job)) => {
+            let detail = format!(
+                "the submit's answer was lost; {} lists job {job} with this render's narration: \
+                 following it, not submitting again",
+                app.provider.name()
+            );
+            follow(app, render, submit_key, &job, detail).ok()
+        }
+        Ok(None) => None,
+        Err(err) => {
+            tracing::warn!(render = %render.id, error = %err, "could not list the provider's recent jobs");
+            None
+        }
+    }
+}
+
 /// A paid call whose outcome is unknown: wait in `reconciling` for the job to announce itself
 /// through the per-render webhook (until the window ends), or, without webhooks, apply the
 /// source's policy at once.
@@ -182,8 +216,10 @@ fn ambiguous(app: &App, submit_key: &str, message: &str) -> Outcome {
         "the paid submit's outcome is unknown ({message}); Idempotency-Key {submit_key}. \
          Not resubmitted, to avoid paying twice"
     );
+    // Looked at again every poll interval (a provider that lists its jobs may show it), and at
+    // the end of the window.
     let until = if provider.wants_webhook() {
-        now_ms() + window.as_millis() as i64
+        now_ms() + window.min(provider.poll_interval()).as_millis() as i64
     } else {
         now_ms()
     };
@@ -205,6 +241,9 @@ fn ambiguous(app: &App, submit_key: &str, message: &str) -> Outcome {
 pub async fn reconcile(app: &App, lease: &Lease, render: &RenderRow) -> anyhow::Result<Outcome> {
     let provider = &app.provider;
     let submit_key = render.submit_key.as_deref().unwrap_or("?");
+    if let Some(found) = find_lost_job(app, render, submit_key).await {
+        return Ok(found);
+    }
     if render.state == State::Submitting.as_str() {
         if provider.honours_idempotency_key() {
             return submit(app, lease, render).await;
@@ -221,7 +260,7 @@ pub async fn reconcile(app: &App, lease: &Lease, render: &RenderRow) -> anyhow::
     });
     if provider.wants_webhook() && now_ms() < deadline {
         return Ok(Outcome::Held {
-            until: deadline,
+            until: deadline.min(now_ms() + provider.poll_interval().as_millis() as i64),
             category: Category::AmbiguousSubmit,
             reason,
         });

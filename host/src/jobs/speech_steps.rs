@@ -230,14 +230,14 @@ pub(super) async fn check(app: &App, render: &RenderRow) -> anyhow::Result<Outco
     let policy = source_config
         .map(|s| s.settings.too_long_for_1080p)
         .unwrap_or_default();
-    let limit = plan.resolution.max_audio_seconds();
+    let limit = app.provider.max_audio_seconds(plan.resolution);
     if seconds > limit && policy == TooLongPolicy::Shorten {
         return shorten(app, render, &plan, limit, seconds).await;
     }
     let mut fell_back = None;
     if plan.resolution == Resolution::P1080
-        && seconds > Resolution::P1080.max_audio_seconds()
-        && seconds <= Resolution::P720.max_audio_seconds()
+        && seconds > app.provider.max_audio_seconds(Resolution::P1080)
+        && seconds <= app.provider.max_audio_seconds(Resolution::P720)
         && policy == TooLongPolicy::Fallback720p
     {
         plan.resolution = Resolution::P720;
@@ -249,6 +249,7 @@ pub(super) async fn check(app: &App, render: &RenderRow) -> anyhow::Result<Outco
         audio_url,
         prompt: plan.prompt.clone(),
         resolution: plan.resolution,
+        max_audio_seconds: app.provider.max_audio_seconds(plan.resolution),
     };
     let report = match checks::check(&app.inputs, &inputs).await {
         Ok(report) => report,
