@@ -34,6 +34,8 @@ const RUN_TIME: Duration = Duration::from_millis(400);
 /// A fault the next submit answers with instead of a plain acceptance.
 #[derive(Debug, Clone)]
 pub enum Fault {
+    /// None: accepted and answered (a place in a sequence of faults).
+    Accept,
     /// The request is accepted (and billed), then a gateway answers this status.
     BillThenError(u16),
     /// Accepted (and billed); the answer comes only after this long.

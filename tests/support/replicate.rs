@@ -28,6 +28,8 @@ const PAGE_SIZE: usize = 3;
 
 #[derive(Debug, Clone)]
 pub enum Fault {
+    /// None: created and answered (a place in a sequence of faults).
+    Accept,
     /// Created (and billed), then a gateway answers this status.
     BillThenError(u16),
     /// Created (and billed), then the connection is dropped.
@@ -311,7 +313,7 @@ async fn create(
             answer(201);
             panic!("contract server: dropping the connection after creating {id}")
         }
-        None => {}
+        Some(Fault::Accept) | None => {}
     }
     answer(201);
     let prediction = find(&inner, &id).unwrap();
