@@ -25,6 +25,8 @@ use base64::Engine;
 use ring::signature::KeyPair;
 use serde_json::json;
 
+use super::Delivery;
+
 pub const API_KEY: &str = "test-fal-key";
 /// The account's concurrency (fal's new-account limit).
 const CONCURRENCY: usize = 2;
@@ -63,15 +65,6 @@ pub struct Request {
     pub stage: Stage,
     /// When its output is deleted (set on completion).
     pub output_gone_at: Option<std::time::Instant>,
-}
-
-/// A delivered webhook: where to, its body and its signature headers.
-#[derive(Debug, Clone)]
-pub struct Delivery {
-    pub url: String,
-    pub body: String,
-    pub headers: Vec<(String, String)>,
-    pub status: u16,
 }
 
 struct Inner {
@@ -214,16 +207,6 @@ fn authorized(headers: &HeaderMap) -> bool {
     headers.get("authorization").and_then(|v| v.to_str().ok()) == Some(&format!("Key {API_KEY}"))
 }
 
-async fn fetch(url: &str) -> Result<Vec<u8>, String> {
-    let response = reqwest::get(url)
-        .await
-        .map_err(|e| format!("cannot fetch {url}: {e}"))?;
-    if !response.status().is_success() {
-        return Err(format!("{url} answered {}", response.status()));
-    }
-    Ok(response.bytes().await.map_err(|e| e.to_string())?.to_vec())
-}
-
 /// The documented input, checked as fal's schema does; the audio is fetched and measured.
 async fn validate(body: &[u8]) -> Result<(String, f64), String> {
     let input: serde_json::Value =
@@ -244,8 +227,8 @@ async fn validate(body: &[u8]) -> Result<(String, f64), String> {
         "720p" => 60.0,
         _ => return Err("resolution: must be '720p' or '1080p'".into()),
     };
-    fetch(text("image_url")).await?;
-    let audio = vidhook::media::probe::audio_info(fetch(text("audio_url")).await?)
+    super::fetch_input(text("image_url")).await?;
+    let audio = vidhook::media::probe::audio_info(super::fetch_input(text("audio_url")).await?)
         .map_err(|e| e.to_string())?;
     if audio.seconds >= limit {
         return Err(format!(
@@ -391,22 +374,9 @@ async fn complete(inner: Arc<Mutex<Inner>>, id: &str) {
             let state = inner.lock().unwrap();
             sign(&state.key, id, super::now_secs(), &body)
         };
-        let mut request = reqwest::Client::new()
-            .post(&url)
-            .header("content-type", "application/json");
-        for (name, value) in &headers {
-            request = request.header(name, value);
-        }
-        let status = match request.body(body.clone()).send().await {
-            Ok(response) => response.status().as_u16(),
-            Err(_) => 0,
-        };
-        inner.lock().unwrap().deliveries.push(Delivery {
-            url: url.clone(),
-            body: body.clone(),
-            headers,
-            status,
-        });
+        let delivery = super::deliver_webhook(&url, &body, headers).await;
+        let status = delivery.status;
+        inner.lock().unwrap().deliveries.push(delivery);
         if (200..300).contains(&status) {
             delivered += 1;
             if delivered == 2 {

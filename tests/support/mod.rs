@@ -553,6 +553,48 @@ pub fn end_group(child: &mut Child) {
     let _ = child.start_kill();
 }
 
+/// Fetches an input a contract server was given (the image, the audio), as the real service
+/// does; an error says what could not be fetched.
+pub async fn fetch_input(url: &str) -> Result<Vec<u8>, String> {
+    let response = reqwest::get(url)
+        .await
+        .map_err(|e| format!("cannot fetch {url}: {e}"))?;
+    if !response.status().is_success() {
+        return Err(format!("{url} answered {}", response.status()));
+    }
+    Ok(response.bytes().await.map_err(|e| e.to_string())?.to_vec())
+}
+
+/// A webhook a contract server delivered: where to, its body, its signature headers, and the
+/// status it was answered (0 when none came).
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub url: String,
+    pub body: String,
+    pub headers: Vec<(String, String)>,
+    pub status: u16,
+}
+
+/// POSTs a JSON webhook body with `headers`, as a provider does.
+pub async fn deliver_webhook(url: &str, body: &str, headers: Vec<(String, String)>) -> Delivery {
+    let mut request = reqwest::Client::new()
+        .post(url)
+        .header("content-type", "application/json");
+    for (name, value) in &headers {
+        request = request.header(name, value);
+    }
+    let status = match request.body(body.to_string()).send().await {
+        Ok(response) => response.status().as_u16(),
+        Err(_) => 0,
+    };
+    Delivery {
+        url: url.to_string(),
+        body: body.to_string(),
+        headers,
+        status,
+    }
+}
+
 /// Binds a router on a random loopback port and returns its base URL.
 pub async fn serve(router: axum::Router) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

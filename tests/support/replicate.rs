@@ -20,6 +20,8 @@ use axum::{Json, Router};
 use base64::Engine;
 use serde_json::{json, Value};
 
+use super::Delivery;
+
 pub const API_TOKEN: &str = "r8_test_token";
 /// The account's webhook signing secret (`GET /v1/webhooks/default/secret`).
 pub const WEBHOOK_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
@@ -34,14 +36,6 @@ pub enum Fault {
     BillThenError(u16),
     /// Created (and billed), then the connection is dropped.
     AcceptThenDrop,
-}
-
-#[derive(Debug, Clone)]
-pub struct Delivery {
-    pub url: String,
-    pub body: String,
-    pub headers: Vec<(String, String)>,
-    pub status: u16,
 }
 
 struct Inner {
@@ -160,16 +154,6 @@ fn unauthenticated() -> Response {
     )
 }
 
-async fn fetch(url: &str) -> Result<Vec<u8>, String> {
-    let response = reqwest::get(url)
-        .await
-        .map_err(|e| format!("cannot fetch {url}: {e}"))?;
-    if !response.status().is_success() {
-        return Err(format!("{url} answered {}", response.status()));
-    }
-    Ok(response.bytes().await.map_err(|e| e.to_string())?.to_vec())
-}
-
 /// The wait until the per-minute creation limit has room, if it has none now.
 fn throttled(state: &mut Inner) -> Option<u64> {
     let limit = state.creations_per_minute?;
@@ -253,7 +237,7 @@ async fn create(
             "events must be start, output, logs or completed",
         );
     }
-    let audio = match fetch(&text("audio"))
+    let audio = match super::fetch_input(&text("audio"))
         .await
         .and_then(|bytes| vidhook::media::probe::audio_info(bytes).map_err(|e| e.to_string()))
     {
@@ -267,7 +251,7 @@ async fn create(
             );
         }
     };
-    if let Err(message) = fetch(&text("image")).await {
+    if let Err(message) = super::fetch_input(&text("image")).await {
         answer(422);
         return problem(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -380,22 +364,9 @@ async fn deliver(inner: &Mutex<Inner>, id: &str, event: &str) {
     let mut accepted = false;
     for _ in 0..4 {
         let headers = sign(WEBHOOK_SECRET, &message_id, super::now_secs(), &body);
-        let mut request = reqwest::Client::new()
-            .post(&url)
-            .header("content-type", "application/json");
-        for (name, value) in &headers {
-            request = request.header(name, value);
-        }
-        let status = match request.body(body.clone()).send().await {
-            Ok(r) => r.status().as_u16(),
-            Err(_) => 0,
-        };
-        inner.lock().unwrap().deliveries.push(Delivery {
-            url: url.clone(),
-            body: body.clone(),
-            headers,
-            status,
-        });
+        let delivery = super::deliver_webhook(&url, &body, headers).await;
+        let status = delivery.status;
+        inner.lock().unwrap().deliveries.push(delivery);
         if accepted {
             return; // the duplicate has been sent
         }

@@ -350,16 +350,6 @@ fn authorized(headers: &HeaderMap) -> bool {
     headers.get("authorization").and_then(|v| v.to_str().ok()) == Some(&format!("Bearer {API_KEY}"))
 }
 
-async fn fetch(url: &str) -> Result<Vec<u8>, String> {
-    let response = reqwest::get(url)
-        .await
-        .map_err(|e| format!("cannot fetch {url}: {e}"))?;
-    if !response.status().is_success() {
-        return Err(format!("{url} answered {}", response.status()));
-    }
-    Ok(response.bytes().await.map_err(|e| e.to_string())?.to_vec())
-}
-
 async fn generate(
     State(inner): State<Arc<Mutex<Inner>>>,
     headers: HeaderMap,
@@ -501,12 +491,12 @@ async fn validate(body: &[u8]) -> Result<(String, f64, Option<String>), String> 
     if request.get("turbo_mode").is_some_and(|v| !v.is_boolean()) {
         return Err("turbo_mode must be a boolean".into());
     }
-    let image = vidhook::media::probe::image_info(&fetch(&text("image_url")).await?)
+    let image = vidhook::media::probe::image_info(&super::fetch_input(&text("image_url")).await?)
         .map_err(|e| e.to_string())?;
     if image.width < 512 || image.height < 512 {
         return Err("image must be at least 512x512".into());
     }
-    let audio = vidhook::media::probe::audio_info(fetch(&text("audio_url")).await?)
+    let audio = vidhook::media::probe::audio_info(super::fetch_input(&text("audio_url")).await?)
         .map_err(|e| e.to_string())?;
     if audio.seconds > limit {
         return Err(format!("audio longer than {limit} s at {resolution}"));

@@ -16,9 +16,8 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::config::FalConfig;
-use super::omnihuman::error_for;
 use super::outcome::{self, Call};
-use super::{JobStatus, Provider, ProviderError, SubmitRequest, Submitted};
+use super::{Following, JobStatus, Provider, ProviderError, SubmitRequest, Submitted};
 
 mod webhook_keys;
 
@@ -88,7 +87,7 @@ impl Fal {
             return Ok(JobStatus::Failed(format!("{status}: {detail}")));
         }
         if !status.is_success() {
-            return Err(error_for(Call::Status, response).await);
+            return Err(outcome::error_for(Call::Status, response).await);
         }
         let answer: ResultAnswer = response
             .json()
@@ -137,27 +136,13 @@ impl Provider for Fal {
         self.cents(request.audio_seconds)
     }
 
-    fn honours_idempotency_key(&self) -> bool {
-        false
-    }
-
-    fn wants_webhook(&self) -> bool {
-        self.settings.webhooks
-    }
-
-    fn poll_interval(&self) -> Duration {
-        Duration::from_secs(self.settings.poll_interval_secs)
-    }
-
-    fn max_wait(&self) -> Duration {
-        Duration::from_secs(self.settings.max_wait_secs)
-    }
-
-    fn reconcile_window(&self) -> Duration {
-        Duration::from_secs(
-            self.settings
-                .reconcile_window_secs
-                .unwrap_or(self.settings.max_wait_secs),
+    fn following(&self) -> Following {
+        let s = &self.settings;
+        Following::from_secs(
+            s.webhooks,
+            s.poll_interval_secs,
+            s.max_wait_secs,
+            s.reconcile_window_secs,
         )
     }
 
@@ -191,21 +176,12 @@ impl Provider for Fal {
         if let Some(webhook) = &request.webhook_url {
             url.query_pairs_mut().append_pair("fal_webhook", webhook);
         }
-        let response = self
+        let post = self
             .http
             .post(url)
             .header("authorization", self.authorization())
-            .json(&body)
-            .send()
-            .await
-            .map_err(|e| outcome::transport(Call::Submit, &e))?;
-        if !response.status().is_success() {
-            return Err(error_for(Call::Submit, response).await);
-        }
-        let answer: SubmitAnswer = response
-            .json()
-            .await
-            .map_err(|e| outcome::unreadable(Call::Submit, "queue answer", e))?;
+            .json(&body);
+        let answer: SubmitAnswer = outcome::call_json(Call::Submit, post, "queue answer").await?;
         Ok(Submitted {
             job_id: answer.request_id,
             estimated_credits: Some(self.estimated_credits(request)),
@@ -214,20 +190,12 @@ impl Provider for Fal {
 
     async fn status(&self, job_id: &str) -> Result<JobStatus, ProviderError> {
         super::check_job_id(job_id)?;
-        let response = self
+        let request = self
             .http
             .get(self.request_url(job_id, "/status"))
-            .header("authorization", self.authorization())
-            .send()
-            .await
-            .map_err(|e| outcome::transport(Call::Status, &e))?;
-        if !response.status().is_success() {
-            return Err(error_for(Call::Status, response).await);
-        }
-        let answer: StatusAnswer = response
-            .json()
-            .await
-            .map_err(|e| outcome::unreadable(Call::Status, "request status", e))?;
+            .header("authorization", self.authorization());
+        let answer: StatusAnswer =
+            outcome::call_json(Call::Status, request, "request status").await?;
         match answer.status.as_str() {
             "COMPLETED" => self.result(job_id).await,
             other => Ok(JobStatus::Pending(other.to_string())),

@@ -104,6 +104,34 @@ pub enum ProviderError {
     Ambiguous(String),
 }
 
+/// How a provider's jobs are followed: a per-render webhook or not, how often an unfinished job
+/// is read, how long it may take, and how long a submit whose answer was lost waits for its job
+/// to announce itself.
+#[derive(Debug, Clone, Copy)]
+pub struct Following {
+    pub webhooks: bool,
+    pub poll_interval: Duration,
+    pub max_wait: Duration,
+    pub reconcile_window: Duration,
+}
+
+impl Following {
+    /// From a `[provider]` table's keys; the window defaults to the whole wait.
+    pub fn from_secs(
+        webhooks: bool,
+        poll_interval_secs: u64,
+        max_wait_secs: u64,
+        reconcile_window_secs: Option<u64>,
+    ) -> Following {
+        Following {
+            webhooks,
+            poll_interval: Duration::from_secs(poll_interval_secs),
+            max_wait: Duration::from_secs(max_wait_secs),
+            reconcile_window: Duration::from_secs(reconcile_window_secs.unwrap_or(max_wait_secs)),
+        }
+    }
+}
+
 #[async_trait::async_trait]
 pub trait Provider: Send + Sync {
     /// Short name used in URLs and logs ("omnihuman", "preview").
@@ -119,15 +147,26 @@ pub trait Provider: Send + Sync {
     /// True when submitting the same request again with the same `Idempotency-Key` cannot bill
     /// twice: the provider documents that it honours the key (or generation is free and local).
     /// Only then is an ambiguous submit retried automatically.
-    fn honours_idempotency_key(&self) -> bool;
+    /// None of the paid hosts documents one, so the default is false.
+    fn honours_idempotency_key(&self) -> bool {
+        false
+    }
+    /// How its jobs are followed (the `[provider]` table's webhook and timing keys).
+    fn following(&self) -> Following;
     /// Whether to pass a per-render webhook URL.
-    fn wants_webhook(&self) -> bool;
+    fn wants_webhook(&self) -> bool {
+        self.following().webhooks
+    }
     /// How often to poll an unfinished job, and how long to wait in all.
-    fn poll_interval(&self) -> Duration;
-    fn max_wait(&self) -> Duration;
+    fn poll_interval(&self) -> Duration {
+        self.following().poll_interval
+    }
+    fn max_wait(&self) -> Duration {
+        self.following().max_wait
+    }
     /// How long an ambiguous submit waits for its job to announce itself.
     fn reconcile_window(&self) -> Duration {
-        self.max_wait()
+        self.following().reconcile_window
     }
     /// Authenticates a webhook body when the provider signs them (`Err` says why not).
     async fn verify_webhook(&self, _headers: &http::HeaderMap, _body: &[u8]) -> Result<(), String> {

@@ -13,7 +13,7 @@ use serde_json::json;
 
 use super::config::OmniHumanConfig;
 use super::outcome::{self, Call};
-use super::{JobStatus, Provider, ProviderError, SubmitRequest, Submitted};
+use super::{Following, JobStatus, Provider, ProviderError, SubmitRequest, Submitted};
 
 pub const MODEL: &str = "omnihuman-v1.5";
 
@@ -85,15 +85,6 @@ struct JobResult {
     video_url: String,
 }
 
-/// Turns a non-success answer into the error that says what to do next ([`outcome`] decides).
-pub(super) async fn error_for(call: Call, response: reqwest::Response) -> ProviderError {
-    let status = response.status();
-    let retry_after = crate::outbound::retry_after(&response);
-    let body = response.text().await.unwrap_or_default();
-    let message: String = body.chars().take(500).collect();
-    outcome::answer(call, status, retry_after, message)
-}
-
 /// Seconds a signed webhook stays acceptable (replay window).
 const SIGNATURE_WINDOW_SECS: i64 = 300;
 
@@ -146,27 +137,13 @@ impl Provider for OmniHuman {
         CREDITS_PER_VIDEO
     }
 
-    fn honours_idempotency_key(&self) -> bool {
-        false
-    }
-
-    fn wants_webhook(&self) -> bool {
-        self.settings.webhooks
-    }
-
-    fn poll_interval(&self) -> Duration {
-        Duration::from_secs(self.settings.poll_interval_secs)
-    }
-
-    fn max_wait(&self) -> Duration {
-        Duration::from_secs(self.settings.max_wait_secs)
-    }
-
-    fn reconcile_window(&self) -> Duration {
-        Duration::from_secs(
-            self.settings
-                .reconcile_window_secs
-                .unwrap_or(self.settings.max_wait_secs),
+    fn following(&self) -> Following {
+        let s = &self.settings;
+        Following::from_secs(
+            s.webhooks,
+            s.poll_interval_secs,
+            s.max_wait_secs,
+            s.reconcile_window_secs,
         )
     }
 
@@ -199,22 +176,14 @@ impl Provider for OmniHuman {
         if let Some(webhook) = &request.webhook_url {
             body["webhook_url"] = json!(webhook);
         }
-        let response = self
+        let post = self
             .http
             .post(self.url("/omnihuman/generate"))
             .bearer_auth(&self.settings.api_key)
             .header("Idempotency-Key", &request.idempotency_key)
-            .json(&body)
-            .send()
-            .await
-            .map_err(|e| outcome::transport(Call::Submit, &e))?;
-        if !response.status().is_success() {
-            return Err(error_for(Call::Submit, response).await);
-        }
-        let answer: GenerateAnswer = response
-            .json()
-            .await
-            .map_err(|e| outcome::unreadable(Call::Submit, "generate answer", e))?;
+            .json(&body);
+        let answer: GenerateAnswer =
+            outcome::call_json(Call::Submit, post, "generate answer").await?;
         Ok(Submitted {
             job_id: answer.job_id,
             estimated_credits: answer.estimated_credits,
@@ -223,20 +192,11 @@ impl Provider for OmniHuman {
 
     async fn status(&self, job_id: &str) -> Result<JobStatus, ProviderError> {
         super::check_job_id(job_id)?;
-        let response = self
+        let request = self
             .http
             .get(self.url(&format!("/jobs/{job_id}")))
-            .bearer_auth(&self.settings.api_key)
-            .send()
-            .await
-            .map_err(|e| outcome::transport(Call::Status, &e))?;
-        if !response.status().is_success() {
-            return Err(error_for(Call::Status, response).await);
-        }
-        let answer: JobAnswer = response
-            .json()
-            .await
-            .map_err(|e| outcome::unreadable(Call::Status, "job answer", e))?;
+            .bearer_auth(&self.settings.api_key);
+        let answer: JobAnswer = outcome::call_json(Call::Status, request, "job answer").await?;
         Ok(match answer.status.as_str() {
             "completed" => match answer.result {
                 Some(result) => JobStatus::Completed {

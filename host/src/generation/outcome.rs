@@ -68,6 +68,48 @@ pub fn answer(
     }
 }
 
+/// Turns a non-success answer into the error that says what to do next. A 429's wait is its
+/// `Retry-After`, or what its body says ("Expected available in 3 seconds", as Replicate writes).
+pub async fn error_for(call: Call, response: reqwest::Response) -> ProviderError {
+    let status = response.status();
+    let header = crate::outbound::retry_after(&response);
+    let body = response.text().await.unwrap_or_default();
+    let retry_after = header.or_else(|| expected_available(&body));
+    answer(call, status, retry_after, body.chars().take(500).collect())
+}
+
+fn expected_available(body: &str) -> Option<Duration> {
+    let rest = body.split("Expected available in ").nth(1)?;
+    let seconds: f64 = rest.split_whitespace().next()?.parse().ok()?;
+    Some(Duration::from_secs_f64(seconds.clamp(0.0, 3600.0)))
+}
+
+/// Sends `request`; a transport failure or a non-success answer comes back classified for `call`.
+pub async fn send(
+    call: Call,
+    request: reqwest::RequestBuilder,
+) -> Result<reqwest::Response, ProviderError> {
+    let response = request.send().await.map_err(|e| transport(call, &e))?;
+    if !response.status().is_success() {
+        return Err(error_for(call, response).await);
+    }
+    Ok(response)
+}
+
+/// Sends `request` and reads its JSON answer (`what` names it in errors), every failure
+/// classified for `call`.
+pub async fn call_json<T: serde::de::DeserializeOwned>(
+    call: Call,
+    request: reqwest::RequestBuilder,
+    what: &str,
+) -> Result<T, ProviderError> {
+    send(call, request)
+        .await?
+        .json()
+        .await
+        .map_err(|e| unreadable(call, what, e))
+}
+
 /// Classifies a 2xx whose body is not the documented answer.
 pub fn unreadable(call: Call, what: &str, err: impl std::fmt::Display) -> ProviderError {
     match call {
@@ -79,6 +121,13 @@ pub fn unreadable(call: Call, what: &str, err: impl std::fmt::Display) -> Provid
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_429s_wait_is_read_from_its_body_without_a_header() {
+        let body = r#"{"title":"Request was throttled","detail":"Request was throttled. Expected available in 3 seconds.","status":429}"#;
+        assert_eq!(expected_available(body), Some(Duration::from_secs(3)));
+        assert_eq!(expected_available("{}"), None);
+    }
 
     #[test]
     fn every_server_error_of_the_paid_call_is_ambiguous_and_of_a_status_read_retryable() {

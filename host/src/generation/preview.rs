@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use super::{JobStatus, Provider, ProviderError, SubmitRequest, Submitted};
+use super::{Following, JobStatus, Provider, ProviderError, SubmitRequest, Submitted};
 use crate::checks::{CheckError, Fetcher};
 use crate::media::probe::ImageFormat;
 use crate::media::MediaStore;
@@ -226,16 +226,13 @@ impl Provider for Preview {
         true
     }
 
-    fn wants_webhook(&self) -> bool {
-        false
-    }
-
-    fn poll_interval(&self) -> Duration {
-        Duration::from_millis(200)
-    }
-
-    fn max_wait(&self) -> Duration {
-        Duration::from_secs(300)
+    fn following(&self) -> Following {
+        Following {
+            webhooks: false,
+            poll_interval: Duration::from_millis(200),
+            max_wait: Duration::from_secs(300),
+            reconcile_window: Duration::from_secs(300),
+        }
     }
 
     async fn submit(&self, request: &SubmitRequest) -> Result<Submitted, ProviderError> {

@@ -21,7 +21,7 @@ use serde_json::json;
 
 use super::config::ReplicateConfig;
 use super::outcome::{self, Call};
-use super::{JobStatus, Provider, ProviderError, Resolution, SubmitRequest, Submitted};
+use super::{Following, JobStatus, Provider, ProviderError, Resolution, SubmitRequest, Submitted};
 use crate::cms::standard_webhooks::Secret;
 
 pub const MODEL: &str = "bytedance/omni-human-1.5";
@@ -73,17 +73,8 @@ impl Replicate {
     }
 
     async fn get(&self, url: &str) -> Result<reqwest::Response, ProviderError> {
-        let response = self
-            .http
-            .get(url)
-            .bearer_auth(&self.settings.api_token)
-            .send()
-            .await
-            .map_err(|e| outcome::transport(Call::Status, &e))?;
-        if !response.status().is_success() {
-            return Err(error_for(Call::Status, response).await);
-        }
-        Ok(response)
+        let request = self.http.get(url).bearer_auth(&self.settings.api_token);
+        outcome::send(Call::Status, request).await
     }
 
     async fn prediction(&self, id: &str) -> Result<Prediction, ProviderError> {
@@ -94,22 +85,6 @@ impl Replicate {
             .await
             .map_err(|e| outcome::unreadable(Call::Status, "prediction", e))
     }
-}
-
-/// A non-success answer as the error that says what to do next; Replicate gives a 429's wait
-/// in its `detail` ("Expected available in 3 seconds"), which is honoured like `Retry-After`.
-async fn error_for(call: Call, response: reqwest::Response) -> ProviderError {
-    let status = response.status();
-    let header = crate::outbound::retry_after(&response);
-    let body = response.text().await.unwrap_or_default();
-    let retry_after = header.or_else(|| expected_available(&body));
-    outcome::answer(call, status, retry_after, body.chars().take(500).collect())
-}
-
-fn expected_available(body: &str) -> Option<Duration> {
-    let rest = body.split("Expected available in ").nth(1)?;
-    let seconds: f64 = rest.split_whitespace().next()?.parse().ok()?;
-    Some(Duration::from_secs_f64(seconds.clamp(0.0, 3600.0)))
 }
 
 #[derive(Deserialize)]
@@ -151,27 +126,13 @@ impl Provider for Replicate {
         self.cents(request.audio_seconds)
     }
 
-    fn honours_idempotency_key(&self) -> bool {
-        false
-    }
-
-    fn wants_webhook(&self) -> bool {
-        self.settings.webhooks
-    }
-
-    fn poll_interval(&self) -> Duration {
-        Duration::from_secs(self.settings.poll_interval_secs)
-    }
-
-    fn max_wait(&self) -> Duration {
-        Duration::from_secs(self.settings.max_wait_secs)
-    }
-
-    fn reconcile_window(&self) -> Duration {
-        Duration::from_secs(
-            self.settings
-                .reconcile_window_secs
-                .unwrap_or(self.settings.max_wait_secs),
+    fn following(&self) -> Following {
+        let s = &self.settings;
+        Following::from_secs(
+            s.webhooks,
+            s.poll_interval_secs,
+            s.max_wait_secs,
+            s.reconcile_window_secs,
         )
     }
 
@@ -218,21 +179,12 @@ impl Provider for Replicate {
             body["webhook_events_filter"] = json!(["completed"]);
         }
         let url = self.url(&format!("/models/{}/predictions", self.settings.model));
-        let response = self
+        let post = self
             .http
             .post(url)
             .bearer_auth(&self.settings.api_token)
-            .json(&body)
-            .send()
-            .await
-            .map_err(|e| outcome::transport(Call::Submit, &e))?;
-        if !response.status().is_success() {
-            return Err(error_for(Call::Submit, response).await);
-        }
-        let prediction: Prediction = response
-            .json()
-            .await
-            .map_err(|e| outcome::unreadable(Call::Submit, "prediction", e))?;
+            .json(&body);
+        let prediction: Prediction = outcome::call_json(Call::Submit, post, "prediction").await?;
         Ok(Submitted {
             job_id: prediction.id,
             estimated_credits: Some(self.estimated_credits(request)),
@@ -319,16 +271,4 @@ impl Provider for Replicate {
 fn created_ms(text: Option<&str>) -> Option<i64> {
     let at: jiff::Timestamp = text?.parse().ok()?;
     Some(at.as_millisecond())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_429s_wait_is_read_from_its_detail() {
-        let body = r#"{"title":"Request was throttled","detail":"Request was throttled. Expected available in 3 seconds.","status":429}"#;
-        assert_eq!(expected_available(body), Some(Duration::from_secs(3)));
-        assert_eq!(expected_available("{}"), None);
-    }
 }

@@ -4,7 +4,6 @@
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
-use std::time::Duration;
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio::sync::Semaphore;
@@ -59,17 +58,8 @@ impl Provider for Throttled {
     fn honours_idempotency_key(&self) -> bool {
         self.inner.honours_idempotency_key()
     }
-    fn wants_webhook(&self) -> bool {
-        self.inner.wants_webhook()
-    }
-    fn poll_interval(&self) -> Duration {
-        self.inner.poll_interval()
-    }
-    fn max_wait(&self) -> Duration {
-        self.inner.max_wait()
-    }
-    fn reconcile_window(&self) -> Duration {
-        self.inner.reconcile_window()
+    fn following(&self) -> super::Following {
+        self.inner.following()
     }
     async fn verify_webhook(&self, headers: &http::HeaderMap, body: &[u8]) -> Result<(), String> {
         self.inner.verify_webhook(headers, body).await
@@ -99,6 +89,7 @@ impl Provider for Throttled {
 mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
 
     /// Counts calls in flight and their peak; each call takes 50 ms.
     #[derive(Default)]
@@ -121,14 +112,8 @@ mod tests {
         fn honours_idempotency_key(&self) -> bool {
             true
         }
-        fn wants_webhook(&self) -> bool {
-            false
-        }
-        fn poll_interval(&self) -> Duration {
-            Duration::from_secs(1)
-        }
-        fn max_wait(&self) -> Duration {
-            Duration::from_secs(1)
+        fn following(&self) -> crate::generation::Following {
+            crate::generation::Following::from_secs(false, 1, 1, None)
         }
         async fn submit(&self, _: &SubmitRequest) -> Result<Submitted, ProviderError> {
             unreachable!()
