@@ -326,6 +326,15 @@ const SDK_FILES: &[(&str, &str)] = &[
     ("Cargo.toml", include_str!("scaffold/sdk.Cargo.toml.in")),
 ];
 
+/// The SDK's HTML reader, the host's own (`plugins/text`), vendored beside it.
+const TEXT_FILES: &[(&str, &str)] = &[
+    (
+        "src/lib.rs",
+        include_str!("../../../plugins/text/src/lib.rs"),
+    ),
+    ("Cargo.toml", include_str!("scaffold/text.Cargo.toml.in")),
+];
+
 /// Writes a plugin crate with the SDK and the WIT vendored, so it builds anywhere.
 fn scaffold(name: &str, parent: &Path) -> anyhow::Result<()> {
     let valid = !name.is_empty()
@@ -367,11 +376,16 @@ fn scaffold(name: &str, parent: &Path) -> anyhow::Result<()> {
         ),
         (root.join(".gitignore"), "/target\n".to_string()),
     ];
-    for (file, text) in SDK_FILES {
-        files.push((
-            root.join("vendor/vidhook-plugin-sdk").join(file),
-            text.to_string(),
-        ));
+    for (folder, vendored) in [
+        ("vidhook-plugin-sdk", SDK_FILES),
+        ("vidhook-text", TEXT_FILES),
+    ] {
+        for (file, text) in vendored {
+            files.push((
+                root.join("vendor").join(folder).join(file),
+                text.to_string(),
+            ));
+        }
     }
     for (path, text) in files {
         std::fs::create_dir_all(path.parent().expect("files have a parent"))?;
