@@ -68,6 +68,13 @@ impl Replicate {
         format!("{}{path}", self.settings.base_url.trim_end_matches('/'))
     }
 
+    /// Whether `url` is under the configured API (where the token may be sent).
+    fn is_api_url(&self, url: &str) -> bool {
+        let base = self.settings.base_url.trim_end_matches('/');
+        url.strip_prefix(base)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with(['/', '?']))
+    }
+
     fn cents(&self, seconds: f64) -> i64 {
         seconds.max(0.0).ceil() as i64 * self.settings.cents_per_second
     }
@@ -247,7 +254,8 @@ impl Provider for Replicate {
             if older {
                 break;
             }
-            url = page.next;
+            // The bearer token goes only to the configured API: a `next` elsewhere ends the search.
+            url = page.next.filter(|next| self.is_api_url(next));
         }
         for candidate in candidates.into_iter().take(MAX_CANDIDATES) {
             // The list may leave the input out: read the prediction itself then.
@@ -271,4 +279,21 @@ impl Provider for Replicate {
 fn created_ms(text: Option<&str>) -> Option<i64> {
     let at: jiff::Timestamp = text?.parse().ok()?;
     Some(at.as_millisecond())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_token_follows_only_pages_of_the_configured_api() {
+        let settings: ReplicateConfig = toml::from_str(
+            "api_token = \"t\"\nwebhooks = false\nbase_url = \"https://api.replicate.com/v1\"",
+        )
+        .unwrap();
+        let replicate = Replicate::new(settings).unwrap();
+        assert!(replicate.is_api_url("https://api.replicate.com/v1/predictions?cursor=abc"));
+        assert!(!replicate.is_api_url("https://api.replicate.com/v1.evil.example/predictions"));
+        assert!(!replicate.is_api_url("https://evil.example/v1/predictions"));
+    }
 }
