@@ -15,7 +15,7 @@ pg="${VIDHOOK_TEST_POSTGRES:-postgres://postgres@127.0.0.1:5432}"
 if command -v pg_isready >/dev/null && pg_isready -q -d "$pg/postgres"; then
   echo "== the integration suites again, on PostgreSQL ($pg)"
   VIDHOOK_TEST_POSTGRES="$pg" cargo test --locked -p vidhook \
-    --test e2e --test ingress --test plugins --test providers --test generation --test paid_once --test content_reach --test secrets --test durability \
+    --test e2e --test ingress --test plugins --test providers --test failover --test generation --test paid_once --test content_reach --test secrets --test durability \
     --test cms --test catch_up --test wordpress --test runs --test operations --test digests --test speech --test media "$@"
   # The workspace (API, SSE, the browser); the fuzzing run is not repeated (it ran on SQLite).
   VIDHOOK_TEST_POSTGRES="$pg" cargo test --locked -p vidhook --test workspace --test editing --test workspace_browser "$@" -- --skip schemathesis

@@ -10,7 +10,6 @@ use tokio::sync::Notify;
 
 use crate::cms::CmsAdapter;
 use crate::config::Config;
-use crate::generation::Provider;
 use crate::media::MediaStore;
 use crate::plugins::{PluginHost, Policy};
 use crate::store::Store;
@@ -33,9 +32,9 @@ pub struct App {
     /// The speech engines, by name.
     pub tts: Speakers,
     pub media: MediaStore,
-    pub provider: Arc<dyn Provider>,
-    /// The local $0 preview provider, for the approval gate whatever the paid provider is.
-    /// The local ffmpeg provider, for approval previews.
+    /// The video hosts, and the order each source uses them in.
+    pub hosts: crate::generation::Hosts,
+    /// The local $0 preview provider, for the approval gate whatever the paid hosts are.
     pub preview: Arc<crate::generation::Preview>,
     pub sources: BTreeMap<String, Arc<dyn CmsAdapter>>,
     /// For input checks (fetching image and audio as the provider would).
@@ -104,11 +103,18 @@ impl App {
         guard.install();
         let tts = Speakers::build(&config.tts, &guard).map_err(anyhow::Error::msg)?;
         let inputs = crate::checks::Fetcher::new(guard.clone(), media.clone());
-        let provider = crate::generation::build(&config, media.clone(), inputs.clone())?;
-        let ffmpeg = match &config.provider {
-            crate::config::ProviderConfig::Preview { ffmpeg_binary, .. } => ffmpeg_binary.clone(),
-            _ => "ffmpeg".to_string(),
-        };
+        let video_hosts = config.video_hosts();
+        let hosts =
+            crate::generation::Hosts::build(&video_hosts, config.video_routes(), &media, &inputs)?;
+        let ffmpeg = video_hosts
+            .values()
+            .find_map(|host| match host {
+                crate::config::ProviderConfig::Preview { ffmpeg_binary, .. } => {
+                    Some(ffmpeg_binary.clone())
+                }
+                _ => None,
+            })
+            .unwrap_or_else(|| "ffmpeg".to_string());
         // The approval preview shows editors the captions too, burned in: what they approve.
         let preview = Arc::new(
             crate::generation::Preview::new(ffmpeg.clone(), media.clone(), inputs.clone())?
@@ -139,7 +145,7 @@ impl App {
             plugins,
             tts,
             media,
-            provider,
+            hosts,
             preview,
             sources,
             inputs,
@@ -157,11 +163,10 @@ impl App {
 
     /// The per-render URL a provider calls back: it names the render and carries an HMAC token,
     /// so a completion is matched even if we never recorded the provider's job id.
-    pub fn provider_webhook_url(&self, render_id: &str) -> String {
+    pub fn provider_webhook_url(&self, host: &str, render_id: &str) -> String {
         format!(
-            "{}/provider-hooks/{}/{render_id}?token={}",
+            "{}/provider-hooks/{host}/{render_id}?token={}",
             self.public_url.trim_end_matches('/'),
-            self.provider.name(),
             hex::encode(self.hook_mac(render_id).finalize().into_bytes())
         )
     }

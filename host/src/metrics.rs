@@ -43,6 +43,14 @@ fn describe() {
         "Provider job status polls (the fallback for missing webhooks) by result."
     );
     describe_counter!(
+        "vidhook_provider_failovers_total",
+        "Renders moved to the next video host of their source because the previous provably did not take them, by host."
+    );
+    describe_counter!(
+        "vidhook_provider_circuit_opened_total",
+        "Times a video host's circuit breaker opened (consecutive refusals), by host."
+    );
+    describe_counter!(
         "vidhook_renders_finished_total",
         "Renders that reached a final state, by state and error category."
     );
@@ -131,6 +139,17 @@ pub fn api_refused(reason: &'static str) {
 /// A status poll of a provider job (the fallback when no webhook has arrived yet).
 pub fn provider_poll(result: &'static str) {
     counter!("vidhook_provider_polls_total", "result" => result).increment(1);
+}
+
+/// A render moved from host `from` to host `to` (failover).
+pub fn provider_failover(from: &str, to: &str) {
+    counter!("vidhook_provider_failovers_total", "from" => from.to_string(), "to" => to.to_string())
+        .increment(1);
+}
+
+/// A host's circuit breaker opened.
+pub fn circuit_opened(host: &str) {
+    counter!("vidhook_provider_circuit_opened_total", "provider" => host.to_string()).increment(1);
 }
 
 /// A render reached a final state (`done`, `failed`, `skipped`, …): success rate = done / all.

@@ -6,6 +6,7 @@ pub mod cms;
 pub mod cms_apis;
 pub mod fal;
 pub mod llm;
+pub mod outage;
 pub mod replicate;
 pub mod runs;
 pub mod s3;

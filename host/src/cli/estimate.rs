@@ -148,6 +148,11 @@ pub async fn run(
     if let Some(line) = estimate.budget_line() {
         println!("{line}");
     }
+    println!(
+        "every configured host for the same {videos} videos (paid by the second at {}):",
+        estimate.seconds_basis
+    );
+    print!("{}", estimate.hosts_table());
     print!("{}", table(videos));
     Ok(())
 }
@@ -155,7 +160,15 @@ pub async fn run(
 /// Credits and dollars for `videos` generations at each documented credit-pack tier.
 pub fn table(videos: i64) -> String {
     let credits = videos * CREDITS_PER_VIDEO;
-    let mut out = format!("{videos} videos × {CREDITS_PER_VIDEO} credits = {credits} credits\n");
+    // The list price: a credit a cent.
+    let list = |videos: i64| format!("${:.2}", (videos * CREDITS_PER_VIDEO) as f64 / 100.0);
+    let mut out = format!(
+        "OmniHuman list price: {CREDITS_PER_VIDEO} credits = {} a video (1,000 videos → {}); \
+         {videos} videos × {CREDITS_PER_VIDEO} credits = {credits} credits = {} at list price\n",
+        list(1),
+        list(1000),
+        list(videos)
+    );
     out.push_str(&format!(
         "{:<9} {:>12} {:>14} {:>22}\n",
         "pack", "$ per video", "$ at this rate", "packs to buy"
@@ -181,7 +194,8 @@ mod tests {
     fn prices_follow_the_documented_packs() {
         let table = super::table(10);
         assert!(
-            table.contains("10 videos × 960 credits = 9600 credits"),
+            table.contains("960 credits = $9.60 a video (1,000 videos → $9600.00)")
+                && table.contains("10 videos × 960 credits = 9600 credits = $96.00 at list price"),
             "{table}"
         );
         // Starter: $10 / 1,050 credits → $9.14 a video; 9,600 credits need 10 packs.

@@ -104,9 +104,13 @@ pub async fn run(
             let guard = crate::outbound::Guard::new(&config.outbound, config.allow_plain_http())
                 .map_err(anyhow::Error::msg)?;
             let inputs = crate::checks::Fetcher::new(guard, media.clone());
-            let provider = crate::generation::build(config, media, inputs)?;
-            let done =
-                operator::adopt(store, provider.as_ref(), &id, &job_id, &why.operator()).await?;
+            let hosts = crate::generation::Hosts::build(
+                &config.video_hosts(),
+                config.video_routes(),
+                &media,
+                &inputs,
+            )?;
+            let done = operator::adopt(store, &hosts, &id, &job_id, &why.operator()).await?;
             println!("{done}");
             Ok(())
         }
@@ -286,6 +290,9 @@ async fn show(store: &Store, id: &str) -> anyhow::Result<()> {
     }
     if let Some(preview) = &render.preview_url {
         println!("preview {preview}  (private: editors open it from the workspace)");
+    }
+    if let Some(host) = &render.provider {
+        println!("host   {host}");
     }
     if let Some(job) = &render.provider_job_id {
         println!(

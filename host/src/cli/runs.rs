@@ -387,14 +387,14 @@ fn progress_line(
         progress.rows,
         counts.join(", "),
         progress.credits,
-        eta(items, config, unsettled)
+        eta(items, config, &run.source, unsettled)
     )
 }
 
 /// Time left: the renders not yet settled, at the observed generation time spread over the
-/// provider's concurrency, and no faster than its rate limit allows (a submit and a status read
-/// a render at least).
-fn eta(items: &[RunItem], config: &Config, unsettled: i64) -> String {
+/// concurrency of the source's first host, and no faster than its rate limit allows (a submit
+/// and a status read a render at least).
+fn eta(items: &[RunItem], config: &Config, source: &str, unsettled: i64) -> String {
     if unsettled == 0 {
         return "finished".into();
     }
@@ -407,20 +407,15 @@ fn eta(items: &[RunItem], config: &Config, unsettled: i64) -> String {
         return "ETA: measuring".into();
     }
     let mean_secs = took.iter().sum::<i64>() as f64 / took.len() as f64 / 1000.0;
-    let (concurrency, per_minute) = match &config.provider {
-        crate::config::ProviderConfig::Omnihuman(o) => (
-            o.max_concurrent.max(1) as f64,
-            o.requests_per_minute.max(1) as f64,
-        ),
-        crate::config::ProviderConfig::Fal(f) => (
-            f.max_concurrent.max(1) as f64,
-            f.requests_per_minute.max(1) as f64,
-        ),
-        crate::config::ProviderConfig::Replicate(r) => (
-            r.max_concurrent.max(1) as f64,
-            r.requests_per_minute.max(1) as f64,
-        ),
-        crate::config::ProviderConfig::Preview { .. } => (config.workers.max(1) as f64, f64::MAX),
+    let hosts = config.video_hosts();
+    let first = config
+        .video_routes()
+        .get(source)
+        .and_then(|route| route.hosts.first().cloned())
+        .and_then(|name| hosts.get(&name).and_then(|host| host.call_limits()));
+    let (concurrency, per_minute) = match first {
+        Some((concurrent, per_minute)) => (concurrent.max(1) as f64, per_minute.max(1) as f64),
+        None => (config.workers.max(1) as f64, f64::MAX),
     };
     let by_time = unsettled as f64 * mean_secs / concurrency;
     let by_rate = unsettled as f64 * 2.0 * 60.0 / per_minute;

@@ -86,8 +86,11 @@ pub struct Config {
     pub media: MediaConfig,
     #[serde(default)]
     pub tts: TtsConfig,
+    /// The one video host, when no `[providers.NAME]` are configured (named by its kind).
+    pub provider: Option<ProviderConfig>,
+    /// Video hosts by name; each source names the ones it uses, in order (`providers = [...]`).
     #[serde(default)]
-    pub provider: ProviderConfig,
+    pub providers: BTreeMap<String, ProviderConfig>,
     #[serde(default)]
     pub checks: ChecksConfig,
     /// Connection limits (`crate::listener`).
@@ -163,7 +166,8 @@ impl Config {
             shutdown_grace_secs: default_grace(),
             media: MediaConfig::default(),
             tts: TtsConfig::default(),
-            provider: ProviderConfig::default(),
+            provider: None,
+            providers: BTreeMap::new(),
             checks: ChecksConfig::default(),
             outbound: crate::outbound::Config::default(),
             listener: crate::listener::Config::default(),
@@ -286,6 +290,7 @@ impl Config {
                 }
             }
         }
+        self.validate_hosts()?;
         secrets::check(self)?;
         if self.workers == 0 {
             return Err(ConfigError::Invalid("workers must be at least 1".into()));
@@ -331,9 +336,90 @@ impl Config {
 
     /// Whether image/audio URLs may be plain http.
     pub fn allow_plain_http(&self) -> bool {
-        self.checks
-            .allow_plain_http
-            .unwrap_or(matches!(self.provider, ProviderConfig::Preview { .. }))
+        self.checks.allow_plain_http.unwrap_or_else(|| {
+            self.video_hosts()
+                .values()
+                .all(|host| matches!(host, ProviderConfig::Preview { .. }))
+        })
+    }
+
+    /// The video hosts by name: the `[providers.NAME]` tables, else the one `[provider]` (named
+    /// by its kind), else the local preview.
+    pub fn video_hosts(&self) -> BTreeMap<String, ProviderConfig> {
+        if !self.providers.is_empty() {
+            return self.providers.clone();
+        }
+        let one = self.provider.clone().unwrap_or_default();
+        BTreeMap::from([(one.kind().to_string(), one)])
+    }
+
+    /// How each source uses the hosts (`generation::Hosts`): the hosts it names, else the only one.
+    pub fn video_routes(&self) -> BTreeMap<String, crate::generation::Route> {
+        let hosts = self.video_hosts();
+        self.sources
+            .iter()
+            .map(|(name, source)| {
+                let settings = &source.settings;
+                let route = crate::generation::Route {
+                    hosts: if settings.providers.is_empty() {
+                        hosts.keys().cloned().collect()
+                    } else {
+                        settings.providers.clone()
+                    },
+                    failover_wait: Duration::from_secs(settings.failover_wait_secs),
+                    by_limits: settings.route_by_limits,
+                };
+                (name.clone(), route)
+            })
+            .collect()
+    }
+
+    /// Each `[providers.NAME]` name is usable in a URL, `[provider]` and `[providers]` are not
+    /// mixed, and every source names hosts that exist (several hosts: each source names its own).
+    fn validate_hosts(&self) -> Result<(), ConfigError> {
+        if self.provider.is_some() && !self.providers.is_empty() {
+            return Err(ConfigError::Invalid(
+                "both [provider] and [providers.*] are configured: move [provider] into \
+                 [providers.NAME] and name it in each source's `providers`"
+                    .into(),
+            ));
+        }
+        let hosts = self.video_hosts();
+        let names = hosts.keys().cloned().collect::<Vec<_>>().join(", ");
+        for name in self.providers.keys() {
+            if name.is_empty()
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                return Err(ConfigError::Invalid(format!(
+                    "[providers.{name}]: use letters, digits, '-' and '_' only in a host's name"
+                )));
+            }
+        }
+        for (source, config) in &self.sources {
+            let named = &config.settings.providers;
+            if named.is_empty() && hosts.len() > 1 {
+                return Err(ConfigError::Invalid(format!(
+                    "source {source}: several video hosts are configured ({names}); name the ones \
+                     it uses, in order: providers = [\"{}\"]",
+                    hosts.keys().next().expect("several")
+                )));
+            }
+            for (i, name) in named.iter().enumerate() {
+                if !hosts.contains_key(name) {
+                    return Err(ConfigError::Invalid(format!(
+                        "source {source}: no video host {name:?} (configured: {names})"
+                    )));
+                }
+                if named[..i].contains(name) {
+                    return Err(ConfigError::Invalid(format!(
+                        "source {source}: video host {name:?} is named twice in `providers`"
+                    )));
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -451,6 +537,57 @@ mod tests {
 
     const SOURCE: &str = "[sources.blog]\ncms = \"standard-webhooks\"\n\
                           secret = \"whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD\"\n";
+
+    const TWO_HOSTS: &str = "[providers.seedance]\nkind = \"omnihuman\"\napi_key = \"k\"\n\
+                             [providers.fal]\nkind = \"fal\"\napi_key = \"k\"\n";
+
+    /// Several hosts: each source names its own, in order, and only hosts that exist.
+    #[test]
+    fn sources_name_the_hosts_they_use_in_order() {
+        let ok = load_text(&format!(
+            "{SOURCE}providers = [\"seedance\", \"fal\"]\n{TWO_HOSTS}"
+        ))
+        .unwrap();
+        let route = &ok.video_routes()["blog"];
+        assert_eq!(route.hosts, ["seedance", "fal"]);
+        assert_eq!(route.failover_wait, Duration::from_secs(60));
+        assert!(route.by_limits);
+        let one = load_text(&format!(
+            "{SOURCE}[provider]\nkind = \"fal\"\napi_key = \"k\"\n"
+        ))
+        .unwrap();
+        assert_eq!(
+            one.video_routes()["blog"].hosts,
+            ["fal"],
+            "named by its kind"
+        );
+        let cases = [
+            (
+                format!("{SOURCE}{TWO_HOSTS}"),
+                "source blog: several video hosts are configured (fal, seedance); name the ones it uses",
+            ),
+            (
+                format!("{SOURCE}providers = [\"seedance\", \"replicate\"]\n{TWO_HOSTS}"),
+                "source blog: no video host \"replicate\" (configured: fal, seedance)",
+            ),
+            (
+                format!("{SOURCE}providers = [\"fal\", \"fal\"]\n{TWO_HOSTS}"),
+                "video host \"fal\" is named twice",
+            ),
+            (
+                format!("{SOURCE}providers = [\"fal\"]\n{TWO_HOSTS}[provider]\nkind = \"preview\"\n"),
+                "both [provider] and [providers.*] are configured",
+            ),
+            (
+                format!("{SOURCE}providers = [\"a b\"]\n[providers.\"a b\"]\nkind = \"preview\"\n"),
+                "[providers.a b]: use letters, digits, '-' and '_' only",
+            ),
+        ];
+        for (text, expected) in cases {
+            let err = load_text(&text).unwrap_err().to_string();
+            assert!(err.contains(expected), "{err}\nexpected: {expected}");
+        }
+    }
 
     /// A typo in a money setting is a start-up error naming the key, its table and the fix.
     #[test]

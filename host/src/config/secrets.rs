@@ -24,23 +24,37 @@ fn secrets(config: &Config) -> Vec<Secret<'_>> {
     if let Some(key) = &config.media.signing_secret {
         all.push(("media.signing_secret".into(), key, MIN_SECRET_BYTES));
     }
-    match &config.provider {
-        ProviderConfig::Omnihuman(provider) => {
-            all.push(("provider.api_key".into(), &provider.api_key, 1));
-            if let Some(secret) = &provider.webhook_secret {
-                all.push(("provider.webhook_secret".into(), secret, MIN_SECRET_BYTES));
+    let table = |name: &str| {
+        if config.providers.is_empty() {
+            "provider".to_string()
+        } else {
+            format!("providers.{name}")
+        }
+    };
+    let named = config
+        .providers
+        .iter()
+        .map(|(name, host)| (name.as_str(), host));
+    for (name, host) in named.chain(config.provider.iter().map(|host| ("", host))) {
+        let table = table(name);
+        match host {
+            ProviderConfig::Omnihuman(provider) => {
+                all.push((format!("{table}.api_key"), &provider.api_key, 1));
+                if let Some(secret) = &provider.webhook_secret {
+                    all.push((format!("{table}.webhook_secret"), secret, MIN_SECRET_BYTES));
+                }
             }
-        }
-        ProviderConfig::Fal(provider) => {
-            all.push(("provider.api_key".into(), &provider.api_key, 1))
-        }
-        ProviderConfig::Replicate(provider) => {
-            all.push(("provider.api_token".into(), &provider.api_token, 1));
-            if let Some(secret) = &provider.webhook_secret {
-                all.push(("provider.webhook_secret".into(), secret, MIN_SECRET_BYTES));
+            ProviderConfig::Fal(provider) => {
+                all.push((format!("{table}.api_key"), &provider.api_key, 1))
             }
+            ProviderConfig::Replicate(provider) => {
+                all.push((format!("{table}.api_token"), &provider.api_token, 1));
+                if let Some(secret) = &provider.webhook_secret {
+                    all.push((format!("{table}.webhook_secret"), secret, MIN_SECRET_BYTES));
+                }
+            }
+            ProviderConfig::Preview { .. } => {}
         }
-        ProviderConfig::Preview { .. } => {}
     }
     for (name, engine) in &config.tts.providers {
         all.push((

@@ -67,6 +67,17 @@ pub struct SourceSettings {
     /// The credit pack this source's spending is priced at in estimates (backfill, batch).
     #[serde(default)]
     pub credit_pack: crate::generation::CreditPack,
+    /// The video hosts (`[providers.NAME]`) this source's renders go to, in order: a render
+    /// moves to the next only when the previous provably did not take it. Default: the only host.
+    #[serde(default)]
+    pub providers: Vec<String>,
+    /// A host's 429 asking to wait longer than this moves the render to the next host.
+    #[serde(default = "default_failover_wait_secs")]
+    pub failover_wait_secs: u64,
+    /// A narration longer than the first host accepts at the plan's resolution goes to a later
+    /// host of `providers` that accepts it, rather than being shortened or failed.
+    #[serde(default = "yes")]
+    pub route_by_limits: bool,
     /// A scheduled digest of what this source publishes (`[sources.NAME.digest]`).
     pub digest: Option<crate::digests::DigestConfig>,
     /// The speech engine (a `[tts.providers.NAME]`, or "espeak", the default) ...
@@ -86,6 +97,12 @@ impl SourceSettings {
     }
 }
 
+fn default_failover_wait_secs() -> u64 {
+    60
+}
+fn yes() -> bool {
+    true
+}
 fn default_catch_up_secs() -> u64 {
     300
 }
@@ -130,6 +147,9 @@ impl Default for SourceSettings {
             fields: crate::cms::mapping::FieldMap::default(),
             catch_up_secs: default_catch_up_secs(),
             credit_pack: crate::generation::CreditPack::default(),
+            providers: Vec::new(),
+            failover_wait_secs: default_failover_wait_secs(),
+            route_by_limits: true,
             digest: None,
             tts: None,
             tts_locales: BTreeMap::new(),

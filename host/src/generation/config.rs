@@ -1,4 +1,5 @@
-//! `[provider]` and `[budgets]`: which provider makes the videos, and how much it may spend.
+//! `[providers.NAME]` (or the one `[provider]`) and `[budgets]`: which hosts make the videos,
+//! and how much they may spend.
 
 use serde::Deserialize;
 
@@ -20,6 +21,52 @@ pub enum ProviderConfig {
     Fal(FalConfig),
     /// The same model on Replicate (`bytedance/omni-human-1.5`).
     Replicate(ReplicateConfig),
+}
+
+impl ProviderConfig {
+    /// The `kind` key's value, which also names a lone `[provider]` table's host.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ProviderConfig::Preview { .. } => "preview",
+            ProviderConfig::Omnihuman(_) => "omnihuman",
+            ProviderConfig::Fal(_) => "fal",
+            ProviderConfig::Replicate(_) => "replicate",
+        }
+    }
+
+    /// How the host prices a video (what its provider's `price` says, without building it).
+    pub fn price(&self) -> super::Price {
+        match self {
+            ProviderConfig::Preview { .. } => super::Price::Free,
+            ProviderConfig::Omnihuman(_) => super::Price::PerVideo {
+                credits: super::CREDITS_PER_VIDEO,
+            },
+            ProviderConfig::Fal(f) => super::Price::PerSecond {
+                cents: f.cents_per_second,
+            },
+            ProviderConfig::Replicate(r) => super::Price::PerSecond {
+                cents: r.cents_per_second,
+            },
+        }
+    }
+
+    /// The longest narration the host accepts at `resolution` (its provider's limit).
+    pub fn max_audio_seconds(&self, resolution: super::Resolution) -> f64 {
+        match self {
+            ProviderConfig::Replicate(r) => r.max_audio_seconds.min(resolution.max_audio_seconds()),
+            _ => resolution.max_audio_seconds(),
+        }
+    }
+
+    /// Calls in flight at once and calls a minute this host takes (none: local, unlimited).
+    pub fn call_limits(&self) -> Option<(usize, u32)> {
+        match self {
+            ProviderConfig::Preview { .. } => None,
+            ProviderConfig::Omnihuman(o) => Some((o.max_concurrent, o.requests_per_minute)),
+            ProviderConfig::Fal(f) => Some((f.max_concurrent, f.requests_per_minute)),
+            ProviderConfig::Replicate(r) => Some((r.max_concurrent, r.requests_per_minute)),
+        }
+    }
 }
 
 impl Default for ProviderConfig {

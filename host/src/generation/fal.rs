@@ -17,7 +17,7 @@ use serde_json::json;
 
 use super::config::FalConfig;
 use super::outcome::{self, Call};
-use super::{Following, JobStatus, Provider, ProviderError, SubmitRequest, Submitted};
+use super::{Following, JobStatus, Price, Provider, ProviderError, SubmitRequest, Submitted};
 
 mod webhook_keys;
 
@@ -61,10 +61,6 @@ impl Fal {
     }
 
     /// Cents for `seconds` of output, whole seconds rounded up.
-    fn cents(&self, seconds: f64) -> i64 {
-        seconds.max(0.0).ceil() as i64 * self.settings.cents_per_second
-    }
-
     /// The finished request's result: the video, or the error fal answers in its place.
     async fn result(&self, id: &str) -> Result<JobStatus, ProviderError> {
         let response = self
@@ -95,7 +91,7 @@ impl Fal {
             .map_err(|e| outcome::unreadable(Call::Status, "request result", e))?;
         Ok(JobStatus::Completed {
             video_url: answer.video.url,
-            credits_used: answer.duration.map(|d| self.cents(d)),
+            credits_used: answer.duration.map(|d| self.price().credits(d)),
         })
     }
 }
@@ -131,9 +127,11 @@ impl Provider for Fal {
         MODEL
     }
 
-    /// fal bills by the second of output, which is the narration's length.
-    fn estimated_credits(&self, request: &SubmitRequest) -> i64 {
-        self.cents(request.audio_seconds)
+    /// Billed by the second of output, which is the narration's length.
+    fn price(&self) -> Price {
+        Price::PerSecond {
+            cents: self.settings.cents_per_second,
+        }
     }
 
     fn following(&self) -> Following {

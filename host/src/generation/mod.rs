@@ -1,8 +1,10 @@
 //! Video providers: submit a generation (the paid call), then follow the job to its end.
 //! One file per provider behind the [`Provider`] trait; `build` is the one registry line.
 
+mod breaker;
 pub mod config;
 mod fal;
+pub mod hosts;
 mod omnihuman;
 pub mod outcome;
 mod preview;
@@ -12,10 +14,10 @@ mod throttle;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use hosts::{Host, Hosts, Route};
 pub use omnihuman::{CreditPack, OmniHuman, CREDITS_PER_VIDEO, CREDIT_PACKS};
 pub use preview::Preview;
 
-use crate::config::Config;
 use crate::media::MediaStore;
 use config::ProviderConfig;
 
@@ -104,6 +106,39 @@ pub enum ProviderError {
     Ambiguous(String),
 }
 
+/// How a host prices a video. The ledger and the budgets count credits; a host that prices in
+/// money counts one credit per cent, and OmniHuman's list price is one cent a credit too (960
+/// credits = $9.60), so every host's figures add up in one unit.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Price {
+    /// Made locally: nothing is paid.
+    Free,
+    /// A fixed number of credits a video, whatever its length (OmniHuman: 960).
+    PerVideo { credits: i64 },
+    /// Cents a second of output video (fal, Replicate: 16).
+    PerSecond { cents: i64 },
+}
+
+impl Price {
+    /// Credits a video of `seconds` costs (a started second counts whole).
+    pub fn credits(self, seconds: f64) -> i64 {
+        match self {
+            Price::Free => 0,
+            Price::PerVideo { credits } => credits,
+            Price::PerSecond { cents } => (seconds.max(0.0).ceil() as i64) * cents,
+        }
+    }
+
+    /// The price model for a person: `960 credits a video`, `16¢ a second of output`, `free`.
+    pub fn describe(self) -> String {
+        match self {
+            Price::Free => "free (made locally)".into(),
+            Price::PerVideo { credits } => format!("{credits} credits a video"),
+            Price::PerSecond { cents } => format!("{cents}¢ a second of output"),
+        }
+    }
+}
+
 /// How a provider's jobs are followed: a per-render webhook or not, how often an unfinished job
 /// is read, how long it may take, and how long a submit whose answer was lost waits for its job
 /// to announce itself.
@@ -142,8 +177,12 @@ pub trait Provider: Send + Sync {
     fn max_audio_seconds(&self, resolution: Resolution) -> f64 {
         resolution.max_audio_seconds()
     }
-    /// What one generation is expected to cost, in provider credits (reserved before submitting).
-    fn estimated_credits(&self, request: &SubmitRequest) -> i64;
+    /// How the host prices a video.
+    fn price(&self) -> Price;
+    /// What one generation is expected to cost, in credits (reserved before submitting).
+    fn estimated_credits(&self, request: &SubmitRequest) -> i64 {
+        self.price().credits(request.audio_seconds)
+    }
     /// True when submitting the same request again with the same `Idempotency-Key` cannot bill
     /// twice: the provider documents that it honours the key (or generation is free and local).
     /// Only then is an ambiguous submit retried automatically.
@@ -212,13 +251,14 @@ fn check_job_id(job_id: &str) -> Result<(), ProviderError> {
     Ok(())
 }
 
-/// The provider the configuration selects, behind its rate limiter and concurrency cap.
-pub fn build(
-    config: &Config,
+/// The provider one `[providers.NAME]` (or `[provider]`) table describes, behind its rate
+/// limiter and concurrency cap: the one registry line per provider.
+fn build(
+    config: &ProviderConfig,
     media: MediaStore,
     inputs: crate::checks::Fetcher,
 ) -> anyhow::Result<Arc<dyn Provider>> {
-    Ok(match &config.provider {
+    Ok(match config {
         ProviderConfig::Preview {
             ffmpeg_binary,
             burn_captions,

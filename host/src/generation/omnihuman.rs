@@ -13,7 +13,7 @@ use serde_json::json;
 
 use super::config::OmniHumanConfig;
 use super::outcome::{self, Call};
-use super::{Following, JobStatus, Provider, ProviderError, SubmitRequest, Submitted};
+use super::{Following, JobStatus, Price, Provider, ProviderError, SubmitRequest, Submitted};
 
 pub const MODEL: &str = "omnihuman-v1.5";
 
@@ -133,8 +133,10 @@ impl Provider for OmniHuman {
         MODEL
     }
 
-    fn estimated_credits(&self, _request: &SubmitRequest) -> i64 {
-        CREDITS_PER_VIDEO
+    fn price(&self) -> Price {
+        Price::PerVideo {
+            credits: CREDITS_PER_VIDEO,
+        }
     }
 
     fn following(&self) -> Following {

@@ -217,8 +217,8 @@ impl Provider for Preview {
         "ffmpeg-still-image"
     }
 
-    fn estimated_credits(&self, _request: &SubmitRequest) -> i64 {
-        0
+    fn price(&self) -> super::Price {
+        super::Price::Free
     }
 
     /// Local and free: submitting again can never bill, which is the promise the key makes.

@@ -21,7 +21,9 @@ use serde_json::json;
 
 use super::config::ReplicateConfig;
 use super::outcome::{self, Call};
-use super::{Following, JobStatus, Provider, ProviderError, Resolution, SubmitRequest, Submitted};
+use super::{
+    Following, JobStatus, Price, Provider, ProviderError, Resolution, SubmitRequest, Submitted,
+};
 use crate::cms::standard_webhooks::Secret;
 
 pub const MODEL: &str = "bytedance/omni-human-1.5";
@@ -75,10 +77,6 @@ impl Replicate {
             .is_some_and(|rest| rest.is_empty() || rest.starts_with(['/', '?']))
     }
 
-    fn cents(&self, seconds: f64) -> i64 {
-        seconds.max(0.0).ceil() as i64 * self.settings.cents_per_second
-    }
-
     async fn get(&self, url: &str) -> Result<reqwest::Response, ProviderError> {
         let request = self.http.get(url).bearer_auth(&self.settings.api_token);
         outcome::send(Call::Status, request).await
@@ -129,8 +127,11 @@ impl Provider for Replicate {
             .min(resolution.max_audio_seconds())
     }
 
-    fn estimated_credits(&self, request: &SubmitRequest) -> i64 {
-        self.cents(request.audio_seconds)
+    /// Billed by the second of output, which is the narration's length.
+    fn price(&self) -> Price {
+        Price::PerSecond {
+            cents: self.settings.cents_per_second,
+        }
     }
 
     fn following(&self) -> Following {

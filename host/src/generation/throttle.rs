@@ -52,8 +52,8 @@ impl Provider for Throttled {
     fn max_audio_seconds(&self, resolution: super::Resolution) -> f64 {
         self.inner.max_audio_seconds(resolution)
     }
-    fn estimated_credits(&self, request: &SubmitRequest) -> i64 {
-        self.inner.estimated_credits(request)
+    fn price(&self) -> super::Price {
+        self.inner.price()
     }
     fn honours_idempotency_key(&self) -> bool {
         self.inner.honours_idempotency_key()
@@ -106,8 +106,8 @@ mod tests {
         fn model(&self) -> &'static str {
             "slow"
         }
-        fn estimated_credits(&self, _: &SubmitRequest) -> i64 {
-            0
+        fn price(&self) -> super::super::Price {
+            super::super::Price::Free
         }
         fn honours_idempotency_key(&self) -> bool {
             true

@@ -352,14 +352,14 @@ async fn provider_hook(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    if provider != app.provider.name() {
+    let Some(host) = app.hosts.get(&provider).cloned() else {
         crate::metrics::provider_webhook("rejected", "unknown_provider");
         crate::telemetry::warn_rejected!(provider, render = %render_id, "provider webhook rejected: unknown provider");
         return error(
             StatusCode::NOT_FOUND,
             format!("no provider named {provider:?}"),
         );
-    }
+    };
     if !query
         .token
         .as_deref()
@@ -376,7 +376,7 @@ async fn provider_hook(
             return response;
         }
     };
-    if let Err(reason) = app.provider.verify_webhook(&headers, &body).await {
+    if let Err(reason) = host.provider.verify_webhook(&headers, &body).await {
         crate::metrics::provider_webhook("rejected", "signature");
         crate::telemetry::warn_rejected!(provider, render = %render_id, reason, "provider webhook rejected: signature");
         return error(StatusCode::UNAUTHORIZED, reason);
@@ -384,7 +384,23 @@ async fn provider_hook(
     let Some(_slot) = webhook_slot(&app) else {
         return overloaded(true);
     };
-    let job_id = app.provider.announced_job(&body);
+    let job_id = host.provider.announced_job(&body);
+    // A render moves to another host only when the previous provably took nothing, so a job
+    // announced by a host the render is not with is a contradiction for a person to see.
+    if let Ok(Some(render)) = app.store.render(&render_id).await {
+        if render
+            .provider
+            .as_deref()
+            .is_some_and(|with| with != host.name)
+        {
+            crate::metrics::provider_webhook("rejected", "other_host");
+            tracing::error!(render = %render_id, host = %host.name, with = render.provider.as_deref().unwrap_or(""), job = job_id.as_deref().unwrap_or(""), "a host the render is not with announced a job for it; not adopted");
+            return error(
+                StatusCode::CONFLICT,
+                format!("render {render_id} is not with {}", host.name),
+            );
+        }
+    }
     let recorded = match job_id.as_deref() {
         Some(job) => {
             let detail = format!("the provider's webhook announced job {job}");

@@ -201,7 +201,10 @@ async fn fetch_with_fresh_link(
             let Some(job) = render.provider_job_id.as_deref() else {
                 return Err(FetchError::Expired(status));
             };
-            match app.provider.status(job).await {
+            let host = super::provider_steps::host_of(app, render)
+                .await
+                .map_err(|err| FetchError::Transient(err.to_string()))?;
+            match host.provider.status(job).await {
                 Ok(JobStatus::Completed { video_url, .. }) if video_url != url => {
                     download(app, &video_url, dest).await
                 }

@@ -2,7 +2,7 @@
 //! and the admin API). Each action says exactly what it changed, refuses what could pay twice
 //! without being told so, and is audited (who, when, why).
 
-use crate::generation::{JobStatus, Provider};
+use crate::generation::{Hosts, JobStatus};
 use crate::store::{Audit, RenderRow, Store, StoreError};
 
 use super::State;
@@ -95,11 +95,12 @@ pub async fn retry(store: &Store, id: &str, who: &Operator<'_>) -> Result<String
     moved(ok, id, to.as_str())
 }
 
-/// A parked (or timed-out) render whose job the operator found: confirmed with the provider
-/// (`GET /jobs/{id}` must know it), then followed from `await` with a fresh wait.
+/// A parked (or timed-out) render whose job the operator found: confirmed with the host the
+/// render is with (its status read must know the job), then followed from `await` with a fresh
+/// wait.
 pub async fn adopt(
     store: &Store,
-    provider: &dyn Provider,
+    hosts: &Hosts,
     id: &str,
     job_id: &str,
     who: &Operator<'_>,
@@ -121,10 +122,12 @@ pub async fn adopt(
             "{id} already holds job {held}, not {job_id}"
         )));
     }
-    let status = provider.status(job_id).await.map_err(|err| {
+    let source = store.event_content(&render.event_id).await?.source;
+    let host = hosts.for_render(render.provider.as_deref(), &source);
+    let status = host.provider.status(job_id).await.map_err(|err| {
         OperatorError::Refused(format!(
             "{} could not confirm job {job_id}: {err}",
-            provider.name()
+            host.name
         ))
     })?;
     let seen = match &status {

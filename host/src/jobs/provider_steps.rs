@@ -3,6 +3,7 @@
 //! been paid for is never submitted again automatically (unless the provider honours
 //! `Idempotency-Key`), and never abandoned because a status read failed.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
@@ -12,7 +13,7 @@ use super::steps::{advance, fail, stored_plan, Outcome};
 use super::{Category, State};
 use crate::app::App;
 use crate::config::AmbiguousSubmitPolicy;
-use crate::generation::{JobStatus, ProviderError, SubmitRequest};
+use crate::generation::{Host, JobStatus, ProviderError, SubmitRequest};
 use crate::store::ledger::{self, Reservation};
 use crate::store::{now_ms, RenderRow, Transition};
 
@@ -35,6 +36,22 @@ async fn unreachable_write_back(app: &App, content: &crate::content::Content) ->
     None
 }
 
+/// The host `render` is with (the one recorded on it, else its source's first), and its source.
+pub(super) async fn host_of(app: &App, render: &RenderRow) -> anyhow::Result<Arc<Host>> {
+    if let Some(host) = render
+        .provider
+        .as_deref()
+        .and_then(|name| app.hosts.get(name))
+    {
+        return Ok(host.clone());
+    }
+    let source = app.store.event_content(&render.event_id).await?.source;
+    Ok(app
+        .hosts
+        .for_render(render.provider.as_deref(), &source)
+        .clone())
+}
+
 /// The paid call. `submitting` (with the idempotency key and a fresh lease) is committed first;
 /// the answer's job id is committed after (and kept even if that commit is refused).
 pub async fn submit(app: &App, lease: &Lease, render: &RenderRow) -> anyhow::Result<Outcome> {
@@ -48,18 +65,22 @@ pub async fn submit(app: &App, lease: &Lease, render: &RenderRow) -> anyhow::Res
         return Ok(fail(Category::WritebackError, refused));
     }
     let source = content.source;
-    let provider = &app.provider;
+    let host = app
+        .hosts
+        .for_render(render.provider.as_deref(), &source)
+        .clone();
+    let provider = &host.provider;
     let request = SubmitRequest {
         webhook_url: provider
             .wants_webhook()
-            .then(|| app.provider_webhook_url(&render.id)),
+            .then(|| app.provider_webhook_url(&host.name, &render.id)),
         idempotency_key: submit_key.clone(),
         ..super::steps::submit_request(app, render, &plan).await?
     };
     if app.config.is_dry_run(&source) {
         let detail = format!(
             "dry run: would submit to {} ({}): {} at {}{}, image {}, audio {} ({:.1} s), prompt {:?}",
-            provider.name(),
+            host.name,
             provider.model(),
             plan.key,
             request.resolution.as_str(),
@@ -71,6 +92,13 @@ pub async fn submit(app: &App, lease: &Lease, render: &RenderRow) -> anyhow::Res
         );
         return Ok(advance(State::DryRun, Transition::default(), detail));
     }
+    // A host whose breaker is open is passed over before anything is sent to it.
+    if host.breaker.is_open() {
+        let reason = "its circuit breaker is open after consecutive refusals";
+        if let Some(moved) = failover(app, render, &source, &host, &request, reason).await? {
+            return Ok(moved);
+        }
+    }
     let budgets = app.config.budgets_for(&source);
     let credits = provider.estimated_credits(&request);
     let reservation = app
@@ -81,7 +109,7 @@ pub async fn submit(app: &App, lease: &Lease, render: &RenderRow) -> anyhow::Res
             super::worker::lease_until(),
             &submit_key,
             &source,
-            provider.name(),
+            &host.name,
             credits,
             budgets,
         )
@@ -122,23 +150,53 @@ pub async fn submit(app: &App, lease: &Lease, render: &RenderRow) -> anyhow::Res
     if !lease.begin_paid_call() {
         return Ok(Outcome::LeaseLost);
     }
+    let result = provider.submit(&request).await;
+    // Provably not taken (nothing was created, nothing billed): another host of the source may
+    // take it instead. With why, and whether it says something about the host's health (an
+    // input refusal, 400 or 422, does not).
+    let refused = match &result {
+        Ok(_) => {
+            host.breaker.succeeded();
+            None
+        }
+        Err(ProviderError::RateLimited {
+            retry_after: Some(wait),
+        }) if *wait > app.hosts.route(&source).failover_wait => Some((
+            format!("rate limited (429) for {wait:?}, longer than the source's failover_wait_secs"),
+            true,
+        )),
+        Err(err @ ProviderError::Unavailable(_)) => Some((err.to_string(), true)),
+        Err(err @ ProviderError::Rejected { status, .. }) => {
+            Some((err.to_string(), !matches!(status, 400 | 422)))
+        }
+        Err(_) => None,
+    };
+    if let Some((reason, host_at_fault)) = refused {
+        if host_at_fault && host.breaker.refused() {
+            crate::metrics::circuit_opened(&host.name);
+            tracing::warn!(host = %host.name, "circuit breaker open: the host is passed over for a while");
+        }
+        if let Some(moved) = failover(app, render, &source, &host, &request, &reason).await? {
+            return Ok(moved);
+        }
+    }
     let retry = |error: String, delay| Outcome::Retry {
         to: State::Submit,
         category: Category::ProviderFailed,
         error,
         delay,
     };
-    Ok(match provider.submit(&request).await {
+    Ok(match result {
         Ok(submitted) => {
             let detail = format!(
                 "{} job {} (estimated credits: {})",
-                provider.name(),
+                host.name,
                 submitted.job_id,
                 submitted
                     .estimated_credits
                     .map_or("?".into(), |c| c.to_string())
             );
-            follow(app, render, &submit_key, &submitted.job_id, detail)?
+            follow(&host, render, &submit_key, &submitted.job_id, detail)?
         }
         // Provably not created: safe to try again, or pointless to.
         Err(ProviderError::RateLimited { retry_after }) => {
@@ -153,22 +211,78 @@ pub async fn submit(app: &App, lease: &Lease, render: &RenderRow) -> anyhow::Res
             ),
             None,
         ),
-        Err(ProviderError::Ambiguous(message)) => ambiguous(app, &submit_key, &message),
+        Err(ProviderError::Ambiguous(message)) => ambiguous(&host, &submit_key, &message),
     })
+}
+
+/// Moves `render` from `from` (which provably did not take it) to the next host of its source
+/// that accepts its narration, if there is one and the render was never in doubt: a render
+/// whose submit had an unknown outcome (even once) stays with the host that may hold its job,
+/// whatever that host answers later.
+async fn failover(
+    app: &App,
+    render: &RenderRow,
+    source: &str,
+    from: &Host,
+    request: &SubmitRequest,
+    reason: &str,
+) -> anyhow::Result<Option<Outcome>> {
+    let Some(to) = app.hosts.next_after(
+        source,
+        &from.name,
+        request.audio_seconds,
+        request.resolution,
+    ) else {
+        return Ok(None);
+    };
+    if app.store.was_ever_ambiguous(&render.id).await? {
+        return Ok(None);
+    }
+    let mut provenance: serde_json::Value =
+        serde_json::from_str(render.provenance_json.as_deref().unwrap_or("{}"))?;
+    let entry = json!({"from": from.name, "to": to.name, "reason": reason, "at": now_ms()});
+    match provenance["failovers"].as_array_mut() {
+        Some(list) => list.push(entry),
+        None => provenance["failovers"] = json!([entry]),
+    }
+    crate::metrics::provider_failover(&from.name, &to.name);
+    tracing::warn!(render = %render.id, from = %from.name, to = %to.name, reason, "failover: the host did not take the render");
+    let set = Transition {
+        provider: Some(to.name.clone()),
+        provenance_json: Some(provenance.to_string()),
+        ..Default::default()
+    };
+    let detail = format!(
+        "failover: {} did not take it ({reason}); nothing was paid there, moving to {}",
+        from.name, to.name
+    );
+    Ok(Some(Outcome::Advance {
+        to: State::Submit,
+        set: Box::new(set),
+        run_after: Some(now_ms()),
+        detail,
+        siblings: Vec::new(),
+    }))
 }
 
 /// Follows the provider's job `job_id` from now on (`await`), recorded in the provenance.
 fn follow(
-    app: &App,
+    host: &Host,
     render: &RenderRow,
     submit_key: &str,
     job_id: &str,
     detail: String,
 ) -> anyhow::Result<Outcome> {
-    let provider = &app.provider;
+    let provider = &host.provider;
     let mut provenance: serde_json::Value =
         serde_json::from_str(render.provenance_json.as_deref().unwrap_or("{}"))?;
-    provenance["provider"] = json!({"name": provider.name(), "model": provider.model()});
+    let failovers = provenance["failovers"].as_array().map_or(0, Vec::len);
+    provenance["provider"] = json!({
+        "name": host.name,
+        "kind": provider.name(),
+        "model": provider.model(),
+        "failovers": failovers,
+    });
     let set = Transition {
         submit_key: Some(submit_key.to_string()),
         provider_job_id: Some(job_id.to_string()),
@@ -186,17 +300,17 @@ fn follow(
 
 /// A provider that lists its recent jobs may show the one a lost submit created (its input is
 /// this render's narration): then that job is followed, and nothing is sent again.
-async fn find_lost_job(app: &App, render: &RenderRow, submit_key: &str) -> Option<Outcome> {
+async fn find_lost_job(host: &Host, render: &RenderRow, submit_key: &str) -> Option<Outcome> {
     let audio_key = render.audio_key.as_deref()?;
     let since = render.submitted_at.unwrap_or(render.updated_at);
-    match app.provider.find_job(audio_key, since).await {
+    match host.provider.find_job(audio_key, since).await {
         Ok(Some(job)) => {
             let detail = format!(
                 "the submit's answer was lost; {} lists job {job} with this render's narration: \
                  following it, not submitting again",
-                app.provider.name()
+                host.name
             );
-            follow(app, render, submit_key, &job, detail).ok()
+            follow(host, render, submit_key, &job, detail).ok()
         }
         Ok(None) => None,
         Err(err) => {
@@ -209,8 +323,8 @@ async fn find_lost_job(app: &App, render: &RenderRow, submit_key: &str) -> Optio
 /// A paid call whose outcome is unknown: wait in `reconciling` for the job to announce itself
 /// through the per-render webhook (until the window ends), or, without webhooks, apply the
 /// source's policy at once.
-fn ambiguous(app: &App, submit_key: &str, message: &str) -> Outcome {
-    let provider = &app.provider;
+fn ambiguous(host: &Host, submit_key: &str, message: &str) -> Outcome {
+    let provider = &host.provider;
     let window = provider.reconcile_window();
     let reason = format!(
         "the paid submit's outcome is unknown ({message}); Idempotency-Key {submit_key}. \
@@ -239,9 +353,10 @@ fn ambiguous(app: &App, submit_key: &str, message: &str) -> Outcome {
 /// A render in `submitting` (a submit was interrupted between recording the attempt and its
 /// answer: a crash, a kill, a lost lease) or in `reconciling` (its window may be over).
 pub async fn reconcile(app: &App, lease: &Lease, render: &RenderRow) -> anyhow::Result<Outcome> {
-    let provider = &app.provider;
+    let host = host_of(app, render).await?;
+    let provider = &host.provider;
     let submit_key = render.submit_key.as_deref().unwrap_or("?");
-    if let Some(found) = find_lost_job(app, render, submit_key).await {
+    if let Some(found) = find_lost_job(&host, render, submit_key).await {
         return Ok(found);
     }
     if render.state == State::Submitting.as_str() {
@@ -250,7 +365,7 @@ pub async fn reconcile(app: &App, lease: &Lease, render: &RenderRow) -> anyhow::
         }
         let message = "interrupted during the paid submit; vidhook cannot tell whether the \
                        provider accepted it";
-        return Ok(ambiguous(app, submit_key, message));
+        return Ok(ambiguous(&host, submit_key, message));
     }
     // Measured from the attempt itself, so waiting (which commits) does not move it.
     let deadline = render.submitted_at.unwrap_or(render.updated_at)
@@ -306,7 +421,8 @@ pub async fn await_job(app: &App, render: &RenderRow) -> anyhow::Result<Outcome>
         .provider_job_id
         .as_deref()
         .ok_or_else(|| anyhow::anyhow!("no job id"))?;
-    let provider = &app.provider;
+    let host = host_of(app, render).await?;
+    let provider = &host.provider;
     let now = now_ms();
     let since = render.adopted_at.or(render.submitted_at).unwrap_or(now);
     let waited = Duration::from_millis((now - since).max(0) as u64);
@@ -333,11 +449,11 @@ pub async fn await_job(app: &App, render: &RenderRow) -> anyhow::Result<Outcome>
             if let Some(credits) = credits_used {
                 let source = app.store.event_content(&render.event_id).await?.source;
                 app.store
-                    .record_actual_credits(&render.id, &source, provider.name(), credits)
+                    .record_actual_credits(&render.id, &source, &host.name, credits)
                     .await?;
-                crate::metrics::credits_consumed(provider.name(), &source, credits);
+                crate::metrics::credits_consumed(&host.name, &source, credits);
             }
-            crate::metrics::generation_seconds(provider.name(), waited.as_secs_f64());
+            crate::metrics::generation_seconds(&host.name, waited.as_secs_f64());
             let set = Transition {
                 video_url: Some(video_url.clone()),
                 ..Default::default()

@@ -230,26 +230,36 @@ pub(super) async fn check(app: &App, render: &RenderRow) -> anyhow::Result<Outco
     let policy = source_config
         .map(|s| s.settings.too_long_for_1080p)
         .unwrap_or_default();
-    let limit = app.provider.max_audio_seconds(plan.resolution);
+    // The longest narration a host this render may go to accepts: its own, or with routing by
+    // limits, the longest of its source's hosts.
+    let current = app.hosts.for_render(render.provider.as_deref(), &source);
+    let limit = app
+        .hosts
+        .longest_accepted(&source, current, plan.resolution);
     if seconds > limit && policy == TooLongPolicy::Shorten {
         return shorten(app, render, &plan, limit, seconds).await;
     }
     let mut fell_back = None;
     if plan.resolution == Resolution::P1080
-        && seconds > app.provider.max_audio_seconds(Resolution::P1080)
-        && seconds <= app.provider.max_audio_seconds(Resolution::P720)
+        && seconds > limit
+        && seconds
+            <= app
+                .hosts
+                .longest_accepted(&source, current, Resolution::P720)
         && policy == TooLongPolicy::Fallback720p
     {
         plan.resolution = Resolution::P720;
         fell_back = Some(serde_json::to_string(&plan)?);
     }
+    let routed = app.hosts.routed(&source, current, seconds, plan.resolution);
+    let host = routed.unwrap_or(current);
     let (image_url, audio_url) = input_urls(app, render, &plan).await?;
     let inputs = checks::Inputs {
         image_url,
         audio_url,
         prompt: plan.prompt.clone(),
         resolution: plan.resolution,
-        max_audio_seconds: app.provider.max_audio_seconds(plan.resolution),
+        max_audio_seconds: host.provider.max_audio_seconds(plan.resolution),
     };
     let report = match checks::check(&app.inputs, &inputs).await {
         Ok(report) => report,
@@ -264,14 +274,26 @@ pub(super) async fn check(app: &App, render: &RenderRow) -> anyhow::Result<Outco
             });
         }
     };
-    let detail = match &fell_back {
+    let mut detail = match &fell_back {
         Some(_) => format!(
             "{seconds:.1} s is too long for 1080p: falling back to 720p (source policy); {report}"
         ),
         None => report,
     };
+    if let Some(host) = routed {
+        detail = format!(
+            "{seconds:.1} s is over {}'s {:.0} s limit at {}: routed to {}, which accepts {:.0} s \
+             (the source routes by limits); {detail}",
+            current.name,
+            current.provider.max_audio_seconds(plan.resolution),
+            plan.resolution.as_str(),
+            host.name,
+            host.provider.max_audio_seconds(plan.resolution),
+        );
+    }
     let mut set = Transition {
         plan_json: fell_back,
+        provider: routed.map(|host| host.name.clone()),
         ..Default::default()
     };
     if source_config.is_some_and(|s| s.settings.approval) && render.approved_at.is_none() {

@@ -313,6 +313,20 @@ impl Store {
         .await?;
         Ok((row.try_get(0)?, row.try_get(1)?))
     }
+
+    /// The narrations of `source`'s renders created since `since_ms`: (seconds in all, count).
+    pub async fn narration_seconds(&self, source: &str, since_ms: i64) -> Result<(f64, i64)> {
+        let row = sqlx::query(
+            "SELECT CAST(COALESCE(SUM(r.audio_seconds), 0) AS DOUBLE PRECISION), COUNT(r.id)
+             FROM events e JOIN renders r ON r.event_id = e.id
+             WHERE e.source = $1 AND r.created_at >= $2 AND r.audio_seconds IS NOT NULL",
+        )
+        .bind(source)
+        .bind(since_ms)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((row.try_get(0)?, row.try_get(1)?))
+    }
 }
 
 #[cfg(test)]

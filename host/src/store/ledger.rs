@@ -97,9 +97,10 @@ fn spent_sql() -> String {
 }
 
 impl Store {
-    /// Atomically: mark the render `submitting` with its idempotency key (fenced by the lease),
-    /// check today's spend against the budgets, and reserve the estimated credits. A retry of the
-    /// same render reuses its reservation.
+    /// Atomically: mark the render `submitting` with its idempotency key and its host `provider`
+    /// (fenced by the lease), check today's spend against the budgets, and reserve the estimated
+    /// credits. A retry of the same render on the same host reuses its reservation; a render that
+    /// failed over (the previous host provably took nothing) gives up the previous host's.
     #[allow(clippy::too_many_arguments)]
     pub async fn reserve_and_mark_submitting(
         &self,
@@ -124,7 +125,7 @@ impl Store {
         // The write comes first: on SQLite it takes the database's write lock for the whole check.
         let marked = sqlx::query(
             "UPDATE renders SET state = 'submitting', submit_key = $1, submitted_at = $2, updated_at = $2,
-                 lease_until = $5
+                 lease_until = $5, provider = $6
              WHERE id = $3 AND lease_owner = $4
                AND (run_id IS NULL OR run_id IN (SELECT id FROM runs WHERE state = 'active'))",
         )
@@ -133,6 +134,7 @@ impl Store {
         .bind(render_id)
         .bind(owner)
         .bind(lease_until)
+        .bind(provider)
         .execute(&mut *tx)
         .await?
         .rows_affected();
@@ -150,6 +152,13 @@ impl Store {
                 Reservation::LeaseLost
             });
         }
+        sqlx::query(
+            "DELETE FROM credit_ledger WHERE render_id = $1 AND kind = 'estimate' AND provider <> $2",
+        )
+        .bind(render_id)
+        .bind(provider)
+        .execute(&mut *tx)
+        .await?;
         let already: i64 = sqlx::query(
             "SELECT COUNT(*) FROM credit_ledger WHERE render_id = $1 AND kind = 'estimate'",
         )

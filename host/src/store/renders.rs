@@ -34,11 +34,13 @@ pub struct RenderRow {
     pub adopted_at: Option<i64>,
     /// The run of many renders this one belongs to (none: a live publish).
     pub run_id: Option<String>,
+    /// The video host it is with (a `[providers.NAME]`); none: its source's first.
+    pub provider: Option<String>,
 }
 
 pub(super) const RENDER_COLUMNS: &str = "id, event_id, plan_key, state, attempts, run_after, plan_json, \
     provenance_json, audio_key, audio_seconds, submit_key, submitted_at, provider_job_id, \
-    video_url, error_category, error, created_at, updated_at, finished_at, plugins_json, preview_url, approved_at, adopted_at, run_id";
+    video_url, error_category, error, created_at, updated_at, finished_at, plugins_json, preview_url, approved_at, adopted_at, run_id, provider";
 
 /// The outcome of one step, applied atomically. `None` fields keep their stored value.
 #[derive(Debug, Default, Clone)]
@@ -56,6 +58,8 @@ pub struct Transition {
     pub provider_job_id: Option<String>,
     pub video_url: Option<String>,
     pub preview_url: Option<String>,
+    /// The video host the render moves to (routing by limits, failover).
+    pub provider: Option<String>,
     /// Set (or cleared, when `None`) on every transition: the latest problem, if any.
     pub error_category: Option<String>,
     pub error: Option<String>,
@@ -267,7 +271,7 @@ impl Store {
                 provider_job_id = COALESCE($10, provider_job_id), video_url = COALESCE($11, video_url),
                 error_category = $12, error = $13, finished_at = $14, updated_at = $15,
                 plan_key = COALESCE($18, plan_key), preview_url = COALESCE($19, preview_url),
-                lease_owner = NULL, lease_until = NULL
+                provider = COALESCE($20, provider), lease_owner = NULL, lease_until = NULL
              WHERE id = $16 AND lease_owner = $17",
         )
         // Not cached per connection: on PostgreSQL a cached statement keeps the parameter types
@@ -292,6 +296,7 @@ impl Store {
         .bind(owner)
         .bind(&t.plan_key)
         .bind(&t.preview_url)
+        .bind(&t.provider)
         .execute(&mut *tx)
         .await?
         .rows_affected();
@@ -452,6 +457,20 @@ async fn state_of(tx: &mut sqlx::Transaction<'_, sqlx::Any>, id: &str) -> Result
         .fetch_optional(&mut **tx)
         .await?;
     Ok(found.map(|row| row.try_get(0)).transpose()?)
+}
+
+impl Store {
+    /// Whether a paid submit of render `id` ever had an unknown outcome (a step recorded
+    /// `ambiguous`): such a render stays with its host, which may hold its job.
+    pub async fn was_ever_ambiguous(&self, id: &str) -> Result<bool> {
+        Ok(sqlx::query(
+            "SELECT 1 FROM render_steps WHERE render_id = $1 AND outcome = 'ambiguous' LIMIT 1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .is_some())
+    }
 }
 
 pub(super) async fn insert_step(

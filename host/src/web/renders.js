@@ -106,7 +106,11 @@ function timeline(detail) {
   const templates = Object.entries(p.templates || {}).map(([name, version]) => `${name} ${version ? `v${version}` : "(draft)"}`);
   const kept = Object.entries(p.bundle || {}).filter(([, v]) => typeof v === "string").map(([k, v]) => el("li", {}, `${k}: ${v}`));
   const c = p.content || {};
+  const host = p.provider ? `${p.provider.name} (${p.provider.kind || p.provider.name}, ${p.provider.model})` : detail.render.provider;
+  const moves = (p.failovers || []).map((f) => el("li", {}, `${f.from} → ${f.to}: ${f.reason}`));
   const provenance = el("dl", { class: "provenance" },
+    host ? field("Video host", host) : [],
+    moves.length ? field("Failovers", el("ul", {}, ...moves)) : [],
     c.id ? field("Content", `${c.source} / ${c.id}`, c.revision ? `, revision ${c.revision}` : "", c.locale ? `, ${c.locale}` : "") : [],
     plugins.length ? field("Plugins", el("ul", {}, ...plugins)) : [],
     templates.length ? field("Templates", templates.join(", ")) : [],

@@ -429,7 +429,7 @@ pub async fn act(
             let Some(job_id) = request.job_id.as_deref() else {
                 return problem(StatusCode::BAD_REQUEST, "job_id is required");
             };
-            operator::adopt(&app.store, app.provider.as_ref(), &id, job_id, &who).await
+            operator::adopt(&app.store, &app.hosts, &id, job_id, &who).await
         }
         "resubmit" => operator::resubmit(&app.store, &id, request.accept_double_charge, &who).await,
         _ => operator::cancel(&app.store, &id, &who).await,
