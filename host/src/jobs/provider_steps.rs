@@ -265,14 +265,9 @@ async fn failover(
     }))
 }
 
-/// Follows the provider's job `job_id` from now on (`await`), recorded in the provenance.
-fn follow(
-    host: &Host,
-    render: &RenderRow,
-    submit_key: &str,
-    job_id: &str,
-    detail: String,
-) -> anyhow::Result<Outcome> {
+/// The render's provenance naming the host that makes its video (and how often it failed over
+/// to get there).
+fn made_by(host: &Host, render: &RenderRow) -> anyhow::Result<String> {
     let provider = &host.provider;
     let mut provenance: serde_json::Value =
         serde_json::from_str(render.provenance_json.as_deref().unwrap_or("{}"))?;
@@ -283,10 +278,21 @@ fn follow(
         "model": provider.model(),
         "failovers": failovers,
     });
+    Ok(provenance.to_string())
+}
+
+/// Follows the provider's job `job_id` from now on (`await`), recorded in the provenance.
+fn follow(
+    host: &Host,
+    render: &RenderRow,
+    submit_key: &str,
+    job_id: &str,
+    detail: String,
+) -> anyhow::Result<Outcome> {
     let set = Transition {
         submit_key: Some(submit_key.to_string()),
         provider_job_id: Some(job_id.to_string()),
-        provenance_json: Some(provenance.to_string()),
+        provenance_json: Some(made_by(host, render)?),
         ..Default::default()
     };
     Ok(Outcome::Advance {
@@ -454,8 +460,10 @@ pub async fn await_job(app: &App, render: &RenderRow) -> anyhow::Result<Outcome>
                 crate::metrics::credits_consumed(&host.name, &source, credits);
             }
             crate::metrics::generation_seconds(&host.name, waited.as_secs_f64());
+            // Named again here: a job adopted from a webhook or by an operator was never followed.
             let set = Transition {
                 video_url: Some(video_url.clone()),
+                provenance_json: Some(made_by(&host, render)?),
                 ..Default::default()
             };
             let credits = credits_used.map_or("?".into(), |c| c.to_string());
