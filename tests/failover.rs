@@ -179,7 +179,10 @@ async fn the_first_host_down_mid_run_moves_renders_to_the_next_without_paying_tw
         let steps = host.render(&id).await["steps"].to_string();
         if steps.contains("\"ambiguous\"") {
             in_doubt += 1;
-            assert_eq!(made_by, "seedance", "stayed with the host that held its job");
+            assert_eq!(
+                made_by, "seedance",
+                "stayed with the host that held its job"
+            );
             assert_eq!(failovers, 0, "{provenance}");
         }
         *by_host.entry(made_by).or_insert(0) += 1;

@@ -130,6 +130,32 @@ async fn renders_go_through_fals_queue_paid_once_each_and_kept_before_the_output
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn an_output_deleted_before_it_is_kept_is_reported_with_its_job_never_made_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let fal = Fal::start().await;
+    fal.delete_outputs_after(Duration::ZERO);
+    let cms = Cms::start().await;
+    let host = Host::start(dir.path(), &fal_config(dir.path(), &fal, &cms, 1).await).await;
+    publish(&host, "gone-1").await;
+    let written = cms.wait_for_write_backs(1, Duration::from_secs(60)).await;
+    assert_eq!(written.len(), 1, "{}", host.logs());
+    let render = host.wait_for_state("done", Duration::from_secs(10)).await;
+    let job = render["provider_job_id"].as_str().unwrap();
+    let provenance: serde_json::Value =
+        serde_json::from_str(render["provenance_json"].as_str().unwrap()).unwrap();
+    let error = provenance["bundle"]["error"].as_str().unwrap();
+    assert!(
+        error.contains(&format!("the video of job {job} on fal is gone"))
+            && error.contains("not made again"),
+        "{error}"
+    );
+    let steps = host.render(render["id"].as_str().unwrap()).await["steps"].to_string();
+    assert!(steps.contains("is gone"), "reported as a step: {steps}");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(fal.billed().len(), 1, "never replaced by a new paid job");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn fal_webhooks_are_verified_with_its_published_keys() {
     let dir = tempfile::tempdir().unwrap();
     let fal = Fal::start().await;

@@ -129,8 +129,14 @@ pub(super) async fn keep_video(app: &App, render: &RenderRow) -> anyhow::Result<
                 })
             }
             Err(FetchError::Expired(status)) => {
+                // Gone at the host (deleted, or a link that expired with no fresh one). Never
+                // made again automatically (that would pay twice): reported with the job, and
+                // the host's link is still written back.
                 let error = format!(
-                    "the provider's video link answers {status} and the job gives no fresh one"
+                    "the video of job {} on {} is gone: its link answers {status} and the job \
+                     gives no fresh one; it was paid for once and is not made again",
+                    render.provider_job_id.as_deref().unwrap_or("?"),
+                    render.provider.as_deref().unwrap_or("the provider"),
                 );
                 return Ok(not_kept(provenance, error));
             }

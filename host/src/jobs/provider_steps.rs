@@ -235,7 +235,7 @@ async fn failover(
     ) else {
         return Ok(None);
     };
-    if app.store.was_ever_ambiguous(&render.id).await? {
+    if app.store.count_steps(&render.id, "ambiguous").await? > 0 {
         return Ok(None);
     }
     let mut provenance: serde_json::Value =

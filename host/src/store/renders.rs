@@ -459,20 +459,6 @@ async fn state_of(tx: &mut sqlx::Transaction<'_, sqlx::Any>, id: &str) -> Result
     Ok(found.map(|row| row.try_get(0)).transpose()?)
 }
 
-impl Store {
-    /// Whether a paid submit of render `id` ever had an unknown outcome (a step recorded
-    /// `ambiguous`): such a render stays with its host, which may hold its job.
-    pub async fn was_ever_ambiguous(&self, id: &str) -> Result<bool> {
-        Ok(sqlx::query(
-            "SELECT 1 FROM render_steps WHERE render_id = $1 AND outcome = 'ambiguous' LIMIT 1",
-        )
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?
-        .is_some())
-    }
-}
-
 pub(super) async fn insert_step(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     render_id: &str,
