@@ -14,7 +14,10 @@ use std::time::{Duration, Instant};
 use support::fal::Fal;
 use support::outage::Outage;
 use support::replicate::Replicate;
-use support::{cms::Cms, now_secs, omnihuman_config, published, seedance::Seedance, Host};
+use support::{
+    cms::Cms, now_secs, omnihuman_config, publish_short, published, render_of, seedance::Seedance,
+    Host,
+};
 
 /// The standard test config with its `[provider]` table replaced by `hosts` (`[providers.*]`
 /// tables) and `blog` using `order`.
@@ -50,25 +53,6 @@ fn fal_host(fal: &Fal) -> String {
     )
 }
 
-/// The render id in a per-render callback URL (`…/provider-hooks/{host}/{render}?token=…`).
-fn render_of(webhook: &str) -> String {
-    webhook
-        .split('?')
-        .next()
-        .and_then(|path| path.rsplit('/').next())
-        .unwrap_or("?")
-        .to_string()
-}
-
-async fn publish(host: &Host, id: &str) {
-    let body = published(id, "Weekly prices", "<p>Prices fell this week.</p>");
-    let status = host
-        .post_signed("blog", &format!("msg_{id}"), now_secs(), &body)
-        .await
-        .status();
-    assert_eq!(status, 202);
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn the_first_host_down_mid_run_moves_renders_to_the_next_without_paying_twice() {
     let dir = tempfile::tempdir().unwrap();
@@ -87,7 +71,7 @@ async fn the_first_host_down_mid_run_moves_renders_to_the_next_without_paying_tw
 
     let n = 12;
     for i in 0..n / 2 {
-        publish(&host, &format!("before-{i}")).await;
+        publish_short(&host, &format!("before-{i}")).await;
     }
     // Down once the seed API has taken some: whatever is in flight then is cut.
     let started = Instant::now();
@@ -101,7 +85,7 @@ async fn the_first_host_down_mid_run_moves_renders_to_the_next_without_paying_tw
     }
     api.down();
     for i in 0..n / 2 {
-        publish(&host, &format!("during-{i}")).await;
+        publish_short(&host, &format!("during-{i}")).await;
     }
     // Everything new goes to fal while the seed API is down (its breaker opens on the way).
     let started = Instant::now();
@@ -206,19 +190,22 @@ async fn a_narration_longer_than_the_first_host_takes_is_routed_to_one_that_take
     let replicate = Replicate::start().await;
     let cms = Cms::start().await;
     let base = omnihuman_config(dir.path(), &seedance, &cms, true, 1, 5);
+    // fal is configured too, though this source does not use it: the estimate prices it beside.
+    let fal = Fal::start().await;
     let hosts = format!(
         "[providers.replicate]\nkind = \"replicate\"\nbase_url = \"{url}\"\n\
-         api_token = \"{token}\"\nwebhook_secret = \"{secret}\"\npoll_interval_secs = 1\n\n{seed}",
+         api_token = \"{token}\"\nwebhook_secret = \"{secret}\"\npoll_interval_secs = 1\n\n{seed}{fal}",
         url = replicate.url,
         token = support::replicate::API_TOKEN,
         secret = support::replicate::WEBHOOK_SECRET,
         seed = seedance_host(&seedance.url),
+        fal = fal_host(&fal),
     );
     let config = with_hosts(&base, &hosts, &["replicate", "seedance"]);
     let host = Host::start(dir.path(), &config).await;
     // A short one stays with Replicate; ~45 s (over Replicate's 35 s) goes to the seed API,
     // which takes 60 s at 720p.
-    publish(&host, "short-1").await;
+    publish_short(&host, "short-1").await;
     let long =
         "<p>Prices fell again this week across every market we follow closely. </p>".repeat(12);
     let event = published("long-1", "Weekly prices", &long);
@@ -248,5 +235,54 @@ async fn a_narration_longer_than_the_first_host_takes_is_routed_to_one_that_take
     assert!(
         steps.to_string().contains("routed to seedance"),
         "the choice is shown: {steps:#}"
+    );
+
+    // `vidhook estimate` prices every configured host side by side for the same videos (the
+    // per-second hosts at this source's measured narrations), with the seed's list price beside
+    // the credit packs; the API gives the same figures.
+    let (ok, printed) =
+        support::runs::cli(&host, &["estimate", "--events", "1000", "--source", "blog"]).await;
+    assert!(ok, "{printed}");
+    println!("{printed}");
+    let api = host.api("/api/v1/estimate?source=blog&events=1000").await;
+    let estimate = &api["estimate"];
+    assert_eq!(estimate["provider"], "replicate", "{api:#}");
+    let hosts = estimate["hosts"].as_array().unwrap();
+    assert_eq!(hosts.len(), 3, "{api:#}");
+    for row in hosts {
+        let name = row["name"].as_str().unwrap();
+        let line = printed
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("no line for {name}:\n{printed}"));
+        assert!(line.contains(&row["credits"].to_string()), "{line}\n{row}");
+        assert_eq!(
+            line.contains("not in this source's providers"),
+            name == "fal",
+            "{line}"
+        );
+    }
+    let seed = hosts.iter().find(|h| h["name"] == "seedance").unwrap();
+    assert_eq!(
+        seed["credits"], 960_000,
+        "a video is 960 credits whatever its length"
+    );
+    assert_eq!(seed["price"], "960 credits a video");
+    let fal_row = hosts.iter().find(|h| h["name"] == "fal").unwrap();
+    let seconds = estimate["seconds_per_video"].as_f64().unwrap();
+    assert_eq!(
+        fal_row["credits"],
+        1000 * 16 * seconds.ceil() as i64,
+        "{api:#}"
+    );
+    assert!(
+        printed.contains(
+            "OmniHuman list price: 960 credits = $9.60 a video (1,000 videos → $9600.00)"
+        ),
+        "{printed}"
+    );
+    assert!(
+        printed.contains("Starter") && printed.contains("Max"),
+        "{printed}"
     );
 }

@@ -14,7 +14,10 @@ use std::time::Duration;
 
 use support::fal::{Fal, Fault};
 use support::replicate::{self as replicate_api, Replicate};
-use support::{cms::Cms, now_secs, omnihuman_config, published, seedance::Seedance, Host};
+use support::{
+    cms::Cms, now_secs, omnihuman_config, publish_short, published, render_of, seedance::Seedance,
+    Host,
+};
 
 /// The standard test config with `provider` (a `[provider]` table's lines) in its place.
 async fn with_provider(dir: &std::path::Path, cms: &Cms, provider: &str) -> String {
@@ -60,19 +63,6 @@ async fn replicate_config(
     with_provider(dir, cms, &provider).await
 }
 
-async fn publish(host: &Host, id: &str) {
-    let body = published(
-        id,
-        "Weekly prices",
-        "<p>Prices fell this week. Here is what changed.</p>",
-    );
-    let status = host
-        .post_signed("blog", &format!("msg_{id}"), now_secs(), &body)
-        .await
-        .status();
-    assert_eq!(status, 202);
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn renders_go_through_fals_queue_paid_once_each_and_kept_before_the_output_is_deleted() {
     let dir = tempfile::tempdir().unwrap();
@@ -82,7 +72,7 @@ async fn renders_go_through_fals_queue_paid_once_each_and_kept_before_the_output
     // Polling every 10 minutes: only verified webhooks finish these in time.
     let mut host = Host::start(dir.path(), &fal_config(dir.path(), &fal, &cms, 600).await).await;
     for n in 0..4 {
-        publish(&host, &format!("fal-{n}")).await;
+        publish_short(&host, &format!("fal-{n}")).await;
     }
     let written = cms.wait_for_write_backs(4, Duration::from_secs(90)).await;
     assert_eq!(written.len(), 4, "{}", host.logs());
@@ -136,7 +126,7 @@ async fn an_output_deleted_before_it_is_kept_is_reported_with_its_job_never_made
     fal.delete_outputs_after(Duration::ZERO);
     let cms = Cms::start().await;
     let host = Host::start(dir.path(), &fal_config(dir.path(), &fal, &cms, 1).await).await;
-    publish(&host, "gone-1").await;
+    publish_short(&host, "gone-1").await;
     let written = cms.wait_for_write_backs(1, Duration::from_secs(60)).await;
     assert_eq!(written.len(), 1, "{}", host.logs());
     let render = host.wait_for_state("done", Duration::from_secs(10)).await;
@@ -161,7 +151,7 @@ async fn fal_webhooks_are_verified_with_its_published_keys() {
     let fal = Fal::start().await;
     let cms = Cms::start().await;
     let host = Host::start(dir.path(), &fal_config(dir.path(), &fal, &cms, 600).await).await;
-    publish(&host, "sig-1").await;
+    publish_short(&host, "sig-1").await;
     assert_eq!(
         cms.wait_for_write_backs(1, Duration::from_secs(60))
             .await
@@ -255,7 +245,7 @@ async fn a_fal_submit_whose_answer_is_lost_is_reconciled_by_its_webhook_not_sent
         fal.push_fault(fault.clone());
         let cms = Cms::start().await;
         let host = Host::start(dir.path(), &fal_config(dir.path(), &fal, &cms, 600).await).await;
-        publish(&host, "lost-1").await;
+        publish_short(&host, "lost-1").await;
         let written = cms.wait_for_write_backs(1, Duration::from_secs(60)).await;
         assert_eq!(written.len(), 1, "{fault:?}: {}", host.logs());
         let render = host.wait_for_state("done", Duration::from_secs(10)).await;
@@ -272,7 +262,7 @@ async fn a_429_from_fal_is_waited_out_then_the_request_is_sent_once() {
     fal.push_fault(Fault::RateLimited);
     let cms = Cms::start().await;
     let host = Host::start(dir.path(), &fal_config(dir.path(), &fal, &cms, 1).await).await;
-    publish(&host, "rl-1").await;
+    publish_short(&host, "rl-1").await;
     // A 429 is retried after a wait; then the request is accepted once.
     assert_eq!(
         cms.wait_for_write_backs(1, Duration::from_secs(60))
@@ -294,8 +284,8 @@ async fn renders_on_replicate_are_paid_once_verified_and_kept_before_outputs_are
     let cms = Cms::start().await;
     let config = replicate_config(dir.path(), &replicate, &cms, true, 600).await;
     let host = Host::start(dir.path(), &config).await;
-    publish(&host, "rep-1").await;
-    publish(&host, "rep-2").await;
+    publish_short(&host, "rep-1").await;
+    publish_short(&host, "rep-2").await;
     let written = cms.wait_for_write_backs(2, Duration::from_secs(60)).await;
     assert_eq!(written.len(), 2, "{}", host.logs());
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -364,8 +354,8 @@ async fn a_lost_replicate_submit_is_found_in_its_recent_predictions_not_sent_aga
     let config = replicate_config(dir.path(), &replicate, &cms, false, 1).await;
     let host = Host::start(dir.path(), &config).await;
     // Other predictions of the account, so the render's own is on a later page.
-    publish(&host, "other-1").await;
-    publish(&host, "other-2").await;
+    publish_short(&host, "other-1").await;
+    publish_short(&host, "other-2").await;
     assert_eq!(
         cms.wait_for_write_backs(2, Duration::from_secs(60))
             .await
@@ -373,9 +363,9 @@ async fn a_lost_replicate_submit_is_found_in_its_recent_predictions_not_sent_aga
         2
     );
     replicate.push_fault(replicate_api::Fault::AcceptThenDrop);
-    publish(&host, "lost-1").await;
-    publish(&host, "after-1").await;
-    publish(&host, "after-2").await;
+    publish_short(&host, "lost-1").await;
+    publish_short(&host, "after-1").await;
+    publish_short(&host, "after-2").await;
     let written = cms.wait_for_write_backs(5, Duration::from_secs(60)).await;
     assert_eq!(written.len(), 5, "{}", host.logs());
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -414,16 +404,6 @@ async fn a_narration_replicate_would_fail_is_refused_before_it_is_paid() {
     assert!(error.contains("at most 35 s"), "{error}");
     assert!(replicate.billed().is_empty(), "nothing paid");
     assert!(replicate.creations().is_empty(), "nothing sent");
-}
-
-/// The render id in a per-render callback URL (`…/provider-hooks/{provider}/{render}?token=…`).
-fn render_of(webhook: &str) -> String {
-    webhook
-        .split('?')
-        .next()
-        .and_then(|path| path.rsplit('/').next())
-        .unwrap_or("?")
-        .to_string()
 }
 
 /// `n` events, each delivered twice, against a host whose paid calls meet the faults queued on

@@ -603,3 +603,27 @@ pub async fn serve(router: axum::Router) -> String {
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
     format!("http://{addr}")
 }
+
+/// Publishes the short article `id` to source `blog`, signed as its CMS would, expecting 202.
+pub async fn publish_short(host: &Host, id: &str) {
+    let body = published(
+        id,
+        "Weekly prices",
+        "<p>Prices fell this week. Here is what changed.</p>",
+    );
+    let status = host
+        .post_signed("blog", &format!("msg_{id}"), now_secs(), &body)
+        .await
+        .status();
+    assert_eq!(status, 202);
+}
+
+/// The render id in a per-render callback URL (`…/provider-hooks/{host}/{render}?token=…`).
+pub fn render_of(webhook: &str) -> String {
+    webhook
+        .split('?')
+        .next()
+        .and_then(|path| path.rsplit('/').next())
+        .unwrap_or("?")
+        .to_string()
+}
