@@ -387,12 +387,12 @@ async fn a_narration_replicate_would_fail_is_refused_before_it_is_paid() {
     let dir = tempfile::tempdir().unwrap();
     let replicate = Replicate::start().await;
     let cms = Cms::start().await;
-    let config = replicate_config(dir.path(), &replicate, &cms, true, 1).await;
+    // A presenter told to overshoot the host's limit (its margin past 1), so the check is what
+    // stands between the narration and a billed failure.
+    let config = replicate_config(dir.path(), &replicate, &cms, true, 1).await
+        + "plugins = [{ name = \"presenter\", config = { safety_margin = \"1.9\" } }]\n";
     let host = Host::start(dir.path(), &config).await;
-    // ~45 s of narration: fine for the seed's 60 s at 720p, not for Replicate's 35 s.
-    let body =
-        "<p>Prices fell again this week across every market we follow closely. </p>".repeat(12);
-    let event = published("long-1", "Weekly prices", &body);
+    let event = published("long-1", "Weekly prices", &long_article());
     let status = host
         .post_signed("blog", "msg_long_1", now_secs(), &event)
         .await
@@ -404,6 +404,32 @@ async fn a_narration_replicate_would_fail_is_refused_before_it_is_paid() {
     assert!(error.contains("at most 35 s"), "{error}");
     assert!(replicate.billed().is_empty(), "nothing paid");
     assert!(replicate.creations().is_empty(), "nothing sent");
+}
+
+/// ~132 words: about 45 s of narration, fine for the seed's 60 s at 720p, not for Replicate's 35 s.
+fn long_article() -> String {
+    "<p>Prices fell again this week across every market we follow closely. </p>".repeat(12)
+}
+
+/// The plan is fitted to the host the source uses: on Replicate, 35 s, not the model's 60 s at
+/// 720p, so a long article becomes a narration Replicate takes, made and paid once.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_long_article_is_fitted_to_replicates_limit_when_it_is_planned() {
+    let dir = tempfile::tempdir().unwrap();
+    let replicate = Replicate::start().await;
+    let cms = Cms::start().await;
+    let config = replicate_config(dir.path(), &replicate, &cms, true, 1).await;
+    let host = Host::start(dir.path(), &config).await;
+    let event = published("long-2", "Weekly prices", &long_article());
+    let status = host
+        .post_signed("blog", "msg_long_2", now_secs(), &event)
+        .await
+        .status();
+    assert_eq!(status, 202);
+    let done = host.wait_for_state("done", Duration::from_secs(60)).await;
+    let seconds = done["audio_seconds"].as_f64().unwrap();
+    assert!((15.0..35.0).contains(&seconds), "{seconds} s: {done}");
+    assert_eq!(replicate.billed().len(), 1, "paid once");
 }
 
 /// `n` events, each delivered twice, against a host whose paid calls meet the faults queued on

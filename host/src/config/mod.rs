@@ -374,6 +374,33 @@ impl Config {
             .collect()
     }
 
+    /// The longest narration `source`'s video hosts take at `resolution`: its first host's limit,
+    /// or with routing by limits the longest of its hosts' (what a plan is fitted to).
+    pub fn longest_narration(
+        &self,
+        source: &str,
+        resolution: crate::generation::Resolution,
+    ) -> f64 {
+        let hosts = self.video_hosts();
+        let Some(route) = self.video_routes().remove(source) else {
+            return resolution.max_audio_seconds();
+        };
+        let limits = route
+            .hosts
+            .iter()
+            .filter_map(|name| hosts.get(name))
+            .map(|host| host.max_audio_seconds(resolution));
+        let limits: Vec<f64> = if route.by_limits {
+            limits.collect()
+        } else {
+            limits.take(1).collect()
+        };
+        limits
+            .into_iter()
+            .reduce(f64::max)
+            .unwrap_or_else(|| resolution.max_audio_seconds())
+    }
+
     /// Each `[providers.NAME]` name is usable in a URL, `[provider]` and `[providers]` are not
     /// mixed, and every source names hosts that exist (several hosts: each source names its own).
     fn validate_hosts(&self) -> Result<(), ConfigError> {

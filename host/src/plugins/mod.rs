@@ -196,6 +196,16 @@ enum Call<'a> {
     },
 }
 
+impl Call<'_> {
+    /// The source the call is for ("" for an empty digest).
+    fn source(&self) -> &str {
+        match self {
+            Call::Plan { content, .. } | Call::Shorten { content, .. } => &content.source,
+            Call::Digest { items } => items.first().map_or("", |item| item.source.as_str()),
+        }
+    }
+}
+
 impl LoadedPlugin {
     /// `name@version`.
     pub fn id(&self) -> String {
@@ -214,6 +224,10 @@ pub struct Policy {
     pub max: Limits,
     pub allow_loopback_hosts: bool,
     pub secrets: BTreeMap<String, String>,
+    /// Per source, the longest narration its video hosts take at (720p, 1080p), given to its
+    /// plugins as the reserved settings `vidhook.max_audio_seconds.720p` and `….1080p` (the
+    /// SDK's `max_audio_seconds` reads them), so a plan is fitted to the hosts it will go to.
+    pub audio_limits: BTreeMap<String, (f64, f64)>,
 }
 
 /// The engine, the linker, the registry of installed plugins and the compiled ones.
@@ -366,6 +380,10 @@ impl PluginHost {
         let limits = manifest.limits(&self.policy.max);
         let mut settings = manifest.config.clone();
         settings.extend(config.iter().map(|(k, v)| (k.clone(), v.clone())));
+        if let Some((p720, p1080)) = self.policy.audio_limits.get(call.source()) {
+            settings.insert("vidhook.max_audio_seconds.720p".into(), p720.to_string());
+            settings.insert("vidhook.max_audio_seconds.1080p".into(), p1080.to_string());
+        }
         let grants = Grants {
             allowed_hosts: manifest.capabilities.allowed_hosts.clone(),
             allow_loopback: self.policy.allow_loopback_hosts,

@@ -104,6 +104,40 @@ async fn presenter_fits_a_long_article_into_the_1080p_audio_limit() {
     );
 }
 
+/// A source on Replicate (35 s at every resolution): the plan is fitted to the host it goes to,
+/// not to the model's 60 s at 720p, and an editor's setting cannot pretend otherwise.
+#[tokio::test]
+async fn presenter_fits_the_narration_to_the_sources_hosts() {
+    let policy = Policy {
+        audio_limits: BTreeMap::from([("blog".to_string(), (35.0, 30.0))]),
+        ..Policy::default()
+    };
+    let (_dir, host, set) = host_with(policy, &[]).await;
+    let presenter = host.resolve("presenter").await.unwrap();
+    let words_at = |pairs: &'static [(&'static str, &'static str)]| {
+        let (host, set, presenter) = (&host, set.clone(), presenter.clone());
+        async move {
+            let run = host
+                .plan(&presenter, &article(2000), &[], set, &config(pairs))
+                .await
+                .unwrap();
+            let Decision::Generate(plans) = run.decision else {
+                panic!("expected a plan")
+            };
+            plans[0].script.split_whitespace().count()
+        }
+    };
+    // 35 s × 0.85 margin at 175 wpm = 86 words at most (60 s would allow 148).
+    let words = words_at(&[("resolution", "720p")]).await;
+    assert!((50..=86).contains(&words), "{words} words");
+    let pretended = words_at(&[
+        ("resolution", "720p"),
+        ("vidhook.max_audio_seconds.720p", "60"),
+    ])
+    .await;
+    assert_eq!(pretended, words, "the host's figure wins");
+}
+
 #[tokio::test]
 async fn presenter_reports_typed_errors() {
     let (_dir, host, set) = fresh(&[("script", "{{title}} {{missing_variable}}")]).await;

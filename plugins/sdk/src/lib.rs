@@ -84,13 +84,19 @@ pub use bindings::vidhook::plugin::types::{
 /// The trait a plugin implements.
 pub use bindings::Guest as Plugin;
 
-/// The longest narration, in seconds, the video model accepts at a resolution
-/// (OmniHuman v1.5: 60 s at 720p, 30 s at 1080p).
+/// The longest narration, in seconds, the source's video hosts accept at a resolution: what the
+/// host says (the reserved settings `vidhook.max_audio_seconds.720p` and `….1080p`, from the
+/// hosts the source names, e.g. 35 s on Replicate), else OmniHuman v1.5's documented limits
+/// (60 s at 720p, 30 s at 1080p).
 pub fn max_audio_seconds(resolution: Resolution) -> f64 {
-    match resolution {
-        Resolution::P720 => 60.0,
-        Resolution::P1080 => 30.0,
-    }
+    let (key, documented) = match resolution {
+        Resolution::P720 => ("vidhook.max_audio_seconds.720p", 60.0),
+        Resolution::P1080 => ("vidhook.max_audio_seconds.1080p", 30.0),
+    };
+    host::config(key)
+        .and_then(|value| value.parse::<f64>().ok())
+        .filter(|seconds| *seconds > 0.0)
+        .unwrap_or(documented)
 }
 
 /// Parses "720p" / "1080p" as written in configuration.
