@@ -177,6 +177,16 @@ async fn the_first_host_down_mid_run_moves_renders_to_the_next_without_paying_tw
         .metric(r#"vidhook_provider_failovers_total{from="seedance",to="fal"}"#)
         .await;
     assert_eq!(metric, failed_over as f64, "{}", host.metrics().await);
+    // A webhook for a render that moved, from the host it left: refused, not adopted.
+    let moved = fal.billed()[0].webhook.clone().unwrap();
+    let from_seed = moved.replace("/provider-hooks/fal/", "/provider-hooks/seedance/");
+    let answer = reqwest::Client::new()
+        .post(&from_seed)
+        .json(&serde_json::json!({"job_id": "job_from_elsewhere", "status": "completed"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 409, "{}", answer.text().await.unwrap());
     println!(
         "failover run: {n} renders, made by {by_host:?}, {failed_over} failed over, {in_doubt} \
          in doubt kept with its host; paid twice: 0, on two hosts: 0"
