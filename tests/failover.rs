@@ -296,3 +296,69 @@ async fn a_narration_longer_than_the_first_host_takes_is_routed_to_one_that_take
         "{printed}"
     );
 }
+
+/// The other provable refusals move a render too: a 429 asking to wait longer than the source's
+/// `failover_wait_secs`, and a documented not-billed 4xx; a short 429 is waited out on the same
+/// host. Each move says why, and nothing is paid where it was refused.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_long_rate_limit_and_a_refusal_move_a_render_a_short_rate_limit_does_not() {
+    use support::seedance::Fault;
+    let dir = tempfile::tempdir().unwrap();
+    let seedance = Seedance::start(false).await;
+    let fal = Fal::start().await;
+    let cms = Cms::start().await;
+    let base = omnihuman_config(dir.path(), &seedance, &cms, true, 1, 5);
+    let hosts = seedance_host(&seedance.url) + &fal_host(&fal);
+    let config = with_hosts(&base, &hosts, &["seedance", "fal"]) + "failover_wait_secs = 30\n";
+    let host = Host::start(dir.path(), &config).await;
+    let reasons = [
+        (
+            Fault::RateLimited {
+                retry_after_secs: 120,
+            },
+            "fal",
+            "rate limited (429) for 120s",
+        ),
+        (Fault::Invalid, "fal", "provider rejected the request (400)"),
+        (
+            Fault::RateLimited {
+                retry_after_secs: 1,
+            },
+            "seedance",
+            "",
+        ),
+    ];
+    for (i, (fault, made_by, reason)) in reasons.into_iter().enumerate() {
+        seedance.push_fault(fault);
+        publish_short(&host, &format!("refused-{i}")).await;
+        let written = cms
+            .wait_for_write_backs(i + 1, Duration::from_secs(60))
+            .await;
+        assert_eq!(written.len(), i + 1, "{}", host.logs());
+        let entry = host
+            .renders()
+            .await
+            .into_iter()
+            .find(|e| e["entry"] == format!("refused-{i}").as_str())
+            .unwrap();
+        let render = &entry["render"];
+        assert_eq!(render["state"], "done", "{render}");
+        assert_eq!(render["provider"], made_by, "{render}");
+        let provenance: serde_json::Value =
+            serde_json::from_str(render["provenance_json"].as_str().unwrap()).unwrap();
+        let failovers = provenance["failovers"].as_array().map_or(0, Vec::len);
+        if made_by == "fal" {
+            let why = provenance["failovers"][0]["reason"].as_str().unwrap();
+            assert!(why.contains(reason), "{why}");
+        } else {
+            assert_eq!(failovers, 0, "a short wait is waited out: {provenance}");
+        }
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        seedance.jobs().len(),
+        1,
+        "paid on the seed API once: the third"
+    );
+    assert_eq!(fal.billed().len(), 2, "and on fal for the two it refused");
+}
