@@ -11,6 +11,7 @@
 //! A misbehaving plugin fails its own run with a categorised [`PluginFailure`]; the host goes on.
 
 pub mod config;
+pub mod double;
 pub mod manifest;
 mod plan;
 mod registry;
@@ -29,7 +30,7 @@ pub use manifest::Manifest;
 pub use plan::{Plan, MIN_NARRATION_WORDS};
 pub use registry::{InstallError, Installed};
 pub use sandbox::MemoryCap;
-use sandbox::{Grants, PluginState};
+use sandbox::{Grants, PluginState, Templates};
 
 use crate::content::Content;
 use crate::store::Store as Db;
@@ -135,6 +136,8 @@ pub struct Run {
     /// The plugin's `log` calls and anything it wrote to stdout/stderr.
     pub logs: Vec<String>,
     pub usage: Usage,
+    /// The outbound requests it made, as `METHOD URL`.
+    pub requests: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -309,8 +312,14 @@ impl PluginHost {
         templates: Arc<TemplateSet>,
         config: &BTreeMap<String, String>,
     ) -> Result<Run, PluginFailure> {
-        self.run(plugin, Call::Plan { content, draft }, templates, config)
-            .await
+        self.run(
+            plugin,
+            Call::Plan { content, draft },
+            Templates::Live(templates),
+            None,
+            config,
+        )
+        .await
     }
 
     /// Runs a chain of `(plugin reference, settings)` over `content`, each plugin getting the
@@ -354,7 +363,8 @@ impl PluginHost {
             limit_seconds,
             measured_seconds,
         };
-        self.run(plugin, call, templates, config).await
+        self.run(plugin, call, Templates::Live(templates), None, config)
+            .await
     }
 
     /// Runs a digest plugin's `digest(items)` in a fresh sandbox.
@@ -365,15 +375,22 @@ impl PluginHost {
         templates: Arc<TemplateSet>,
         config: &BTreeMap<String, String>,
     ) -> Result<Run, PluginFailure> {
-        self.run(plugin, Call::Digest { items }, templates, config)
-            .await
+        self.run(
+            plugin,
+            Call::Digest { items },
+            Templates::Live(templates),
+            None,
+            config,
+        )
+        .await
     }
 
     async fn run(
         &self,
         plugin: &LoadedPlugin,
         call: Call<'_>,
-        templates: Arc<TemplateSet>,
+        templates: Templates,
+        canned_http: Option<BTreeMap<String, sandbox::Canned>>,
         config: &BTreeMap<String, String>,
     ) -> Result<Run, PluginFailure> {
         let manifest = &plugin.manifest;
@@ -397,8 +414,13 @@ impl PluginHost {
         };
         let started = Instant::now();
         let deadline = started + limits.deadline;
-        let (state, output) =
-            PluginState::new(templates, settings, grants, (limits.memory_bytes, deadline));
+        let (state, output) = PluginState::new(
+            templates,
+            canned_http,
+            settings,
+            grants,
+            (limits.memory_bytes, deadline),
+        );
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.memory);
         store.set_fuel(limits.fuel).expect("fuel is enabled");
@@ -471,6 +493,7 @@ impl PluginHost {
         let state = store.into_data();
         let mut logs = state.logs;
         logs.extend(output.lines());
+        let requests = state.http.requests;
         let mut usage = Usage {
             wall_ms,
             fuel,
@@ -542,6 +565,7 @@ impl PluginHost {
             decision,
             logs,
             usage,
+            requests,
         })
     }
 }

@@ -1,6 +1,7 @@
 //! What one plugin run can touch: its WASI context (no files, no env, no sockets; output
 //! captured), `wasi:http` behind an allowlist gate, the host imports (`log`, `render`, `config`
-//! with granted secrets), and a memory limiter.
+//! with granted secrets), and a memory limiter. A run against a host double (`plugin test`)
+//! gets canned template outputs and canned HTTP answers instead, behind the same gate.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -26,12 +27,33 @@ pub struct Grants {
     pub secrets: BTreeMap<String, String>,
 }
 
+/// Where `render` gets its text: the editors' templates, or a test case's canned outputs by
+/// template name.
+pub enum Templates {
+    Live(Arc<TemplateSet>),
+    Canned(BTreeMap<String, String>),
+}
+
+/// A canned answer to one URL (a test case's `wasi:http` response).
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Canned {
+    #[serde(default = "ok_status")]
+    pub status: u16,
+    #[serde(default)]
+    pub body: String,
+}
+
+fn ok_status() -> u16 {
+    200
+}
+
 pub struct PluginState {
     wasi: WasiCtx,
     http_ctx: WasiHttpCtx,
     pub http: HttpGate,
     table: ResourceTable,
-    templates: Arc<TemplateSet>,
+    templates: Templates,
     /// When this run's time is up: template renders stop then too.
     deadline: std::time::Instant,
     config: BTreeMap<String, String>,
@@ -64,7 +86,8 @@ impl CapturedOutput {
 
 impl PluginState {
     pub fn new(
-        templates: Arc<TemplateSet>,
+        templates: Templates,
+        canned_http: Option<BTreeMap<String, Canned>>,
         config: BTreeMap<String, String>,
         grants: Grants,
         (memory_bytes, deadline): (usize, std::time::Instant),
@@ -85,6 +108,8 @@ impl PluginState {
                 max_calls: grants.http_calls,
                 calls: 0,
                 denied: Vec::new(),
+                requests: Vec::new(),
+                canned: canned_http,
                 guard: crate::outbound::Guard::installed(),
             },
             table: ResourceTable::new(),
@@ -129,6 +154,10 @@ pub struct HttpGate {
     max_calls: u32,
     pub calls: u32,
     pub denied: Vec<String>,
+    /// Every request let through, as `METHOD URL`.
+    pub requests: Vec<String>,
+    /// A host double's answers by URL: nothing reaches the network (an unknown URL is a 404).
+    canned: Option<BTreeMap<String, Canned>>,
     guard: crate::outbound::Guard,
 }
 
@@ -163,6 +192,15 @@ impl WasiHttpHooks for HttpGate {
             return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
         }
         self.calls += 1;
+        let url = request.uri().to_string();
+        self.requests.push(format!("{} {url}", request.method()));
+        if let Some(canned) = &self.canned {
+            let answer = canned.get(&url).cloned().unwrap_or(Canned {
+                status: 404,
+                body: format!("the test case has no response for {url}"),
+            });
+            return Box::new(async move { canned_response(answer) });
+        }
         let guard = self.guard.clone();
         let host = request.uri().host().unwrap_or_default().to_string();
         let port =
@@ -189,6 +227,27 @@ impl WasiHttpHooks for HttpGate {
     }
 }
 
+/// A canned answer as the guest's `wasi:http` sees a response.
+fn canned_response(
+    answer: Canned,
+) -> wasmtime_wasi_http::Result<(
+    http::Response<wasmtime_wasi_http::WasiBody>,
+    Box<dyn std::future::Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
+)> {
+    use http_body_util::BodyExt;
+    let body = http_body_util::Full::from(answer.body)
+        .map_err(|never| match never {})
+        .boxed_unsync();
+    let response = http::Response::builder()
+        .status(answer.status)
+        .body(body)
+        .map_err(|_| wasmtime_wasi_http::Error::HttpRequestDenied)?;
+    Ok((
+        response,
+        Box::new(async { Ok(()) }) as Box<dyn std::future::Future<Output = _> + Send>,
+    ))
+}
+
 impl types::Host for PluginState {}
 
 impl host::Host for PluginState {
@@ -204,10 +263,16 @@ impl host::Host for PluginState {
 
     /// Renders in the template sandbox within what is left of this run's deadline.
     async fn render(&mut self, name: String, context_json: String) -> Result<String, String> {
-        self.templates
-            .render(&name, &context_json, self.deadline)
-            .await
-            .map_err(|e| e.to_string())
+        match &self.templates {
+            Templates::Live(templates) => templates
+                .render(&name, &context_json, self.deadline)
+                .await
+                .map_err(|e| e.to_string()),
+            Templates::Canned(outputs) => outputs
+                .get(&name)
+                .cloned()
+                .ok_or_else(|| format!("the test case gives no output for template {name:?}")),
+        }
     }
 
     /// A setting, or a secret the manifest names (secrets win: they cannot be shadowed).
