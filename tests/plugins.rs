@@ -310,6 +310,42 @@ async fn plugin_authors_loop_new_build_test_and_replay() {
     let component = crate_dir.join("target/wasm32-wasip2/release/team_plugin.wasm");
     let sample = crate_dir.join("sample-content.json");
     let cfg = write_config(dir.path(), "").await;
+
+    // The scaffold's own cases pass offline against the host double; a case that does not hold
+    // fails the command, saying why.
+    let tested = vidhook(&[
+        "plugin",
+        "test",
+        crate_dir.to_str().unwrap(),
+        "--config",
+        &cfg,
+    ])
+    .await;
+    assert!(
+        tested.contains("ok     a page gets no video") && tested.contains("2 passed, 0 failed"),
+        "{tested}"
+    );
+    let cases = crate_dir.join("tests/cases.toml");
+    let mut text = std::fs::read_to_string(&cases).unwrap();
+    text.push_str(
+        "\n[[case]]\nname = \"an article is skipped\"\n\
+         templates = { script = \"A.\", prompt = \"B.\" }\nexpect = { decision = \"skip\" }\n",
+    );
+    std::fs::write(&cases, text).unwrap();
+    let (ok, failing) = support::vidhook_result(&[
+        "plugin",
+        "test",
+        crate_dir.to_str().unwrap(),
+        "--config",
+        &cfg,
+    ])
+    .await;
+    assert!(!ok, "a failed case fails the command: {failing}");
+    assert!(
+        failing.contains("FAILED an article is skipped: expected skip, it planned 1 videos")
+            && failing.contains("2 passed, 1 failed"),
+        "{failing}"
+    );
     let out = vidhook(&[
         "plugin",
         "test",

@@ -42,13 +42,16 @@ pub enum PluginAction {
         #[arg(default_value = ".")]
         dir: PathBuf,
     },
-    /// Run a plugin (a .wasm file, or an installed name[@version]) on a sample content event.
+    /// Run a plugin crate's test cases offline (`plugin test DIR`: builds it, then runs
+    /// DIR/tests/cases.toml against a host double), or run a plugin (a .wasm file, or an
+    /// installed name[@version]) on a sample content event (`--content`).
     Test {
-        /// A `.wasm` file, or an installed plugin as name[@version].
+        /// A plugin crate's folder; or with `--content`, a `.wasm` file or an installed plugin
+        /// as name[@version].
         plugin: String,
-        /// Content JSON (see examples/sample-content.json).
+        /// Content JSON (see examples/sample-content.json): run on it with the live templates.
         #[arg(long)]
-        content: PathBuf,
+        content: Option<PathBuf>,
         /// Manifest for a .wasm file (default: vidhook-plugin.toml of its crate, else none).
         #[arg(long)]
         manifest: Option<PathBuf>,
@@ -82,6 +85,11 @@ pub async fn run(config: &Config, action: PluginAction) -> anyhow::Result<()> {
     match action {
         PluginAction::New { name, dir } => scaffold(&name, &dir),
         PluginAction::Build { dir } => build(&dir).map(|_| ()),
+        PluginAction::Test {
+            plugin,
+            content: None,
+            ..
+        } => test_cases(config, Path::new(&plugin)).await,
         action => {
             let store = super::open_store(config).await?;
             crate::templates::seed_defaults(&store).await?;
@@ -145,7 +153,7 @@ async fn operate(
         }
         PluginAction::Test {
             plugin,
-            content,
+            content: Some(content),
             manifest,
             settings,
             after,
@@ -286,7 +294,9 @@ async fn operate(
                 old.id()
             );
         }
-        PluginAction::New { .. } | PluginAction::Build { .. } => {
+        PluginAction::New { .. }
+        | PluginAction::Build { .. }
+        | PluginAction::Test { content: None, .. } => {
             unreachable!("handled without a store")
         }
     }
@@ -374,6 +384,10 @@ fn scaffold(name: &str, parent: &Path) -> anyhow::Result<()> {
             root.join("Cargo.lock"),
             include_str!("../../../plugins/Cargo.lock").to_string(),
         ),
+        (
+            root.join("tests/cases.toml"),
+            include_str!("scaffold/cases.toml.in").to_string(),
+        ),
         (root.join(".gitignore"), "/target\n".to_string()),
     ];
     for (folder, vendored) in [
@@ -392,7 +406,49 @@ fn scaffold(name: &str, parent: &Path) -> anyhow::Result<()> {
         std::fs::write(&path, text)?;
     }
     println!("created plugin {name} in {}", root.display());
-    println!("next: vidhook plugin build {0} && vidhook plugin test {0}/target/wasm32-wasip2/release/{1}.wasm --content {0}/sample-content.json", root.display(), name.replace('-', "_"));
+    println!("next: vidhook plugin test {0} (builds it and runs tests/cases.toml), then vidhook plugin test {0}/target/wasm32-wasip2/release/{1}.wasm --content {0}/sample-content.json", root.display(), name.replace('-', "_"));
+    Ok(())
+}
+
+/// `plugin test DIR`: builds the crate, then runs `DIR/tests/cases.toml` against a host double
+/// (no database, network or editors' templates); one line a case, then `N passed, N failed`,
+/// and an error (a non-zero exit) when any failed.
+async fn test_cases(config: &Config, dir: &Path) -> anyhow::Result<()> {
+    let file = dir.join("tests/cases.toml");
+    let cases: crate::plugins::double::Cases = toml::from_str(
+        &std::fs::read_to_string(&file).with_context(|| format!("no {}", file.display()))?,
+    )
+    .with_context(|| format!("{} is not a cases file", file.display()))?;
+    let wasm = build(dir)?;
+    let manifest = Manifest::parse(&std::fs::read_to_string(dir.join("vidhook-plugin.toml"))?)?;
+    // A database of its own, in a temporary folder: nothing the cases do is kept.
+    let scratch = tempfile::tempdir()?;
+    let store = Store::connect(
+        &format!(
+            "sqlite://{}?mode=rwc",
+            scratch.path().join("test.db").display()
+        ),
+        config.database_timeout(),
+    )
+    .await?;
+    let policy = crate::plugins::Policy {
+        max: config.plugins.max_limits(),
+        ..Default::default()
+    };
+    let host = PluginHost::new(store, scratch.path().join("plugins"), policy).await?;
+    let plugin = host
+        .load_uninstalled(&std::fs::read(&wasm)?, manifest)
+        .await?;
+    let verdicts = crate::plugins::double::run(&host, &plugin, &cases).await;
+    let failed = verdicts.iter().filter(|v| v.failure.is_some()).count();
+    for verdict in &verdicts {
+        match &verdict.failure {
+            None => println!("ok     {}", verdict.name),
+            Some(why) => println!("FAILED {}: {why}", verdict.name),
+        }
+    }
+    println!("{} passed, {failed} failed", verdicts.len() - failed);
+    anyhow::ensure!(failed == 0, "{failed} of {} cases failed", verdicts.len());
     Ok(())
 }
 
