@@ -161,14 +161,12 @@ pub struct HttpGate {
     guard: crate::outbound::Guard,
 }
 
-type SendFuture = Box<
-    dyn std::future::Future<
-            Output = wasmtime_wasi_http::Result<(
-                http::Response<wasmtime_wasi_http::WasiBody>,
-                Box<dyn std::future::Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
-            )>,
-        > + Send,
->;
+/// A response and the future that drives its connection.
+type Sent = (
+    http::Response<wasmtime_wasi_http::WasiBody>,
+    Box<dyn std::future::Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
+);
+type SendFuture = Box<dyn std::future::Future<Output = wasmtime_wasi_http::Result<Sent>> + Send>;
 
 impl WasiHttpHooks for HttpGate {
     fn send_request(
@@ -228,12 +226,7 @@ impl WasiHttpHooks for HttpGate {
 }
 
 /// A canned answer as the guest's `wasi:http` sees a response.
-fn canned_response(
-    answer: Canned,
-) -> wasmtime_wasi_http::Result<(
-    http::Response<wasmtime_wasi_http::WasiBody>,
-    Box<dyn std::future::Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
-)> {
+fn canned_response(answer: Canned) -> wasmtime_wasi_http::Result<Sent> {
     use http_body_util::BodyExt;
     let body = http_body_util::Full::from(answer.body)
         .map_err(|never| match never {})
