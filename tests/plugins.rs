@@ -399,6 +399,38 @@ async fn plugin_authors_loop_new_build_test_and_replay() {
     .await;
     assert!(out.contains("2 events replayed: 2 changed"), "{out}");
 
+    // A recorded event becomes a case: a crate named like the chain's plugin records render
+    // "0.md" (its content, settings and the templates' outputs now), and the case passes offline.
+    let jobs = vidhook(&["jobs", "--config", &cfg]).await;
+    let render = jobs
+        .lines()
+        .find(|line| line.contains("0.md"))
+        .and_then(|line| line.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no render of 0.md:\n{jobs}"))
+        .to_string();
+    let recording = dir.path().join("recording");
+    let recording_str = recording.to_str().unwrap();
+    vidhook(&["plugin", "new", "presenter", "--dir", recording_str]).await;
+    let own = recording.join("presenter");
+    let recorded = vidhook(&[
+        "plugin",
+        "test",
+        own.to_str().unwrap(),
+        "--record",
+        &render,
+        "--config",
+        &cfg,
+    ])
+    .await;
+    assert!(
+        recorded.contains(&format!("recorded render {render}")),
+        "{recorded}"
+    );
+    let cases = std::fs::read_to_string(own.join("tests/cases.toml")).unwrap();
+    assert!(cases.contains(&format!("render {render}: One")), "{cases}");
+    let replayed = vidhook(&["plugin", "test", own.to_str().unwrap(), "--config", &cfg]).await;
+    assert!(replayed.contains("3 passed, 0 failed"), "{replayed}");
+
     // What publishing the folder would cost, through the same chain (v0.2.0 now), two videos.
     let docs = dir.path().join("docs");
     let estimate = vidhook(&[

@@ -52,6 +52,11 @@ pub enum PluginAction {
         /// Content JSON (see examples/sample-content.json): run on it with the live templates.
         #[arg(long)]
         content: Option<PathBuf>,
+        /// With a crate's folder: add render RENDER_ID's event to its tests/cases.toml as a case
+        /// (the content, the draft, the settings and the templates' outputs as they are now; the
+        /// plugin must be in that render's chain).
+        #[arg(long, value_name = "RENDER_ID", conflicts_with = "content")]
+        record: Option<String>,
         /// Manifest for a .wasm file (default: vidhook-plugin.toml of its crate, else none).
         #[arg(long)]
         manifest: Option<PathBuf>,
@@ -88,6 +93,7 @@ pub async fn run(config: &Config, action: PluginAction) -> anyhow::Result<()> {
         PluginAction::Test {
             plugin,
             content: None,
+            record: None,
             ..
         } => test_cases(config, Path::new(&plugin)).await,
         action => {
@@ -153,10 +159,17 @@ async fn operate(
         }
         PluginAction::Test {
             plugin,
+            content: None,
+            record: Some(render),
+            ..
+        } => record_case(config, store, host, Path::new(&plugin), &render).await?,
+        PluginAction::Test {
+            plugin,
             content: Some(content),
             manifest,
             settings,
             after,
+            ..
         } => {
             let content: Content = serde_json::from_str(&std::fs::read_to_string(&content)?)
                 .with_context(|| format!("{} is not content JSON", content.display()))?;
@@ -296,7 +309,11 @@ async fn operate(
         }
         PluginAction::New { .. }
         | PluginAction::Build { .. }
-        | PluginAction::Test { content: None, .. } => {
+        | PluginAction::Test {
+            content: None,
+            record: None,
+            ..
+        } => {
             unreachable!("handled without a store")
         }
     }
@@ -449,6 +466,84 @@ async fn test_cases(config: &Config, dir: &Path) -> anyhow::Result<()> {
     }
     println!("{} passed, {failed} failed", verdicts.len() - failed);
     anyhow::ensure!(failed == 0, "{failed} of {} cases failed", verdicts.len());
+    Ok(())
+}
+
+/// `plugin test DIR --record RENDER_ID`: the render's event, run through its chain up to this
+/// crate's plugin (with the render's settings and the templates as they are now), appended to
+/// `DIR/tests/cases.toml` as a case expecting what the plugin decides.
+async fn record_case(
+    config: &Config,
+    store: &Store,
+    host: &PluginHost,
+    dir: &Path,
+    render_id: &str,
+) -> anyhow::Result<()> {
+    let wasm = build(dir)?;
+    let manifest = Manifest::parse(&std::fs::read_to_string(dir.join("vidhook-plugin.toml"))?)?;
+    let name = manifest.name.clone();
+    let render = store
+        .render(render_id)
+        .await?
+        .with_context(|| format!("no render {render_id}"))?;
+    let mut content = store.event_content(&render.event_id).await?;
+    let source = config
+        .sources
+        .get(&content.source)
+        .with_context(|| format!("source {} is not configured", content.source))?;
+    // As the plan step sees it: with the source's presenter image when the entry has none.
+    content.image = source.image_for(&content);
+    let chain = crate::jobs::render_chain(&render, source)?;
+    let at = chain
+        .iter()
+        .position(|(reference, _)| crate::plugins::config::plugin_name(reference) == name)
+        .with_context(|| format!("{name} is not in render {render_id}'s chain"))?;
+    let templates = Arc::new(crate::templates::TemplateSet::load(store).await?);
+    let mut draft = Vec::new();
+    for (reference, settings) in &chain[..at] {
+        let earlier = host.resolve(reference).await?;
+        match host
+            .plan(&earlier, &content, &draft, templates.clone(), settings)
+            .await?
+            .decision
+        {
+            crate::plugins::Decision::Generate(plans) => draft = plans,
+            crate::plugins::Decision::Skip(reason) => {
+                anyhow::bail!("{} skipped before {name}: {reason}", earlier.id())
+            }
+        }
+    }
+    let plugin = host
+        .load_uninstalled(&std::fs::read(&wasm)?, manifest)
+        .await?;
+    let title: String = content.title.chars().take(60).collect();
+    let case = crate::plugins::double::record(
+        host,
+        &plugin,
+        format!("render {render_id}: {title}"),
+        (&content, &draft),
+        templates,
+        &chain[at].1,
+    )
+    .await?;
+    let calls = case.expect.requests.as_ref().map_or(0, Vec::len);
+    let cases = crate::plugins::double::Cases { cases: vec![case] };
+    let file = dir.join("tests/cases.toml");
+    std::fs::create_dir_all(dir.join("tests"))?;
+    let mut text = std::fs::read_to_string(&file).unwrap_or_default();
+    text.push('\n');
+    text.push_str(&toml::to_string(&cases)?);
+    std::fs::write(&file, text)?;
+    println!(
+        "recorded render {render_id} as a case in {}",
+        file.display()
+    );
+    if calls > 0 {
+        println!(
+            "it made {calls} outbound requests: write their answers under [case.http.\"URL\"] \
+             (status, body), or the case meets 404s"
+        );
+    }
     Ok(())
 }
 

@@ -22,6 +22,7 @@ pub mod caption_edits;
 mod lease;
 pub mod operator;
 mod plan_steps;
+pub(crate) use plan_steps::chain as render_chain;
 mod provider_steps;
 mod speech_steps;
 mod steps;

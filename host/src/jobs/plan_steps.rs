@@ -12,7 +12,7 @@ use crate::store::{RenderRow, Transition};
 
 /// The plugin chain a render runs, each with the source's settings for it: the versions pinned
 /// when its event was accepted (the source's chain for older renders).
-pub(super) fn chain(
+pub(crate) fn chain(
     render: &RenderRow,
     source: &crate::config::SourceConfig,
 ) -> anyhow::Result<Vec<(String, std::collections::BTreeMap<String, String>)>> {

@@ -6,22 +6,24 @@
 //! network or the editors' templates, so the cases run anywhere, in the plugin's own CI.
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::sandbox::{Canned, Templates};
-use super::{Call, Decision, LoadedPlugin, PluginHost};
+use super::{Call, Decision, LoadedPlugin, PluginFailure, PluginHost};
 use crate::content::Content;
+use crate::templates::TemplateSet;
 
 /// `tests/cases.toml` of a plugin crate.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Cases {
     #[serde(rename = "case")]
     pub cases: Vec<Case>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Case {
     pub name: String,
@@ -44,7 +46,7 @@ pub struct Case {
 }
 
 /// What a case expects; every field given must hold.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Expect {
     /// `generate`, `skip` or `error`.
@@ -192,6 +194,88 @@ async fn run_case(
     Ok(problems)
 }
 
+/// A real event as a case (`plugin test DIR --record RENDER_ID`): `plugin` runs on `content` and
+/// `draft` with the editors' templates and its live `wasi:http` (its grants hold), and the case
+/// keeps the content, the draft, the settings and each template's output, and expects what the
+/// plugin decided and the requests it made. Answers to those requests are not recorded: a case
+/// whose plugin calls out needs them written in (`[case.http."URL"]`).
+pub async fn record(
+    host: &PluginHost,
+    plugin: &LoadedPlugin,
+    name: String,
+    (content, draft): (&Content, &[super::Plan]),
+    templates: Arc<TemplateSet>,
+    config: &BTreeMap<String, String>,
+) -> Result<Case, PluginFailure> {
+    let kept = Arc::new(Mutex::new(BTreeMap::new()));
+    let call = Call::Plan { content, draft };
+    let run = host
+        .run(
+            plugin,
+            call,
+            Templates::Recording(templates, kept.clone()),
+            None,
+            config,
+        )
+        .await?;
+    let mut expect = Expect {
+        requests: Some(run.requests.clone()),
+        ..Expect::default()
+    };
+    match &run.decision {
+        Decision::Skip(reason) => {
+            expect.decision = "skip".into();
+            expect.reason_contains = Some(reason.clone());
+        }
+        Decision::Generate(plans) => {
+            expect.decision = "generate".into();
+            expect.plans = Some(plans.len());
+            expect.script_contains = plans.first().map(|p| p.script.chars().take(80).collect());
+        }
+    }
+    let content = serde_json::to_value(content).map_err(|e| PluginFailure::Load {
+        plugin: plugin.id(),
+        message: e.to_string(),
+    })?;
+    let content = match without_nulls(content) {
+        Some(toml::Value::Table(table)) => table.into_iter().collect(),
+        _ => BTreeMap::new(),
+    };
+    let templates = kept.lock().expect("never poisoned").clone();
+    Ok(Case {
+        name,
+        content,
+        draft_json: (!draft.is_empty()).then(|| serde_json::to_string(draft).unwrap_or_default()),
+        config: config.clone(),
+        templates,
+        http: BTreeMap::new(),
+        expect,
+    })
+}
+
+/// JSON as TOML, which has no null: null fields are left out.
+fn without_nulls(value: serde_json::Value) -> Option<toml::Value> {
+    use serde_json::Value;
+    Some(match value {
+        Value::Null => return None,
+        Value::Bool(b) => toml::Value::Boolean(b),
+        Value::Number(n) => match n.as_i64() {
+            Some(i) => toml::Value::Integer(i),
+            None => toml::Value::Float(n.as_f64().unwrap_or_default()),
+        },
+        Value::String(s) => toml::Value::String(s),
+        Value::Array(items) => {
+            toml::Value::Array(items.into_iter().filter_map(without_nulls).collect())
+        }
+        Value::Object(fields) => toml::Value::Table(
+            fields
+                .into_iter()
+                .filter_map(|(k, v)| Some((k, without_nulls(v)?)))
+                .collect(),
+        ),
+    })
+}
+
 /// The case's content over a default article.
 fn content_of(case: &Case) -> Result<Content, String> {
     let mut content = serde_json::json!({
@@ -323,5 +407,49 @@ expect = { decision = "skip" }
                 verdict.failure
             );
         }
+    }
+
+    /// A recorded run is a case that passes when replayed against the double.
+    #[tokio::test]
+    async fn a_recorded_run_replays_as_a_passing_case() {
+        let (_dir, host, set) = super::super::tests::fresh(&[]).await;
+        let presenter = host.resolve("presenter").await.unwrap();
+        let mut content = content_of(
+            &toml::from_str::<Case>("name = \"x\"\nexpect = { decision = \"generate\" }").unwrap(),
+        )
+        .unwrap();
+        content.title = "Weekly prices".into();
+        content.url = None;
+        let case = record(
+            &host,
+            &presenter,
+            "recorded".into(),
+            (&content, &[]),
+            set,
+            &BTreeMap::new(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            case.templates.keys().collect::<Vec<_>>(),
+            ["prompt", "script"]
+        );
+        let text = toml::to_string(&Cases { cases: vec![case] }).unwrap();
+        let cases: Cases = toml::from_str(&text).unwrap();
+        assert!(
+            cases.cases[0]
+                .expect
+                .script_contains
+                .as_deref()
+                .unwrap()
+                .contains("Weekly prices"),
+            "{text}"
+        );
+        let verdicts = run(&host, &presenter, &cases).await;
+        assert!(
+            verdicts[0].failure.is_none(),
+            "{:?}\n{text}",
+            verdicts[0].failure
+        );
     }
 }

@@ -27,15 +27,19 @@ pub struct Grants {
     pub secrets: BTreeMap<String, String>,
 }
 
-/// Where `render` gets its text: the editors' templates, or a test case's canned outputs by
-/// template name.
+/// Where `render` gets its text: the editors' templates, a test case's canned outputs by
+/// template name, or the editors' templates with each output kept (to record a case).
 pub enum Templates {
     Live(Arc<TemplateSet>),
     Canned(BTreeMap<String, String>),
+    Recording(
+        Arc<TemplateSet>,
+        Arc<std::sync::Mutex<BTreeMap<String, String>>>,
+    ),
 }
 
 /// A canned answer to one URL (a test case's `wasi:http` response).
-#[derive(Debug, Clone, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Canned {
     #[serde(default = "ok_status")]
@@ -265,6 +269,16 @@ impl host::Host for PluginState {
                 .get(&name)
                 .cloned()
                 .ok_or_else(|| format!("the test case gives no output for template {name:?}")),
+            Templates::Recording(templates, kept) => {
+                let output = templates
+                    .render(&name, &context_json, self.deadline)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                kept.lock()
+                    .expect("never poisoned")
+                    .insert(name, output.clone());
+                Ok(output)
+            }
         }
     }
 
