@@ -10,7 +10,6 @@ use tokio::sync::Notify;
 
 use crate::cms::CmsAdapter;
 use crate::config::Config;
-use crate::generation::Resolution;
 use crate::media::MediaStore;
 use crate::plugins::{PluginHost, Policy};
 use crate::store::Store;
@@ -22,15 +21,7 @@ pub async fn plugin_host(config: &Config, store: Store) -> anyhow::Result<Plugin
         max: config.plugins.max_limits(),
         allow_loopback_hosts: config.plugins.allow_loopback_hosts,
         secrets: config.plugins.secrets.clone(),
-        audio_limits: config
-            .sources
-            .keys()
-            .map(|source| {
-                let longest = |resolution| config.longest_narration(source, resolution);
-                let limits = (longest(Resolution::P720), longest(Resolution::P1080));
-                (source.clone(), limits)
-            })
-            .collect(),
+        audio_limits: config.audio_limits(),
     };
     PluginHost::new(store, config.data_dir.join("plugins"), policy).await
 }

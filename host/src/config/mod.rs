@@ -374,31 +374,22 @@ impl Config {
             .collect()
     }
 
-    /// The longest narration `source`'s video hosts take at `resolution`: its first host's limit,
-    /// or with routing by limits the longest of its hosts' (what a plan is fitted to).
-    pub fn longest_narration(
-        &self,
-        source: &str,
-        resolution: crate::generation::Resolution,
-    ) -> f64 {
+    /// Per source, the longest narration its video hosts take at (720p, 1080p): what its plugins
+    /// fit a plan to (`generation::hosts::longest_on_route`).
+    pub fn audio_limits(&self) -> BTreeMap<String, (f64, f64)> {
+        use crate::generation::{hosts::longest_on_route, Resolution};
         let hosts = self.video_hosts();
-        let Some(route) = self.video_routes().remove(source) else {
-            return resolution.max_audio_seconds();
-        };
-        let limits = route
-            .hosts
-            .iter()
-            .filter_map(|name| hosts.get(name))
-            .map(|host| host.max_audio_seconds(resolution));
-        let limits: Vec<f64> = if route.by_limits {
-            limits.collect()
-        } else {
-            limits.take(1).collect()
-        };
-        limits
+        self.video_routes()
             .into_iter()
-            .reduce(f64::max)
-            .unwrap_or_else(|| resolution.max_audio_seconds())
+            .map(|(source, route)| {
+                let longest = |resolution: Resolution| {
+                    let limit = |name: &str| Some(hosts.get(name)?.max_audio_seconds(resolution));
+                    longest_on_route(&route, limit).unwrap_or(resolution.max_audio_seconds())
+                };
+                let limits = (longest(Resolution::P720), longest(Resolution::P1080));
+                (source, limits)
+            })
+            .collect()
     }
 
     /// Each `[providers.NAME]` name is usable in a URL, `[provider]` and `[providers]` are not

@@ -41,19 +41,15 @@ impl ProviderConfig {
             ProviderConfig::Omnihuman(_) => super::Price::PerVideo {
                 credits: super::CREDITS_PER_VIDEO,
             },
-            ProviderConfig::Fal(f) => super::Price::PerSecond {
-                cents: f.cents_per_second,
-            },
-            ProviderConfig::Replicate(r) => super::Price::PerSecond {
-                cents: r.cents_per_second,
-            },
+            ProviderConfig::Fal(f) => f.price(),
+            ProviderConfig::Replicate(r) => r.price(),
         }
     }
 
     /// The longest narration the host accepts at `resolution` (its provider's limit).
     pub fn max_audio_seconds(&self, resolution: super::Resolution) -> f64 {
         match self {
-            ProviderConfig::Replicate(r) => r.max_audio_seconds.min(resolution.max_audio_seconds()),
+            ProviderConfig::Replicate(r) => r.audio_limit(resolution),
             _ => resolution.max_audio_seconds(),
         }
     }
@@ -191,6 +187,30 @@ pub struct ReplicateConfig {
     /// The longest narration the model accepts, in seconds (longer predictions fail, billed).
     #[serde(default = "default_replicate_max_audio")]
     pub max_audio_seconds: f64,
+}
+
+impl FalConfig {
+    /// Billed by the second of output, which is the narration's length.
+    pub fn price(&self) -> super::Price {
+        super::Price::PerSecond {
+            cents: self.cents_per_second,
+        }
+    }
+}
+
+impl ReplicateConfig {
+    /// Billed by the second of output, which is the narration's length.
+    pub fn price(&self) -> super::Price {
+        super::Price::PerSecond {
+            cents: self.cents_per_second,
+        }
+    }
+
+    /// The longest narration the model takes here: `max_audio_seconds` at any resolution, and
+    /// never more than the model's own limit at that resolution.
+    pub fn audio_limit(&self, resolution: super::Resolution) -> f64 {
+        self.max_audio_seconds.min(resolution.max_audio_seconds())
+    }
 }
 
 /// Spending limits, in provider credits per UTC day.

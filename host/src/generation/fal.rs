@@ -60,7 +60,6 @@ impl Fal {
         format!("Key {}", self.settings.api_key)
     }
 
-    /// Cents for `seconds` of output, whole seconds rounded up.
     /// The finished request's result: the video, or the error fal answers in its place.
     async fn result(&self, id: &str) -> Result<JobStatus, ProviderError> {
         let response = self
@@ -127,11 +126,8 @@ impl Provider for Fal {
         MODEL
     }
 
-    /// Billed by the second of output, which is the narration's length.
     fn price(&self) -> Price {
-        Price::PerSecond {
-            cents: self.settings.cents_per_second,
-        }
+        self.settings.price()
     }
 
     fn following(&self) -> Following {

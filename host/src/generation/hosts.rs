@@ -40,9 +40,23 @@ pub struct Route {
     pub by_limits: bool,
 }
 
+/// The longest narration a source on `route` is fitted to, given each named host's limit: its
+/// first host's, or with routing by limits the longest of its hosts' (none: no host known). The
+/// one rule behind the plugins' limit (`Config::audio_limits`) and the check step's.
+pub fn longest_on_route(route: &Route, limit: impl Fn(&str) -> Option<f64>) -> Option<f64> {
+    let mut limits = route.hosts.iter().filter_map(|name| limit(name));
+    if route.by_limits {
+        limits.reduce(f64::max)
+    } else {
+        limits.next()
+    }
+}
+
 pub struct Hosts {
     by_name: BTreeMap<String, Arc<Host>>,
     routes: BTreeMap<String, Route>,
+    /// For a render of a source no longer configured: every host in name order, no routing.
+    unconfigured: Route,
 }
 
 impl Hosts {
@@ -64,7 +78,20 @@ impl Hosts {
             by_name.insert(name.clone(), Arc::new(host));
         }
         anyhow::ensure!(!by_name.is_empty(), "no video host configured");
-        Ok(Hosts { by_name, routes })
+        Ok(Hosts::new(by_name, routes))
+    }
+
+    fn new(by_name: BTreeMap<String, Arc<Host>>, routes: BTreeMap<String, Route>) -> Hosts {
+        let unconfigured = Route {
+            hosts: by_name.keys().cloned().collect(),
+            failover_wait: Duration::from_secs(60),
+            by_limits: false,
+        };
+        Hosts {
+            by_name,
+            routes,
+            unconfigured,
+        }
     }
 
     /// The host named `name` in the configuration.
@@ -72,24 +99,14 @@ impl Hosts {
         self.by_name.get(name)
     }
 
-    /// Every configured host, by name.
-    pub fn all(&self) -> impl Iterator<Item = &Arc<Host>> {
-        self.by_name.values()
-    }
-
     /// How `source` uses the hosts: its own route, or every host in name order (a source that
     /// is not configured, which only happens to renders of a source removed since).
-    pub fn route(&self, source: &str) -> Route {
-        self.routes.get(source).cloned().unwrap_or_else(|| Route {
-            hosts: self.by_name.keys().cloned().collect(),
-            failover_wait: Duration::from_secs(60),
-            by_limits: false,
-        })
+    pub fn route(&self, source: &str) -> &Route {
+        self.routes.get(source).unwrap_or(&self.unconfigured)
     }
 
     fn ordered(&self, source: &str) -> Vec<&Arc<Host>> {
-        let route = self.route(source);
-        route
+        self.route(source)
             .hosts
             .iter()
             .filter_map(|name| self.by_name.get(name))
@@ -141,13 +158,15 @@ impl Hosts {
         resolution: Resolution,
     ) -> f64 {
         let own = current.provider.max_audio_seconds(resolution);
-        if !self.route(source).by_limits {
+        let route = self.route(source);
+        if !route.by_limits {
             return own;
         }
-        self.ordered(source)
-            .iter()
-            .map(|host| host.provider.max_audio_seconds(resolution))
-            .fold(own, f64::max)
+        let limit = |name: &str| {
+            let host = self.by_name.get(name)?;
+            Some(host.provider.max_audio_seconds(resolution))
+        };
+        longest_on_route(route, limit).map_or(own, |longest| longest.max(own))
     }
 
     /// Failover: the next host after `current` in `source`'s order that accepts the narration,
@@ -229,10 +248,7 @@ mod tests {
             failover_wait: Duration::from_secs(60),
             by_limits,
         };
-        Hosts {
-            by_name,
-            routes: BTreeMap::from([("blog".to_string(), route)]),
-        }
+        Hosts::new(by_name, BTreeMap::from([("blog".to_string(), route)]))
     }
 
     #[test]

@@ -122,16 +122,11 @@ impl Provider for Replicate {
     }
 
     fn max_audio_seconds(&self, resolution: Resolution) -> f64 {
-        self.settings
-            .max_audio_seconds
-            .min(resolution.max_audio_seconds())
+        self.settings.audio_limit(resolution)
     }
 
-    /// Billed by the second of output, which is the narration's length.
     fn price(&self) -> Price {
-        Price::PerSecond {
-            cents: self.settings.cents_per_second,
-        }
+        self.settings.price()
     }
 
     fn following(&self) -> Following {

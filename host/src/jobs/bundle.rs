@@ -207,7 +207,7 @@ async fn fetch_with_fresh_link(
             let Some(job) = render.provider_job_id.as_deref() else {
                 return Err(FetchError::Expired(status));
             };
-            let host = super::provider_steps::host_of(app, render)
+            let host = super::provider_steps::host_of(&app.store, &app.hosts, render)
                 .await
                 .map_err(|err| FetchError::Transient(err.to_string()))?;
             match host.provider.status(job).await {

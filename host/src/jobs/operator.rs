@@ -122,8 +122,7 @@ pub async fn adopt(
             "{id} already holds job {held}, not {job_id}"
         )));
     }
-    let source = store.event_content(&render.event_id).await?.source;
-    let host = hosts.for_render(render.provider.as_deref(), &source);
+    let host = super::provider_steps::host_of(store, hosts, &render).await?;
     let status = host.provider.status(job_id).await.map_err(|err| {
         OperatorError::Refused(format!(
             "{} could not confirm job {job_id}: {err}",

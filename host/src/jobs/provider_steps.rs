@@ -36,18 +36,18 @@ async fn unreachable_write_back(app: &App, content: &crate::content::Content) ->
     None
 }
 
-/// The host `render` is with (the one recorded on it, else its source's first), and its source.
-pub(super) async fn host_of(app: &App, render: &RenderRow) -> anyhow::Result<Arc<Host>> {
-    if let Some(host) = render
-        .provider
-        .as_deref()
-        .and_then(|name| app.hosts.get(name))
-    {
+/// The host `render` is with: the one recorded on it, else its source's first (the event is
+/// read only then, to learn its source).
+pub(super) async fn host_of(
+    store: &crate::store::Store,
+    hosts: &crate::generation::Hosts,
+    render: &RenderRow,
+) -> Result<Arc<Host>, crate::store::StoreError> {
+    if let Some(host) = render.provider.as_deref().and_then(|name| hosts.get(name)) {
         return Ok(host.clone());
     }
-    let source = app.store.event_content(&render.event_id).await?.source;
-    Ok(app
-        .hosts
+    let source = store.event_content(&render.event_id).await?.source;
+    Ok(hosts
         .for_render(render.provider.as_deref(), &source)
         .clone())
 }
@@ -359,7 +359,7 @@ fn ambiguous(host: &Host, submit_key: &str, message: &str) -> Outcome {
 /// A render in `submitting` (a submit was interrupted between recording the attempt and its
 /// answer: a crash, a kill, a lost lease) or in `reconciling` (its window may be over).
 pub async fn reconcile(app: &App, lease: &Lease, render: &RenderRow) -> anyhow::Result<Outcome> {
-    let host = host_of(app, render).await?;
+    let host = host_of(&app.store, &app.hosts, render).await?;
     let provider = &host.provider;
     let submit_key = render.submit_key.as_deref().unwrap_or("?");
     if let Some(found) = find_lost_job(&host, render, submit_key).await {
@@ -427,7 +427,7 @@ pub async fn await_job(app: &App, render: &RenderRow) -> anyhow::Result<Outcome>
         .provider_job_id
         .as_deref()
         .ok_or_else(|| anyhow::anyhow!("no job id"))?;
-    let host = host_of(app, render).await?;
+    let host = host_of(&app.store, &app.hosts, render).await?;
     let provider = &host.provider;
     let now = now_ms();
     let since = render.adopted_at.or(render.submitted_at).unwrap_or(now);

@@ -114,55 +114,45 @@ async fn run_case(
         .await;
     let expect = &case.expect;
     let mut problems = Vec::new();
-    let mut check = |holds: bool, what: String| {
-        if !holds {
-            problems.push(what);
-        }
+    // What an error or a skip reason (`what`) says against the case's `reason_contains`.
+    let reason = |what: &str, said: &str| {
+        let part = expect.reason_contains.as_deref()?;
+        (!said.contains(part)).then(|| format!("the {what} does not say {part:?}: {said}"))
     };
     let run = match result {
         Err(err) => {
             let message = err.to_string();
-            check(
+            problems.extend(unless(
                 expect.decision == "error",
                 format!("expected {}, the plugin failed: {message}", expect.decision),
-            );
-            if let Some(part) = &expect.reason_contains {
-                check(
-                    message.contains(part.as_str()),
-                    format!("the error does not say {part:?}: {message}"),
-                );
-            }
+            ));
+            problems.extend(reason("error", &message));
             return Ok(problems);
         }
         Ok(run) => run,
     };
     match &run.decision {
-        Decision::Skip(reason) => {
-            check(
+        Decision::Skip(said) => {
+            problems.extend(unless(
                 expect.decision == "skip",
-                format!("expected {}, it skipped: {reason}", expect.decision),
-            );
-            if let Some(part) = &expect.reason_contains {
-                check(
-                    reason.contains(part.as_str()),
-                    format!("the skip reason does not say {part:?}: {reason}"),
-                );
-            }
+                format!("expected {}, it skipped: {said}", expect.decision),
+            ));
+            problems.extend(reason("skip reason", said));
         }
         Decision::Generate(plans) => {
-            check(
+            problems.extend(unless(
                 expect.decision == "generate",
                 format!(
                     "expected {}, it planned {} videos",
                     expect.decision,
                     plans.len()
                 ),
-            );
+            ));
             if let Some(n) = expect.plans {
-                check(
+                problems.extend(unless(
                     plans.len() == n,
                     format!("expected {n} plans, got {}", plans.len()),
-                );
+                ));
             }
             let first = plans.first();
             for (field, part, value) in [
@@ -171,27 +161,32 @@ async fn run_case(
             ] {
                 if let Some(part) = part {
                     let value = value.map_or("", String::as_str);
-                    check(
+                    problems.extend(unless(
                         value.contains(part.as_str()),
                         format!("the {field} does not contain {part:?}: {value:?}"),
-                    );
+                    ));
                 }
             }
         }
     }
     for wanted in &expect.logs {
-        check(
+        problems.extend(unless(
             run.logs.iter().any(|line| line.contains(wanted.as_str())),
             format!("no log line says {wanted:?} (logs: {:?})", run.logs),
-        );
+        ));
     }
     if let Some(requests) = &expect.requests {
-        check(
+        problems.extend(unless(
             &run.requests == requests,
             format!("expected requests {requests:?}, made {:?}", run.requests),
-        );
+        ));
     }
     Ok(problems)
+}
+
+/// `what`, unless the expectation `holds`.
+fn unless(holds: bool, what: String) -> Option<String> {
+    (!holds).then_some(what)
 }
 
 /// A real event as a case (`plugin test DIR --record RENDER_ID`): `plugin` runs on `content` and
