@@ -127,8 +127,7 @@ async function openRender(id) {
     const detail = await api(`/renders/${encodeURIComponent(id)}`);
     const r = detail.summary;
     state.renders.set(r.id, r);
-    $("render-title").textContent = r.title || r.entry;
-    box.replaceChildren(...[
+    const parts = [
       el("p", { class: "meta" }, el("span", { class: "badge" }, r.state.replace(/_/g, " ")), ` ${r.source} / ${r.entry} · `, when(r.created_at),
         r.finished_at && ENDED.includes(r.state) ? ` · took ${seconds(r.finished_at - r.created_at)}` : "", ` · ${r.credits} credits`),
       /^https?:\/\//.test(r.entry_url || "") ? el("p", {}, el("a", { href: r.entry_url, rel: "noopener noreferrer", target: "_blank", "data-testid": "entry-link" }, "Open the entry in its CMS")) : null,
@@ -136,7 +135,11 @@ async function openRender(id) {
       player(r, `Video for ${r.title || r.entry}`),
       r.narration ? el("section", {}, el("h2", {}, "Narration"), el("p", { class: "script", "data-testid": "narration" }, r.narration)) : null,
       await captionsSection(r.id),
-      ...timeline(detail)].filter(Boolean));
+      ...timeline(detail)].filter(Boolean);
+    // The heading and the page change together, once everything is fetched: a page titled for
+    // this render never shows another's body or "Loading…".
+    $("render-title").textContent = r.title || r.entry;
+    box.replaceChildren(...parts);
   } catch (error) {
     box.replaceChildren(el("p", { class: "error" }, error.status === 404 ? "There is no such render." : error.message));
   }
