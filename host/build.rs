@@ -16,9 +16,15 @@ fn main() {
     let out_dir = PathBuf::from(env::var_os("OUT_DIR").unwrap());
     let target_dir = out_dir.join("wasm");
 
+    // The Rust crates and the workspace files; not the TypeScript and Python plugins, their
+    // toolchains (`node_modules`, `.venv`) or the build output.
     for entry in std::fs::read_dir(&plugins).unwrap().flatten() {
-        if entry.file_name() != "target" {
-            println!("cargo:rerun-if-changed={}", entry.path().display());
+        let path = entry.path();
+        let crate_or_workspace_file = path.join("Cargo.toml").exists()
+            || path.is_file()
+            || entry.file_name() == "test-programs";
+        if crate_or_workspace_file && entry.file_name() != "target" {
+            println!("cargo:rerun-if-changed={}", path.display());
         }
     }
     println!(
@@ -84,14 +90,16 @@ fn main() {
     std::fs::write(out_dir.join("bundled_plugins.rs"), entries).unwrap();
 }
 
-/// Plugin folders with a manifest, sorted for a stable binary.
+/// Plugin crates (folders with a manifest and a Cargo.toml), sorted for a stable binary. The
+/// TypeScript and Python plugins beside them are built by `vidhook plugin build`, not bundled.
 fn bundled_names(plugins: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(plugins)
         .unwrap()
         .filter_map(|e| {
             let entry = e.ok()?;
-            let has_manifest = entry.path().join("vidhook-plugin.toml").exists();
-            has_manifest.then(|| entry.file_name().to_str().map(str::to_owned))?
+            let bundled = entry.path().join("vidhook-plugin.toml").exists()
+                && entry.path().join("Cargo.toml").exists();
+            bundled.then(|| entry.file_name().to_str().map(str::to_owned))?
         })
         .collect();
     names.sort();

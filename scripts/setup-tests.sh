@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
 # What the tests need beyond scripts/setup.sh, idempotently: Debian's Chromium and ChromeDriver
 # with playwright-core (npm, the locked version) for the workspace's browser tests, moto's
-# S3-compatible server that the media-store tests start on loopback, and schemathesis, which
-# fuzzes the API from its OpenAPI document. The demo needs none of them.
+# S3-compatible server that the media-store tests start on loopback, schemathesis, which
+# fuzzes the API from its OpenAPI document, and the TypeScript and Python plugin toolchains
+# (jco with componentize-js from plugins/package-lock.json, componentize-py from
+# plugins/requirements.txt by hash) that build the TypeScript and Python plugins the tests run.
+# The demo needs none of them.
 set -euo pipefail
 
 missing=()
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
+command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
 "$(dirname "$0")/apt-install.sh" setup-tests "${missing[@]}"
 
 # The media-store tests' S3-compatible server: moto in server mode, a pip install (no compile).
@@ -28,4 +33,16 @@ fi
 if ! python3 -c 'import schemathesis' >/dev/null 2>&1; then
   echo "setup: installing schemathesis from PyPI (fuzzes the API from its OpenAPI document)"
   python3 -m pip install --quiet 'schemathesis==4.32.5'
+fi
+
+# The plugin toolchains, pinned and locked, in plugins/ (where `vidhook plugin build` finds them
+# for every plugin below it).
+if [ ! -f "$here/plugins/node_modules/@bytecodealliance/jco/package.json" ]; then
+  echo "setup: installing jco and componentize-js from npm (builds the TypeScript plugins)"
+  (cd "$here/plugins" && npm ci --no-audit --no-fund --silent)
+fi
+if [ ! -x "$here/plugins/.venv/bin/componentize-py" ]; then
+  echo "setup: installing componentize-py from PyPI by hash (builds the Python plugins)"
+  python3 -m venv "$here/plugins/.venv"
+  "$here/plugins/.venv/bin/pip" install --quiet --require-hashes -r "$here/plugins/requirements.txt"
 fi

@@ -14,6 +14,11 @@ pub struct Manifest {
     pub version: String,
     #[serde(default)]
     pub description: String,
+    /// The WIT world a TypeScript or Python plugin implements (`plugin`, `shortening-plugin`,
+    /// `digest`; default `plugin`): what `vidhook plugin build` builds it for. A Rust crate
+    /// chooses by its export macro, and the host reads what a component exports either way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub world: Option<String>,
     #[serde(default)]
     pub capabilities: Capabilities,
     #[serde(default)]
@@ -46,6 +51,9 @@ pub struct RequestedLimits {
     /// Outbound HTTP requests per run.
     pub http_calls: Option<u32>,
 }
+
+/// The worlds of `wit/plugin.wit` a plugin may implement.
+const WORLDS: &[&str] = &["plugin", "shortening-plugin", "digest"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
@@ -88,7 +96,19 @@ impl Manifest {
                 )));
             }
         }
+        if !WORLDS.contains(&manifest.world()) {
+            return Err(ManifestError::Invalid(format!(
+                "world {:?}: one of {}",
+                manifest.world(),
+                WORLDS.join(", ")
+            )));
+        }
         Ok(manifest)
+    }
+
+    /// The WIT world it implements, as built by `vidhook plugin build`.
+    pub fn world(&self) -> &str {
+        self.world.as_deref().unwrap_or("plugin")
     }
 
     pub fn to_toml(&self) -> String {
@@ -184,6 +204,7 @@ mod tests {
             name: "p".into(),
             version: "1.0.0".into(),
             description: String::new(),
+            world: None,
             capabilities: Capabilities {
                 allowed_hosts: hosts.iter().map(|s| s.to_string()).collect(),
                 secrets: secrets.iter().map(|s| s.to_string()).collect(),

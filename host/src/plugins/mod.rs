@@ -501,13 +501,7 @@ impl PluginHost {
             outbound_calls: state.http.calls,
             ..Usage::default()
         };
-        let log_tail = logs
-            .iter()
-            .rev()
-            .take(5)
-            .rev()
-            .map(|l| format!("\n  {l}"))
-            .collect::<String>();
+        let log_tail = log_tail(&logs);
 
         let answer = match result {
             Err(_) => {
@@ -568,6 +562,22 @@ impl PluginHost {
             requests,
         })
     }
+}
+
+/// What a failure quotes of a run's logs: the last five lines and, before them, the last error
+/// the plugin logged (the SDKs log an uncaught exception's stack or traceback at error level;
+/// the interpreter's own output after it would otherwise push it out of the tail).
+fn log_tail(logs: &[String]) -> String {
+    let tail = logs.len().saturating_sub(5);
+    let last_error = logs[..tail]
+        .iter()
+        .rposition(|line| line.starts_with("[error]"));
+    last_error
+        .map(|i| &logs[i])
+        .into_iter()
+        .chain(&logs[tail..])
+        .map(|line| format!("\n  {line}"))
+        .collect()
 }
 
 #[cfg(test)]

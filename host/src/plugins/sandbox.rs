@@ -191,7 +191,24 @@ impl WasiHttpHooks for HttpGate {
         if !allowed {
             tracing::warn!(target: "plugin", host = %authority, "outbound request denied");
             self.denied.push(authority);
-            return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
+            // Refused once the guest has written its body (at most 1 MiB, 1 s), as a server
+            // that refuses would: a JavaScript engine aborts when the answer comes while it is
+            // still writing.
+            return Box::new(async move {
+                use http_body_util::BodyExt;
+                let mut body = request.into_body();
+                let mut read = 0usize;
+                let drained = async {
+                    while let Some(Ok(frame)) = body.frame().await {
+                        read += frame.data_ref().map_or(0, |d| d.len());
+                        if read > 1 << 20 {
+                            break;
+                        }
+                    }
+                };
+                let _ = tokio::time::timeout(std::time::Duration::from_secs(1), drained).await;
+                Err(wasmtime_wasi_http::Error::HttpRequestDenied)
+            });
         }
         self.calls += 1;
         let url = request.uri().to_string();

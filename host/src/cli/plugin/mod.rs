@@ -13,6 +13,11 @@ use crate::content::Content;
 use crate::plugins::{replay, Manifest, PluginHost};
 use crate::store::Store;
 
+mod build;
+mod scaffold;
+
+pub use build::{build, Language};
+
 #[derive(Subcommand)]
 pub enum PluginAction {
     /// Install a component (stored by sha256; takes effect for new renders without a restart).
@@ -28,36 +33,40 @@ pub enum PluginAction {
     },
     /// Installed plugins and versions.
     List,
-    /// Scaffold a plugin crate that builds as is.
+    /// Scaffold a plugin that builds as is (Rust, TypeScript or Python).
     New {
-        /// The plugin's name (a crate name: lower case, `-` between words).
+        /// The plugin's name (lower case, `-` between words).
         name: String,
+        /// Its language: rust (cargo), ts (jco/componentize-js) or python (componentize-py).
+        #[arg(long, value_enum, default_value = "rust")]
+        lang: Language,
         /// Parent folder (default: the current one).
         #[arg(long, default_value = ".")]
         dir: PathBuf,
     },
-    /// Build a plugin crate into a component (`cargo build --release --target wasm32-wasip2`).
+    /// Build a plugin into a component with its language's tool (cargo, jco, componentize-py).
     Build {
-        /// The plugin crate's folder.
+        /// The plugin's folder.
         #[arg(default_value = ".")]
         dir: PathBuf,
     },
-    /// Run a plugin crate's test cases offline (`plugin test DIR`: builds it, then runs
+    /// Run a plugin's test cases offline (`plugin test DIR`: builds it, then runs
     /// DIR/tests/cases.toml against a host double), or run a plugin (a .wasm file, or an
     /// installed name[@version]) on a sample content event (`--content`).
     Test {
-        /// A plugin crate's folder; or with `--content`, a `.wasm` file or an installed plugin
+        /// A plugin's folder; or with `--content`, a `.wasm` file or an installed plugin
         /// as name[@version].
         plugin: String,
         /// Content JSON (see examples/sample-content.json): run on it with the live templates.
         #[arg(long)]
         content: Option<PathBuf>,
-        /// With a crate's folder: add render RENDER_ID's event to its tests/cases.toml as a case
+        /// With a plugin's folder: add render RENDER_ID's event to its tests/cases.toml as a case
         /// (the content, the draft, the settings and the templates' outputs as they are now; the
         /// plugin must be in that render's chain).
         #[arg(long, value_name = "RENDER_ID", conflicts_with = "content")]
         record: Option<String>,
-        /// Manifest for a .wasm file (default: vidhook-plugin.toml of its crate, else none).
+        /// Manifest for a .wasm file (default: vidhook-plugin.toml of its plugin folder, else
+        /// none).
         #[arg(long)]
         manifest: Option<PathBuf>,
         /// Settings, as key=value.
@@ -88,7 +97,7 @@ fn parse_setting(s: &str) -> Result<(String, String), String> {
 
 pub async fn run(config: &Config, action: PluginAction) -> anyhow::Result<()> {
     match action {
-        PluginAction::New { name, dir } => scaffold(&name, &dir),
+        PluginAction::New { name, lang, dir } => scaffold::scaffold(&name, lang, &dir),
         PluginAction::Build { dir } => build(&dir).map(|_| ()),
         PluginAction::Test {
             plugin,
@@ -327,107 +336,17 @@ fn stem(path: &Path) -> String {
         .replace('_', "-")
 }
 
-/// `<crate>/target/wasm32-wasip2/release/x.wasm` → `<crate>/vidhook-plugin.toml`, if present.
+/// The manifest of the plugin folder a built component sits in, if present:
+/// `<crate>/target/wasm32-wasip2/release/x.wasm` (Rust) or `<plugin>/dist/x.wasm` (TypeScript,
+/// Python) → `vidhook-plugin.toml` of that folder.
 fn crate_manifest(wasm: &Path) -> Option<PathBuf> {
-    let manifest = wasm.ancestors().nth(4)?.join("vidhook-plugin.toml");
-    manifest.exists().then_some(manifest)
+    [4, 2]
+        .into_iter()
+        .filter_map(|up| Some(wasm.ancestors().nth(up)?.join("vidhook-plugin.toml")))
+        .find(|manifest| manifest.exists())
 }
 
-const SDK_FILES: &[(&str, &str)] = &[
-    (
-        "src/lib.rs",
-        include_str!("../../../plugins/sdk/src/lib.rs"),
-    ),
-    (
-        "src/text.rs",
-        include_str!("../../../plugins/sdk/src/text.rs"),
-    ),
-    (
-        "src/http.rs",
-        include_str!("../../../plugins/sdk/src/http.rs"),
-    ),
-    (
-        "src/locale.rs",
-        include_str!("../../../plugins/sdk/src/locale.rs"),
-    ),
-    ("Cargo.toml", include_str!("scaffold/sdk.Cargo.toml.in")),
-];
-
-/// The SDK's HTML reader, the host's own (`plugins/text`), vendored beside it.
-const TEXT_FILES: &[(&str, &str)] = &[
-    (
-        "src/lib.rs",
-        include_str!("../../../plugins/text/src/lib.rs"),
-    ),
-    ("Cargo.toml", include_str!("scaffold/text.Cargo.toml.in")),
-];
-
-/// Writes a plugin crate with the SDK and the WIT vendored, so it builds anywhere.
-fn scaffold(name: &str, parent: &Path) -> anyhow::Result<()> {
-    let valid = !name.is_empty()
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-    anyhow::ensure!(valid, "plugin names use a-z, 0-9 and '-'");
-    let root = parent.join(name);
-    anyhow::ensure!(!root.exists(), "{} exists already", root.display());
-    let fill = |template: &str| {
-        template
-            .replace("{{name}}", name)
-            .replace("{{crate}}", &name.replace('-', "_"))
-    };
-    let mut files: Vec<(PathBuf, String)> = vec![
-        (
-            root.join("Cargo.toml"),
-            fill(include_str!("scaffold/Cargo.toml.in")),
-        ),
-        (
-            root.join("src/lib.rs"),
-            fill(include_str!("scaffold/lib.rs.in")),
-        ),
-        (
-            root.join("vidhook-plugin.toml"),
-            fill(include_str!("scaffold/manifest.toml.in")),
-        ),
-        (
-            root.join("wit/plugin.wit"),
-            include_str!("../../../wit/plugin.wit").to_string(),
-        ),
-        (
-            root.join("sample-content.json"),
-            include_str!("../../../examples/sample-content.json").to_string(),
-        ),
-        (
-            root.join("Cargo.lock"),
-            include_str!("../../../plugins/Cargo.lock").to_string(),
-        ),
-        (
-            root.join("tests/cases.toml"),
-            include_str!("scaffold/cases.toml.in").to_string(),
-        ),
-        (root.join(".gitignore"), "/target\n".to_string()),
-    ];
-    for (folder, vendored) in [
-        ("vidhook-plugin-sdk", SDK_FILES),
-        ("vidhook-text", TEXT_FILES),
-    ] {
-        for (file, text) in vendored {
-            files.push((
-                root.join("vendor").join(folder).join(file),
-                text.to_string(),
-            ));
-        }
-    }
-    for (path, text) in files {
-        std::fs::create_dir_all(path.parent().expect("files have a parent"))?;
-        std::fs::write(&path, text)?;
-    }
-    println!("created plugin {name} in {}", root.display());
-    println!("next: vidhook plugin test {0} (builds it and runs tests/cases.toml), then vidhook plugin test {0}/target/wasm32-wasip2/release/{1}.wasm --content {0}/sample-content.json", root.display(), name.replace('-', "_"));
-    Ok(())
-}
-
-/// `plugin test DIR`: builds the crate, then runs `DIR/tests/cases.toml` against a host double
+/// `plugin test DIR`: builds the plugin, then runs `DIR/tests/cases.toml` against a host double
 /// (no database, network or editors' templates); one line a case, then `N passed, N failed`,
 /// and an error (a non-zero exit) when any failed.
 async fn test_cases(config: &Config, dir: &Path) -> anyhow::Result<()> {
@@ -470,7 +389,7 @@ async fn test_cases(config: &Config, dir: &Path) -> anyhow::Result<()> {
 }
 
 /// `plugin test DIR --record RENDER_ID`: the render's event, run through its chain up to this
-/// crate's plugin (with the render's settings and the templates as they are now), appended to
+/// folder's plugin (with the render's settings and the templates as they are now), appended to
 /// `DIR/tests/cases.toml` as a case expecting what the plugin decides.
 async fn record_case(
     config: &Config,
@@ -545,42 +464,4 @@ async fn record_case(
         );
     }
     Ok(())
-}
-
-/// Builds a plugin crate and reports the component.
-pub fn build(dir: &Path) -> anyhow::Result<PathBuf> {
-    let manifest = dir.join("Cargo.toml");
-    let text = std::fs::read_to_string(&manifest)
-        .with_context(|| format!("no Cargo.toml in {}", dir.display()))?;
-    let package: toml::Value = toml::from_str(&text)?;
-    let name = package["package"]["name"]
-        .as_str()
-        .context("Cargo.toml has no package.name")?
-        .replace('-', "_");
-    let status =
-        std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .args([
-                "build",
-                "--release",
-                "--target",
-                "wasm32-wasip2",
-                "--manifest-path",
-            ])
-            .arg(&manifest)
-            .status()
-            .context("running cargo")?;
-    anyhow::ensure!(status.success(), "cargo build failed");
-    let wasm = dir
-        .join("target/wasm32-wasip2/release")
-        .join(format!("{name}.wasm"));
-    let bytes =
-        std::fs::read(&wasm).with_context(|| format!("{} was not produced", wasm.display()))?;
-    use sha2::Digest;
-    println!(
-        "built {} ({} KB, sha256 {})",
-        wasm.display(),
-        bytes.len() / 1024,
-        hex::encode(sha2::Sha256::digest(&bytes))
-    );
-    Ok(wasm)
 }

@@ -1,0 +1,252 @@
+// Text helpers that run inside the sandbox: sentence splitting, speaking-time estimates, fitting a
+// narration to a time limit without cutting a sentence in half, and the narrator's reading of a
+// body. Each function is the Rust SDK's (`plugins/sdk/src/text.rs`) rule for rule, so a plugin
+// plans the same in every language (the parity test in tests/languages.rs runs all three).
+
+/** Unicode White_Space, as Rust's `char::is_whitespace` (JS's `\s` adds U+FEFF). */
+const WS = '\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000';
+const WS_RUN = new RegExp(`[${WS}]+`, 'u');
+const EDGES = new RegExp(`^[${WS}]+|[${WS}]+$`, 'gu');
+const IS_WS = new RegExp(`^[${WS}]$`, 'u');
+/** Rust's `char::is_alphanumeric`: Alphabetic or a number (Nd, Nl, No). */
+const ALNUM = /[\p{Alphabetic}\p{Nd}\p{Nl}\p{No}]/u;
+
+/** Trims Unicode white space at both ends (as Rust's `str::trim`). */
+export function trim(text: string): string {
+  return text.replace(EDGES, '');
+}
+
+function isWhitespace(c: string): boolean {
+  return IS_WS.test(c);
+}
+
+/** The whitespace-separated words of `text`. */
+export function words(text: string): string[] {
+  return text.split(WS_RUN).filter((w) => w !== '');
+}
+
+/** Number of words (whitespace-separated runs). */
+export function wordCount(text: string): number {
+  return words(text).length;
+}
+
+/** Estimated speaking time in seconds at `wordsPerMinute`. */
+export function speakingSeconds(text: string, wordsPerMinute: number): number {
+  return (wordCount(text) * 60.0) / wordsPerMinute;
+}
+
+/**
+ * Splits text into sentences at `.`, `!`, `?` (and their run, e.g. `?!`) followed by whitespace,
+ * and at blank lines. Sentences keep their punctuation and are trimmed.
+ */
+export function sentences(text: string): string[] {
+  const isStop = (c: string) => c === '.' || c === '!' || c === '?';
+  const asciiSpace = (c: string | undefined) =>
+    c === ' ' || c === '\t' || c === '\n' || c === '\f' || c === '\r';
+  const out: string[] = [];
+  const push = (piece: string) => {
+    const trimmed = trim(piece);
+    if (trimmed !== '') out.push(trimmed);
+  };
+  let start = 0;
+  let i = 0;
+  while (i < text.length) {
+    const c = text[i];
+    if (isStop(c) || c === '\n') {
+      let j = i + 1;
+      while (j < text.length && (isStop(text[j]) || text[j] === '"' || text[j] === "'" || text[j] === ')')) {
+        j += 1;
+      }
+      const atBoundary = j >= text.length || asciiSpace(text[j]);
+      if (atBoundary && (c !== '\n' || text[j] === '\n')) {
+        push(text.slice(start, j));
+        start = j;
+      }
+      i = j;
+    } else {
+      i += 1;
+    }
+  }
+  push(text.slice(start));
+  return out;
+}
+
+/** The paragraphs of `text`: runs separated by a blank line, trimmed, none empty. */
+function paragraphsOf(text: string): string[] {
+  return text
+    .split('\n\n')
+    .map(trim)
+    .filter((p) => p !== '');
+}
+
+/** A paragraph of one short sentence: a heading (or a caption) more likely than prose. */
+function isHeadingLike(paragraph: string[]): boolean {
+  return paragraph.length === 1 && wordCount(paragraph[0]) <= 6;
+}
+
+/**
+ * The longest prefix of `text` that is estimated to be spoken within `seconds`: whole sentences
+ * while they fit, paragraphs kept apart by a blank line; if not even the first sentence fits, its
+ * leading words with an ellipsis.
+ */
+export function fitToSeconds(text: string, seconds: number, wordsPerMinute: number): string {
+  const limit = Math.floor((seconds * wordsPerMinute) / 60.0);
+  const maxWords = Number.isFinite(limit) ? Math.max(limit, 0) : limit > 0 ? Number.MAX_SAFE_INTEGER : 0;
+  const paragraphs: string[][] = [];
+  let count = 0;
+  outer: for (const paragraph of paragraphsOf(text)) {
+    const kept: string[] = [];
+    for (const sentence of sentences(paragraph)) {
+      const n = wordCount(sentence);
+      if (count + n > maxWords) {
+        if (kept.length > 0) {
+          paragraphs.push(kept);
+        } else if (paragraphs.length > 0 && isHeadingLike(paragraphs[paragraphs.length - 1])) {
+          // A heading whose section is cut away is not said on its own.
+          paragraphs.pop();
+        }
+        break outer;
+      }
+      count += n;
+      kept.push(sentence);
+    }
+    if (kept.length > 0) paragraphs.push(kept);
+  }
+  if (paragraphs.length === 0 && maxWords > 0) {
+    return `${words(text).slice(0, maxWords).join(' ')}…`;
+  }
+  return paragraphs.map((p) => p.join(' ')).join('\n\n');
+}
+
+/** Chinese and Japanese script, whose sentences end with `。` (Korean ends them with `.`). */
+function isCjk(c: string): boolean {
+  const n = c.codePointAt(0) ?? 0;
+  return (
+    (n >= 0x3040 && n <= 0x30ff) ||
+    (n >= 0x3400 && n <= 0x4dbf) ||
+    (n >= 0x4e00 && n <= 0x9fff) ||
+    (n >= 0xf900 && n <= 0xfaff)
+  );
+}
+
+/** Whether `c` ends a sentence (or a clause a heading may end with), in any script we read. */
+function endsASentence(c: string): boolean {
+  return '.!?…:;。！？؟۔।"\'”’»)]）」』'.includes(c);
+}
+
+function isPictograph(c: string): boolean {
+  const n = c.codePointAt(0) ?? 0;
+  return (
+    (n >= 0x1f000 && n <= 0x1faff) ||
+    (n >= 0x2600 && n <= 0x27bf) ||
+    (n >= 0x2b00 && n <= 0x2bff) ||
+    (n >= 0x2190 && n <= 0x21ff) ||
+    n === 0xfe0e ||
+    n === 0xfe0f ||
+    n === 0x200d ||
+    n === 0x20e3
+  );
+}
+
+/** `text` without emoji and pictographs, spaces tidied where one was removed. */
+function withoutPictographs(text: string): string {
+  const chars = Array.from(text);
+  if (!chars.some(isPictograph)) return text;
+  return chars
+    .filter((c) => !isPictograph(c))
+    .join('')
+    .split(' ')
+    .filter((w) => w !== '')
+    .join(' ');
+}
+
+/** `(https://www.example.com/path).` → `(example.com).`; null for a word that is not an address. */
+export function siteOf(word: string): string | null {
+  let start = word.indexOf('http://');
+  if (start < 0) start = word.indexOf('https://');
+  if (start < 0) start = word.indexOf('www.');
+  if (start < 0) return null;
+  const before = word.slice(0, start);
+  let address = word.slice(start);
+  let trail = address.length;
+  const chars = Array.from(address);
+  let offset = address.length;
+  for (let k = chars.length - 1; k >= 0; k -= 1) {
+    if (!'.,;:!?)]}"\'”’»'.includes(chars[k])) break;
+    offset -= chars[k].length;
+    trail = offset;
+  }
+  const after = address.slice(trail);
+  address = address.slice(0, trail);
+  const trimStart = (s: string, prefix: string) => {
+    while (s.startsWith(prefix)) s = s.slice(prefix.length);
+    return s;
+  };
+  const host = trimStart(trimStart(trimStart(address, 'https://'), 'http://'), 'www.')
+    .split(/[/?#]/)[0]
+    .split(':')[0];
+  return host === '' ? null : `${before}${host}${after}`;
+}
+
+/** Each whitespace-separated word that is a web address, as its site's name. */
+function sitesForAddresses(text: string): string {
+  return text
+    .split(new RegExp(`([${WS}]+)`, 'u'))
+    .map((piece, i) => (i % 2 === 1 ? piece : siteOf(piece) ?? piece))
+    .join('');
+}
+
+/** Letters and digits, lower-cased, one character at a time (as the Rust SDK compares). */
+function key(text: string): string {
+  return Array.from(text)
+    .filter((c) => ALNUM.test(c))
+    .map((c) => c.toLowerCase())
+    .join('');
+}
+
+/**
+ * A body as a narrator reads it after its title (the rules every SDK applies the same way): a
+ * first paragraph repeating the title is dropped; a paragraph without a closing stop gets one
+ * (`。` after CJK text); a bare web address is read as its site; emoji are not read, and a
+ * paragraph left with no letter or digit is dropped.
+ */
+export function narrationBody(title: string, body: string): string {
+  const titleKey = key(title);
+  const out: string[] = [];
+  paragraphsOf(body).forEach((paragraph, i) => {
+    if (i === 0 && titleKey !== '' && key(paragraph) === titleKey) return;
+    let spoken = sitesForAddresses(withoutPictographs(paragraph));
+    if (!Array.from(spoken).some((c) => ALNUM.test(c))) return;
+    const chars = Array.from(spoken);
+    const last = chars[chars.length - 1];
+    if (last !== undefined && !endsASentence(last)) {
+      spoken += isCjk(last) ? '。' : '.';
+    }
+    out.push(spoken);
+  });
+  return out.join('\n\n');
+}
+
+/**
+ * A rendered script's stops made right where a template wrote `{{title}}.` after a title that
+ * ends in its own stop: `Why Ghost?.` → `Why Ghost?`, and a `.` after CJK text → `。`.
+ */
+export function tidyStops(script: string): string {
+  const chars = Array.from(script);
+  let out = '';
+  let previous: string | undefined;
+  chars.forEach((c, i) => {
+    const next = chars[i + 1];
+    const ends = next === undefined || isWhitespace(next);
+    if (c === '.' && previous !== undefined && ends && '!?。！？…'.includes(previous)) {
+      return; // dropped; `previous` stays the stop before it
+    }
+    if (c === '.' && previous !== undefined && ends && isCjk(previous)) {
+      out += '。';
+    } else {
+      out += c;
+    }
+    previous = c;
+  });
+  return out;
+}
