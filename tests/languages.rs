@@ -527,3 +527,229 @@ plugins = [{{ name = "team-py" }}]
         assert!(plan.contains("Prices fell this week"), "{name}: {plan}");
     }
 }
+
+/// Lines a running `vidhook` printed so far.
+#[derive(Clone, Default)]
+struct Printed(Arc<Mutex<String>>);
+
+impl Printed {
+    fn follow(child: &mut tokio::process::Child) -> Printed {
+        use tokio::io::AsyncBufReadExt;
+        let printed = Printed::default();
+        let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let sink = printed.clone();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                let mut text = sink.0.lock().unwrap();
+                text.push_str(&line);
+                text.push('\n');
+            }
+        });
+        printed
+    }
+
+    fn text(&self) -> String {
+        self.0.lock().unwrap().clone()
+    }
+
+    /// Waits until what was printed after `from` bytes contains `needle`; the text after `from`.
+    async fn wait_for(&self, from: usize, needle: &str) -> String {
+        for _ in 0..1200 {
+            let text = self.text();
+            if text[from..].contains(needle) {
+                return text[from..].to_string();
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("never printed {needle:?}:\n{}", self.text());
+    }
+}
+
+/// `plugin dev DIR --source NAME` against a running service: an edit is rebuilt, served for the
+/// source without a restart (the next publish is planned by it), the source's recorded events
+/// are replayed through the old and new builds with the plans' differences printed; a broken
+/// edit is shown while the last good build keeps serving; Ctrl-C hands the source back to the
+/// installed version. The replays ran plugins only: no render, no speech, nothing paid.
+#[tokio::test(flavor = "multi_thread")]
+async fn plugin_dev_rebuilds_serves_and_replays_without_paying() {
+    let dir = tempfile::tempdir().unwrap();
+    let parent = dir.path().join("plugins");
+    support::vidhook(&[
+        "plugin",
+        "new",
+        "team-py",
+        "--lang",
+        "python",
+        "--dir",
+        parent.to_str().unwrap(),
+    ])
+    .await;
+    let folder = parent.join("team-py");
+    std::os::unix::fs::symlink(plugins_dir().join(".venv"), folder.join(".venv")).unwrap();
+    let docs = dir.path().join("docs");
+    std::fs::create_dir_all(&docs).unwrap();
+    let config = support::database_line(dir.path()).await
+        + &format!(
+            r#"
+listen = "127.0.0.1:0"
+data_dir = "{data}"
+
+[outbound]
+# Loopback test servers: the development allowlist, turned on explicitly.
+allow_private = ["127.0.0.0/8"]
+
+[sources.docs]
+cms = "markdown"
+folder = "{docs}"
+presenter_image = "{image}"
+plugins = [{{ name = "team-py" }}]
+"#,
+            data = dir.path().join("data").display(),
+            docs = docs.display(),
+            image = support::presenter_png().display(),
+        );
+    let cfg_path = dir.path().join("vidhook.toml");
+    std::fs::write(&cfg_path, &config).unwrap();
+    let cfg = cfg_path.to_str().unwrap();
+    let folder_str = folder.to_str().unwrap();
+    support::vidhook(&["plugin", "build", folder_str]).await;
+    support::vidhook(&[
+        "plugin",
+        "install",
+        &format!("{folder_str}/dist/team-py.wasm"),
+        "--manifest",
+        &format!("{folder_str}/vidhook-plugin.toml"),
+        "--config",
+        cfg,
+    ])
+    .await;
+    let publish = |name: &str| {
+        let article = docs.join(name);
+        std::fs::write(
+            &article,
+            format!("---\ntitle: {name}\n---\nPrices fell this week. Bread costs less.\n"),
+        )
+        .unwrap();
+        async move {
+            support::vidhook(&[
+                "publish",
+                "--config",
+                cfg,
+                "--source",
+                "docs",
+                article.to_str().unwrap(),
+            ])
+            .await
+        }
+    };
+    publish("one.md").await;
+    publish("two.md").await;
+    let host = support::Host::start(dir.path(), &config).await;
+    let plan_of = |entry: &'static str| {
+        let host = &host;
+        async move {
+            for _ in 0..600 {
+                if let Some(r) = host
+                    .renders()
+                    .await
+                    .into_iter()
+                    .find(|r| r["entry"] == entry && r["render"]["state"] == "done")
+                {
+                    return r["render"].clone();
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            panic!(
+                "{entry} never done: {:#?}\n{}",
+                host.renders().await,
+                host.logs()
+            )
+        }
+    };
+    plan_of("one.md").await;
+    plan_of("two.md").await;
+    let renders_before = host.renders().await.len();
+
+    let mut dev = tokio::process::Command::new(env!("CARGO_BIN_EXE_vidhook"))
+        .args([
+            "plugin", "dev", folder_str, "--source", "docs", "--last", "5",
+        ])
+        .args(["--config", cfg])
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let printed = Printed::follow(&mut dev);
+    // The first build (componentize-py's output differs from build to build) plans as installed.
+    printed
+        .wait_for(0, "2 events of docs replayed: 0 changed, 2 same")
+        .await;
+
+    // An edit: the voice changes. It serves the source, and the recorded events say how.
+    let app = folder.join("app.py");
+    let code = std::fs::read_to_string(&app).unwrap();
+    let from = printed.text().len();
+    std::fs::write(
+        &app,
+        code.replace("locale.default_voice(content.locale)", "\"en-gb\""),
+    )
+    .unwrap();
+    let replayed = printed
+        .wait_for(
+            from,
+            "2 events of docs replayed: 2 changed, 0 same (nothing spoken, nothing paid)",
+        )
+        .await;
+    assert!(
+        replayed.contains("serving docs with the development build team-py@0.1.0")
+            && replayed.contains(r#"Generate[0].voice: "en-us" → "en-gb""#),
+        "{replayed}"
+    );
+    assert_eq!(
+        host.renders().await.len(),
+        renders_before,
+        "replays make no render"
+    );
+    publish("three.md").await;
+    let three = plan_of("three.md").await;
+    assert!(
+        three["plan_json"].as_str().unwrap().contains("en-gb"),
+        "the running service planned with the development build: {three}"
+    );
+
+    // A broken edit: the error is shown, the last good build keeps serving.
+    let from = printed.text().len();
+    std::fs::write(&app, "this is not python(\n").unwrap();
+    let failed = printed.wait_for(from, "keeps serving docs").await;
+    assert!(failed.contains("build failed"), "{failed}");
+    publish("four.md").await;
+    let four = plan_of("four.md").await;
+    assert!(
+        four["plan_json"].as_str().unwrap().contains("en-gb"),
+        "{four}"
+    );
+
+    // Ctrl-C: the installed version serves the source again.
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &dev.id().unwrap().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let status = tokio::time::timeout(Duration::from_secs(20), dev.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "{}", printed.text());
+    printed
+        .wait_for(
+            0,
+            "development build ended: docs is served by the installed team-py again",
+        )
+        .await;
+    publish("five.md").await;
+    let five = plan_of("five.md").await;
+    assert!(
+        five["plan_json"].as_str().unwrap().contains("en-us"),
+        "{five}"
+    );
+}

@@ -1,16 +1,23 @@
 //! What running a plugin in the sandbox costs: the default presenter plugin (fresh store,
 //! instantiate from `InstancePre` with the pooling allocator, call, drop) against the same logic
-//! compiled as native Rust, on the same long article, in the same run.
+//! compiled as native Rust, on the same long article, in the same run. Then the presenter as
+//! written in Rust, TypeScript and Python (built by `vidhook plugin build`) side by side: the
+//! component's size, its first compile, its load from the compiled cache after a restart (a new
+//! host on the same data folder), instantiate + call on the one-sentence and the 2,000-word
+//! article, and the peak memory of a run.
 //!
-//! `cargo bench -p vidhook --bench plugin_overhead` (optional argument: iterations, default 3000).
+//! `cargo bench -p vidhook --bench plugin_overhead` (optional arguments: iterations for the
+//! Rust-against-native run, default 3000; iterations per language, default 300).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
+use std::path::Path;
 use vidhook::content::Content;
-use vidhook::plugins::{Decision, PluginHost, Policy};
+
+use vidhook::plugins::{Decision, Manifest, PluginHost, Policy};
 use vidhook::store::Store;
 use vidhook::templates::TemplateSet;
 use vidhook_plugin_sdk::text::{fit_to_seconds, speaking_seconds};
@@ -90,10 +97,12 @@ fn us(d: Duration) -> f64 {
 }
 
 fn main() {
-    let iterations: usize = std::env::args()
+    let numbers: Vec<usize> = std::env::args()
         .skip(1)
-        .find_map(|a| a.parse().ok())
-        .unwrap_or(3000);
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    let iterations = numbers.first().copied().unwrap_or(3000);
+    let per_language = numbers.get(1).copied().unwrap_or(300);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -183,5 +192,113 @@ fn main() {
             us(wasm_p50) / us(native_p50),
             us(wasm_p99) / us(native_p99)
         );
+        languages(
+            &store,
+            &templates,
+            [&tiny_article(&content), &content],
+            per_language,
+        )
+        .await;
     });
+}
+
+fn tiny_article(content: &Content) -> Content {
+    let mut tiny = content.clone();
+    tiny.body_text = "One sentence only.".into();
+    tiny
+}
+
+/// The presenter in each language: (name, component bytes, manifest).
+fn presenters() -> Vec<(&'static str, Vec<u8>, Manifest)> {
+    let plugins = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins");
+    let manifest = |dir: &str| {
+        Manifest::parse(
+            &std::fs::read_to_string(plugins.join(dir).join("vidhook-plugin.toml")).unwrap(),
+        )
+        .unwrap()
+    };
+    let rust =
+        std::fs::read(Path::new(env!("VIDHOOK_TEST_WASM_DIR")).join("presenter.wasm")).unwrap();
+    let mut out = vec![("Rust", rust, manifest("presenter"))];
+    for (language, dir) in [("TypeScript", "presenter-ts"), ("Python", "presenter-py")] {
+        let built = std::process::Command::new(env!("CARGO_BIN_EXE_vidhook"))
+            .args(["plugin", "build"])
+            .arg(plugins.join(dir))
+            .output()
+            .unwrap();
+        assert!(
+            built.status.success(),
+            "{}",
+            String::from_utf8_lossy(&built.stderr)
+        );
+        let manifest = manifest(dir);
+        let wasm = plugins
+            .join(dir)
+            .join("dist")
+            .join(format!("{}.wasm", manifest.name));
+        out.push((language, std::fs::read(wasm).unwrap(), manifest));
+    }
+    out
+}
+
+/// One row per language, as a Markdown table.
+async fn languages(store: &Store, templates: &Arc<TemplateSet>, articles: [&Content; 2], n: usize) {
+    println!("\nthe presenter in three languages ({n} runs per article after 20 warm-up)\n");
+    println!("| presenter | component | first compile | cached load after a restart | one sentence p50 / p99 | 2,000 words p50 / p99 | peak memory |");
+    println!("|---|---|---|---|---|---|---|");
+    let config = BTreeMap::new();
+    for (language, bytes, manifest) in presenters() {
+        // A fresh data folder: the first load compiles; a new host on it (a restart) loads.
+        let data = tempfile::tempdir().unwrap();
+        let policy = || Policy {
+            max: Default::default(),
+            ..Policy::default()
+        };
+        let first = PluginHost::new(store.clone(), data.path().to_path_buf(), policy())
+            .await
+            .unwrap();
+        let started = Instant::now();
+        first
+            .load_uninstalled(&bytes, manifest.clone())
+            .await
+            .unwrap();
+        let compile = started.elapsed();
+        let host = PluginHost::new(store.clone(), data.path().to_path_buf(), policy())
+            .await
+            .unwrap();
+        let started = Instant::now();
+        let plugin = host.load_uninstalled(&bytes, manifest).await.unwrap();
+        let cached = started.elapsed();
+        let mut peak = 0;
+        let mut cells = Vec::new();
+        for content in articles {
+            let mut samples = Vec::with_capacity(n);
+            for i in 0..n + 20 {
+                let started = Instant::now();
+                let run = host
+                    .plan(&plugin, content, &[], templates.clone(), &config)
+                    .await
+                    .unwrap();
+                if i >= 20 {
+                    samples.push(started.elapsed());
+                }
+                peak = peak.max(run.usage.peak_memory_bytes);
+            }
+            samples.sort();
+            cells.push(format!(
+                "{:.2} / {:.2} ms",
+                us(percentile(&samples, 0.50)) / 1000.0,
+                us(percentile(&samples, 0.99)) / 1000.0
+            ));
+        }
+        println!(
+            "| {language} | {:.1} MB | {:.0} ms | {:.1} ms | {} | {} | {:.1} MiB |",
+            bytes.len() as f64 / 1e6,
+            compile.as_secs_f64() * 1000.0,
+            cached.as_secs_f64() * 1000.0,
+            cells[0],
+            cells[1],
+            peak as f64 / (1 << 20) as f64
+        );
+    }
 }

@@ -61,7 +61,7 @@ pub(super) async fn plan(app: &App, render: &RenderRow) -> anyhow::Result<Outcom
     let mut draft: Vec<Plan> = Vec::new();
     let mut runs = Vec::new();
     for (reference, config) in chain(render, source)? {
-        let plugin = match app.plugins.resolve(&reference).await {
+        let plugin = match app.plugins.resolve_for(&content.source, &reference).await {
             Ok(plugin) => plugin,
             Err(err) => return Ok(fail(Category::PluginError, err)),
         };

@@ -171,7 +171,7 @@ async fn shorten(
     };
     let templates = std::sync::Arc::new(crate::templates::TemplateSet::load(&app.store).await?);
     for (reference, config) in chain(render, source)?.into_iter().rev() {
-        let plugin = match app.plugins.resolve(&reference).await {
+        let plugin = match app.plugins.resolve_for(&content.source, &reference).await {
             Ok(plugin) => plugin,
             Err(err) => return Ok(fail(Category::PluginError, err)),
         };

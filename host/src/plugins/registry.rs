@@ -179,15 +179,65 @@ impl PluginHost {
             .map_err(|e| load_error(e.to_string()))
     }
 
-    /// Compiles a component that is not installed (for `vidhook plugin test`).
+    /// The plugin a chain entry of `source` runs: a development build serving that source
+    /// (`vidhook plugin dev`) if there is one, else [`PluginHost::resolve`].
+    pub async fn resolve_for(
+        &self,
+        source: &str,
+        reference: &str,
+    ) -> Result<Arc<LoadedPlugin>, PluginFailure> {
+        let name = super::config::plugin_name(reference);
+        let load_error = |message: String| PluginFailure::Load {
+            plugin: reference.into(),
+            message,
+        };
+        match self.db.dev_build(source, name).await {
+            Ok(Some((digest, manifest))) => {
+                let manifest = Manifest::parse(&manifest).map_err(|e| load_error(e.to_string()))?;
+                self.load(&digest, manifest)
+                    .await
+                    .map_err(|e| load_error(e.to_string()))
+            }
+            Ok(None) => self.resolve(reference).await,
+            Err(e) => Err(load_error(e.to_string())),
+        }
+    }
+
+    /// Makes `plugin` (loaded with [`PluginHost::load_uninstalled`], so its bytes are stored)
+    /// serve `source` in place of the installed versions of its name, in every host process on
+    /// this database, until [`PluginHost::end_dev_build`].
+    pub async fn serve_dev_build(
+        &self,
+        source: &str,
+        plugin: &LoadedPlugin,
+    ) -> Result<(), InstallError> {
+        self.db
+            .put_dev_build(
+                source,
+                &plugin.manifest.name,
+                &plugin.digest,
+                &plugin.manifest.to_toml(),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Ends [`PluginHost::serve_dev_build`].
+    pub async fn end_dev_build(&self, source: &str, name: &str) -> Result<(), InstallError> {
+        self.db.end_dev_build(source, name).await?;
+        Ok(())
+    }
+
+    /// A component that is not installed (for `vidhook plugin test`, `plugin dev` and the
+    /// tests): compiled off the runtime's threads and cached on disk by digest like an installed
+    /// one, so a second run of a 13 MB JavaScript component loads instead of compiling again.
     pub async fn load_uninstalled(
         &self,
         bytes: &[u8],
         manifest: Manifest,
     ) -> Result<Arc<LoadedPlugin>, InstallError> {
-        let component = Component::new(&self.engine, bytes)
-            .map_err(|e| InstallError::NotAComponent(format!("{e:#}")))?;
-        self.link(component, hex::encode(Sha256::digest(bytes)), manifest)
+        self.prepare(bytes, &hex::encode(Sha256::digest(bytes)), manifest)
+            .await
     }
 
     async fn load(

@@ -79,6 +79,65 @@ impl Store {
     }
 
     /// The most recent events (content JSON), newest first, for replays.
+    /// The content of `source`'s most recent events, newest first.
+    pub async fn recent_contents_of(&self, source: &str, limit: i64) -> Result<Vec<String>> {
+        let rows = sqlx::query(
+            "SELECT content_json FROM events WHERE source = $1 ORDER BY received_at DESC LIMIT $2",
+        )
+        .bind(source)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+    }
+
+    /// Makes `digest` (a development build of plugin `name`) serve `source` in place of the
+    /// installed versions, until [`Store::end_dev_build`].
+    pub async fn put_dev_build(
+        &self,
+        source: &str,
+        name: &str,
+        digest: &str,
+        manifest: &str,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO plugin_dev_builds (source, name, digest, manifest, built_at) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (source, name) DO UPDATE SET digest = excluded.digest, manifest = excluded.manifest, built_at = excluded.built_at",
+        )
+        .bind(source)
+        .bind(name)
+        .bind(digest)
+        .bind(manifest)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The development build serving `source` for plugin `name`: (digest, manifest).
+    pub async fn dev_build(&self, source: &str, name: &str) -> Result<Option<(String, String)>> {
+        let row = sqlx::query(
+            "SELECT digest, manifest FROM plugin_dev_builds WHERE source = $1 AND name = $2",
+        )
+        .bind(source)
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row
+            .map(|r| Ok::<_, sqlx::Error>((r.try_get(0)?, r.try_get(1)?)))
+            .transpose()?)
+    }
+
+    /// `source` is served by the installed versions of plugin `name` again.
+    pub async fn end_dev_build(&self, source: &str, name: &str) -> Result<()> {
+        sqlx::query("DELETE FROM plugin_dev_builds WHERE source = $1 AND name = $2")
+            .bind(source)
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     pub async fn recent_contents(&self, limit: i64) -> Result<Vec<String>> {
         let rows =
             sqlx::query("SELECT content_json FROM events ORDER BY received_at DESC LIMIT $1")

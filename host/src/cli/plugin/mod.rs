@@ -14,6 +14,7 @@ use crate::plugins::{replay, Manifest, PluginHost};
 use crate::store::Store;
 
 mod build;
+mod dev;
 mod scaffold;
 
 pub use build::{build, Language};
@@ -75,6 +76,20 @@ pub enum PluginAction {
         /// Installed plugins to run first (in order) to make the draft this plugin receives.
         #[arg(long)]
         after: Vec<String>,
+    },
+    /// The development loop: watch a plugin's sources, rebuild on change (any language), serve
+    /// the new build for one source in the running service (no restart), replay the source's
+    /// recent events through it and print how the plans changed. Nothing is paid.
+    Dev {
+        /// The plugin's folder.
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        /// The source whose chain runs the plugin.
+        #[arg(long)]
+        source: String,
+        /// How many of the source's most recent events to replay after each build.
+        #[arg(long, default_value_t = 10)]
+        last: i64,
     },
     /// Run recorded events through a new version and the current one; print how plans differ.
     Replay {
@@ -244,6 +259,9 @@ async fn operate(
                 Err(err) => anyhow::bail!("{err}"),
             }
         }
+        PluginAction::Dev { dir, source, last } => {
+            dev::dev(config, store, host, &dir, &source, last).await?
+        }
         PluginAction::Replay {
             candidate,
             against,
@@ -357,7 +375,7 @@ async fn test_cases(config: &Config, dir: &Path) -> anyhow::Result<()> {
     .with_context(|| format!("{} is not a cases file", file.display()))?;
     let wasm = build(dir)?;
     let manifest = Manifest::parse(&std::fs::read_to_string(dir.join("vidhook-plugin.toml"))?)?;
-    // A database of its own, in a temporary folder: nothing the cases do is kept.
+    // A database of its own, in a temporary folder: nothing the cases record is kept.
     let scratch = tempfile::tempdir()?;
     let store = Store::connect(
         &format!(
@@ -371,7 +389,9 @@ async fn test_cases(config: &Config, dir: &Path) -> anyhow::Result<()> {
         max: config.plugins.max_limits(),
         ..Default::default()
     };
-    let host = PluginHost::new(store, scratch.path().join("plugins"), policy).await?;
+    // Compiled components are kept where the service keeps them (by digest): a second run of a
+    // large JavaScript or Python component loads instead of compiling again.
+    let host = PluginHost::new(store, config.data_dir.join("plugins"), policy).await?;
     let plugin = host
         .load_uninstalled(&std::fs::read(&wasm)?, manifest)
         .await?;
