@@ -404,7 +404,10 @@ async fn hostile_typescript_and_python_fail_their_own_runs() {
 /// scaffold's own cases passing (`plugin test DIR` builds it with the language's tool: the
 /// TypeScript one installs its locked toolchain with `npm ci`, from npm's cache that
 /// scripts/setup-tests.sh filled; the Python one finds the hash-locked componentize-py in a
-/// `.venv`), `plugin install`, then a source whose chain is that plugin makes its video.
+/// `.venv`), `plugin install`, then a source whose chain is that plugin makes its video. Then the
+/// TypeScript plugin calls out: `plan` turns async and asks a loopback LLM for the script
+/// (`fetch` → wasi:http, within the manifest's grants); a render it made is recorded as a case
+/// (`plugin test DIR --record`) with the LLM's answer, and the case replays offline.
 #[tokio::test(flavor = "multi_thread")]
 async fn typescript_and_python_plugins_go_from_new_to_serving_a_source() {
     let dir = tempfile::tempdir().unwrap();
@@ -421,6 +424,7 @@ async fn typescript_and_python_plugins_go_from_new_to_serving_a_source() {
     // The Python toolchain as `plugin build` would install it (a .venv from requirements.txt).
     std::os::unix::fs::symlink(plugins_dir().join(".venv"), parent.join("team-py/.venv")).unwrap();
 
+    let llm = support::llm::Llm::start("sk-test-123").await;
     let docs = |source: &str| dir.path().join("docs").join(source);
     for source in ["ts", "py"] {
         std::fs::create_dir_all(docs(source)).unwrap();
@@ -434,11 +438,15 @@ data_dir = "{data}"
 # Loopback test servers: the development allowlist, turned on explicitly.
 allow_private = ["127.0.0.0/8"]
 
+[plugins]
+allow_loopback_hosts = true
+secrets = {{ OPENAI_API_KEY = "sk-test-123" }}
+
 [sources.ts]
 cms = "markdown"
 folder = "{ts}"
 presenter_image = "{image}"
-plugins = [{{ name = "team-ts" }}]
+plugins = [{{ name = "team-ts", config = {{ summary_url = "{summary_url}" }} }}]
 
 [sources.py]
 cms = "markdown"
@@ -450,6 +458,7 @@ plugins = [{{ name = "team-py" }}]
         ts = docs("ts").display(),
         py = docs("py").display(),
         image = support::presenter_png().display(),
+        summary_url = format!("{}/chat/completions", llm.base_url),
     );
     let config = support::database_line(dir.path()).await + &config;
     let cfg = dir.path().join("vidhook.toml");
@@ -526,6 +535,110 @@ plugins = [{{ name = "team-py" }}]
         let plan = done["render"]["plan_json"].as_str().unwrap();
         assert!(plan.contains("Prices fell this week"), "{name}: {plan}");
     }
+
+    let ts = parent.join("team-ts");
+    let index = ts.join("src/index.ts");
+    let code = std::fs::read_to_string(&index)
+        .unwrap()
+        .replace("  configNumber,", "  config,\n  configNumber,")
+        .replace(
+            "exported('plan', (content: Content, draft: VideoPlan[]) => {",
+            "exported('plan', async (content: Content, draft: VideoPlan[]) => {",
+        )
+        .replace(
+            "  const script = render('script', context);",
+            r#"  const summaryUrl = config('summary_url');
+  if (summaryUrl !== undefined) {
+    const answer = await fetch(summaryUrl, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${config('OPENAI_API_KEY')}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: content.bodyText }] }),
+    });
+    context.body = (await answer.json()).choices[0].message.content;
+  }
+  const script = render('script', context);"#,
+        );
+    std::fs::write(&index, code).unwrap();
+    let manifest = ts.join("vidhook-plugin.toml");
+    let text = std::fs::read_to_string(&manifest)
+        .unwrap()
+        .replace("version = \"0.1.0\"", "version = \"0.1.1\"")
+        .replace(
+            "allowed_hosts = []",
+            &format!("allowed_hosts = [\"{}\"]", llm.authority),
+        )
+        .replace("secrets = []", "secrets = [\"OPENAI_API_KEY\"]");
+    std::fs::write(&manifest, text).unwrap();
+    let ts_str = ts.to_str().unwrap();
+    support::vidhook(&["plugin", "build", ts_str]).await;
+    support::vidhook(&[
+        "plugin",
+        "install",
+        &format!("{ts_str}/dist/team-ts.wasm"),
+        "--manifest",
+        &format!("{ts_str}/vidhook-plugin.toml"),
+        "--grant",
+        "--config",
+        cfg,
+    ])
+    .await;
+    let article = docs("ts").join("summary.md");
+    std::fs::write(
+        &article,
+        "---\ntitle: Energy\n---\nFive ways to cut your energy bill, one by one.\n",
+    )
+    .unwrap();
+    support::vidhook(&[
+        "publish",
+        "--config",
+        cfg,
+        "--source",
+        "ts",
+        article.to_str().unwrap(),
+    ])
+    .await;
+    let mut summarised = None;
+    for _ in 0..600 {
+        summarised = host
+            .renders()
+            .await
+            .into_iter()
+            .find(|r| r["entry"] == "summary.md" && r["render"]["state"] == "done");
+        if summarised.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let Some(summarised) = summarised else {
+        panic!(
+            "summary.md never done: {:#?}\n{}",
+            host.renders().await,
+            host.logs()
+        )
+    };
+    let plan = summarised["render"]["plan_json"].as_str().unwrap();
+    assert!(plan.contains(support::llm::SUMMARY), "{plan}");
+    assert_eq!(llm.requests().len(), 1);
+
+    let render = summarised["render"]["id"].as_str().unwrap();
+    let recorded = support::vidhook(&[
+        "plugin", "test", ts_str, "--record", render, "--config", cfg,
+    ])
+    .await;
+    assert!(
+        recorded.contains(&format!("recorded render {render}")),
+        "{recorded}"
+    );
+    let cases = std::fs::read_to_string(ts.join("tests/cases.toml")).unwrap();
+    assert!(
+        cases.contains(&format!("{}/chat/completions", llm.base_url))
+            && cases.contains("Cut your bill"),
+        "the LLM's answer is in the case: {cases}"
+    );
+    let calls = llm.requests().len();
+    let replayed = support::vidhook(&["plugin", "test", ts_str, "--config", cfg]).await;
+    assert!(replayed.contains("3 passed, 0 failed"), "{replayed}");
+    assert_eq!(llm.requests().len(), calls, "the replay reached no network");
 }
 
 /// Lines a running `vidhook` printed so far.
@@ -752,4 +865,50 @@ plugins = [{{ name = "team-py" }}]
         five["plan_json"].as_str().unwrap().contains("en-us"),
         "{five}"
     );
+}
+
+/// The TypeScript SDK's types are what `jco guest-types` makes of `wit/` now (the scaffold
+/// vendors them): a change to the WIT without regenerating them fails here.
+#[test]
+fn the_typescript_types_are_generated_from_the_wit() {
+    let sdk = plugins_dir().join("sdk-ts");
+    let out = tempfile::tempdir().unwrap();
+    for world in ["plugin", "shortening-plugin", "digest"] {
+        let generated = std::process::Command::new("node")
+            .arg("jco.mjs")
+            .args(["guest-types", "../../wit", "-q", "-n", world, "-o"])
+            .arg(out.path())
+            .current_dir(&sdk)
+            .output()
+            .unwrap();
+        assert!(
+            generated.status.success(),
+            "{}",
+            String::from_utf8_lossy(&generated.stderr)
+        );
+    }
+    let mut files = Vec::new();
+    let mut folders = vec![out.path().to_path_buf()];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(folder).unwrap().flatten() {
+            if entry.file_type().unwrap().is_dir() {
+                folders.push(entry.path());
+            } else {
+                files.push(entry.path());
+            }
+        }
+    }
+    assert_eq!(files.len(), 5, "{files:?}");
+    for file in files {
+        let relative = file.strip_prefix(out.path()).unwrap();
+        let committed = std::fs::read_to_string(sdk.join("types").join(relative))
+            .unwrap_or_else(|_| panic!("plugins/sdk-ts/types/{} is missing", relative.display()));
+        assert_eq!(
+            std::fs::read_to_string(&file).unwrap(),
+            committed,
+            "plugins/sdk-ts/types/{} differs from what jco makes of wit/: regenerate it \
+             (cd plugins/sdk-ts && node jco.mjs guest-types ../../wit -n WORLD -o types)",
+            relative.display()
+        );
+    }
 }

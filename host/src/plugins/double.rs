@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
-use super::sandbox::{Canned, Templates};
+use super::sandbox::{Answers, Canned, Templates};
 use super::{Call, Decision, LoadedPlugin, PluginFailure, PluginHost};
 use crate::content::Content;
 use crate::templates::TemplateSet;
@@ -108,7 +108,7 @@ async fn run_case(
                 draft: &draft,
             },
             Templates::Canned(case.templates.clone()),
-            Some(case.http.clone()),
+            Answers::Canned(case.http.clone()),
             &case.config,
         )
         .await;
@@ -191,9 +191,9 @@ fn unless(holds: bool, what: String) -> Option<String> {
 
 /// A real event as a case (`plugin test DIR --record RENDER_ID`): `plugin` runs on `content` and
 /// `draft` with the editors' templates and its live `wasi:http` (its grants hold), and the case
-/// keeps the content, the draft, the settings and each template's output, and expects what the
-/// plugin decided and the requests it made. Answers to those requests are not recorded: a case
-/// whose plugin calls out needs them written in (`[case.http."URL"]`).
+/// keeps the content, the draft, the settings, each template's output and each answer its
+/// requests got (`[case.http."URL"]`, read whole, at most 1 MiB), and expects what the plugin
+/// decided and the requests it made.
 pub async fn record(
     host: &PluginHost,
     plugin: &LoadedPlugin,
@@ -203,13 +203,14 @@ pub async fn record(
     config: &BTreeMap<String, String>,
 ) -> Result<Case, PluginFailure> {
     let kept = Arc::new(Mutex::new(BTreeMap::new()));
+    let answers = Arc::new(Mutex::new(BTreeMap::new()));
     let call = Call::Plan { content, draft };
     let run = host
         .run(
             plugin,
             call,
             Templates::Recording(templates, kept.clone()),
-            None,
+            Answers::Recording(answers.clone()),
             config,
         )
         .await?;
@@ -237,13 +238,14 @@ pub async fn record(
         _ => BTreeMap::new(),
     };
     let templates = kept.lock().expect("never poisoned").clone();
+    let http = answers.lock().expect("never poisoned").clone();
     Ok(Case {
         name,
         content,
         draft_json: (!draft.is_empty()).then(|| serde_json::to_string(draft).unwrap_or_default()),
         config: config.clone(),
         templates,
-        http: BTreeMap::new(),
+        http,
         expect,
     })
 }

@@ -316,7 +316,7 @@ impl PluginHost {
             plugin,
             Call::Plan { content, draft },
             Templates::Live(templates),
-            None,
+            sandbox::Answers::Network,
             config,
         )
         .await
@@ -363,8 +363,14 @@ impl PluginHost {
             limit_seconds,
             measured_seconds,
         };
-        self.run(plugin, call, Templates::Live(templates), None, config)
-            .await
+        self.run(
+            plugin,
+            call,
+            Templates::Live(templates),
+            sandbox::Answers::Network,
+            config,
+        )
+        .await
     }
 
     /// Runs a digest plugin's `digest(items)` in a fresh sandbox.
@@ -379,7 +385,7 @@ impl PluginHost {
             plugin,
             Call::Digest { items },
             Templates::Live(templates),
-            None,
+            sandbox::Answers::Network,
             config,
         )
         .await
@@ -390,7 +396,7 @@ impl PluginHost {
         plugin: &LoadedPlugin,
         call: Call<'_>,
         templates: Templates,
-        canned_http: Option<BTreeMap<String, sandbox::Canned>>,
+        answers: sandbox::Answers,
         config: &BTreeMap<String, String>,
     ) -> Result<Run, PluginFailure> {
         let manifest = &plugin.manifest;
@@ -416,7 +422,7 @@ impl PluginHost {
         let deadline = started + limits.deadline;
         let (state, output) = PluginState::new(
             templates,
-            canned_http,
+            answers,
             settings,
             grants,
             (limits.memory_bytes, deadline),

@@ -52,6 +52,18 @@ fn ok_status() -> u16 {
     200
 }
 
+/// Where `wasi:http` requests the grants let through are answered: the network (through the
+/// outbound guard), a test case's canned answers by URL (nothing reaches the network; an unknown
+/// URL is a 404), or the network with each answer kept (to record a case).
+pub enum Answers {
+    Network,
+    Canned(BTreeMap<String, Canned>),
+    Recording(Arc<std::sync::Mutex<BTreeMap<String, Canned>>>),
+}
+
+/// The most of an answer body a recorded case keeps (a larger body fails the request).
+const RECORDED_BODY_BYTES: usize = 1 << 20;
+
 pub struct PluginState {
     wasi: WasiCtx,
     http_ctx: WasiHttpCtx,
@@ -91,7 +103,7 @@ impl CapturedOutput {
 impl PluginState {
     pub fn new(
         templates: Templates,
-        canned_http: Option<BTreeMap<String, Canned>>,
+        answers: Answers,
         config: BTreeMap<String, String>,
         grants: Grants,
         (memory_bytes, deadline): (usize, std::time::Instant),
@@ -113,7 +125,7 @@ impl PluginState {
                 calls: 0,
                 denied: Vec::new(),
                 requests: Vec::new(),
-                canned: canned_http,
+                answers,
                 guard: crate::outbound::Guard::installed(),
             },
             table: ResourceTable::new(),
@@ -160,8 +172,7 @@ pub struct HttpGate {
     pub denied: Vec<String>,
     /// Every request let through, as `METHOD URL`.
     pub requests: Vec<String>,
-    /// A host double's answers by URL: nothing reaches the network (an unknown URL is a 404).
-    canned: Option<BTreeMap<String, Canned>>,
+    answers: Answers,
     guard: crate::outbound::Guard,
 }
 
@@ -191,35 +202,28 @@ impl WasiHttpHooks for HttpGate {
         if !allowed {
             tracing::warn!(target: "plugin", host = %authority, "outbound request denied");
             self.denied.push(authority);
-            // Refused once the guest has written its body (at most 1 MiB, 1 s), as a server
-            // that refuses would: a JavaScript engine aborts when the answer comes while it is
-            // still writing.
             return Box::new(async move {
-                use http_body_util::BodyExt;
-                let mut body = request.into_body();
-                let mut read = 0usize;
-                let drained = async {
-                    while let Some(Ok(frame)) = body.frame().await {
-                        read += frame.data_ref().map_or(0, |d| d.len());
-                        if read > 1 << 20 {
-                            break;
-                        }
-                    }
-                };
-                let _ = tokio::time::timeout(std::time::Duration::from_secs(1), drained).await;
+                read_out(request.into_body()).await;
                 Err(wasmtime_wasi_http::Error::HttpRequestDenied)
             });
         }
         self.calls += 1;
         let url = request.uri().to_string();
         self.requests.push(format!("{} {url}", request.method()));
-        if let Some(canned) = &self.canned {
-            let answer = canned.get(&url).cloned().unwrap_or(Canned {
-                status: 404,
-                body: format!("the test case has no response for {url}"),
-            });
-            return Box::new(async move { canned_response(answer) });
-        }
+        let recording = match &self.answers {
+            Answers::Network => None,
+            Answers::Recording(kept) => Some(kept.clone()),
+            Answers::Canned(canned) => {
+                let answer = canned.get(&url).cloned().unwrap_or(Canned {
+                    status: 404,
+                    body: format!("the test case has no response for {url}"),
+                });
+                return Box::new(async move {
+                    read_out(request.into_body()).await;
+                    canned_response(answer)
+                });
+            }
+        };
         let guard = self.guard.clone();
         let host = request.uri().host().unwrap_or_default().to_string();
         let port =
@@ -238,12 +242,49 @@ impl WasiHttpHooks for HttpGate {
                 return Err(wasmtime_wasi_http::Error::HttpRequestDenied);
             }
             let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
-            Ok((
-                response.map(BodyExt::boxed_unsync),
-                Box::new(io) as Box<dyn std::future::Future<Output = _> + Send>,
-            ))
+            let Some(kept) = recording else {
+                return Ok((
+                    response.map(BodyExt::boxed_unsync),
+                    Box::new(io) as Box<dyn std::future::Future<Output = _> + Send>,
+                ));
+            };
+            // Recording: the whole answer is read (the connection driven meanwhile), kept as the
+            // case's answer for this URL, and given to the guest as a canned one.
+            let connection = tokio::spawn(io);
+            let status = response.status().as_u16();
+            let body = http_body_util::Limited::new(response.into_body(), RECORDED_BODY_BYTES)
+                .collect()
+                .await
+                .map_err(|_| wasmtime_wasi_http::Error::HttpResponseBodySize(None))?
+                .to_bytes();
+            connection.abort();
+            let answer = Canned {
+                status,
+                body: String::from_utf8_lossy(&body).into_owned(),
+            };
+            kept.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(url, answer.clone());
+            canned_response(answer)
         })
     }
+}
+
+/// Reads a request's body (at most 1 MiB, 1 s) before an answer the host gives itself (a refusal,
+/// a test case's canned answer), as a server does: a JavaScript engine aborts when the answer
+/// comes while it is still writing the body.
+async fn read_out(mut body: wasmtime_wasi_http::WasiBody) {
+    use http_body_util::BodyExt;
+    let mut read = 0usize;
+    let drained = async {
+        while let Some(Ok(frame)) = body.frame().await {
+            read += frame.data_ref().map_or(0, |d| d.len());
+            if read > 1 << 20 {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(1), drained).await;
 }
 
 /// A canned answer as the guest's `wasi:http` sees a response.
