@@ -446,7 +446,7 @@ secrets = {{ OPENAI_API_KEY = "sk-test-123" }}
 cms = "markdown"
 folder = "{ts}"
 presenter_image = "{image}"
-plugins = [{{ name = "team-ts", config = {{ summary_url = "{summary_url}" }} }}]
+plugins = [{{ name = "team-ts", config = {{ summary_url = "{base}/chat/completions" }} }}]
 
 [sources.py]
 cms = "markdown"
@@ -458,7 +458,7 @@ plugins = [{{ name = "team-py" }}]
         ts = docs("ts").display(),
         py = docs("py").display(),
         image = support::presenter_png().display(),
-        summary_url = format!("{}/chat/completions", llm.base_url),
+        base = llm.base_url,
     );
     let config = support::database_line(dir.path()).await + &config;
     let cfg = dir.path().join("vidhook.toml");

@@ -10,6 +10,9 @@ const EDGES = new RegExp(`^[${WS}]+|[${WS}]+$`, 'gu');
 const IS_WS = new RegExp(`^[${WS}]$`, 'u');
 /** Rust's `char::is_alphanumeric`: Alphabetic or a number (Nd, Nl, No). */
 const ALNUM = /[\p{Alphabetic}\p{Nd}\p{Nl}\p{No}]/u;
+const NOT_ALNUM = /[^\p{Alphabetic}\p{Nd}\p{Nl}\p{No}]+/gu;
+/** Emoji and pictographs, and the joiners and selectors that build them. */
+const PICTOGRAPHS = /[\u{1F000}-\u{1FAFF}\u2600-\u27BF\u2B00-\u2BFF\u2190-\u21FF\uFE0E\uFE0F\u200D\u20E3]/gu;
 
 /** Trims Unicode white space at both ends (as Rust's `str::trim`). */
 export function trim(text: string): string {
@@ -48,24 +51,23 @@ export function sentences(text: string): string[] {
     const trimmed = trim(piece);
     if (trimmed !== '') out.push(trimmed);
   };
+  // Only the delimiters are looked at (the engine finds them), not every character.
+  const delimiter = /[.!?\n]/g;
   let start = 0;
-  let i = 0;
-  while (i < text.length) {
+  let found: RegExpExecArray | null;
+  while ((found = delimiter.exec(text)) !== null) {
+    const i = found.index;
     const c = text[i];
-    if (isStop(c) || c === '\n') {
-      let j = i + 1;
-      while (j < text.length && (isStop(text[j]) || text[j] === '"' || text[j] === "'" || text[j] === ')')) {
-        j += 1;
-      }
-      const atBoundary = j >= text.length || asciiSpace(text[j]);
-      if (atBoundary && (c !== '\n' || text[j] === '\n')) {
-        push(text.slice(start, j));
-        start = j;
-      }
-      i = j;
-    } else {
-      i += 1;
+    let j = i + 1;
+    while (j < text.length && (isStop(text[j]) || text[j] === '"' || text[j] === "'" || text[j] === ')')) {
+      j += 1;
     }
+    const atBoundary = j >= text.length || asciiSpace(text[j]);
+    if (atBoundary && (c !== '\n' || text[j] === '\n')) {
+      push(text.slice(start, j));
+      start = j;
+    }
+    delimiter.lastIndex = j;
   }
   push(text.slice(start));
   return out;
@@ -134,27 +136,12 @@ function endsASentence(c: string): boolean {
   return '.!?…:;。！？؟۔।"\'”’»)]）」』'.includes(c);
 }
 
-function isPictograph(c: string): boolean {
-  const n = c.codePointAt(0) ?? 0;
-  return (
-    (n >= 0x1f000 && n <= 0x1faff) ||
-    (n >= 0x2600 && n <= 0x27bf) ||
-    (n >= 0x2b00 && n <= 0x2bff) ||
-    (n >= 0x2190 && n <= 0x21ff) ||
-    n === 0xfe0e ||
-    n === 0xfe0f ||
-    n === 0x200d ||
-    n === 0x20e3
-  );
-}
-
 /** `text` without emoji and pictographs, spaces tidied where one was removed. */
 function withoutPictographs(text: string): string {
-  const chars = Array.from(text);
-  if (!chars.some(isPictograph)) return text;
-  return chars
-    .filter((c) => !isPictograph(c))
-    .join('')
+  PICTOGRAPHS.lastIndex = 0;
+  if (!PICTOGRAPHS.test(text)) return text;
+  return text
+    .replace(PICTOGRAPHS, '')
     .split(' ')
     .filter((w) => w !== '')
     .join(' ');
@@ -190,16 +177,23 @@ export function siteOf(word: string): string | null {
 
 /** Each whitespace-separated word that is a web address, as its site's name. */
 function sitesForAddresses(text: string): string {
+  if (!text.includes('http://') && !text.includes('https://') && !text.includes('www.')) {
+    return text;
+  }
   return text
     .split(new RegExp(`([${WS}]+)`, 'u'))
     .map((piece, i) => (i % 2 === 1 ? piece : siteOf(piece) ?? piece))
     .join('');
 }
 
-/** Letters and digits, lower-cased, one character at a time (as the Rust SDK compares). */
+/**
+ * Letters and digits, lower-cased one character at a time as the Rust SDK compares them (a
+ * whole-string `toLowerCase` differs only for a final Σ).
+ */
 function key(text: string): string {
-  return Array.from(text)
-    .filter((c) => ALNUM.test(c))
+  const kept = text.replace(NOT_ALNUM, '');
+  if (!kept.includes('Σ')) return kept.toLowerCase();
+  return Array.from(kept)
     .map((c) => c.toLowerCase())
     .join('');
 }
@@ -216,9 +210,9 @@ export function narrationBody(title: string, body: string): string {
   paragraphsOf(body).forEach((paragraph, i) => {
     if (i === 0 && titleKey !== '' && key(paragraph) === titleKey) return;
     let spoken = sitesForAddresses(withoutPictographs(paragraph));
-    if (!Array.from(spoken).some((c) => ALNUM.test(c))) return;
-    const chars = Array.from(spoken);
-    const last = chars[chars.length - 1];
+    if (!ALNUM.test(spoken)) return;
+    // The last character (a code point: at most the last two UTF-16 units).
+    const last = Array.from(spoken.slice(-2)).pop();
     if (last !== undefined && !endsASentence(last)) {
       spoken += isCjk(last) ? '。' : '.';
     }

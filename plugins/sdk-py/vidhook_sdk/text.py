@@ -37,8 +37,16 @@ def speaking_seconds(text: str, words_per_minute: float) -> float:
 
 def _is_alphanumeric(c: str) -> bool:
     """Rust's ``char::is_alphanumeric``: a letter (or a mark that is part of one) or a number."""
+    if c.isalnum():
+        return True
+    if c.isascii():
+        return False
     category = unicodedata.category(c)
     return category[0] in "LN" or (category in ("Mn", "Mc") and unicodedata.combining(c) == 0)
+
+
+_PICTOGRAPHS = re.compile("[\U0001F000-\U0001FAFF\u2600-\u27BF\u2B00-\u2BFF\u2190-\u21FF\uFE0E\uFE0F\u200D\u20E3]")
+_DELIMITER = re.compile("[.!?\n]")
 
 
 def sentences(text: str) -> list[str]:
@@ -52,21 +60,21 @@ def sentences(text: str) -> list[str]:
         if piece:
             out.append(piece)
 
-    start = i = 0
+    # Only the delimiters are looked at (the regex engine finds them), not every character.
+    start = 0
     n = len(text)
-    while i < n:
+    found = _DELIMITER.search(text)
+    while found:
+        i = found.start()
         c = text[i]
-        if c in stops or c == "\n":
-            j = i + 1
-            while j < n and (text[j] in stops or text[j] in "\"')"):
-                j += 1
-            at_boundary = j >= n or text[j] in " \t\n\x0c\r"
-            if at_boundary and (c != "\n" or (j < n and text[j] == "\n")):
-                push(text[start:j])
-                start = j
-            i = j
-        else:
-            i += 1
+        j = i + 1
+        while j < n and (text[j] in stops or text[j] in "\"')"):
+            j += 1
+        at_boundary = j >= n or text[j] in " \t\n\x0c\r"
+        if at_boundary and (c != "\n" or (j < n and text[j] == "\n")):
+            push(text[start:j])
+            start = j
+        found = _DELIMITER.search(text, j)
     push(text[start:])
     return out
 
@@ -125,21 +133,10 @@ def _ends_a_sentence(c: str) -> bool:
     return c in ".!?…:;。！？؟۔।\"'”’»)]）」』"
 
 
-def _is_pictograph(c: str) -> bool:
-    n = ord(c)
-    return (
-        0x1F000 <= n <= 0x1FAFF
-        or 0x2600 <= n <= 0x27BF
-        or 0x2B00 <= n <= 0x2BFF
-        or 0x2190 <= n <= 0x21FF
-        or n in (0xFE0E, 0xFE0F, 0x200D, 0x20E3)
-    )
-
-
 def _without_pictographs(text: str) -> str:
-    if not any(_is_pictograph(c) for c in text):
+    if not _PICTOGRAPHS.search(text):
         return text
-    kept = "".join(c for c in text if not _is_pictograph(c))
+    kept = _PICTOGRAPHS.sub("", text)
     return " ".join(w for w in kept.split(" ") if w)
 
 
@@ -166,6 +163,8 @@ def site_of(word: str) -> str | None:
 
 
 def _sites_for_addresses(text: str) -> str:
+    if "http://" not in text and "https://" not in text and "www." not in text:
+        return text
     pieces = _WS_SPLIT.split(text)
     return "".join(p if i % 2 else (site_of(p) or p) for i, p in enumerate(pieces))
 

@@ -117,6 +117,10 @@ struct Target {
 
 impl Target {
     fn of(dir: &Path) -> anyhow::Result<Target> {
+        // The tools run in the plugin's folder: every path they are given is absolute.
+        let dir = &dir
+            .canonicalize()
+            .with_context(|| format!("no folder {}", dir.display()))?;
         let path = dir.join("vidhook-plugin.toml");
         let manifest = Manifest::parse(
             &std::fs::read_to_string(&path).with_context(|| format!("no {}", path.display()))?,
