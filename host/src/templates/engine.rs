@@ -139,11 +139,24 @@ pub async fn render(
 
 impl TemplateEngine {
     fn build(cache_dir: Option<&Path>) -> Result<TemplateEngine, String> {
+        // Instances, memories and fiber stacks from a pool (at most AT_ONCE renders run), so a
+        // render does not map and unmap a fresh memory and stack: a plugin renders two or three
+        // templates per run.
+        let mut pool = wasmtime::PoolingAllocationConfig::default();
+        pool.total_component_instances(AT_ONCE as u32 * 2)
+            .total_core_instances(AT_ONCE as u32 * 8)
+            .total_memories(AT_ONCE as u32 * 2)
+            .total_tables(AT_ONCE as u32 * 8)
+            .total_stacks(AT_ONCE as u32 * 2)
+            .max_memory_size(MEMORY_BYTES)
+            .linear_memory_keep_resident(1 << 20)
+            .table_keep_resident(16 << 10);
         let mut config = wasmtime::Config::new();
         config
             .wasm_component_model(true)
             .epoch_interruption(true)
-            .max_wasm_stack(MAX_WASM_STACK);
+            .max_wasm_stack(MAX_WASM_STACK)
+            .allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&config).map_err(|e| format!("{e:#}"))?;
         let component = load_component(&engine, cache_dir)?;
         let mut linker = Linker::new(&engine);
