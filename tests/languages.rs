@@ -512,27 +512,13 @@ plugins = [{{ name = "team-py" }}]
 
     let host = support::Host::start(dir.path(), &config).await;
     for name in ["team-ts", "team-py"] {
-        let mut done = None;
-        for _ in 0..600 {
-            done = host.renders().await.into_iter().find(|r| {
-                r["render"]["state"] == "done"
-                    && r["render"]["provenance_json"]
-                        .as_str()
-                        .is_some_and(|p| p.contains(&format!("{name}@0.1.0")))
-            });
-            if done.is_some() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        let Some(done) = done else {
-            panic!(
-                "no render made by {name}: {:#?}\n{}",
-                host.renders().await,
-                host.logs()
-            )
-        };
-        let plan = done["render"]["plan_json"].as_str().unwrap();
+        let done = done_render(&host, &format!("a render by {name}"), |r| {
+            r["render"]["provenance_json"]
+                .as_str()
+                .is_some_and(|p| p.contains(&format!("{name}@0.1.0")))
+        })
+        .await;
+        let plan = done["plan_json"].as_str().unwrap();
         assert!(plan.contains("Prices fell this week"), "{name}: {plan}");
     }
 
@@ -597,30 +583,12 @@ plugins = [{{ name = "team-py" }}]
         article.to_str().unwrap(),
     ])
     .await;
-    let mut summarised = None;
-    for _ in 0..600 {
-        summarised = host
-            .renders()
-            .await
-            .into_iter()
-            .find(|r| r["entry"] == "summary.md" && r["render"]["state"] == "done");
-        if summarised.is_some() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let Some(summarised) = summarised else {
-        panic!(
-            "summary.md never done: {:#?}\n{}",
-            host.renders().await,
-            host.logs()
-        )
-    };
-    let plan = summarised["render"]["plan_json"].as_str().unwrap();
+    let summarised = done_render(&host, "summary.md", |r| r["entry"] == "summary.md").await;
+    let plan = summarised["plan_json"].as_str().unwrap();
     assert!(plan.contains(support::llm::SUMMARY), "{plan}");
     assert_eq!(llm.requests().len(), 1);
 
-    let render = summarised["render"]["id"].as_str().unwrap();
+    let render = summarised["id"].as_str().unwrap();
     let recorded = support::vidhook(&[
         "plugin", "test", ts_str, "--record", render, "--config", cfg,
     ])
@@ -639,6 +607,30 @@ plugins = [{{ name = "team-py" }}]
     let replayed = support::vidhook(&["plugin", "test", ts_str, "--config", cfg]).await;
     assert!(replayed.contains("3 passed, 0 failed"), "{replayed}");
     assert_eq!(llm.requests().len(), calls, "the replay reached no network");
+}
+
+/// The first render that is done and matches, as `Host::renders` shows it (waits up to a minute).
+async fn done_render(
+    host: &support::Host,
+    what: &str,
+    matches: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    for _ in 0..600 {
+        let found = host
+            .renders()
+            .await
+            .into_iter()
+            .find(|r| r["render"]["state"] == "done" && matches(r));
+        if let Some(render) = found {
+            return render["render"].clone();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!(
+        "{what} never done: {:#?}\n{}",
+        host.renders().await,
+        host.logs()
+    )
 }
 
 /// Lines a running `vidhook` printed so far.
@@ -758,27 +750,7 @@ plugins = [{{ name = "team-py" }}]
     publish("one.md").await;
     publish("two.md").await;
     let host = support::Host::start(dir.path(), &config).await;
-    let plan_of = |entry: &'static str| {
-        let host = &host;
-        async move {
-            for _ in 0..600 {
-                if let Some(r) = host
-                    .renders()
-                    .await
-                    .into_iter()
-                    .find(|r| r["entry"] == entry && r["render"]["state"] == "done")
-                {
-                    return r["render"].clone();
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            panic!(
-                "{entry} never done: {:#?}\n{}",
-                host.renders().await,
-                host.logs()
-            )
-        }
-    };
+    let plan_of = |entry: &'static str| done_render(&host, entry, move |r| r["entry"] == entry);
     plan_of("one.md").await;
     plan_of("two.md").await;
     let renders_before = host.renders().await.len();
