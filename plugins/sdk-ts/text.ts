@@ -7,7 +7,8 @@
 const WS = '\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000';
 const WS_RUN = new RegExp(`[${WS}]+`, 'u');
 const EDGES = new RegExp(`^[${WS}]+|[${WS}]+$`, 'gu');
-const IS_WS = new RegExp(`^[${WS}]$`, 'u');
+/** A `.` followed by white space or the end, with the character before it. */
+const TIDY = new RegExp(`(?<=(.))\\.(?=[${WS}]|$)`, 'gsu');
 /** Rust's `char::is_alphanumeric`: Alphabetic or a number (Nd, Nl, No). */
 const ALNUM = /[\p{Alphabetic}\p{Nd}\p{Nl}\p{No}]/u;
 const NOT_ALNUM = /[^\p{Alphabetic}\p{Nd}\p{Nl}\p{No}]+/gu;
@@ -19,13 +20,12 @@ export function trim(text: string): string {
   return text.replace(EDGES, '');
 }
 
-function isWhitespace(c: string): boolean {
-  return IS_WS.test(c);
-}
-
 /** The whitespace-separated words of `text`. */
 export function words(text: string): string[] {
-  return text.split(WS_RUN).filter((w) => w !== '');
+  // JS's `\s` is Rust's White_Space but for U+FEFF (only JS's) and U+0085 (only Rust's); the
+  // plain `\s` runs faster in the engine's interpreter than the Unicode class.
+  const run = text.includes('\ufeff') || text.includes('\u0085') ? WS_RUN : /\s+/;
+  return text.split(run).filter((w) => w !== '');
 }
 
 /** Number of words (whitespace-separated runs). */
@@ -186,6 +186,9 @@ function sitesForAddresses(text: string): string {
     .join('');
 }
 
+/** Letters and digits (Rust's `char::is_alphanumeric`), one at a time. */
+const ALNUM_EACH = /[\p{Alphabetic}\p{Nd}\p{Nl}\p{No}]/gu;
+
 /**
  * Letters and digits, lower-cased one character at a time as the Rust SDK compares them (a
  * whole-string `toLowerCase` differs only for a final Σ).
@@ -199,6 +202,22 @@ function key(text: string): string {
 }
 
 /**
+ * Whether `key(text)` is `expected`, stopping at the first letter that differs: a long first
+ * paragraph is not read whole to learn that it is not the title.
+ */
+function keyIs(text: string, expected: string): boolean {
+  ALNUM_EACH.lastIndex = 0;
+  let at = 0;
+  let found: RegExpExecArray | null;
+  while ((found = ALNUM_EACH.exec(text)) !== null) {
+    const lower = found[0].toLowerCase();
+    if (!expected.startsWith(lower, at)) return false;
+    at += lower.length;
+  }
+  return at === expected.length;
+}
+
+/**
  * A body as a narrator reads it after its title (the rules every SDK applies the same way): a
  * first paragraph repeating the title is dropped; a paragraph without a closing stop gets one
  * (`。` after CJK text); a bare web address is read as its site; emoji are not read, and a
@@ -208,7 +227,7 @@ export function narrationBody(title: string, body: string): string {
   const titleKey = key(title);
   const out: string[] = [];
   paragraphsOf(body).forEach((paragraph, i) => {
-    if (i === 0 && titleKey !== '' && key(paragraph) === titleKey) return;
+    if (i === 0 && titleKey !== '' && keyIs(paragraph, titleKey)) return;
     let spoken = sitesForAddresses(withoutPictographs(paragraph));
     if (!ALNUM.test(spoken)) return;
     // The last character (a code point: at most the last two UTF-16 units).
@@ -226,21 +245,9 @@ export function narrationBody(title: string, body: string): string {
  * ends in its own stop: `Why Ghost?.` → `Why Ghost?`, and a `.` after CJK text → `。`.
  */
 export function tidyStops(script: string): string {
-  const chars = Array.from(script);
-  let out = '';
-  let previous: string | undefined;
-  chars.forEach((c, i) => {
-    const next = chars[i + 1];
-    const ends = next === undefined || isWhitespace(next);
-    if (c === '.' && previous !== undefined && ends && '!?。！？…'.includes(previous)) {
-      return; // dropped; `previous` stays the stop before it
-    }
-    if (c === '.' && previous !== undefined && ends && isCjk(previous)) {
-      out += '。';
-    } else {
-      out += c;
-    }
-    previous = c;
-  });
-  return out;
+  // Each `.` that ends a word, with the character before it as written (a stop is dropped only
+  // before white space, so a dropped one never changes what the next stop sees).
+  return script.replace(TIDY, (stop: string, previous: string) =>
+    '!?。！？…'.includes(previous) ? '' : isCjk(previous) ? '。' : stop,
+  );
 }
