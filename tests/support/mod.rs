@@ -458,6 +458,12 @@ pub async fn install_hostile(config: &Path) {
 }
 
 /// A test program or plugin component built from plugins/.
+/// The guest plugins' folder (`plugins/`), where the TypeScript and Python plugins and their
+/// locked toolchains live.
+pub fn plugins_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins")
+}
+
 pub fn wasm(name: &str) -> PathBuf {
     Path::new(env!("VIDHOOK_TEST_WASM_DIR")).join(format!("{name}.wasm"))
 }
