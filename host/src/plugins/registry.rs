@@ -169,14 +169,8 @@ impl PluginHost {
                 message: e.to_string(),
             })?
             .ok_or_else(|| PluginFailure::NotInstalled(reference.to_string()))?;
-        let load_error = |message: String| PluginFailure::Load {
-            plugin: reference.into(),
-            message,
-        };
-        let manifest = Manifest::parse(&row.manifest).map_err(|e| load_error(e.to_string()))?;
-        self.load(&row.digest, manifest)
+        self.load_stored(reference, &row.digest, &row.manifest)
             .await
-            .map_err(|e| load_error(e.to_string()))
     }
 
     /// The plugin a chain entry of `source` runs: a development build serving that source
@@ -187,20 +181,31 @@ impl PluginHost {
         reference: &str,
     ) -> Result<Arc<LoadedPlugin>, PluginFailure> {
         let name = super::config::plugin_name(reference);
+        match self.db.dev_build(source, name).await {
+            Ok(Some((digest, manifest))) => self.load_stored(reference, &digest, &manifest).await,
+            Ok(None) => self.resolve(reference).await,
+            Err(e) => Err(PluginFailure::Load {
+                plugin: reference.into(),
+                message: e.to_string(),
+            }),
+        }
+    }
+
+    /// A stored component (by digest) with its stored manifest, for chain entry `reference`.
+    async fn load_stored(
+        &self,
+        reference: &str,
+        digest: &str,
+        manifest: &str,
+    ) -> Result<Arc<LoadedPlugin>, PluginFailure> {
         let load_error = |message: String| PluginFailure::Load {
             plugin: reference.into(),
             message,
         };
-        match self.db.dev_build(source, name).await {
-            Ok(Some((digest, manifest))) => {
-                let manifest = Manifest::parse(&manifest).map_err(|e| load_error(e.to_string()))?;
-                self.load(&digest, manifest)
-                    .await
-                    .map_err(|e| load_error(e.to_string()))
-            }
-            Ok(None) => self.resolve(reference).await,
-            Err(e) => Err(load_error(e.to_string())),
-        }
+        let manifest = Manifest::parse(manifest).map_err(|e| load_error(e.to_string()))?;
+        self.load(digest, manifest)
+            .await
+            .map_err(|e| load_error(e.to_string()))
     }
 
     /// Makes `plugin` (loaded with [`PluginHost::load_uninstalled`], so its bytes are stored)

@@ -9,8 +9,6 @@ use std::process::Command;
 
 use anyhow::Context;
 
-use crate::plugins::Manifest;
-
 /// A plugin's language, known by the file its tool reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Language {
@@ -51,23 +49,6 @@ impl Language {
 
 /// The driver that runs jco with the filesystem visible to its tools (see the file).
 const JCO_DRIVER: &str = include_str!("../../../../plugins/sdk-ts/jco.mjs");
-
-/// The Python SDK, put on the build's module path after the plugin's own folder (so a copy
-/// vendored in the plugin wins).
-const PYTHON_SDK: &[(&str, &str)] = &[
-    (
-        "vidhook_sdk/__init__.py",
-        include_str!("../../../../plugins/sdk-py/vidhook_sdk/__init__.py"),
-    ),
-    (
-        "vidhook_sdk/text.py",
-        include_str!("../../../../plugins/sdk-py/vidhook_sdk/text.py"),
-    ),
-    (
-        "vidhook_sdk/locale.py",
-        include_str!("../../../../plugins/sdk-py/vidhook_sdk/locale.py"),
-    ),
-];
 
 /// Builds the plugin in `dir` and reports the component.
 pub fn build(dir: &Path) -> anyhow::Result<PathBuf> {
@@ -121,10 +102,7 @@ impl Target {
         let dir = &dir
             .canonicalize()
             .with_context(|| format!("no folder {}", dir.display()))?;
-        let path = dir.join("vidhook-plugin.toml");
-        let manifest = Manifest::parse(
-            &std::fs::read_to_string(&path).with_context(|| format!("no {}", path.display()))?,
-        )?;
+        let manifest = super::manifest_in(dir)?;
         let wit = above(dir, "wit/plugin.wit")
             .map(|root| root.join("wit"))
             .with_context(|| format!("no wit/plugin.wit in or above {}", dir.display()))?;
@@ -223,10 +201,11 @@ fn componentize_py(dir: &Path) -> anyhow::Result<PathBuf> {
         }
     };
     let sdk = tempfile::tempdir()?;
-    for (file, text) in PYTHON_SDK {
-        let path = sdk.path().join(file);
-        std::fs::create_dir_all(path.parent().expect("files have a parent"))?;
-        std::fs::write(path, text)?;
+    // The SDK goes on the module path after the plugin's own folder, so a copy vendored in the
+    // plugin (as `plugin new` writes it) wins.
+    std::fs::create_dir_all(sdk.path().join("vidhook_sdk"))?;
+    for (file, text) in super::scaffold::PYTHON_SDK {
+        std::fs::write(sdk.path().join("vidhook_sdk").join(file), text)?;
     }
     run(Command::new(tool)
         .arg("-d")

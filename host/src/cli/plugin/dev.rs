@@ -14,8 +14,7 @@ use std::time::{Duration, SystemTime};
 use anyhow::Context;
 
 use crate::config::Config;
-use crate::content::Content;
-use crate::plugins::{replay, LoadedPlugin, Manifest, PluginHost};
+use crate::plugins::{LoadedPlugin, PluginHost};
 use crate::store::Store;
 
 /// How often the sources are looked at.
@@ -44,7 +43,7 @@ pub async fn dev(
         .get(source)
         .with_context(|| format!("no source {source} in the configuration"))?
         .settings;
-    let name = read_manifest(dir)?.name;
+    let name = super::manifest_in(dir)?.name;
     let chain = &settings.plugins;
     let at = chain
         .iter()
@@ -76,7 +75,7 @@ pub async fn dev(
         let now = stamp(dir);
         if seen.as_ref() != Some(&now) {
             seen = Some(now);
-            match rebuild(host, dir).await {
+            match super::build_and_load(host, dir).await {
                 Err(err) => println!(
                     "build failed: {err:#}\n{} keeps serving {source}",
                     serving.as_ref().map_or("nothing".into(), |p| p.id())
@@ -93,7 +92,7 @@ pub async fn dev(
                     );
                     match &serving {
                         Some(old) => {
-                            compare(config, store, host, (source, at), (&new, old), last).await?
+                            compare(config, store, host, source, (&new, old), last).await?
                         }
                         None => println!("nothing served {source} before: no plans to compare"),
                     }
@@ -111,76 +110,18 @@ pub async fn dev(
     Ok(())
 }
 
-fn read_manifest(dir: &Path) -> anyhow::Result<Manifest> {
-    let path = dir.join("vidhook-plugin.toml");
-    Ok(Manifest::parse(
-        &std::fs::read_to_string(&path).with_context(|| format!("no {}", path.display()))?,
-    )?)
-}
-
-/// Builds the folder (off the runtime: the language's tools take seconds) and loads the result.
-async fn rebuild(host: &PluginHost, dir: &Path) -> anyhow::Result<Arc<LoadedPlugin>> {
-    let folder = dir.to_path_buf();
-    let wasm = tokio::task::spawn_blocking(move || super::build(&folder)).await??;
-    let manifest = read_manifest(dir)?;
-    Ok(host
-        .load_uninstalled(&tokio::fs::read(&wasm).await?, manifest)
-        .await?)
-}
-
-/// Replays the source's last `last` events through its chain with `new` and with `old` in the
-/// plugin's place, and prints how each plan changed.
+/// Replays the source's last `last` events with `new` and with `old` in the plugin's place, and
+/// prints how each plan changed.
 async fn compare(
     config: &Config,
     store: &Store,
     host: &PluginHost,
-    (source, at): (&str, usize),
+    source: &str,
     (new, old): (&LoadedPlugin, &LoadedPlugin),
     last: i64,
 ) -> anyhow::Result<()> {
-    let source_config = &config.sources[source];
-    let chain = &source_config.settings.plugins;
-    let mut draft_chain = Vec::new();
-    for entry in &chain[..at] {
-        draft_chain.push((
-            host.resolve_for(source, &entry.name).await?,
-            entry.config.clone(),
-        ));
-    }
-    // As the plan step sees them: with the source's presenter image when the entry has none.
-    let contents: Vec<Content> = store
-        .recent_contents_of(source, last)
-        .await?
-        .iter()
-        .filter_map(|json| serde_json::from_str::<Content>(json).ok())
-        .map(|mut content| {
-            content.image = source_config.image_for(&content);
-            content
-        })
-        .collect();
-    let templates = Arc::new(crate::templates::TemplateSet::load(store).await?);
-    let diffs = replay::replay(
-        host,
-        new,
-        old,
-        &draft_chain,
-        &chain[at].config,
-        &contents,
-        templates,
-    )
-    .await;
-    let changed = diffs.iter().filter(|d| !d.changes.is_empty()).count();
-    for diff in diffs {
-        let verdict = if diff.changes.is_empty() {
-            "same   "
-        } else {
-            "changed"
-        };
-        println!("{verdict}  {} {}", diff.entry, diff.locale);
-        for change in diff.changes {
-            println!("    {change}");
-        }
-    }
+    let contents = super::as_planned(config, store.recent_contents_of(source, last).await?);
+    let changed = super::replay_and_print(config, store, host, (new, old), &contents).await?;
     println!(
         "{} events of {source} replayed: {changed} changed, {} same (nothing spoken, nothing paid)",
         contents.len(),

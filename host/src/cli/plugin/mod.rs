@@ -10,7 +10,7 @@ use clap::Subcommand;
 
 use crate::config::Config;
 use crate::content::Content;
-use crate::plugins::{replay, Manifest, PluginHost};
+use crate::plugins::{replay, LoadedPlugin, Manifest, PluginHost};
 use crate::store::Store;
 
 mod build;
@@ -273,59 +273,8 @@ async fn operate(
                 new.manifest.name == old.manifest.name,
                 "compare two versions of one plugin"
             );
-            let name = new.manifest.name.clone();
-            // As the plan step sees them: with the source's presenter image when the entry has none.
-            let contents: Vec<Content> = store
-                .recent_contents(last)
-                .await?
-                .iter()
-                .filter_map(|json| serde_json::from_str::<Content>(json).ok())
-                .map(|mut content| {
-                    if let Some(source) = config.sources.get(&content.source) {
-                        content.image = source.image_for(&content);
-                    }
-                    content
-                })
-                .collect();
-            let templates = Arc::new(crate::templates::TemplateSet::load(store).await?);
-            let mut changed = 0;
-            for content in &contents {
-                // The plugins before this one in the content's source chain make the draft.
-                let chain = config
-                    .sources
-                    .get(&content.source)
-                    .map(|s| s.settings.plugins.clone())
-                    .unwrap_or_default();
-                let position = chain.iter().position(|p| p.plugin() == name);
-                let mut draft_chain = Vec::new();
-                for entry in &chain[..position.unwrap_or(0)] {
-                    draft_chain.push((host.resolve(&entry.name).await?, entry.config.clone()));
-                }
-                let settings = position
-                    .map(|i| chain[i].config.clone())
-                    .unwrap_or_default();
-                let diffs = replay::replay(
-                    host,
-                    &new,
-                    &old,
-                    &draft_chain,
-                    &settings,
-                    std::slice::from_ref(content),
-                    templates.clone(),
-                )
-                .await;
-                for diff in diffs {
-                    if diff.changes.is_empty() {
-                        println!("same     {} {} {}", diff.source, diff.entry, diff.locale);
-                    } else {
-                        changed += 1;
-                        println!("changed  {} {} {}", diff.source, diff.entry, diff.locale);
-                        for change in diff.changes {
-                            println!("    {change}");
-                        }
-                    }
-                }
-            }
+            let contents = as_planned(config, store.recent_contents(last).await?);
+            let changed = replay_and_print(config, store, host, (&new, &old), &contents).await?;
             println!(
                 "{} events replayed: {changed} changed, {} same ({} vs {})",
                 contents.len(),
@@ -364,6 +313,94 @@ fn crate_manifest(wasm: &Path) -> Option<PathBuf> {
         .find(|manifest| manifest.exists())
 }
 
+/// The manifest of a plugin folder (`DIR/vidhook-plugin.toml`).
+fn manifest_in(dir: &Path) -> anyhow::Result<Manifest> {
+    let path = dir.join("vidhook-plugin.toml");
+    Ok(Manifest::parse(
+        &std::fs::read_to_string(&path).with_context(|| format!("no {}", path.display()))?,
+    )?)
+}
+
+/// Builds a plugin folder (off the runtime: the language's tools take seconds) and loads the
+/// component with the folder's manifest.
+async fn build_and_load(host: &PluginHost, dir: &Path) -> anyhow::Result<Arc<LoadedPlugin>> {
+    let folder = dir.to_path_buf();
+    let wasm = tokio::task::spawn_blocking(move || build(&folder)).await??;
+    Ok(host
+        .load_uninstalled(&tokio::fs::read(&wasm).await?, manifest_in(dir)?)
+        .await?)
+}
+
+/// Recorded events as the plan step sees them: with their source's presenter image when the
+/// entry has none.
+fn as_planned(config: &Config, recorded: Vec<String>) -> Vec<Content> {
+    recorded
+        .iter()
+        .filter_map(|json| serde_json::from_str::<Content>(json).ok())
+        .map(|mut content| {
+            if let Some(source) = config.sources.get(&content.source) {
+                content.image = source.image_for(&content);
+            }
+            content
+        })
+        .collect()
+}
+
+/// Runs each content through its source's chain with `new` and with `old` in the place of their
+/// plugin (the plugins before it make the draft both get), prints each event's differences, and
+/// returns how many events changed.
+async fn replay_and_print(
+    config: &Config,
+    store: &Store,
+    host: &PluginHost,
+    (new, old): (&LoadedPlugin, &LoadedPlugin),
+    contents: &[Content],
+) -> anyhow::Result<usize> {
+    let name = &new.manifest.name;
+    let templates = Arc::new(crate::templates::TemplateSet::load(store).await?);
+    let mut changed = 0;
+    for content in contents {
+        let chain = config
+            .sources
+            .get(&content.source)
+            .map(|s| s.settings.plugins.clone())
+            .unwrap_or_default();
+        let position = chain.iter().position(|p| p.plugin() == name);
+        let mut draft_chain = Vec::new();
+        for entry in &chain[..position.unwrap_or(0)] {
+            draft_chain.push((
+                host.resolve_for(&content.source, &entry.name).await?,
+                entry.config.clone(),
+            ));
+        }
+        let settings = position
+            .map(|i| chain[i].config.clone())
+            .unwrap_or_default();
+        let diffs = replay::replay(
+            host,
+            new,
+            old,
+            &draft_chain,
+            &settings,
+            std::slice::from_ref(content),
+            templates.clone(),
+        )
+        .await;
+        for diff in diffs {
+            if diff.changes.is_empty() {
+                println!("same     {} {} {}", diff.source, diff.entry, diff.locale);
+            } else {
+                changed += 1;
+                println!("changed  {} {} {}", diff.source, diff.entry, diff.locale);
+                for change in diff.changes {
+                    println!("    {change}");
+                }
+            }
+        }
+    }
+    Ok(changed)
+}
+
 /// `plugin test DIR`: builds the plugin, then runs `DIR/tests/cases.toml` against a host double
 /// (no database, network or editors' templates); one line a case, then `N passed, N failed`,
 /// and an error (a non-zero exit) when any failed.
@@ -373,8 +410,6 @@ async fn test_cases(config: &Config, dir: &Path) -> anyhow::Result<()> {
         &std::fs::read_to_string(&file).with_context(|| format!("no {}", file.display()))?,
     )
     .with_context(|| format!("{} is not a cases file", file.display()))?;
-    let wasm = build(dir)?;
-    let manifest = Manifest::parse(&std::fs::read_to_string(dir.join("vidhook-plugin.toml"))?)?;
     // A database of its own, in a temporary folder: nothing the cases record is kept.
     let scratch = tempfile::tempdir()?;
     let store = Store::connect(
@@ -395,9 +430,7 @@ async fn test_cases(config: &Config, dir: &Path) -> anyhow::Result<()> {
     // Compiled components are kept where the service keeps them (by digest): a second run of a
     // large JavaScript or Python component loads instead of compiling again.
     let host = PluginHost::new(store, config.data_dir.join("plugins"), policy).await?;
-    let plugin = host
-        .load_uninstalled(&std::fs::read(&wasm)?, manifest)
-        .await?;
+    let plugin = build_and_load(&host, dir).await?;
     let verdicts = crate::plugins::double::run(&host, &plugin, &cases).await;
     let failed = verdicts.iter().filter(|v| v.failure.is_some()).count();
     for verdict in &verdicts {
@@ -421,9 +454,7 @@ async fn record_case(
     dir: &Path,
     render_id: &str,
 ) -> anyhow::Result<()> {
-    let wasm = build(dir)?;
-    let manifest = Manifest::parse(&std::fs::read_to_string(dir.join("vidhook-plugin.toml"))?)?;
-    let name = manifest.name.clone();
+    let name = manifest_in(dir)?.name;
     let render = store
         .render(render_id)
         .await?
@@ -455,9 +486,7 @@ async fn record_case(
             }
         }
     }
-    let plugin = host
-        .load_uninstalled(&std::fs::read(&wasm)?, manifest)
-        .await?;
+    let plugin = build_and_load(host, dir).await?;
     let title: String = content.title.chars().take(60).collect();
     let case = crate::plugins::double::record(
         host,

@@ -73,8 +73,9 @@ const TS_SDK: &[(&str, &str)] = &[
     ),
 ];
 
-/// The Python SDK (componentize-py generates the `wit_world` bindings at build time).
-const PYTHON_SDK: &[(&str, &str)] = &[
+/// The Python SDK's package (componentize-py generates the `wit_world` bindings at build time):
+/// vendored by the scaffold, and put on the build's path for a plugin that has no copy.
+pub(super) const PYTHON_SDK: &[(&str, &str)] = &[
     (
         "__init__.py",
         include_str!("../../../../plugins/sdk-py/vidhook_sdk/__init__.py"),
