@@ -5,8 +5,67 @@
 
 mod support;
 
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+/// `plugin new NAME --lang LANG` under `parent`: the plugin's folder. A Python plugin gets the
+/// toolchain as `plugin build` would install it (a `.venv` from requirements.txt), linked from
+/// the one scripts/setup-tests.sh installed.
+async fn new_plugin(parent: &Path, name: &str, lang: &str) -> PathBuf {
+    let created = support::vidhook(&[
+        "plugin",
+        "new",
+        name,
+        "--lang",
+        lang,
+        "--dir",
+        parent.to_str().unwrap(),
+    ])
+    .await;
+    assert!(
+        created.contains(&format!("created plugin {name}")),
+        "{created}"
+    );
+    let folder = parent.join(name);
+    if lang == "python" {
+        std::os::unix::fs::symlink(support::plugins_dir().join(".venv"), folder.join(".venv"))
+            .unwrap();
+    }
+    folder
+}
+
+/// A Markdown-folder source `name` reading `DIR/docs/NAME` (created), with the sample presenter
+/// photo and `plugins` as its chain.
+fn markdown_source(dir: &Path, name: &str, plugins: &str) -> String {
+    let folder = dir.join("docs").join(name);
+    std::fs::create_dir_all(&folder).unwrap();
+    format!(
+        "\n[sources.{name}]\ncms = \"markdown\"\nfolder = \"{}\"\npresenter_image = \"{}\"\nplugins = {plugins}\n",
+        folder.display(),
+        support::presenter_png().display(),
+    )
+}
+
+/// The service on loopback with this run's database, a data folder in `dir` and `rest` (plugin
+/// policy, sources), written to `DIR/vidhook.toml`: (the text, the file's path).
+async fn write_config(dir: &Path, rest: &str) -> (String, String) {
+    let config = support::database_line(dir).await
+        + &format!(
+            r#"
+listen = "127.0.0.1:0"
+data_dir = "{data}"
+
+[outbound]
+# Loopback test servers: the development allowlist, turned on explicitly.
+allow_private = ["127.0.0.0/8"]
+{rest}"#,
+            data = dir.join("data").display(),
+        );
+    let path = dir.join("vidhook.toml");
+    std::fs::write(&path, &config).unwrap();
+    (config, path.display().to_string())
+}
 
 /// The plugin author's path without Rust: `plugin new --lang ts` and `--lang python`, the
 /// scaffold's own cases passing (`plugin test DIR` builds it with the language's tool: the
@@ -20,62 +79,24 @@ use std::time::Duration;
 async fn typescript_and_python_plugins_go_from_new_to_serving_a_source() {
     let dir = tempfile::tempdir().unwrap();
     let parent = dir.path().join("plugins");
-    let parent_str = parent.to_str().unwrap();
-    for (name, lang) in [("team-ts", "ts"), ("team-py", "python")] {
-        let created =
-            support::vidhook(&["plugin", "new", name, "--lang", lang, "--dir", parent_str]).await;
-        assert!(
-            created.contains(&format!("created plugin {name}")),
-            "{created}"
-        );
-    }
-    // The Python toolchain as `plugin build` would install it (a .venv from requirements.txt).
-    std::os::unix::fs::symlink(
-        support::plugins_dir().join(".venv"),
-        parent.join("team-py/.venv"),
-    )
-    .unwrap();
-
+    new_plugin(&parent, "team-ts", "ts").await;
+    new_plugin(&parent, "team-py", "python").await;
     let llm = support::llm::Llm::start("sk-test-123").await;
     let docs = |source: &str| dir.path().join("docs").join(source);
-    for source in ["ts", "py"] {
-        std::fs::create_dir_all(docs(source)).unwrap();
-    }
-    let config = format!(
-        r#"
-listen = "127.0.0.1:0"
-data_dir = "{data}"
-
-[outbound]
-# Loopback test servers: the development allowlist, turned on explicitly.
-allow_private = ["127.0.0.0/8"]
-
-[plugins]
-allow_loopback_hosts = true
-secrets = {{ OPENAI_API_KEY = "sk-test-123" }}
-
-[sources.ts]
-cms = "markdown"
-folder = "{ts}"
-presenter_image = "{image}"
-plugins = [{{ name = "team-ts", config = {{ summary_url = "{base}/chat/completions" }} }}]
-
-[sources.py]
-cms = "markdown"
-folder = "{py}"
-presenter_image = "{image}"
-plugins = [{{ name = "team-py" }}]
-"#,
-        data = dir.path().join("data").display(),
-        ts = docs("ts").display(),
-        py = docs("py").display(),
-        image = support::presenter_png().display(),
-        base = llm.base_url,
+    let rest = format!(
+        "\n[plugins]\nallow_loopback_hosts = true\nsecrets = {{ OPENAI_API_KEY = \"sk-test-123\" }}\n{}{}",
+        markdown_source(
+            dir.path(),
+            "ts",
+            &format!(
+                "[{{ name = \"team-ts\", config = {{ summary_url = \"{}/chat/completions\" }} }}]",
+                llm.base_url
+            ),
+        ),
+        markdown_source(dir.path(), "py", "[{ name = \"team-py\" }]"),
     );
-    let config = support::database_line(dir.path()).await + &config;
-    let cfg = dir.path().join("vidhook.toml");
-    std::fs::write(&cfg, &config).unwrap();
-    let cfg = cfg.to_str().unwrap();
+    let (config, cfg) = write_config(dir.path(), &rest).await;
+    let cfg = cfg.as_str();
 
     for (name, source) in [("team-ts", "ts"), ("team-py", "py")] {
         let folder = parent.join(name);
@@ -291,43 +312,14 @@ impl Printed {
 async fn plugin_dev_rebuilds_serves_and_replays_without_paying() {
     let dir = tempfile::tempdir().unwrap();
     let parent = dir.path().join("plugins");
-    support::vidhook(&[
-        "plugin",
-        "new",
-        "team-py",
-        "--lang",
-        "python",
-        "--dir",
-        parent.to_str().unwrap(),
-    ])
+    let folder = new_plugin(&parent, "team-py", "python").await;
+    let docs = dir.path().join("docs/docs");
+    let (config, cfg) = write_config(
+        dir.path(),
+        &markdown_source(dir.path(), "docs", "[{ name = \"team-py\" }]"),
+    )
     .await;
-    let folder = parent.join("team-py");
-    std::os::unix::fs::symlink(support::plugins_dir().join(".venv"), folder.join(".venv")).unwrap();
-    let docs = dir.path().join("docs");
-    std::fs::create_dir_all(&docs).unwrap();
-    let config = support::database_line(dir.path()).await
-        + &format!(
-            r#"
-listen = "127.0.0.1:0"
-data_dir = "{data}"
-
-[outbound]
-# Loopback test servers: the development allowlist, turned on explicitly.
-allow_private = ["127.0.0.0/8"]
-
-[sources.docs]
-cms = "markdown"
-folder = "{docs}"
-presenter_image = "{image}"
-plugins = [{{ name = "team-py" }}]
-"#,
-            data = dir.path().join("data").display(),
-            docs = docs.display(),
-            image = support::presenter_png().display(),
-        );
-    let cfg_path = dir.path().join("vidhook.toml");
-    std::fs::write(&cfg_path, &config).unwrap();
-    let cfg = cfg_path.to_str().unwrap();
+    let cfg = cfg.as_str();
     let folder_str = folder.to_str().unwrap();
     support::vidhook(&["plugin", "build", folder_str]).await;
     support::vidhook(&[
