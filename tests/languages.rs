@@ -3,7 +3,8 @@
 //! `vidhook plugin build` (the command plugin authors run), plan exactly as the bundled Rust ones:
 //! on the narration corpus (30 articles from every CMS shape, in eight locales among them Arabic
 //! and Hebrew, Japanese, Chinese and Korean, with tables, lists, code, entities and emoji) plus a
-//! one-sentence and a 2,000-word article; shortening a too-long plan; and a digest of many items.
+//! one-sentence, a 2,000-word and a stops-and-breaks article; shortening a too-long plan; and a
+//! digest of many items.
 //! The hostile programs written in TypeScript and Python fail their own runs with the right
 //! category (the exception and its stack or traceback in the run's logs, under the plugin's
 //! name@version) while the same host goes on planning. (The author's path in those languages,
@@ -86,7 +87,7 @@ struct Article {
 }
 
 /// The narration corpus (tests/narration), converted as each CMS adapter converts it, plus a
-/// one-sentence and a 2,000-word article.
+/// one-sentence, a 2,000-word and a stops-and-breaks article.
 fn corpus() -> Vec<Content> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/narration");
     let mut files: Vec<_> = std::fs::read_dir(&dir)
@@ -130,6 +131,17 @@ fn corpus() -> Vec<Content> {
         })
         .collect();
     contents.push(content("2000-words", "A long read", "en-US", &long));
+    // Where sentences end and words part: runs of stops, quotes and brackets after a stop, a
+    // line that starts with a stop, a line break that is not a paragraph's, white space other
+    // than the space (tab, no-break, ideographic, NEL) and a byte-order mark inside a word.
+    contents.push(content(
+        "stops-and-breaks",
+        "Stops?!",
+        "en-US",
+        "Why now?! Because \"prices rose.\" Then (they fell.) Again... and again.\nA line.\n. Not \
+         a stop here\n\nA heading\n\nTabs\tand\u{a0}no-break  spaces. x.y is one word? \"Yes.\")\
+         \u{3000}Ideographic space. A\u{feff}BOM word. Next\u{85}line! End.\n\n\n.\n\nLast one",
+    ));
     contents
 }
 

@@ -1,6 +1,8 @@
 //! What running a plugin in the sandbox costs: the default presenter plugin (fresh store,
 //! instantiate from `InstancePre` with the pooling allocator, call, drop) against the same logic
-//! compiled as native Rust, on the same long article, in the same run. Then the presenter as
+//! compiled as native Rust, on the same long article, in the same run, twice: with native
+//! Handlebars, and rendering through the host's template sandbox as the plugin does (so the
+//! second ratio is what running the plugin as wasm adds). Then the presenter as
 //! written in Rust, TypeScript and Python (built by `vidhook plugin build`) side by side: the
 //! component's size, its first compile, its load from the compiled cache after a restart (a new
 //! host on the same data folder), instantiate + call on the one-sentence and the 2,000-word
@@ -20,7 +22,7 @@ use vidhook::content::Content;
 use vidhook::plugins::{Decision, Manifest, PluginHost, Policy};
 use vidhook::store::Store;
 use vidhook::templates::TemplateSet;
-use vidhook_plugin_sdk::text::{fit_to_seconds, speaking_seconds};
+use vidhook_plugin_sdk::text::{fit_to_seconds, narration_body, speaking_seconds, tidy_stops};
 
 fn article() -> Content {
     let paragraph = "Energy prices rose again this winter, and households are looking for ways to \
@@ -54,20 +56,27 @@ fn native_templates() -> handlebars::Handlebars<'static> {
     registry
 }
 
-/// The presenter plugin's logic, natively: the same SDK functions and the same templates.
-fn native_plan(content: &Content, templates: &handlebars::Handlebars) -> (String, String) {
+/// The presenter plugin's logic, natively: the same SDK functions (the narrator's reading of the
+/// body, fitting, tidying the stops), the same context and the same templates, rendered by
+/// `render` (native Handlebars, or the host's template sandbox as the plugin's renders are).
+async fn native_plan(
+    content: &Content,
+    render: impl AsyncFn(&str, &serde_json::Value) -> String,
+) -> (String, String) {
     let wpm = 175.0;
     let budget = 60.0 * 0.85;
     let mut context = json!({"title": content.title, "body": "", "locale": content.locale,
-        "kind": content.kind, "url": content.url, "source": content.source});
-    let frame = templates.render("script", &context).unwrap();
+        "kind": content.kind, "url": content.url, "source": content.source,
+        "fields": content.fields});
+    let frame = render("script", &context).await;
+    let body = narration_body(&content.title, &content.body_text);
     context["body"] = json!(fit_to_seconds(
-        &content.body_text,
+        &body,
         budget - speaking_seconds(&frame, wpm),
         wpm
     ));
-    let script = templates.render("script", &context).unwrap();
-    let prompt = templates.render("prompt", &context).unwrap();
+    let script = tidy_stops(&render("script", &context).await);
+    let prompt = render("prompt", &context).await;
     let _log = format!(
         "script: {} words, ~{:.1} s",
         script.split_whitespace().count(),
@@ -131,8 +140,15 @@ fn main() {
         let content = article();
         let config = BTreeMap::new();
         let native = native_templates();
+        let native_render =
+            async |name: &str, context: &serde_json::Value| native.render(name, context).unwrap();
+        let sandbox_render = async |name: &str, context: &serde_json::Value| {
+            let deadline = Instant::now() + Duration::from_secs(5);
+            let context = context.to_string();
+            templates.render(name, &context, deadline).await.unwrap()
+        };
 
-        // Both produce the same script (so the comparison is of the same work).
+        // All three produce the same script (so the comparison is of the same work).
         let run = host
             .plan(&presenter, &content, &[], templates.clone(), &config)
             .await
@@ -142,70 +158,75 @@ fn main() {
         };
         assert_eq!(
             plans[0].script,
-            native_plan(&content, &native).0,
+            native_plan(&content, native_render).await.0,
             "same logic, same output"
+        );
+        assert_eq!(
+            plans[0].script,
+            native_plan(&content, sandbox_render).await.0
         );
 
         for _ in 0..200 {
             host.plan(&presenter, &content, &[], templates.clone(), &config)
                 .await
                 .unwrap();
-            std::hint::black_box(native_plan(&content, &native));
+            std::hint::black_box(native_plan(&content, native_render).await);
+            std::hint::black_box(native_plan(&content, sandbox_render).await);
         }
-        // Interleaved, so both see the same machine state: (wasm, native) samples.
+        // Interleaved, so all see the same machine state: the plugin in wasm, its logic native
+        // with native Handlebars, its logic native rendering in the template sandbox.
         let measure = |content: Content| {
             let (host, presenter, templates, config) = (&host, &presenter, &templates, &config);
-            let native_templates = &native;
             async move {
-                let mut wasm = Vec::with_capacity(iterations);
-                let mut native = Vec::with_capacity(iterations);
+                let mut series = [(); 3].map(|_| Vec::with_capacity(iterations));
                 for _ in 0..iterations {
                     let started = Instant::now();
                     let run = host.plan(presenter, &content, &[], templates.clone(), config);
                     std::hint::black_box(run.await.unwrap());
-                    wasm.push(started.elapsed());
+                    series[0].push(started.elapsed());
                     let started = Instant::now();
-                    std::hint::black_box(native_plan(&content, native_templates));
-                    native.push(started.elapsed());
+                    std::hint::black_box(native_plan(&content, native_render).await);
+                    series[1].push(started.elapsed());
+                    let started = Instant::now();
+                    std::hint::black_box(native_plan(&content, sandbox_render).await);
+                    series[2].push(started.elapsed());
                 }
-                (wasm, native)
+                series
             }
         };
-        let (mut wasm, mut native) = measure(content.clone()).await;
+        let [mut wasm, mut native, mut sandboxed] = measure(content.clone()).await;
         // The fixed cost per run: the same on a one-sentence article.
-        let mut tiny = content.clone();
-        tiny.body_text = "One sentence only.".into();
-        let (mut wasm_tiny, mut native_tiny) = measure(tiny).await;
+        let [mut wasm_tiny, mut native_tiny, mut sandboxed_tiny] =
+            measure(tiny_article(&content)).await;
+        let lines = [
+            "wasm: instantiate + call + drop",
+            "native Rust, native Handlebars",
+            "native Rust, the template sandbox",
+        ];
         println!("one-sentence article");
-        report("wasm: instantiate + call + drop", &mut wasm_tiny);
-        report("native Rust, same logic", &mut native_tiny);
+        report(lines[0], &mut wasm_tiny);
+        report(lines[1], &mut native_tiny);
+        report(lines[2], &mut sandboxed_tiny);
         println!(
             "presenter plugin on a ~2,000-word article ({} words of script)",
             plans[0].script.split_whitespace().count()
         );
-        let (wasm_p50, wasm_p99) = report("wasm: instantiate + call + drop", &mut wasm);
-        let (native_p50, native_p99) = report("native Rust, same logic", &mut native);
-        // Of the plugin's run, the part that is the three templates it renders (the frame, the
-        // script, the prompt) in the template sandbox, each a fresh instance of its own.
-        let context = json!({"title": content.title, "body": plans[0].script, "locale": "en-US",
-            "kind": "article", "url": null, "source": "blog", "fields": {}})
-        .to_string();
-        let mut renders = Vec::with_capacity(iterations);
-        for _ in 0..iterations {
-            let started = Instant::now();
-            let deadline = Instant::now() + Duration::from_secs(5);
-            for name in ["script", "script", "prompt"] {
-                std::hint::black_box(templates.render(name, &context, deadline).await.unwrap());
-            }
-            renders.push(started.elapsed());
-        }
-        report("its 3 template renders alone", &mut renders);
+        let wasm = report(lines[0], &mut wasm);
+        let native = report(lines[1], &mut native);
+        let sandboxed = report(lines[2], &mut sandboxed);
+        let ratio = |(a50, a99): (Duration, Duration), (b50, b99): (Duration, Duration)| {
+            format!(
+                "overhead p50 {:.1} µs, p99 {:.1} µs; ratio p50 {:.2}x, p99 {:.2}x",
+                us(a50) - us(b50),
+                us(a99) - us(b99),
+                us(a50) / us(b50),
+                us(a99) / us(b99)
+            )
+        };
+        println!("wasm against native Handlebars: {}", ratio(wasm, native));
         println!(
-            "overhead p50 {:.1} µs, p99 {:.1} µs; ratio wasm/native p50 {:.2}x, p99 {:.2}x",
-            us(wasm_p50) - us(native_p50),
-            us(wasm_p99) - us(native_p99),
-            us(wasm_p50) / us(native_p50),
-            us(wasm_p99) / us(native_p99)
+            "wasm against the same renders (the plugin sandbox's own cost): {}",
+            ratio(wasm, sandboxed)
         );
         languages(
             &store,

@@ -5,8 +5,8 @@
 
 /** Unicode White_Space, as Rust's `char::is_whitespace` (JS's `\s` adds U+FEFF). */
 const WS = '\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000';
-const WS_RUN = new RegExp(`[${WS}]+`, 'u');
-const EDGES = new RegExp(`^[${WS}]+|[${WS}]+$`, 'gu');
+/** White space but the plain space. */
+const OTHER_WS = new RegExp(`[${WS.replace(' ', '')}]+`, 'gu');
 /** A `.` followed by white space or the end, with the character before it. */
 const TIDY = new RegExp(`(?<=(.))\\.(?=[${WS}]|$)`, 'gsu');
 /** Rust's `char::is_alphanumeric`: Alphabetic or a number (Nd, Nl, No). */
@@ -17,20 +17,57 @@ const PICTOGRAPHS = /[\u{1F000}-\u{1FAFF}\u2600-\u27BF\u2B00-\u2BFF\u2190-\u21FF
 
 /** Trims Unicode white space at both ends (as Rust's `str::trim`). */
 export function trim(text: string): string {
-  return text.replace(EDGES, '');
+  let start = 0;
+  let end = text.length;
+  while (start < end && isWhiteSpace(text.charCodeAt(start))) start += 1;
+  while (end > start && isWhiteSpace(text.charCodeAt(end - 1))) end -= 1;
+  return start === 0 && end === text.length ? text : text.slice(start, end);
+}
+
+/** Rust's `char::is_whitespace` for one UTF-16 unit (White_Space has no astral characters). */
+function isWhiteSpace(c: number): boolean {
+  if (c <= 0x20) return c === 0x20 || (c >= 0x09 && c <= 0x0d);
+  if (c < 0x85) return false;
+  return (
+    c === 0x85 ||
+    c === 0xa0 ||
+    c === 0x1680 ||
+    (c >= 0x2000 && c <= 0x200a) ||
+    c === 0x2028 ||
+    c === 0x2029 ||
+    c === 0x202f ||
+    c === 0x205f ||
+    c === 0x3000
+  );
 }
 
 /** The whitespace-separated words of `text`. */
 export function words(text: string): string[] {
-  // JS's `\s` is Rust's White_Space but for U+FEFF (only JS's) and U+0085 (only Rust's); the
-  // plain `\s` runs faster in the engine's interpreter than the Unicode class.
-  const run = text.includes('\ufeff') || text.includes('\u0085') ? WS_RUN : /\s+/;
-  return text.split(run).filter((w) => w !== '');
+  return spaced(text)
+    .split(' ')
+    .filter((w) => w !== '');
 }
 
 /** Number of words (whitespace-separated runs). */
 export function wordCount(text: string): number {
-  return words(text).length;
+  // The pieces between spaces, less the empty ones (few: doubled spaces and the ends), found
+  // by the engine rather than by a loop over every word.
+  const pieces = spaced(text).split(' ');
+  let empty = 0;
+  for (let at = pieces.indexOf(''); at !== -1; at = pieces.indexOf('', at + 1)) empty += 1;
+  return pieces.length - empty;
+}
+
+/**
+ * `text` with every white space character as a plain space. Splitting at a string runs in the
+ * engine's native code; splitting at a pattern runs the engine's own JavaScript once per
+ * character (no JIT in the sandbox), a hundred times slower.
+ */
+function spaced(text: string): string {
+  OTHER_WS.lastIndex = 0;
+  if (!OTHER_WS.test(text)) return text;
+  OTHER_WS.lastIndex = 0;
+  return text.replace(OTHER_WS, ' ');
 }
 
 /** Estimated speaking time in seconds at `wordsPerMinute`. */
@@ -43,34 +80,34 @@ export function speakingSeconds(text: string, wordsPerMinute: number): number {
  * and at blank lines. Sentences keep their punctuation and are trimmed.
  */
 export function sentences(text: string): string[] {
-  const isStop = (c: string) => c === '.' || c === '!' || c === '?';
-  const asciiSpace = (c: string | undefined) =>
-    c === ' ' || c === '\t' || c === '\n' || c === '\f' || c === '\r';
   const out: string[] = [];
-  const push = (piece: string) => {
-    const trimmed = trim(piece);
-    if (trimmed !== '') out.push(trimmed);
-  };
-  // Only the delimiters are looked at (the engine finds them), not every character.
-  const delimiter = /[.!?\n]/g;
+  eachSentence(text, (sentence) => {
+    out.push(sentence);
+    return true;
+  });
+  return out;
+}
+
+/**
+ * Gives `take` the sentences of `text` in order (as `sentences` cuts them) until it returns
+ * false: fitting a long article to a short limit cuts only the sentences it keeps.
+ */
+function eachSentence(text: string, take: (sentence: string) => boolean): void {
+  // What ends a sentence: a stop with its run of stops, quotes and brackets before white space
+  // or the end; or a line break (with such a run) before another line break. A line break and
+  // its run before anything else is matched too, so its stops are passed over, as in Rust.
+  const boundary = /\n[.!?"')]*(?=\n)|[.!?][.!?"')]*(?=[ \t\n\f\r]|$)|\n[.!?"')]*/g;
   let start = 0;
   let found: RegExpExecArray | null;
-  while ((found = delimiter.exec(text)) !== null) {
-    const i = found.index;
-    const c = text[i];
-    let j = i + 1;
-    while (j < text.length && (isStop(text[j]) || text[j] === '"' || text[j] === "'" || text[j] === ')')) {
-      j += 1;
-    }
-    const atBoundary = j >= text.length || asciiSpace(text[j]);
-    if (atBoundary && (c !== '\n' || text[j] === '\n')) {
-      push(text.slice(start, j));
-      start = j;
-    }
-    delimiter.lastIndex = j;
+  while ((found = boundary.exec(text)) !== null) {
+    const end = found.index + found[0].length;
+    if (found[0].charCodeAt(0) === 10 && text.charCodeAt(end) !== 10) continue;
+    const piece = trim(text.slice(start, end));
+    start = end;
+    if (piece !== '' && !take(piece)) return;
   }
-  push(text.slice(start));
-  return out;
+  const piece = trim(text.slice(start));
+  if (piece !== '') take(piece);
 }
 
 /** The paragraphs of `text`: runs separated by a blank line, trimmed, none empty. */
@@ -96,23 +133,24 @@ export function fitToSeconds(text: string, seconds: number, wordsPerMinute: numb
   const maxWords = Number.isFinite(limit) ? Math.max(limit, 0) : limit > 0 ? Number.MAX_SAFE_INTEGER : 0;
   const paragraphs: string[][] = [];
   let count = 0;
-  outer: for (const paragraph of paragraphsOf(text)) {
+  let full = false;
+  for (const paragraph of paragraphsOf(text)) {
     const kept: string[] = [];
-    for (const sentence of sentences(paragraph)) {
+    eachSentence(paragraph, (sentence) => {
       const n = wordCount(sentence);
-      if (count + n > maxWords) {
-        if (kept.length > 0) {
-          paragraphs.push(kept);
-        } else if (paragraphs.length > 0 && isHeadingLike(paragraphs[paragraphs.length - 1])) {
-          // A heading whose section is cut away is not said on its own.
-          paragraphs.pop();
-        }
-        break outer;
-      }
+      full = count + n > maxWords;
+      if (full) return false;
       count += n;
       kept.push(sentence);
+      return true;
+    });
+    if (kept.length > 0) {
+      paragraphs.push(kept);
+    } else if (full && paragraphs.length > 0 && isHeadingLike(paragraphs[paragraphs.length - 1])) {
+      // A heading whose section is cut away is not said on its own.
+      paragraphs.pop();
     }
-    if (kept.length > 0) paragraphs.push(kept);
+    if (full) break;
   }
   if (paragraphs.length === 0 && maxWords > 0) {
     return `${words(text).slice(0, maxWords).join(' ')}…`;
@@ -251,3 +289,13 @@ export function tidyStops(script: string): string {
     '!?。！？…'.includes(previous) ? '' : isCjk(previous) ? '。' : stop,
   );
 }
+
+// Compiled while the component is built (componentize-js snapshots the engine after the module
+// has run), not at the first use in every run: the Unicode classes take millions of
+// instructions to compile.
+for (const pattern of [ALNUM, NOT_ALNUM, ALNUM_EACH, PICTOGRAPHS, TIDY, OTHER_WS]) {
+  pattern.lastIndex = 0;
+  pattern.test('a. 1');
+  pattern.lastIndex = 0;
+}
+sentences('A. B');

@@ -216,7 +216,7 @@ impl TemplateEngine {
         });
         let started = Instant::now();
         let request = bindings::Request {
-            templates: templates
+            templates: needed(templates, name)
                 .iter()
                 .map(|(name, body)| bindings::Template {
                     name: name.clone(),
@@ -320,6 +320,25 @@ fn load_component(engine: &Engine, cache_dir: Option<&Path>) -> Result<Component
     Ok(component)
 }
 
+/// The templates a render of `name` can reach: `name` alone when it includes no partial (each
+/// template passed in is compiled by the render), else all of them (a partial's name may be
+/// computed, `{{> (lookup …)}}`, so which ones cannot be known before it runs).
+fn needed<'a>(templates: &'a [(String, String)], name: &str) -> &'a [(String, String)] {
+    let Some(at) = templates.iter().position(|(n, _)| n == name) else {
+        return templates;
+    };
+    let includes_partials = templates[at].1.split("{{").skip(1).any(|tag| {
+        tag.trim_start_matches(['{', '~', '#', '*'])
+            .trim_start()
+            .starts_with('>')
+    });
+    if includes_partials {
+        templates
+    } else {
+        &templates[at..=at]
+    }
+}
+
 /// One render's store: WASI with nothing in it (the guest's std links against WASI, but there
 /// are no files, no environment and no sockets to reach) and the memory cap.
 struct Sandbox {
@@ -403,6 +422,25 @@ mod tests {
         assert!(render(&one("{{nope}}"), "t", "{}", budget(5000, false))
             .await
             .is_ok());
+    }
+
+    #[test]
+    fn a_render_gets_only_the_templates_it_can_reach() {
+        let set: Vec<(String, String)> = [
+            ("plain", "{{title}} > {{body}}"),
+            ("outer", "Hi {{~> inner}}"),
+            ("block", "{{#> inner}}fallback{{/inner}}"),
+            ("inner", "there"),
+        ]
+        .iter()
+        .map(|(n, b)| (n.to_string(), b.to_string()))
+        .collect();
+        let names =
+            |name| -> Vec<&str> { needed(&set, name).iter().map(|(n, _)| n.as_str()).collect() };
+        assert_eq!(names("plain"), ["plain"]);
+        assert_eq!(names("outer").len(), 4);
+        assert_eq!(names("block").len(), 4);
+        assert_eq!(names("missing").len(), 4, "the engine says what is missing");
     }
 
     #[tokio::test]

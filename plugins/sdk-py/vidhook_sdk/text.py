@@ -6,18 +6,20 @@ plans the same in every language (the parity test in tests/languages.rs runs all
 import math
 import re
 import unicodedata
+from collections.abc import Iterator
 
 # Unicode White_Space, as Rust's ``char::is_whitespace`` (Python's ``str.split`` adds \x1c-\x1f).
 _WS = "\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
 _WS_RUN = re.compile(f"[{_WS}]+")
 _WS_SPLIT = re.compile(f"([{_WS}]+)")
-_EDGES = re.compile(f"^[{_WS}]+|[{_WS}]+$")
 _IS_WS = re.compile(f"[{_WS}]")
+# The same characters spelled out, for ``str.strip`` (which runs in C, not per character here).
+_WS_CHARS = "\t\n\x0b\x0c\r \x85\xa0\u1680" + "".join(map(chr, range(0x2000, 0x200B))) + "\u2028\u2029\u202f\u205f\u3000"
 
 
 def trim(text: str) -> str:
     """Trims Unicode white space at both ends (as Rust's ``str::trim``)."""
-    return _EDGES.sub("", text)
+    return text.strip(_WS_CHARS)
 
 
 def words(text: str) -> list[str]:
@@ -52,14 +54,13 @@ _DELIMITER = re.compile("[.!?\n]")
 def sentences(text: str) -> list[str]:
     """Splits text into sentences at ``.``, ``!``, ``?`` (and their run) followed by whitespace,
     and at blank lines. Sentences keep their punctuation and are trimmed."""
+    return list(_each_sentence(text))
+
+
+def _each_sentence(text: str) -> Iterator[str]:
+    """The sentences of ``text`` one at a time, as ``sentences`` cuts them: fitting a long
+    article to a short limit cuts only the sentences it keeps."""
     stops = ".!?"
-    out: list[str] = []
-
-    def push(piece: str) -> None:
-        piece = trim(piece)
-        if piece:
-            out.append(piece)
-
     # Only the delimiters are looked at (the regex engine finds them), not every character.
     start = 0
     n = len(text)
@@ -72,11 +73,14 @@ def sentences(text: str) -> list[str]:
             j += 1
         at_boundary = j >= n or text[j] in " \t\n\x0c\r"
         if at_boundary and (c != "\n" or (j < n and text[j] == "\n")):
-            push(text[start:j])
+            piece = trim(text[start:j])
+            if piece:
+                yield piece
             start = j
         found = _DELIMITER.search(text, j)
-    push(text[start:])
-    return out
+    piece = trim(text[start:])
+    if piece:
+        yield piece
 
 
 def _paragraphs_of(text: str) -> list[str]:
@@ -103,7 +107,7 @@ def fit_to_seconds(text: str, seconds: float, words_per_minute: float) -> str:
     done = False
     for paragraph in _paragraphs_of(text):
         kept: list[str] = []
-        for sentence in sentences(paragraph):
+        for sentence in _each_sentence(paragraph):
             n = word_count(sentence)
             if count + n > max_words:
                 if kept:
@@ -173,6 +177,19 @@ def _key(text: str) -> str:
     return "".join(c.lower() for c in text if _is_alphanumeric(c))
 
 
+def _key_is(text: str, expected: str) -> bool:
+    """Whether ``_key(text)`` is ``expected``, stopping at the first letter that differs: a long
+    first paragraph is not read whole to learn that it is not the title."""
+    at = 0
+    for c in text:
+        if _is_alphanumeric(c):
+            lower = c.lower()
+            if not expected.startswith(lower, at):
+                return False
+            at += len(lower)
+    return at == len(expected)
+
+
 def narration_body(title: str, body: str) -> str:
     """A body as a narrator reads it after its title (the rules every SDK applies the same way):
     a first paragraph repeating the title is dropped; a paragraph without a closing stop gets one
@@ -181,7 +198,7 @@ def narration_body(title: str, body: str) -> str:
     title_key = _key(title)
     out: list[str] = []
     for i, paragraph in enumerate(_paragraphs_of(body)):
-        if i == 0 and title_key and _key(paragraph) == title_key:
+        if i == 0 and title_key and _key_is(paragraph, title_key):
             continue
         spoken = _sites_for_addresses(_without_pictographs(paragraph))
         if not any(_is_alphanumeric(c) for c in spoken):

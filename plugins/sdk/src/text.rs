@@ -114,16 +114,12 @@ fn paragraphs_of(text: &str) -> impl Iterator<Item = &str> {
 ///
 /// Numbers, dates and currencies are left as written: each engine reads them in its language.
 pub fn narration_body(title: &str, body: &str) -> String {
-    let key = |text: &str| -> String {
-        text.chars()
-            .filter(|c| c.is_alphanumeric())
-            .flat_map(char::to_lowercase)
-            .collect()
-    };
-    let title_key = key(title);
+    let title_key: String = key(title).collect();
     let mut out: Vec<String> = Vec::new();
     for (i, paragraph) in paragraphs_of(body).enumerate() {
-        if i == 0 && !title_key.is_empty() && key(paragraph) == title_key {
+        // Compared letter by letter: a long first paragraph is not read whole to learn that it
+        // is not the title.
+        if i == 0 && !title_key.is_empty() && key(paragraph).eq(title_key.chars()) {
             continue;
         }
         let mut spoken = sites_for_addresses(&without_pictographs(paragraph));
@@ -138,6 +134,13 @@ pub fn narration_body(title: &str, body: &str) -> String {
         out.push(spoken);
     }
     out.join("\n\n")
+}
+
+/// What a title and a first paragraph are compared by: letters and digits, lower case.
+fn key(text: &str) -> impl Iterator<Item = char> + '_ {
+    text.chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase)
 }
 
 /// `text` without emoji and pictographs (and the joiners and selectors that build them), spaces
@@ -190,12 +193,21 @@ fn is_cjk(c: char) -> bool {
 /// Each whitespace-separated word that is a web address, as its site's name (its punctuation
 /// kept): a narrator does not spell out a URL.
 fn sites_for_addresses(text: &str) -> String {
+    if !["http://", "https://", "www."]
+        .iter()
+        .any(|p| text.contains(p))
+    {
+        return text.to_string();
+    }
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while !rest.is_empty() {
         let word_end = rest.find(char::is_whitespace).unwrap_or(rest.len());
         let (word, after) = rest.split_at(word_end);
-        out.push_str(&site_of(word).unwrap_or_else(|| word.to_string()));
+        match site_of(word) {
+            Some(site) => out.push_str(&site),
+            None => out.push_str(word),
+        }
         let space_end = after
             .find(|c: char| !c.is_whitespace())
             .unwrap_or(after.len());
