@@ -2,7 +2,7 @@
 //! instantiate from `InstancePre` with the pooling allocator, call, drop) against the same logic
 //! compiled as native Rust, on the same long article, in the same run, twice: with native
 //! Handlebars, and rendering through the host's template sandbox as the plugin does (so the
-//! second ratio is what running the plugin as wasm adds). Then the presenter as
+//! second overhead is what running the plugin as wasm adds). Then the presenter as
 //! written in Rust, TypeScript and Python (built by `vidhook plugin build`) side by side: the
 //! component's size, its first compile, its load from the compiled cache after a restart (a new
 //! host on the same data folder), instantiate + call on the one-sentence and the 2,000-word
