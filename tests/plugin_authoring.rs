@@ -120,20 +120,13 @@ async fn typescript_and_python_plugins_go_from_new_to_serving_a_source() {
             installed.contains(&format!("installed {name}@0.1.0")),
             "{installed}"
         );
-        let article = docs(source).join("news.md");
-        std::fs::write(
-            &article,
-            "---\ntitle: Weekly prices\n---\nPrices fell this week. Bread costs less.\n",
-        )
-        .unwrap();
-        support::vidhook(&[
-            "publish",
-            "--config",
+        publish_markdown(
             cfg,
-            "--source",
             source,
-            article.to_str().unwrap(),
-        ])
+            &docs(source).join("news.md"),
+            "Weekly prices",
+            "Prices fell this week. Bread costs less.",
+        )
         .await;
     }
     assert!(
@@ -201,20 +194,13 @@ async fn typescript_and_python_plugins_go_from_new_to_serving_a_source() {
         cfg,
     ])
     .await;
-    let article = docs("ts").join("summary.md");
-    std::fs::write(
-        &article,
-        "---\ntitle: Energy\n---\nFive ways to cut your energy bill, one by one.\n",
-    )
-    .unwrap();
-    support::vidhook(&[
-        "publish",
-        "--config",
+    publish_markdown(
         cfg,
-        "--source",
         "ts",
-        article.to_str().unwrap(),
-    ])
+        &docs("ts").join("summary.md"),
+        "Energy",
+        "Five ways to cut your energy bill, one by one.",
+    )
     .await;
     let summarised = done_render(&host, "summary.md", |r| r["entry"] == "summary.md").await;
     let plan = summarised["plan_json"].as_str().unwrap();
@@ -242,28 +228,30 @@ async fn typescript_and_python_plugins_go_from_new_to_serving_a_source() {
     assert_eq!(llm.requests().len(), calls, "the replay reached no network");
 }
 
-/// The first render that is done and matches, as `Host::renders` shows it (waits up to a minute).
+/// The first render that is done and matches (waits up to a minute).
 async fn done_render(
     host: &support::Host,
     what: &str,
     matches: impl Fn(&serde_json::Value) -> bool,
 ) -> serde_json::Value {
-    for _ in 0..600 {
-        let found = host
-            .renders()
-            .await
-            .into_iter()
-            .find(|r| r["render"]["state"] == "done" && matches(r));
-        if let Some(render) = found {
-            return render["render"].clone();
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!(
-        "{what} never done: {:#?}\n{}",
-        host.renders().await,
-        host.logs()
-    )
+    host.wait_for_render(&format!("{what} (done)"), |r| {
+        r["render"]["state"] == "done" && matches(r)
+    })
+    .await
+}
+
+/// Writes a Markdown article (`title`, `body`) to `path` and publishes it to `source`.
+async fn publish_markdown(cfg: &str, source: &str, path: &Path, title: &str, body: &str) {
+    std::fs::write(path, format!("---\ntitle: {title}\n---\n{body}\n")).unwrap();
+    support::vidhook(&[
+        "publish",
+        "--config",
+        cfg,
+        "--source",
+        source,
+        path.to_str().unwrap(),
+    ])
+    .await;
 }
 
 /// Lines a running `vidhook` printed so far.
@@ -332,24 +320,10 @@ async fn plugin_dev_rebuilds_serves_and_replays_without_paying() {
         cfg,
     ])
     .await;
-    let publish = |name: &str| {
+    let publish = |name: &'static str| {
+        let body = "Prices fell this week. Bread costs less.";
         let article = docs.join(name);
-        std::fs::write(
-            &article,
-            format!("---\ntitle: {name}\n---\nPrices fell this week. Bread costs less.\n"),
-        )
-        .unwrap();
-        async move {
-            support::vidhook(&[
-                "publish",
-                "--config",
-                cfg,
-                "--source",
-                "docs",
-                article.to_str().unwrap(),
-            ])
-            .await
-        }
+        async move { publish_markdown(cfg, "docs", &article, name, body).await }
     };
     publish("one.md").await;
     publish("two.md").await;

@@ -5,7 +5,6 @@
 mod support;
 
 use std::path::Path;
-use std::time::Duration;
 
 use support::{llm::Llm, now_secs, published, vidhook, wasm, Host};
 
@@ -71,21 +70,10 @@ fn manifest(dir: &Path, name: &str, text: &str) -> String {
 }
 
 async fn render_for(host: &Host, entry: &str, state: &str) -> serde_json::Value {
-    for _ in 0..600 {
-        let renders = host.renders().await;
-        if let Some(r) = renders
-            .iter()
-            .find(|r| r["entry"] == entry && r["render"]["state"] == state)
-        {
-            return r["render"].clone();
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!(
-        "{entry} never reached {state}: {:#?}\n{}",
-        host.renders().await,
-        host.logs()
-    );
+    host.wait_for_render(&format!("{entry} in {state}"), |r| {
+        r["entry"] == entry && r["render"]["state"] == state
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -354,6 +354,26 @@ impl Host {
         self.api(&format!("/api/v1/renders/{id}")).await
     }
 
+    /// The first render (as [`Host::renders`] shows it) that `matches`; waits up to a minute,
+    /// then panics naming `what` with the renders and the logs.
+    pub async fn wait_for_render(
+        &self,
+        what: &str,
+        matches: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        for _ in 0..600 {
+            if let Some(found) = self.renders().await.into_iter().find(|r| matches(r)) {
+                return found["render"].clone();
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!(
+            "{what} never came: {:#?}\n{}",
+            self.renders().await,
+            self.logs()
+        )
+    }
+
     /// Waits until the (only) render reaches `state`; panics with the logs after `timeout`.
     pub async fn wait_for_state(&self, state: &str, timeout: Duration) -> serde_json::Value {
         let started = Instant::now();
