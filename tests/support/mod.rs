@@ -592,6 +592,23 @@ pub async fn fetch_input(url: &str) -> Result<Vec<u8>, String> {
     Ok(response.bytes().await.map_err(|e| e.to_string())?.to_vec())
 }
 
+/// Waits until `url` answers 404 (a provider's output deleted on its schedule), up to
+/// `within`; panics if it still answers otherwise then.
+pub async fn wait_until_gone(url: &str, within: Duration) {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let status = reqwest::get(url).await.map(|r| r.status().as_u16());
+        if let Ok(404) = status {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{url} still answers {status:?} after {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
 /// A webhook a contract server delivered: where to, its body, its signature headers, and the
 /// status it was answered (0 when none came).
 #[derive(Debug, Clone)]

@@ -70,6 +70,8 @@ pub struct PluginState {
     pub http: HttpGate,
     table: ResourceTable,
     templates: Templates,
+    /// The run's renders share one template-sandbox instance.
+    session: crate::templates::engine::Session,
     /// When this run's time is up: template renders stop then too.
     deadline: std::time::Instant,
     config: BTreeMap<String, String>,
@@ -130,6 +132,7 @@ impl PluginState {
             },
             table: ResourceTable::new(),
             templates,
+            session: Default::default(),
             deadline,
             config,
             secrets: grants.secrets,
@@ -320,7 +323,7 @@ impl host::Host for PluginState {
     async fn render(&mut self, name: String, context_json: String) -> Result<String, String> {
         match &self.templates {
             Templates::Live(templates) => templates
-                .render(&name, &context_json, self.deadline)
+                .render(&mut self.session, &name, &context_json, self.deadline)
                 .await
                 .map_err(|e| e.to_string()),
             Templates::Canned(outputs) => outputs
@@ -329,7 +332,7 @@ impl host::Host for PluginState {
                 .ok_or_else(|| format!("the test case gives no output for template {name:?}")),
             Templates::Recording(templates, kept) => {
                 let output = templates
-                    .render(&name, &context_json, self.deadline)
+                    .render(&mut self.session, &name, &context_json, self.deadline)
                     .await
                     .map_err(|e| e.to_string())?;
                 kept.lock()

@@ -12,10 +12,13 @@
 //! - **count**: at most [`AT_ONCE`] renders run at once; others wait (within their deadline).
 //!
 //! The component is compiled once per process (or loaded from the data directory's cache, see
-//! [`init`]) and instantiated fresh for every render, so renders share nothing.
+//! [`init`]). A [`Session`] instantiates it at its first render and keeps the instance for the
+//! renders that follow (one plugin run's: the same content, the same templates), so separate
+//! runs, previews and checks share nothing; an instance that trapped or ran out of time is
+//! dropped, never rendered on again.
 
 use std::path::Path;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use wasmtime::component::{Component, Linker, ResourceTable};
@@ -47,6 +50,9 @@ pub const MAX_OUTPUT_BYTES: u32 = 1 << 20;
 pub const MAX_INPUT_BYTES: usize = 4 << 20;
 /// Renders running at once in this process.
 pub const AT_ONCE: usize = 4;
+/// Sessions holding an instance between renders at once (one per plugin run; the plugin pool
+/// holds at most 64 runs). Beyond this a render falls back to an instance of its own.
+const HELD: usize = 64;
 /// One epoch tick: how often a running render checks its deadline and yields.
 const TICK: Duration = Duration::from_millis(10);
 
@@ -83,6 +89,7 @@ pub struct TemplateEngine {
     engine: Engine,
     pre: bindings::EnginePre<Sandbox>,
     slots: tokio::sync::Semaphore,
+    held: Arc<tokio::sync::Semaphore>,
 }
 
 static SHARED: OnceLock<Result<TemplateEngine, String>> = OnceLock::new();
@@ -114,40 +121,77 @@ async fn shared() -> Result<&'static TemplateEngine, EngineError> {
     }
 }
 
-/// Renders `name` from `templates` (name, body) with the JSON object `context`, within `budget`.
+/// Renders `name` from `templates` (name, body) with the JSON object `context`, within `budget`,
+/// on an instance of its own.
 pub async fn render(
     templates: &[(String, String)],
     name: &str,
     context_json: &str,
     budget: Budget,
 ) -> Result<String, EngineError> {
-    let input: usize = templates
-        .iter()
-        .map(|(n, b)| n.len() + b.len())
-        .sum::<usize>()
-        + context_json.len();
-    if input > MAX_INPUT_BYTES {
-        return Err(EngineError::Budget(format!(
-            "the templates and content are {input} bytes; at most {MAX_INPUT_BYTES} are rendered"
-        )));
-    }
-    shared()
-        .await?
+    Session::default()
         .render(templates, name, context_json, budget)
         .await
 }
 
+/// Renders on one sandbox instance, made at the first render and kept until the session is
+/// dropped or a render traps or runs out of time (an instance is never entered again after
+/// that). A plugin renders two or three templates per run; a session saves instantiating and
+/// resetting a sandbox for each. Give each run its own: what one render leaves in the
+/// instance's memory the next can read.
+#[derive(Default)]
+pub struct Session {
+    live: Option<Live>,
+}
+
+/// A session's instance, with its store.
+struct Live {
+    store: Store<Sandbox>,
+    engine: bindings::Engine,
+    /// Its place among the [`HELD`] instances kept between renders; `None` when all were taken
+    /// (the instance then serves this render only).
+    held: Option<tokio::sync::OwnedSemaphorePermit>,
+}
+
+impl Session {
+    /// Renders `name` from `templates` (name, body) with the JSON object `context`, within
+    /// `budget`.
+    pub async fn render(
+        &mut self,
+        templates: &[(String, String)],
+        name: &str,
+        context_json: &str,
+        budget: Budget,
+    ) -> Result<String, EngineError> {
+        let input: usize = templates
+            .iter()
+            .map(|(n, b)| n.len() + b.len())
+            .sum::<usize>()
+            + context_json.len();
+        if input > MAX_INPUT_BYTES {
+            return Err(EngineError::Budget(format!(
+                "the templates and content are {input} bytes; at most {MAX_INPUT_BYTES} are rendered"
+            )));
+        }
+        shared()
+            .await?
+            .render(&mut self.live, templates, name, context_json, budget)
+            .await
+    }
+}
+
 impl TemplateEngine {
     fn build(cache_dir: Option<&Path>) -> Result<TemplateEngine, String> {
-        // Instances, memories and fiber stacks from a pool (at most AT_ONCE renders run), so a
-        // render does not map and unmap a fresh memory and stack: a plugin renders two or three
-        // templates per run.
+        // Instances, memories and fiber stacks from a pool, so an instance does not map and
+        // unmap a fresh memory and stack.
         let mut pool = wasmtime::PoolingAllocationConfig::default();
-        pool.total_component_instances(AT_ONCE as u32 * 2)
-            .total_core_instances(AT_ONCE as u32 * 8)
-            .total_memories(AT_ONCE as u32 * 2)
-            .total_tables(AT_ONCE as u32 * 8)
-            .total_stacks(AT_ONCE as u32 * 2)
+        // Sessions hold their instance (and its store's fiber stack) between renders.
+        let instances = (HELD + AT_ONCE * 2) as u32;
+        pool.total_component_instances(instances)
+            .total_core_instances(instances * 4)
+            .total_memories(instances)
+            .total_tables(instances * 4)
+            .total_stacks(instances)
             .max_memory_size(MEMORY_BYTES)
             .linear_memory_keep_resident(1 << 20)
             .table_keep_resident(16 << 10);
@@ -180,11 +224,13 @@ impl TemplateEngine {
             engine,
             pre,
             slots: tokio::sync::Semaphore::new(AT_ONCE),
+            held: Arc::new(tokio::sync::Semaphore::new(HELD)),
         })
     }
 
     async fn render(
         &self,
+        session: &mut Option<Live>,
         templates: &[(String, String)],
         name: &str,
         context_json: &str,
@@ -202,18 +248,6 @@ impl TemplateEngine {
             .map_err(|_| over_time())?
             .map_err(|e| EngineError::Unavailable(e.to_string()))?;
 
-        let mut store = Store::new(&self.engine, Sandbox::new());
-        store.limiter(|sandbox| &mut sandbox.memory);
-        let deadline = budget.deadline;
-        store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(move |_| {
-            if Instant::now() >= deadline {
-                Ok(UpdateDeadline::Interrupt)
-            } else {
-                // Let the runtime's other tasks run between ticks.
-                Ok(UpdateDeadline::Yield(1))
-            }
-        });
         let started = Instant::now();
         let request = bindings::Request {
             templates: needed(templates, name)
@@ -228,26 +262,54 @@ impl TemplateEngine {
             strict: budget.strict,
             max_output_bytes: MAX_OUTPUT_BYTES,
         };
+        // The instance is taken out for the call and put back only if the call returned.
+        let mut live = session.take();
         let call = async {
-            let instance = self.pre.instantiate_async(&mut store).await?;
-            instance.call_render(&mut store, &request).await
+            let live = match &mut live {
+                Some(live) => live,
+                None => live.insert(self.instantiate(budget.deadline).await?),
+            };
+            arm_deadline(&mut live.store, budget.deadline);
+            live.engine.call_render(&mut live.store, &request).await
         };
         // Epochs stop the guest; this bounds the rest (instantiation, a host call) as well.
         let answer = tokio::time::timeout(remaining + TICK * 10, call).await;
         crate::metrics::template_render_seconds(started.elapsed().as_secs_f64());
         match answer {
             Err(_) => Err(over_time()),
-            Ok(Err(trap)) => Err(self.limit_hit(&store, &trap, budget, started)),
-            Ok(Ok(Ok(text))) => Ok(text),
-            Ok(Ok(Err(failure))) => Err(EngineError::Template {
-                template: failure.template,
-                message: failure.message,
-                at: failure
-                    .line
-                    .zip(failure.column)
-                    .map(|(l, c)| (l as usize, c as usize)),
+            Ok(Err(trap)) => Err(match &live {
+                Some(live) => self.limit_hit(&live.store, &trap, budget, started),
+                None => EngineError::Unavailable(format!("{trap:#}")),
             }),
+            Ok(Ok(answer)) => {
+                *session = live.filter(|live| live.held.is_some());
+                match answer {
+                    Ok(text) => Ok(text),
+                    Err(failure) => Err(EngineError::Template {
+                        template: failure.template,
+                        message: failure.message,
+                        at: failure
+                            .line
+                            .zip(failure.column)
+                            .map(|(l, c)| (l as usize, c as usize)),
+                    }),
+                }
+            }
         }
+    }
+
+    /// A fresh instance in a store of its own (its start-up within `deadline` too).
+    async fn instantiate(&self, deadline: Instant) -> wasmtime::Result<Live> {
+        let mut store = Store::new(&self.engine, Sandbox::new());
+        store.limiter(|sandbox| &mut sandbox.memory);
+        arm_deadline(&mut store, deadline);
+        let engine = self.pre.instantiate_async(&mut store).await?;
+        let held = self.held.clone().try_acquire_owned().ok();
+        Ok(Live {
+            store,
+            engine,
+            held,
+        })
     }
 
     /// Says which limit a trapped render ran into.
@@ -282,6 +344,19 @@ impl TemplateEngine {
         };
         EngineError::Budget(message)
     }
+}
+
+/// Makes the guest yield to the runtime every tick and trap once `deadline` has passed.
+fn arm_deadline(store: &mut Store<Sandbox>, deadline: Instant) {
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(move |_| {
+        if Instant::now() >= deadline {
+            Ok(UpdateDeadline::Interrupt)
+        } else {
+            // Let the runtime's other tasks run between ticks.
+            Ok(UpdateDeadline::Yield(1))
+        }
+    });
 }
 
 /// Loads the compiled component from `cache_dir` (keyed by the component's digest and the
@@ -441,6 +516,53 @@ mod tests {
         assert_eq!(names("outer").len(), 4);
         assert_eq!(names("block").len(), 4);
         assert_eq!(names("missing").len(), 4, "the engine says what is missing");
+    }
+
+    #[tokio::test]
+    async fn a_session_keeps_its_instance_until_a_render_traps() {
+        // Which instance a session holds: its store's data stays where it is while it lives.
+        let instance = |session: &Session| {
+            session
+                .live
+                .as_ref()
+                .map(|live| live.store.data() as *const Sandbox as usize)
+        };
+        let mut session = Session::default();
+        session
+            .render(&one("{{a}}"), "t", r#"{"a":1}"#, budget(5000, true))
+            .await
+            .unwrap();
+        let first = instance(&session);
+        assert!(first.is_some(), "kept after a render");
+        // A template error is the template's: the guest returned, the instance is kept.
+        let missing = session
+            .render(&one("{{nope}}"), "t", "{}", budget(5000, true))
+            .await;
+        assert!(matches!(missing, Err(EngineError::Template { .. })));
+        assert_eq!(
+            session
+                .render(&one("{{a}}!"), "t", r#"{"a":2}"#, budget(5000, true))
+                .await
+                .unwrap(),
+            "2!"
+        );
+        assert_eq!(instance(&session), first, "one instance for three renders");
+        // A render that traps takes its instance with it; the next one gets a fresh one.
+        let recursive = r#"{{#*inline "a"}}{{> a}}{{/inline}}{{> a}}"#;
+        let err = session
+            .render(&one(recursive), "t", "{}", budget(5000, true))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("nests too deeply"), "{err}");
+        assert!(session.live.is_none(), "never entered again after a trap");
+        assert_eq!(
+            session
+                .render(&one("{{a}}"), "t", r#"{"a":3}"#, budget(5000, true))
+                .await
+                .unwrap(),
+            "3"
+        );
+        assert!(session.live.is_some());
     }
 
     #[tokio::test]

@@ -222,10 +222,11 @@ impl TemplateSet {
         }
     }
 
-    /// Renders template `name` with a JSON object as context, in strict mode, failing once
-    /// `deadline` passes (the caller's: a plugin's run, a preview).
+    /// Renders template `name` with a JSON object as context, in strict mode, on `session`'s
+    /// instance, failing once `deadline` passes (the caller's: a plugin's run, a preview).
     pub async fn render(
         &self,
+        session: &mut engine::Session,
         name: &str,
         context_json: &str,
         deadline: Instant,
@@ -249,7 +250,10 @@ impl TemplateSet {
             deadline,
             strict: true,
         };
-        let failure = match engine::render(&self.templates, name, context_json, budget).await {
+        let failure = match session
+            .render(&self.templates, name, context_json, budget)
+            .await
+        {
             Ok(out) => {
                 self.used
                     .lock()
@@ -325,20 +329,26 @@ mod tests {
         );
         let set = TemplateSet::load(&store).await.unwrap();
         assert_eq!(
-            set.render("script", r#"{"title":"Fish"}"#, soon())
-                .await
-                .unwrap(),
+            set.render(
+                &mut Default::default(),
+                "script",
+                r#"{"title":"Fish"}"#,
+                soon()
+            )
+            .await
+            .unwrap(),
             "Fish & more"
         );
         assert_eq!(set.used().get("script"), Some(&2));
         let missing = set
-            .render("script", "{}", soon())
+            .render(&mut Default::default(), "script", "{}", soon())
             .await
             .unwrap_err()
             .to_string();
         assert!(missing.contains("v2"), "{missing}");
         assert!(matches!(
-            set.render("nope", "{}", soon()).await,
+            set.render(&mut Default::default(), "nope", "{}", soon())
+                .await,
             Err(TemplateError::Unknown(_))
         ));
     }
@@ -352,7 +362,12 @@ mod tests {
             .unwrap();
         seed_defaults(&store).await.unwrap();
         let set = TemplateSet::load(&store).await.unwrap();
-        assert_eq!(set.render("prompt", "{}", soon()).await.unwrap(), "custom");
+        assert_eq!(
+            set.render(&mut Default::default(), "prompt", "{}", soon())
+                .await
+                .unwrap(),
+            "custom"
+        );
         assert!(save(&store, "bad", "{{#if}}", Default::default())
             .await
             .is_err());
@@ -399,6 +414,7 @@ mod tests {
         let set = TemplateSet::load(&store).await.unwrap();
         assert_eq!(
             set.render(
+                &mut Default::default(),
                 "script",
                 r#"{"title":"T","fields":{"subtitle":"S"}}"#,
                 soon()
