@@ -193,7 +193,7 @@ impl TemplateEngine {
             .total_tables(instances * 4)
             .total_stacks(instances)
             .max_memory_size(MEMORY_BYTES)
-            .linear_memory_keep_resident(1 << 20)
+            .linear_memory_keep_resident(0)
             .table_keep_resident(16 << 10);
         let mut config = wasmtime::Config::new();
         config
