@@ -277,10 +277,10 @@ impl TemplateEngine {
         crate::metrics::template_render_seconds(started.elapsed().as_secs_f64());
         match answer {
             Err(_) => Err(over_time()),
-            Ok(Err(trap)) => Err(match &live {
-                Some(live) => self.limit_hit(&live.store, &trap, budget, started),
-                None => EngineError::Unavailable(format!("{trap:#}")),
-            }),
+            Ok(Err(trap)) => {
+                let memory_hit = live.is_some_and(|live| live.store.data().memory.hit);
+                Err(limit_hit(memory_hit, &trap, budget, started))
+            }
             Ok(Ok(answer)) => {
                 *session = live.filter(|live| live.held.is_some());
                 match answer {
@@ -311,39 +311,38 @@ impl TemplateEngine {
             held,
         })
     }
+}
 
-    /// Says which limit a trapped render ran into.
-    fn limit_hit(
-        &self,
-        store: &Store<Sandbox>,
-        trap: &wasmtime::Error,
-        budget: Budget,
-        started: Instant,
-    ) -> EngineError {
-        let message = if store.data().memory.hit {
-            format!(
-                "the template needs more than {} MiB of memory to render",
-                MEMORY_BYTES >> 20
-            )
-        } else {
-            match trap.downcast_ref::<Trap>() {
-                Some(Trap::StackOverflow | Trap::MemoryOutOfBounds) => {
-                    "the template nests too deeply (a partial that \
-                    includes itself, or blocks and partials nested past the limit)"
-                        .to_string()
-                }
-                Some(Trap::Interrupt) => format!(
-                    "rendering took longer than its time budget ({} ms)",
-                    budget
-                        .deadline
-                        .saturating_duration_since(started)
-                        .as_millis()
-                ),
-                _ => return EngineError::Unavailable(format!("{trap:#}")),
+/// Says which limit a trapped render (or its instance's start-up) ran into.
+fn limit_hit(
+    memory_hit: bool,
+    trap: &wasmtime::Error,
+    budget: Budget,
+    started: Instant,
+) -> EngineError {
+    let message = if memory_hit {
+        format!(
+            "the template needs more than {} MiB of memory to render",
+            MEMORY_BYTES >> 20
+        )
+    } else {
+        match trap.downcast_ref::<Trap>() {
+            Some(Trap::StackOverflow | Trap::MemoryOutOfBounds) => {
+                "the template nests too deeply (a partial that \
+                includes itself, or blocks and partials nested past the limit)"
+                    .to_string()
             }
-        };
-        EngineError::Budget(message)
-    }
+            Some(Trap::Interrupt) => format!(
+                "rendering took longer than its time budget ({} ms)",
+                budget
+                    .deadline
+                    .saturating_duration_since(started)
+                    .as_millis()
+            ),
+            _ => return EngineError::Unavailable(format!("{trap:#}")),
+        }
+    };
+    EngineError::Budget(message)
 }
 
 /// Makes the guest yield to the runtime every tick and trap once `deadline` has passed.
