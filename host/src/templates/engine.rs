@@ -265,11 +265,14 @@ impl TemplateEngine {
         // The instance is taken out for the call and put back only if the call returned.
         let mut live = session.take();
         let call = async {
+            // A fresh instance is armed before it starts; a kept one for this render.
             let live = match &mut live {
-                Some(live) => live,
+                Some(live) => {
+                    arm_deadline(&mut live.store, budget.deadline);
+                    live
+                }
                 None => live.insert(self.instantiate(budget.deadline).await?),
             };
-            arm_deadline(&mut live.store, budget.deadline);
             live.engine.call_render(&mut live.store, &request).await
         };
         // Epochs stop the guest; this bounds the rest (instantiation, a host call) as well.
