@@ -49,7 +49,7 @@ fi
 
 # The test runner: cargo-nextest runs each test in a process of its own, tests of different suites
 # side by side (cargo test runs one suite binary after another, leaving a core idle behind each
-# suite's longest test: the same tests took 22 minutes that way and 13 with nextest on 2 cores).
+# suite's longest test).
 # Built from crates.io (the pinned version, its lockfile) only when it is missing.
 if ! cargo nextest --version >/dev/null 2>&1; then
   echo "setup: installing cargo-nextest 0.9.143 from crates.io (runs the tests)"
