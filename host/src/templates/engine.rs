@@ -520,6 +520,34 @@ mod tests {
         assert_eq!(names("missing").len(), 4, "the engine says what is missing");
     }
 
+    /// The instance keeps what it compiled between a session's renders, but a render sees only
+    /// the templates it was given: a partial passed before and not now is not there, a changed
+    /// body is compiled again, and strictness is the call's.
+    #[tokio::test]
+    async fn a_kept_instance_renders_only_the_templates_it_is_given() {
+        let set = |partial: Option<&str>| {
+            let mut set = vec![("page".to_string(), "[{{> p}}]".to_string())];
+            set.extend(partial.map(|body| ("p".to_string(), body.to_string())));
+            set
+        };
+        let mut session = Session::default();
+        let mut render = async |templates: Vec<(String, String)>, strict: bool| {
+            session
+                .render(&templates, "page", r#"{"a":1}"#, budget(5000, strict))
+                .await
+        };
+        assert_eq!(render(set(Some("{{a}}")), true).await.unwrap(), "[1]");
+        assert_eq!(render(set(Some("{{a}}{{a}}")), true).await.unwrap(), "[11]");
+        match render(set(None), true).await {
+            Err(EngineError::Template { message, .. }) => {
+                assert!(message.contains("no template \"p\""), "{message}")
+            }
+            other => panic!("a partial not passed was found: {other:?}"),
+        }
+        assert!(render(set(Some("{{b}}")), true).await.is_err());
+        assert_eq!(render(set(Some("{{b}}")), false).await.unwrap(), "[]");
+    }
+
     #[tokio::test]
     async fn a_session_keeps_its_instance_until_a_render_traps() {
         // Which instance a session holds: its store's data stays where it is while it lives.

@@ -2,6 +2,9 @@
 //! the templates the host passes in each call. Everything that can run away — partial recursion,
 //! nested blocks, huge loops, output — runs here, inside the wasm limits the host sets.
 
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+
 use handlebars::{Handlebars, RenderError, RenderErrorReason, TemplateError, TemplateErrorReason};
 
 // Generated glue: the canonical ABI passes the request's fields as eight flat arguments.
@@ -13,9 +16,64 @@ mod bindings {
     });
 }
 
-use bindings::{export, Failure, Guest, Request};
+use bindings::{export, Failure, Guest, Request, Template};
 
 struct Engine;
+
+/// What one instance has compiled so far. The host keeps an instance for the renders of one
+/// plugin run (all from the same template versions), so a template rendered twice — the
+/// presenter measures its script template, then fills it — is compiled once; a body that
+/// changed is compiled again, and a template the call did not pass is dropped first, so a
+/// render sees exactly the templates it was given.
+struct Compiled {
+    registry: Handlebars<'static>,
+    bodies: BTreeMap<String, String>,
+}
+
+impl Compiled {
+    fn new() -> Compiled {
+        let mut registry = Handlebars::new();
+        // Narration is spoken, not HTML: "&" must stay "&".
+        registry.register_escape_fn(handlebars::no_escape);
+        Compiled {
+            registry,
+            bodies: BTreeMap::new(),
+        }
+    }
+
+    /// Makes the registry hold exactly `templates`' bodies (compiling only what changed); fails
+    /// only if `name` itself does not compile (another one that does not is only missing as a
+    /// partial).
+    fn hold(&mut self, templates: &[Template], name: &str) -> Result<(), Failure> {
+        let Compiled { registry, bodies } = self;
+        bodies.retain(|held, _| {
+            let passed = templates.iter().any(|t| &t.name == held);
+            if !passed {
+                registry.unregister_template(held);
+            }
+            passed
+        });
+        for template in templates {
+            if bodies.get(&template.name) == Some(&template.body) {
+                continue;
+            }
+            bodies.remove(&template.name);
+            registry.unregister_template(&template.name);
+            match registry.register_template_string(&template.name, &template.body) {
+                Ok(()) => {
+                    bodies.insert(template.name.clone(), template.body.clone());
+                }
+                Err(e) if template.name == name => return Err(compile_failure(name, &e)),
+                Err(_) => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+thread_local! {
+    static COMPILED: RefCell<Option<Compiled>> = const { RefCell::new(None) };
+}
 
 impl Guest for Engine {
     fn render(request: Request) -> Result<String, Failure> {
@@ -26,33 +84,26 @@ impl Guest for Engine {
             strict,
             max_output_bytes,
         } = request;
-        let mut registry = Handlebars::new();
-        registry.set_strict_mode(strict);
-        // Narration is spoken, not HTML: "&" must stay "&".
-        registry.register_escape_fn(handlebars::no_escape);
-        for template in &templates {
-            // Another template that does not compile is only missing as a partial; the one
-            // asked for must compile.
-            if let Err(e) = registry.register_template_string(&template.name, &template.body) {
-                if template.name == name {
-                    return Err(compile_failure(&template.name, &e));
-                }
-            }
-        }
-        let context: serde_json::Value =
-            serde_json::from_str(&context_json).map_err(|e| Failure {
-                template: name.clone(),
-                message: format!("the context is not JSON: {e}"),
-                line: None,
-                column: None,
-            })?;
         let mut out = Capped {
             bytes: Vec::new(),
             cap: max_output_bytes as usize,
         };
-        registry
-            .render_to_write(&name, &context, &mut out)
-            .map_err(|e| render_failure(&name, &e, out.cap))?;
+        COMPILED.with_borrow_mut(|compiled| {
+            let compiled = compiled.get_or_insert_with(Compiled::new);
+            compiled.hold(&templates, &name)?;
+            compiled.registry.set_strict_mode(strict);
+            let context: serde_json::Value =
+                serde_json::from_str(&context_json).map_err(|e| Failure {
+                    template: name.clone(),
+                    message: format!("the context is not JSON: {e}"),
+                    line: None,
+                    column: None,
+                })?;
+            compiled
+                .registry
+                .render_to_write(&name, &context, &mut out)
+                .map_err(|e| render_failure(&name, &e, out.cap))
+        })?;
         String::from_utf8(out.bytes).map_err(|e| Failure {
             template: name,
             message: format!("the output is not UTF-8: {e}"),
