@@ -254,8 +254,15 @@ async fn accept_listed(
         );
         return Ok(0);
     }
-    let outcomes =
-        crate::jobs::accept(&app.store, &app.config, source, None, None, contents).await?;
+    let outcomes = crate::jobs::accept(
+        &app.store,
+        app.config.chain(source),
+        source,
+        None,
+        None,
+        contents,
+    )
+    .await?;
     let mut new = 0;
     for outcome in &outcomes {
         if let Ingested::Accepted {

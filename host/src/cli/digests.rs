@@ -107,7 +107,12 @@ pub async fn run(config: &Config, action: DigestsAction) -> anyhow::Result<()> {
             } else {
                 " (rehearsal: nothing recorded; --record to act)"
             };
-            match crate::digests::tick(&store, config, &source, now, record).await? {
+            let settings = config
+                .sources
+                .get(&source)
+                .map(|s| &s.settings)
+                .ok_or_else(|| anyhow::anyhow!("no source named {source:?}"))?;
+            match crate::digests::tick(&store, &source, settings, now, record).await? {
                 Ticked::NotDue => println!("{source}: no new tick since the last digest"),
                 Ticked::Started { tick } => {
                     println!("{source}: schedule started at tick {tick}; the next tick makes the first digest{rehearsal}")

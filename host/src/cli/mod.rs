@@ -460,7 +460,10 @@ pub async fn publish_files(
     let mut outcomes = Vec::new();
     for file in files {
         let content = adapter.load(file).map_err(|e| anyhow::anyhow!("{e}"))?;
-        outcomes.extend(crate::jobs::accept(store, config, source, None, None, &[content]).await?);
+        outcomes.extend(
+            crate::jobs::accept(store, config.chain(source), source, None, None, &[content])
+                .await?,
+        );
     }
     Ok(outcomes)
 }

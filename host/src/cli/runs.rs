@@ -161,7 +161,15 @@ pub async fn execute(
     }
     for chunk in fresh.chunks(QUEUE_CHUNK) {
         let contents: Vec<Content> = chunk.iter().map(|(_, c)| c.clone()).collect();
-        crate::jobs::accept(&store, config, source, None, Some(&run.id), &contents).await?;
+        crate::jobs::accept(
+            &store,
+            config.chain(source),
+            source,
+            None,
+            Some(&run.id),
+            &contents,
+        )
+        .await?;
     }
     println!(
         "run {}: {} items queued; `vidhook serve` renders them (live publishes go first)",

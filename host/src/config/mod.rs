@@ -135,6 +135,14 @@ fn default_database_timeout() -> u64 {
 }
 
 impl Config {
+    /// The plugin chain of `source` (none for a source that is not configured).
+    pub fn chain(&self, source: &str) -> &[PluginRef] {
+        self.sources
+            .get(source)
+            .map(|s| s.settings.plugins.as_slice())
+            .unwrap_or_default()
+    }
+
     /// The embedded defaults: SQLite, local media, espeak-ng, the preview provider, the bundled
     /// presenter, and a Markdown folder `content/` (presenter photo `content/presenter.png`).
     pub fn embedded_defaults(data_dir: PathBuf, content_folder: PathBuf) -> Config {

@@ -24,7 +24,7 @@ use jiff::tz::TimeZone;
 use jiff::{Timestamp, Zoned};
 use serde::Deserialize;
 
-use crate::config::Config;
+use crate::config::SourceSettings;
 use crate::content::{Content, DIGEST_CMS};
 use crate::store::{Ingested, Store, StoreError};
 
@@ -139,15 +139,14 @@ pub enum DigestError {
 /// host calls it with the clock; `vidhook digests tick --at` with any time.
 pub async fn tick(
     store: &Store,
-    config: &Config,
     source: &str,
+    settings: &SourceSettings,
     now_ms: i64,
     record: bool,
 ) -> Result<Ticked, DigestError> {
-    let digest = config
-        .sources
-        .get(source)
-        .and_then(|s| s.settings.digest.as_ref())
+    let digest = settings
+        .digest
+        .as_ref()
         .ok_or_else(|| DigestError::NoSchedule(source.to_string()))?;
     let schedule = digest.schedule().map_err(DigestError::Schedule)?;
     let Some(tick) = schedule.latest_tick(now_ms) else {
@@ -193,11 +192,18 @@ pub async fn tick(
     }
     let content = digest_content(source, &tick, &tick_text, &items);
     let delivery = format!("digest:{tick_ms}");
-    let outcome = crate::jobs::accept(store, config, source, Some(&delivery), None, &[content])
-        .await?
-        .into_iter()
-        .next()
-        .expect("one outcome per content");
+    let outcome = crate::jobs::accept(
+        store,
+        &settings.plugins,
+        source,
+        Some(&delivery),
+        None,
+        &[content],
+    )
+    .await?
+    .into_iter()
+    .next()
+    .expect("one outcome per content");
     store.record_digest(source, tick_ms, newest).await?;
     Ok(Ticked::Queued {
         tick: tick_text,
@@ -232,11 +238,11 @@ pub fn spawn(app: &Arc<crate::app::App>, loops: &mut crate::background::Loops) {
         if settings.settings.digest.is_none() {
             continue;
         }
-        let (app, source) = (app.clone(), source.clone());
+        let (app, source, settings) = (app.clone(), source.clone(), settings.settings.clone());
         loops.spawn(move |mut stopped| async move {
             loop {
                 let now = crate::store::now_ms();
-                match tick(&app.store, &app.config, &source, now, true).await {
+                match tick(&app.store, &source, &settings, now, true).await {
                     Ok(Ticked::Queued { tick, items, .. }) => {
                         tracing::info!(source, tick, items, "digest queued");
                         app.wake.notify_waiters();

@@ -286,7 +286,16 @@ pub async fn accept(
     delivery_id: Option<&str>,
     contents: &[crate::content::Content],
 ) -> Response {
-    match crate::jobs::accept(&app.store, &app.config, source, delivery_id, None, contents).await {
+    match crate::jobs::accept(
+        &app.store,
+        app.config.chain(source),
+        source,
+        delivery_id,
+        None,
+        contents,
+    )
+    .await
+    {
         Ok(outcomes) => {
             let any_new = outcomes
                 .iter()

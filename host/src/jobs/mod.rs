@@ -76,22 +76,18 @@ pub async fn enabled_chain<'c>(
         .collect())
 }
 
-/// Accepts contents for `source`: pins its plugin chain and commits the event(s) with a render at
-/// its first step, in one transaction. Webhooks, the catch-up sweep, `vidhook publish` and runs
-/// of many renders (`run_id`: a backfill or a batch) all come through here.
+/// Accepts contents for `source`: pins its plugin chain (`chain`, from its configuration) and
+/// commits the event(s) with a render at its first step, in one transaction. Webhooks, the
+/// catch-up sweep, `vidhook publish`, digests and runs of many renders (`run_id`: a backfill or
+/// a batch) all come through here.
 pub async fn accept(
     store: &Store,
-    config: &crate::config::Config,
+    chain: &[PluginRef],
     source: &str,
     delivery_id: Option<&str>,
     run_id: Option<&str>,
     contents: &[crate::content::Content],
 ) -> Result<Vec<crate::store::Ingested>, StoreError> {
-    let chain = config
-        .sources
-        .get(source)
-        .map(|s| s.settings.plugins.as_slice())
-        .unwrap_or_default();
     let pinned = pin_chain(store, source, chain).await?;
     store
         .ingest(
