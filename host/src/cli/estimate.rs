@@ -34,9 +34,8 @@ pub async fn count_videos(
     let host = crate::app::plugin_host(config, store.clone()).await?;
     let templates = Arc::new(crate::templates::TemplateSet::load(store).await?);
     let source_config = config.sources.get(source);
-    let chain: Vec<_> = source_config
-        .map(|s| s.settings.plugins.as_slice())
-        .unwrap_or_default()
+    let chain: Vec<_> = config
+        .chain(source)
         .iter()
         .map(|p| (p.name.clone(), p.config.clone()))
         .collect();

@@ -238,11 +238,12 @@ pub fn spawn(app: &Arc<crate::app::App>, loops: &mut crate::background::Loops) {
         if settings.settings.digest.is_none() {
             continue;
         }
-        let (app, source, settings) = (app.clone(), source.clone(), settings.settings.clone());
+        let (app, source) = (app.clone(), source.clone());
         loops.spawn(move |mut stopped| async move {
+            let settings = &app.config.sources[&source].settings;
             loop {
                 let now = crate::store::now_ms();
-                match tick(&app.store, &source, &settings, now, true).await {
+                match tick(&app.store, &source, settings, now, true).await {
                     Ok(Ticked::Queued { tick, items, .. }) => {
                         tracing::info!(source, tick, items, "digest queued");
                         app.wake.notify_waiters();

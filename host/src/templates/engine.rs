@@ -544,7 +544,13 @@ mod tests {
             }
             other => panic!("a partial not passed was found: {other:?}"),
         }
-        assert!(render(set(Some("{{b}}")), true).await.is_err());
+        assert!(
+            matches!(
+                render(set(Some("{{b}}")), true).await,
+                Err(EngineError::Template { .. })
+            ),
+            "strict: a missing field is the template's error"
+        );
         assert_eq!(render(set(Some("{{b}}")), false).await.unwrap(), "[]");
     }
 

@@ -360,11 +360,7 @@ async fn replay_and_print(
     let templates = Arc::new(crate::templates::TemplateSet::load(store).await?);
     let mut changed = 0;
     for content in contents {
-        let chain = config
-            .sources
-            .get(&content.source)
-            .map(|s| s.settings.plugins.clone())
-            .unwrap_or_default();
+        let chain = config.chain(&content.source);
         let position = chain.iter().position(|p| p.plugin() == name);
         let mut draft_chain = Vec::new();
         for entry in &chain[..position.unwrap_or(0)] {
