@@ -86,9 +86,9 @@ async fn native_plan(
 }
 
 /// [`native_plan`] rendering through the host's template sandbox, one session per run as a
-/// plugin's renders are.
+/// plugin's renders are (handed on to the source's next run, as a plugin's is).
 async fn sandboxed_plan(content: &Content, templates: &TemplateSet) -> (String, String) {
-    let mut session = vidhook::templates::engine::Session::default();
+    let mut session = vidhook::templates::engine::Session::for_source(&content.source);
     native_plan(content, async |name: &str, context: &serde_json::Value| {
         let deadline = Instant::now() + Duration::from_secs(5);
         let context = context.to_string();

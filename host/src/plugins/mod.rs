@@ -421,6 +421,7 @@ impl PluginHost {
         let started = Instant::now();
         let deadline = started + limits.deadline;
         let (state, output) = PluginState::new(
+            call.source(),
             templates,
             answers,
             settings,

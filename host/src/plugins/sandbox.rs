@@ -70,7 +70,8 @@ pub struct PluginState {
     pub http: HttpGate,
     table: ResourceTable,
     templates: Templates,
-    /// The run's renders share one template-sandbox instance.
+    /// The run's renders share one template-sandbox instance (handed on to the source's next
+    /// run when this one ends).
     session: crate::templates::engine::Session,
     /// When this run's time is up: template renders stop then too.
     deadline: std::time::Instant,
@@ -104,6 +105,7 @@ impl CapturedOutput {
 
 impl PluginState {
     pub fn new(
+        source: &str,
         templates: Templates,
         answers: Answers,
         config: BTreeMap<String, String>,
@@ -132,7 +134,7 @@ impl PluginState {
             },
             table: ResourceTable::new(),
             templates,
-            session: Default::default(),
+            session: crate::templates::engine::Session::for_source(source),
             deadline,
             config,
             secrets: grants.secrets,

@@ -13,9 +13,12 @@
 //!
 //! The component is compiled once per process (or loaded from the data directory's cache, see
 //! [`init`]). A [`Session`] instantiates it at its first render and keeps the instance for the
-//! renders that follow (one plugin run's: the same content, the same templates), so separate
-//! runs, previews and checks share nothing; an instance that trapped or ran out of time is
-//! dropped, never rendered on again.
+//! renders that follow (one plugin run's: the same content, the same templates). A session made
+//! [`for_source`](Session::for_source) gives its instance back when it ends, and the next
+//! session of *the same source* takes it up again (instantiating and resetting a sandbox costs
+//! more than the renders of a run); an instance never serves two sources, and sessions without
+//! a source (template checks) share nothing. An instance that trapped or ran out of time is
+//! dropped, never rendered on again; one that grew large or served many renders is retired.
 
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
@@ -50,9 +53,16 @@ pub const MAX_OUTPUT_BYTES: u32 = 1 << 20;
 pub const MAX_INPUT_BYTES: usize = 4 << 20;
 /// Renders running at once in this process.
 pub const AT_ONCE: usize = 4;
-/// Sessions holding an instance between renders at once (one per plugin run; the plugin pool
-/// holds at most 64 runs). Beyond this a render falls back to an instance of its own.
+/// Instances held between renders at once: one per plugin run (the plugin pool holds at most
+/// 64 runs), the [`IDLE`] ones kept between runs among them. Beyond this a render falls back to
+/// an instance of its own.
 const HELD: usize = 64;
+/// Instances kept between sessions (each for one source), the oldest retired first.
+const IDLE: usize = 8;
+/// An instance is retired instead of kept once it has rendered this many times …
+const RETIRE_AFTER_RENDERS: u32 = 1000;
+/// … or once its memory grew past this (what a large render leaves is not carried on).
+const RETIRE_ABOVE_BYTES: usize = MEMORY_BYTES / 4;
 /// One epoch tick: how often a running render checks its deadline and yields.
 const TICK: Duration = Duration::from_millis(10);
 
@@ -90,6 +100,8 @@ pub struct TemplateEngine {
     pre: bindings::EnginePre<Sandbox>,
     slots: tokio::sync::Semaphore,
     held: Arc<tokio::sync::Semaphore>,
+    /// Instances whose sessions ended, with their source, oldest first.
+    idle: std::sync::Mutex<std::collections::VecDeque<(String, Live)>>,
 }
 
 static SHARED: OnceLock<Result<TemplateEngine, String>> = OnceLock::new();
@@ -134,14 +146,18 @@ pub async fn render(
         .await
 }
 
-/// Renders on one sandbox instance, made at the first render and kept until the session is
-/// dropped or a render traps or runs out of time (an instance is never entered again after
-/// that). A plugin renders two or three templates per run; a session saves instantiating and
-/// resetting a sandbox for each. Give each run its own: what one render leaves in the
-/// instance's memory the next can read.
+/// Renders on one sandbox instance, made at the first render (or taken up from an earlier
+/// session of the same source) and kept until the session is dropped or a render traps or runs
+/// out of time (an instance is never entered again after that). A plugin renders two or three
+/// templates per run; a session saves instantiating and resetting a sandbox for each. What one
+/// render leaves in the instance's memory stays there, so an instance only ever serves one
+/// source: a render is given its templates and its context and nothing else, but the freed
+/// memory behind them held the source's earlier content.
 #[derive(Default)]
 pub struct Session {
     live: Option<Live>,
+    /// The source whose sessions may hand this one's instance on (`None`: nobody's).
+    source: Option<String>,
 }
 
 /// A session's instance, with its store.
@@ -151,9 +167,45 @@ struct Live {
     /// Its place among the [`HELD`] instances kept between renders; `None` when all were taken
     /// (the instance then serves this render only).
     held: Option<tokio::sync::OwnedSemaphorePermit>,
+    /// Renders it has served.
+    renders: u32,
+}
+
+impl Live {
+    /// Whether it may serve another session (it never trapped, or it would not be here).
+    fn worth_keeping(&self) -> bool {
+        self.held.is_some()
+            && self.renders < RETIRE_AFTER_RENDERS
+            && self.store.data().memory.peak <= RETIRE_ABOVE_BYTES
+    }
+}
+
+impl Drop for Session {
+    /// Hands a healthy instance on to the next session of the same source.
+    fn drop(&mut self) {
+        let (Some(live), Some(source)) = (self.live.take(), self.source.take()) else {
+            return;
+        };
+        if let (true, Some(Ok(engine))) = (live.worth_keeping(), SHARED.get()) {
+            let mut idle = engine.idle.lock().unwrap_or_else(|p| p.into_inner());
+            idle.push_back((source, live));
+            let retired = (idle.len() > IDLE).then(|| idle.pop_front());
+            drop(idle);
+            drop(retired);
+        }
+    }
 }
 
 impl Session {
+    /// A session whose instance is handed on to the next session of `source` when it ends, and
+    /// which takes up one a session of `source` handed on.
+    pub fn for_source(source: &str) -> Session {
+        Session {
+            live: None,
+            source: Some(source.to_string()),
+        }
+    }
+
     /// Renders `name` from `templates` (name, body) with the JSON object `context`, within
     /// `budget`.
     pub async fn render(
@@ -173,8 +225,11 @@ impl Session {
                 "the templates and content are {input} bytes; at most {MAX_INPUT_BYTES} are rendered"
             )));
         }
-        shared()
-            .await?
+        let engine = shared().await?;
+        if let (None, Some(source)) = (&self.live, &self.source) {
+            self.live = engine.handed_on(source);
+        }
+        engine
             .render(&mut self.live, templates, name, context_json, budget)
             .await
     }
@@ -225,7 +280,15 @@ impl TemplateEngine {
             pre,
             slots: tokio::sync::Semaphore::new(AT_ONCE),
             held: Arc::new(tokio::sync::Semaphore::new(HELD)),
+            idle: Default::default(),
         })
+    }
+
+    /// The most recently kept instance of `source`, if one is idle.
+    fn handed_on(&self, source: &str) -> Option<Live> {
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        let at = idle.iter().rposition(|(kept_for, _)| kept_for == source)?;
+        idle.remove(at).map(|(_, live)| live)
     }
 
     async fn render(
@@ -273,6 +336,7 @@ impl TemplateEngine {
                 }
                 None => live.insert(self.instantiate(budget.deadline).await?),
             };
+            live.renders += 1;
             live.engine.call_render(&mut live.store, &request).await
         };
         // Epochs stop the guest; this bounds the rest (instantiation, a host call) as well.
@@ -312,6 +376,7 @@ impl TemplateEngine {
             store,
             engine,
             held,
+            renders: 0,
         })
     }
 }
@@ -544,6 +609,9 @@ mod tests {
             }
             other => panic!("a partial not passed was found: {other:?}"),
         }
+        // Passed again, each body it had before renders as that body (kept compiled).
+        assert_eq!(render(set(Some("{{a}}")), true).await.unwrap(), "[1]");
+        assert_eq!(render(set(Some("{{a}}{{a}}")), true).await.unwrap(), "[11]");
         assert!(
             matches!(
                 render(set(Some("{{b}}")), true).await,
@@ -599,6 +667,47 @@ mod tests {
             "3"
         );
         assert!(session.live.is_some());
+    }
+
+    /// A session of a source takes up the instance the source's last session handed on;
+    /// another source's session, or one without a source, never does, nor does anyone take up
+    /// an instance whose render trapped.
+    #[tokio::test]
+    async fn an_instance_is_handed_on_only_within_its_source() {
+        // How many renders the session's instance has served, this session's included.
+        let served = |session: &Session| session.live.as_ref().map(|live| live.renders);
+        let rendered = async |session: &mut Session, body: &str| {
+            session
+                .render(&one(body), "t", r#"{"a":1}"#, budget(5000, true))
+                .await
+        };
+        let mut first = Session::for_source("handed-on-a");
+        assert_eq!(rendered(&mut first, "{{a}}").await.unwrap(), "1");
+        assert_eq!(served(&first), Some(1));
+        drop(first);
+
+        for mut other in [Session::for_source("handed-on-b"), Session::default()] {
+            rendered(&mut other, "{{a}}").await.unwrap();
+            assert_eq!(served(&other), Some(1), "a fresh instance, not a's");
+        }
+        let mut next = Session::for_source("handed-on-a");
+        assert_eq!(rendered(&mut next, "{{a}}{{a}}").await.unwrap(), "11");
+        assert_eq!(
+            served(&next),
+            Some(2),
+            "the source's own instance, taken up"
+        );
+
+        let recursive = r#"{{#*inline "a"}}{{> a}}{{/inline}}{{> a}}"#;
+        assert!(rendered(&mut next, recursive).await.is_err());
+        drop(next);
+        let mut after = Session::for_source("handed-on-a");
+        rendered(&mut after, "{{a}}").await.unwrap();
+        assert_eq!(
+            served(&after),
+            Some(1),
+            "a trapped instance is never handed on"
+        );
     }
 
     #[tokio::test]

@@ -21,14 +21,23 @@ use bindings::{export, Failure, Guest, Request, Template};
 struct Engine;
 
 /// What one instance has compiled so far. The host keeps an instance for the renders of one
-/// plugin run (all from the same template versions), so a template rendered twice — the
-/// presenter measures its script template, then fills it — is compiled once; a body that
-/// changed is compiled again, and a template the call did not pass is dropped first, so a
-/// render sees exactly the templates it was given.
+/// plugin run and hands it on to the next run of the same source, so a template rendered again
+/// (the presenter measures its script template, fills it, then renders the prompt) is parsed
+/// once: the registry holds exactly the templates the current call passed, and a template it
+/// dropped because a call did not pass it comes back from `kept` without being parsed again. A
+/// body that changed is compiled again; a render sees exactly the templates it was given.
 struct Compiled {
     registry: Handlebars<'static>,
+    /// The bodies the registry holds now, by name.
     bodies: BTreeMap<String, String>,
+    /// Every template compiled here, by name and body, within [`KEPT_BYTES`] of bodies.
+    kept: BTreeMap<(String, String), handlebars::Template>,
+    kept_bytes: usize,
 }
+
+/// Template text whose compiled form an instance keeps for later calls; past it, what was kept
+/// is forgotten (and parsed again when a call passes it).
+const KEPT_BYTES: usize = 1 << 20;
 
 impl Compiled {
     fn new() -> Compiled {
@@ -38,14 +47,21 @@ impl Compiled {
         Compiled {
             registry,
             bodies: BTreeMap::new(),
+            kept: BTreeMap::new(),
+            kept_bytes: 0,
         }
     }
 
-    /// Makes the registry hold exactly `templates`' bodies (compiling only what changed); fails
-    /// only if `name` itself does not compile (another one that does not is only missing as a
-    /// partial).
+    /// Makes the registry hold exactly `templates`' bodies (parsing only what it never saw);
+    /// fails only if `name` itself does not compile (another one that does not is only missing
+    /// as a partial).
     fn hold(&mut self, templates: &[Template], name: &str) -> Result<(), Failure> {
-        let Compiled { registry, bodies } = self;
+        let Compiled {
+            registry,
+            bodies,
+            kept,
+            kept_bytes,
+        } = self;
         bodies.retain(|held, _| {
             let passed = templates.iter().any(|t| &t.name == held);
             if !passed {
@@ -59,13 +75,26 @@ impl Compiled {
             }
             bodies.remove(&template.name);
             registry.unregister_template(&template.name);
-            match registry.register_template_string(&template.name, &template.body) {
-                Ok(()) => {
-                    bodies.insert(template.name.clone(), template.body.clone());
+            let key = (template.name.clone(), template.body.clone());
+            if let Some(compiled) = kept.get(&key) {
+                registry.register_template(&template.name, compiled.clone());
+            } else {
+                match registry.register_template_string(&template.name, &template.body) {
+                    Ok(()) => {
+                        if *kept_bytes + template.body.len() > KEPT_BYTES {
+                            kept.clear();
+                            *kept_bytes = 0;
+                        }
+                        if let Some(compiled) = registry.get_template(&template.name) {
+                            *kept_bytes += template.body.len();
+                            kept.insert(key, compiled.clone());
+                        }
+                    }
+                    Err(e) if template.name == name => return Err(compile_failure(name, &e)),
+                    Err(_) => continue,
                 }
-                Err(e) if template.name == name => return Err(compile_failure(name, &e)),
-                Err(_) => {}
             }
+            bodies.insert(template.name.clone(), template.body.clone());
         }
         Ok(())
     }
