@@ -128,9 +128,11 @@ impl Guest for Engine {
                     line: None,
                     column: None,
                 })?;
+            // Moved into the render's context, not copied (`render_to_write` would serialise
+            // the value into a second one).
             compiled
                 .registry
-                .render_to_write(&name, &context, &mut out)
+                .render_with_context_to_write(&name, &context.into(), &mut out)
                 .map_err(|e| render_failure(&name, &e, out.cap))
         })?;
         String::from_utf8(out.bytes).map_err(|e| Failure {
