@@ -141,23 +141,9 @@ impl Content {
             &self.kind,
             &self.image,
         );
-        let mut hasher = Hashing(Sha256::new());
+        let mut hasher = Sha256::new();
         serde_json::to_writer(&mut hasher, &driving).expect("strings serialise");
-        hex::encode(hasher.0.finalize())
-    }
-}
-
-/// An `io::Write` that feeds a hash.
-struct Hashing(Sha256);
-
-impl std::io::Write for Hashing {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.update(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
+        hex::encode(hasher.finalize())
     }
 }
 

@@ -172,11 +172,10 @@ struct Live {
 }
 
 impl Live {
-    /// Whether it may serve another session (it never trapped, or it would not be here).
+    /// Whether it may serve another session (a session keeps only a held instance that never
+    /// trapped).
     fn worth_keeping(&self) -> bool {
-        self.held.is_some()
-            && self.renders < RETIRE_AFTER_RENDERS
-            && self.store.data().memory.peak <= RETIRE_ABOVE_BYTES
+        self.renders < RETIRE_AFTER_RENDERS && self.store.data().memory.peak <= RETIRE_ABOVE_BYTES
     }
 }
 
