@@ -100,6 +100,41 @@ async fn sandboxed_plan(content: &Content, templates: &TemplateSet) -> (String, 
     .await
 }
 
+/// Where the wasm runs' time went, from their usage (means, so the parts add up to the whole).
+#[derive(Default)]
+struct Phases {
+    runs: u32,
+    start: Duration,
+    renders: Duration,
+    call: Duration,
+    whole: Duration,
+}
+
+impl Phases {
+    fn add(&mut self, usage: &vidhook::plugins::Usage, whole: Duration) {
+        let ms = |ms: f64| Duration::from_secs_f64(ms / 1000.0);
+        self.runs += 1;
+        self.start += ms(usage.start_ms);
+        self.renders += ms(usage.render_ms);
+        self.call += ms(usage.wall_ms);
+        self.whole += whole;
+    }
+
+    fn report(&self) {
+        let mean = |d: Duration| us(d / self.runs);
+        println!(
+            "  wasm, where the time goes (means): {:.1} µs starting (store, WASI context, the content record, instantiate), \
+             {:.1} µs the plugin's code and host calls, {:.1} µs its 3 template renders, \
+             {:.1} µs ending (results read, store and instance dropped); {:.1} µs in all",
+            mean(self.start),
+            mean(self.call.saturating_sub(self.start + self.renders)),
+            mean(self.renders),
+            mean(self.whole.saturating_sub(self.call)),
+            mean(self.whole)
+        );
+    }
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
@@ -189,11 +224,13 @@ fn main() {
             let (host, presenter, templates, config) = (&host, &presenter, &templates, &config);
             async move {
                 let mut series = [(); 3].map(|_| Vec::with_capacity(iterations));
+                let mut phases = Phases::default();
                 for _ in 0..iterations {
                     let started = Instant::now();
                     let run = host.plan(presenter, &content, &[], templates.clone(), config);
-                    std::hint::black_box(run.await.unwrap());
+                    let run = std::hint::black_box(run.await.unwrap());
                     series[0].push(started.elapsed());
+                    phases.add(&run.usage, started.elapsed());
                     let started = Instant::now();
                     std::hint::black_box(native_plan(&content, native_render).await);
                     series[1].push(started.elapsed());
@@ -201,12 +238,12 @@ fn main() {
                     std::hint::black_box(sandboxed_plan(&content, templates).await);
                     series[2].push(started.elapsed());
                 }
-                series
+                (series, phases)
             }
         };
-        let [mut wasm, mut native, mut sandboxed] = measure(content.clone()).await;
+        let ([mut wasm, mut native, mut sandboxed], phases) = measure(content.clone()).await;
         // The fixed cost per run: the same on a one-sentence article.
-        let [mut wasm_tiny, mut native_tiny, mut sandboxed_tiny] =
+        let ([mut wasm_tiny, mut native_tiny, mut sandboxed_tiny], phases_tiny) =
             measure(tiny_article(&content)).await;
         let lines = [
             "wasm: instantiate + call + drop",
@@ -217,6 +254,7 @@ fn main() {
         report(lines[0], &mut wasm_tiny);
         report(lines[1], &mut native_tiny);
         report(lines[2], &mut sandboxed_tiny);
+        phases_tiny.report();
         println!(
             "presenter plugin on a ~2,000-word article ({} words of script)",
             plans[0].script.split_whitespace().count()
@@ -224,6 +262,7 @@ fn main() {
         let wasm = report(lines[0], &mut wasm);
         let native = report(lines[1], &mut native);
         let sandboxed = report(lines[2], &mut sandboxed);
+        phases.report();
         let ratio = |(a50, a99): (Duration, Duration), (b50, b99): (Duration, Duration)| {
             format!(
                 "overhead p50 {:.1} µs, p99 {:.1} µs; ratio p50 {:.2}x, p99 {:.2}x",

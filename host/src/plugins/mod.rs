@@ -116,6 +116,12 @@ impl Default for Limits {
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct Usage {
     pub wall_ms: f64,
+    /// Of `wall_ms`, setting up the sandbox and instantiating the component: what every run
+    /// pays before the plugin's own code starts.
+    pub start_ms: f64,
+    /// Of `wall_ms`, the host's template renders the plugin asked for (in the template
+    /// sandbox): the rest of the call is the plugin's own code and its other host calls.
+    pub render_ms: f64,
     pub fuel: u64,
     pub peak_memory_bytes: usize,
     pub output_bytes: usize,
@@ -443,18 +449,21 @@ impl PluginHost {
         });
 
         let name = plugin.id();
+        let mut start_ms = 0.0;
         let call = async {
             match (&plugin.pre, call) {
                 (Entry::Plan(pre), Call::Plan { content, draft }) => {
                     let content = plan::to_wit_content(content);
                     let draft: Vec<_> = draft.iter().map(Plan::to_wit).collect();
                     let instance = pre.instantiate_async(&mut store).await?;
+                    start_ms = ms_since(started);
                     instance.call_plan(&mut store, &content, &draft).await
                 }
                 (Entry::Shortening(pre), Call::Plan { content, draft }) => {
                     let content = plan::to_wit_content(content);
                     let draft: Vec<_> = draft.iter().map(Plan::to_wit).collect();
                     let instance = pre.instantiate_async(&mut store).await?;
+                    start_ms = ms_since(started);
                     instance.call_plan(&mut store, &content, &draft).await
                 }
                 (
@@ -472,6 +481,7 @@ impl PluginHost {
                         measured_seconds,
                     };
                     let instance = pre.instantiate_async(&mut store).await?;
+                    start_ms = ms_since(started);
                     instance
                         .call_shorten(&mut store, &content, &plan.to_wit(), too_long)
                         .await
@@ -482,6 +492,7 @@ impl PluginHost {
                 (Entry::Digest(pre), Call::Digest { items }) => {
                     let items: Vec<_> = items.iter().map(plan::to_wit_content).collect();
                     let instance = pre.instantiate_async(&mut store).await?;
+                    start_ms = ms_since(started);
                     instance.call_digest(&mut store, &items).await
                 }
                 (Entry::Plan(_) | Entry::Shortening(_), Call::Digest { .. }) => Err(wasmtime::Error::msg(
@@ -494,7 +505,7 @@ impl PluginHost {
         };
         // Epochs stop guest code; this also bounds time spent inside host calls (HTTP, sleeps).
         let result = tokio::time::timeout(limits.deadline + Duration::from_secs(1), call).await;
-        let wall_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let wall_ms = ms_since(started);
         crate::metrics::plugin_seconds(&name, matches!(result, Ok(Ok(Ok(_)))), wall_ms / 1000.0);
         let fuel = limits.fuel - store.get_fuel().unwrap_or(0);
         let state = store.into_data();
@@ -503,6 +514,8 @@ impl PluginHost {
         let requests = state.http.requests;
         let mut usage = Usage {
             wall_ms,
+            start_ms,
+            render_ms: state.render_time.as_secs_f64() * 1000.0,
             fuel,
             peak_memory_bytes: state.memory.peak,
             outbound_calls: state.http.calls,
@@ -569,6 +582,10 @@ impl PluginHost {
             requests,
         })
     }
+}
+
+fn ms_since(started: Instant) -> f64 {
+    started.elapsed().as_secs_f64() * 1000.0
 }
 
 /// What a failure quotes of a run's logs: the last five lines and, before them, the last error

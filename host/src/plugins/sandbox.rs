@@ -80,6 +80,8 @@ pub struct PluginState {
     pub logs: Vec<String>,
     log_bytes: usize,
     pub memory: MemoryCap,
+    /// Time spent in `render` calls (the run's usage reports it apart from the plugin's own).
+    pub render_time: std::time::Duration,
 }
 
 /// The guest's captured stdout/stderr, read after the run (a panic message lands here).
@@ -141,6 +143,7 @@ impl PluginState {
             logs: Vec::new(),
             log_bytes: 0,
             memory: MemoryCap::new(memory_bytes),
+            render_time: std::time::Duration::ZERO,
         };
         (state, CapturedOutput { stdout, stderr })
     }
@@ -323,6 +326,28 @@ impl host::Host for PluginState {
 
     /// Renders in the template sandbox within what is left of this run's deadline.
     async fn render(&mut self, name: String, context_json: String) -> Result<String, String> {
+        let started = std::time::Instant::now();
+        let output = self.render_template(name, context_json).await;
+        self.render_time += started.elapsed();
+        output
+    }
+
+    /// A setting, or a secret the manifest names (secrets win: they cannot be shadowed).
+    fn config(&mut self, key: String) -> Option<String> {
+        self.secrets
+            .get(&key)
+            .or_else(|| self.config.get(&key))
+            .cloned()
+    }
+}
+
+impl PluginState {
+    /// `render`'s answer, from where this run's templates come from.
+    async fn render_template(
+        &mut self,
+        name: String,
+        context_json: String,
+    ) -> Result<String, String> {
         match &self.templates {
             Templates::Live(templates) => templates
                 .render(&mut self.session, &name, &context_json, self.deadline)
@@ -343,14 +368,6 @@ impl host::Host for PluginState {
                 Ok(output)
             }
         }
-    }
-
-    /// A setting, or a secret the manifest names (secrets win: they cannot be shadowed).
-    fn config(&mut self, key: String) -> Option<String> {
-        self.secrets
-            .get(&key)
-            .or_else(|| self.config.get(&key))
-            .cloned()
     }
 }
 

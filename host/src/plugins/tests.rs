@@ -97,6 +97,13 @@ async fn presenter_fits_a_long_article_into_the_1080p_audio_limit() {
     assert_eq!(plan.image_url, "https://cdn.example/p.png");
     assert_eq!(set.used().keys().collect::<Vec<_>>(), ["prompt", "script"]);
     assert!(run.usage.fuel > 0 && run.usage.peak_memory_bytes > 0);
+    // The run's time, split: starting, then the call, of which its three renders a part.
+    let usage = &run.usage;
+    assert!(usage.start_ms > 0.0 && usage.render_ms > 0.0, "{usage:?}");
+    assert!(
+        usage.start_ms + usage.render_ms < usage.wall_ms,
+        "{usage:?}"
+    );
     assert!(
         run.logs.iter().any(|l| l.starts_with("[info] script:")),
         "{:?}",

@@ -248,8 +248,10 @@ async fn operate(
                     }
                     let u = &run.usage;
                     println!(
-                        "usage    {:.2} ms, {} fuel, {:.1} MiB peak memory, {} output bytes, {} outbound calls",
+                        "usage    {:.2} ms ({:.2} ms starting, {:.2} ms in template renders), {} fuel, {:.1} MiB peak memory, {} output bytes, {} outbound calls",
                         u.wall_ms,
+                        u.start_ms,
+                        u.render_ms,
                         u.fuel,
                         u.peak_memory_bytes as f64 / (1 << 20) as f64,
                         u.output_bytes,
