@@ -342,7 +342,8 @@ impl host::Host for PluginState {
 }
 
 impl PluginState {
-    /// `render`'s answer, from where this run's templates come from.
+    /// `render`'s answer from this run's templates: the editors', a test case's canned outputs,
+    /// or the editors' with each output kept.
     async fn render_template(
         &mut self,
         name: String,
