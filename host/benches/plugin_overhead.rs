@@ -229,8 +229,9 @@ fn main() {
                     let started = Instant::now();
                     let run = host.plan(presenter, &content, &[], templates.clone(), config);
                     let run = std::hint::black_box(run.await.unwrap());
-                    series[0].push(started.elapsed());
-                    phases.add(&run.usage, started.elapsed());
+                    let elapsed = started.elapsed();
+                    series[0].push(elapsed);
+                    phases.add(&run.usage, elapsed);
                     let started = Instant::now();
                     std::hint::black_box(native_plan(&content, native_render).await);
                     series[1].push(started.elapsed());

@@ -116,8 +116,9 @@ impl Default for Limits {
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct Usage {
     pub wall_ms: f64,
-    /// Of `wall_ms`, setting up the sandbox and instantiating the component: what every run
-    /// pays before the plugin's own code starts.
+    /// Of `wall_ms`, setting up the sandbox, building the call's arguments (the content record
+    /// with its fingerprint) and instantiating the component: what every run pays before the
+    /// plugin's own code starts.
     pub start_ms: f64,
     /// Of `wall_ms`, the host's template renders the plugin asked for (in the template
     /// sandbox): the rest of the call is the plugin's own code and its other host calls.
